@@ -1,0 +1,267 @@
+package event
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// SchemaVersion is the version of the Kafka record encoding written by
+// AppendBinary (field 1 of event.proto).
+const SchemaVersion = 1
+
+// ErrCorrupt is returned by DecodeBinary for bytes that are not a valid
+// record of any supported schema version.
+var ErrCorrupt = errors.New("event: corrupt record")
+
+const (
+	wireVarint = 0
+	wireI64    = 1
+	wireBytes  = 2
+	wireI32    = 5
+)
+
+// AppendBinary appends the Kafka record encoding of e (protobuf wire format,
+// see event.proto) to dst and returns the extended slice. Zero and empty
+// fields are omitted.
+func AppendBinary(dst []byte, e *Event) []byte {
+	dst = appendUint(dst, 1, SchemaVersion)
+	dst = appendUint(dst, 2, uint64(e.Type))
+	dst = appendStr(dst, 3, e.ID)
+	dst = appendStr(dst, 4, e.UserID)
+	dst = appendStr(dst, 5, e.DeviceID)
+	dst = appendStr(dst, 6, e.SessionID)
+	dst = appendStr(dst, 7, e.Country)
+	dst = appendInt(dst, 8, e.TS)
+	dst = appendInt(dst, 9, e.EventTime)
+	dst = appendInt(dst, 10, e.SentAt)
+	dst = appendInt(dst, 11, e.ReceivedAt)
+	dst = appendInt(dst, 12, e.ClockOffsetMs)
+	dst = appendUint(dst, 13, uint64(e.Source))
+	dst = appendStr(dst, 14, e.KeyID)
+	dst = appendStr(dst, 15, e.EdgeCountry)
+	dst = appendUint(dst, 16, uint64(e.Has))
+	dst = appendStr(dst, 20, e.QuestID)
+	dst = appendStr(dst, 21, e.DropID)
+	dst = appendStr(dst, 22, e.CreatorID)
+	dst = appendStr(dst, 23, e.ClaimID)
+	dst = appendStr(dst, 24, e.Reason)
+	dst = appendStr(dst, 25, e.AuctionID)
+	dst = appendStr(dst, 26, e.Placement)
+	dst = appendStr(dst, 27, e.BidderID)
+	dst = appendStr(dst, 28, e.Outcome)
+	dst = appendStr(dst, 29, e.OfferID)
+	dst = appendStr(dst, 30, e.OrderID)
+	dst = appendStr(dst, 31, e.PayoutID)
+	dst = appendStr(dst, 32, e.Currency)
+	dst = appendStr(dst, 33, e.Title)
+	dst = appendInt(dst, 40, e.AmountMicros)
+	dst = appendInt(dst, 41, e.PriceMicros)
+	dst = appendInt(dst, 42, e.FloorMicros)
+	dst = appendInt(dst, 43, e.ClearingMicros)
+	dst = appendInt(dst, 44, e.LatencyMs)
+	dst = appendInt(dst, 45, e.DurationMs)
+	dst = appendInt(dst, 46, e.MinDurationMs)
+	dst = appendInt(dst, 47, e.MaxDurationMs)
+	dst = appendInt(dst, 48, e.Inventory)
+	dst = appendInt(dst, 49, e.StartsAt)
+	dst = appendInt(dst, 50, e.EndsAt)
+	dst = appendStr(dst, 60, e.Extra)
+	return dst
+}
+
+func appendTag(dst []byte, num, wire uint64) []byte {
+	return binary.AppendUvarint(dst, num<<3|wire)
+}
+
+func appendUint(dst []byte, num, v uint64) []byte {
+	if v == 0 {
+		return dst
+	}
+	return binary.AppendUvarint(appendTag(dst, num, wireVarint), v)
+}
+
+func appendInt(dst []byte, num uint64, v int64) []byte {
+	return appendUint(dst, num, uint64(v))
+}
+
+func appendStr(dst []byte, num uint64, s string) []byte {
+	if s == "" {
+		return dst
+	}
+	dst = binary.AppendUvarint(appendTag(dst, num, wireBytes), uint64(len(s)))
+	return append(dst, s...)
+}
+
+// DecodeBinary decodes a record written by AppendBinary into e, which it
+// resets first. The strings of e share one allocation (a copy of b), so b
+// may be reused after the call. Unknown fields are skipped.
+func DecodeBinary(b []byte, e *Event) error {
+	*e = Event{}
+	if len(b) == 0 {
+		return ErrCorrupt
+	}
+	s := string(b) // one allocation backs every string field
+	var version uint64
+	for i := 0; i < len(s); {
+		key, n := uvarint(s[i:])
+		if n <= 0 {
+			return ErrCorrupt
+		}
+		i += n
+		num, wire := key>>3, key&7
+		switch wire {
+		case wireVarint:
+			v, n := uvarint(s[i:])
+			if n <= 0 {
+				return ErrCorrupt
+			}
+			i += n
+			setNum(e, num, v, &version)
+		case wireBytes:
+			l, n := uvarint(s[i:])
+			if n <= 0 || l > uint64(len(s)-i-n) {
+				return ErrCorrupt
+			}
+			i += n
+			setStr(e, num, s[i:i+int(l)])
+			i += int(l)
+		case wireI64:
+			if len(s)-i < 8 {
+				return ErrCorrupt
+			}
+			i += 8
+		case wireI32:
+			if len(s)-i < 4 {
+				return ErrCorrupt
+			}
+			i += 4
+		default:
+			return ErrCorrupt
+		}
+	}
+	if version != SchemaVersion {
+		return fmt.Errorf("%w: schema version %d, want %d", ErrCorrupt, version, SchemaVersion)
+	}
+	if !e.Type.Valid() {
+		return fmt.Errorf("%w: unknown type %d", ErrCorrupt, e.Type)
+	}
+	return nil
+}
+
+// uvarint is binary.Uvarint over a string, so decoding needs no []byte.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		c := s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				return 0, -1
+			}
+			return x | uint64(c)<<shift, i + 1
+		}
+		x |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	return 0, 0
+}
+
+func setNum(e *Event, num, v uint64, version *uint64) {
+	i := int64(v)
+	switch num {
+	case 1:
+		*version = v
+	case 2:
+		if v < uint64(numTypes) {
+			e.Type = Type(v)
+		} else {
+			e.Type = TypeInvalid
+		}
+	case 8:
+		e.TS = i
+	case 9:
+		e.EventTime = i
+	case 10:
+		e.SentAt = i
+	case 11:
+		e.ReceivedAt = i
+	case 12:
+		e.ClockOffsetMs = i
+	case 13:
+		e.Source = Source(v)
+	case 16:
+		e.Has = uint32(v)
+	case 40:
+		e.AmountMicros = i
+	case 41:
+		e.PriceMicros = i
+	case 42:
+		e.FloorMicros = i
+	case 43:
+		e.ClearingMicros = i
+	case 44:
+		e.LatencyMs = i
+	case 45:
+		e.DurationMs = i
+	case 46:
+		e.MinDurationMs = i
+	case 47:
+		e.MaxDurationMs = i
+	case 48:
+		e.Inventory = i
+	case 49:
+		e.StartsAt = i
+	case 50:
+		e.EndsAt = i
+	}
+}
+
+func setStr(e *Event, num uint64, s string) {
+	switch num {
+	case 3:
+		e.ID = s
+	case 4:
+		e.UserID = s
+	case 5:
+		e.DeviceID = s
+	case 6:
+		e.SessionID = s
+	case 7:
+		e.Country = s
+	case 14:
+		e.KeyID = s
+	case 15:
+		e.EdgeCountry = s
+	case 20:
+		e.QuestID = s
+	case 21:
+		e.DropID = s
+	case 22:
+		e.CreatorID = s
+	case 23:
+		e.ClaimID = s
+	case 24:
+		e.Reason = s
+	case 25:
+		e.AuctionID = s
+	case 26:
+		e.Placement = s
+	case 27:
+		e.BidderID = s
+	case 28:
+		e.Outcome = s
+	case 29:
+		e.OfferID = s
+	case 30:
+		e.OrderID = s
+	case 31:
+		e.PayoutID = s
+	case 32:
+		e.Currency = s
+	case 33:
+		e.Title = s
+	case 60:
+		e.Extra = s
+	}
+}
