@@ -1,0 +1,103 @@
+package kafka
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Embedded is the in-process Kafka-protocol broker of the default run
+// (franz-go's kfake), with its data on disk so that it survives a restart.
+// Any Kafka client (kcat, librdkafka, the JVM client) can connect to it.
+type Embedded struct {
+	c *kfake.Cluster
+}
+
+// EmbeddedOpt configures StartEmbedded.
+type EmbeddedOpt func(*embeddedCfg)
+
+type embeddedCfg struct {
+	addr       string
+	dir        string
+	syncWrites bool
+	logger     *slog.Logger
+	partitions int
+}
+
+// EmbeddedAddr sets the listen address; the broker advertises the same
+// address to clients, so it must be a concrete interface, not 0.0.0.0.
+// Default "127.0.0.1:9092". Port 0 picks a free port (see Addrs).
+func EmbeddedAddr(addr string) EmbeddedOpt { return func(c *embeddedCfg) { c.addr = addr } }
+
+// EmbeddedDataDir sets where the broker keeps its log segments and group
+// offsets. Default "" keeps everything in memory (tests only).
+func EmbeddedDataDir(dir string) EmbeddedOpt { return func(c *embeddedCfg) { c.dir = dir } }
+
+// EmbeddedSyncWrites fsyncs every produced batch before acknowledging it,
+// which survives a machine crash, not just a process crash. Default off:
+// batches are written to the OS before the ack, which survives kill -9.
+func EmbeddedSyncWrites(on bool) EmbeddedOpt { return func(c *embeddedCfg) { c.syncWrites = on } }
+
+// EmbeddedLogger sets the logger for the broker's warnings. Default none.
+func EmbeddedLogger(l *slog.Logger) EmbeddedOpt { return func(c *embeddedCfg) { c.logger = l } }
+
+// EmbeddedDefaultPartitions sets the partition count of auto-created
+// topics. Default 8.
+func EmbeddedDefaultPartitions(n int) EmbeddedOpt { return func(c *embeddedCfg) { c.partitions = n } }
+
+// StartEmbedded starts the embedded broker.
+func StartEmbedded(opts ...EmbeddedOpt) (*Embedded, error) {
+	cfg := embeddedCfg{addr: "127.0.0.1:9092", partitions: 8}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	host, _, err := net.SplitHostPort(cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: embedded address %q: %w", cfg.addr, err)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return nil, fmt.Errorf("kafka: embedded address %q: the broker advertises its listen address, so it must be a concrete one (e.g. 127.0.0.1:9092)", cfg.addr)
+	}
+	kopts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.ClusterID("questline-embedded"),
+		kfake.DefaultNumPartitions(cfg.partitions),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, cfg.addr)
+		}),
+	}
+	if cfg.dir != "" {
+		kopts = append(kopts, kfake.DataDir(filepath.Clean(cfg.dir)))
+	}
+	if cfg.syncWrites {
+		kopts = append(kopts, kfake.SyncWrites())
+	}
+	if cfg.logger != nil {
+		kopts = append(kopts, kfake.WithLogger(kfakeLogger{cfg.logger}))
+	}
+	c, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: start embedded broker: %w", err)
+	}
+	return &Embedded{c: c}, nil
+}
+
+// Addrs returns the broker addresses clients should use.
+func (e *Embedded) Addrs() []string { return e.c.ListenAddrs() }
+
+// Close stops the broker, flushing its data to disk.
+func (e *Embedded) Close() { e.c.Close() }
+
+type kfakeLogger struct{ l *slog.Logger }
+
+func (k kfakeLogger) Logf(level kfake.LogLevel, msg string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		k.l.Error(fmt.Sprintf(msg, args...), "component", "kafka-embedded")
+	case kfake.LogLevelWarn:
+		k.l.Warn(fmt.Sprintf(msg, args...), "component", "kafka-embedded")
+	}
+}

@@ -1,0 +1,144 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/kafka/kafkatest"
+)
+
+// requireKcat returns kcat's path; without it the test fails under CI (the
+// CI script installs it) and skips on a developer machine.
+func requireKcat(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("kcat not installed (apt-get install kcat): %v", err)
+		}
+		t.Skip("kcat not installed (apt-get install kcat)")
+	}
+	return p
+}
+
+func consumeAll(t *testing.T, brokers []string, topic string, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := kafka.NewClient(brokers, nil, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(recs) < want {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(recs), want, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+	}
+	return recs
+}
+
+// TestKcatInterop proves that an independent Kafka client (librdkafka's
+// kcat) can produce to and consume from the embedded broker, and that keys
+// land on the same partitions as questline's own producer would put them.
+func TestKcatInterop(t *testing.T) {
+	kcat := requireKcat(t)
+	b := kafkatest.New(t, kafkatest.Partitions(4))
+	addr := b.Addrs()[0]
+
+	// kcat produces keyed records; librdkafka's default partitioner is
+	// consistent_random (crc32), so ask for murmur2_random, Kafka's own.
+	var in strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&in, "user-%d:hello-%d\n", i%7, i)
+	}
+	cmd := exec.Command(kcat, "-b", addr, "-t", kafka.TopicEvents, "-P", "-K:", "-X", "partitioner=murmur2_random")
+	cmd.Stdin = strings.NewReader(in.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat produce: %v\n%s", err, out)
+	}
+
+	recs := consumeAll(t, b.Addrs(), kafka.TopicEvents, 50)
+	part := map[string]int32{}
+	for _, r := range recs {
+		k := string(r.Key)
+		if p, ok := part[k]; ok && p != r.Partition {
+			t.Fatalf("key %s on partitions %d and %d", k, p, r.Partition)
+		}
+		part[k] = r.Partition
+	}
+
+	// questline's producer must place the same keys on the same partitions.
+	cl, err := kafka.NewClient(b.Addrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	for k, p := range part {
+		r := &kgo.Record{Topic: kafka.TopicEvents, Key: []byte(k), Value: []byte("from-go")}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if r.Partition != p {
+			t.Errorf("key %s: kcat put it on partition %d, questline on %d", k, p, r.Partition)
+		}
+	}
+
+	// kcat consumes what both wrote.
+	out, err := exec.Command(kcat, "-b", addr, "-t", kafka.TopicEvents, "-C", "-e", "-q", "-f", "%k=%s\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat consume: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if want := 50 + len(part); len(lines) != want {
+		t.Fatalf("kcat read %d records, want %d", len(lines), want)
+	}
+}
+
+// TestEmbeddedSurvivesRestart checks that records acknowledged by the
+// embedded broker are there after it is closed and started again on the
+// same data directory.
+func TestEmbeddedSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := kafkatest.New(t, kafkatest.DataDir(dir))
+	cl, err := kafka.NewClient(b.Addrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		r := &kgo.Record{Topic: kafka.TopicEvents, Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "v%d", i)}
+		if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	b.Close()
+
+	b2 := kafkatest.New(t, kafkatest.DataDir(dir))
+	recs := consumeAll(t, b2.Addrs(), kafka.TopicEvents, 100)
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[string(r.Value)] = true
+	}
+	if len(seen) != 100 {
+		t.Fatalf("after restart: %d distinct records, want 100", len(seen))
+	}
+}
+
+func TestEmbeddedRejectsUnspecifiedAddr(t *testing.T) {
+	if _, err := kafka.StartEmbedded(kafka.EmbeddedAddr("0.0.0.0:0")); err == nil {
+		t.Fatal("want an error for 0.0.0.0: clients cannot connect to an advertised 0.0.0.0")
+	}
+}

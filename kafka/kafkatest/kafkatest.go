@@ -1,0 +1,67 @@
+// Package kafkatest starts a real Kafka-protocol broker (the embedded kfake
+// broker, in-process, on a free loopback port) for tests. Nothing here is a
+// mock: clients talk the Kafka protocol over TCP.
+package kafkatest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/questline/questline/kafka"
+)
+
+// Broker is a running test broker.
+type Broker struct {
+	*kafka.Embedded
+	Dir string
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	partitions int32
+	dir        string
+	topics     []kafka.Topic
+}
+
+// Partitions sets the partition count of the created topics. Default 4.
+func Partitions(n int32) Option { return func(o *options) { o.partitions = n } }
+
+// DataDir reuses dir as the broker's data directory (to restart a broker
+// on the data of a previous one). Default: a fresh t.TempDir().
+func DataDir(dir string) Option { return func(o *options) { o.dir = dir } }
+
+// Topics adds topics to create besides kafka.CoreTopics.
+func Topics(ts ...kafka.Topic) Option { return func(o *options) { o.topics = append(o.topics, ts...) } }
+
+// New starts a broker on 127.0.0.1 with a free port and its data on disk,
+// creates kafka.CoreTopics (and any Topics), and closes it at cleanup.
+func New(t testing.TB, opts ...Option) *Broker {
+	t.Helper()
+	o := options{partitions: 4}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.dir == "" {
+		o.dir = t.TempDir()
+	}
+	e, err := kafka.StartEmbedded(kafka.EmbeddedAddr("127.0.0.1:0"), kafka.EmbeddedDataDir(o.dir))
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	t.Cleanup(e.Close)
+	cl, err := kafka.NewClient(e.Addrs(), nil)
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics := append(append([]kafka.Topic{}, kafka.CoreTopics...), o.topics...)
+	if err := kafka.EnsureTopics(ctx, cl, o.partitions, 1, topics...); err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	return &Broker{Embedded: e, Dir: o.dir}
+}

@@ -1,0 +1,67 @@
+// Package kafka owns questline's use of Kafka: topic names and creation, the
+// embedded broker of the default run, and client construction with the
+// settings every role shares. Roles build their producers and consumers
+// from NewClient so that acks, idempotence and timeouts are decided once.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Topic names (SPEC §4). Every topic questline creates starts with
+// "questline.".
+const (
+	// TopicEvents holds accepted events keyed by user_id; values are
+	// event.AppendBinary records.
+	TopicEvents = "questline.events"
+	// TopicDLQ holds rejected events and requests; values are
+	// event.DeadLetter JSON.
+	TopicDLQ = "questline.events.dlq"
+)
+
+// Topic is a topic questline creates on start.
+type Topic struct {
+	Name string
+	// Compact selects cleanup.policy=compact (changelogs, catalogs).
+	Compact bool
+	// Partitions overrides the configured default when > 0 (e.g. 1 for a
+	// topic that must be totally ordered).
+	Partitions int32
+}
+
+// CoreTopics are the topics of the ingest path. Other roles append their
+// own (repartition, changelog, result topics) when they ensure topics.
+var CoreTopics = []Topic{{Name: TopicEvents}, {Name: TopicDLQ}}
+
+// EnsureTopics creates the topics that do not exist yet, with partitions
+// (default per topic unless Topic.Partitions is set) and replication
+// (-1 for the broker's default). Existing topics are left as they are: it
+// never changes a live topic's partition count, which would move keys.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replication int16, topics ...Topic) error {
+	adm := kadm.NewClient(cl)
+	for _, t := range topics {
+		p := partitions
+		if t.Partitions > 0 {
+			p = t.Partitions
+		}
+		var configs map[string]*string
+		if t.Compact {
+			compact := "compact"
+			configs = map[string]*string{"cleanup.policy": &compact}
+		}
+		resp, err := adm.CreateTopic(ctx, p, replication, configs, t.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("kafka: create topic %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
