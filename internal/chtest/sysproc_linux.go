@@ -1,0 +1,9 @@
+package chtest
+
+import "syscall"
+
+// sysProcAttr kills the server when the test binary dies, so a crashed or
+// timed-out test leaves no clickhouse-server behind.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
