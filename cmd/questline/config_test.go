@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigPrecedence(t *testing.T) {
+	t.Setenv("QUESTLINE_HTTP_ADDR", "127.0.0.1:7000")
+	t.Setenv("QUESTLINE_KAFKA_BROKERS", "a:9092, b:9092,")
+	t.Setenv("QUESTLINE_METRICS_ADDR", "127.0.0.1:7001")
+	var cfg config
+	fs := newFlagSet("test", &bytes.Buffer{}, &cfg)
+	if err := parseFlags(fs, []string{"-metrics-addr", "127.0.0.1:7002"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != "127.0.0.1:7000" {
+		t.Errorf("env not applied: http addr %q", cfg.HTTPAddr)
+	}
+	if cfg.MetricsAddr != "127.0.0.1:7002" {
+		t.Errorf("flag must win over env: metrics addr %q", cfg.MetricsAddr)
+	}
+	if got := strings.Join(cfg.brokers(), "|"); got != "a:9092|b:9092" {
+		t.Errorf("brokers %q", got)
+	}
+	if cfg.ClickHouseDSN != "clickhouse://127.0.0.1:9000/questline" {
+		t.Errorf("default DSN %q", cfg.ClickHouseDSN)
+	}
+}
+
+func TestConfigBadEnvIsUsageError(t *testing.T) {
+	t.Setenv("QUESTLINE_KAFKA_PARTITIONS", "many")
+	var cfg config
+	err := parseFlags(newFlagSet("test", &bytes.Buffer{}, &cfg), nil)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "QUESTLINE_KAFKA_PARTITIONS") {
+		t.Fatalf("want a usage error naming the variable, got %v", err)
+	}
+}
+
+func TestKeysFromListAndFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys")
+	os.WriteFile(file, []byte("# server keys\nsrv-2\n\n  srv-3  \n"), 0o600)
+	cfg := config{APIKeys: "srv-1", APIKeysFile: file, ClientKeys: "cli-1,cli-2"}
+	server, client, err := cfg.keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(server, ",") != "srv-1,srv-2,srv-3" || strings.Join(client, ",") != "cli-1,cli-2" {
+		t.Fatalf("server %v client %v", server, client)
+	}
+	cfg.ClientKeys = "srv-2"
+	if _, _, err := cfg.keys(); err == nil {
+		t.Fatal("a key in both scopes must be refused")
+	}
+}
+
+func TestUnknownCommandAndNotBuilt(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := runMain(t.Context(), []string{"nope"}, &out, &errb); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	errb.Reset()
+	if code := runMain(t.Context(), []string{"dashboards"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not built yet") {
+		t.Errorf("unbuilt role: exit %d, stderr %q", code, errb.String())
+	}
+}

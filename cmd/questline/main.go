@@ -1,0 +1,88 @@
+// Command questline is the single binary of questline: one subcommand per
+// role (SPEC §8). Every role scales out by running more processes of it
+// against the same Kafka and ClickHouse.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands lists every subcommand (SPEC §8); each is implemented in the
+// file of its name.
+var commands = map[string]command{
+	"run":        {"every role in one process: ingest, API, processors, sink", runAll},
+	"ingest":     {"HTTP edge ingest: POST /v1/events into Kafka", runIngest},
+	"api":        {"the quest/drop API (SPEC §3)", runAPI},
+	"process":    {"the window processors: Kafka -> metrics -> ClickHouse", runProcess},
+	"sink":       {"raw events and dead letters: Kafka -> ClickHouse", runSink},
+	"loadgen":    {"synthetic traffic with ground truth", runLoadgen},
+	"migrate":    {"create or upgrade the ClickHouse schema", runMigrate},
+	"dashboards": {"generate the Grafana dashboards and provisioning", runDashboards},
+	"decode":     {"print Kafka records (kcat -f '%R%s') as JSON lines", runDecode},
+}
+
+// errUsage marks an error whose message is a usage problem (exit code 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "questline: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	if err := cmd.run(ctx, args[1:], stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "questline %s: %v\n", args[0], err)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: questline <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nEvery flag can also be set by an environment variable: -http-addr is QUESTLINE_HTTP_ADDR.\nRun 'questline <command> -h' for a command's flags.")
+}
+
+// notBuilt is the answer of a role whose code has not landed yet: it says
+// so plainly instead of pretending to run.
+func notBuilt(what string) error {
+	return fmt.Errorf("not built yet: %s has not landed in this version of questline", what)
+}
