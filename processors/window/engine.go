@@ -1,0 +1,232 @@
+package window
+
+import (
+	"slices"
+)
+
+// Result describes one emitted window of a partition.
+type Result struct {
+	Start, End int64 // Unix ms; [Start, End)
+	// Final is set on the emission made when the watermark reached
+	// End + Lateness: no later event can change the window.
+	Final bool
+	// Version grows with every update folded into the window's panes; an
+	// emission with a higher version carries at least as much information.
+	Version uint64
+}
+
+// Emit receives an emitted window and its non-empty panes, oldest first.
+// The panes are owned by the engine: read them, do not keep them.
+type Emit[P any] func(r Result, panes []*P)
+
+// Engine keeps the panes of one partition for one window Spec and decides
+// which windows to emit. P is the metric's pane aggregate.
+//
+// The caller drives it with the partition's watermark: Pane for each event
+// (which also finalizes windows the watermark has closed), and Flush
+// whenever it wants rows out (per batch or tick). Final contents do not
+// depend on how often Flush is called.
+type Engine[P any] struct {
+	size, slide, late int64
+	newPane           func(start int64) *P
+	emit              Emit[P]
+
+	wm     int64 // event-time watermark
+	next   int64 // the next watermark at which some window closes
+	emitWM int64 // windows ending at or before it have been emitted once
+	panes  map[int64]*pane[P]
+
+	last     *pane[P] // cache: the pane of the previous event
+	scratch  []*P
+	starts   []int64
+	finalSeq []int64
+}
+
+type pane[P any] struct {
+	start   int64
+	version uint64
+	dirty   bool // changed since the last Flush
+	agg     *P
+}
+
+// NewEngine returns an engine for spec. newPane makes the empty aggregate
+// of the pane starting at start; emit receives the windows.
+func NewEngine[P any](spec Spec, newPane func(start int64) *P, emit Emit[P]) (*Engine[P], error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	size, slide, late := spec.ms()
+	return &Engine[P]{
+		size: size, slide: slide, late: late,
+		newPane: newPane, emit: emit,
+		wm: None, emitWM: None, next: None,
+		panes: make(map[int64]*pane[P]),
+	}, nil
+}
+
+// closed reports whether the window starting at s takes no more updates.
+func (e *Engine[P]) closed(s int64) bool {
+	return e.wm != None && s+e.size+e.late <= e.wm
+}
+
+// Pane returns the aggregate that an event with event time t updates, given
+// the partition watermark wm (after observing t), and how many of the event's
+// Size/Slide windows had already closed (late for those windows). It returns
+// nil when every window of t has closed: the event is late for all of them.
+//
+// Windows that wm closes are finalized (emitted with Final if changed since
+// their last emission) before the event is applied, so a window's final
+// content is a function of the records before the watermark reached its
+// end + Lateness, whatever the Flush cadence.
+func (e *Engine[P]) Pane(t, wm int64) (agg *P, missed int) {
+	if wm > e.wm {
+		e.advance(wm)
+	}
+	p := Floor(t, e.slide)
+	// Windows holding pane p start at p-size+slide … p; the oldest close first.
+	first := p - e.size + e.slide
+	if e.closed(first) {
+		lastClosed := Floor(e.wm-e.size-e.late, e.slide) // newest closed start
+		if lastClosed >= p {
+			return nil, int(e.size / e.slide)
+		}
+		missed = int((lastClosed-first)/e.slide) + 1
+	}
+	pn := e.last
+	if pn == nil || pn.start != p {
+		pn = e.panes[p]
+		if pn == nil {
+			pn = &pane[P]{start: p, agg: e.newPane(p)}
+			e.panes[p] = pn
+		}
+		e.last = pn
+	}
+	pn.version++
+	pn.dirty = true
+	return pn.agg, missed
+}
+
+// Watermark returns the event-time watermark the engine last saw.
+func (e *Engine[P]) Watermark() int64 { return e.wm }
+
+// Advance moves the event-time watermark to wm without an event (for example
+// to the watermark of a restored snapshot), finalizing closed windows.
+func (e *Engine[P]) Advance(wm int64) {
+	if wm > e.wm {
+		e.advance(wm)
+	}
+}
+
+func (e *Engine[P]) advance(wm int64) {
+	old := e.wm
+	e.wm = wm
+	if wm < e.next {
+		return // no window boundary crossed
+	}
+	// Windows close at s+size+late for s a multiple of slide.
+	e.next = Floor(wm-e.size-e.late, e.slide) + e.slide + e.size + e.late
+	// Finalize windows closing in (old, wm] that changed since their last
+	// emission (or were never emitted), in start order.
+	e.finalSeq = e.finalSeq[:0]
+	for _, s := range e.candidateStarts() {
+		closesAt := s + e.size + e.late
+		if closesAt > wm || (old != None && closesAt <= old) {
+			continue
+		}
+		if s+e.size > e.emitWM || e.anyDirty(s) {
+			e.finalSeq = append(e.finalSeq, s)
+		}
+	}
+	for _, s := range e.finalSeq {
+		e.emitWindow(s, true)
+	}
+	// Evict panes whose last window (the one starting at the pane) closed.
+	for p, pn := range e.panes {
+		if p+e.size+e.late <= wm {
+			delete(e.panes, p)
+			if e.last == pn {
+				e.last = nil
+			}
+		}
+	}
+}
+
+// Flush emits every open window that ends at or before the emission
+// watermark emitWM (at least the event-time watermark; see Idle) and either
+// was never emitted or changed since the last Flush.
+func (e *Engine[P]) Flush(emitWM int64) {
+	if emitWM < e.wm {
+		emitWM = e.wm
+	}
+	if emitWM == None {
+		return
+	}
+	for _, s := range e.candidateStarts() {
+		end := s + e.size
+		if e.closed(s) || end > emitWM {
+			continue
+		}
+		if end > e.emitWM || e.anyDirty(s) {
+			e.emitWindow(s, false)
+		}
+	}
+	if emitWM > e.emitWM {
+		e.emitWM = emitWM
+	}
+	for _, pn := range e.panes {
+		pn.dirty = false
+	}
+}
+
+// candidateStarts returns, ascending, the starts of all windows that hold
+// at least one live pane.
+func (e *Engine[P]) candidateStarts() []int64 {
+	e.starts = e.starts[:0]
+	for p := range e.panes {
+		for s := p - e.size + e.slide; s <= p; s += e.slide {
+			e.starts = append(e.starts, s)
+		}
+	}
+	slices.Sort(e.starts)
+	return slices.Compact(e.starts)
+}
+
+func (e *Engine[P]) anyDirty(s int64) bool {
+	for p := s; p < s+e.size; p += e.slide {
+		if pn := e.panes[p]; pn != nil && pn.dirty {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine[P]) emitWindow(s int64, final bool) {
+	e.scratch = e.scratch[:0]
+	var version uint64
+	for p := s; p < s+e.size; p += e.slide {
+		if pn := e.panes[p]; pn != nil {
+			e.scratch = append(e.scratch, pn.agg)
+			version += pn.version
+		}
+	}
+	if len(e.scratch) == 0 {
+		return
+	}
+	e.emit(Result{Start: s, End: s + e.size, Final: final, Version: version}, e.scratch)
+}
+
+// Len returns the number of live panes (state size).
+func (e *Engine[P]) Len() int { return len(e.panes) }
+
+// Each calls fn for every live pane, oldest first (for snapshots).
+func (e *Engine[P]) Each(fn func(start int64, version uint64, agg *P)) {
+	starts := make([]int64, 0, len(e.panes))
+	for p := range e.panes {
+		starts = append(starts, p)
+	}
+	slices.Sort(starts)
+	for _, p := range starts {
+		pn := e.panes[p]
+		fn(p, pn.version, pn.agg)
+	}
+}

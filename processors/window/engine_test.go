@@ -1,0 +1,252 @@
+package window
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSpecValidate(t *testing.T) {
+	good := Spec{Size: 10 * time.Minute, Slide: time.Minute, Lateness: 10 * time.Minute}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []Spec{
+		{Size: 0, Slide: time.Minute},
+		{Size: time.Minute, Slide: 0},
+		{Size: 10 * time.Minute, Slide: 3 * time.Minute},
+		{Size: 1500 * time.Millisecond, Slide: 1500 * time.Millisecond},
+		{Size: time.Minute, Slide: time.Minute, Lateness: -time.Second},
+	} {
+		if s.Validate() == nil {
+			t.Errorf("%+v: want error", s)
+		}
+	}
+}
+
+func TestFloorAndStarts(t *testing.T) {
+	s := Spec{Size: 10 * time.Second, Slide: 5 * time.Second}
+	cases := []struct {
+		t, pane, first, last int64
+	}{
+		{0, 0, -5000, 0},
+		{4999, 0, -5000, 0},
+		{5000, 5000, 0, 5000},
+		{12345, 10000, 5000, 10000},
+		{-1, -5000, -10000, -5000},
+		{-5000, -5000, -10000, -5000},
+		{-5001, -10000, -15000, -10000},
+	}
+	for _, c := range cases {
+		if got := s.PaneStart(c.t); got != c.pane {
+			t.Errorf("PaneStart(%d) = %d, want %d", c.t, got, c.pane)
+		}
+		first, last := s.Starts(c.t)
+		if first != c.first || last != c.last {
+			t.Errorf("Starts(%d) = %d,%d want %d,%d", c.t, first, last, c.first, c.last)
+		}
+		// Every start in range contains t; its neighbours do not.
+		for st := first; st <= last; st += 5000 {
+			if !(st <= c.t && c.t < st+10000) {
+				t.Errorf("window %d does not contain %d", st, c.t)
+			}
+		}
+		if st := first - 5000; st <= c.t && c.t < st+10000 {
+			t.Errorf("window %d before first contains %d", st, c.t)
+		}
+	}
+}
+
+// counter is a test pane: the event times it holds.
+type counter struct{ ts []int64 }
+
+type harness struct {
+	eng *Engine[counter]
+	wm  Watermark
+	log []string
+	// latest content per window start, as the union of its panes
+	last map[int64][]int64
+	fin  map[int64]bool
+}
+
+func newHarness(t *testing.T, spec Spec, bound time.Duration) *harness {
+	h := &harness{wm: NewWatermark(bound), last: map[int64][]int64{}, fin: map[int64]bool{}}
+	eng, err := NewEngine(spec, func(int64) *counter { return &counter{} }, func(r Result, panes []*counter) {
+		var ts []int64
+		for _, p := range panes {
+			ts = append(ts, p.ts...)
+		}
+		slices.Sort(ts)
+		if h.fin[r.Start] {
+			t.Errorf("window %d emitted after its final emission", r.Start)
+		}
+		h.fin[r.Start] = r.Final
+		h.last[r.Start] = ts
+		h.log = append(h.log, fmt.Sprintf("[%d,%d) v%d final=%v %v", r.Start, r.End, r.Version, r.Final, ts))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eng = eng
+	return h
+}
+
+func (h *harness) add(ts int64) int {
+	wm := h.wm.Observe(ts)
+	p, missed := h.eng.Pane(ts, wm)
+	if p != nil {
+		p.ts = append(p.ts, ts)
+	}
+	return missed
+}
+
+func (h *harness) flush() []string {
+	h.eng.Flush(h.wm.Time())
+	out := h.log
+	h.log = nil
+	return out
+}
+
+func expect(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("emissions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestEngineEmitOnWatermarkAndLateness(t *testing.T) {
+	// S=10s H=5s lateness 5s, out-of-orderness 2s.
+	h := newHarness(t, Spec{Size: 10 * time.Second, Slide: 5 * time.Second, Lateness: 5 * time.Second}, 2*time.Second)
+
+	h.add(7000) // panes: 5000; windows [0,10) and [5,15); wm 5000
+	expect(t, h.flush())
+	h.add(11999) // wm 9999: [0,10) not yet passed
+	expect(t, h.flush())
+	h.add(12000) // wm 10000 = end of [0,10): first result
+	expect(t, h.flush(), "[0,10000) v1 final=false [7000]")
+
+	// A late event inside allowed lateness updates the emitted window.
+	if missed := h.add(9000); missed != 0 {
+		t.Fatalf("missed %d", missed)
+	}
+	expect(t, h.flush(), "[0,10000) v2 final=false [7000 9000]")
+	expect(t, h.flush()) // nothing changed
+
+	h.add(16000) // wm 14000: [5,15) not ended yet; [0,10) closes at 15000
+	if missed := h.add(8000); missed != 0 {
+		t.Fatalf("missed %d", missed)
+	}
+	// wm 15000 closes [0,10) with its unflushed change: final emission.
+	h.add(17000)
+	expect(t, h.log, "[0,10000) v3 final=true [7000 8000 9000]")
+	h.log = nil
+	expect(t, h.flush(), "[5000,15000) v5 final=false [7000 8000 9000 11999 12000]")
+
+	// 8500 now misses [0,10) (closed) but still lands in [5,15).
+	if missed := h.add(8500); missed != 1 {
+		t.Fatalf("missed %d, want 1", missed)
+	}
+	expect(t, h.flush(), "[5000,15000) v6 final=false [7000 8000 8500 9000 11999 12000]")
+
+	// wm 20000 closes [5,15) (no change since flush: no final re-emission).
+	h.add(22000)
+	h.flush()
+	if missed := h.add(9999); missed != 2 {
+		t.Fatalf("event in fully closed windows: missed %d, want 2", missed)
+	}
+	// Pane 5000 evicted once its last window closed; pane 0 never existed.
+	h.eng.Each(func(start int64, _ uint64, _ *counter) {
+		if start < 10000 {
+			t.Errorf("pane %d still live at wm %d", start, h.eng.Watermark())
+		}
+	})
+}
+
+func TestEngineIdleEmission(t *testing.T) {
+	spec := Spec{Size: 10 * time.Second, Slide: 5 * time.Second, Lateness: 5 * time.Second}
+	h := newHarness(t, spec, 2*time.Second)
+	idle := Idle{Timeout: 3 * time.Second}
+	wall := int64(1_000_000)
+	idle.Arrived(wall)
+	h.add(7000) // wm 5000
+	// Not idle yet: nothing.
+	h.eng.Flush(idle.Watermark(wall+2999, h.wm.Time()))
+	expect(t, h.log)
+	// Idle for 6 s: emission watermark 11000 emits [0,10) provisionally.
+	h.eng.Flush(idle.Watermark(wall+6000, h.wm.Time()))
+	expect(t, h.log, "[0,10000) v1 final=false [7000]")
+	h.log = nil
+	// An event arrives after the gap: not late (event time decides), and
+	// the window is updated.
+	idle.Arrived(wall + 7000)
+	if missed := h.add(6000); missed != 0 {
+		t.Fatalf("missed %d after idle", missed)
+	}
+	if got := idle.Watermark(wall+7000, h.wm.Time()); got != 5000 {
+		t.Fatalf("idle watermark after arrival = %d", got)
+	}
+	h.eng.Flush(idle.Watermark(wall+18000, h.wm.Time())) // 5000 + 11 s idle
+	expect(t, h.log,
+		"[0,10000) v2 final=false [6000 7000]",
+		"[5000,15000) v2 final=false [6000 7000]")
+	// Before any event the idle watermark stays None.
+	var fresh Idle
+	fresh.Timeout = time.Second
+	if fresh.Watermark(1e9, None) != None {
+		t.Fatal("idle watermark of an empty partition")
+	}
+}
+
+// TestEngineMatchesBatch: random streams with disorder up to the bound give,
+// whatever the flush cadence, final window contents equal to a batch
+// assignment of every event to every window holding it, and no late event.
+func TestEngineMatchesBatch(t *testing.T) {
+	spec := Spec{Size: 60 * time.Second, Slide: 10 * time.Second, Lateness: 30 * time.Second}
+	const bound = 20_000
+	for seed := range uint64(30) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		n := 200 + rng.IntN(800)
+		ts := make([]int64, n)
+		clock := int64(rng.IntN(1e6)) - 5e5 // also negative times
+		for i := range ts {
+			clock += int64(rng.IntN(2000))
+			ts[i] = clock - int64(rng.IntN(bound+1)) // disorder ≤ bound
+		}
+		want := map[int64][]int64{}
+		for _, x := range ts {
+			first, last := spec.Starts(x)
+			for s := first; s <= last; s += 10_000 {
+				want[s] = append(want[s], x)
+			}
+		}
+		for _, cadence := range []int{1, 7, 1000} {
+			h := newHarness(t, spec, bound*time.Millisecond)
+			for i, x := range ts {
+				if missed := h.add(x); missed != 0 {
+					t.Fatalf("seed %d: event %d late with disorder within bound", seed, i)
+				}
+				if rng.IntN(cadence) == 0 {
+					h.flush()
+				}
+			}
+			// Close everything: a far-future watermark.
+			h.eng.Advance(ts[n-1] + 1e9)
+			h.flush()
+			if len(h.last) != len(want) {
+				t.Fatalf("seed %d cadence %d: %d windows, want %d", seed, cadence, len(h.last), len(want))
+			}
+			for s, w := range want {
+				slices.Sort(w)
+				if !slices.Equal(h.last[s], w) {
+					t.Fatalf("seed %d cadence %d window %d: %v want %v", seed, cadence, s, h.last[s], w)
+				}
+			}
+			if h.eng.Len() != 0 {
+				t.Fatalf("%d panes left after closing everything", h.eng.Len())
+			}
+		}
+	}
+}
