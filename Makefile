@@ -1,0 +1,37 @@
+# The two commands of the README's quick start:
+#   make run    installs what is missing, starts a local ClickHouse and the
+#               whole pipeline on the embedded broker with synthetic traffic
+#   make test   installs what is missing and runs every test
+# CI (.ci/run) calls `make test`.
+
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin:/usr/sbin
+
+.PHONY: run test deps build bench fuzz vet
+
+deps:
+	./scripts/deps.sh
+
+build:
+	$(GO) build -o bin/questline ./cmd/questline
+
+run: deps build
+	./scripts/quickstart.sh
+
+vet:
+	$(GO) vet ./...
+
+# Every test, then a short fuzz run of the batch decoder.
+test: deps vet
+	$(GO) test -count=1 -p 2 -timeout 70m ./...
+	$(MAKE) fuzz FUZZTIME=20s
+
+FUZZTIME ?= 60s
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./event/ | grep '^Fuzz'); do \
+	  echo "fuzz $$t for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./event/ || exit 1; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...

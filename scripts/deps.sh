@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what questline's run and tests need and is missing, from Debian's
+# packages: clickhouse-server and clickhouse-client (the tests start their own
+# server processes), kcat (an independent Kafka client for interop tests),
+# prometheus (promtool), prometheus-alertmanager (amtool) and docker-compose
+# (to check docker-compose.yml). Go itself must already be on the PATH.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have clickhouse-server || [[ -x /usr/sbin/clickhouse-server ]] || need+=(clickhouse-server)
+have clickhouse-client || need+=(clickhouse-client)
+have kcat || need+=(kcat)
+have promtool || need+=(prometheus)
+have amtool || need+=(prometheus-alertmanager)
+have docker-compose || need+=(docker-compose)
+
+if ! have go; then
+  echo "deps: Go is not on the PATH (expected at /usr/local/go/bin)" >&2
+  exit 1
+fi
+
+if ((${#need[@]})); then
+  echo "deps: installing ${need[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's package may start a system clickhouse-server on 9000; questline's
+# tests use their own servers on free ports, so that one is left alone.
+echo "deps: ok"
