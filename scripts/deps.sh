@@ -14,6 +14,7 @@ have kcat || need+=(kcat)
 have promtool || need+=(prometheus)
 have amtool || need+=(prometheus-alertmanager)
 have docker-compose || need+=(docker-compose)
+have curl || need+=(curl)
 
 if ! have go; then
   echo "deps: Go is not on the PATH (expected at /usr/local/go/bin)" >&2
