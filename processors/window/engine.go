@@ -46,7 +46,15 @@ type pane[P any] struct {
 	start   int64
 	version uint64
 	dirty   bool // changed since the last Flush
-	agg     *P
+	agg     *P   // contributions to every window holding the pane
+	parts   []part[P]
+}
+
+// part holds contributions to only some windows of a pane: those starting
+// in [lo, hi] (see PaneRange).
+type part[P any] struct {
+	lo, hi int64
+	agg    *P
 }
 
 // NewEngine returns an engine for spec. newPane makes the empty aggregate
@@ -82,15 +90,10 @@ func (e *Engine[P]) Pane(t, wm int64) (agg *P, missed int) {
 	if wm > e.wm {
 		e.advance(wm)
 	}
-	p := Floor(t, e.slide)
 	// Windows holding pane p start at p-size+slide … p; the oldest close first.
-	first := p - e.size + e.slide
-	if e.closed(first) {
-		lastClosed := Floor(e.wm-e.size-e.late, e.slide) // newest closed start
-		if lastClosed >= p {
-			return nil, int(e.size / e.slide)
-		}
-		missed = int((lastClosed-first)/e.slide) + 1
+	p, missed := e.peekMissed(t)
+	if missed == int(e.size/e.slide) {
+		return nil, missed
 	}
 	pn := e.last
 	if pn == nil || pn.start != p {
@@ -104,6 +107,53 @@ func (e *Engine[P]) Pane(t, wm int64) (agg *P, missed int) {
 	pn.version++
 	pn.dirty = true
 	return pn.agg, missed
+}
+
+// PaneRange is Pane for a contribution that belongs only to the windows
+// of t starting in r: the clean scope uses it to
+// leave a user out of the windows that overlap a bot flag. A range covering
+// every window of t is the same as Pane. It returns nil when no window in
+// the range is open; missed counts the event's closed windows as for Pane.
+func (e *Engine[P]) PaneRange(t, wm int64, r Range) (agg *P, missed int) {
+	first, last := Spec{}.startsMs(t, e.size, e.slide)
+	if r.Lo <= first && r.Hi >= last {
+		return e.Pane(t, wm)
+	}
+	lo, hi := max(r.Lo, first), min(r.Hi, last)
+	if wm > e.wm {
+		e.advance(wm)
+	}
+	if lo > hi || e.closed(hi) {
+		_, missed = e.peekMissed(t)
+		return nil, missed
+	}
+	whole, missed := e.Pane(t, wm)
+	if whole == nil {
+		return nil, missed
+	}
+	pn := e.last
+	for i := range pn.parts {
+		if pn.parts[i].lo == lo && pn.parts[i].hi == hi {
+			return pn.parts[i].agg, missed
+		}
+	}
+	pn.parts = append(pn.parts, part[P]{lo: lo, hi: hi, agg: e.newPane(pn.start)})
+	return pn.parts[len(pn.parts)-1].agg, missed
+}
+
+// peekMissed returns how many windows of t are closed, without changing
+// state.
+func (e *Engine[P]) peekMissed(t int64) (p int64, missed int) {
+	p = Floor(t, e.slide)
+	first := p - e.size + e.slide
+	if !e.closed(first) {
+		return p, 0
+	}
+	lastClosed := Floor(e.wm-e.size-e.late, e.slide)
+	if lastClosed >= p {
+		return p, int(e.size / e.slide)
+	}
+	return p, int((lastClosed-first)/e.slide) + 1
 }
 
 // Watermark returns the event-time watermark the engine last saw.
@@ -207,6 +257,11 @@ func (e *Engine[P]) emitWindow(s int64, final bool) {
 		if pn := e.panes[p]; pn != nil {
 			e.scratch = append(e.scratch, pn.agg)
 			version += pn.version
+			for i := range pn.parts {
+				if pt := &pn.parts[i]; pt.lo <= s && s <= pt.hi {
+					e.scratch = append(e.scratch, pt.agg)
+				}
+			}
 		}
 	}
 	if len(e.scratch) == 0 {

@@ -250,3 +250,26 @@ func TestEngineMatchesBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestEnginePaneRange(t *testing.T) {
+	h := newHarness(t, Spec{Size: 10 * time.Second, Slide: 5 * time.Second, Lateness: 5 * time.Second}, 0)
+	add := func(ts, lo, hi int64) int {
+		wm := h.wm.Observe(ts)
+		p, missed := h.eng.PaneRange(ts, wm, Range{lo, hi})
+		if p != nil {
+			p.ts = append(p.ts, ts)
+		}
+		return missed
+	}
+	add(6000, None+1, 1<<62) // every window: same as Pane
+	add(7000, 5000, 5000)    // only [5,15)
+	add(8000, -1<<62, 0)     // only [0,10)
+	add(9000, 20000, 30000)  // no window of 9000: dropped
+	add(25000, 0, 0)         // wm 25000 closes [0,10) (at 15000) and [5,15) (at 20000)
+	expect(t, h.log,
+		"[0,10000) v3 final=true [6000 8000]",
+		"[5000,15000) v3 final=true [6000 7000]")
+	if missed := add(9500, 5000, 5000); missed != 2 {
+		t.Fatalf("missed %d", missed)
+	}
+}

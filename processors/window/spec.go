@@ -70,6 +70,10 @@ func (s Spec) PaneStart(t int64) int64 {
 // of them; iterate with start += Slide.Milliseconds().
 func (s Spec) Starts(t int64) (first, last int64) {
 	size, slide, _ := s.ms()
+	return s.startsMs(t, size, slide)
+}
+
+func (Spec) startsMs(t, size, slide int64) (first, last int64) {
 	last = Floor(t, slide)
 	return last - size + slide, last
 }
