@@ -1,0 +1,922 @@
+package event
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Batch is a parsed POST /v1/events body (SPEC §2).
+type Batch struct {
+	// SentAt is the batch's sent_at (Unix ms) when HasSentAt.
+	SentAt    int64
+	HasSentAt bool
+	// ClockOffsetMs is the batch's clock_offset_ms when HasClockOffset.
+	ClockOffsetMs  int64
+	HasClockOffset bool
+	// Items holds one entry per element of "events", in order.
+	Items []Item
+}
+
+// Item is one element of a batch's "events" array.
+type Item struct {
+	// Raw is the element's JSON text as received (for the dead-letter topic).
+	Raw string
+	// Event is the parsed event. When Err is set it holds what could be
+	// read (ID may be useful to echo back), not a valid event.
+	Event Event
+	// Err is nil for a valid event, else a *FieldError: the first field that
+	// could not be parsed (wrong JSON type, bad time, non-integer amount,
+	// unknown or ingest-only field), or Validate's verdict.
+	Err error
+}
+
+// SyntaxError is a whole-body failure of ParseBatch: the body is not JSON,
+// or not the batch object of SPEC §2. Ingest answers it with 400.
+type SyntaxError struct {
+	Offset int // byte offset of the fault in the (decompressed) body
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return "body: " + e.Msg + " at offset " + strconv.Itoa(e.Offset)
+}
+
+// ErrTooManyEvents is returned by ParseBatch when "events" holds more than
+// the allowed number of elements. Ingest answers it with 413.
+var ErrTooManyEvents = errors.New("body: too many events in one batch")
+
+// maxDepth bounds the nesting of unknown props, so a hostile body cannot
+// exhaust the stack.
+const maxDepth = 64
+
+// ParseBatch parses body, the JSON of POST /v1/events, into b, reusing b's
+// Items slice. It accepts at most maxEvents events (<= 0: no limit).
+//
+// The parser is strict and hand-written for speed (no encoding/json, no
+// generic maps); every string of the parsed events shares one copy of body.
+// A body that is not valid JSON (RFC 8259, UTF-8), or whose top level is
+// not {"sent_at"?, "clock_offset_ms"?, "events": [...]}, is a *SyntaxError;
+// anything wrong inside one event only fails that event (Item.Err).
+//
+// Decisions (documented in docs/ingest.md):
+//   - times are RFC 3339 with a zone (Z or ±hh:mm); the fraction of a second
+//     is optional and may have 1–9 digits, truncated to milliseconds;
+//   - integers (amounts, durations, counts, clock_offset_ms) are JSON
+//     integers within int64: no fraction, no exponent;
+//   - null stands for an absent field;
+//   - unknown event fields are rejected (custom data belongs in props);
+//     unknown props are kept verbatim in Event.Extra;
+//   - fields ingest derives (event_time, received_at, sent_at,
+//     clock_offset_ms, source, key_id, edge_country) are rejected inside an
+//     event: a client never sets them;
+//   - a field given twice in one object is rejected;
+//   - unknown batch fields are a *SyntaxError.
+func ParseBatch(body []byte, b *Batch, maxEvents int) error {
+	items := b.Items[:0]
+	*b = Batch{}
+	p := parser{s: string(body)}
+	items = p.batch(b, items, maxEvents)
+	b.Items = items
+	if p.err != nil {
+		return p.err
+	}
+	return nil
+}
+
+type parser struct {
+	s   string
+	i   int
+	err error // first whole-body error; parsing stops once set
+}
+
+func (p *parser) fail(msg string) {
+	if p.err == nil {
+		p.err = &SyntaxError{Offset: p.i, Msg: msg}
+	}
+}
+
+func (p *parser) ws() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// consume skips whitespace and the byte c, or fails.
+func (p *parser) consume(c byte) bool {
+	p.ws()
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return true
+	}
+	if p.i >= len(p.s) {
+		p.fail("unexpected end of input, expected '" + string(c) + "'")
+	} else {
+		p.fail("expected '" + string(c) + "'")
+	}
+	return false
+}
+
+// peek skips whitespace and returns the next byte, or 0 at the end.
+func (p *parser) peek() byte {
+	p.ws()
+	if p.i < len(p.s) {
+		return p.s[p.i]
+	}
+	return 0
+}
+
+// objectNext is the loop step of an object: after '{' (first=true) or
+// after a member. It returns the next key, or ok=false at '}' or error.
+func (p *parser) objectNext(first bool) (key string, ok bool) {
+	c := p.peek()
+	if first {
+		if c == '}' {
+			p.i++
+			return "", false
+		}
+	} else {
+		switch c {
+		case ',':
+			p.i++
+			p.ws()
+		case '}':
+			p.i++
+			return "", false
+		default:
+			p.fail("expected ',' or '}' in object")
+			return "", false
+		}
+	}
+	if p.i >= len(p.s) || p.s[p.i] != '"' {
+		p.fail("expected a string key")
+		return "", false
+	}
+	key, ok = p.str()
+	if !ok || !p.consume(':') {
+		return "", false
+	}
+	p.ws()
+	return key, true
+}
+
+func (p *parser) batch(b *Batch, items []Item, maxEvents int) []Item {
+	if !p.consume('{') {
+		return items
+	}
+	var seenSent, seenOffset, seenEvents bool
+	for first := true; ; first = false {
+		key, ok := p.objectNext(first)
+		if !ok {
+			break
+		}
+		switch key {
+		case "sent_at":
+			if seenSent {
+				p.fail("duplicate field sent_at")
+				return items
+			}
+			seenSent = true
+			if p.null() {
+				continue
+			}
+			at := p.i
+			s, isStr := p.strValue()
+			if p.err != nil {
+				return items
+			}
+			ms, ok := parseTime(s)
+			if !isStr || !ok {
+				p.i = at
+				p.fail("sent_at must be an RFC 3339 time with a zone")
+				return items
+			}
+			b.SentAt, b.HasSentAt = ms, true
+		case "clock_offset_ms":
+			if seenOffset {
+				p.fail("duplicate field clock_offset_ms")
+				return items
+			}
+			seenOffset = true
+			if p.null() {
+				continue
+			}
+			at := p.i
+			v, msg := p.integer()
+			if p.err != nil {
+				return items
+			}
+			if msg != "" {
+				p.i = at
+				p.fail("clock_offset_ms " + msg)
+				return items
+			}
+			b.ClockOffsetMs, b.HasClockOffset = v, true
+		case "events":
+			if seenEvents {
+				p.fail("duplicate field events")
+				return items
+			}
+			seenEvents = true
+			items = p.events(items, maxEvents)
+		default:
+			p.fail("unknown field " + strconv.Quote(key) + " (want sent_at, clock_offset_ms, events)")
+		}
+		if p.err != nil {
+			return items
+		}
+	}
+	if p.err != nil {
+		return items
+	}
+	if !seenEvents {
+		p.fail(`missing field "events"`)
+		return items
+	}
+	p.ws()
+	if p.i != len(p.s) {
+		p.fail("unexpected data after the batch object")
+	}
+	return items
+}
+
+func (p *parser) events(items []Item, maxEvents int) []Item {
+	if p.peek() != '[' {
+		p.fail("events must be an array")
+		return items
+	}
+	p.i++
+	if p.peek() == ']' {
+		p.i++
+		return items
+	}
+	for {
+		if maxEvents > 0 && len(items) >= maxEvents {
+			p.err = ErrTooManyEvents
+			return items
+		}
+		p.ws()
+		start := p.i
+		items = append(items, Item{})
+		it := &items[len(items)-1]
+		var ferr *FieldError
+		hasTS := false
+		if p.i < len(p.s) && p.s[p.i] == '{' {
+			ferr, hasTS = p.event(&it.Event)
+		} else {
+			p.skip(0)
+			ferr = fieldErr("event", "must be an object")
+		}
+		if p.err != nil {
+			return items
+		}
+		it.Raw = p.s[start:p.i]
+		if ferr != nil {
+			it.Err = ferr
+		} else if err := Validate(&it.Event); err != nil {
+			it.Err = err
+		} else if !hasTS {
+			it.Err = fieldErr("ts", "required")
+		}
+		switch p.peek() {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return items
+		default:
+			p.fail("expected ',' or ']' in events")
+			return items
+		}
+	}
+}
+
+// Bits of envelope fields, to reject a field given twice.
+const (
+	seenID uint64 = 1 << iota
+	seenType
+	seenTS
+	seenUser
+	seenDevice
+	seenSession
+	seenCountry
+	seenProps
+)
+
+// event parses one event object at p.i into e. It returns the first field
+// error and whether ts was given; syntax errors go to p.err.
+func (p *parser) event(e *Event) (*FieldError, bool) {
+	p.i++ // '{'
+	var ferr *FieldError
+	var seen uint64
+	hasTS := false
+	keep := func(f *FieldError) {
+		if ferr == nil {
+			ferr = f
+		}
+	}
+	for first := true; ; first = false {
+		key, ok := p.objectNext(first)
+		if !ok {
+			break
+		}
+		var bit uint64
+		switch key {
+		case "event_id":
+			bit = seenID
+			keep(p.strField("event_id", &e.ID))
+		case "type":
+			bit = seenType
+			var name string
+			if f := p.strField("type", &name); f != nil {
+				keep(f)
+			} else if name != "" {
+				if e.Type = ParseType(name); e.Type == TypeInvalid {
+					keep(fieldErr("type", "unknown event type "+strconv.Quote(name)))
+				}
+			}
+		case "ts":
+			bit = seenTS
+			var h uint32
+			keep(p.timeField("ts", &e.TS, &h, 1))
+			hasTS = hasTS || h != 0
+		case "user_id":
+			bit = seenUser
+			keep(p.strField("user_id", &e.UserID))
+		case "device_id":
+			bit = seenDevice
+			keep(p.strField("device_id", &e.DeviceID))
+		case "session_id":
+			bit = seenSession
+			keep(p.strField("session_id", &e.SessionID))
+		case "country":
+			bit = seenCountry
+			keep(p.strField("country", &e.Country))
+		case "props":
+			bit = seenProps
+			keep(p.props(e))
+		case "event_time", "received_at", "sent_at", "clock_offset_ms", "source", "key_id", "edge_country":
+			p.skip(0)
+			keep(fieldErr(key, "is set by ingest, not by the client"))
+		default:
+			p.skip(0)
+			keep(fieldErr(key, "unknown event field (custom data belongs in props)"))
+		}
+		if p.err != nil {
+			return ferr, false
+		}
+		if seen&bit != 0 {
+			keep(fieldErr(key, "given twice"))
+		}
+		seen |= bit
+	}
+	return ferr, hasTS
+}
+
+// Bits of known props, to reject a prop given twice.
+const (
+	pQuest uint64 = 1 << iota
+	pDrop
+	pCreator
+	pClaim
+	pReason
+	pAuction
+	pPlacement
+	pBidder
+	pOutcome
+	pOffer
+	pOrder
+	pPayout
+	pCurrency
+	pTitle
+	pAmount
+	pPrice
+	pFloor
+	pClearing
+	pLatency
+	pDuration
+	pMinDur
+	pMaxDur
+	pInventory
+	pStarts
+	pEnds
+)
+
+func (p *parser) props(e *Event) *FieldError {
+	if p.null() {
+		return nil
+	}
+	if p.i >= len(p.s) || p.s[p.i] != '{' {
+		p.skip(0)
+		return fieldErr("props", "must be an object")
+	}
+	p.i++
+	var ferr *FieldError
+	keep := func(f *FieldError) {
+		if ferr == nil {
+			ferr = f
+		}
+	}
+	var seen uint64
+	var extra []byte
+	for first := true; ; first = false {
+		before := p.i
+		key, ok := p.objectNext(first)
+		if !ok {
+			break
+		}
+		keyStart := p.keyStart(before)
+		var bit uint64
+		switch key {
+		case "quest_id":
+			bit = pQuest
+			keep(p.strField("props.quest_id", &e.QuestID))
+		case "drop_id":
+			bit = pDrop
+			keep(p.strField("props.drop_id", &e.DropID))
+		case "creator_id":
+			bit = pCreator
+			keep(p.strField("props.creator_id", &e.CreatorID))
+		case "claim_id":
+			bit = pClaim
+			keep(p.strField("props.claim_id", &e.ClaimID))
+		case "reason":
+			bit = pReason
+			keep(p.strField("props.reason", &e.Reason))
+		case "auction_id":
+			bit = pAuction
+			keep(p.strField("props.auction_id", &e.AuctionID))
+		case "placement":
+			bit = pPlacement
+			keep(p.strField("props.placement", &e.Placement))
+		case "bidder_id":
+			bit = pBidder
+			keep(p.strField("props.bidder_id", &e.BidderID))
+		case "outcome":
+			bit = pOutcome
+			keep(p.strField("props.outcome", &e.Outcome))
+		case "offer_id":
+			bit = pOffer
+			keep(p.strField("props.offer_id", &e.OfferID))
+		case "order_id":
+			bit = pOrder
+			keep(p.strField("props.order_id", &e.OrderID))
+		case "payout_id":
+			bit = pPayout
+			keep(p.strField("props.payout_id", &e.PayoutID))
+		case "currency":
+			bit = pCurrency
+			keep(p.strField("props.currency", &e.Currency))
+		case "title":
+			bit = pTitle
+			keep(p.strField("props.title", &e.Title))
+		case "amount_micros":
+			bit = pAmount
+			keep(p.intField("props.amount_micros", &e.AmountMicros, &e.Has, HasAmountMicros))
+		case "price_micros":
+			bit = pPrice
+			keep(p.intField("props.price_micros", &e.PriceMicros, &e.Has, HasPriceMicros))
+		case "floor_micros":
+			bit = pFloor
+			keep(p.intField("props.floor_micros", &e.FloorMicros, &e.Has, HasFloorMicros))
+		case "clearing_micros":
+			bit = pClearing
+			keep(p.intField("props.clearing_micros", &e.ClearingMicros, &e.Has, HasClearingMicros))
+		case "latency_ms":
+			bit = pLatency
+			keep(p.intField("props.latency_ms", &e.LatencyMs, &e.Has, HasLatencyMs))
+		case "duration_ms":
+			bit = pDuration
+			keep(p.intField("props.duration_ms", &e.DurationMs, &e.Has, HasDurationMs))
+		case "min_duration_ms":
+			bit = pMinDur
+			keep(p.intField("props.min_duration_ms", &e.MinDurationMs, &e.Has, HasMinDurationMs))
+		case "max_duration_ms":
+			bit = pMaxDur
+			keep(p.intField("props.max_duration_ms", &e.MaxDurationMs, &e.Has, HasMaxDurationMs))
+		case "inventory":
+			bit = pInventory
+			keep(p.intField("props.inventory", &e.Inventory, &e.Has, HasInventory))
+		case "starts_at":
+			bit = pStarts
+			keep(p.timeField("props.starts_at", &e.StartsAt, &e.Has, HasStartsAt))
+		case "ends_at":
+			bit = pEnds
+			keep(p.timeField("props.ends_at", &e.EndsAt, &e.Has, HasEndsAt))
+		default:
+			// Unknown prop: keep `"key":value` verbatim.
+			p.skip(1)
+			if p.err != nil {
+				return ferr
+			}
+			if extra == nil {
+				extra = append(make([]byte, 0, 64), '{')
+			} else {
+				extra = append(extra, ',')
+			}
+			extra = append(extra, p.s[keyStart:p.i]...)
+			continue
+		}
+		if p.err != nil {
+			return ferr
+		}
+		if seen&bit != 0 {
+			keep(fieldErr("props."+key, "given twice"))
+		}
+		seen |= bit
+	}
+	if extra != nil {
+		e.Extra = string(append(extra, '}'))
+	}
+	return ferr
+}
+
+// keyStart returns the offset of the key's opening quote at or after i,
+// skipping the whitespace and ',' before a member.
+func (p *parser) keyStart(i int) int {
+	for i < len(p.s) && p.s[i] != '"' {
+		i++
+	}
+	return i
+}
+
+// null consumes a JSON null at p.i (after whitespace), reporting whether
+// there was one.
+func (p *parser) null() bool {
+	p.ws()
+	if len(p.s)-p.i >= 4 && p.s[p.i:p.i+4] == "null" {
+		p.i += 4
+		return true
+	}
+	return false
+}
+
+// strField reads a string or null into *dst.
+func (p *parser) strField(name string, dst *string) *FieldError {
+	if p.null() {
+		return nil
+	}
+	s, ok := p.strValue()
+	if p.err != nil {
+		return nil
+	}
+	if !ok {
+		return fieldErr(name, "must be a string")
+	}
+	*dst = s
+	return nil
+}
+
+// intField reads an integer or null into *dst, setting bit in *has.
+func (p *parser) intField(name string, dst *int64, has *uint32, bit uint32) *FieldError {
+	if p.null() {
+		return nil
+	}
+	v, msg := p.integer()
+	if p.err != nil {
+		return nil
+	}
+	if msg != "" {
+		return fieldErr(name, msg)
+	}
+	*dst = v
+	*has |= bit
+	return nil
+}
+
+// timeField reads an RFC 3339 time string or null into *dst (Unix ms),
+// setting bit in *has when has is not nil.
+func (p *parser) timeField(name string, dst *int64, has *uint32, bit uint32) *FieldError {
+	if p.null() {
+		return nil
+	}
+	s, ok := p.strValue()
+	if p.err != nil {
+		return nil
+	}
+	if !ok {
+		return fieldErr(name, "must be an RFC 3339 time string")
+	}
+	ms, ok := parseTime(s)
+	if !ok {
+		return fieldErr(name, "must be an RFC 3339 time with a zone, e.g. 2026-05-01T12:00:00.000Z")
+	}
+	*dst = ms
+	if has != nil {
+		*has |= bit
+	}
+	return nil
+}
+
+// strValue reads a JSON string at p.i; if the value is not a string it
+// skips it and returns ok=false.
+func (p *parser) strValue() (string, bool) {
+	if p.i < len(p.s) && p.s[p.i] == '"' {
+		return p.str()
+	}
+	p.skip(0)
+	return "", false
+}
+
+// integer reads a JSON number at p.i that must be an integer within int64.
+// A non-number is skipped; msg says what was wrong ("" when fine).
+func (p *parser) integer() (int64, string) {
+	if p.i >= len(p.s) || (p.s[p.i] != '-' && (p.s[p.i] < '0' || p.s[p.i] > '9')) {
+		p.skip(0)
+		if p.err != nil {
+			return 0, ""
+		}
+		return 0, "must be an integer"
+	}
+	start := p.i
+	p.number()
+	if p.err != nil {
+		return 0, ""
+	}
+	lit := p.s[start:p.i]
+	neg := lit[0] == '-'
+	digits := lit
+	if neg {
+		digits = lit[1:]
+	}
+	var v uint64
+	for j := 0; j < len(digits); j++ {
+		c := digits[j]
+		if c < '0' || c > '9' {
+			return 0, "must be an integer (no fraction or exponent)"
+		}
+		if v > (1<<63)/10 {
+			return 0, "out of the int64 range"
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	if neg {
+		if v > 1<<63 {
+			return 0, "out of the int64 range"
+		}
+		return -int64(v), ""
+	}
+	if v > 1<<63-1 {
+		return 0, "out of the int64 range"
+	}
+	return int64(v), ""
+}
+
+// number scans a JSON number at p.i (RFC 8259 grammar).
+func (p *parser) number() {
+	s, i := p.s, p.i
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		p.i = i
+		p.fail("invalid number")
+		return
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		d := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			p.i = i
+			p.fail("invalid number")
+			return
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			p.i = i
+			p.fail("invalid number")
+			return
+		}
+	}
+	p.i = i
+}
+
+// skip scans any JSON value at p.i (after whitespace), checking its syntax.
+func (p *parser) skip(depth int) {
+	if depth > maxDepth {
+		p.fail("nesting deeper than " + strconv.Itoa(maxDepth))
+		return
+	}
+	switch c := p.peek(); c {
+	case '"':
+		p.str()
+	case '{':
+		p.i++
+		for first := true; ; first = false {
+			_, ok := p.objectNext(first)
+			if !ok {
+				return
+			}
+			p.skip(depth + 1)
+			if p.err != nil {
+				return
+			}
+		}
+	case '[':
+		p.i++
+		if p.peek() == ']' {
+			p.i++
+			return
+		}
+		for {
+			p.skip(depth + 1)
+			if p.err != nil {
+				return
+			}
+			switch p.peek() {
+			case ',':
+				p.i++
+			case ']':
+				p.i++
+				return
+			default:
+				p.fail("expected ',' or ']' in array")
+				return
+			}
+		}
+	case 't':
+		p.literal("true")
+	case 'f':
+		p.literal("false")
+	case 'n':
+		p.literal("null")
+	case 0:
+		p.fail("unexpected end of input")
+	default:
+		if c == '-' || c >= '0' && c <= '9' {
+			p.number()
+			return
+		}
+		p.fail("unexpected character " + strconv.QuoteRune(rune(c)))
+	}
+}
+
+func (p *parser) literal(lit string) {
+	if len(p.s)-p.i >= len(lit) && p.s[p.i:p.i+len(lit)] == lit {
+		p.i += len(lit)
+		return
+	}
+	p.fail("invalid literal")
+}
+
+// str reads the JSON string at p.i (which is '"'). Without escapes the
+// result is a substring of the body; with them it is a new string.
+func (p *parser) str() (string, bool) {
+	s := p.s
+	start := p.i + 1
+	for i := start; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"':
+			p.i = i + 1
+			return s[start:i], true
+		case c == '\\':
+			return p.strEscaped(start, i)
+		case c < 0x20:
+			p.i = i
+			p.fail("control character in string")
+			return "", false
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				p.i = i
+				p.fail("invalid UTF-8 in string")
+				return "", false
+			}
+			i += n
+		}
+	}
+	p.i = len(s)
+	p.fail("unterminated string")
+	return "", false
+}
+
+// strEscaped continues str from the first backslash at i.
+func (p *parser) strEscaped(start, i int) (string, bool) {
+	s := p.s
+	buf := make([]byte, 0, i-start+16)
+	buf = append(buf, s[start:i]...)
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '"':
+			p.i = i + 1
+			return string(buf), true
+		case c == '\\':
+			if i+1 >= len(s) {
+				p.i = i
+				p.fail("unterminated string")
+				return "", false
+			}
+			switch e := s[i+1]; e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				r, ok := hex4(s, i+2)
+				if !ok {
+					p.i = i
+					p.fail(`invalid \u escape`)
+					return "", false
+				}
+				i += 6
+				if utf16Surrogate(r) {
+					// A high surrogate followed by an escaped low one is one
+					// rune; a lone surrogate becomes U+FFFD, as in encoding/json.
+					if r < 0xdc00 && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
+						if r2, ok := hex4(s, i+2); ok && r2 >= 0xdc00 && r2 < 0xe000 {
+							buf = utf8.AppendRune(buf, (r-0xd800)<<10|(r2-0xdc00)+0x10000)
+							i += 6
+							continue
+						}
+					}
+					r = utf8.RuneError
+				}
+				buf = utf8.AppendRune(buf, r)
+				continue
+			default:
+				p.i = i
+				p.fail("invalid escape in string")
+				return "", false
+			}
+			i += 2
+		case c < 0x20:
+			p.i = i
+			p.fail("control character in string")
+			return "", false
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			i++
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				p.i = i
+				p.fail("invalid UTF-8 in string")
+				return "", false
+			}
+			buf = append(buf, s[i:i+n]...)
+			i += n
+		}
+	}
+	p.i = len(s)
+	p.fail("unterminated string")
+	return "", false
+}
+
+func utf16Surrogate(r rune) bool { return r >= 0xd800 && r < 0xe000 }
+
+func hex4(s string, i int) (rune, bool) {
+	if len(s)-i < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range []byte(s[i : i+4]) {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
