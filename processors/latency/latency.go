@@ -1,0 +1,316 @@
+// Package latency computes completion-to-conversion latency (SPEC §5): each
+// conversion of a user is attributed to that user's latest quest_completed
+// at or before it and within the attribution window; latency_ms is the
+// difference of their event times. Per window (by conversion time), per
+// quest_id of the attributed completion and for all quests (”):
+// conversions, p50/p90/p99 from an HDR histogram (hdrhistogram-go, 3
+// significant digits), exact max and mean. Every attributed conversion is
+// also a row of its own (quest_conversions).
+//
+// Conversions wait in a queue until the watermark passes their event time,
+// so every completion at or before them that is not late has arrived: the
+// attribution is the one a batch computation over the same events makes.
+// Ties (two completions at the same millisecond) go to the one that arrived
+// last. A conversion without an attributable completion is in no row.
+package latency
+
+import (
+	"container/heap"
+	"slices"
+	"strings"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/window"
+)
+
+// Config configures the processor.
+type Config struct {
+	// Window is the window shape. Default: size 10 min, slide 1 min,
+	// allowed lateness 10 min.
+	Window window.Spec
+	// Attribution is the longest completion-to-conversion latency that is
+	// attributed. Default 30 min.
+	Attribution time.Duration
+	// Conversions makes the processor return quest_conversions rows (set
+	// it on one scope only). Default false.
+	Conversions bool
+}
+
+// DefaultConfig returns the SPEC §5 defaults.
+func DefaultConfig() Config {
+	return Config{
+		Window:      window.Spec{Size: 10 * time.Minute, Slide: time.Minute, Lateness: 10 * time.Minute},
+		Attribution: 30 * time.Minute,
+	}
+}
+
+// SigFigs is the HDR histograms' precision in significant decimal digits.
+const SigFigs = 3
+
+// NewHistogram returns an empty histogram covering latencies up to
+// attribution: the shape every row uses, so rows merge exactly.
+func NewHistogram(attribution time.Duration) *hdr.Histogram {
+	return hdr.New(1, max(attribution.Milliseconds(), 2), SigFigs)
+}
+
+// Conversion is one row of quest_conversions.
+type Conversion struct {
+	EventID        string
+	OrderID        string
+	UserID         string
+	QuestID        string // of the attributed completion
+	DropID         string
+	CreatorID      string
+	ConversionTime int64 // Unix ms
+	CompletionTime int64 // Unix ms
+	LatencyMs      int64
+	AmountMicros   int64
+	Currency       string
+}
+
+type completion struct {
+	t     int64
+	quest string
+}
+
+type user struct {
+	comps []completion // ascending by t, ties in arrival order
+}
+
+type pending struct {
+	seq uint64
+	r   window.Range
+	c   Conversion
+}
+
+type queue []pending
+
+func (q queue) Len() int { return len(q) }
+func (q queue) Less(i, j int) bool {
+	if q[i].c.ConversionTime != q[j].c.ConversionTime {
+		return q[i].c.ConversionTime < q[j].c.ConversionTime
+	}
+	return q[i].seq < q[j].seq
+}
+func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *queue) Push(x any)   { *q = append(*q, x.(pending)) }
+func (q *queue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+type stats struct {
+	n, sum, max int64
+	vals        []int64
+}
+
+type pane struct{ byQuest map[string]*stats }
+
+// Processor computes the rows of one partition and scope.
+type Processor struct {
+	cfg    Config
+	scope  string
+	attrMs int64
+	lateMs int64
+	eng    *window.Engine[pane]
+	users  map[string]*user
+	queue  queue
+	seq    uint64
+	missed int // late windows of released conversions, reported by Add
+
+	rows  []Row
+	convs []Conversion
+	sum   map[string]*Row
+	keys  []string
+	strs  map[string]string
+}
+
+// New returns a processor writing rows of scope.
+func New(cfg Config, scope string) (*Processor, error) {
+	p := &Processor{
+		cfg: cfg, scope: scope,
+		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
+		users: make(map[string]*user), sum: make(map[string]*Row), strs: make(map[string]string),
+	}
+	eng, err := window.NewEngine(cfg.Window,
+		func(int64) *pane { return &pane{byQuest: make(map[string]*stats)} },
+		p.emit)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = eng
+	return p, nil
+}
+
+// Add folds e in, given the partition watermark wm (after e) and the windows
+// r that e may reach. It returns how many windows of conversions released by
+// this call had closed (late).
+func (p *Processor) Add(e *event.Event, wm int64, r window.Range) (missed int) {
+	switch e.Type {
+	case event.QuestCompleted:
+		u := p.users[e.UserID]
+		if u == nil {
+			u = &user{}
+			// Decoded strings share their record's allocation: clone what
+			// outlives the record.
+			p.users[strings.Clone(e.UserID)] = u
+		}
+		i := len(u.comps)
+		for i > 0 && u.comps[i-1].t > e.EventTime {
+			i--
+		}
+		u.comps = slices.Insert(u.comps, i, completion{e.EventTime, p.intern(e.QuestID)})
+	case event.Conversion:
+		p.seq++
+		c := Conversion{
+			EventID: e.ID, OrderID: e.OrderID, UserID: e.UserID, DropID: e.DropID, CreatorID: e.CreatorID,
+			ConversionTime: e.EventTime, AmountMicros: e.AmountMicros, Currency: e.Currency,
+		}
+		if p.cfg.Conversions { // the strings outlive the record
+			c.EventID, c.OrderID, c.UserID = strings.Clone(c.EventID), strings.Clone(c.OrderID), strings.Clone(c.UserID)
+			c.DropID, c.CreatorID, c.Currency = p.intern(c.DropID), p.intern(c.CreatorID), p.intern(c.Currency)
+		} else {
+			c = Conversion{UserID: strings.Clone(e.UserID), ConversionTime: e.EventTime}
+		}
+		heap.Push(&p.queue, pending{seq: p.seq, r: r, c: c})
+	}
+	p.release(wm)
+	m := p.missed
+	p.missed = 0
+	return m
+}
+
+// release attributes the queued conversions the watermark wm has passed,
+// then moves the windows' watermark to wm. A conversion is applied under the
+// watermark of before the release, the one it arrived under, so queueing it
+// never makes it late, however far wm jumps.
+func (p *Processor) release(wm int64) {
+	defer p.eng.Advance(wm)
+	applyWM := p.eng.Watermark()
+	for len(p.queue) > 0 && p.queue[0].c.ConversionTime < wm {
+		pd := heap.Pop(&p.queue).(pending)
+		c := pd.c
+		u := p.users[c.UserID]
+		if u == nil {
+			continue
+		}
+		// Latest completion at or before the conversion.
+		i, _ := slices.BinarySearchFunc(u.comps, c.ConversionTime+1, func(a completion, t int64) int {
+			if a.t < t {
+				return -1
+			}
+			return 1
+		})
+		if i == 0 {
+			continue
+		}
+		comp := u.comps[i-1]
+		lat := c.ConversionTime - comp.t
+		if lat > p.attrMs {
+			continue
+		}
+		c.QuestID, c.CompletionTime, c.LatencyMs = comp.quest, comp.t, lat
+		pn, missed := p.eng.PaneRange(c.ConversionTime, applyWM, pd.r)
+		p.missed += missed
+		if pn == nil {
+			continue
+		}
+		if p.cfg.Conversions {
+			p.convs = append(p.convs, c)
+		}
+		s := pn.byQuest[c.QuestID]
+		if s == nil {
+			s = &stats{}
+			pn.byQuest[c.QuestID] = s
+		}
+		s.n++
+		s.sum += lat
+		s.max = max(s.max, lat)
+		s.vals = append(s.vals, lat)
+	}
+}
+
+// Advance moves the watermark to wm without an event, releasing queued
+// conversions and finalizing the windows it closes.
+func (p *Processor) Advance(wm int64) { p.release(wm) }
+
+// Flush emits the windows the emission watermark has passed and returns the
+// window rows and conversion rows produced since the last call. The slices
+// are reused by the next call. It also evicts completions no conversion can
+// still be attributed to.
+func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
+	p.eng.Flush(emitWM)
+	if wm := p.eng.Watermark(); wm != window.None {
+		// A conversion still accepted is at most lateness behind the
+		// watermark and looks back at most the attribution window.
+		horizon := wm - p.lateMs - p.cfg.Window.Size.Milliseconds() - p.attrMs
+		for id, u := range p.users {
+			i := 0
+			for i < len(u.comps) && u.comps[i].t < horizon {
+				i++
+			}
+			if i == len(u.comps) {
+				delete(p.users, id)
+				continue
+			}
+			u.comps = slices.Delete(u.comps, 0, i)
+		}
+	}
+	rows, convs := p.rows, p.convs
+	p.rows, p.convs = p.rows[:0], p.convs[:0]
+	return rows, convs
+}
+
+// intern returns a copy of s shared by every equal string (quest, drop,
+// creator ids and currencies are few), so state never pins a record.
+func (p *Processor) intern(s string) string {
+	if v, ok := p.strs[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	p.strs[v] = v
+	return v
+}
+
+// Users returns the number of users with attribution state.
+func (p *Processor) Users() int { return len(p.users) }
+
+// Panes returns the number of live panes.
+func (p *Processor) Panes() int { return p.eng.Len() }
+
+// Watermark returns the event-time watermark last seen.
+func (p *Processor) Watermark() int64 { return p.eng.Watermark() }
+
+func (p *Processor) emit(r window.Result, panes []*pane) {
+	clear(p.sum)
+	total := p.newRow(r, "")
+	for _, pn := range panes {
+		for q, s := range pn.byQuest {
+			row := p.sum[q]
+			if row == nil {
+				row = p.newRow(r, q)
+				p.sum[q] = row
+			}
+			row.add(s)
+			total.add(s)
+		}
+	}
+	p.keys = p.keys[:0]
+	for q := range p.sum {
+		p.keys = append(p.keys, q)
+	}
+	slices.Sort(p.keys)
+	p.rows = append(p.rows, *total)
+	for _, q := range p.keys {
+		p.rows = append(p.rows, *p.sum[q])
+	}
+}
+
+func (p *Processor) newRow(r window.Result, quest string) *Row {
+	return &Row{Start: r.Start, End: r.End, QuestID: quest, Scope: p.scope, Version: r.Version, Hist: NewHistogram(p.cfg.Attribution)}
+}
