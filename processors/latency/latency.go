@@ -115,6 +115,7 @@ type pane struct{ byQuest map[string]*stats }
 type Processor struct {
 	cfg    Config
 	scope  string
+	filter window.Filter
 	attrMs int64
 	lateMs int64
 	eng    *window.Engine[pane]
@@ -130,10 +131,11 @@ type Processor struct {
 	strs  map[string]string
 }
 
-// New returns a processor writing rows of scope.
-func New(cfg Config, scope string) (*Processor, error) {
+// New returns a processor writing rows of scope; filter (nil for the all
+// scope) restricts the windows each user's conversions reach.
+func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{
-		cfg: cfg, scope: scope,
+		cfg: cfg, scope: scope, filter: filter,
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
 		users: make(map[string]*user), sum: make(map[string]*Row), strs: make(map[string]string),
 	}
@@ -147,10 +149,9 @@ func New(cfg Config, scope string) (*Processor, error) {
 	return p, nil
 }
 
-// Add folds e in, given the partition watermark wm (after e) and the windows
-// r that e may reach. It returns how many windows of conversions released by
-// this call had closed (late).
-func (p *Processor) Add(e *event.Event, wm int64, r window.Range) (missed int) {
+// Add folds e in, given the partition watermark wm (after e). It returns
+// how many windows of conversions released by this call had closed (late).
+func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	switch e.Type {
 	case event.QuestCompleted:
 		u := p.users[e.UserID]
@@ -176,6 +177,10 @@ func (p *Processor) Add(e *event.Event, wm int64, r window.Range) (missed int) {
 			c.DropID, c.CreatorID, c.Currency = p.intern(c.DropID), p.intern(c.CreatorID), p.intern(c.Currency)
 		} else {
 			c = Conversion{UserID: strings.Clone(e.UserID), ConversionTime: e.EventTime}
+		}
+		r := window.Every
+		if p.filter != nil {
+			r = p.filter(e.UserID, e.EventTime, p.cfg.Window)
 		}
 		heap.Push(&p.queue, pending{seq: p.seq, r: r, c: c})
 	}

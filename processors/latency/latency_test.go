@@ -30,7 +30,7 @@ func TestHandComputed(t *testing.T) {
 		Window:      window.Spec{Size: 2 * time.Minute, Slide: time.Minute, Lateness: time.Minute},
 		Attribution: 5 * time.Minute, Conversions: true,
 	}
-	p, err := New(cfg, window.ScopeAll)
+	p, err := New(cfg, window.ScopeAll, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestHandComputed(t *testing.T) {
 		conv("c5", "u3", t0+14*min),   // no completion
 	} {
 		wm := wmk.Observe(e.EventTime)
-		if missed := p.Add(&e, wm, window.Every); missed != 0 {
+		if missed := p.Add(&e, wm); missed != 0 {
 			t.Fatalf("%s late", e.ID)
 		}
 	}
@@ -159,7 +159,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 
 func stream(t *testing.T, cfg Config, events []event.Event, disorder int64, flushEvery int) ([]Row, []Conversion) {
 	t.Helper()
-	p, err := New(cfg, window.ScopeAll)
+	p, err := New(cfg, window.ScopeAll, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func stream(t *testing.T, cfg Config, events []event.Event, disorder int64, flus
 	}
 	for i := range events {
 		wm := wmk.Observe(events[i].EventTime)
-		if missed := p.Add(&events[i], wm, window.Every); missed != 0 {
+		if missed := p.Add(&events[i], wm); missed != 0 {
 			t.Fatalf("event %d late within the disorder bound", i)
 		}
 		if i%flushEvery == 0 {

@@ -59,16 +59,19 @@ type pane struct{ byQuest map[string]*Counts }
 
 // Processor computes the rows of one partition and scope.
 type Processor struct {
-	scope string
-	eng   *window.Engine[pane]
-	rows  []Row
-	sum   map[string]*Counts
-	keys  []string
+	scope  string
+	spec   window.Spec
+	filter window.Filter
+	eng    *window.Engine[pane]
+	rows   []Row
+	sum    map[string]*Counts
+	keys   []string
 }
 
-// New returns a processor writing rows of scope.
-func New(cfg Config, scope string) (*Processor, error) {
-	p := &Processor{scope: scope, sum: make(map[string]*Counts)}
+// New returns a processor writing rows of scope; filter (nil for the all
+// scope) restricts the windows each user's events reach.
+func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
+	p := &Processor{scope: scope, spec: cfg.Window, filter: filter, sum: make(map[string]*Counts)}
 	eng, err := window.NewEngine(cfg.Window,
 		func(int64) *pane { return &pane{byQuest: make(map[string]*Counts)} },
 		p.emit)
@@ -79,14 +82,17 @@ func New(cfg Config, scope string) (*Processor, error) {
 	return p, nil
 }
 
-// Add folds e in, given the partition watermark wm (after e) and the windows
-// r that e may reach (window.Every, or less in the clean scope). It returns
+// Add folds e in, given the partition watermark wm (after e). It returns
 // how many of e's windows had closed: e is late for them.
-func (p *Processor) Add(e *event.Event, wm int64, r window.Range) (missed int) {
+func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	switch e.Type {
 	case event.QuestStarted, event.QuestCompleted, event.QuestAbandoned:
 	default:
 		return 0
+	}
+	r := window.Every
+	if p.filter != nil {
+		r = p.filter(e.UserID, e.EventTime, p.spec)
 	}
 	pn, missed := p.eng.PaneRange(e.EventTime, wm, r)
 	if pn == nil {

@@ -27,7 +27,7 @@ func rowString(r Row) string {
 
 func TestHandComputed(t *testing.T) {
 	cfg := Config{Window: window.Spec{Size: 2 * time.Minute, Slide: time.Minute, Lateness: time.Minute}}
-	p, err := New(cfg, window.ScopeAll)
+	p, err := New(cfg, window.ScopeAll, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestHandComputed(t *testing.T) {
 	var got []string
 	add := func(e event.Event) {
 		wm := wmk.Observe(e.EventTime)
-		p.Add(&e, wm, window.Every)
+		p.Add(&e, wm)
 	}
 	flush := func() {
 		for _, r := range p.Flush(wmk.Time()) {
@@ -100,7 +100,7 @@ func TestHandComputed(t *testing.T) {
 // last row emitted for every identity.
 func stream(t *testing.T, cfg Config, events []event.Event, disorder int64, flushEvery int) []Row {
 	t.Helper()
-	p, err := New(cfg, window.ScopeAll)
+	p, err := New(cfg, window.ScopeAll, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func stream(t *testing.T, cfg Config, events []event.Event, disorder int64, flus
 	}
 	for i := range events {
 		wm := wmk.Observe(events[i].EventTime)
-		if missed := p.Add(&events[i], wm, window.Every); missed != 0 {
+		if missed := p.Add(&events[i], wm); missed != 0 {
 			t.Fatalf("event %d late within the disorder bound", i)
 		}
 		if i%flushEvery == 0 {

@@ -27,3 +27,8 @@ func Ratio(num, den float64) *float64 {
 	r := num / den
 	return &r
 }
+
+// Filter returns the windows of spec holding t that a contribution of user
+// at event time t may reach. The clean scope passes one that leaves out the
+// windows overlapping the user's bot flags; nil (the all scope) means Every.
+type Filter func(user string, t int64, spec Spec) Range
