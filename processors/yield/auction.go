@@ -1,0 +1,245 @@
+package yield
+
+import "github.com/questline/questline/event"
+
+// Kind is a bidstream integrity violation kind (SPEC §5).
+type Kind uint8
+
+// The violation kinds, each counted at most once per auction.
+const (
+	WinWithoutBid        Kind = iota // auction_won by a bidder without a bid
+	ClearingAboveBid                 // clearing price above the winner's bid
+	ClearingBelowFloor               // clearing price below the floor
+	DuplicateWin                     // more than one auction_won
+	DuplicateBilling                 // more than one billed
+	BilledWithoutWin                 // billed, no auction_won
+	BillingMismatch                  // a billed amount differs from the clearing price
+	ImpressionWithoutWin             // offer_shown, no auction_won
+	Orphan                           // events of an auction without bid_request
+	NumKinds
+)
+
+var kindNames = [NumKinds]string{
+	"win_without_bid", "clearing_above_bid", "clearing_below_floor", "duplicate_win",
+	"duplicate_billing", "billed_without_win", "billing_mismatch", "impression_without_win", "orphan",
+}
+
+// String returns the kind's column value, e.g. "duplicate_win".
+func (k Kind) String() string { return kindNames[k] }
+
+const (
+	outBid uint8 = iota + 1
+	outNoBid
+	outTimeout
+	outError
+)
+
+type bid struct {
+	bidder  string
+	outcome uint8
+	price   int64
+	latency int64 // -1 when absent
+}
+
+// auction is the state of one auction: everything its events said, in
+// arrival order. Its contribution to the windows is a pure function of it.
+type auction struct {
+	user      string
+	anchor    int64 // bid_request event time, else the first event's
+	hasReq    bool
+	placement string // of the bid_request, else of the first offer_shown
+	floor     int64
+	hasFloor  bool
+	bids      []bid
+	wins      int
+	winner    string // of the first auction_won
+	clearing  int64
+	shown     int
+	clicks    int
+	billed    []int64 // billed amounts
+}
+
+// apply folds e (an event of this auction) in. intern keeps strings from
+// pinning the record they were decoded from.
+func (a *auction) apply(e *event.Event, intern func(string) string) {
+	switch e.Type {
+	case event.BidRequest:
+		if a.hasReq {
+			return // a repeated bid_request changes nothing
+		}
+		a.hasReq = true
+		a.anchor = e.EventTime
+		a.placement = intern(e.Placement)
+		a.floor, a.hasFloor = e.FloorMicros, e.Has&event.HasFloorMicros != 0
+	case event.Bid:
+		b := bid{bidder: intern(e.BidderID), price: e.PriceMicros, latency: -1}
+		switch e.Outcome {
+		case "bid":
+			b.outcome = outBid
+		case "no_bid":
+			b.outcome = outNoBid
+		case "timeout":
+			b.outcome = outTimeout
+		default:
+			b.outcome = outError
+		}
+		if e.Has&event.HasLatencyMs != 0 {
+			b.latency = max(e.LatencyMs, 0)
+		}
+		a.bids = append(a.bids, b)
+	case event.AuctionWon:
+		if a.wins == 0 {
+			a.winner, a.clearing = intern(e.BidderID), e.ClearingMicros
+		}
+		a.wins++
+	case event.OfferShown:
+		if !a.hasReq && a.shown == 0 {
+			a.placement = intern(e.Placement)
+		}
+		a.shown++
+	case event.OfferClicked:
+		a.clicks++
+	case event.Billed:
+		a.billed = append(a.billed, e.AmountMicros)
+	}
+}
+
+// violations returns the auction's violation kinds as a bit set.
+func (a *auction) violations() uint16 {
+	if !a.hasReq {
+		return 1 << Orphan
+	}
+	var v uint16
+	set := func(k Kind) { v |= 1 << k }
+	if a.wins > 0 {
+		var best int64 = -1
+		for _, b := range a.bids {
+			if b.bidder == a.winner && b.outcome == outBid {
+				best = max(best, b.price)
+			}
+		}
+		switch {
+		case best < 0:
+			set(WinWithoutBid)
+		case a.clearing > best:
+			set(ClearingAboveBid)
+		}
+		if a.hasFloor && a.clearing < a.floor {
+			set(ClearingBelowFloor)
+		}
+		if a.wins > 1 {
+			set(DuplicateWin)
+		}
+		for _, amt := range a.billed {
+			if amt != a.clearing {
+				set(BillingMismatch)
+			}
+		}
+	} else {
+		if len(a.billed) > 0 {
+			set(BilledWithoutWin)
+		}
+		if a.shown > 0 {
+			set(ImpressionWithoutWin)
+		}
+	}
+	if len(a.billed) > 1 {
+		set(DuplicateBilling)
+	}
+	return v
+}
+
+// Counts are the additive measures of an offer_yield row.
+type Counts struct {
+	Auctions, Bids, NoBids, Timeouts, Wins, Impressions, Clicks int64
+	RevenueMicros                                               int64
+}
+
+func (c *Counts) add(o *Counts, sign int64) {
+	c.Auctions += sign * o.Auctions
+	c.Bids += sign * o.Bids
+	c.NoBids += sign * o.NoBids
+	c.Timeouts += sign * o.Timeouts
+	c.Wins += sign * o.Wins
+	c.Impressions += sign * o.Impressions
+	c.Clicks += sign * o.Clicks
+	c.RevenueMicros += sign * o.RevenueMicros
+}
+
+func (c *Counts) zero() bool { return *c == Counts{} }
+
+type key struct{ placement, bidder string }
+
+type keyed struct {
+	k key
+	c Counts
+}
+
+// contribution is what an auction adds to the panes of its anchor.
+type contribution struct {
+	anchor    int64
+	placement string
+	auction   bool   // counts in auctions (has a bid_request)
+	kinds     uint16 // violations
+	yield     []keyed
+}
+
+// contribute computes a's contribution into c, reusing c's memory.
+func (a *auction) contribute(c *contribution) {
+	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.hasReq, a.violations()
+	c.yield = c.yield[:0]
+	if !a.hasReq {
+		return // orphans are in bidstream_integrity only
+	}
+	var revenue int64
+	for _, amt := range a.billed {
+		revenue += amt
+	}
+	var all Counts
+	all.Auctions = 1
+	if a.wins > 0 {
+		all.Wins = 1
+	}
+	all.Impressions, all.Clicks, all.RevenueMicros = int64(a.shown), int64(a.clicks), revenue
+	// Per bidder: the bidders that answered, plus a winner that did not.
+	start := len(c.yield)
+	for _, b := range a.bids {
+		i := start
+		for i < len(c.yield) && c.yield[i].k.bidder != b.bidder {
+			i++
+		}
+		if i == len(c.yield) {
+			c.yield = append(c.yield, keyed{k: key{bidder: b.bidder}, c: Counts{Auctions: 1}})
+		}
+		switch b.outcome {
+		case outBid:
+			c.yield[i].c.Bids++
+			all.Bids++
+		case outNoBid:
+			c.yield[i].c.NoBids++
+			all.NoBids++
+		case outTimeout:
+			c.yield[i].c.Timeouts++
+			all.Timeouts++
+		}
+	}
+	if a.wins > 0 {
+		i := start
+		for i < len(c.yield) && c.yield[i].k.bidder != a.winner {
+			i++
+		}
+		if i == len(c.yield) {
+			c.yield = append(c.yield, keyed{k: key{bidder: a.winner}, c: Counts{Auctions: 1}})
+		}
+		w := &c.yield[i].c
+		w.Wins, w.Impressions, w.Clicks, w.RevenueMicros = 1, int64(a.shown), int64(a.clicks), revenue
+	}
+	// Each bidder row also per placement; then the placement and total rows.
+	n := len(c.yield)
+	for i := start; i < n; i++ {
+		kc := c.yield[i]
+		kc.k.placement = a.placement
+		c.yield = append(c.yield, kc)
+	}
+	c.yield = append(c.yield, keyed{k: key{placement: a.placement}, c: all}, keyed{c: all})
+}

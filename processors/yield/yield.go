@@ -1,0 +1,306 @@
+// Package yield computes offer yield and bidstream integrity (SPEC §5) per
+// window by bid_request time: per placement and per bidder_id (” for all),
+// auctions, bids, no_bids, timeouts, wins, impressions, clicks, revenue
+// (sum of billed), the ratios and bid latency percentiles; and per
+// placement the integrity violations of each kind with integrity_ratio.
+//
+// All events of one auction carry the same user, so an auction lives in one
+// partition. Its state holds everything its events said; its contribution
+// to the windows of its anchor (the bid_request time) is recomputed on each
+// of its events and applied as a difference, so the final rows do not depend
+// on the order in which an auction's events arrive. An auction without a
+// bid_request is anchored at its first event and counted only as an orphan
+// in bidstream_integrity (placement from its offer_shown, else ”); if its
+// bid_request arrives later, the orphan is retracted while its windows are
+// open.
+package yield
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/window"
+)
+
+// Config configures the processor.
+type Config struct {
+	// Window is the window shape. Default: size 5 min, slide 1 min,
+	// allowed lateness 10 min.
+	Window window.Spec
+	// Grace is how long an auction's state outlives its last window, so
+	// that a very late event of it is counted late instead of as an
+	// orphan. Default 30 min.
+	Grace time.Duration
+}
+
+// DefaultConfig returns the SPEC §5 defaults.
+func DefaultConfig() Config {
+	return Config{
+		Window: window.Spec{Size: 5 * time.Minute, Slide: time.Minute, Lateness: 10 * time.Minute},
+		Grace:  30 * time.Minute,
+	}
+}
+
+// MaxLatencyMs is the largest bid latency the histograms hold; larger
+// values are recorded as it.
+const MaxLatencyMs = 60_000
+
+// NewHistogram returns the empty bid latency histogram every row uses
+// (3 significant digits), so rows merge exactly.
+func NewHistogram() *hdr.Histogram { return hdr.New(1, MaxLatencyMs, 3) }
+
+type cell struct {
+	Counts
+	lat []int64
+}
+
+type integ struct {
+	auctions, clean int64
+	kinds           [NumKinds]int64
+}
+
+func (g *integ) add(c *contribution, sign int64) {
+	if c.auction {
+		g.auctions += sign
+		if c.kinds == 0 {
+			g.clean += sign
+		}
+	}
+	for k := range NumKinds {
+		if c.kinds&(1<<k) != 0 {
+			g.kinds[k] += sign
+		}
+	}
+}
+
+type pane struct {
+	yield map[key]*cell
+	integ map[string]*integ // by placement; '' is every placement
+}
+
+// Processor computes the rows of one partition and scope.
+type Processor struct {
+	cfg    Config
+	scope  string
+	filter window.Filter
+	eng    *window.Engine[pane]
+	evict  int64 // ms an auction outlives its anchor
+
+	auctions map[string]*auction
+	strs     map[string]string
+	old, cur contribution
+
+	rows  []Row
+	irows []IntegrityRow
+	ysum  map[key]*Row
+	isum  map[string]*integ
+	keys  []key
+	pkeys []string
+}
+
+// New returns a processor writing rows of scope; filter (nil for the all
+// scope) restricts the windows each user's auctions reach.
+func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
+	p := &Processor{
+		cfg: cfg, scope: scope, filter: filter,
+		evict:    cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
+		auctions: make(map[string]*auction), strs: make(map[string]string),
+		ysum: make(map[key]*Row), isum: make(map[string]*integ),
+	}
+	eng, err := window.NewEngine(cfg.Window, func(int64) *pane {
+		return &pane{yield: make(map[key]*cell), integ: make(map[string]*integ)}
+	}, p.emit)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = eng
+	return p, nil
+}
+
+func (p *Processor) intern(s string) string {
+	if v, ok := p.strs[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	p.strs[v] = v
+	return v
+}
+
+// Add folds e in, given the partition watermark wm (after e). It returns
+// how many of the auction's windows had closed (late).
+func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
+	switch e.Type {
+	case event.BidRequest, event.Bid, event.AuctionWon, event.OfferShown, event.OfferClicked, event.Billed:
+	default:
+		return 0
+	}
+	a := p.auctions[e.AuctionID]
+	hadOld := a != nil
+	if a == nil {
+		a = &auction{user: strings.Clone(e.UserID), anchor: e.EventTime}
+		p.auctions[strings.Clone(e.AuctionID)] = a
+	}
+	if hadOld {
+		a.contribute(&p.old)
+	}
+	newReq := e.Type == event.BidRequest && !a.hasReq
+	a.apply(e, p.intern)
+	a.contribute(&p.cur)
+
+	if hadOld {
+		if pn, _ := p.pane(a, p.old.anchor, wm); pn != nil {
+			p.applyContribution(pn, &p.old, -1)
+		}
+	}
+	pn, missed := p.pane(a, p.cur.anchor, wm)
+	if pn == nil {
+		return missed
+	}
+	p.applyContribution(pn, &p.cur, 1)
+	// Latencies are only ever added: each bid's once its auction is known.
+	switch {
+	case newReq:
+		for i := range a.bids {
+			p.addLatency(pn, a, &a.bids[i])
+		}
+	case e.Type == event.Bid && a.hasReq:
+		p.addLatency(pn, a, &a.bids[len(a.bids)-1])
+	}
+	return missed
+}
+
+func (p *Processor) pane(a *auction, anchor, wm int64) (*pane, int) {
+	r := window.Every
+	if p.filter != nil {
+		r = p.filter(a.user, anchor, p.cfg.Window)
+	}
+	return p.eng.PaneRange(anchor, wm, r)
+}
+
+func (p *Processor) applyContribution(pn *pane, c *contribution, sign int64) {
+	for i := range c.yield {
+		kc := &c.yield[i]
+		cl := pn.yield[kc.k]
+		if cl == nil {
+			cl = &cell{}
+			pn.yield[kc.k] = cl
+		}
+		cl.add(&kc.c, sign)
+	}
+	for _, pl := range [2]string{c.placement, ""} {
+		g := pn.integ[pl]
+		if g == nil {
+			g = &integ{}
+			pn.integ[pl] = g
+		}
+		g.add(c, sign)
+		if c.placement == "" {
+			break
+		}
+	}
+}
+
+func (p *Processor) addLatency(pn *pane, a *auction, b *bid) {
+	if b.latency < 0 {
+		return
+	}
+	for _, k := range [4]key{{a.placement, b.bidder}, {"", b.bidder}, {a.placement, ""}, {}} {
+		cl := pn.yield[k]
+		if cl == nil {
+			cl = &cell{}
+			pn.yield[k] = cl
+		}
+		cl.lat = append(cl.lat, b.latency)
+	}
+}
+
+// Advance moves the watermark to wm without an event.
+func (p *Processor) Advance(wm int64) { p.eng.Advance(wm) }
+
+// Flush emits the windows the emission watermark has passed and returns the
+// offer_yield and bidstream_integrity rows produced since the last call
+// (slices reused by the next call). It evicts auctions past their grace.
+func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
+	p.eng.Flush(emitWM)
+	if wm := p.eng.Watermark(); wm != window.None {
+		for id, a := range p.auctions {
+			if window.Floor(a.anchor, p.cfg.Window.Slide.Milliseconds())+p.evict <= wm {
+				delete(p.auctions, id)
+			}
+		}
+	}
+	rows, irows := p.rows, p.irows
+	p.rows, p.irows = p.rows[:0], p.irows[:0]
+	return rows, irows
+}
+
+// Auctions returns the number of auctions in state.
+func (p *Processor) Auctions() int { return len(p.auctions) }
+
+// Panes returns the number of live panes.
+func (p *Processor) Panes() int { return p.eng.Len() }
+
+func (p *Processor) emit(r window.Result, panes []*pane) {
+	clear(p.ysum)
+	clear(p.isum)
+	for _, pn := range panes {
+		for k, cl := range pn.yield {
+			row := p.ysum[k]
+			if row == nil {
+				row = &Row{Start: r.Start, End: r.End, Placement: k.placement, BidderID: k.bidder, Scope: p.scope, Version: r.Version}
+				p.ysum[k] = row
+			}
+			row.Counts.add(&cl.Counts, 1)
+			if len(cl.lat) > 0 && row.Hist == nil {
+				row.Hist = NewHistogram()
+			}
+			for _, v := range cl.lat {
+				row.Hist.RecordValue(min(v, MaxLatencyMs))
+			}
+		}
+		for pl, g := range pn.integ {
+			s := p.isum[pl]
+			if s == nil {
+				s = &integ{}
+				p.isum[pl] = s
+			}
+			s.auctions += g.auctions
+			s.clean += g.clean
+			for k := range NumKinds {
+				s.kinds[k] += g.kinds[k]
+			}
+		}
+	}
+	p.keys = p.keys[:0]
+	for k, row := range p.ysum {
+		if row.Counts.zero() && row.Hist == nil {
+			continue // everything retracted
+		}
+		p.keys = append(p.keys, k)
+	}
+	slices.SortFunc(p.keys, compareKeys)
+	for _, k := range p.keys {
+		p.rows = append(p.rows, *p.ysum[k])
+	}
+	p.pkeys = p.pkeys[:0]
+	for pl, s := range p.isum {
+		if *s == (integ{}) {
+			continue
+		}
+		p.pkeys = append(p.pkeys, pl)
+	}
+	slices.Sort(p.pkeys)
+	for _, pl := range p.pkeys {
+		s := p.isum[pl]
+		for k := range NumKinds {
+			p.irows = append(p.irows, IntegrityRow{
+				Start: r.Start, End: r.End, Placement: pl, Kind: k.String(), Scope: p.scope,
+				Violations: s.kinds[k], Auctions: s.auctions, CleanAuctions: s.clean, Version: r.Version,
+			})
+		}
+	}
+}

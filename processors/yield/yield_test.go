@@ -1,0 +1,243 @@
+package yield
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/internal/streamgen"
+	"github.com/questline/questline/processors/window"
+)
+
+const (
+	sec = 1000
+	minute = 60 * sec
+	t0  = 1767225600000
+)
+
+type mk struct {
+	auction string
+	t       int64
+}
+
+func (m mk) ev(typ event.Type, f func(e *event.Event)) event.Event {
+	e := event.Event{Type: typ, UserID: "u-" + m.auction, AuctionID: m.auction, EventTime: m.t, Currency: "EUR"}
+	if f != nil {
+		f(&e)
+	}
+	return e
+}
+
+func req(placement string) func(*event.Event) {
+	return func(e *event.Event) { e.Placement, e.FloorMicros, e.Has = placement, 500_000, event.HasFloorMicros }
+}
+
+func bidEv(bidder, outcome string, price, lat int64) func(*event.Event) {
+	return func(e *event.Event) {
+		e.BidderID, e.Outcome, e.PriceMicros, e.LatencyMs = bidder, outcome, price, lat
+		e.Has = event.HasLatencyMs | event.HasPriceMicros
+	}
+}
+
+func won(bidder string, clearing int64) func(*event.Event) {
+	return func(e *event.Event) { e.BidderID, e.ClearingMicros = bidder, clearing }
+}
+
+func amount(v int64) func(*event.Event) {
+	return func(e *event.Event) { e.AmountMicros = v }
+}
+
+func placement(p string) func(*event.Event) { return func(e *event.Event) { e.Placement = p } }
+
+func f(p *float64) string {
+	if p == nil {
+		return "NULL"
+	}
+	return fmt.Sprintf("%.4f", *p)
+}
+
+func TestHandComputed(t *testing.T) {
+	cfg := Config{Window: window.Spec{Size: 2 * time.Minute, Slide: time.Minute, Lateness: time.Minute}, Grace: time.Minute}
+	p, err := New(cfg, window.ScopeAll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	A, B, C, D := mk{"A", t0 + 10*minute}, mk{"B", t0 + 10*minute + 10*sec}, mk{"C", t0 + 10*minute + 20*sec}, mk{"D", t0 + 10*minute + 30*sec}
+	events := []event.Event{
+		A.ev(event.BidRequest, req("feed")),
+		A.ev(event.Bid, bidEv("b1", "bid", 1_000_000, 50)),
+		A.ev(event.Bid, bidEv("b2", "no_bid", 0, 20)),
+		A.ev(event.Bid, bidEv("b3", "timeout", 0, 300)),
+		A.ev(event.AuctionWon, won("b1", 800_000)),
+		A.ev(event.OfferShown, placement("feed")),
+		A.ev(event.OfferClicked, nil),
+		A.ev(event.Billed, amount(800_000)),
+		B.ev(event.Billed, amount(700_000)), // before its bid_request: an orphan for now
+		B.ev(event.BidRequest, req("feed")),
+		B.ev(event.Bid, bidEv("b2", "bid", 600_000, 40)),
+		B.ev(event.AuctionWon, won("b1", 400_000)), // no bid from b1, below floor, ≠ billed
+		B.ev(event.AuctionWon, won("b1", 400_000)), // duplicate
+		C.ev(event.OfferShown, placement("end_card")),
+		D.ev(event.BidRequest, req("banner")),
+		D.ev(event.OfferShown, placement("banner")),
+		D.ev(event.Billed, amount(100)),
+	}
+	wmk := window.NewWatermark(time.Minute)
+	for i := range events {
+		p.Add(&events[i], wmk.Observe(events[i].EventTime))
+	}
+	p.Advance(t0 + 60*minute)
+	rows, irows := p.Flush(t0 + 60*minute)
+	got := map[string]string{}
+	for _, r := range rows {
+		if r.Start != t0+10*minute {
+			continue
+		}
+		p50, _ := r.LatencyQuantile(50)
+		p99, _ := r.LatencyQuantile(99)
+		got[r.Placement+"/"+r.BidderID] = fmt.Sprintf("a=%d b=%d nb=%d to=%d w=%d i=%d c=%d rev=%d fill=%s ecpm=%s rpm=%s win=%s p50=%d p99=%d",
+			r.Auctions, r.Bids, r.NoBids, r.Timeouts, r.Wins, r.Impressions, r.Clicks, r.RevenueMicros,
+			f(r.FillRate()), f(r.ECPM()), f(r.RPM()), f(r.WinRate()), p50, p99)
+	}
+	want := map[string]string{
+		"/":       "a=3 b=2 nb=1 to=1 w=2 i=2 c=1 rev=1500100 fill=0.6667 ecpm=750.0500 rpm=500.0333 win=1.0000 p50=40 p99=300",
+		"feed/b1": "a=2 b=1 nb=0 to=0 w=2 i=1 c=1 rev=1500000 fill=0.5000 ecpm=1500.0000 rpm=750.0000 win=2.0000 p50=50 p99=50",
+		"/b2":     "a=2 b=1 nb=1 to=0 w=0 i=0 c=0 rev=0 fill=0.0000 ecpm=NULL rpm=0.0000 win=0.0000 p50=20 p99=40",
+		"banner/": "a=1 b=0 nb=0 to=0 w=0 i=1 c=0 rev=100 fill=1.0000 ecpm=0.1000 rpm=0.1000 win=NULL p50=0 p99=0",
+		"feed/":   "a=2 b=2 nb=1 to=1 w=2 i=1 c=1 rev=1500000 fill=0.5000 ecpm=1500.0000 rpm=750.0000 win=1.0000 p50=40 p99=300",
+		"/b1":     "a=2 b=1 nb=0 to=0 w=2 i=1 c=1 rev=1500000 fill=0.5000 ecpm=1500.0000 rpm=750.0000 win=2.0000 p50=50 p99=50",
+		"feed/b2": "a=2 b=1 nb=1 to=0 w=0 i=0 c=0 rev=0 fill=0.0000 ecpm=NULL rpm=0.0000 win=0.0000 p50=20 p99=40",
+		"feed/b3": "a=1 b=0 nb=0 to=1 w=0 i=0 c=0 rev=0 fill=0.0000 ecpm=NULL rpm=0.0000 win=NULL p50=300 p99=300",
+		"/b3":     "a=1 b=0 nb=0 to=1 w=0 i=0 c=0 rev=0 fill=0.0000 ecpm=NULL rpm=0.0000 win=NULL p50=300 p99=300",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s:\n got %s\nwant %s", k, got[k], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("rows %v", got)
+	}
+
+	ig := map[string]string{}
+	for _, r := range irows {
+		if r.Start == t0+10*minute && r.Violations > 0 || r.Kind == "orphan" && r.Start == t0+10*minute {
+			ig[r.Placement+"/"+r.Kind] = fmt.Sprintf("v=%d a=%d ratio=%s", r.Violations, r.Auctions, f(r.IntegrityRatio()))
+		}
+	}
+	wantI := map[string]string{
+		"/win_without_bid":              "v=1 a=3 ratio=0.3333",
+		"/clearing_below_floor":         "v=1 a=3 ratio=0.3333",
+		"/duplicate_win":                "v=1 a=3 ratio=0.3333",
+		"/billing_mismatch":             "v=1 a=3 ratio=0.3333",
+		"/impression_without_win":       "v=1 a=3 ratio=0.3333",
+		"/billed_without_win":           "v=1 a=3 ratio=0.3333",
+		"/orphan":                       "v=1 a=3 ratio=0.3333",
+		"feed/win_without_bid":          "v=1 a=2 ratio=0.5000",
+		"feed/clearing_below_floor":     "v=1 a=2 ratio=0.5000",
+		"feed/duplicate_win":            "v=1 a=2 ratio=0.5000",
+		"feed/billing_mismatch":         "v=1 a=2 ratio=0.5000",
+		"feed/orphan":                   "v=0 a=2 ratio=0.5000", // B's orphan retracted
+		"banner/impression_without_win": "v=1 a=1 ratio=0.0000",
+		"banner/billed_without_win":     "v=1 a=1 ratio=0.0000",
+		"banner/orphan":                 "v=0 a=1 ratio=0.0000",
+		"end_card/orphan":               "v=1 a=0 ratio=NULL",
+	}
+	for k, w := range wantI {
+		if ig[k] != w {
+			t.Errorf("integrity %s: got %q want %q", k, ig[k], w)
+		}
+	}
+	if len(ig) != len(wantI) {
+		t.Errorf("integrity rows %v", ig)
+	}
+	if p.Auctions() != 0 || p.Panes() != 0 {
+		t.Fatalf("state left: %d auctions, %d panes", p.Auctions(), p.Panes())
+	}
+}
+
+func TestStreamingEqualsBatch(t *testing.T) {
+	cfg := DefaultConfig()
+	for seed := range uint64(6) {
+		sc := streamgen.Config{Seed: seed, Events: 4000, Disorder: 60 * sec, Gap: 1500, Users: 30}
+		events := streamgen.Generate(sc)
+		wantRows, wantInteg := Batch(cfg, window.ScopeAll, events, nil)
+		for _, n := range []int{1, 4} {
+			var partials []Row
+			var ipartials []IntegrityRow
+			for i, part := range streamgen.Partition(events, n) {
+				r, ir := stream(t, cfg, part, sc.Disorder, 1+i*29)
+				partials = append(partials, r...)
+				ipartials = append(ipartials, ir...)
+			}
+			got := Merge(partials)
+			if len(got) != len(wantRows) {
+				t.Fatalf("seed %d, %d partitions: %d rows, want %d", seed, n, len(got), len(wantRows))
+			}
+			for i := range got {
+				g, w := got[i], wantRows[i]
+				if g.Start != w.Start || g.Placement != w.Placement || g.BidderID != w.BidderID || g.Counts != w.Counts ||
+					(g.Hist == nil) != (w.Hist == nil) || (g.Hist != nil && !g.Hist.Equals(w.Hist)) {
+					t.Fatalf("seed %d, %d partitions, row %d:\n%+v\nwant\n%+v", seed, n, i, g, w)
+				}
+			}
+			gotI := MergeIntegrity(ipartials)
+			if len(gotI) != len(wantInteg) {
+				t.Fatalf("seed %d, %d partitions: %d integrity rows, want %d", seed, n, len(gotI), len(wantInteg))
+			}
+			var violations int64
+			for i := range gotI {
+				g, w := gotI[i], wantInteg[i]
+				g.Version = 0
+				if g != w {
+					t.Fatalf("seed %d, %d partitions, integrity row %d:\n%+v\nwant\n%+v", seed, n, i, g, w)
+				}
+				violations += g.Violations
+			}
+			if violations == 0 {
+				t.Fatal("no violations in the stream: a weak test")
+			}
+		}
+	}
+}
+
+func stream(t *testing.T, cfg Config, events []event.Event, disorder int64, flushEvery int) ([]Row, []IntegrityRow) {
+	t.Helper()
+	p, err := New(cfg, window.ScopeAll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wmk := window.NewWatermark(time.Duration(disorder) * time.Millisecond)
+	latest := map[[3]any]Row{}
+	ilatest := map[[3]any]IntegrityRow{}
+	keep := func(rows []Row, irows []IntegrityRow) {
+		for _, r := range rows {
+			latest[[3]any{r.Start, r.Placement, r.BidderID}] = r
+		}
+		for _, r := range irows {
+			ilatest[[3]any{r.Start, r.Placement, r.Kind}] = r
+		}
+	}
+	for i := range events {
+		wm := wmk.Observe(events[i].EventTime)
+		if missed := p.Add(&events[i], wm); missed != 0 {
+			t.Fatalf("event %d late within the disorder bound", i)
+		}
+		if i%flushEvery == 0 {
+			keep(p.Flush(wm))
+		}
+	}
+	end := wmk.Max() + 1e9
+	p.Advance(end)
+	keep(p.Flush(end))
+	var rows []Row
+	for _, r := range latest {
+		rows = append(rows, r)
+	}
+	var irows []IntegrityRow
+	for _, r := range ilatest {
+		irows = append(irows, r)
+	}
+	return rows, irows
+}
