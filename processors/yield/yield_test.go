@@ -11,9 +11,9 @@ import (
 )
 
 const (
-	sec = 1000
+	sec    = 1000
 	minute = 60 * sec
-	t0  = 1767225600000
+	t0     = 1767225600000
 )
 
 type mk struct {
