@@ -1,0 +1,158 @@
+package loadgen
+
+import "github.com/questline/questline/event"
+
+// botStep is one scripted bot event.
+type botStep struct {
+	t       int64
+	u       *user
+	d       *device
+	typ     event.Type
+	quest   *quest
+	durMs   int64
+	drop    *drop
+	country string // declared country, when it differs from the user's
+	limited bool   // a claim beyond the burst's first two
+}
+
+// botScript is a bot session: a precomputed, time-ordered script (bot
+// sessions are short, so the memory is bounded).
+type botScript struct {
+	steps []botStep
+	i     int
+}
+
+func (s *botScript) step(g *gen, t int64) (int64, bool) {
+	st := &s.steps[s.i]
+	var e event.Event
+	switch st.typ {
+	case event.DropClaimed:
+		e = g.claimEvent(st.u, st.drop, t, st.limited)
+	default:
+		e = g.newEvent(st.typ, t, st.u)
+		e.QuestID = questID(st.quest)
+		if st.drop != nil {
+			e.DropID, e.CreatorID = st.drop.id, st.drop.creator
+		}
+		if st.durMs > 0 {
+			e.DurationMs, e.Has = st.durMs, event.HasDurationMs
+		}
+	}
+	if st.country != "" {
+		e.Country = st.country
+	}
+	g.emitClient(st.d, e)
+	s.i++
+	if s.i == len(s.steps) {
+		for _, x := range s.steps {
+			g.flush(x.d.buf, t)
+		}
+		return 0, false
+	}
+	return s.steps[s.i].t, true
+}
+
+func questID(q *quest) string {
+	if q == nil {
+		return ""
+	}
+	return q.id
+}
+
+// botScript builds the script of a bot session of kind k starting at t.
+// Each kind is built to trip its SPEC §5 signal unambiguously, while no
+// human ever comes near any of them (docs/loadgen.md, "Bots").
+func (g *gen) botScript(k botKind, t int64) *botScript {
+	s := &botScript{}
+	add := func(st botStep) { s.steps = append(s.steps, st) }
+	q := func() *quest { return g.quests[g.rng.IntN(len(g.quests))] }
+	switch k {
+	case botImpossibleQuest:
+		// Completes 4–8 quests in 5–30 s each (catalog minimums are 60–150 s).
+		u := g.newBot(k, nil)
+		for n := 4 + g.rng.IntN(5); n > 0; n-- {
+			qq := q()
+			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestStarted, quest: qq})
+			dur := g.between(5, 30)
+			t += dur
+			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestCompleted, quest: qq, durMs: dur})
+			t += g.between(3, 15)
+		}
+	case botVelocity:
+		// 150–300 events at about two per second.
+		u := g.newBot(k, nil)
+		qq := q()
+		for i := 150 + g.rng.IntN(151); i > 0; i-- {
+			typ := event.QuestStarted
+			if i%2 == 0 {
+				typ = event.QuestAbandoned
+			}
+			add(botStep{t: t, u: u, d: u.devices[0], typ: typ, quest: qq})
+			t += int64(g.rng.IntN(2)) * sec
+		}
+	case botMetronome:
+		// 24–40 events with exactly constant gaps of 2–6 s.
+		u := g.newBot(k, nil)
+		gap := g.between(2, 6)
+		qq := q()
+		for i := 24 + g.rng.IntN(17); i > 0; i-- {
+			typ := event.QuestStarted
+			if i%2 == 0 {
+				typ = event.QuestAbandoned
+			}
+			add(botStep{t: t, u: u, d: u.devices[0], typ: typ, quest: qq})
+			t += gap
+		}
+	case botSharedDevice:
+		// A device farm: 6–12 accounts on one device, taking turns within
+		// a minute; each does an ordinary-looking quest.
+		dev := g.newDevice(g.pick(countries))
+		n := 6 + g.rng.IntN(7)
+		users := make([]*user, n)
+		quests := make([]*quest, n)
+		for i := range users {
+			users[i] = g.newBot(k, dev)
+			quests[i] = q()
+			add(botStep{t: t + int64(i)*3*sec, u: users[i], d: dev, typ: event.QuestStarted, quest: quests[i]})
+		}
+		done := t + g.between(200, 260)
+		for i := range users {
+			at := done + int64(i)*3*sec
+			add(botStep{t: at, u: users[i], d: dev, typ: event.QuestCompleted, quest: quests[i], durMs: at - (t + int64(i)*3*sec)})
+		}
+	case botClaimBurst:
+		// Waits for a live drop, views it, then fires 10–20 claims a second
+		// apart: the first two may be granted, the rest are rate limited.
+		d := g.liveDrop(t)
+		if d == nil || d.end-t < 2*minute {
+			d = g.nextDropAfter(t)
+			t = d.start - d.start%sec + sec + g.between(0, 60)
+		}
+		u := g.newBot(k, nil)
+		add(botStep{t: t, u: u, d: u.devices[0], typ: event.DropViewed, drop: d})
+		for i := 0; i < 10+g.rng.IntN(11); i++ {
+			t += sec
+			add(botStep{t: t, u: u, d: u.devices[0], typ: event.DropClaimed, drop: d, limited: i >= 2})
+		}
+	case botGeoMismatch:
+		// Declares countries its network (the edge) never shows, hopping
+		// between them; otherwise it does ordinary quests.
+		net := g.pick(countries)
+		u := g.newBot(k, g.newDevice(net))
+		var declared []string
+		for _, c := range []string{"RU", "NG", "VN", "ID", "PK", "UA"} {
+			if c != net {
+				declared = append(declared, c)
+			}
+		}
+		for n := 2 + g.rng.IntN(3); n > 0; n-- {
+			qq := q()
+			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestStarted, quest: qq, country: g.pick(declared)})
+			dur := g.between(190, 400)
+			t += dur
+			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestCompleted, quest: qq, durMs: dur, country: g.pick(declared)})
+			t += g.between(5, 30)
+		}
+	}
+	return s
+}

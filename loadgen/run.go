@@ -1,0 +1,135 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+)
+
+// Run generates the run described by cfg, sends its batches through out
+// (paced by cfg.Speed, cfg.Concurrency at a time), reports progress to
+// progress (nil for none) and returns the ground truth of what it sent.
+//
+// A batch that fails for good is counted (Truth.Run.SendErrors) and the
+// run goes on; an authentication failure (401, 403) ends it. When ctx ends
+// the run stops and Run returns the truth of what was sent with ctx's
+// error.
+func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Truth, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	origin := cfg.Origin
+	if origin.IsZero() {
+		origin = time.Now()
+	}
+	o := origin.UnixMilli()
+	if o%sec != 0 {
+		o += sec - o%sec
+	}
+	g := newGen(cfg, o)
+	tb := newTruthBuilder(&g.cfg)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var c counters
+	work := make(chan *Batch, 2*cfg.Concurrency)
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Go(func() {
+			for b := range work {
+				res, err := out.Send(ctx, b)
+				c.retries.Add(int64(res.Retries))
+				if err != nil {
+					c.errors.Add(1)
+					var se *StatusError
+					if errors.As(err, &se) && (se.Code == 401 || se.Code == 403) {
+						cancel(err)
+					}
+					continue
+				}
+				c.events.Add(int64(res.Accepted))
+				c.rejected.Add(int64(res.Rejected))
+				c.batches.Add(1)
+			}
+		})
+	}
+	wallStart := time.Now()
+	var simAt int64 // ms of simulated time covered, read by the progress loop
+	var simMu sync.Mutex
+	var stopProgress chan struct{}
+	var progressDone chan struct{}
+	if progress != nil {
+		pr := &progressReporter{w: progress, tty: isTerminal(progress), total: int64(cfg.Count),
+			duration: cfg.Duration, start: wallStart, c: &c, lastT: wallStart,
+			simDone: func() time.Duration {
+				simMu.Lock()
+				defer simMu.Unlock()
+				return time.Duration(simAt) * time.Millisecond
+			}}
+		stopProgress, progressDone = make(chan struct{}), make(chan struct{})
+		go pr.loop(stopProgress, progressDone)
+	}
+
+	sent, batches := 0, 0
+	var runErr error
+loop:
+	for {
+		b := g.next()
+		if cfg.Duration > 0 && b.SendAt > o+ms(cfg.Duration) {
+			break
+		}
+		n := len(b.Events)
+		if cfg.Count > 0 {
+			n = min(n, cfg.Count-sent)
+			b.Events = b.Events[:n]
+		}
+		if cfg.Speed > 0 {
+			due := wallStart.Add(time.Duration(float64(b.SendAt-o) / cfg.Speed * float64(time.Millisecond)))
+			if d := time.Until(due); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					break loop
+				case <-t.C:
+				}
+			}
+		}
+		select {
+		case work <- b:
+		case <-ctx.Done():
+			break loop
+		}
+		tb.add(b, n)
+		sent += n
+		batches++
+		simMu.Lock()
+		simAt = b.SendAt - o
+		simMu.Unlock()
+		if cfg.Count > 0 && sent >= cfg.Count {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	if progress != nil {
+		close(stopProgress)
+		<-progressDone
+	}
+	if ctx.Err() != nil {
+		runErr = context.Cause(ctx)
+	}
+	bots := map[string]bool{}
+	for _, b := range g.planted.Bots {
+		for _, u := range b.Users {
+			bots[u] = true
+		}
+	}
+	tr := tb.build(g, RunInfo{
+		Seed: cfg.Seed, Tag: g.tag, Rate: cfg.Rate, Origin: Millis(o),
+		Batches: batches, SendErrors: int(c.errors.Load()), Rejected: int(c.rejected.Load()),
+	}, bots)
+	return tr, runErr
+}

@@ -1,0 +1,388 @@
+package loadgen
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+
+	"github.com/questline/questline/event"
+)
+
+// Truth is the ground truth of a run, written as JSON (docs/loadgen.md).
+type Truth struct {
+	Run      RunInfo  `json:"run"`
+	Planted  Planted  `json:"planted"`
+	Expected Expected `json:"expected"`
+}
+
+// RunInfo describes the run.
+type RunInfo struct {
+	Seed   uint64  `json:"seed"`
+	Tag    string  `json:"tag"` // in every id of the run
+	Rate   float64 `json:"rate"`
+	Origin Millis  `json:"origin"`
+	// End is the latest true time of a sent event; windows ending after
+	// End − allowed lateness may still be open in the pipeline.
+	End        Millis      `json:"end"`
+	Batches    int         `json:"batches"`
+	Events     int         `json:"events"`
+	SendErrors int         `json:"send_errors"` // batches that could not be delivered: the truth does not hold if > 0
+	Rejected   int         `json:"rejected"`    // events the ingest rejected: the truth does not hold if > 0
+	Windows    WindowsInfo `json:"windows"`
+}
+
+// WindowsInfo is Windows in milliseconds.
+type WindowsInfo struct {
+	QuestSizeMs         int64 `json:"quest_size_ms"`
+	QuestSlideMs        int64 `json:"quest_slide_ms"`
+	YieldSizeMs         int64 `json:"yield_size_ms"`
+	YieldSlideMs        int64 `json:"yield_slide_ms"`
+	AttributionWindowMs int64 `json:"attribution_window_ms"`
+	AllowedLatenessMs   int64 `json:"allowed_lateness_ms"`
+	// LateAfterMs: an event sent this long or more after it happened is
+	// late for every window; every other event is on time for all of them.
+	LateAfterMs int64 `json:"late_after_ms"`
+}
+
+// rec is the truth's compact record of one sent event.
+type rec struct {
+	id                                  string
+	t                                   int64 // true event time
+	typ                                 event.Type
+	late                                bool
+	user                                string
+	quest, drop, creator                string
+	auction, placement, bidder, outcome string
+	price, floor, clearing, amount, lat int64
+	has                                 uint32
+}
+
+// truthBuilder records the sent events.
+type truthBuilder struct {
+	cfg       *Config
+	lateAfter int64
+	recs      []rec
+}
+
+func newTruthBuilder(cfg *Config) *truthBuilder {
+	return &truthBuilder{cfg: cfg, lateAfter: ms(cfg.LongHoldMin)}
+}
+
+// add records the first n events of b as sent.
+func (tb *truthBuilder) add(b *Batch, n int) {
+	for i := range b.Events[:n] {
+		e := &b.Events[i]
+		t := e.TS - b.Skew
+		tb.recs = append(tb.recs, rec{
+			id: e.ID, t: t, typ: e.Type, late: b.SendAt-t >= tb.lateAfter,
+			user: e.UserID, quest: e.QuestID, drop: e.DropID, creator: e.CreatorID,
+			auction: e.AuctionID, placement: e.Placement, bidder: e.BidderID, outcome: e.Outcome,
+			price: e.PriceMicros, floor: e.FloorMicros, clearing: e.ClearingMicros, amount: e.AmountMicros,
+			lat: e.LatencyMs, has: e.Has,
+		})
+	}
+}
+
+// Expected are the exact values the pipeline must reproduce, computed by
+// applying the SPEC §5 definitions to the sent events at their true times
+// (which are the event times ingest derives; see docs/loadgen.md). Late
+// events are in the raw table but in no window.
+type Expected struct {
+	Events            EventsTruth      `json:"events"`
+	QuestCompletion   []QuestRow       `json:"quest_completion"`
+	ConversionLatency []LatencyRow     `json:"conversion_latency"`
+	QuestConversions  ConversionsTotal `json:"quest_conversions"`
+	CreatorLift       []LiftRow        `json:"creator_lift"`
+	OfferYield        []YieldRow       `json:"offer_yield"`
+	Integrity         []IntegrityRow   `json:"bidstream_integrity"`
+	RevenueMicros     int64            `json:"revenue_micros"`
+	ViolationsByKind  map[string]int   `json:"violations_by_kind"`
+}
+
+// EventsTruth is what the raw events table must hold: each sent event once.
+type EventsTruth struct {
+	Total  int            `json:"total"`
+	ByType map[string]int `json:"by_type"`
+	Late   int            `json:"late"`
+	// IDsSHA256 is the SHA-256 of the sorted event ids joined by "\n".
+	IDsSHA256 string `json:"ids_sha256"`
+}
+
+// QuestRow is a quest_completion row (scope all).
+type QuestRow struct {
+	WindowStart Millis `json:"window_start"`
+	WindowEnd   Millis `json:"window_end"`
+	QuestID     string `json:"quest_id"`
+	Starts      int    `json:"starts"`
+	Completions int    `json:"completions"`
+	Abandons    int    `json:"abandons"`
+}
+
+// LatencyRow is a conversion_latency row (scope all); quantiles are exact
+// nearest-rank values of the attributed latencies.
+type LatencyRow struct {
+	WindowStart Millis  `json:"window_start"`
+	WindowEnd   Millis  `json:"window_end"`
+	QuestID     string  `json:"quest_id"`
+	Conversions int     `json:"conversions"`
+	P50Ms       int64   `json:"p50_ms"`
+	P90Ms       int64   `json:"p90_ms"`
+	P99Ms       int64   `json:"p99_ms"`
+	MaxMs       int64   `json:"max_ms"`
+	MeanMs      float64 `json:"mean_ms"`
+}
+
+// ConversionsTotal summarises the quest_conversions table.
+type ConversionsTotal struct {
+	Attributed   int   `json:"attributed"`
+	Unattributed int   `json:"unattributed"`
+	AmountMicros int64 `json:"amount_micros"` // of the attributed ones
+	LatencySumMs int64 `json:"latency_sum_ms"`
+}
+
+// LiftRow is a drop's final creator_lift row for a scope: "all", or
+// "humans" (all users but the planted bots: the clean scope when the bot
+// processor flags exactly the bots). Lift, its interval and chance_to_win
+// are null when a cell is empty or the standard error is zero.
+type LiftRow struct {
+	DropID            string   `json:"drop_id"`
+	CreatorID         string   `json:"creator_id"`
+	Scope             string   `json:"scope"`
+	LiveFrom          Millis   `json:"live_from"`
+	LiveTo            Millis   `json:"live_to"`
+	Complete          bool     `json:"complete"` // the horizon and lateness ended before the run did
+	ExposedUsers      int      `json:"exposed_users"`
+	ExposedConverters int      `json:"exposed_converters"`
+	ControlUsers      int      `json:"control_users"`
+	ControlConverters int      `json:"control_converters"`
+	Lift              *float64 `json:"lift"`
+	LiftCILow         *float64 `json:"lift_ci_low"`
+	LiftCIHigh        *float64 `json:"lift_ci_high"`
+	ChanceToWin       *float64 `json:"chance_to_win"`
+}
+
+// YieldRow is an offer_yield row (scope all) for a placement (” for all)
+// and a bidder (” for all; bidder rows count the auctions the bidder was
+// asked in, its own answers, and the wins, impressions, clicks and revenue
+// of the auctions it won).
+type YieldRow struct {
+	WindowStart       Millis `json:"window_start"`
+	WindowEnd         Millis `json:"window_end"`
+	Placement         string `json:"placement"`
+	BidderID          string `json:"bidder_id"`
+	Auctions          int    `json:"auctions"`
+	Bids              int    `json:"bids"`
+	NoBids            int    `json:"no_bids"`
+	Timeouts          int    `json:"timeouts"`
+	Wins              int    `json:"wins"`
+	Impressions       int    `json:"impressions"`
+	Clicks            int    `json:"clicks"`
+	RevenueMicros     int64  `json:"revenue_micros"`
+	BidLatencyP50Ms   int64  `json:"bid_latency_p50_ms"`
+	BidLatencyP99Ms   int64  `json:"bid_latency_p99_ms"`
+	ViolatingAuctions int    `json:"violating_auctions"` // placement rows only
+}
+
+// IntegrityRow is a bidstream_integrity row: auctions with a violation of
+// kind in the window (by bid_request time; orphans by their first event,
+// under placement ” only).
+type IntegrityRow struct {
+	WindowStart Millis `json:"window_start"`
+	WindowEnd   Millis `json:"window_end"`
+	Placement   string `json:"placement"`
+	Kind        string `json:"kind"`
+	Violations  int    `json:"violations"`
+}
+
+// windowStarts returns the first and last start of the hopping windows
+// [start, start+size) containing t, starts multiples of slide.
+func windowStarts(t, size, slide int64) (first, last int64) {
+	last = t - t%slide
+	first = last - size + slide
+	return first, last
+}
+
+// build computes the truth.
+func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth {
+	g.planted.finish(g)
+	c := tb.cfg
+	info.Windows = WindowsInfo{
+		QuestSizeMs: ms(c.Windows.QuestSize), QuestSlideMs: ms(c.Windows.QuestSlide),
+		YieldSizeMs: ms(c.Windows.YieldSize), YieldSlideMs: ms(c.Windows.YieldSlide),
+		AttributionWindowMs: ms(c.Windows.AttributionWindow), AllowedLatenessMs: ms(c.Windows.AllowedLateness),
+		LateAfterMs: tb.lateAfter,
+	}
+	info.Events = len(tb.recs)
+	for i := range tb.recs {
+		info.End = max(info.End, Millis(tb.recs[i].t))
+	}
+	tr := &Truth{Run: info, Planted: g.planted}
+	ex := &tr.Expected
+	ex.Events = tb.events()
+	var onTime []rec
+	for _, r := range tb.recs {
+		if !r.late {
+			onTime = append(onTime, r)
+		}
+	}
+	slices.SortStableFunc(onTime, func(a, b rec) int {
+		switch {
+		case a.t < b.t:
+			return -1
+		case a.t > b.t:
+			return 1
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	ex.QuestCompletion = questCompletion(onTime, c.Windows)
+	ex.ConversionLatency, ex.QuestConversions = conversionLatency(onTime, c.Windows)
+	ex.CreatorLift = creatorLift(onTime, c.Windows, int64(info.End), bots)
+	ex.OfferYield, ex.Integrity, ex.RevenueMicros, ex.ViolationsByKind = offerYield(onTime, c.Windows)
+	return tr
+}
+
+func (tb *truthBuilder) events() EventsTruth {
+	et := EventsTruth{Total: len(tb.recs), ByType: map[string]int{}}
+	ids := make([]string, len(tb.recs))
+	for i, r := range tb.recs {
+		ids[i] = r.id
+		et.ByType[r.typ.String()]++
+		if r.late {
+			et.Late++
+		}
+	}
+	et.IDsSHA256 = IDsDigest(ids)
+	return et
+}
+
+// IDsDigest is the SHA-256 (hex) of the sorted ids joined by "\n"; it
+// sorts ids in place.
+func IDsDigest(ids []string) string {
+	slices.Sort(ids)
+	h := sha256.New()
+	for i, id := range ids {
+		if i > 0 {
+			h.Write([]byte{'\n'})
+		}
+		h.Write([]byte(id))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+type wkey struct {
+	start int64
+	a, b  string
+}
+
+func sortedKeys[V any](m map[wkey]V) []wkey {
+	keys := make([]wkey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y wkey) int {
+		switch {
+		case x.start < y.start:
+			return -1
+		case x.start > y.start:
+			return 1
+		}
+		if c := strings.Compare(x.a, y.a); c != 0 {
+			return c
+		}
+		return strings.Compare(x.b, y.b)
+	})
+	return keys
+}
+
+func questCompletion(recs []rec, w Windows) []QuestRow {
+	size, slide := ms(w.QuestSize), ms(w.QuestSlide)
+	rows := map[wkey]*QuestRow{}
+	for _, r := range recs {
+		if r.typ != event.QuestStarted && r.typ != event.QuestCompleted && r.typ != event.QuestAbandoned {
+			continue
+		}
+		first, last := windowStarts(r.t, size, slide)
+		for s := first; s <= last; s += slide {
+			for _, q := range [2]string{"", r.quest} {
+				k := wkey{start: s, a: q}
+				row := rows[k]
+				if row == nil {
+					row = &QuestRow{WindowStart: Millis(s), WindowEnd: Millis(s + size), QuestID: q}
+					rows[k] = row
+				}
+				switch r.typ {
+				case event.QuestStarted:
+					row.Starts++
+				case event.QuestCompleted:
+					row.Completions++
+				default:
+					row.Abandons++
+				}
+			}
+		}
+	}
+	out := make([]QuestRow, 0, len(rows))
+	for _, k := range sortedKeys(rows) {
+		out = append(out, *rows[k])
+	}
+	return out
+}
+
+// nearestRank returns the p-quantile of sorted v (nearest rank).
+func nearestRank(v []int64, p float64) int64 {
+	if len(v) == 0 {
+		return 0
+	}
+	i := int(float64(len(v))*p+0.999999999) - 1
+	return v[min(max(i, 0), len(v)-1)]
+}
+
+func conversionLatency(recs []rec, w Windows) ([]LatencyRow, ConversionsTotal) {
+	size, slide, attr := ms(w.QuestSize), ms(w.QuestSlide), ms(w.AttributionWindow)
+	type comp struct {
+		t     int64
+		quest string
+	}
+	last := map[string]comp{} // user → latest completion so far (recs are in time order)
+	lat := map[wkey][]int64{}
+	var tot ConversionsTotal
+	for _, r := range recs {
+		switch r.typ {
+		case event.QuestCompleted:
+			last[r.user] = comp{r.t, r.quest}
+		case event.Conversion:
+			c, ok := last[r.user]
+			if !ok || r.t-c.t > attr {
+				tot.Unattributed++
+				continue
+			}
+			l := r.t - c.t
+			tot.Attributed++
+			tot.AmountMicros += r.amount
+			tot.LatencySumMs += l
+			first, lastS := windowStarts(r.t, size, slide)
+			for s := first; s <= lastS; s += slide {
+				for _, q := range [2]string{"", c.quest} {
+					k := wkey{start: s, a: q}
+					lat[k] = append(lat[k], l)
+				}
+			}
+		}
+	}
+	out := make([]LatencyRow, 0, len(lat))
+	for _, k := range sortedKeys(lat) {
+		v := lat[k]
+		slices.Sort(v)
+		var sum int64
+		for _, x := range v {
+			sum += x
+		}
+		out = append(out, LatencyRow{
+			WindowStart: Millis(k.start), WindowEnd: Millis(k.start + size), QuestID: k.a,
+			Conversions: len(v), P50Ms: nearestRank(v, 0.5), P90Ms: nearestRank(v, 0.9), P99Ms: nearestRank(v, 0.99),
+			MaxMs: v[len(v)-1], MeanMs: float64(sum) / float64(len(v)),
+		})
+	}
+	return out, tot
+}
