@@ -1,0 +1,483 @@
+// Package ingest is questline's edge ingest (SPEC §2): POST /v1/events
+// authenticates, limits, parses and validates a batch of client events,
+// derives event time, and answers 200 only once Kafka has acknowledged
+// every accepted event (questline.events) and every rejected one
+// (questline.events.dlq). The HTTP contract as built is docs/ingest.md.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/kafka"
+)
+
+// Path is where Register mounts the handler.
+const Path = "/v1/events"
+
+// Dead-letter kinds and rejection reasons (the reason label of
+// questline_ingest_events_rejected_total).
+const (
+	KindSchema        = "schema"
+	KindScope         = "scope"
+	KindTooOld        = "too_old"
+	KindInFuture      = "in_future"
+	KindDuplicate     = "duplicate_in_batch"
+	KindMalformedBody = "malformed_body"
+	KindTooLarge      = "too_large"
+)
+
+// Handler serves POST /v1/events. Build it with New.
+type Handler struct {
+	cfg      config
+	cl       *kgo.Client
+	edge     Edge
+	limiter  *Limiter
+	m        *metrics
+	log      *slog.Logger
+	inFlight chan struct{}
+	recent   *recentIDs
+	states   sync.Pool // *reqState
+}
+
+// New returns the ingest handler producing with cl, a client built by
+// kafka.NewClient (acks=all, idempotent).
+func New(cl *kgo.Client, opts ...Option) (*Handler, error) {
+	if cl == nil {
+		return nil, errors.New("ingest: nil Kafka client")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		cfg:      cfg,
+		cl:       cl,
+		edge:     Edge{trusted: cfg.trusted, countryHeader: cfg.countryHeader},
+		limiter:  cfg.limiter,
+		m:        newMetrics(cfg.reg),
+		log:      cfg.logger,
+		inFlight: make(chan struct{}, cfg.maxInFlight),
+		recent:   newRecentIDs(cfg.recentIDs),
+	}
+	if h.limiter == nil {
+		if h.limiter, err = NewLimiter(); err != nil {
+			return nil, err
+		}
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.log = h.log.With("component", "ingest")
+	return h, nil
+}
+
+// Register mounts h on mux at POST /v1/events, beside whatever else mux
+// serves (questline run mounts the quest/drop API on the same mux).
+func (h *Handler) Register(mux *http.ServeMux) { mux.Handle("POST "+Path, h) }
+
+// Limiter returns the rate limiter, for the quest/drop API to share.
+func (h *Handler) Limiter() *Limiter { return h.limiter }
+
+// reqState is the per-request scratch memory, pooled.
+type reqState struct {
+	raw, dec bytes.Buffer
+	batch    event.Batch
+	ids      map[string]struct{}
+	recs     []kgo.Record
+	buf      []byte
+	acked    []string
+	rejected []rejection
+	dead     []event.DeadLetter
+}
+
+type rejection struct {
+	Index   int    `json:"index"`
+	EventID string `json:"event_id"`
+	Error   string `json:"error"`
+}
+
+const maxPooledBody = 4 << 20 // do not keep huge buffers alive in the pool
+
+func (h *Handler) getState() *reqState {
+	if st, ok := h.states.Get().(*reqState); ok {
+		return st
+	}
+	return &reqState{ids: map[string]struct{}{}}
+}
+
+func (h *Handler) putState(st *reqState) {
+	if st.raw.Cap() > maxPooledBody || st.dec.Cap() > maxPooledBody {
+		return
+	}
+	st.raw.Reset()
+	st.dec.Reset()
+	clear(st.ids)
+	clear(st.recs)
+	st.recs = st.recs[:0]
+	st.buf = st.buf[:0]
+	clear(st.acked)
+	st.acked = st.acked[:0]
+	st.rejected = st.rejected[:0]
+	clear(st.dead)
+	st.dead = st.dead[:0]
+	clear(st.batch.Items)
+	st.batch.Items = st.batch.Items[:0]
+	h.states.Put(st)
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.cfg.now()
+	receivedAt := start.UnixMilli()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, http.StatusMethodNotAllowed, "method not allowed: use POST", 0)
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(start.Add(h.cfg.readTimeout)) // not every ResponseWriter supports deadlines
+	_ = rc.SetWriteDeadline(start.Add(h.cfg.writeTimeout))
+
+	select {
+	case h.inFlight <- struct{}{}:
+		defer func() { <-h.inFlight }()
+	default:
+		h.fail(w, http.StatusServiceUnavailable, "ingest is at capacity; retry later", h.cfg.retryAfter)
+		return
+	}
+	h.m.inFlight.Inc()
+	defer h.m.inFlight.Dec()
+
+	key, err := h.cfg.keys.Authenticate(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="questline"`)
+		h.fail(w, http.StatusUnauthorized, err.Error(), 0)
+		return
+	}
+	ip, viaProxy := h.edge.ClientIP(r)
+	if wait := h.limiter.AllowIP(ipBucket(ip)); wait > 0 {
+		h.m.rateLimited.WithLabelValues("ip").Inc()
+		h.fail(w, http.StatusTooManyRequests, "rate limit of this client address exceeded", wait)
+		return
+	}
+	dl := event.DeadLetter{Index: -1, ReceivedAt: receivedAt, Source: key.Scope.Source().String(), KeyID: key.ID}
+
+	gz, err := checkHeaders(r, h.cfg.maxBodyBytes)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			dl.Kind = KindTooLarge
+			dl.Reason = "body: Content-Length " + strconv.FormatInt(r.ContentLength, 10) + " exceeds the limit of " + strconv.FormatInt(h.cfg.maxBodyBytes, 10) + " bytes"
+			h.failDead(w, http.StatusRequestEntityTooLarge, dl)
+			return
+		}
+		h.fail(w, http.StatusUnsupportedMediaType, err.Error(), 0)
+		return
+	}
+
+	st := h.getState()
+	body, sent, err := readBody(r.Body, gz, h.cfg.maxBodyBytes, h.cfg.maxDecodedBytes, &st.raw, &st.dec)
+	if err != nil {
+		defer h.putState(st)
+		switch {
+		case errors.Is(err, errTooLarge):
+			dl.Kind, dl.Raw = KindTooLarge, string(sent)
+			if gz {
+				dl.Raw = st.dec.String()
+			}
+			dl.Reason = "body: larger than " + strconv.FormatInt(h.cfg.maxBodyBytes, 10) + " bytes as sent or " + strconv.FormatInt(h.cfg.maxDecodedBytes, 10) + " bytes decoded"
+			h.failDead(w, http.StatusRequestEntityTooLarge, dl)
+		case errors.Is(err, errBadGzip):
+			dl.Kind, dl.Raw, dl.Reason = KindMalformedBody, string(sent), err.Error()
+			h.failDead(w, http.StatusBadRequest, dl)
+		case errors.Is(err, errReadBodyTimeout):
+			h.fail(w, http.StatusRequestTimeout, err.Error(), 0)
+		default:
+			h.fail(w, http.StatusBadRequest, "body: read failed", 0)
+		}
+		return
+	}
+	h.m.bodyBytes.WithLabelValues("sent").Observe(float64(len(sent)))
+	h.m.bodyBytes.WithLabelValues("decoded").Observe(float64(len(body)))
+
+	if err := event.ParseBatch(body, &st.batch, h.cfg.maxEvents); err != nil {
+		dl.Raw, dl.Reason = string(body), err.Error()
+		if errors.Is(err, event.ErrTooManyEvents) {
+			dl.Kind = KindTooLarge
+			dl.Reason += " (limit " + strconv.Itoa(h.cfg.maxEvents) + ")"
+			h.failDead(w, http.StatusRequestEntityTooLarge, dl)
+		} else {
+			dl.Kind = KindMalformedBody
+			h.failDead(w, http.StatusBadRequest, dl)
+		}
+		h.putState(st)
+		return
+	}
+	items := st.batch.Items
+	h.m.batchEvents.Observe(float64(len(items)))
+
+	edgeCountry := h.edge.Country(r, viaProxy)
+	if wait := h.spendEventTokens(key.ID, items, edgeCountry); wait.d > 0 {
+		h.m.rateLimited.WithLabelValues(wait.limit).Inc()
+		h.fail(w, http.StatusTooManyRequests, "rate limit of this "+wait.what+" exceeded", wait.d)
+		h.putState(st)
+		return
+	}
+
+	accepted := h.classify(st, key, receivedAt, edgeCountry, dl)
+	done, err := h.produce(st, key.ID)
+	if err != nil {
+		h.log.Warn("produce failed; answering 503", "key_id", key.ID, "events", len(items), "err", err)
+		h.fail(w, http.StatusServiceUnavailable, "the event log is unavailable; retry the whole batch later", h.cfg.retryAfter)
+		if done {
+			h.putState(st)
+		}
+		return
+	}
+	h.m.accepted.WithLabelValues(key.Scope.Source().String()).Add(float64(accepted))
+	for _, d := range st.dead {
+		h.m.rejected.WithLabelValues(d.Kind).Inc()
+		h.m.deadLetters.WithLabelValues(d.Kind).Inc()
+	}
+	h.answer(w, accepted, st.rejected)
+	h.putState(st)
+}
+
+type wait struct {
+	d           time.Duration
+	limit, what string
+}
+
+// spendEventTokens charges the batch's events to the key bucket and to
+// each device's bucket (a batch usually comes from one device).
+func (h *Handler) spendEventTokens(keyID string, items []event.Item, edgeCountry string) wait {
+	var total float64
+	for i := 0; i < len(items); {
+		dev := items[i].Event.DeviceID
+		var cost float64
+		j := i
+		for ; j < len(items) && items[j].Event.DeviceID == dev; j++ {
+			cost += h.limiter.EventCost(items[j].Event.Country, edgeCountry)
+		}
+		total += cost
+		if d := h.limiter.AllowDevice(dev, cost); d > 0 {
+			return wait{d, "device", "device"}
+		}
+		i = j
+	}
+	if d := h.limiter.AllowKey(keyID, total); d > 0 {
+		return wait{d, "key", "API key"}
+	}
+	return wait{}
+}
+
+// classify completes each event with what ingest derives and sorts it into
+// records (st.recs, accepted) and dead letters (st.dead, st.rejected). It
+// returns the number of accepted events.
+func (h *Handler) classify(st *reqState, key Key, receivedAt int64, edgeCountry string, base event.DeadLetter) int {
+	b := &st.batch
+	src := key.Scope.Source()
+	maxFuture, minTime := receivedAt+h.cfg.maxFuture.Milliseconds(), receivedAt-h.cfg.maxAge.Milliseconds()
+	accepted := 0
+	for i := range b.Items {
+		it := &b.Items[i]
+		e := &it.Event
+		var kind, reason string
+		switch {
+		case it.Err != nil:
+			kind, reason = KindSchema, it.Err.Error()
+		case key.Scope != ScopeServer && e.Type.ServerOnly():
+			kind, reason = KindScope, "type: "+e.Type.String()+" may only be sent with a server-scope key"
+		default:
+			e.EventTime = EventTime(src, e.TS, receivedAt, b)
+			e.ReceivedAt = receivedAt
+			if b.HasSentAt {
+				e.SentAt = b.SentAt
+				e.Has |= event.HasSentAt
+			}
+			if b.HasClockOffset {
+				e.ClockOffsetMs = b.ClockOffsetMs
+				e.Has |= event.HasClockOffset
+			}
+			e.Source, e.KeyID, e.EdgeCountry = src, key.ID, edgeCountry
+			if e.EventTime > maxFuture {
+				kind, reason = KindInFuture, "event_time: more than "+h.cfg.maxFuture.String()+" in the future (check the device clock, sent_at or clock_offset_ms)"
+			} else if e.EventTime < minTime {
+				kind, reason = KindTooOld, "event_time: older than the maximum age of "+h.cfg.maxAge.String()
+			} else if _, dup := st.ids[e.ID]; dup {
+				kind, reason = KindDuplicate, "event_id: duplicate of an earlier event in this batch"
+			}
+		}
+		if kind == "" {
+			st.ids[e.ID] = struct{}{}
+			accepted++
+			if h.recent.seen(e.ID) {
+				h.m.deduplicated.Inc()
+				continue
+			}
+			st.acked = append(st.acked, e.ID)
+			st.buf = appendRecord(st.buf, e)
+			continue
+		}
+		d := base
+		d.Kind, d.Reason, d.Index, d.EventID, d.Raw = kind, reason, i, e.ID, it.Raw
+		st.dead = append(st.dead, d)
+		st.rejected = append(st.rejected, rejection{Index: i, EventID: echoID(e.ID), Error: reason})
+	}
+	return accepted
+}
+
+// appendRecord appends the record of e to buf as key length (uvarint-free:
+// 4 bytes), key, value length, value; produce slices records out of it.
+func appendRecord(buf []byte, e *event.Event) []byte {
+	k := e.Key()
+	buf = appendU32(buf, uint32(len(k)))
+	buf = append(buf, k...)
+	n := len(buf)
+	buf = append(buf, 0, 0, 0, 0)
+	buf = event.AppendBinary(buf, e)
+	v := uint32(len(buf) - n - 4)
+	buf[n], buf[n+1], buf[n+2], buf[n+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	return buf
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	return append(b, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+func readU32(b []byte) (uint32, []byte) {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), b[4:]
+}
+
+// echoID bounds the event_id echoed in an answer (it may be invalid).
+func echoID(id string) string {
+	if len(id) > event.MaxEventIDLen {
+		return id[:event.MaxEventIDLen]
+	}
+	return id
+}
+
+// produce sends st's accepted events to questline.events and its dead
+// letters to questline.events.dlq, and waits until Kafka acknowledges all
+// of them or ProduceTimeout passes. done is false when it gave up waiting:
+// the producer may still hold st's records, so st must not be reused.
+func (h *Handler) produce(st *reqState, keyID string) (done bool, err error) {
+	n := len(st.acked) + len(st.dead)
+	if n == 0 {
+		return true, nil
+	}
+	if cap(st.recs) < n {
+		st.recs = make([]kgo.Record, n)
+	}
+	st.recs = st.recs[:n]
+	i := 0
+	for b := st.buf; len(b) > 0; i++ {
+		var l uint32
+		l, b = readU32(b)
+		k := b[:l:l]
+		b = b[l:]
+		l, b = readU32(b)
+		st.recs[i] = kgo.Record{Topic: kafka.TopicEvents, Key: k, Value: b[:l:l]}
+		b = b[l:]
+	}
+	for _, d := range st.dead {
+		st.recs[i] = kgo.Record{Topic: kafka.TopicDLQ, Key: []byte(keyID), Value: d.Marshal()}
+		i++
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.produceTimeout)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	wg.Add(n)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if first == nil {
+				first = err
+			}
+			mu.Unlock()
+		}
+		wg.Done()
+	}
+	t0 := time.Now()
+	for i := range st.recs {
+		h.cl.Produce(ctx, &st.recs[i], promise)
+	}
+	acked := make(chan struct{})
+	go func() { wg.Wait(); close(acked) }()
+	select {
+	case <-acked:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	h.m.produce.Observe(time.Since(t0).Seconds())
+	if first != nil {
+		return true, first
+	}
+	h.recent.add(st.acked)
+	return true, nil
+}
+
+// failDead writes dl (a whole request that was refused) to the dead-letter
+// topic, then answers status; if the dead letter cannot be written the
+// answer is 503 instead, so the client retries and nothing is lost.
+func (h *Handler) failDead(w http.ResponseWriter, status int, dl event.DeadLetter) {
+	rec := &kgo.Record{Topic: kafka.TopicDLQ, Key: []byte(dl.KeyID), Value: dl.Marshal()}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.produceTimeout)
+	defer cancel()
+	if err := h.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		h.log.Warn("dead letter not written; answering 503", "key_id", dl.KeyID, "kind", dl.Kind, "err", err)
+		h.fail(w, http.StatusServiceUnavailable, "the event log is unavailable; retry later", h.cfg.retryAfter)
+		return
+	}
+	h.m.deadLetters.WithLabelValues(dl.Kind).Inc()
+	h.fail(w, status, dl.Reason, 0)
+}
+
+// fail answers a whole-request error: {"error": ..., "server_time": ms},
+// with Retry-After when retry > 0.
+func (h *Handler) fail(w http.ResponseWriter, status int, msg string, retry time.Duration) {
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+	}
+	b, _ := json.Marshal(struct {
+		Error      string `json:"error"`
+		ServerTime int64  `json:"server_time"`
+	}{msg, h.cfg.now().UnixMilli()})
+	h.write(w, status, b)
+}
+
+func (h *Handler) answer(w http.ResponseWriter, accepted int, rejected []rejection) {
+	if rejected == nil {
+		rejected = []rejection{}
+	}
+	b, _ := json.Marshal(struct {
+		Accepted   int         `json:"accepted"`
+		Rejected   []rejection `json:"rejected"`
+		ServerTime int64       `json:"server_time"`
+	}{accepted, rejected, h.cfg.now().UnixMilli()})
+	h.write(w, http.StatusOK, b)
+}
+
+func (h *Handler) write(w http.ResponseWriter, status int, body []byte) {
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+	h.m.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+}
