@@ -10,6 +10,9 @@ type Result struct {
 	// Final is set on the emission made when the watermark reached
 	// End + Lateness: no later event can change the window.
 	Final bool
+	// Updated is set when the window was emitted before: this emission
+	// replaces an earlier one.
+	Updated bool
 	// Version grows with every update folded into the window's panes; an
 	// emission with a higher version carries at least as much information.
 	Version uint64
@@ -188,7 +191,7 @@ func (e *Engine[P]) advance(wm int64) {
 		}
 	}
 	for _, s := range e.finalSeq {
-		e.emitWindow(s, true)
+		e.emitWindow(s, true, s+e.size <= e.emitWM)
 	}
 	// Evict panes whose last window (the one starting at the pane) closed.
 	for p, pn := range e.panes {
@@ -217,7 +220,7 @@ func (e *Engine[P]) Flush(emitWM int64) {
 			continue
 		}
 		if end > e.emitWM || e.anyDirty(s) {
-			e.emitWindow(s, false)
+			e.emitWindow(s, false, end <= e.emitWM)
 		}
 	}
 	if emitWM > e.emitWM {
@@ -250,7 +253,7 @@ func (e *Engine[P]) anyDirty(s int64) bool {
 	return false
 }
 
-func (e *Engine[P]) emitWindow(s int64, final bool) {
+func (e *Engine[P]) emitWindow(s int64, final, updated bool) {
 	e.scratch = e.scratch[:0]
 	var version uint64
 	for p := s; p < s+e.size; p += e.slide {
@@ -267,7 +270,7 @@ func (e *Engine[P]) emitWindow(s int64, final bool) {
 	if len(e.scratch) == 0 {
 		return
 	}
-	e.emit(Result{Start: s, End: s + e.size, Final: final, Version: version}, e.scratch)
+	e.emit(Result{Start: s, End: s + e.size, Final: final, Updated: updated, Version: version}, e.scratch)
 }
 
 // Len returns the number of live panes (state size).

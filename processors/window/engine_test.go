@@ -85,7 +85,11 @@ func newHarness(t *testing.T, spec Spec, bound time.Duration) *harness {
 		}
 		h.fin[r.Start] = r.Final
 		h.last[r.Start] = ts
-		h.log = append(h.log, fmt.Sprintf("[%d,%d) v%d final=%v %v", r.Start, r.End, r.Version, r.Final, ts))
+		upd := ""
+		if r.Updated {
+			upd = " upd"
+		}
+		h.log = append(h.log, fmt.Sprintf("[%d,%d) v%d final=%v%s %v", r.Start, r.End, r.Version, r.Final, upd, ts))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +136,7 @@ func TestEngineEmitOnWatermarkAndLateness(t *testing.T) {
 	if missed := h.add(9000); missed != 0 {
 		t.Fatalf("missed %d", missed)
 	}
-	expect(t, h.flush(), "[0,10000) v2 final=false [7000 9000]")
+	expect(t, h.flush(), "[0,10000) v2 final=false upd [7000 9000]")
 	expect(t, h.flush()) // nothing changed
 
 	h.add(16000) // wm 14000: [5,15) not ended yet; [0,10) closes at 15000
@@ -141,7 +145,7 @@ func TestEngineEmitOnWatermarkAndLateness(t *testing.T) {
 	}
 	// wm 15000 closes [0,10) with its unflushed change: final emission.
 	h.add(17000)
-	expect(t, h.log, "[0,10000) v3 final=true [7000 8000 9000]")
+	expect(t, h.log, "[0,10000) v3 final=true upd [7000 8000 9000]")
 	h.log = nil
 	expect(t, h.flush(), "[5000,15000) v5 final=false [7000 8000 9000 11999 12000]")
 
@@ -149,7 +153,7 @@ func TestEngineEmitOnWatermarkAndLateness(t *testing.T) {
 	if missed := h.add(8500); missed != 1 {
 		t.Fatalf("missed %d, want 1", missed)
 	}
-	expect(t, h.flush(), "[5000,15000) v6 final=false [7000 8000 8500 9000 11999 12000]")
+	expect(t, h.flush(), "[5000,15000) v6 final=false upd [7000 8000 8500 9000 11999 12000]")
 
 	// wm 20000 closes [5,15) (no change since flush: no final re-emission).
 	h.add(22000)
@@ -190,7 +194,7 @@ func TestEngineIdleEmission(t *testing.T) {
 	}
 	h.eng.Flush(idle.Watermark(wall+18000, h.wm.Time())) // 5000 + 11 s idle
 	expect(t, h.log,
-		"[0,10000) v2 final=false [6000 7000]",
+		"[0,10000) v2 final=false upd [6000 7000]",
 		"[5000,15000) v2 final=false [6000 7000]")
 	// Before any event the idle watermark stays None.
 	var fresh Idle

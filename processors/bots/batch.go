@@ -1,0 +1,76 @@
+package bots
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/catalog"
+)
+
+// Batch recomputes the rows with a score above zero from a complete set of
+// events, entity by entity and window by window: the reference the
+// streaming processor is tested against. Versions are zero.
+func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
+	p := &Processor{cfg: cfg, catalog: cat}
+	spec := cfg.Window
+	slide, size := spec.Slide.Milliseconds(), spec.Size.Milliseconds()
+	type wk struct {
+		id    string
+		start int64
+	}
+	acc := map[wk]*accum{}
+	for i := range events {
+		e := &events[i]
+		id := e.UserID
+		if cfg.Entity == EntityDevice {
+			id = e.DeviceID
+		}
+		if id == "" {
+			continue
+		}
+		first, last := spec.Starts(e.EventTime)
+		for s := first; s <= last; s += slide {
+			a := acc[wk{id, s}]
+			if a == nil {
+				a = &accum{}
+				acc[wk{id, s}] = a
+			}
+			a.times = append(a.times, e.EventTime)
+			switch e.Type {
+			case event.DropClaimed, event.ClaimRejected:
+				a.claims++
+			case event.QuestCompleted:
+				minMs := catalog.DefaultMinDuration.Milliseconds()
+				if cat != nil {
+					minMs = cat.MinDurationMs(e.QuestID)
+				}
+				if e.Has&event.HasDurationMs != 0 && e.DurationMs < minMs {
+					a.impossible++
+				}
+			}
+			if e.Country != "" && e.EdgeCountry != "" && e.Country != e.EdgeCountry {
+				a.geo++
+			}
+			if e.UserID != "" && !slices.Contains(a.users, e.UserID) {
+				a.users = append(a.users, e.UserID)
+			}
+		}
+	}
+	var rows []Row
+	for k, a := range acc {
+		sig := p.signals(a)
+		if sig == 0 {
+			continue
+		}
+		score := Score(sig)
+		rows = append(rows, Row{Start: k.start, End: k.start + size, EntityType: cfg.Entity, EntityID: k.id,
+			Events: len(a.times), Signals: sig, Score: score, Flagged: score >= cfg.Threshold})
+	}
+	slices.SortFunc(rows, compareRows)
+	return rows
+}
+
+func compareRows(a, b Row) int {
+	return cmp.Or(cmp.Compare(a.Start, b.Start), cmp.Compare(a.EntityID, b.EntityID))
+}

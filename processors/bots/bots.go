@@ -1,0 +1,324 @@
+// Package bots computes bot signals per user or per device in hopping
+// windows (SPEC §5; default size 1 min, slide 10 s) and keeps the flags the
+// clean scope of every other table needs.
+//
+// Signals, each with a weight; score = 1 − Π(1 − weight) over the signals
+// present, so it is in [0,1] and grows with every extra signal; the entity is
+// flagged when score ≥ Threshold:
+//
+//	velocity          0.6  more than Velocity events in the window
+//	impossible_quest  0.8  a quest_completed with duration_ms below the quest's minimum
+//	metronome         0.7  ≥ MetronomeEvents events whose gaps have a coefficient of variation below MetronomeCV
+//	shared_device     0.4  (devices) more than SharedDeviceUsers users
+//	geo_mismatch      0.3  an event whose declared country differs from the edge's
+//	claim_burst       0.6  ≥ ClaimBurst claims (drop_claimed + claim_rejected)
+//
+// bot_signals holds a row per entity and window with a score above zero; a
+// late event that lowers a score to zero writes a zero row over it.
+package bots
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/window"
+)
+
+// Entity types (the entity_type column).
+const (
+	EntityUser   = "user"
+	EntityDevice = "device"
+)
+
+// Signal is one bot signal.
+type Signal uint8
+
+// The signals, in reasons order.
+const (
+	Velocity Signal = iota
+	ImpossibleQuest
+	Metronome
+	SharedDevice
+	GeoMismatch
+	ClaimBurst
+	numSignals
+)
+
+var (
+	signalNames   = [numSignals]string{"velocity", "impossible_quest", "metronome", "shared_device", "geo_mismatch", "claim_burst"}
+	signalWeights = [numSignals]float64{0.6, 0.8, 0.7, 0.4, 0.3, 0.6}
+)
+
+// String returns the signal's name in reasons.
+func (s Signal) String() string { return signalNames[s] }
+
+// Config configures the processor. Zero fields take the defaults.
+type Config struct {
+	// Window is the window shape. Default: size 1 min, slide 10 s, allowed
+	// lateness 10 min. The slide must not exceed 65 s.
+	Window window.Spec
+	// Entity is EntityUser (default) or EntityDevice.
+	Entity string
+	// Velocity: more events than this in a window is a signal. Default 120.
+	Velocity int
+	// MetronomeEvents: the fewest events for metronome. Default 20.
+	MetronomeEvents int
+	// MetronomeCV: gaps with a coefficient of variation below it are
+	// near-constant. Default 0.1.
+	MetronomeCV float64
+	// SharedDeviceUsers is K: more users than it on a device is a signal.
+	// Default 3.
+	SharedDeviceUsers int
+	// ClaimBurst: this many claims in a window is a signal. Default 5.
+	ClaimBurst int
+	// Threshold flags an entity whose score reaches it. Default 0.5.
+	Threshold float64
+}
+
+// DefaultConfig returns the defaults for users.
+func DefaultConfig() Config {
+	return Config{
+		Window:   window.Spec{Size: time.Minute, Slide: 10 * time.Second, Lateness: 10 * time.Minute},
+		Entity:   EntityUser,
+		Velocity: 120, MetronomeEvents: 20, MetronomeCV: 0.1,
+		SharedDeviceUsers: 3, ClaimBurst: 5, Threshold: 0.5,
+	}
+}
+
+// Row is one row of bot_signals: window × entity.
+type Row struct {
+	Start, End int64
+	EntityType string
+	EntityID   string
+	Events     int
+	Signals    uint8 // bit set of Signal
+	Score      float64
+	Flagged    bool
+	Version    uint64
+}
+
+// Reasons returns the names of the signals present, in Signal order.
+func (r *Row) Reasons() []string {
+	var out []string
+	for s := range numSignals {
+		if r.Signals&(1<<s) != 0 {
+			out = append(out, s.String())
+		}
+	}
+	return out
+}
+
+// ent is one entity's share of a pane.
+type ent struct {
+	offs       []uint32 // event times as offsets from the pane start
+	claims     uint16
+	impossible uint16
+	geo        uint16
+	users      []string // devices: distinct users
+}
+
+type pane struct {
+	start int64
+	ents  map[string]*ent
+}
+
+// Processor computes bot signals of one partition (users) or one device
+// partition (devices).
+type Processor struct {
+	cfg     Config
+	catalog *catalog.Catalog
+	eng     *window.Engine[pane]
+	flags   *Flags
+	rows    []Row
+
+	acc   map[string]*accum
+	ids   []string
+	times []int64
+}
+
+type accum struct {
+	times      []int64
+	claims     int
+	impossible int
+	geo        int
+	users      []string
+}
+
+// New returns a processor. cat supplies quest minimum durations (nil: the
+// default for every quest); flags, if not nil, receives the flagged
+// windows for the clean scope.
+func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
+	if cfg.Window.Slide > 65*time.Second {
+		cfg.Window.Slide = 0 // rejected by Validate below
+	}
+	p := &Processor{cfg: cfg, catalog: cat, flags: flags, acc: map[string]*accum{}}
+	eng, err := window.NewEngine(cfg.Window, func(start int64) *pane {
+		return &pane{start: start, ents: map[string]*ent{}}
+	}, p.emit)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = eng
+	return p, nil
+}
+
+// Add folds e in, given the watermark wm (after e). It returns how many
+// of e's windows had closed.
+func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
+	id := e.UserID
+	if p.cfg.Entity == EntityDevice {
+		id = e.DeviceID
+	}
+	if id == "" {
+		return 0
+	}
+	pn, missed := p.eng.Pane(e.EventTime, wm)
+	if pn == nil {
+		return missed
+	}
+	en := pn.ents[id]
+	if en == nil {
+		en = &ent{}
+		pn.ents[strings.Clone(id)] = en
+	}
+	en.offs = append(en.offs, uint32(e.EventTime-pn.start))
+	switch e.Type {
+	case event.DropClaimed, event.ClaimRejected:
+		en.claims++
+	case event.QuestCompleted:
+		if e.Has&event.HasDurationMs != 0 {
+			minMs := catalog.DefaultMinDuration.Milliseconds()
+			if p.catalog != nil {
+				minMs = p.catalog.MinDurationMs(e.QuestID)
+			}
+			if e.DurationMs < minMs {
+				en.impossible++
+			}
+		}
+	}
+	if e.Country != "" && e.EdgeCountry != "" && e.Country != e.EdgeCountry {
+		en.geo++
+	}
+	if p.cfg.Entity == EntityDevice && e.UserID != "" && !slices.Contains(en.users, e.UserID) {
+		en.users = append(en.users, strings.Clone(e.UserID))
+	}
+	return missed
+}
+
+// Advance moves the watermark to wm without an event.
+func (p *Processor) Advance(wm int64) { p.eng.Advance(wm) }
+
+// Flush emits the windows the emission watermark has passed and returns the
+// rows produced since the last call (reused by the next call).
+func (p *Processor) Flush(emitWM int64) []Row {
+	p.eng.Flush(emitWM)
+	rows := p.rows
+	p.rows = p.rows[:0]
+	return rows
+}
+
+// Panes returns the number of live panes.
+func (p *Processor) Panes() int { return p.eng.Len() }
+
+func (p *Processor) emit(r window.Result, panes []*pane) {
+	clear(p.acc)
+	for _, pn := range panes {
+		for id, en := range pn.ents {
+			a := p.acc[id]
+			if a == nil {
+				a = &accum{}
+				p.acc[id] = a
+			}
+			for _, o := range en.offs {
+				a.times = append(a.times, pn.start+int64(o))
+			}
+			a.claims += int(en.claims)
+			a.impossible += int(en.impossible)
+			a.geo += int(en.geo)
+			for _, u := range en.users {
+				if !slices.Contains(a.users, u) {
+					a.users = append(a.users, u)
+				}
+			}
+		}
+	}
+	p.ids = p.ids[:0]
+	for id := range p.acc {
+		p.ids = append(p.ids, id)
+	}
+	slices.Sort(p.ids)
+	for _, id := range p.ids {
+		a := p.acc[id]
+		sig := p.signals(a)
+		score := Score(sig)
+		flagged := score >= p.cfg.Threshold
+		if p.flags != nil {
+			p.flags.set(id, r.Start, flagged)
+		}
+		if score == 0 && !r.Updated {
+			continue
+		}
+		p.rows = append(p.rows, Row{
+			Start: r.Start, End: r.End, EntityType: p.cfg.Entity, EntityID: id,
+			Events: len(a.times), Signals: sig, Score: score, Flagged: flagged, Version: r.Version,
+		})
+	}
+}
+
+func (p *Processor) signals(a *accum) uint8 {
+	var s uint8
+	if len(a.times) > p.cfg.Velocity {
+		s |= 1 << Velocity
+	}
+	if a.impossible > 0 {
+		s |= 1 << ImpossibleQuest
+	}
+	if len(a.times) >= p.cfg.MetronomeEvents && metronome(a.times, p.cfg.MetronomeCV) {
+		s |= 1 << Metronome
+	}
+	if p.cfg.Entity == EntityDevice && len(a.users) > p.cfg.SharedDeviceUsers {
+		s |= 1 << SharedDevice
+	}
+	if a.geo > 0 {
+		s |= 1 << GeoMismatch
+	}
+	if a.claims >= p.cfg.ClaimBurst {
+		s |= 1 << ClaimBurst
+	}
+	return s
+}
+
+// metronome reports whether the gaps between the sorted times have a
+// coefficient of variation below cv. Equal times (mean gap 0) are not a
+// metronome: velocity covers bursts.
+func metronome(times []int64, cv float64) bool {
+	slices.Sort(times)
+	n := float64(len(times) - 1)
+	var sum, sq float64
+	for i := 1; i < len(times); i++ {
+		g := float64(times[i] - times[i-1])
+		sum += g
+		sq += g * g
+	}
+	mean := sum / n
+	if mean == 0 {
+		return false
+	}
+	variance := max(sq/n-mean*mean, 0)
+	return math.Sqrt(variance)/mean < cv
+}
+
+// Score returns the score of a set of signals: 1 − Π(1 − weight).
+func Score(signals uint8) float64 {
+	keep := 1.0
+	for s := range numSignals {
+		if signals&(1<<s) != 0 {
+			keep *= 1 - signalWeights[s]
+		}
+	}
+	return 1 - keep
+}

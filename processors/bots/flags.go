@@ -1,0 +1,91 @@
+package bots
+
+import (
+	"slices"
+
+	"github.com/questline/questline/processors/window"
+)
+
+// Flags holds the windows in which each entity is flagged, for the clean
+// scope: a user is left out of every window (of any table) that overlaps a
+// bot window in which the user is flagged. The bot processor keeps it up to
+// date on every emission, so once a bot window is closed its flag is final.
+type Flags struct {
+	size    int64              // bot window size, ms
+	flagged map[string][]int64 // entity → ascending flagged window starts
+}
+
+// NewFlags returns an empty store for bot windows of spec.
+func NewFlags(spec window.Spec) *Flags {
+	return &Flags{size: spec.Size.Milliseconds(), flagged: map[string][]int64{}}
+}
+
+func (f *Flags) set(id string, start int64, flagged bool) {
+	starts := f.flagged[id]
+	i, found := slices.BinarySearch(starts, start)
+	switch {
+	case flagged && !found:
+		if starts == nil {
+			id = string([]byte(id)) // the key outlives the event
+		}
+		f.flagged[id] = slices.Insert(starts, i, start)
+	case !flagged && found:
+		starts = slices.Delete(starts, i, i+1)
+		if len(starts) == 0 {
+			delete(f.flagged, id)
+		} else {
+			f.flagged[id] = starts
+		}
+	}
+}
+
+// Flagged reports whether the entity is flagged in the bot window starting
+// at start.
+func (f *Flags) Flagged(id string, start int64) bool {
+	_, found := slices.BinarySearch(f.flagged[id], start)
+	return found
+}
+
+// Len returns the number of flagged entities.
+func (f *Flags) Len() int { return len(f.flagged) }
+
+// Prune forgets flags of bot windows ending before t.
+func (f *Flags) Prune(t int64) {
+	for id, starts := range f.flagged {
+		i := 0
+		for i < len(starts) && starts[i]+f.size < t {
+			i++
+		}
+		if i == len(starts) {
+			delete(f.flagged, id)
+		} else if i > 0 {
+			f.flagged[id] = slices.Delete(starts, 0, i)
+		}
+	}
+}
+
+// Filter is a window.Filter for the clean scope: the windows of spec holding
+// t that overlap no bot window in which user is flagged. The windows left
+// form one range, because a bot flag excludes an interval of window starts
+// longer than the span of the windows holding t.
+func (f *Flags) Filter(user string, t int64, spec window.Spec) window.Range {
+	starts := f.flagged[user]
+	if len(starts) == 0 {
+		return window.Every
+	}
+	lo, hi := spec.Starts(t)
+	size := spec.Size.Milliseconds()
+	for _, b := range starts {
+		// W=[s,s+size) overlaps B=[b,b+f.size) iff b-size < s < b+f.size.
+		exLo, exHi := b-size+1, b+f.size-1
+		if exHi < lo || exLo > hi {
+			continue
+		}
+		if exLo <= lo {
+			lo = max(lo, b+f.size)
+		} else {
+			hi = min(hi, b-size)
+		}
+	}
+	return window.Range{Lo: lo, Hi: hi}
+}
