@@ -224,7 +224,6 @@ func (e *env) counter(name string, labels ...string) float64 {
 	return 0
 }
 
-
 // ev returns a valid quest_started event JSON with ts at t.
 func ev(id string, t time.Time) string {
 	return fmt.Sprintf(`{"event_id":%q,"type":"quest_started","ts":%q,"user_id":"u-%s","device_id":"dev-1","props":{"quest_id":"q1"}}`,
