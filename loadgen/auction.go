@@ -34,6 +34,9 @@ type auction struct {
 }
 
 func (a *auction) step(g *gen, t int64) (int64, bool) {
+	if a.evs[0].TS < g.origin {
+		return 0, false // started before the origin: wholly unsent, never half
+	}
 	g.touch(a.u, t, false)
 	g.emitServer(a.evs[a.i])
 	a.i++
@@ -88,7 +91,7 @@ func (g *gen) newAuction(u *user, placement string, d *drop, t int64) *auction {
 	}
 	if kind == Orphan {
 		// Late bid answers for an auction the exchange has no request of.
-		g.planted.addViolation(kind, t)
+		g.planted.addViolation(id, kind)
 		for _, r := range bids[:2] {
 			e := ev(event.Bid, t)
 			e.BidderID, e.Outcome, e.Currency = r.b.id, "no_bid", "USD"
@@ -186,7 +189,7 @@ func (g *gen) newAuction(u *user, placement string, d *drop, t int64) *auction {
 		e.OfferID, e.Placement = offer, placement
 	}
 	if kind != "" {
-		g.planted.addViolation(kind, t)
+		g.planted.addViolation(id, kind)
 	}
 	slices.SortStableFunc(a.evs, func(x, y event.Event) int { return int(x.TS - y.TS) })
 	return a

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"net/http"
@@ -51,6 +52,7 @@ type HTTPSender struct {
 	serverKey  string
 	client     *http.Client
 	edgeHeader string
+	forwarded  bool
 	now        func() time.Time
 	maxRetries int
 	minBackoff time.Duration
@@ -74,6 +76,13 @@ func WithEdgeCountryHeader(name string) HTTPOption {
 	return func(s *HTTPSender) { s.edgeHeader = name }
 }
 
+// WithForwardedFor makes client batches carry X-Forwarded-For with an
+// address derived from the device id (in 100.64.0.0/10, shared address
+// space), as an edge proxy would, so that per-IP rate limits see many
+// clients. The ingest believes it (and the edge country header) only when
+// the loadgen's own address is one of its trusted proxies. Default true.
+func WithForwardedFor(on bool) HTTPOption { return func(s *HTTPSender) { s.forwarded = on } }
+
 // WithClock sets the wall clock used for sent_at and offset measurements.
 // Default time.Now.
 func WithClock(now func() time.Time) HTTPOption { return func(s *HTTPSender) { s.now = now } }
@@ -93,6 +102,7 @@ func NewHTTPSender(baseURL, clientKey, serverKey string, opts ...HTTPOption) *HT
 		serverKey:  serverKey,
 		client:     &http.Client{Timeout: 30 * time.Second},
 		edgeHeader: "X-Edge-Country",
+		forwarded:  true,
 		now:        time.Now,
 		maxRetries: 10,
 		minBackoff: 100 * time.Millisecond,
@@ -181,6 +191,9 @@ func (s *HTTPSender) attempt(ctx context.Context, b *Batch, res *SendResult) (ti
 	if s.edgeHeader != "" && b.EdgeCountry != "" {
 		req.Header.Set(s.edgeHeader, b.EdgeCountry)
 	}
+	if s.forwarded && !b.Server {
+		req.Header.Set("X-Forwarded-For", deviceIP(b.DeviceID))
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -231,6 +244,14 @@ func retryAfter(v string) time.Duration {
 		}
 	}
 	return time.Second
+}
+
+// deviceIP maps a device id to a stable address in 100.64.0.0/10.
+func deviceIP(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	v := h.Sum32()
+	return "100." + strconv.Itoa(64+int(v>>16&63)) + "." + strconv.Itoa(int(v>>8&255)) + "." + strconv.Itoa(int(v&255))
 }
 
 func snippet(b []byte) string {

@@ -43,8 +43,9 @@ type Planted struct {
 	// quest-driven conversions: log-normal with this median and sigma,
 	// and its exact quantiles.
 	Latency PlantedLatency `json:"latency"`
-	// Violations counts the injected integrity violations by kind; each
-	// injection trips exactly one kind.
+	// Violations counts the injected integrity violations by kind, over
+	// the auctions with at least one sent event; each injection trips
+	// exactly one kind.
 	Violations map[string]int `json:"violations"`
 	// Bots lists the bot users and devices by kind.
 	Bots map[string]*BotIDs `json:"bots"`
@@ -54,7 +55,8 @@ type Planted struct {
 	// Bidders are the bidders' planted distributions.
 	Bidders []PlantedBidder `json:"bidders"`
 
-	latencyDraws []int64 // every planted latency, for the tests
+	latencyDraws []int64           // every planted latency, for the tests
+	injected     map[string]string // auction id → injected violation kind
 }
 
 // PlantedDrop is one drop as the model scheduled it.
@@ -134,7 +136,12 @@ func (p *Planted) addBot(k botKind, userID, deviceID string) {
 	}
 }
 
-func (p *Planted) addViolation(kind string, _ int64) { p.Violations[kind]++ }
+func (p *Planted) addViolation(auctionID, kind string) {
+	if p.injected == nil {
+		p.injected = map[string]string{}
+	}
+	p.injected[auctionID] = kind
+}
 
 // finish copies the drop schedule into p.
 func (p *Planted) finish(g *gen) {

@@ -51,7 +51,7 @@ type rec struct {
 	t                                   int64 // true event time
 	typ                                 event.Type
 	late                                bool
-	user                                string
+	user, device                        string
 	quest, drop, creator                string
 	auction, placement, bidder, outcome string
 	price, floor, clearing, amount, lat int64
@@ -76,7 +76,7 @@ func (tb *truthBuilder) add(b *Batch, n int) {
 		t := e.TS - b.Skew
 		tb.recs = append(tb.recs, rec{
 			id: e.ID, t: t, typ: e.Type, late: b.SendAt-t >= tb.lateAfter,
-			user: e.UserID, quest: e.QuestID, drop: e.DropID, creator: e.CreatorID,
+			user: e.UserID, device: e.DeviceID, quest: e.QuestID, drop: e.DropID, creator: e.CreatorID,
 			auction: e.AuctionID, placement: e.Placement, bidder: e.BidderID, outcome: e.Outcome,
 			price: e.PriceMicros, floor: e.FloorMicros, clearing: e.ClearingMicros, amount: e.AmountMicros,
 			lat: e.LatencyMs, has: e.Has,
@@ -162,10 +162,10 @@ type LiftRow struct {
 	ChanceToWin       *float64 `json:"chance_to_win"`
 }
 
-// YieldRow is an offer_yield row (scope all) for a placement (” for all)
-// and a bidder (” for all; bidder rows count the auctions the bidder was
-// asked in, its own answers, and the wins, impressions, clicks and revenue
-// of the auctions it won).
+// YieldRow is an offer_yield row (scope all) for a placement ("" for all)
+// and a bidder ("" for all; bidder rows count the auctions the bidder
+// answered in (or won without answering), its own answers, and the wins,
+// impressions, clicks and revenue of the auctions it won).
 type YieldRow struct {
 	WindowStart       Millis `json:"window_start"`
 	WindowEnd         Millis `json:"window_end"`
@@ -186,7 +186,7 @@ type YieldRow struct {
 
 // IntegrityRow is a bidstream_integrity row: auctions with a violation of
 // kind in the window (by bid_request time; orphans by their first event,
-// under placement ” only).
+// under placement "" only).
 type IntegrityRow struct {
 	WindowStart Millis `json:"window_start"`
 	WindowEnd   Millis `json:"window_end"`
@@ -218,6 +218,8 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 		info.End = max(info.End, Millis(tb.recs[i].t))
 	}
 	tr := &Truth{Run: info, Planted: g.planted}
+	tr.Planted.Bots = tb.sentBots(g.planted.Bots)
+	tr.Planted.Violations = tb.sentViolations(g.planted.injected)
 	ex := &tr.Expected
 	ex.Events = tb.events()
 	var onTime []rec
@@ -240,6 +242,50 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 	ex.CreatorLift = creatorLift(onTime, c.Windows, int64(info.End), bots)
 	ex.OfferYield, ex.Integrity, ex.RevenueMicros, ex.ViolationsByKind = offerYield(onTime, c.Windows)
 	return tr
+}
+
+// sentBots keeps the bots (and their devices) with at least one sent
+// event: a bot whose session ended before the origin is nobody's concern.
+func (tb *truthBuilder) sentBots(all map[string]*BotIDs) map[string]*BotIDs {
+	users, devices := map[string]bool{}, map[string]bool{}
+	for i := range tb.recs {
+		users[tb.recs[i].user] = true
+		devices[tb.recs[i].device] = true
+	}
+	out := make(map[string]*BotIDs, len(all))
+	for k, b := range all {
+		nb := &BotIDs{Users: []string{}, Devices: []string{}}
+		for _, u := range b.Users {
+			if users[u] {
+				nb.Users = append(nb.Users, u)
+			}
+		}
+		for _, d := range b.Devices {
+			if devices[d] {
+				nb.Devices = append(nb.Devices, d)
+			}
+		}
+		out[k] = nb
+	}
+	return out
+}
+
+// sentViolations counts the injections in auctions with a sent event.
+func (tb *truthBuilder) sentViolations(injected map[string]string) map[string]int {
+	out := map[string]int{}
+	for _, k := range ViolationKinds {
+		out[k] = 0
+	}
+	seen := map[string]bool{}
+	for i := range tb.recs {
+		if a := tb.recs[i].auction; a != "" && !seen[a] {
+			seen[a] = true
+			if k, ok := injected[a]; ok {
+				out[k]++
+			}
+		}
+	}
+	return out
 }
 
 func (tb *truthBuilder) events() EventsTruth {

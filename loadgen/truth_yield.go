@@ -161,27 +161,30 @@ func offerYield(recs []rec, w Windows) ([]YieldRow, []IntegrityRow, int64, map[s
 			if !a.hasReq {
 				continue
 			}
-			// Bidder rows.
-			asked := map[string]bool{}
-			for _, b := range a.bids {
-				r := row(s, "", b.bidder)
-				if !asked[b.bidder] {
-					asked[b.bidder] = true
-					r.Auctions++
+			// Bidder rows, for all placements and for the auction's.
+			for _, pl := range [2]string{"", a.placement} {
+				asked := map[string]bool{}
+				for _, b := range a.bids {
+					r := row(s, pl, b.bidder)
+					if !asked[b.bidder] {
+						asked[b.bidder] = true
+						r.Auctions++
+					}
+					countBid(r, b)
+					k := wkey{start: s, a: pl, b: b.bidder}
+					lats[k] = append(lats[k], b.lat)
 				}
-				countBid(r, b)
-				lats[wkey{start: s, b: b.bidder}] = append(lats[wkey{start: s, b: b.bidder}], b.lat)
-			}
-			if len(a.wins) > 0 {
-				r := row(s, "", a.wins[0].bidder)
-				if !asked[a.wins[0].bidder] {
-					asked[a.wins[0].bidder] = true
-					r.Auctions++
+				if len(a.wins) > 0 {
+					r := row(s, pl, a.wins[0].bidder)
+					if !asked[a.wins[0].bidder] {
+						asked[a.wins[0].bidder] = true
+						r.Auctions++
+					}
+					r.Wins++
+					r.Impressions += a.shown
+					r.Clicks += a.clicks
+					r.RevenueMicros += rev
 				}
-				r.Wins++
-				r.Impressions += a.shown
-				r.Clicks += a.clicks
-				r.RevenueMicros += rev
 			}
 		}
 	}

@@ -1,0 +1,227 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/questline/questline/event"
+)
+
+var testOrigin = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// testConfig is a small, fast run: shorter drops and windows so that
+// drops complete within a few hundred thousand events.
+func testConfig(count int) Config {
+	c := DefaultConfig()
+	c.Seed = 7
+	c.Rate = 100
+	c.Count = count
+	c.Speed = 0
+	c.Concurrency = 1
+	c.Origin = testOrigin
+	c.FirstDrop = time.Minute
+	c.DropLength = 5 * time.Minute
+	c.DropEvery = 16 * time.Minute
+	c.Windows.AttributionWindow = 10 * time.Minute
+	c.Windows.AllowedLateness = 2 * time.Minute
+	return c
+}
+
+// sent is a batch as a sender received it.
+type sent struct {
+	b    Batch // a copy: Run may not reuse it, but keep the test honest
+	body []byte
+}
+
+// captureSender keeps every batch (and its reproducible body), in Seq
+// order.
+type captureSender struct {
+	mu      sync.Mutex
+	batches []sent
+}
+
+func (s *captureSender) Send(_ context.Context, b *Batch) (SendResult, error) {
+	cp := *b
+	cp.Events = slices.Clone(b.Events)
+	body := b.AppendSimJSON(nil)
+	s.mu.Lock()
+	s.batches = append(s.batches, sent{b: cp, body: body})
+	s.mu.Unlock()
+	return SendResult{Accepted: len(b.Events)}, nil
+}
+
+func (s *captureSender) sorted() []sent {
+	slices.SortFunc(s.batches, func(x, y sent) int { return int(x.b.Seq) - int(y.b.Seq) })
+	return s.batches
+}
+
+func run(t testing.TB, cfg Config) (*Truth, []sent) {
+	t.Helper()
+	var cs captureSender
+	tr, err := Run(context.Background(), cfg, &cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, cs.sorted()
+}
+
+// shared runs, computed once per test binary.
+var (
+	mainOnce  sync.Once
+	mainTruth *Truth
+	mainSent  []sent
+)
+
+func mainRun(t *testing.T) (*Truth, []sent) {
+	mainOnce.Do(func() { mainTruth, mainSent = run(t, testConfig(150000)) })
+	if mainTruth == nil {
+		t.Fatal("main run failed")
+	}
+	return mainTruth, mainSent
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := DefaultConfig()
+	ok.Count = 10
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("default config with a count: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		mod  func(*Config)
+		want string
+	}{
+		"no stop":        {func(c *Config) { c.Count = 0 }, "count or a duration"},
+		"zero rate":      {func(c *Config) { c.Rate = 0 }, "rate"},
+		"one bidder":     {func(c *Config) { c.Bidders = 1 }, "bidders"},
+		"drops overlap":  {func(c *Config) { c.DropEvery = 20 * time.Minute }, "drop every"},
+		"p over one":     {func(c *Config) { c.BaseConversion = 0.7 }, "base conversion"},
+		"hold too old":   {func(c *Config) { c.LongHoldMax = 80 * time.Hour }, "long holds"},
+		"hold too short": {func(c *Config) { c.LongHoldMin = 10 * time.Minute }, "long holds"},
+		"bad slide":      {func(c *Config) { c.Windows.QuestSlide = 7 * time.Minute }, "quest windows"},
+		"clock shares":   {func(c *Config) { c.NTPShare, c.SentAtSkewShare = 0.7, 0.5 }, "clock shares"},
+		"concurrency":    {func(c *Config) { c.Concurrency = 0 }, "concurrency"},
+	} {
+		c := ok
+		tc.mod(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error about %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	cfg := testConfig(40000)
+	cfg.Concurrency = 3 // delivery order must not matter
+	tr1, s1 := run(t, cfg)
+	tr2, s2 := run(t, cfg)
+	if len(s1) != len(s2) {
+		t.Fatalf("batches: %d vs %d", len(s1), len(s2))
+	}
+	for i := range s1 {
+		if !bytes.Equal(s1[i].body, s2[i].body) || s1[i].b.SendAt != s2[i].b.SendAt {
+			t.Fatalf("batch %d differs:\n%s\n%s", i, s1[i].body, s2[i].body)
+		}
+	}
+	j1, _ := json.Marshal(tr1)
+	j2, _ := json.Marshal(tr2)
+	if !bytes.Equal(j1, j2) {
+		t.Fatal("same seed, different truth")
+	}
+	cfg.Seed = 8
+	_, s3 := run(t, cfg)
+	ids := map[string]bool{}
+	for _, s := range s1 {
+		for _, e := range s.b.Events {
+			ids[e.ID] = true
+		}
+	}
+	for _, s := range s3 {
+		for _, e := range s.b.Events {
+			if ids[e.ID] {
+				t.Fatalf("seeds 7 and 8 share event id %s", e.ID)
+			}
+		}
+	}
+}
+
+func TestCountAndDuration(t *testing.T) {
+	cfg := testConfig(12345)
+	tr, ss := run(t, cfg)
+	n := 0
+	for _, s := range ss {
+		n += len(s.b.Events)
+	}
+	if n != 12345 || tr.Run.Events != 12345 || tr.Expected.Events.Total != 12345 {
+		t.Fatalf("sent %d, truth run %d expected %d; want 12345", n, tr.Run.Events, tr.Expected.Events.Total)
+	}
+	cfg.Count, cfg.Duration = 0, 3*time.Minute
+	_, ss = run(t, cfg)
+	end := testOrigin.Add(3 * time.Minute).UnixMilli()
+	if last := ss[len(ss)-1].b.SendAt; last > end || last < end-5000 {
+		t.Fatalf("last batch sent at %v, want within 5 s before %v", time.UnixMilli(last).UTC(), time.UnixMilli(end).UTC())
+	}
+}
+
+// TestEventsValidAndTimed checks every event against the contract and the
+// model's time rules: valid, server-only types only in server batches,
+// true times on the grid and never after the send, the derived event time
+// exactly the true time, and the target rate.
+func TestEventsValidAndTimed(t *testing.T) {
+	tr, ss := mainRun(t)
+	origin := testOrigin.UnixMilli()
+	var first, last int64 = 1 << 62, 0
+	n := 0
+	for _, s := range ss {
+		b := &s.b
+		if b.Server != (b.DeviceID == "") {
+			t.Fatalf("batch %d: server %v with device %q", b.Seq, b.Server, b.DeviceID)
+		}
+		if b.Skew%1000 != 0 || (b.Clock == ClockSynced) != (b.Skew == 0) {
+			t.Fatalf("batch %d: clock %v skew %d", b.Seq, b.Clock, b.Skew)
+		}
+		for i := range b.Events {
+			e := &b.Events[i]
+			n++
+			if err := event.Validate(e); err != nil {
+				t.Fatalf("event %s (%s): %v", e.ID, e.Type, err)
+			}
+			if e.Type.ServerOnly() && !b.Server {
+				t.Fatalf("server-only %s in a client batch", e.Type)
+			}
+			tt := b.TrueTime(i)
+			first, last = min(first, tt), max(last, tt)
+			switch frac := tt % 1000; {
+			case e.Type == event.Conversion && frac == 500:
+			case (e.Type == event.DropStarted || e.Type == event.DropEnded || e.Type == event.DropScheduled) && frac == 250:
+			case frac == 0:
+			default:
+				t.Fatalf("event %s (%s) at %d: off the time grid", e.ID, e.Type, tt)
+			}
+			if tt < origin || tt > b.SendAt {
+				t.Fatalf("event %s at %d sent at %d (origin %d)", e.ID, tt, b.SendAt, origin)
+			}
+			if b.SendAt-tt > int64(70*time.Hour/time.Millisecond) {
+				t.Fatalf("event %s sent %v after it happened", e.ID, time.Duration(b.SendAt-tt)*time.Millisecond)
+			}
+			// As ingest derives it when the batch arrives with no delay.
+			got := DeriveEventTime(e.TS, b.Server, b.SendAt+b.Skew, true, -b.Skew, b.Clock == ClockNTP, b.SendAt)
+			if got != tt {
+				t.Fatalf("event %s: derived event time %d, true %d (clock %v skew %d)", e.ID, got, tt, b.Clock, b.Skew)
+			}
+		}
+	}
+	if n != tr.Run.Events {
+		t.Fatalf("%d events sent, truth says %d", n, tr.Run.Events)
+	}
+	rate := float64(n) / (float64(last-first) / 1000)
+	if rate < 85 || rate > 115 {
+		t.Errorf("event rate %.1f/s, want 100 ± 15 %%", rate)
+	}
+}
