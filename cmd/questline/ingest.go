@@ -2,10 +2,162 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/ingest"
+	"github.com/questline/questline/kafka"
 )
 
-// runIngest is the ingest role.
+// ingestFlags are the ingest role's own flags (also used by run). Each
+// has its QUESTLINE_* variable like the shared ones, e.g.
+// QUESTLINE_TRUSTED_PROXIES, QUESTLINE_EDGE_COUNTRY_HEADER.
+type ingestFlags struct {
+	trustedProxies string
+	countryHeader  string
+	maxBodyBytes   int64
+	maxEvents      int
+	maxAge         time.Duration
+	rateKey        float64
+	rateDevice     float64
+	rateIP         float64
+}
+
+func (f *ingestFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For and edge country header are believed (empty: none)")
+	fs.StringVar(&f.countryHeader, "edge-country-header", "X-Edge-Country", "header in which a trusted edge proxy sends the client's country (e.g. CF-IPCountry)")
+	fs.Int64Var(&f.maxBodyBytes, "ingest-max-body-bytes", 1<<20, "largest POST /v1/events body as sent (decoded: 8x, at least 8 MiB)")
+	fs.IntVar(&f.maxEvents, "ingest-max-events", 1000, "most events in one batch")
+	fs.DurationVar(&f.maxAge, "ingest-max-age", 72*time.Hour, "oldest event_time accepted, relative to receipt")
+	fs.Float64Var(&f.rateKey, "rate-limit-key", 20000, "events per second per API key (burst: 2 s worth)")
+	fs.Float64Var(&f.rateDevice, "rate-limit-device", 50, "events per second per device_id (burst: 10 s worth; a new device starts with 2 s worth)")
+	fs.Float64Var(&f.rateIP, "rate-limit-ip", 50, "requests per second per client IP (burst: 4 s worth)")
+}
+
+// newIngest builds the ingest handler from the configuration; run mounts
+// it beside the quest/drop API and shares its rate limiter.
+func newIngest(a *app, cl *kgo.Client, f *ingestFlags) (*ingest.Handler, error) {
+	server, client, err := a.cfg.keys()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ingest.NewKeyring(server, client)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if keys.Len() == 0 {
+		return nil, fmt.Errorf("%w: no API keys: set QUESTLINE_API_KEYS and/or QUESTLINE_CLIENT_KEYS (or -api-keys, -client-keys)", errUsage)
+	}
+	var proxies []netip.Prefix
+	for _, s := range strings.Split(f.trustedProxies, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: -trusted-proxies: %v", errUsage, err)
+		}
+		proxies = append(proxies, p)
+	}
+	lim, err := ingest.NewLimiter(
+		ingest.KeyRate(f.rateKey, 2*f.rateKey),
+		ingest.DeviceRate(f.rateDevice, 10*f.rateDevice),
+		ingest.NewDeviceBurst(2*f.rateDevice),
+		ingest.IPRate(f.rateIP, 4*f.rateIP),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	h, err := ingest.New(cl,
+		ingest.Keys(keys),
+		ingest.RateLimits(lim),
+		ingest.TrustedProxies(proxies...),
+		ingest.EdgeCountryHeader(f.countryHeader),
+		ingest.MaxBodyBytes(f.maxBodyBytes),
+		ingest.MaxDecodedBytes(max(8*f.maxBodyBytes, 8<<20)),
+		ingest.MaxEvents(f.maxEvents),
+		ingest.MaxAge(f.maxAge),
+		ingest.Registerer(a.reg),
+		ingest.Logger(a.log),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return h, nil
+}
+
+// runIngest is the ingest role: POST /v1/events on -http-addr.
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notBuilt("edge ingest")
+	var f ingestFlags
+	a, err := newApp("ingest", args, stderr, f.register)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	brokers, err := a.kafkaBrokers(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.ensureTopics(ctx, brokers, kafka.CoreTopics...); err != nil {
+		return err
+	}
+	cl, err := kafka.NewClient(brokers, a.log)
+	if err != nil {
+		return err
+	}
+	a.onClose(cl.Close) // after the HTTP server's shutdown: flushes what is buffered
+	a.readyCheck("kafka", cl.Ping)
+	h, err := newIngest(a, cl, &f)
+	if err != nil {
+		return err
+	}
+	if err := a.serveAdmin(); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	return serveHTTP(ctx, a, mux)
+}
+
+// serveHTTP serves h on -http-addr until ctx ends (SIGINT, SIGTERM), then
+// stops accepting and lets requests in flight finish (they wait for Kafka's
+// acks) for up to 20 s. Read and write deadlines are set per request by the
+// handlers (ingest.ReadTimeout, ingest.WriteTimeout); the server bounds
+// headers and idle connections.
+func serveHTTP(ctx context.Context, a *app, h http.Handler) error {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	a.log.Info("http server listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
 }
