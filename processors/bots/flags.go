@@ -89,3 +89,15 @@ func (f *Flags) Filter(user string, t int64, spec window.Spec) window.Range {
 	}
 	return window.Range{Lo: lo, Hi: hi}
 }
+
+// Overlaps reports whether user is flagged in a bot window overlapping
+// [from, to) (Unix ms): the clean scope of creator lift leaves such users out
+// of a drop whose live and attribution window is [from, to).
+func (f *Flags) Overlaps(user string, from, to int64) bool {
+	for _, b := range f.flagged[user] {
+		if b < to && from < b+f.size {
+			return true
+		}
+	}
+	return false
+}

@@ -82,6 +82,9 @@ type dropEntry struct {
 type Catalog struct {
 	quests map[string]*questEntry
 	drops  map[string]*dropEntry
+	// Version counts the changes; caches of anything derived from the
+	// catalog are valid while it is unchanged.
+	Version uint64
 }
 
 // New returns an empty catalog.
@@ -146,6 +149,7 @@ func (c *Catalog) Apply(e *event.Event) bool {
 	default:
 		return false
 	}
+	c.Version++
 	return true
 }
 

@@ -1,0 +1,283 @@
+// Package lift computes creator lift per live drop (SPEC §5). The live
+// window runs from drop_started to drop_ended (from the catalog: the
+// schedule when lifecycle events are missing). Exposed users viewed the drop
+// inside the live window; control users were active in it and not exposed.
+// A user converts with a conversion at or after the first exposure (control:
+// first activity in the live window) and before end + attribution window.
+//
+// A drop has a row every 30 s of event time (updated_at, the cutoff: the
+// row counts the events before it) from its start until end + attribution,
+// and a final row (final = 1, updated_at = end + attribution) once the
+// watermark passes end + attribution + allowed lateness. A row's counts are
+// a function of the partition's events before the cutoff that arrived
+// before the watermark passed it, so rows are the same at every replay and
+// with any number of processes. The catalog must hold the drop's start
+// before its events are processed; events before that are not counted.
+package lift
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/window"
+)
+
+// Config configures the processor.
+type Config struct {
+	// Attribution is how long after the drop's end a conversion counts.
+	// Default 30 min.
+	Attribution time.Duration
+	// Update is the interval of the rows while the drop is live. Default 30 s.
+	Update time.Duration
+	// Lateness is the allowed lateness before the final row. Default 10 min.
+	Lateness time.Duration
+}
+
+// DefaultConfig returns the SPEC §5 defaults.
+func DefaultConfig() Config {
+	return Config{Attribution: 30 * time.Minute, Update: 30 * time.Second, Lateness: 10 * time.Minute}
+}
+
+// Row is one row of creator_lift: drop × updated_at × scope. Rows of one
+// identity from different partitions add up (Merge).
+type Row struct {
+	DropID    string
+	CreatorID string
+	Scope     string
+	UpdatedAt int64 // Unix ms: the cutoff
+	Final     bool
+	Counts
+	Version uint64
+}
+
+const never = math.MaxInt64
+
+type user struct {
+	active, exposed int64 // first activity / first view in the live window
+	convs           []int64
+}
+
+type drop struct {
+	users   map[string]*user
+	next    int64 // the next cutoff to emit
+	version uint64
+}
+
+// Excluder reports whether user is left out of a drop whose live and
+// attribution window is [from, to); nil keeps every user (the all scope).
+type Excluder func(user string, from, to int64) bool
+
+// Processor computes the rows of one partition and scope.
+type Processor struct {
+	cfg     Config
+	scope   string
+	exclude Excluder
+	cat     *catalog.Catalog
+	drops   map[string]*drop
+	done    map[string]int64 // finalized drops → end + attribution
+	wm      int64
+	rows    []Row
+
+	candVersion uint64
+	cands       []catalog.Drop // drops with a start, by start
+}
+
+// New returns a processor over the drops of cat.
+func New(cfg Config, scope string, cat *catalog.Catalog, exclude Excluder) *Processor {
+	return &Processor{cfg: cfg, scope: scope, exclude: exclude, cat: cat,
+		drops: map[string]*drop{}, done: map[string]int64{}, wm: window.None, candVersion: math.MaxUint64}
+}
+
+func (p *Processor) candidates() []catalog.Drop {
+	if p.candVersion != p.cat.Version {
+		p.cands = p.cands[:0]
+		p.cat.Each(func(d *catalog.Drop) {
+			if s, _, _ := d.Live(); s != 0 {
+				p.cands = append(p.cands, *d)
+			}
+		})
+		slices.SortFunc(p.cands, func(a, b catalog.Drop) int { return cmp.Compare(a.ID, b.ID) })
+		p.candVersion = p.cat.Version
+	}
+	return p.cands
+}
+
+// Add folds e in given the watermark wm (after e); it returns 1 when e
+// belonged to a drop already finalized (late), else 0.
+func (p *Processor) Add(e *event.Event, wm int64) (late int) {
+	p.advance(wm)
+	if e.UserID == "" {
+		return 0
+	}
+	attr := p.cfg.Attribution.Milliseconds()
+	t := e.EventTime
+	for i := range p.candidates() {
+		cd := &p.cands[i]
+		start, end, ended := cd.Live()
+		if t < start || ended && t >= end+attr {
+			continue
+		}
+		if _, fin := p.done[cd.ID]; fin {
+			late = 1
+			continue
+		}
+		inLive := !ended || t < end
+		if !inLive && e.Type != event.Conversion {
+			continue
+		}
+		d := p.drops[cd.ID]
+		if d == nil {
+			d = &drop{users: map[string]*user{}, next: window.Floor(start, p.cfg.Update.Milliseconds()) + p.cfg.Update.Milliseconds()}
+			p.drops[cd.ID] = d
+		}
+		u := d.users[e.UserID]
+		if u == nil {
+			u = &user{active: never, exposed: never}
+			d.users[strings.Clone(e.UserID)] = u
+		}
+		d.version++
+		if inLive {
+			u.active = min(u.active, t)
+			if e.Type == event.DropViewed && e.DropID == cd.ID {
+				u.exposed = min(u.exposed, t)
+			}
+		}
+		if e.Type == event.Conversion {
+			u.convs = append(u.convs, t)
+		}
+	}
+	return late
+}
+
+// Advance moves the watermark to wm without an event.
+func (p *Processor) Advance(wm int64) { p.advance(wm) }
+
+// advance emits the rows whose cutoff the watermark passed and finalizes
+// drops past end + attribution + lateness.
+func (p *Processor) advance(wm int64) {
+	if wm <= p.wm {
+		return
+	}
+	p.wm = wm
+	attr, late, step := p.cfg.Attribution.Milliseconds(), p.cfg.Lateness.Milliseconds(), p.cfg.Update.Milliseconds()
+	for i := range p.candidates() {
+		cd := &p.cands[i]
+		d := p.drops[cd.ID]
+		if d == nil {
+			continue
+		}
+		_, end, ended := cd.Live()
+		for d.next <= wm && (!ended || d.next < end+attr) {
+			p.rows = append(p.rows, p.row(cd, d, d.next, false))
+			d.next += step
+		}
+		if ended && end+attr+late <= wm {
+			p.rows = append(p.rows, p.row(cd, d, end+attr, true))
+			delete(p.drops, cd.ID)
+			p.done[cd.ID] = end + attr
+		}
+	}
+}
+
+// Flush returns the rows produced since the last call (reused by the next
+// call).
+func (p *Processor) Flush() []Row {
+	rows := p.rows
+	p.rows = p.rows[:0]
+	return rows
+}
+
+// Users returns the number of (drop, user) states.
+func (p *Processor) Users() int {
+	n := 0
+	for _, d := range p.drops {
+		n += len(d.users)
+	}
+	return n
+}
+
+func (p *Processor) row(cd *catalog.Drop, d *drop, cutoff int64, final bool) Row {
+	start, end, ended := cd.Live()
+	attr := p.cfg.Attribution.Milliseconds()
+	liveEnd, convEnd := cutoff, cutoff
+	if ended {
+		liveEnd, convEnd = min(cutoff, end), min(cutoff, end+attr)
+	}
+	r := Row{DropID: cd.ID, CreatorID: cd.CreatorID, Scope: p.scope, UpdatedAt: cutoff, Final: final, Version: d.version}
+	if final {
+		r.Version++ // the final row replaces a same-cutoff update
+	}
+	for id, u := range d.users {
+		if p.exclude != nil && ended && p.exclude(id, start, end+attr) {
+			continue
+		}
+		r.Counts.add(classify(u, liveEnd, convEnd))
+	}
+	return r
+}
+
+// classify returns the user's contribution given the end of the live window
+// and of the conversions counted.
+func classify(u *user, liveEnd, convEnd int64) Counts {
+	var c Counts
+	var anchor int64
+	switch {
+	case u.exposed < liveEnd:
+		c.ExposedUsers, anchor = 1, u.exposed
+	case u.active < liveEnd:
+		c.ControlUsers, anchor = 1, u.active
+	default:
+		return c
+	}
+	for _, t := range u.convs {
+		if t >= anchor && t < convEnd {
+			if c.ExposedUsers == 1 {
+				c.ExposedConverters = 1
+			} else {
+				c.ControlConverters = 1
+			}
+			break
+		}
+	}
+	return c
+}
+
+// Merge adds up partial rows of the same identity (drop, updated_at, scope,
+// final), returning them sorted.
+func Merge(partials []Row) []Row {
+	type id struct {
+		drop, scope string
+		at          int64
+		final       bool
+	}
+	idx := map[id]int{}
+	var out []Row
+	for _, r := range partials {
+		k := id{r.DropID, r.Scope, r.UpdatedAt, r.Final}
+		if i, ok := idx[k]; ok {
+			out[i].Counts.add(r.Counts)
+			out[i].Version += r.Version
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, r)
+	}
+	slices.SortFunc(out, compareRows)
+	return out
+}
+
+func compareRows(a, b Row) int {
+	fa, fb := 0, 0
+	if a.Final {
+		fa = 1
+	}
+	if b.Final {
+		fb = 1
+	}
+	return cmp.Or(cmp.Compare(a.DropID, b.DropID), cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.UpdatedAt, b.UpdatedAt), cmp.Compare(fa, fb))
+}
