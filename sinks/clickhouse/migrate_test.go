@@ -1,0 +1,118 @@
+package clickhouse
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/questline/questline/internal/chtest"
+)
+
+var chs chtest.Shared
+
+func TestMain(m *testing.M) { os.Exit(chs.Run(m)) }
+
+// schemaOf returns the columns and engines of db's tables, to compare
+// schemas across runs.
+func schemaOf(t *testing.T, srv *chtest.Server, db string) string {
+	t.Helper()
+	ctx := context.Background()
+	cols, err := srv.Query(ctx, "SELECT table, name, type FROM system.columns WHERE database = '"+db+"' ORDER BY table, name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := srv.Query(ctx, "SELECT name, engine, partition_key, sorting_key FROM system.tables WHERE database = '"+db+"' ORDER BY name")
+	if err != nil {
+		// 18.16 has no partition_key/sorting_key columns.
+		tables, err = srv.Query(ctx, "SELECT name, engine FROM system.tables WHERE database = '"+db+"' ORDER BY name")
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tables + cols
+}
+
+func TestMigrateTwiceAndConcurrently(t *testing.T) {
+	srv := chs.Server(t)
+	ctx := context.Background()
+
+	once := srv.NewDatabase(t)
+	if err := Migrate(ctx, srv.DSN(once), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := schemaOf(t, srv, once)
+	for _, table := range []string{"events", "rejected_events", "schema_migrations"} {
+		if !strings.Contains(want, table+"\t") {
+			t.Fatalf("table %s missing after Migrate:\n%s", table, want)
+		}
+	}
+	if err := Migrate(ctx, srv.DSN(once), nil); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if got := schemaOf(t, srv, once); got != want {
+		t.Fatalf("schema changed on second run:\n%s\nwant\n%s", got, want)
+	}
+
+	// A database that does not exist yet, migrated by four processes'
+	// worth of concurrent runs.
+	conc := srv.NewDatabase(t)
+	if err := srv.Exec(ctx, "DROP DATABASE "+conc); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = Migrate(ctx, srv.DSN(conc), nil) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Migrate %d: %v", i, err)
+		}
+	}
+	got := strings.ReplaceAll(schemaOf(t, srv, conc), conc, once)
+	if got != want {
+		t.Fatalf("concurrent schema differs:\n%s\nwant\n%s", got, want)
+	}
+	migs, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := srv.Query(ctx, "SELECT count(DISTINCT version) FROM "+conc+".schema_migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != strconv.Itoa(len(migs)) {
+		t.Fatalf("schema_migrations has %s versions, want %d", out, len(migs))
+	}
+}
+
+func TestMigrateRefusesEditedMigration(t *testing.T) {
+	srv := chs.Server(t)
+	ctx := context.Background()
+	db := srv.NewDatabase(t)
+	if err := Migrate(ctx, srv.DSN(db), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Exec(ctx, "INSERT INTO "+db+".schema_migrations (version, name, checksum, applied_at) VALUES (1, 'events', 'edited', now())"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Exec(ctx, "OPTIMIZE TABLE "+db+".schema_migrations FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	err := Migrate(ctx, srv.DSN(db), nil)
+	if err == nil || !strings.Contains(err.Error(), "changed after it was applied") {
+		t.Fatalf("Migrate over an edited migration: %v, want a refusal", err)
+	}
+}
+
+func TestSplitStatements(t *testing.T) {
+	got := splitStatements("-- a; comment\nCREATE TABLE a (x UInt8)\nENGINE = Memory;\n\n  -- b\nCREATE TABLE b (y String) ENGINE = Memory;\nSELECT 1")
+	want := []string{"CREATE TABLE a (x UInt8)\nENGINE = Memory", "CREATE TABLE b (y String) ENGINE = Memory", "SELECT 1"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("splitStatements = %q, want %q", got, want)
+	}
+}
