@@ -88,10 +88,10 @@ type Config struct {
 	NTPShare        float64
 	SentAtSkewShare float64
 	// OfflineShare is the share of devices that are offline-first: they
-	// hold their events and send them late, either shortly (≤ 5 min, on
-	// time for every window) or after LongHoldMin..LongHoldMax (late for
-	// every window). LongHoldShare is the share of long holds. Defaults
-	// 0.08, 0.3, 1h, 6h.
+	// hold their events and send them late, either shortly (30 s to
+	// min(5 min, AllowedLateness/2): on time for every window) or after
+	// LongHoldMin..LongHoldMax (late for every window). LongHoldShare is
+	// the share of long holds. Defaults 0.08, 0.3, 1h, 6h.
 	OfflineShare  float64
 	LongHoldShare float64
 	LongHoldMin   time.Duration
@@ -150,6 +150,11 @@ func DefaultConfig() Config {
 // maxAge is ingest's default maximum event age (SPEC §2).
 const maxAge = 72 * time.Hour
 
+// lateMargin is the slack between a long hold and the last moment its
+// events could still be on time: it covers the processors' bounded
+// out-of-orderness (assumed under 5 min).
+const lateMargin = 5 * time.Minute
+
 // Validate reports the first invalid setting.
 func (c *Config) Validate() error {
 	var errs []error
@@ -179,13 +184,14 @@ func (c *Config) Validate() error {
 	check(c.ViolationRate >= 0 && c.ViolationRate <= 0.1, "violation rate must be in [0, 0.1]")
 	check(share(c.NTPShare) && share(c.SentAtSkewShare) && c.NTPShare+c.SentAtSkewShare <= 1, "clock shares must be in [0, 1] and sum to at most 1")
 	check(share(c.OfflineShare) && share(c.LongHoldShare), "offline shares must be in [0, 1]")
-	check(c.LongHoldMin >= time.Hour && c.LongHoldMin <= c.LongHoldMax && c.LongHoldMax <= maxAge-2*time.Hour,
-		"long holds must satisfy 1h <= min <= max <= 70h (they must be late for every window and younger than the 72h max age)")
 	w := c.Windows
+	minHold := w.AllowedLateness + max(w.QuestSize, w.YieldSize) + lateMargin
+	check(c.LongHoldMin >= minHold && c.LongHoldMin <= c.LongHoldMax && c.LongHoldMax <= maxAge-2*time.Hour,
+		"long holds must satisfy %v (allowed lateness + largest window + %v) <= min <= max <= 70h: late for every window, younger than the 72h max age", minHold, lateMargin)
 	check(w.QuestSize > 0 && w.QuestSlide > 0 && w.QuestSize%w.QuestSlide == 0 && w.QuestSlide%time.Second == 0, "quest windows: size must be a multiple of slide, slide whole seconds")
 	check(w.YieldSize > 0 && w.YieldSlide > 0 && w.YieldSize%w.YieldSlide == 0 && w.YieldSlide%time.Second == 0, "yield windows: size must be a multiple of slide, slide whole seconds")
 	check(w.AttributionWindow >= time.Minute && w.AttributionWindow%time.Second == 0, "attribution window must be whole seconds, at least 1m")
-	check(w.AllowedLateness >= 0 && w.AllowedLateness+w.QuestSize < c.LongHoldMin, "allowed lateness + quest window must be under the minimum long hold")
+	check(w.AllowedLateness >= time.Minute, "allowed lateness must be at least 1m")
 	return errors.Join(errs...)
 }
 

@@ -30,6 +30,7 @@ func testConfig(count int) Config {
 	c.DropEvery = 16 * time.Minute
 	c.Windows.AttributionWindow = 10 * time.Minute
 	c.Windows.AllowedLateness = 2 * time.Minute
+	c.LongHoldMin, c.LongHoldMax = 17*time.Minute, 20*time.Minute
 	return c
 }
 
@@ -102,7 +103,7 @@ func TestConfigValidate(t *testing.T) {
 		"drops overlap":  {func(c *Config) { c.DropEvery = 20 * time.Minute }, "drop every"},
 		"p over one":     {func(c *Config) { c.BaseConversion = 0.7 }, "base conversion"},
 		"hold too old":   {func(c *Config) { c.LongHoldMax = 80 * time.Hour }, "long holds"},
-		"hold too short": {func(c *Config) { c.LongHoldMin = 10 * time.Minute }, "long holds"},
+		"hold too short": {func(c *Config) { c.LongHoldMin = 20 * time.Minute }, "long holds"},
 		"bad slide":      {func(c *Config) { c.Windows.QuestSlide = 7 * time.Minute }, "quest windows"},
 		"clock shares":   {func(c *Config) { c.NTPShare, c.SentAtSkewShare = 0.7, 0.5 }, "clock shares"},
 		"concurrency":    {func(c *Config) { c.Concurrency = 0 }, "concurrency"},

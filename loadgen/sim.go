@@ -194,7 +194,7 @@ func (g *gen) flush(b *buffer, now int64) {
 		bt.DeviceID, bt.EdgeCountry, bt.Clock, bt.Skew = d.id, d.edgeCountry, d.clock, d.skew
 		switch d.offline {
 		case 1:
-			bt.SendAt += g.between(30, 300)
+			bt.SendAt += g.between(30, max(30, min(300, int64(g.cfg.Windows.AllowedLateness.Seconds())/2)))
 		case 2:
 			bt.SendAt += g.between(int64(g.cfg.LongHoldMin.Seconds()), int64(g.cfg.LongHoldMax.Seconds()))
 		}
