@@ -335,7 +335,10 @@ func TestTruthSelfConsistency(t *testing.T) {
 		integ := map[string]int{}
 		kinds := map[string]int{}
 		var revenue int64
-		type acc struct{ auctions, bids, nobids, timeouts, wins, shown, clicks, viol int; rev int64 }
+		type acc struct {
+			auctions, bids, nobids, timeouts, wins, shown, clicks, viol int
+			rev                                                         int64
+		}
 		rows := map[string]*acc{}
 		get := func(k string) *acc {
 			if rows[k] == nil {
