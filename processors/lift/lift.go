@@ -68,8 +68,9 @@ type drop struct {
 	version uint64
 }
 
-// Excluder reports whether user is left out of a drop whose live and
-// attribution window is [from, to); nil keeps every user (the all scope).
+// Excluder reports whether user is left out of a drop's row because of a
+// bot flag overlapping [from, to): the live and attribution window up to
+// the row's cutoff. nil keeps every user (the all scope).
 type Excluder func(user string, from, to int64) bool
 
 // Processor computes the rows of one partition and scope.
@@ -212,8 +213,11 @@ func (p *Processor) row(cd *catalog.Drop, d *drop, cutoff int64, final bool) Row
 	if final {
 		r.Version++ // the final row replaces a same-cutoff update
 	}
+	// Only the flags of bot windows before the cutoff are consulted: those
+	// are final when the row is made (see pipeline), later ones may not be.
+	to := convEnd
 	for id, u := range d.users {
-		if p.exclude != nil && ended && p.exclude(id, start, end+attr) {
+		if p.exclude != nil && p.exclude(id, start, to) {
 			continue
 		}
 		r.Counts.add(classify(u, liveEnd, convEnd))

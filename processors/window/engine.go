@@ -214,9 +214,13 @@ func (e *Engine[P]) Flush(emitWM int64) {
 	if emitWM == None {
 		return
 	}
+	// A window emitted before (by an earlier, higher idle emission
+	// watermark) is re-emitted when it changed, even if emitWM is lower now:
+	// the dirty marks are cleared below for every window.
+	hw := max(emitWM, e.emitWM)
 	for _, s := range e.candidateStarts() {
 		end := s + e.size
-		if e.closed(s) || end > emitWM {
+		if e.closed(s) || end > hw {
 			continue
 		}
 		if end > e.emitWM || e.anyDirty(s) {

@@ -277,3 +277,17 @@ func TestEnginePaneRange(t *testing.T) {
 		t.Fatalf("missed %d", missed)
 	}
 }
+
+// TestEngineUpdateAfterIdleEmission: a window emitted early by an idle
+// emission watermark and changed afterwards is emitted again at the next
+// Flush, even though the event-time watermark is still before its end.
+func TestEngineUpdateAfterIdleEmission(t *testing.T) {
+	h := newHarness(t, Spec{Size: 10 * time.Second, Slide: 5 * time.Second, Lateness: 5 * time.Second}, 0)
+	h.add(7000)
+	h.eng.Flush(30_000) // idle: emits [0,10) and [5,15)
+	h.log = nil
+	h.add(8000) // wm 8000 < 10000
+	expect(t, h.flush(),
+		"[0,10000) v2 final=false upd [7000 8000]",
+		"[5000,15000) v2 final=false upd [7000 8000]")
+}

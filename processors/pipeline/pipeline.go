@@ -1,0 +1,302 @@
+// Package pipeline runs every metric processor over the events of one
+// Kafka partition of questline.events: one watermark, the all scope at once,
+// and the clean scope on a lagged second pass over the same events.
+//
+// The clean scope leaves out users the bot processor flagged in a window
+// overlapping the row's window. A bot window's flag is final only once the
+// watermark has passed its end + lateness, so the clean pass processes an
+// event only when the main watermark is Lag beyond the newest event time
+// seen at that event: by then every bot window overlapping any window the
+// event can reach is closed. Both passes see the same events in the same
+// order, so the clean rows are a function of the partition's records, like
+// the all rows.
+package pipeline
+
+import (
+	"time"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/bots"
+	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/latency"
+	"github.com/questline/questline/processors/lift"
+	"github.com/questline/questline/processors/quest"
+	"github.com/questline/questline/processors/window"
+	"github.com/questline/questline/processors/yield"
+)
+
+// Config configures a partition pipeline.
+type Config struct {
+	// OutOfOrder is the watermark's bound on disorder. Default 30 s.
+	OutOfOrder time.Duration
+	// Clean enables the clean scope. Default true via DefaultConfig.
+	Clean   bool
+	Quest   quest.Config
+	Latency latency.Config
+	Yield   yield.Config
+	Lift    lift.Config
+	Bots    bots.Config
+}
+
+// DefaultConfig returns the SPEC §5 defaults.
+func DefaultConfig() Config {
+	return Config{
+		OutOfOrder: 30 * time.Second,
+		Clean:      true,
+		Quest:      quest.DefaultConfig(),
+		Latency:    latency.DefaultConfig(),
+		Yield:      yield.DefaultConfig(),
+		Lift:       lift.DefaultConfig(),
+		Bots:       bots.DefaultConfig(),
+	}
+}
+
+// Lag returns how far the clean pass trails the main watermark: the longest
+// metric window, plus a bot window and its lateness.
+func (c *Config) Lag() time.Duration {
+	longest := max(c.Quest.Window.Size, c.Latency.Window.Size, c.Yield.Window.Size)
+	return longest + c.Bots.Window.Size + c.Bots.Window.Lateness
+}
+
+// MaxDropDuration is the longest live window for which the clean scope of
+// creator_lift leaves out users flagged at its start; bot flags are kept
+// that long (flagged entities are few).
+const MaxDropDuration = 24 * time.Hour
+
+// Processor names, as in the late-event records and metrics.
+const (
+	NameQuest   = "quest_completion"
+	NameLatency = "conversion_latency"
+	NameYield   = "offer_yield"
+	NameLift    = "creator_lift"
+	NameBots    = "bot_signals"
+)
+
+// Late is the record of an event that missed at least one of its windows
+// (or a finalized drop) in the all scope.
+type Late struct {
+	EventID   string
+	Type      event.Type
+	UserID    string
+	EventTime int64
+	Watermark int64
+	Processor string
+	Missed    int // windows missed
+}
+
+// Output is what a Flush returns. The slices are reused by the next Flush.
+type Output struct {
+	Quest       []quest.Row
+	Latency     []latency.Row
+	Conversions []latency.Conversion
+	Yield       []yield.Row
+	Integrity   []yield.IntegrityRow
+	Lift        []lift.Row
+	Bots        []bots.Row
+	Late        []Late
+}
+
+type scope struct {
+	quest   *quest.Processor
+	latency *latency.Processor
+	yield   *yield.Processor
+	lift    *lift.Processor
+}
+
+// Partition is the pipeline of one partition. It is not safe for
+// concurrent use.
+type Partition struct {
+	cfg   Config
+	cat   *catalog.Catalog
+	wm    window.Watermark
+	flags *bots.Flags
+	bots  *bots.Processor
+	all   scope
+
+	clean   *scope
+	cleanWM window.Watermark
+	lag     int64
+	queue   []queued // events waiting for the clean pass
+	head    int
+
+	out   Output
+	stats Stats
+}
+
+type queued struct {
+	e    event.Event
+	need int64 // main watermark at which the clean pass may take it
+}
+
+// Stats are a partition's running totals.
+type Stats struct {
+	Events       uint64
+	Late         [5]uint64 // by processor: quest, latency, yield, lift, bots
+	CleanPending int       // events waiting for the clean pass
+}
+
+// New returns the pipeline of one partition. cat is the catalog, shared by
+// the partitions of a process and updated by the caller.
+func New(cfg Config, cat *catalog.Catalog) (*Partition, error) {
+	p := &Partition{cfg: cfg, cat: cat, wm: window.NewWatermark(cfg.OutOfOrder), cleanWM: window.NewWatermark(cfg.OutOfOrder)}
+	p.flags = bots.NewFlags(cfg.Bots.Window)
+	var err error
+	if p.bots, err = bots.New(cfg.Bots, cat, p.flags); err != nil {
+		return nil, err
+	}
+	if p.all, err = newScope(cfg, window.ScopeAll, cat, nil, nil, true); err != nil {
+		return nil, err
+	}
+	if cfg.Clean {
+		c, err := newScope(cfg, window.ScopeClean, cat, p.flags.Filter, p.flags.Overlaps, false)
+		if err != nil {
+			return nil, err
+		}
+		p.clean = &c
+		p.lag = cfg.Lag().Milliseconds()
+	}
+	return p, nil
+}
+
+func newScope(cfg Config, name string, cat *catalog.Catalog, filter window.Filter, exclude lift.Excluder, conversions bool) (scope, error) {
+	var s scope
+	var err error
+	if s.quest, err = quest.New(cfg.Quest, name, filter); err != nil {
+		return s, err
+	}
+	lc := cfg.Latency
+	lc.Conversions = conversions
+	if s.latency, err = latency.New(lc, name, filter); err != nil {
+		return s, err
+	}
+	if s.yield, err = yield.New(cfg.Yield, name, filter); err != nil {
+		return s, err
+	}
+	s.lift = lift.New(cfg.Lift, name, cat, exclude)
+	return s, nil
+}
+
+// Add processes one event of the partition, in partition order. Catalog
+// events update the catalog.
+func (p *Partition) Add(e *event.Event) {
+	p.stats.Events++
+	if p.cat.Apply(e) {
+		return
+	}
+	wm := p.wm.Observe(e.EventTime)
+	p.late(e, wm, NameQuest, 0, p.all.quest.Add(e, wm))
+	p.late(e, wm, NameLatency, 1, p.all.latency.Add(e, wm))
+	p.late(e, wm, NameYield, 2, p.all.yield.Add(e, wm))
+	p.late(e, wm, NameLift, 3, p.all.lift.Add(e, wm))
+	p.late(e, wm, NameBots, 4, p.bots.Add(e, wm))
+	if p.clean != nil {
+		p.queue = append(p.queue, queued{e: *e, need: p.wm.Max() + p.lag})
+		p.releaseClean()
+	}
+}
+
+func (p *Partition) late(e *event.Event, wm int64, name string, i, missed int) {
+	if missed == 0 {
+		return
+	}
+	p.stats.Late[i]++
+	p.out.Late = append(p.out.Late, Late{
+		EventID: e.ID, Type: e.Type, UserID: e.UserID, EventTime: e.EventTime,
+		Watermark: wm, Processor: name, Missed: missed,
+	})
+}
+
+// releaseClean runs the clean pass over the queued events the main
+// watermark allows.
+func (p *Partition) releaseClean() {
+	wm := p.wm.Time()
+	for p.head < len(p.queue) && p.queue[p.head].need <= wm {
+		e := &p.queue[p.head].e
+		cwm := p.cleanWM.Observe(e.EventTime)
+		p.clean.quest.Add(e, cwm)
+		p.clean.latency.Add(e, cwm)
+		p.clean.yield.Add(e, cwm)
+		p.clean.lift.Add(e, cwm)
+		p.queue[p.head] = queued{}
+		p.head++
+	}
+	if p.head > 1024 && p.head*2 > len(p.queue) {
+		n := copy(p.queue, p.queue[p.head:])
+		p.queue = p.queue[:n]
+		p.head = 0
+	}
+}
+
+// Advance moves the event-time watermark to wm without an event (the end
+// of a bounded input, or a restored snapshot).
+func (p *Partition) Advance(wm int64) {
+	p.wm.Restore(max(p.wm.Max(), wm+p.cfg.OutOfOrder.Milliseconds()))
+	wm = p.wm.Time()
+	p.all.quest.Advance(wm)
+	p.all.latency.Advance(wm)
+	p.all.yield.Advance(wm)
+	p.all.lift.Advance(wm)
+	p.bots.Advance(wm)
+	if p.clean != nil {
+		p.releaseClean()
+		if p.head == len(p.queue) && wm-p.lag > p.cleanWM.Time() {
+			cwm := wm - p.lag
+			p.cleanWM.Restore(cwm + p.cfg.OutOfOrder.Milliseconds())
+			p.clean.quest.Advance(cwm)
+			p.clean.latency.Advance(cwm)
+			p.clean.yield.Advance(cwm)
+			p.clean.lift.Advance(cwm)
+		}
+	}
+}
+
+// Flush emits what the emission watermark emitWM allows (the event-time
+// watermark, or more when the partition is idle: see window.Idle) and
+// returns every row produced since the last Flush.
+func (p *Partition) Flush(emitWM int64) *Output {
+	o := &p.out
+	o.Quest = append(o.Quest, p.all.quest.Flush(emitWM)...)
+	r, c := p.all.latency.Flush(emitWM)
+	o.Latency, o.Conversions = append(o.Latency, r...), append(o.Conversions, c...)
+	y, i := p.all.yield.Flush(emitWM)
+	o.Yield, o.Integrity = append(o.Yield, y...), append(o.Integrity, i...)
+	o.Lift = append(o.Lift, p.all.lift.Flush()...)
+	o.Bots = append(o.Bots, p.bots.Flush(emitWM)...)
+	if p.clean != nil {
+		// The clean pass trails by the lag; so does its emission.
+		cEmit := min(emitWM-p.lag, p.cleanWM.Time())
+		if p.head == len(p.queue) { // nothing held back: idle emission may run ahead
+			cEmit = max(emitWM-p.lag, p.cleanWM.Time())
+		}
+		o.Quest = append(o.Quest, p.clean.quest.Flush(cEmit)...)
+		r, _ := p.clean.latency.Flush(cEmit)
+		o.Latency = append(o.Latency, r...)
+		y, i := p.clean.yield.Flush(cEmit)
+		o.Yield, o.Integrity = append(o.Yield, y...), append(o.Integrity, i...)
+		o.Lift = append(o.Lift, p.clean.lift.Flush()...)
+		if wm := p.cleanWM.Time(); wm != window.None {
+			// Flags are only ever read for closed bot windows; keep them as
+			// long as any clean row can ask: a window back, or a drop's
+			// whole live and attribution window.
+			p.flags.Prune(wm - p.lag - p.cfg.Lift.Attribution.Milliseconds() - p.cfg.Lift.Lateness.Milliseconds() - MaxDropDuration.Milliseconds())
+		}
+	}
+	return o
+}
+
+// Reset clears the rows of the last Flush, once the caller has written them.
+func (p *Partition) Reset() {
+	o := &p.out
+	o.Quest, o.Latency, o.Conversions = o.Quest[:0], o.Latency[:0], o.Conversions[:0]
+	o.Yield, o.Integrity, o.Lift, o.Bots, o.Late = o.Yield[:0], o.Integrity[:0], o.Lift[:0], o.Bots[:0], o.Late[:0]
+}
+
+// Watermark returns the partition's event-time watermark.
+func (p *Partition) Watermark() int64 { return p.wm.Time() }
+
+// Stats returns the running totals.
+func (p *Partition) Stats() Stats {
+	s := p.stats
+	s.CleanPending = len(p.queue) - p.head
+	return s
+}

@@ -1,0 +1,281 @@
+package pipeline
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/bots"
+	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/internal/streamgen"
+	"github.com/questline/questline/processors/latency"
+	"github.com/questline/questline/processors/lift"
+	"github.com/questline/questline/processors/quest"
+	"github.com/questline/questline/processors/window"
+	"github.com/questline/questline/processors/yield"
+)
+
+const (
+	sec    = int64(1000)
+	minute = 60 * sec
+	t0     = int64(1767225600000)
+)
+
+// tables holds the latest row of every identity, as a ReplacingMergeTree
+// read with FINAL would.
+type tables struct {
+	quest   map[string]quest.Row
+	latency map[string]latency.Row
+	yield   map[string]yield.Row
+	integ   map[string]yield.IntegrityRow
+	lift    map[string]lift.Row
+	bots    map[string]bots.Row
+	convs   map[string]latency.Conversion
+	late    int
+}
+
+func newTables() *tables {
+	return &tables{quest: map[string]quest.Row{}, latency: map[string]latency.Row{}, yield: map[string]yield.Row{},
+		integ: map[string]yield.IntegrityRow{}, lift: map[string]lift.Row{}, bots: map[string]bots.Row{}, convs: map[string]latency.Conversion{}}
+}
+
+func (t *tables) keep(o *Output) {
+	for _, r := range o.Quest {
+		t.quest[fmt.Sprint(r.Start, r.QuestID, r.Scope)] = r
+	}
+	for _, r := range o.Latency {
+		t.latency[fmt.Sprint(r.Start, r.QuestID, r.Scope)] = r
+	}
+	for _, r := range o.Yield {
+		t.yield[fmt.Sprint(r.Start, r.Placement, r.BidderID, r.Scope)] = r
+	}
+	for _, r := range o.Integrity {
+		t.integ[fmt.Sprint(r.Start, r.Placement, r.Kind, r.Scope)] = r
+	}
+	for _, r := range o.Lift {
+		t.lift[fmt.Sprint(r.DropID, r.UpdatedAt, r.Scope, r.Final)] = r
+	}
+	for _, r := range o.Bots {
+		t.bots[fmt.Sprint(r.Start, r.EntityID)] = r
+	}
+	for _, c := range o.Conversions {
+		t.convs[c.EventID] = c
+	}
+	t.late += len(o.Late)
+}
+
+// merged returns the tables of several partitions merged as the second
+// stage would, in a comparable form.
+func merged(parts []*tables) map[string][]string {
+	var qs []quest.Row
+	var ls []latency.Row
+	var ys []yield.Row
+	var is []yield.IntegrityRow
+	var lf []lift.Row
+	var bs []string
+	var cs []string
+	for _, t := range parts {
+		for _, r := range t.quest {
+			qs = append(qs, r)
+		}
+		for _, r := range t.latency {
+			ls = append(ls, r)
+		}
+		for _, r := range t.yield {
+			ys = append(ys, r)
+		}
+		for _, r := range t.integ {
+			is = append(is, r)
+		}
+		for _, r := range t.lift {
+			lf = append(lf, r)
+		}
+		for _, r := range t.bots {
+			if r.Score > 0 {
+				bs = append(bs, fmt.Sprintf("%d %s %.3f %v", r.Start, r.EntityID, r.Score, r.Flagged))
+			}
+		}
+		for _, c := range t.convs {
+			cs = append(cs, fmt.Sprintf("%+v", c))
+		}
+	}
+	out := map[string][]string{}
+	for _, r := range quest.Merge(qs) {
+		out["quest"] = append(out["quest"], fmt.Sprintf("%d %q %s %+v", r.Start, r.QuestID, r.Scope, r.Counts))
+	}
+	for _, r := range latency.Merge(ls) {
+		p50, _ := r.Quantile(50)
+		p99, _ := r.Quantile(99)
+		out["latency"] = append(out["latency"], fmt.Sprintf("%d %q %s %d %d %d %d %d", r.Start, r.QuestID, r.Scope, r.Conversions, r.SumMs, r.MaxMs, p50, p99))
+	}
+	for _, r := range yield.Merge(ys) {
+		p50, _ := r.LatencyQuantile(50)
+		out["yield"] = append(out["yield"], fmt.Sprintf("%d %q %q %s %+v %d", r.Start, r.Placement, r.BidderID, r.Scope, r.Counts, p50))
+	}
+	for _, r := range yield.MergeIntegrity(is) {
+		out["integ"] = append(out["integ"], fmt.Sprintf("%d %q %s %s %d %d %d", r.Start, r.Placement, r.Kind, r.Scope, r.Violations, r.Auctions, r.CleanAuctions))
+	}
+	for _, r := range lift.Merge(lf) {
+		out["lift"] = append(out["lift"], fmt.Sprintf("%s %d %s %v %+v", r.DropID, r.UpdatedAt, r.Scope, r.Final, r.Counts))
+	}
+	slices.Sort(bs)
+	slices.Sort(cs)
+	out["bots"], out["convs"] = bs, cs
+	return out
+}
+
+func testCatalog() []event.Event {
+	return []event.Event{
+		{ID: "cat1", Type: event.DropStarted, DropID: "drop0", CreatorID: "cr0", EventTime: t0 + 5*minute},
+		{ID: "cat2", Type: event.DropEnded, DropID: "drop0", EventTime: t0 + 25*minute},
+		{ID: "cat3", Type: event.DropScheduled, DropID: "drop1", CreatorID: "cr1", StartsAt: t0 + 10*minute, EndsAt: t0 + 15*minute, Inventory: 5, EventTime: t0},
+		{ID: "cat4", Type: event.QuestDefined, QuestID: "q1", MinDurationMs: 100_000, EventTime: t0},
+	}
+}
+
+// run feeds events split into n partitions; flushEvery and idleEvery vary
+// the emission timing, which must not change the tables.
+func run(t *testing.T, cfg Config, events []event.Event, n, flushEvery, idleEvery int) map[string][]string {
+	t.Helper()
+	var parts []*tables
+	for _, part := range streamgen.Partition(events, n) {
+		cat := catalog.New()
+		for _, e := range testCatalog() {
+			cat.Apply(&e)
+		}
+		p, err := New(cfg, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb := newTables()
+		for i := range part {
+			p.Add(&part[i])
+			if i%flushEvery == 0 {
+				tb.keep(p.Flush(p.Watermark()))
+				p.Reset()
+			}
+			if idleEvery > 0 && i%idleEvery == 0 {
+				// An idle spell: emission far ahead of event time.
+				tb.keep(p.Flush(p.Watermark() + 20*minute))
+				p.Reset()
+			}
+		}
+		p.Advance(p.Watermark() + 1e9)
+		tb.keep(p.Flush(p.Watermark()))
+		p.Reset()
+		parts = append(parts, tb)
+	}
+	return merged(parts)
+}
+
+func stream(seed uint64) []event.Event {
+	sc := streamgen.Config{Seed: seed, Events: 8000, Disorder: 20 * sec, Gap: 400, Users: 40, Drops: 2}
+	return streamgen.Generate(sc)
+}
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.OutOfOrder = 20 * time.Second
+	// Make bot flags common enough to matter in a small stream.
+	cfg.Bots.Velocity, cfg.Bots.ClaimBurst = 10, 2
+	return cfg
+}
+
+func TestIdenticalWhateverTimingAndPartitions(t *testing.T) {
+	cfg := testConfig()
+	for seed := range uint64(2) {
+		events := stream(seed)
+		ref := run(t, cfg, events, 1, 1, 0)
+		for _, k := range []string{"quest", "latency", "yield", "integ", "lift", "bots", "convs"} {
+			if len(ref[k]) == 0 {
+				t.Fatalf("seed %d: table %s empty", seed, k)
+			}
+		}
+		cleanRows := 0
+		for _, r := range ref["quest"] {
+			if slices.Contains([]string{"clean"}, fieldScope(r)) {
+				cleanRows++
+			}
+		}
+		if cleanRows == 0 {
+			t.Fatal("no clean rows")
+		}
+		for _, v := range []struct{ n, flush, idle int }{{1, 997, 0}, {4, 1, 0}, {4, 50, 333}, {3, 7, 101}} {
+			got := run(t, cfg, events, v.n, v.flush, v.idle)
+			for k, want := range ref {
+				if !slices.Equal(got[k], want) {
+					t.Fatalf("seed %d %+v: table %s differs (%d vs %d rows)\n%s", seed, v, k, len(got[k]), len(want), firstDiff(got[k], want))
+				}
+			}
+		}
+	}
+}
+
+func fieldScope(row string) string {
+	var start int64
+	var q, scope string
+	fmt.Sscanf(row, "%d %q %s", &start, &q, &scope)
+	return scope
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return a[i] + "\n" + b[i]
+		}
+	}
+	return ""
+}
+
+// TestCleanScopeMatchesBatch: the clean quest rows equal a batch
+// computation that leaves out, per window, the users flagged (by a batch
+// computation of the bot signals) in an overlapping bot window.
+func TestCleanScopeMatchesBatch(t *testing.T) {
+	cfg := testConfig()
+	events := stream(7)
+	cat := catalog.New()
+	for _, e := range testCatalog() {
+		cat.Apply(&e)
+	}
+	flagged := map[string][]int64{}
+	for _, r := range bots.Batch(cfg.Bots, cat, events) {
+		if r.Flagged {
+			flagged[r.EntityID] = append(flagged[r.EntityID], r.Start)
+		}
+	}
+	if len(flagged) == 0 {
+		t.Fatal("no flagged users: a weak test")
+	}
+	size, bsize := cfg.Quest.Window.Size.Milliseconds(), cfg.Bots.Window.Size.Milliseconds()
+	include := func(user string, s int64) bool {
+		for _, b := range flagged[user] {
+			if b < s+size && s < b+bsize {
+				return false
+			}
+		}
+		return true
+	}
+	var want []string
+	for _, r := range quest.Batch(cfg.Quest.Window, window.ScopeClean, events, include) {
+		want = append(want, fmt.Sprintf("%d %q %s %+v", r.Start, r.QuestID, r.Scope, r.Counts))
+	}
+	for _, r := range quest.Batch(cfg.Quest.Window, window.ScopeAll, events, nil) {
+		want = append(want, fmt.Sprintf("%d %q %s %+v", r.Start, r.QuestID, r.Scope, r.Counts))
+	}
+	got := run(t, cfg, events, 1, 13, 0)["quest"]
+	// Batch drops windows where every user was left out; the stream keeps
+	// zero rows for them. Compare non-zero rows.
+	var nonzero []string
+	for _, r := range got {
+		if !slices.Contains([]string{"{Starts:0 Completions:0 Abandons:0}"}, r[len(r)-len("{Starts:0 Completions:0 Abandons:0}"):]) {
+			nonzero = append(nonzero, r)
+		}
+	}
+	slices.Sort(nonzero)
+	slices.Sort(want)
+	if !slices.Equal(nonzero, want) {
+		t.Fatalf("clean rows differ (%d vs %d)\n%s", len(nonzero), len(want), firstDiff(nonzero, want))
+	}
+}
