@@ -1,0 +1,325 @@
+package clickhouse
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// WriterOpt configures a Writer.
+type WriterOpt func(*writerCfg)
+
+type writerCfg struct {
+	batchRows     int
+	batchWait     time.Duration
+	minBackoff    time.Duration
+	maxBackoff    time.Duration
+	insertTimeout time.Duration
+}
+
+// BatchRows sets the row count at which Due reports a batch ready.
+// Default 100000.
+func BatchRows(n int) WriterOpt { return func(c *writerCfg) { c.batchRows = n } }
+
+// BatchWait sets how long the first buffered row may wait before Due
+// reports the batch ready. Default 1s.
+func BatchWait(d time.Duration) WriterOpt { return func(c *writerCfg) { c.batchWait = d } }
+
+// RetryBackoff sets the first and the longest pause between attempts of a
+// batch that failed transiently; pauses double with jitter in between.
+// Default 100ms and 5s.
+func RetryBackoff(min, max time.Duration) WriterOpt {
+	return func(c *writerCfg) { c.minBackoff, c.maxBackoff = min, max }
+}
+
+// InsertTimeout bounds one INSERT attempt, so a hung connection becomes a
+// retry. Default 60s.
+func InsertTimeout(d time.Duration) WriterOpt { return func(c *writerCfg) { c.insertTimeout = d } }
+
+func (c *writerCfg) validate() error {
+	switch {
+	case c.batchRows < 1:
+		return errors.New("clickhouse: BatchRows must be >= 1")
+	case c.batchWait <= 0:
+		return errors.New("clickhouse: BatchWait must be > 0")
+	case c.minBackoff <= 0 || c.maxBackoff < c.minBackoff:
+		return errors.New("clickhouse: RetryBackoff needs 0 < min <= max")
+	case c.insertTimeout <= 0:
+		return errors.New("clickhouse: InsertTimeout must be > 0")
+	}
+	return nil
+}
+
+// Refused is a row ClickHouse refused for good (a poison row), with the
+// reason. Writers hand refused rows back instead of blocking on them.
+type Refused[T any] struct {
+	Row T
+	Err error
+}
+
+// Writer buffers rows of one table and inserts them in batches. It is the
+// one way questline writes rows to ClickHouse:
+//
+//   - batching: Add buffers, Due says when a batch is full (BatchRows) or
+//     old enough (BatchWait), Flush inserts it column by column;
+//   - retry: a transient failure (ClickHouse down, network, overload) is
+//     retried with backoff until it succeeds or ctx ends, and the rows stay
+//     buffered, so the caller keeps its place and loses nothing;
+//   - poison rows: a batch ClickHouse refuses for its data is bisected down
+//     to the refused rows, which Flush returns; the rest is written;
+//   - idempotency: the table must be a ReplacingMergeTree keyed by the row
+//     identity (checked on first Flush), so a batch retried after an
+//     unknown outcome, or re-sent by a restarted caller, reads once;
+//   - metrics: questline_clickhouse_* series labelled by table.
+//
+// A Writer is not safe for concurrent use; use one per goroutine.
+type Writer[T any] struct {
+	c       *Client
+	table   Table[T]
+	query   string
+	cfg     writerCfg
+	buf     []T
+	since   time.Time // when the first buffered row was added
+	checked bool      // engine verified
+	lastLog time.Time
+}
+
+// NewWriter returns a Writer of table through c.
+func NewWriter[T any](c *Client, table Table[T], opts ...WriterOpt) (*Writer[T], error) {
+	cfg := writerCfg{batchRows: 100_000, batchWait: time.Second, minBackoff: 100 * time.Millisecond, maxBackoff: 5 * time.Second, insertTimeout: time.Minute}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	q, err := table.insertQuery()
+	if err != nil {
+		return nil, err
+	}
+	return &Writer[T]{c: c, table: table, query: q, cfg: cfg}, nil
+}
+
+// Add buffers rows for the next Flush.
+func (w *Writer[T]) Add(rows ...T) {
+	if len(w.buf) == 0 && len(rows) > 0 {
+		w.since = time.Now()
+	}
+	w.buf = append(w.buf, rows...)
+}
+
+// Len returns the number of buffered rows.
+func (w *Writer[T]) Len() int { return len(w.buf) }
+
+// Due reports whether the buffer holds BatchRows rows or its first row has
+// waited BatchWait.
+func (w *Writer[T]) Due(now time.Time) bool {
+	return len(w.buf) >= w.cfg.batchRows || (len(w.buf) > 0 && now.Sub(w.since) >= w.cfg.batchWait)
+}
+
+// Deadline returns when the buffered batch becomes due by age, or the zero
+// time when the buffer is empty.
+func (w *Writer[T]) Deadline() time.Time {
+	if len(w.buf) == 0 {
+		return time.Time{}
+	}
+	return w.since.Add(w.cfg.batchWait)
+}
+
+// Flush inserts the buffered rows and empties the buffer. It returns the
+// rows ClickHouse refused for good; every other row is acknowledged by
+// ClickHouse when Flush returns nil. It retries transient failures until
+// ctx ends, returning ctx's error with the rows still buffered, and returns
+// a configuration error (table missing its idempotent engine) at once.
+func (w *Writer[T]) Flush(ctx context.Context) ([]Refused[T], error) {
+	if len(w.buf) == 0 {
+		return nil, nil
+	}
+	refused, err := w.insert(ctx, w.buf)
+	if err != nil {
+		return nil, err
+	}
+	clear(w.buf)
+	w.buf = w.buf[:0]
+	return refused, nil
+}
+
+// Write buffers rows and flushes.
+func (w *Writer[T]) Write(ctx context.Context, rows ...T) ([]Refused[T], error) {
+	w.Add(rows...)
+	return w.Flush(ctx)
+}
+
+func (w *Writer[T]) insert(ctx context.Context, rows []T) ([]Refused[T], error) {
+	backoff := w.cfg.minBackoff
+	blocked := false
+	defer func() {
+		if blocked {
+			w.c.metrics.retrying.WithLabelValues(w.table.Name).Set(0)
+		}
+	}()
+	for {
+		err := w.attempt(ctx, rows)
+		if err == nil {
+			return nil, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		kind := classify(err)
+		w.c.metrics.errors.WithLabelValues(w.table.Name, kind.String()).Inc()
+		switch kind {
+		case errFatal:
+			return nil, err
+		case errRefused:
+			if len(rows) == 1 {
+				w.c.metrics.refused.WithLabelValues(w.table.Name).Inc()
+				return []Refused[T]{{Row: rows[0], Err: err}}, nil
+			}
+			// Bisect: rows of the half that succeeds are written once;
+			// anything a failed attempt may have written is collapsed by
+			// the table's engine.
+			mid := len(rows) / 2
+			left, err := w.insert(ctx, rows[:mid])
+			if err != nil {
+				return nil, err
+			}
+			right, err := w.insert(ctx, rows[mid:])
+			if err != nil {
+				return nil, err
+			}
+			return append(left, right...), nil
+		}
+		if !blocked {
+			blocked = true
+			w.c.metrics.retrying.WithLabelValues(w.table.Name).Set(1)
+		}
+		w.c.metrics.retries.WithLabelValues(w.table.Name).Inc()
+		if now := time.Now(); now.Sub(w.lastLog) >= 10*time.Second {
+			w.lastLog = now
+			w.c.logger.Warn("clickhouse insert failed, retrying", "table", w.table.Name, "rows", len(rows), "kind", kind.String(), "err", err)
+		}
+		pause := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, w.cfg.maxBackoff)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// attempt performs one INSERT of rows.
+func (w *Writer[T]) attempt(ctx context.Context, rows []T) error {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.insertTimeout)
+	defer cancel()
+	start := time.Now()
+	defer func() { w.c.metrics.latency.WithLabelValues(w.table.Name).Observe(time.Since(start).Seconds()) }()
+	if !w.checked {
+		if err := w.checkEngine(ctx); err != nil {
+			return err
+		}
+		w.checked = true
+	}
+	batch, err := w.c.conn.PrepareBatch(ctx, w.query)
+	if err != nil {
+		return err
+	}
+	for i, col := range w.table.Columns {
+		if err := batch.Column(i).Append(col.build(rows)); err != nil {
+			batch.Abort()
+			return &refusedError{fmt.Errorf("column %s: %w", col.Name, err)}
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return err
+	}
+	w.c.metrics.rows.WithLabelValues(w.table.Name).Add(float64(len(rows)))
+	w.c.metrics.batches.WithLabelValues(w.table.Name).Inc()
+	return nil
+}
+
+// checkEngine verifies that the table collapses duplicates, the basis of
+// the Writer's idempotency.
+func (w *Writer[T]) checkEngine(ctx context.Context) error {
+	var engine string
+	row := w.c.conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = ?", w.c.database, w.table.Name)
+	if err := row.Scan(&engine); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("clickhouse: table %s.%s does not exist (run questline migrate)", w.c.database, w.table.Name)
+		}
+		return err
+	}
+	if !strings.HasSuffix(engine, "ReplacingMergeTree") {
+		return &fatalError{fmt.Errorf("clickhouse: table %s.%s has engine %s; a Writer needs ReplacingMergeTree keyed by row identity", w.c.database, w.table.Name, engine)}
+	}
+	return nil
+}
+
+type errKind uint8
+
+const (
+	errUnavailable errKind = iota // network, connection refused, server down
+	errServer                     // a transient server-side error
+	errRefused                    // the data itself was refused
+	errFatal                      // configuration: retrying cannot help
+)
+
+func (k errKind) String() string {
+	return [...]string{"unavailable", "server", "refused", "fatal"}[k]
+}
+
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+// refusedCodes are ClickHouse error codes caused by the inserted values
+// themselves, so the rows, not the server, are at fault. Everything else
+// (missing table, memory, too many parts, timeouts) is retried: treating a
+// systemic error as poison would dead-letter the whole stream.
+var refusedCodes = map[int32]bool{
+	6:   true, // CANNOT_PARSE_TEXT
+	27:  true, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+	38:  true, // CANNOT_PARSE_DATE
+	41:  true, // CANNOT_PARSE_DATETIME
+	53:  true, // TYPE_MISMATCH
+	69:  true, // ARGUMENT_OUT_OF_BOUND
+	70:  true, // CANNOT_CONVERT_TYPE
+	72:  true, // CANNOT_PARSE_NUMBER
+	117: true, // INCORRECT_DATA
+	131: true, // TOO_LARGE_STRING_SIZE
+	321: true, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+	349: true, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+	395: true, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
+	469: true, // VIOLATED_CONSTRAINT
+}
+
+func classify(err error) errKind {
+	var ref *refusedError
+	var fatal *fatalError
+	var exc *ch.Exception
+	switch {
+	case errors.As(err, &ref):
+		return errRefused
+	case errors.As(err, &fatal):
+		return errFatal
+	case errors.As(err, &exc):
+		if refusedCodes[exc.Code] {
+			return errRefused
+		}
+		return errServer
+	}
+	return errUnavailable
+}

@@ -1,0 +1,159 @@
+package clickhouse
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/questline/questline/event"
+)
+
+func TestWriterRoundTripsEveryColumn(t *testing.T) {
+	srv := chs.Server(t)
+	db, c := migrated(t, srv)
+	w, err := NewWriter(c, EventsTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := testEvents("rt", 8)
+	refused, err := w.Write(context.Background(), evs...)
+	if err != nil || len(refused) != 0 {
+		t.Fatalf("Write: refused %v, err %v", refused, err)
+	}
+	if w.Len() != 0 {
+		t.Fatalf("buffer holds %d rows after Flush", w.Len())
+	}
+	e := evs[3] // a conversion
+	got := query(t, srv, "SELECT event_id, type, user_id, device_id, session_id, country, toUnixTimestamp(event_time), event_time_ms, ts_ms, "+
+		"sent_at_ms, received_at_ms, clock_offset_ms, source, key_id, order_id, amount_micros, currency, duration_ms, extra "+
+		"FROM "+db+".events FINAL WHERE event_id = '"+e.ID+"'")
+	want := strings.Join([]string{e.ID, "conversion", e.UserID, e.DeviceID, e.SessionID, "DE", itoa(int(e.EventTime / 1000)), itoa(int(e.EventTime)), itoa(int(e.TS)),
+		itoa(int(e.SentAt)), itoa(int(e.ReceivedAt)), `\N`, "client", "k1", e.OrderID, itoa(int(e.AmountMicros)), "EUR", `\N`, `{"coupon":"X3"}`}, "\t")
+	if got != want {
+		t.Fatalf("row:\n got %q\nwant %q", got, want)
+	}
+	e = evs[1]
+	if got := query(t, srv, "SELECT duration_ms, quest_id, amount_micros FROM "+db+".events FINAL WHERE event_id = '"+e.ID+"'"); got != itoa(int(e.DurationMs))+"\t"+e.QuestID+`	\N` {
+		t.Fatalf("quest_completed row: %q", got)
+	}
+}
+
+func TestWriterSameBatchTwiceReadsOnce(t *testing.T) {
+	srv := chs.Server(t)
+	db, c := migrated(t, srv)
+	w, err := NewWriter(c, EventsTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := testEvents("dup", 500)
+	for range 2 {
+		if _, err := w.Write(context.Background(), evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := query(t, srv, "SELECT count() FROM "+db+".events"); got != "1000" {
+		t.Fatalf("raw count = %s, want both copies (1000) before merges", got)
+	}
+	if got := query(t, srv, "SELECT count() FROM "+db+".events FINAL"); got != "500" {
+		t.Fatalf("FINAL count = %s, want 500", got)
+	}
+}
+
+func TestWriterBisectsPoisonRows(t *testing.T) {
+	srv := chs.Server(t)
+	db, c := migrated(t, srv)
+	// ClickHouse refuses any block holding these ids.
+	query(t, srv, "ALTER TABLE "+db+".events ADD COLUMN poison UInt8 MATERIALIZED throwIf(event_id IN ('poison-17', 'poison-90'))")
+	reg := prometheus.NewRegistry()
+	c.metrics, _ = newWriterMetrics(reg)
+	w, err := NewWriter(c, EventsTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused, err := w.Write(context.Background(), testEvents("poison", 200)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range refused {
+		ids = append(ids, r.Row.ID)
+		if !strings.Contains(r.Err.Error(), "throwIf") && !strings.Contains(r.Err.Error(), "Value passed to") {
+			t.Errorf("refusal reason %q does not carry ClickHouse's message", r.Err)
+		}
+	}
+	if strings.Join(ids, ",") != "poison-17,poison-90" {
+		t.Fatalf("refused %v, want poison-17 and poison-90", ids)
+	}
+	if got := query(t, srv, "SELECT count() FROM "+db+".events FINAL"); got != "198" {
+		t.Fatalf("FINAL count = %s, want 198", got)
+	}
+	if got := testutil.ToFloat64(c.metrics.refused.WithLabelValues("events")); got != 2 {
+		t.Fatalf("rows_refused_total = %v, want 2", got)
+	}
+}
+
+func TestWriterRefusesNonIdempotentTable(t *testing.T) {
+	srv := chs.Server(t)
+	db, c := migrated(t, srv)
+	query(t, srv, "CREATE TABLE "+db+".plain (event_id String) ENGINE = MergeTree ORDER BY event_id")
+	w, err := NewWriter(c, Table[event.Event]{Name: "plain", Columns: EventsTable.Columns[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = w.Write(ctx, testEvents("p", 1)...)
+	if err == nil || !strings.Contains(err.Error(), "ReplacingMergeTree") {
+		t.Fatalf("Write to a MergeTree table: %v, want a refusal naming ReplacingMergeTree", err)
+	}
+	if w.Len() != 1 {
+		t.Fatalf("rows dropped on a configuration error: %d buffered", w.Len())
+	}
+}
+
+func TestWriterBatchesByRowsAndTime(t *testing.T) {
+	srv := chs.Server(t)
+	_, c := migrated(t, srv)
+	w, err := NewWriter(c, EventsTable, BatchRows(10), BatchWait(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	w.Add(testEvents("b", 9)...)
+	if w.Due(now) {
+		t.Fatal("due at 9 of 10 rows")
+	}
+	w.Add(testEvents("c", 1)...)
+	if !w.Due(now) {
+		t.Fatal("not due at 10 of 10 rows")
+	}
+	w2, _ := NewWriter(c, EventsTable, BatchRows(10), BatchWait(50*time.Millisecond))
+	if w2.Due(now) {
+		t.Fatal("empty writer due")
+	}
+	w2.Add(testEvents("d", 1)...)
+	if w2.Due(time.Now()) || !w2.Due(time.Now().Add(60*time.Millisecond)) {
+		t.Fatal("time-based due wrong")
+	}
+}
+
+func TestNewWriterValidates(t *testing.T) {
+	c := &Client{}
+	for name, tc := range map[string]struct {
+		table Table[event.Event]
+		opts  []WriterOpt
+	}{
+		"bad table name":   {Table[event.Event]{Name: "events; DROP TABLE x", Columns: EventsTable.Columns}, nil},
+		"no columns":       {Table[event.Event]{Name: "events"}, nil},
+		"bad column name":  {Table[event.Event]{Name: "events", Columns: []Column[event.Event]{StringCol("a b", func(*event.Event) string { return "" })}}, nil},
+		"zero batch rows":  {EventsTable, []WriterOpt{BatchRows(0)}},
+		"inverted backoff": {EventsTable, []WriterOpt{RetryBackoff(time.Second, time.Millisecond)}},
+	} {
+		if _, err := NewWriter(c, tc.table, tc.opts...); err == nil {
+			t.Errorf("%s: NewWriter accepted it", name)
+		}
+	}
+}
