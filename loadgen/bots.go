@@ -154,5 +154,8 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 			t += g.between(5, 30)
 		}
 	}
+	for _, st := range s.steps {
+		g.planted.botSteps[st.u.id]++
+	}
 	return s
 }

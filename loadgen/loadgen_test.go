@@ -26,9 +26,9 @@ func testConfig(count int) Config {
 	c.Concurrency = 1
 	c.Origin = testOrigin
 	c.FirstDrop = time.Minute
-	c.DropLength = 5 * time.Minute
-	c.DropEvery = 16 * time.Minute
-	c.Windows.AttributionWindow = 10 * time.Minute
+	c.DropLength = 4 * time.Minute
+	c.DropEvery = 12 * time.Minute
+	c.Windows.AttributionWindow = 8 * time.Minute
 	c.Windows.AllowedLateness = 2 * time.Minute
 	c.LongHoldMin, c.LongHoldMax = 17*time.Minute, 20*time.Minute
 	return c
@@ -80,7 +80,7 @@ var (
 )
 
 func mainRun(t *testing.T) (*Truth, []sent) {
-	mainOnce.Do(func() { mainTruth, mainSent = run(t, testConfig(150000)) })
+	mainOnce.Do(func() { mainTruth, mainSent = run(t, testConfig(180000)) })
 	if mainTruth == nil {
 		t.Fatal("main run failed")
 	}

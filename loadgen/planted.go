@@ -56,6 +56,7 @@ type Planted struct {
 	Bidders []PlantedBidder `json:"bidders"`
 
 	latencyDraws []int64           // every planted latency, for the tests
+	botSteps     map[string]int    // bot user → events in its script
 	injected     map[string]string // auction id → injected violation kind
 }
 
@@ -98,10 +99,13 @@ type PlantedBidder struct {
 	TimeoutMs        int64   `json:"timeout_ms"`
 }
 
-// BotIDs are the ids of one bot kind.
+// BotIDs are the ids of one bot kind. Users and Devices are the bots
+// whose whole session was sent (the ones a detector must find); Partial
+// lists the users whose session the start or end of the run cut.
 type BotIDs struct {
 	Users   []string `json:"users"`
 	Devices []string `json:"devices"`
+	Partial []string `json:"partial_users"`
 }
 
 func newPlanted(c *Config) Planted {
@@ -111,6 +115,7 @@ func newPlanted(c *Config) Planted {
 		Violations:     map[string]int{},
 		Bots:           map[string]*BotIDs{},
 		Clocks:         map[string]int{},
+		botSteps:       map[string]int{},
 	}
 	for _, k := range ViolationKinds {
 		p.Violations[k] = 0

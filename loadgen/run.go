@@ -124,7 +124,7 @@ loop:
 	bots := map[string]bool{}
 	for _, b := range g.planted.Bots {
 		for _, u := range b.Users {
-			bots[u] = true
+			bots[u] = true // every bot, complete or not
 		}
 	}
 	tr := tb.build(g, RunInfo{

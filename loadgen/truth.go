@@ -218,7 +218,7 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 		info.End = max(info.End, Millis(tb.recs[i].t))
 	}
 	tr := &Truth{Run: info, Planted: g.planted}
-	tr.Planted.Bots = tb.sentBots(g.planted.Bots)
+	tr.Planted.Bots = tb.sentBots(g.planted.Bots, g.planted.botSteps)
 	tr.Planted.Violations = tb.sentViolations(g.planted.injected)
 	ex := &tr.Expected
 	ex.Events = tb.events()
@@ -244,24 +244,41 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 	return tr
 }
 
-// sentBots keeps the bots (and their devices) with at least one sent
-// event: a bot whose session ended before the origin is nobody's concern.
-func (tb *truthBuilder) sentBots(all map[string]*BotIDs) map[string]*BotIDs {
-	users, devices := map[string]bool{}, map[string]bool{}
+// sentBots sorts the bots into those whose whole script was sent (with
+// their devices) and those the run's start or end cut; bots with nothing
+// sent are left out.
+func (tb *truthBuilder) sentBots(all map[string]*BotIDs, steps map[string]int) map[string]*BotIDs {
+	users := map[string]int{}
 	for i := range tb.recs {
-		users[tb.recs[i].user] = true
-		devices[tb.recs[i].device] = true
+		users[tb.recs[i].user]++
 	}
 	out := make(map[string]*BotIDs, len(all))
 	for k, b := range all {
-		nb := &BotIDs{Users: []string{}, Devices: []string{}}
+		nb := &BotIDs{Users: []string{}, Devices: []string{}, Partial: []string{}}
+		complete := map[string]bool{}
 		for _, u := range b.Users {
-			if users[u] {
+			switch n := users[u]; {
+			case n == 0:
+			case n == steps[u]:
 				nb.Users = append(nb.Users, u)
+				complete[u] = true
+			default:
+				nb.Partial = append(nb.Partial, u)
+			}
+		}
+		// A device is listed when all of its bots are complete.
+		devOK := map[string]bool{}
+		for i := range tb.recs {
+			r := &tb.recs[i]
+			if r.device == "" {
+				continue
+			}
+			if ok, seen := devOK[r.device]; !seen || ok {
+				devOK[r.device] = complete[r.user]
 			}
 		}
 		for _, d := range b.Devices {
-			if devices[d] {
+			if devOK[d] {
 				nb.Devices = append(nb.Devices, d)
 			}
 		}
