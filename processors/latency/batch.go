@@ -51,7 +51,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 				k := rowKey{s, q, scope}
 				r := acc[k]
 				if r == nil {
-					r = &Row{Start: s, End: s + spec.Size.Milliseconds(), QuestID: q, Scope: scope, Hist: NewHistogram(cfg.Attribution)}
+					r = &Row{Start: s, End: s + spec.Size.Milliseconds(), QuestID: q, Scope: scope}
 					acc[k] = r
 				}
 				r.add(&stats{n: 1, sum: lat, max: lat, vals: []int64{lat}})

@@ -3,8 +3,8 @@
 // at or before it and within the attribution window; latency_ms is the
 // difference of their event times. Per window (by conversion time), per
 // quest_id of the attributed completion and for all quests (”):
-// conversions, p50/p90/p99 from an HDR histogram (hdrhistogram-go, 3
-// significant digits), exact max and mean. Every attributed conversion is
+// conversions, p50/p90/p99 from an HDR histogram (the buckets of hdrhistogram-go at 3
+// significant digits, see package histogram), exact max and mean. Every attributed conversion is
 // also a row of its own (quest_conversions).
 //
 // Conversions wait in a queue until the watermark passes their event time,
@@ -19,8 +19,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/window"
@@ -45,15 +43,6 @@ func DefaultConfig() Config {
 		Window:      window.Spec{Size: 10 * time.Minute, Slide: time.Minute, Lateness: 10 * time.Minute},
 		Attribution: 30 * time.Minute,
 	}
-}
-
-// SigFigs is the HDR histograms' precision in significant decimal digits.
-const SigFigs = 3
-
-// NewHistogram returns an empty histogram covering latencies up to
-// attribution: the shape every row uses, so rows merge exactly.
-func NewHistogram(attribution time.Duration) *hdr.Histogram {
-	return hdr.New(1, max(attribution.Milliseconds(), 2), SigFigs)
 }
 
 // Conversion is one row of quest_conversions.
@@ -317,5 +306,5 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 }
 
 func (p *Processor) newRow(r window.Result, quest string) *Row {
-	return &Row{Start: r.Start, End: r.End, QuestID: quest, Scope: p.scope, Version: r.Version, Hist: NewHistogram(p.cfg.Attribution)}
+	return &Row{Start: r.Start, End: r.End, QuestID: quest, Scope: p.scope, Version: r.Version}
 }

@@ -143,7 +143,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			for i := range got {
 				g, w := got[i], wantRows[i]
 				if g.Start != w.Start || g.QuestID != w.QuestID || g.Conversions != w.Conversions ||
-					g.SumMs != w.SumMs || g.MaxMs != w.MaxMs || !g.Hist.Equals(w.Hist) {
+					g.SumMs != w.SumMs || g.MaxMs != w.MaxMs || !g.Hist.Equal(&w.Hist) {
 					t.Fatalf("seed %d, %d partitions, row %d:\n%+v\nwant\n%+v", seed, n, i, g, w)
 				}
 			}

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"slices"
 
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/questline/questline/processors/histogram"
 )
 
 // Row is one row of conversion_latency: window × quest × scope. Rows of one
@@ -17,7 +17,7 @@ type Row struct {
 	Conversions int64
 	SumMs       int64
 	MaxMs       int64
-	Hist        *hdr.Histogram
+	Hist        histogram.Sparse // latency_ms, HDR buckets
 	Version     uint64
 }
 
@@ -26,7 +26,7 @@ func (r *Row) add(s *stats) {
 	r.SumMs += s.sum
 	r.MaxMs = max(r.MaxMs, s.max)
 	for _, v := range s.vals {
-		r.Hist.RecordValue(v)
+		r.Hist.Record(v)
 	}
 }
 
@@ -34,10 +34,7 @@ func (r *Row) add(s *stats) {
 // histogram: the highest value equivalent to the exact one at 3
 // significant digits. ok is false without conversions (stored as NULL).
 func (r *Row) Quantile(q float64) (ms int64, ok bool) {
-	if r.Conversions == 0 {
-		return 0, false
-	}
-	return r.Hist.ValueAtQuantile(q), true
+	return r.Hist.Quantile(q)
 }
 
 // MeanMs returns the exact mean latency, ok false without conversions.
@@ -65,7 +62,7 @@ func Merge(partials []Row) []Row {
 		i, ok := idx[k]
 		if !ok {
 			idx[k] = len(out)
-			r.Hist = hdr.Import(r.Hist.Export())
+			r.Hist = r.Hist.Clone()
 			out = append(out, r)
 			continue
 		}
@@ -73,7 +70,7 @@ func Merge(partials []Row) []Row {
 		o.Conversions += r.Conversions
 		o.SumMs += r.SumMs
 		o.MaxMs = max(o.MaxMs, r.MaxMs)
-		o.Hist.Merge(r.Hist)
+		o.Hist.Merge(&r.Hist)
 		o.Version += r.Version
 	}
 	slices.SortFunc(out, compareRows)

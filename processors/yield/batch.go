@@ -58,10 +58,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 					}
 					for _, k := range [4]key{{a.placement, b.bidder}, {"", b.bidder}, {a.placement, ""}, {}} {
 						r := yrows[[3]any{s, k.placement, k.bidder}]
-						if r.Hist == nil {
-							r.Hist = NewHistogram()
-						}
-						r.Hist.RecordValue(min(b.latency, MaxLatencyMs))
+						r.Hist.Record(b.latency)
 					}
 				}
 			}

@@ -4,8 +4,7 @@ import (
 	"cmp"
 	"slices"
 
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
-
+	"github.com/questline/questline/processors/histogram"
 	"github.com/questline/questline/processors/window"
 )
 
@@ -17,8 +16,8 @@ type Row struct {
 	BidderID   string
 	Scope      string
 	Counts
-	// Hist holds the bid latencies (ms); nil when there were none.
-	Hist    *hdr.Histogram
+	// Hist holds the bid latencies (ms), HDR buckets.
+	Hist    histogram.Sparse
 	Version uint64
 }
 
@@ -47,10 +46,7 @@ func (r *Row) WinRate() *float64 {
 // LatencyQuantile returns the bid latency (ms) at quantile q (0 < q ≤ 100)
 // at 3 significant digits; ok false without latencies (NULL).
 func (r *Row) LatencyQuantile(q float64) (ms int64, ok bool) {
-	if r.Hist == nil || r.Hist.TotalCount() == 0 {
-		return 0, false
-	}
-	return r.Hist.ValueAtQuantile(q), true
+	return r.Hist.Quantile(q)
 }
 
 // IntegrityRow is one row of bidstream_integrity: window × placement ×
@@ -103,21 +99,13 @@ func Merge(partials []Row) []Row {
 		i, ok := idx[k]
 		if !ok {
 			idx[k] = len(out)
-			if r.Hist != nil {
-				r.Hist = hdr.Import(r.Hist.Export())
-			}
+			r.Hist = r.Hist.Clone()
 			out = append(out, r)
 			continue
 		}
 		o := &out[i]
 		o.Counts.add(&r.Counts, 1)
-		switch {
-		case r.Hist == nil:
-		case o.Hist == nil:
-			o.Hist = hdr.Import(r.Hist.Export())
-		default:
-			o.Hist.Merge(r.Hist)
-		}
+		o.Hist.Merge(&r.Hist)
 		o.Version += r.Version
 	}
 	slices.SortFunc(out, compareRows)

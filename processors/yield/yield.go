@@ -20,8 +20,6 @@ import (
 	"strings"
 	"time"
 
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/window"
 )
@@ -44,14 +42,6 @@ func DefaultConfig() Config {
 		Grace:  30 * time.Minute,
 	}
 }
-
-// MaxLatencyMs is the largest bid latency the histograms hold; larger
-// values are recorded as it.
-const MaxLatencyMs = 60_000
-
-// NewHistogram returns the empty bid latency histogram every row uses
-// (3 significant digits), so rows merge exactly.
-func NewHistogram() *hdr.Histogram { return hdr.New(1, MaxLatencyMs, 3) }
 
 type cell struct {
 	Counts
@@ -255,11 +245,8 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 				p.ysum[k] = row
 			}
 			row.Counts.add(&cl.Counts, 1)
-			if len(cl.lat) > 0 && row.Hist == nil {
-				row.Hist = NewHistogram()
-			}
 			for _, v := range cl.lat {
-				row.Hist.RecordValue(min(v, MaxLatencyMs))
+				row.Hist.Record(v)
 			}
 		}
 		for pl, g := range pn.integ {
@@ -277,7 +264,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	}
 	p.keys = p.keys[:0]
 	for k, row := range p.ysum {
-		if row.Counts.zero() && row.Hist == nil {
+		if row.Counts.zero() && len(row.Hist.Buckets) == 0 {
 			continue // everything retracted
 		}
 		p.keys = append(p.keys, k)

@@ -178,7 +178,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			for i := range got {
 				g, w := got[i], wantRows[i]
 				if g.Start != w.Start || g.Placement != w.Placement || g.BidderID != w.BidderID || g.Counts != w.Counts ||
-					(g.Hist == nil) != (w.Hist == nil) || (g.Hist != nil && !g.Hist.Equals(w.Hist)) {
+					!g.Hist.Equal(&w.Hist) {
 					t.Fatalf("seed %d, %d partitions, row %d:\n%+v\nwant\n%+v", seed, n, i, g, w)
 				}
 			}
