@@ -226,7 +226,7 @@ func TestTruthSelfConsistency(t *testing.T) {
 	t.Run("creator_lift", func(t *testing.T) {
 		bots := map[string]bool{}
 		for _, b := range tr.Planted.Bots {
-			for _, u := range b.Users {
+			for _, u := range append(b.Users, b.Partial...) {
 				bots[u] = true
 			}
 		}
