@@ -1,0 +1,258 @@
+package loadgen
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/questline/questline/event"
+)
+
+// arrival is one event as the test ingest received it.
+type arrival struct {
+	eventTime int64
+	server    bool
+	hasOffset bool
+	offset    int64
+	edge, xff string
+	deviceID  string
+	attempts  int
+}
+
+// testIngest is a small real HTTP ingest: it checks keys and scopes,
+// gunzips, parses with the contract's parser, derives event times by
+// SPEC §2 and answers with server_time.
+type testIngest struct {
+	t        *testing.T
+	mu       sync.Mutex
+	arrivals map[string]*arrival
+	// script, when set, answers requests in order before normal service.
+	script []func(w http.ResponseWriter) bool
+}
+
+func (ti *testIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	received := time.Now().UnixMilli()
+	ti.mu.Lock()
+	if len(ti.script) > 0 {
+		f := ti.script[0]
+		ti.script = ti.script[1:]
+		ti.mu.Unlock()
+		if f(w) {
+			return
+		}
+	} else {
+		ti.mu.Unlock()
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/events" || r.Header.Get("Content-Encoding") != "gzip" {
+		ti.t.Errorf("request %s %s encoding %q", r.Method, r.URL.Path, r.Header.Get("Content-Encoding"))
+		http.Error(w, "bad request", 400)
+		return
+	}
+	var server bool
+	switch r.Header.Get("Authorization") {
+	case "Bearer ck":
+	case "Bearer sk":
+		server = true
+	default:
+		http.Error(w, "bad key", 401)
+		return
+	}
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		ti.t.Errorf("gzip: %v", err)
+		return
+	}
+	body, err := io.ReadAll(zr)
+	if err != nil {
+		ti.t.Errorf("gzip: %v", err)
+		return
+	}
+	var b event.Batch
+	if err := event.ParseBatch(body, &b, 1000); err != nil {
+		ti.t.Errorf("parse: %v", err)
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	ti.mu.Lock()
+	for _, it := range b.Items {
+		if it.Err != nil {
+			ti.t.Errorf("event %s: %v", it.Event.ID, it.Err)
+			continue
+		}
+		e := it.Event
+		if e.Type.ServerOnly() && !server {
+			ti.t.Errorf("server-only %s sent with the client key", e.Type)
+		}
+		et := e.TS
+		if !server {
+			switch d := received - b.SentAt; {
+			case b.HasClockOffset:
+				et = e.TS + b.ClockOffsetMs
+			case b.HasSentAt && (d >= 1000 || d <= -1000):
+				et = e.TS + d
+			}
+		}
+		if a := ti.arrivals[e.ID]; a != nil {
+			a.attempts++
+			continue
+		}
+		ti.arrivals[e.ID] = &arrival{eventTime: et, server: server, hasOffset: b.HasClockOffset, offset: b.ClockOffsetMs,
+			edge: r.Header.Get("X-Edge-Country"), xff: r.Header.Get("X-Forwarded-For"), deviceID: e.DeviceID, attempts: 1}
+	}
+	ti.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"accepted":%d,"rejected":[],"server_time":%d}`, len(b.Items), time.Now().UnixMilli())
+}
+
+func newTestIngest(t *testing.T) (*testIngest, *httptest.Server) {
+	ti := &testIngest{t: t, arrivals: map[string]*arrival{}}
+	srv := httptest.NewServer(ti)
+	t.Cleanup(srv.Close)
+	return ti, srv
+}
+
+// tee sends through an HTTPSender and keeps a copy of each batch.
+type tee struct {
+	s  Sender
+	cs captureSender
+}
+
+func (t *tee) Send(ctx context.Context, b *Batch) (SendResult, error) {
+	t.cs.Send(ctx, b)
+	return t.s.Send(ctx, b)
+}
+
+func TestHTTPSenderRun(t *testing.T) {
+	ti, srv := newTestIngest(t)
+	cfg := testConfig(20000)
+	cfg.Origin = time.Now().Add(-40 * time.Minute)
+	cfg.Concurrency = 4
+	out := &tee{s: NewHTTPSender(srv.URL, "ck", "sk")}
+	tr, err := Run(context.Background(), cfg, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Run.SendErrors != 0 || tr.Run.Events != 20000 || len(ti.arrivals) != 20000 {
+		t.Fatalf("send errors %d, truth %d events, ingest got %d", tr.Run.SendErrors, tr.Run.Events, len(ti.arrivals))
+	}
+	withOffset := 0
+	for _, s := range out.cs.sorted() {
+		b := &s.b
+		for i := range b.Events {
+			e := &b.Events[i]
+			a := ti.arrivals[e.ID]
+			if a == nil || a.attempts != 1 {
+				t.Fatalf("event %s: arrival %+v", e.ID, a)
+			}
+			if a.server != b.Server || a.deviceID != b.DeviceID {
+				t.Fatalf("event %s: scope server=%v device %q, batch server=%v device %q", e.ID, a.server, a.deviceID, b.Server, b.DeviceID)
+			}
+			if b.Server {
+				if a.xff != "" || a.edge != "" {
+					t.Fatalf("server batch with edge headers %q %q", a.xff, a.edge)
+				}
+			} else if a.edge != b.EdgeCountry || !strings.HasPrefix(a.xff, "100.") {
+				t.Fatalf("client batch edge %q xff %q, want %q and 100.x", a.edge, a.xff, b.EdgeCountry)
+			}
+			if a.hasOffset {
+				withOffset++
+				if b.Clock != ClockNTP || a.offset != -b.Skew {
+					t.Fatalf("device %s (%v, skew %d) sent clock_offset_ms %d", b.DeviceID, b.Clock, b.Skew, a.offset)
+				}
+			}
+			// The derived event time is the true time, or a little after it
+			// (the delivery delay) for skewed devices without an offset;
+			// never outside the true time's second (the model's grid).
+			d := a.eventTime - b.TrueTime(i)
+			exact := b.Server || b.Clock == ClockSynced || a.hasOffset
+			if exact && d != 0 || d < 0 || d >= 250 {
+				t.Fatalf("event %s (%v, skew %d, offset %v): event time off by %d ms", e.ID, b.Clock, b.Skew, a.hasOffset, d)
+			}
+		}
+	}
+	if withOffset == 0 {
+		t.Fatal("no NTP device ever sent clock_offset_ms")
+	}
+}
+
+func TestHTTPSenderRetries(t *testing.T) {
+	ti, srv := newTestIngest(t)
+	status := func(code int, retryAfter string) func(http.ResponseWriter) bool {
+		return func(w http.ResponseWriter) bool {
+			if retryAfter != "" {
+				w.Header().Set("Retry-After", retryAfter)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			fmt.Fprintf(w, `{"error":"status %d","server_time":%d}`, code, time.Now().UnixMilli())
+			return true
+		}
+	}
+	ti.script = []func(http.ResponseWriter) bool{status(429, "0"), status(503, "1"), status(500, ""), status(502, "")}
+	s := NewHTTPSender(srv.URL, "ck", "sk", WithRetries(5, time.Millisecond, 10*time.Millisecond))
+	g := newGen(testConfig(1), testOrigin.UnixMilli())
+	b := g.next()
+	start := time.Now()
+	res, err := s.Send(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Retries != 4 || res.Accepted != len(b.Events) {
+		t.Fatalf("result %+v, want 4 retries and %d accepted", res, len(b.Events))
+	}
+	if el := time.Since(start); el < 900*time.Millisecond {
+		t.Fatalf("Retry-After: 1 not honoured: done after %v", el)
+	}
+	for _, e := range b.Events {
+		if a := ti.arrivals[e.ID]; a == nil || a.attempts != 1 {
+			t.Fatalf("event %s: %+v", e.ID, a)
+		}
+	}
+	// Final answers are not retried.
+	for _, code := range []int{400, 401, 413, 415} {
+		ti.script = []func(http.ResponseWriter) bool{status(code, "")}
+		res, err := s.Send(context.Background(), b)
+		var se *StatusError
+		if !errors.As(err, &se) || se.Code != code || res.Retries != 0 || len(ti.script) != 0 {
+			t.Fatalf("%d: result %+v, error %v", code, res, err)
+		}
+	}
+	// Retries run out.
+	ti.script = slices.Repeat([]func(http.ResponseWriter) bool{status(500, "")}, 10)
+	if _, err := s.Send(context.Background(), b); err == nil || !strings.Contains(err.Error(), "after 6 attempts") {
+		t.Fatalf("exhausted retries: %v", err)
+	}
+	// Rejected events are counted.
+	ti.script = []func(http.ResponseWriter) bool{func(w http.ResponseWriter) bool {
+		json.NewEncoder(w).Encode(map[string]any{"accepted": 0, "server_time": time.Now().UnixMilli(),
+			"rejected": []map[string]any{{"index": 0, "event_id": "x", "error": "too old"}, {"index": 1, "event_id": "y", "error": "too old"}}})
+		return true
+	}}
+	if res, err := s.Send(context.Background(), b); err != nil || res.Rejected != 2 {
+		t.Fatalf("rejections: %+v %v", res, err)
+	}
+}
+
+func TestRunStopsOnBadKey(t *testing.T) {
+	_, srv := newTestIngest(t)
+	cfg := testConfig(50000)
+	cfg.Origin = time.Now().Add(-40 * time.Minute)
+	tr, err := Run(context.Background(), cfg, NewHTTPSender(srv.URL, "wrong", "sk"), nil)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != 401 {
+		t.Fatalf("error %v, want the 401", err)
+	}
+	if tr == nil || tr.Run.SendErrors == 0 || tr.Run.Events >= 50000 {
+		t.Fatalf("truth %+v", tr.Run)
+	}
+}
