@@ -226,3 +226,24 @@ func TestEventsValidAndTimed(t *testing.T) {
 		t.Errorf("event rate %.1f/s, want 100 ± 15 %%", rate)
 	}
 }
+
+func TestProgress(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := testConfig(5000)
+	if _, err := Run(context.Background(), cfg, &captureSender{}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if s := buf.String(); !strings.HasPrefix(s, "loadgen: 5000 events ") || !strings.Contains(s, "errors 0 rejected 0") ||
+		!strings.HasSuffix(s, "100%\n") || strings.Contains(s, "\r") {
+		t.Fatalf("plain progress %q", s)
+	}
+	buf.Reset()
+	var c counters
+	c.events.Store(250)
+	c.errors.Store(2)
+	p := &progressReporter{w: &buf, tty: true, total: 1000, start: time.Now(), lastT: time.Now(), c: &c}
+	p.print(false)
+	if s := buf.String(); !strings.HasPrefix(s, "\r\033[K[#######.......................]  25% 250 events") || !strings.Contains(s, "errors 2") {
+		t.Fatalf("terminal progress %q", s)
+	}
+}

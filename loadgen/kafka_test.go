@@ -1,0 +1,85 @@
+package loadgen
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/kafka/kafkatest"
+)
+
+// TestKafkaSender produces a run to a real (embedded) broker and reads it
+// back: every event once, keyed by user, with the event time the ingest
+// would derive (the true time) and the ingest's fields set.
+func TestKafkaSender(t *testing.T) {
+	br := kafkatest.New(t)
+	cl, err := kafka.NewClient(br.Addrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	out := &tee{s: NewKafkaSender(cl)}
+	cfg := testConfig(3000)
+	cfg.Concurrency = 2
+	tr, err := Run(context.Background(), cfg, out, nil)
+	if err != nil || tr.Run.SendErrors != 0 {
+		t.Fatalf("run: %v, %d send errors", err, tr.Run.SendErrors)
+	}
+	want := map[string]struct {
+		b *Batch
+		i int
+	}{}
+	for _, s := range out.cs.sorted() {
+		for i := range s.b.Events {
+			want[s.b.Events[i].ID] = struct {
+				b *Batch
+				i int
+			}{&s.b, i}
+		}
+	}
+
+	cons, err := kafka.NewClient(br.Addrs(), nil, kgo.ConsumeTopics(kafka.TopicEvents), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := map[string]bool{}
+	for len(got) < len(want) {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records: %v", len(got), len(want), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var e event.Event
+			if err := event.DecodeBinary(r.Value, &e); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			w, ok := want[e.ID]
+			if !ok || got[e.ID] {
+				t.Fatalf("record %s: unexpected or repeated", e.ID)
+			}
+			got[e.ID] = true
+			b := w.b
+			if string(r.Key) != e.Key() || e.UserID != "" && string(r.Key) != e.UserID {
+				t.Fatalf("record %s keyed %q", e.ID, r.Key)
+			}
+			if e.EventTime != b.TrueTime(w.i) || e.ReceivedAt != b.SendAt || e.TS != b.Events[w.i].TS {
+				t.Fatalf("record %s: event_time %d received_at %d, true %d sent %d", e.ID, e.EventTime, e.ReceivedAt, b.TrueTime(w.i), b.SendAt)
+			}
+			wantSrc := event.SourceClient
+			if b.Server {
+				wantSrc = event.SourceServer
+			}
+			if e.Source != wantSrc || e.KeyID == "" || e.EdgeCountry != b.EdgeCountry ||
+				(e.Has&event.HasClockOffset != 0) != (b.Clock == ClockNTP) {
+				t.Fatalf("record %s: source %v key %q edge %q has %b", e.ID, e.Source, e.KeyID, e.EdgeCountry, e.Has)
+			}
+		})
+	}
+}
