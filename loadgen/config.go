@@ -191,7 +191,7 @@ func (c *Config) Validate() error {
 	check(w.QuestSize > 0 && w.QuestSlide > 0 && w.QuestSize%w.QuestSlide == 0 && w.QuestSlide%time.Second == 0, "quest windows: size must be a multiple of slide, slide whole seconds")
 	check(w.YieldSize > 0 && w.YieldSlide > 0 && w.YieldSize%w.YieldSlide == 0 && w.YieldSlide%time.Second == 0, "yield windows: size must be a multiple of slide, slide whole seconds")
 	check(w.AttributionWindow >= time.Minute && w.AttributionWindow%time.Second == 0, "attribution window must be whole seconds, at least 1m")
-	check(w.AllowedLateness >= time.Minute, "allowed lateness must be at least 1m")
+	check(w.AllowedLateness >= 2*time.Minute, "allowed lateness must be at least 2m")
 	return errors.Join(errs...)
 }
 

@@ -247,3 +247,53 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("terminal progress %q", s)
 	}
 }
+
+// slowSender holds one batch for a while and records what was sent
+// meanwhile.
+type slowSender struct {
+	mu       sync.Mutex
+	slowSeq  uint64
+	slowAt   int64
+	inFlight bool
+	during   []int64 // send times of batches started while the slow one was in flight
+}
+
+func (s *slowSender) Send(ctx context.Context, b *Batch) (SendResult, error) {
+	s.mu.Lock()
+	if s.inFlight {
+		s.during = append(s.during, b.SendAt)
+	}
+	slow := b.Seq == s.slowSeq
+	if slow {
+		s.inFlight, s.slowAt = true, b.SendAt
+	}
+	s.mu.Unlock()
+	if slow {
+		time.Sleep(300 * time.Millisecond)
+		s.mu.Lock()
+		s.inFlight = false
+		s.mu.Unlock()
+	}
+	return SendResult{Accepted: len(b.Events)}, nil
+}
+
+// TestRunBoundsDeliveryLag: a batch stuck in retries holds back batches
+// sent more than a quarter of the allowed lateness after it, so a fast
+// run never turns on-time events late.
+func TestRunBoundsDeliveryLag(t *testing.T) {
+	cfg := testConfig(20000)
+	cfg.Concurrency = 4
+	s := &slowSender{slowSeq: 50}
+	if _, err := Run(context.Background(), cfg, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	lag := int64(cfg.Windows.AllowedLateness/4) / int64(time.Millisecond)
+	if len(s.during) == 0 {
+		t.Fatal("nothing was sent while the slow batch was in flight")
+	}
+	for _, at := range s.during {
+		if at > s.slowAt+lag {
+			t.Fatalf("batch sent at +%d ms while one at 0 was in flight (bound %d ms)", at-s.slowAt, lag)
+		}
+	}
+}

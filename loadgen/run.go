@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"sync"
 	"time"
 )
@@ -34,12 +35,14 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var c counters
+	fl := newInflight(min(ms(cfg.Windows.AllowedLateness)/4, minute))
 	work := make(chan *Batch, 2*cfg.Concurrency)
 	var wg sync.WaitGroup
 	for range cfg.Concurrency {
 		wg.Go(func() {
 			for b := range work {
 				res, err := out.Send(ctx, b)
+				fl.done(b)
 				c.retries.Add(int64(res.Retries))
 				if err != nil {
 					c.errors.Add(1)
@@ -97,6 +100,9 @@ loop:
 				}
 			}
 		}
+		if !fl.add(ctx, b) {
+			break loop
+		}
 		select {
 		case work <- b:
 		case <-ctx.Done():
@@ -132,4 +138,55 @@ loop:
 		Batches: batches, SendErrors: int(c.errors.Load()), Rejected: int(c.rejected.Load()),
 	}, bots)
 	return tr, runErr
+}
+
+// inflight bounds how far, in simulated time, the batches being delivered
+// may drift apart: a batch is not dispatched while one sent more than
+// maxLag earlier is still in flight (retrying after a 429, say). Without
+// it a fast run would deliver a retried batch long after its successors
+// and the pipeline would count on-time events as late.
+type inflight struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	maxLag int64
+	sendAt map[uint64]int64 // batch seq → send time
+}
+
+func newInflight(maxLag int64) *inflight {
+	f := &inflight{maxLag: maxLag, sendAt: map[uint64]int64{}}
+	f.cond = sync.NewCond(&f.mu)
+	return f
+}
+
+// add registers b, waiting while an in-flight batch lags it by more than
+// maxLag. It returns false when ctx ended.
+func (f *inflight) add(ctx context.Context, b *Batch) bool {
+	stop := context.AfterFunc(ctx, func() {
+		f.mu.Lock()
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	})
+	defer stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ctx.Err() == nil && f.oldest() < b.SendAt-f.maxLag {
+		f.cond.Wait()
+	}
+	f.sendAt[b.Seq] = b.SendAt
+	return ctx.Err() == nil
+}
+
+func (f *inflight) oldest() int64 {
+	o := int64(math.MaxInt64)
+	for _, t := range f.sendAt {
+		o = min(o, t)
+	}
+	return o
+}
+
+func (f *inflight) done(b *Batch) {
+	f.mu.Lock()
+	delete(f.sendAt, b.Seq)
+	f.cond.Broadcast()
+	f.mu.Unlock()
 }
