@@ -1,0 +1,339 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/kafka"
+)
+
+// SinkConfig configures the sink role. Zero fields take the stated
+// defaults.
+type SinkConfig struct {
+	// Brokers are the Kafka seed brokers. Required.
+	Brokers []string
+	// DSN is the ClickHouse DSN (QUESTLINE_CLICKHOUSE_DSN). Required.
+	DSN string
+	// Group is the Kafka consumer group; sink processes sharing it share
+	// the partitions. Default "questline-sink".
+	Group string
+	// BatchRows is the most records per batch. Default 100000.
+	BatchRows int
+	// BatchWait is the longest a consumed record waits for its batch to be
+	// written. Default 1s.
+	BatchWait time.Duration
+	// KafkaOpts are extra franz-go options, applied last (tests).
+	KafkaOpts []kgo.Opt
+}
+
+func (c *SinkConfig) validate() error {
+	if c.Group == "" {
+		c.Group = "questline-sink"
+	}
+	if c.BatchRows == 0 {
+		c.BatchRows = 100_000
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = time.Second
+	}
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("clickhouse sink: no Kafka brokers")
+	case c.DSN == "":
+		return errors.New("clickhouse sink: no ClickHouse DSN")
+	case c.BatchRows < 1 || c.BatchWait < 0:
+		return errors.New("clickhouse sink: BatchRows and BatchWait must be positive")
+	}
+	return nil
+}
+
+// Sink is the sink role: it consumes questline.events and
+// questline.events.dlq in a consumer group and writes them to the events
+// and rejected_events tables.
+//
+// Delivery: each poll's records are buffered until a batch is due, written
+// through Writers (which retry until ClickHouse acknowledges), and only
+// then are the offsets committed; rebalances wait for that commit. After a
+// crash, the records since the last commit are delivered again and
+// collapse onto their first copies (ReplacingMergeTree), so the queries of
+// docs/analysts.md count each event once.
+//
+// Poison rows: an event ClickHouse refuses is sent to the dead-letter topic
+// as a "sink_refused" dead letter, so it lands in rejected_events. A dead
+// letter ClickHouse refuses is written again without its raw payload; if
+// that is refused too, it is logged and counted, never dead-lettered again.
+type Sink struct {
+	cfg      SinkConfig
+	log      *slog.Logger
+	cl       *kgo.Client
+	ch       *Client
+	events   *Writer[event.Event]
+	rejected *Writer[Rejected]
+	m        *sinkMetrics
+
+	pending int       // records consumed since the last commit
+	first   time.Time // when the first of them was consumed
+	dead    []*kgo.Record
+}
+
+// NewSink connects to Kafka and ClickHouse, waiting for ClickHouse until
+// ctx ends if it is not reachable yet.
+func NewSink(ctx context.Context, cfg SinkConfig, reg prometheus.Registerer, logger *slog.Logger) (*Sink, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newSinkMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{cfg: cfg, log: logger, m: m}
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		if s.ch, err = Open(ctx, cfg.DSN, reg, logger); err == nil {
+			break
+		}
+		logger.Warn("clickhouse not reachable, waiting", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("clickhouse sink: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+	}
+	wopts := []WriterOpt{BatchRows(cfg.BatchRows), BatchWait(cfg.BatchWait)}
+	if s.events, err = NewWriter(s.ch, EventsTable, wopts...); err == nil {
+		s.rejected, err = NewWriter(s.ch, RejectedTable, wopts...)
+	}
+	if err != nil {
+		s.ch.Close()
+		return nil, err
+	}
+	opts := append([]kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(kafka.TopicEvents, kafka.TopicDLQ),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	}, cfg.KafkaOpts...)
+	if s.cl, err = kafka.NewClient(cfg.Brokers, logger, opts...); err != nil {
+		s.ch.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ready reports whether ClickHouse answers, for readiness checks.
+func (s *Sink) Ready(ctx context.Context) error { return s.ch.conn.Ping(ctx) }
+
+// Close leaves the consumer group and closes the connections.
+func (s *Sink) Close() {
+	s.cl.AllowRebalance() // a poll may have blocked rebalances: leaving the group needs one
+	s.cl.Close()
+	s.ch.Close()
+}
+
+// RunSink runs a sink until ctx ends; see Sink.
+func RunSink(ctx context.Context, cfg SinkConfig, reg prometheus.Registerer, logger *slog.Logger) error {
+	s, err := NewSink(ctx, cfg, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Run(ctx)
+}
+
+// Run consumes and writes until ctx ends. On the way out it writes and
+// commits what it holds, within 10 s; what it cannot is delivered again
+// to the next owner of the partitions.
+func (s *Sink) Run(ctx context.Context) error {
+	for {
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if s.pending > 0 {
+			pollCtx, cancel = context.WithDeadline(ctx, s.first.Add(s.cfg.BatchWait))
+		}
+		fetches := s.cl.PollRecords(pollCtx, s.cfg.BatchRows-s.pending)
+		cancel()
+		if fetches.IsClientClosed() {
+			return errors.New("clickhouse sink: Kafka client closed")
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				s.m.fetchErrors.Inc()
+				s.log.Warn("kafka fetch error", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			for _, r := range p.Records {
+				s.consume(r)
+			}
+			last := p.Records[len(p.Records)-1]
+			s.m.records.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
+			s.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(0, p.HighWatermark-last.Offset-1)))
+		})
+		if ctx.Err() != nil {
+			return s.shutdown()
+		}
+		if s.pending == 0 {
+			s.cl.AllowRebalance()
+			continue
+		}
+		if s.pending >= s.cfg.BatchRows || time.Since(s.first) >= s.cfg.BatchWait {
+			if err := s.flush(ctx); err != nil {
+				if ctx.Err() != nil {
+					return s.shutdown()
+				}
+				return err
+			}
+		}
+	}
+}
+
+// shutdown writes and commits what is buffered, with a bounded grace.
+func (s *Sink) shutdown() error {
+	if s.pending == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.flush(ctx); err != nil {
+		s.log.Warn("sink stopped with an unwritten batch; it will be delivered again", "records", s.pending, "err", err)
+	}
+	return nil
+}
+
+// consume routes one record into the writers.
+func (s *Sink) consume(r *kgo.Record) {
+	if s.pending == 0 {
+		s.first = time.Now()
+	}
+	s.pending++
+	switch r.Topic {
+	case kafka.TopicEvents:
+		var e event.Event
+		if err := event.DecodeBinary(r.Value, &e); err != nil {
+			s.m.deadLettered.WithLabelValues("undecodable").Inc()
+			s.dead = append(s.dead, deadLetterRecord(&event.DeadLetter{
+				Reason: "sink: undecodable events record at " + coords(r) + ": " + err.Error(),
+				Kind:   "sink_refused", Index: -1, Raw: string(r.Value), ReceivedAt: r.Timestamp.UnixMilli(),
+			}, r.Key))
+			return
+		}
+		s.events.Add(e)
+	case kafka.TopicDLQ:
+		d, err := event.UnmarshalDeadLetter(r.Value)
+		if err != nil {
+			d = event.DeadLetter{
+				Reason: "sink: undecodable dead letter at " + coords(r) + ": " + err.Error(),
+				Kind:   "sink_refused", Index: -1, Raw: string(r.Value), ReceivedAt: r.Timestamp.UnixMilli(),
+			}
+			if len(d.Raw) > event.MaxDeadLetterRaw {
+				d.Raw, d.RawTruncated = d.Raw[:event.MaxDeadLetterRaw], true
+			}
+		}
+		s.rejected.Add(Rejected{ID: RejectedID(r.Value), DeadLetter: d})
+	}
+}
+
+func coords(r *kgo.Record) string {
+	return r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "@" + strconv.FormatInt(r.Offset, 10)
+}
+
+func deadLetterRecord(d *event.DeadLetter, key []byte) *kgo.Record {
+	return &kgo.Record{Topic: kafka.TopicDLQ, Key: key, Value: d.Marshal()}
+}
+
+// flush writes both tables, dead-letters refused events, commits the
+// offsets of everything consumed so far and lets a pending rebalance go.
+func (s *Sink) flush(ctx context.Context) error {
+	refusedEvents, err := s.events.Flush(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range refusedEvents {
+		s.m.deadLettered.WithLabelValues("refused").Inc()
+		s.log.Warn("clickhouse refused an event; dead-lettering it", "event_id", r.Row.ID, "err", r.Err)
+		s.dead = append(s.dead, deadLetterRecord(&event.DeadLetter{
+			Reason: "sink: ClickHouse refused the row: " + r.Err.Error(), Kind: "sink_refused",
+			EventID: r.Row.ID, Index: -1, Raw: string(event.AppendJSON(nil, &r.Row)),
+			ReceivedAt: r.Row.ReceivedAt, Source: r.Row.Source.String(), KeyID: r.Row.KeyID,
+		}, []byte(r.Row.Key())))
+	}
+	if err := s.produceDead(ctx); err != nil {
+		return err
+	}
+	refusedRejected, err := s.rejected.Flush(ctx)
+	if err != nil {
+		return err
+	}
+	if len(refusedRejected) > 0 {
+		// Second chance without the raw payload, the likely culprit.
+		for _, r := range refusedRejected {
+			row := r.Row
+			row.Reason = truncate("sink: ClickHouse refused this dead letter ("+r.Err.Error()+"); raw payload dropped; original reason: "+row.Reason, 4096)
+			row.Kind, row.Raw, row.RawTruncated = "sink_refused", "", true
+			s.rejected.Add(row)
+		}
+		again, err := s.rejected.Flush(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range again {
+			s.m.dropped.Inc()
+			s.log.Error("clickhouse refused a dead letter twice; dropping it", "id", r.Row.ID, "event_id", r.Row.EventID, "err", r.Err)
+		}
+	}
+	if err := s.cl.CommitUncommittedOffsets(ctx); err != nil {
+		s.m.commits.WithLabelValues("error").Inc()
+		s.log.Warn("offset commit failed; the batch will be delivered again and collapse", "err", err)
+	} else {
+		s.m.commits.WithLabelValues("ok").Inc()
+	}
+	s.pending = 0
+	s.cl.AllowRebalance()
+	return nil
+}
+
+// produceDead sends the collected dead letters, retrying until Kafka
+// acknowledges them or ctx ends: their offsets must not be committed
+// before.
+func (s *Sink) produceDead(ctx context.Context) error {
+	for backoff := 100 * time.Millisecond; len(s.dead) > 0; backoff = min(2*backoff, 5*time.Second) {
+		results := s.cl.ProduceSync(ctx, s.dead...)
+		var failed []*kgo.Record
+		for _, pr := range results {
+			if pr.Err != nil {
+				failed = append(failed, pr.Record)
+			}
+		}
+		s.dead = failed
+		if len(failed) == 0 {
+			break
+		}
+		s.log.Warn("dead-letter produce failed, retrying", "records", len(failed), "err", results.FirstErr())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
