@@ -159,16 +159,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.m.inFlight.Inc()
 	defer h.m.inFlight.Dec()
 
-	key, err := h.cfg.keys.Authenticate(r)
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="questline"`)
-		h.fail(w, http.StatusUnauthorized, err.Error(), 0)
-		return
-	}
+	// The IP limit comes first, so that guessing keys is limited too.
 	ip, viaProxy := h.edge.ClientIP(r)
 	if wait := h.limiter.AllowIP(ipBucket(ip)); wait > 0 {
 		h.m.rateLimited.WithLabelValues("ip").Inc()
 		h.fail(w, http.StatusTooManyRequests, "rate limit of this client address exceeded", wait)
+		return
+	}
+	key, err := h.cfg.keys.Authenticate(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="questline"`)
+		h.fail(w, http.StatusUnauthorized, err.Error(), 0)
 		return
 	}
 	dl := event.DeadLetter{Index: -1, ReceivedAt: receivedAt, Source: key.Scope.Source().String(), KeyID: key.ID}

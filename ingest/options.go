@@ -91,9 +91,10 @@ func MaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
 // RetryAfter is the Retry-After of a 503. Default 1s.
 func RetryAfter(d time.Duration) Option { return func(c *config) { c.retryAfter = d } }
 
-// RecentIDs sets the size of the recent event_id cache, ingest's first line
-// against client retries (correctness never depends on it: downstream
-// deduplicates by event_id). 0 disables it. Default 100000.
+// RecentIDs sets the slots (rounded up to a power of two, 16 bytes each) of
+// the recent event_id cache, ingest's first line against client retries;
+// correctness never depends on it: downstream deduplicates by event_id.
+// 0 disables it. Default 262144 (4 MiB).
 func RecentIDs(n int) Option { return func(c *config) { c.recentIDs = n } }
 
 // Registerer registers the handler's metrics. Default none (unregistered).
@@ -118,7 +119,7 @@ func newConfig(opts []Option) (config, error) {
 		produceTimeout:  10 * time.Second,
 		maxInFlight:     1024,
 		retryAfter:      time.Second,
-		recentIDs:       100000,
+		recentIDs:       1 << 18,
 		now:             time.Now,
 	}
 	for _, o := range opts {

@@ -114,7 +114,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	a.onClose(cl.Close) // after the HTTP server's shutdown: flushes what is buffered
+	a.onClose(cl.Close) // runs after serveHTTP returned: every answered batch is acknowledged
 	a.readyCheck("kafka", cl.Ping)
 	h, err := newIngest(a, cl, &f)
 	if err != nil {
