@@ -162,6 +162,18 @@ func TestCountAndDuration(t *testing.T) {
 	if n != 12345 || tr.Run.Events != 12345 || tr.Expected.Events.Total != 12345 {
 		t.Fatalf("sent %d, truth run %d expected %d; want 12345", n, tr.Run.Events, tr.Expected.Events.Total)
 	}
+	var buf bytes.Buffer
+	if err := tr.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var back Truth
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Run.Origin != Millis(testOrigin.UnixMilli()) || back.Expected.Events.IDsSHA256 != tr.Expected.Events.IDsSHA256 || back.Expected.Events.ByType["bid"] != tr.Expected.Events.ByType["bid"] ||
+		len(back.Expected.OfferYield) != len(tr.Expected.OfferYield) || back.Expected.OfferYield[3] != tr.Expected.OfferYield[3] {
+		t.Fatalf("truth JSON does not round-trip")
+	}
 	cfg.Count, cfg.Duration = 0, 3*time.Minute
 	_, ss = run(t, cfg)
 	end := testOrigin.Add(3 * time.Minute).UnixMilli()

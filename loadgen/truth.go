@@ -3,6 +3,8 @@ package loadgen
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"slices"
 	"strings"
 
@@ -448,4 +450,11 @@ func conversionLatency(recs []rec, w Windows) ([]LatencyRow, ConversionsTotal) {
 		})
 	}
 	return out, tot
+}
+
+// WriteJSON writes t as indented JSON, the ground-truth file of a run.
+func (t *Truth) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(t)
 }
