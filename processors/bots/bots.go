@@ -136,15 +136,18 @@ type Processor struct {
 	rows    []Row
 
 	acc   map[string]*accum
+	pool  []accum
 	ids   []string
 	times []int64
 }
 
 type accum struct {
+	n          int
 	times      []int64
 	claims     int
 	impossible int
 	geo        int
+	devUsers   int // sum over panes of distinct users: ≥ distinct in window
 	users      []string
 }
 
@@ -226,33 +229,48 @@ func (p *Processor) Panes() int { return p.eng.Len() }
 
 func (p *Processor) emit(r window.Result, panes []*pane) {
 	clear(p.acc)
+	// First pass: counts only. Most entities have too few events for any
+	// count signal and no flag event; they need no more work.
 	for _, pn := range panes {
 		for id, en := range pn.ents {
 			a := p.acc[id]
 			if a == nil {
-				a = &accum{}
+				a = p.newAccum()
 				p.acc[id] = a
+			}
+			a.n += len(en.offs)
+			a.claims += int(en.claims)
+			a.impossible += int(en.impossible)
+			a.geo += int(en.geo)
+			a.devUsers += len(en.users)
+		}
+	}
+	p.ids = p.ids[:0]
+	for id, a := range p.acc {
+		if r.Updated || a.n > p.cfg.Velocity || a.n >= p.cfg.MetronomeEvents || a.claims >= p.cfg.ClaimBurst ||
+			a.impossible > 0 || a.geo > 0 || a.devUsers > p.cfg.SharedDeviceUsers ||
+			p.flags != nil && p.flags.Flagged(id, r.Start) {
+			p.ids = append(p.ids, id)
+		}
+	}
+	slices.Sort(p.ids)
+	for _, id := range p.ids {
+		a := p.acc[id]
+		// Second pass for the candidates: times and distinct users.
+		for _, pn := range panes {
+			en := pn.ents[id]
+			if en == nil {
+				continue
 			}
 			for _, o := range en.offs {
 				a.times = append(a.times, pn.start+int64(o))
 			}
-			a.claims += int(en.claims)
-			a.impossible += int(en.impossible)
-			a.geo += int(en.geo)
 			for _, u := range en.users {
 				if !slices.Contains(a.users, u) {
 					a.users = append(a.users, u)
 				}
 			}
 		}
-	}
-	p.ids = p.ids[:0]
-	for id := range p.acc {
-		p.ids = append(p.ids, id)
-	}
-	slices.Sort(p.ids)
-	for _, id := range p.ids {
-		a := p.acc[id]
 		sig := p.signals(a)
 		score := Score(sig)
 		flagged := score >= p.cfg.Threshold
@@ -267,6 +285,20 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			Events: len(a.times), Signals: sig, Score: score, Flagged: flagged, Version: r.Version,
 		})
 	}
+	p.pool = p.pool[:0]
+}
+
+// newAccum returns a cleared accumulator, reusing the memory of the last
+// emission's.
+func (p *Processor) newAccum() *accum {
+	if len(p.pool) < cap(p.pool) {
+		p.pool = p.pool[:len(p.pool)+1]
+		a := &p.pool[len(p.pool)-1]
+		*a = accum{times: a.times[:0], users: a.users[:0]}
+		return a
+	}
+	p.pool = append(p.pool, accum{})
+	return &p.pool[len(p.pool)-1]
 }
 
 func (p *Processor) signals(a *accum) uint8 {

@@ -54,7 +54,9 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 					r = &Row{Start: s, End: s + spec.Size.Milliseconds(), QuestID: q, Scope: scope}
 					acc[k] = r
 				}
-				r.add(&stats{n: 1, sum: lat, max: lat, vals: []int64{lat}})
+				st := stats{n: 1, sum: lat, max: lat}
+				st.hist.Record(lat)
+				r.add(&st)
 			}
 		}
 	}

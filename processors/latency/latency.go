@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/histogram"
 	"github.com/questline/questline/processors/window"
 )
 
@@ -95,7 +96,7 @@ func (q *queue) Pop() any {
 
 type stats struct {
 	n, sum, max int64
-	vals        []int64
+	hist        histogram.Sparse
 }
 
 type pane struct{ byQuest map[string]*stats }
@@ -225,7 +226,7 @@ func (p *Processor) release(wm int64) {
 		s.n++
 		s.sum += lat
 		s.max = max(s.max, lat)
-		s.vals = append(s.vals, lat)
+		s.hist.Record(lat)
 	}
 }
 

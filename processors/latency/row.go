@@ -25,9 +25,7 @@ func (r *Row) add(s *stats) {
 	r.Conversions += s.n
 	r.SumMs += s.sum
 	r.MaxMs = max(r.MaxMs, s.max)
-	for _, v := range s.vals {
-		r.Hist.Record(v)
-	}
+	r.Hist.Merge(&s.hist)
 }
 
 // Quantile returns the latency at quantile q (0 < q ≤ 100) from the HDR

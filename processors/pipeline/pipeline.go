@@ -116,16 +116,20 @@ type Partition struct {
 	clean   *scope
 	cleanWM window.Watermark
 	lag     int64
-	queue   []queued // events waiting for the clean pass
+	// The events waiting for the clean pass, re-encoded into one
+	// pointer-free arena (the garbage collector does not scan it).
+	arena   []byte
+	queue   []queued
 	head    int
+	scratch event.Event
 
 	out   Output
 	stats Stats
 }
 
 type queued struct {
-	e    event.Event
-	need int64 // main watermark at which the clean pass may take it
+	off, end int   // the record in arena
+	need     int64 // main watermark at which the clean pass may take it
 }
 
 // Stats are a partition's running totals.
@@ -190,7 +194,9 @@ func (p *Partition) Add(e *event.Event) {
 	p.late(e, wm, NameLift, 3, p.all.lift.Add(e, wm))
 	p.late(e, wm, NameBots, 4, p.bots.Add(e, wm))
 	if p.clean != nil {
-		p.queue = append(p.queue, queued{e: *e, need: p.wm.Max() + p.lag})
+		off := len(p.arena)
+		p.arena = event.AppendBinary(p.arena, e)
+		p.queue = append(p.queue, queued{off: off, end: len(p.arena), need: p.wm.Max() + p.lag})
 		p.releaseClean()
 	}
 }
@@ -211,18 +217,32 @@ func (p *Partition) late(e *event.Event, wm int64, name string, i, missed int) {
 func (p *Partition) releaseClean() {
 	wm := p.wm.Time()
 	for p.head < len(p.queue) && p.queue[p.head].need <= wm {
-		e := &p.queue[p.head].e
+		q := p.queue[p.head]
+		e := &p.scratch
+		if err := event.DecodeBinary(p.arena[q.off:q.end], e); err != nil {
+			panic("pipeline: clean queue record: " + err.Error()) // we encoded it
+		}
 		cwm := p.cleanWM.Observe(e.EventTime)
 		p.clean.quest.Add(e, cwm)
 		p.clean.latency.Add(e, cwm)
 		p.clean.yield.Add(e, cwm)
 		p.clean.lift.Add(e, cwm)
-		p.queue[p.head] = queued{}
 		p.head++
 	}
 	if p.head > 1024 && p.head*2 > len(p.queue) {
-		n := copy(p.queue, p.queue[p.head:])
-		p.queue = p.queue[:n]
+		// Compact the arena and the queue.
+		base := len(p.arena)
+		if p.head < len(p.queue) {
+			base = p.queue[p.head].off
+		}
+		n := copy(p.arena, p.arena[base:])
+		p.arena = p.arena[:n]
+		m := copy(p.queue, p.queue[p.head:])
+		p.queue = p.queue[:m]
+		for i := range p.queue {
+			p.queue[i].off -= base
+			p.queue[i].end -= base
+		}
 		p.head = 0
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/histogram"
 	"github.com/questline/questline/processors/window"
 )
 
@@ -45,7 +46,7 @@ func DefaultConfig() Config {
 
 type cell struct {
 	Counts
-	lat []int64
+	lat histogram.Sparse
 }
 
 type integ struct {
@@ -204,7 +205,7 @@ func (p *Processor) addLatency(pn *pane, a *auction, b *bid) {
 			cl = &cell{}
 			pn.yield[k] = cl
 		}
-		cl.lat = append(cl.lat, b.latency)
+		cl.lat.Record(b.latency)
 	}
 }
 
@@ -245,9 +246,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 				p.ysum[k] = row
 			}
 			row.Counts.add(&cl.Counts, 1)
-			for _, v := range cl.lat {
-				row.Hist.Record(v)
-			}
+			row.Hist.Merge(&cl.lat)
 		}
 		for pl, g := range pn.integ {
 			s := p.isum[pl]

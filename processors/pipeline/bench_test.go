@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/internal/streamgen"
+)
+
+// records returns a realistic mix as Kafka record values (event.AppendBinary)
+// and the event-time span it covers.
+func records(n, users int) ([][]byte, int64) {
+	evs := streamgen.Generate(streamgen.Config{Seed: 42, Events: n, Users: users, Gap: 2, Disorder: 5000, Quests: 20, Drops: 3})
+	recs := make([][]byte, len(evs))
+	for i := range evs {
+		evs[i].ID = fmt.Sprintf("01J%020d", i)
+		evs[i].SessionID = "s-" + evs[i].UserID
+		evs[i].KeyID = "key1"
+		recs[i] = event.AppendBinary(nil, &evs[i])
+	}
+	span := evs[len(evs)-1].ReceivedAt - evs[0].ReceivedAt + 10_000
+	return recs, span
+}
+
+func benchCatalog() *catalog.Catalog {
+	cat := catalog.New()
+	for _, e := range testCatalog() {
+		cat.Apply(&e)
+	}
+	return cat
+}
+
+var (
+	benchRecs [][]byte
+	benchSpan int64
+)
+
+// benchRecords is the shared input: 400,000 events of 40,000 users (about
+// 7 minutes of event time). Run with -benchtime=400000x to stay within one
+// pass; later passes replay it with shifted times and repeated ids.
+func benchRecords() ([][]byte, int64) {
+	if benchRecs == nil {
+		benchRecs, benchSpan = records(400_000, 40_000)
+		runtime.GC()
+	}
+	return benchRecs, benchSpan
+}
+
+// BenchmarkDecode is the baseline: decoding the records alone.
+func BenchmarkDecode(b *testing.B) {
+	recs, _ := benchRecords()
+	var e event.Event
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := event.DecodeBinary(recs[i%len(recs)], &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkPartition: decode and every metric (all and clean scopes, user
+// bot signals), one goroutine, flushing every 50,000 events (a runtime
+// flushes per poll or commit interval: at 1M events/s, every 50 ms). The input is
+// replayed with shifted event times so time keeps moving forward.
+func BenchmarkPartition(b *testing.B) {
+	for _, clean := range []bool{false, true} {
+		b.Run(fmt.Sprintf("clean=%v", clean), func(b *testing.B) {
+			recs, span := benchRecords()
+			cfg := DefaultConfig()
+			cfg.Clean = clean
+			p, err := New(cfg, benchCatalog())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var e event.Event
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := event.DecodeBinary(recs[i%len(recs)], &e); err != nil {
+					b.Fatal(err)
+				}
+				e.EventTime += int64(i/len(recs)) * span
+				p.Add(&e)
+				if i%50_000 == 0 {
+					p.Flush(p.Watermark())
+					p.Reset()
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// TestStateBytesPerUser measures the heap held by a partition's state per
+// active user (a user with an event within the retention horizon), without
+// the clean pass's event queue (which is per event, not per user).
+func TestStateBytesPerUser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measurement")
+	}
+	const users = 50_000
+	recs, _ := records(300_000, users)
+	cfg := DefaultConfig()
+	cfg.Clean = false
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	p, err := New(cfg, benchCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e event.Event
+	active := map[string]bool{}
+	for i, r := range recs {
+		if err := event.DecodeBinary(r, &e); err != nil {
+			t.Fatal(err)
+		}
+		active[e.UserID] = true
+		p.Add(&e)
+		if i%10_000 == 0 {
+			p.Flush(p.Watermark())
+			p.Reset()
+		}
+	}
+	p.Flush(p.Watermark())
+	p.Reset()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	bytes := float64(after.HeapAlloc) - float64(before.HeapAlloc)
+	// The active map itself is not state: subtract a rough 64 B per entry.
+	bytes -= float64(len(active)) * 64
+	span := time.Duration(p.wm.Max()-(1767225600000)) * time.Millisecond
+	t.Logf("%d active users over %v of event time: %.0f bytes of state per active user", len(active), span, bytes/float64(len(active)))
+	runtime.KeepAlive(p)
+	runtime.KeepAlive(recs)
+}
