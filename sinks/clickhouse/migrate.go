@@ -132,7 +132,7 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("clickhouse: open: %w", err)
 	}
-	err = exec(ctx, server, "CREATE DATABASE IF NOT EXISTS "+database)
+	err = execDDL(ctx, server, "CREATE DATABASE IF NOT EXISTS "+database)
 	server.Close()
 	if err != nil {
 		return fmt.Errorf("clickhouse: create database %s: %w", database, err)
@@ -143,7 +143,7 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger) error {
 		return fmt.Errorf("clickhouse: open: %w", err)
 	}
 	defer conn.Close()
-	if err := exec(ctx, conn, migrationsTable); err != nil {
+	if err := execDDL(ctx, conn, migrationsTable); err != nil {
 		return fmt.Errorf("clickhouse: create schema_migrations: %w", err)
 	}
 	applied := map[uint32]string{}
@@ -172,7 +172,7 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger) error {
 			continue
 		}
 		for _, stmt := range m.Statements {
-			if err := exec(ctx, conn, stmt); err != nil {
+			if err := execDDL(ctx, conn, stmt); err != nil {
 				return fmt.Errorf("clickhouse: migration %04d_%s: %w", m.Version, m.Name, err)
 			}
 		}
@@ -184,9 +184,9 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger) error {
 	return nil
 }
 
-// exec runs an idempotent DDL statement, treating "already exists" as
+// execDDL runs an idempotent DDL statement, treating "already exists" as
 // success (a concurrent Migrate got there first).
-func exec(ctx context.Context, conn interface {
+func execDDL(ctx context.Context, conn interface {
 	Exec(context.Context, string, ...any) error
 }, stmt string) error {
 	err := conn.Exec(ctx, stmt)
