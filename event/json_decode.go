@@ -788,7 +788,18 @@ func (p *parser) literal(lit string) {
 func (p *parser) str() (string, bool) {
 	s := p.s
 	start := p.i + 1
-	for i := start; i < len(s); {
+	// Fast path: printable ASCII up to the closing quote, one table
+	// lookup per byte (keys and ids are short: a vectorised search for the
+	// quote costs more than it saves).
+	i := start
+	for i < len(s) && plainByte[s[i]] {
+		i++
+	}
+	if i < len(s) && s[i] == '"' {
+		p.i = i + 1
+		return s[start:i], true
+	}
+	for i < len(s) {
 		c := s[i]
 		switch {
 		case c == '"':
@@ -897,6 +908,15 @@ func (p *parser) strEscaped(start, i int) (string, bool) {
 	p.fail("unterminated string")
 	return "", false
 }
+
+// plainByte marks the bytes a string's fast path passes over: printable
+// ASCII except '"' and '\\'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func utf16Surrogate(r rune) bool { return r >= 0xd800 && r < 0xe000 }
 
