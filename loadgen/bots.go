@@ -79,21 +79,25 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 			t += g.between(3, 15)
 		}
 	case botVelocity:
-		// 150–300 events at about two per second.
+		// 200–400 events at about three per second (several per second
+		// on the whole-second grid): 180+ in a minute.
 		u := g.newBot(k, nil)
 		qq := q()
-		for i := 150 + g.rng.IntN(151); i > 0; i-- {
+		for i := 200 + g.rng.IntN(201); i > 0; i-- {
 			typ := event.QuestStarted
 			if i%2 == 0 {
 				typ = event.QuestAbandoned
 			}
 			add(botStep{t: t, u: u, d: u.devices[0], typ: typ, quest: qq})
-			t += int64(g.rng.IntN(2)) * sec
+			if g.rng.Float64() < 0.3 {
+				t += sec
+			}
 		}
 	case botMetronome:
-		// 24–40 events with exactly constant gaps of 2–6 s.
+		// 24–40 events with exactly constant gaps of 1 or 2 s: 20 or more
+		// in some 1-min window.
 		u := g.newBot(k, nil)
-		gap := g.between(2, 6)
+		gap := g.between(1, 2)
 		qq := q()
 		for i := 24 + g.rng.IntN(17); i > 0; i-- {
 			typ := event.QuestStarted
@@ -104,8 +108,10 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 			t += gap
 		}
 	case botSharedDevice:
-		// A device farm: 6–12 accounts on one device, taking turns within
-		// a minute; each does an ordinary-looking quest.
+		// A device farm: 6–12 accounts on one device, driven by a script
+		// that gives each account a turn every 2 s exactly (30–40 turns:
+		// quest starts and abandons). The device is the entity to find
+		// (shared device and metronome); each account alone looks quiet.
 		dev := g.newDevice(g.pick(countries))
 		n := 6 + g.rng.IntN(7)
 		users := make([]*user, n)
@@ -113,12 +119,17 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 		for i := range users {
 			users[i] = g.newBot(k, dev)
 			quests[i] = q()
-			add(botStep{t: t + int64(i)*3*sec, u: users[i], d: dev, typ: event.QuestStarted, quest: quests[i]})
 		}
-		done := t + g.between(200, 260)
-		for i := range users {
-			at := done + int64(i)*3*sec
-			add(botStep{t: at, u: users[i], d: dev, typ: event.QuestCompleted, quest: quests[i], durMs: at - (t + int64(i)*3*sec)})
+		turns := make([]int, n)
+		for i := 30 + g.rng.IntN(11); i > 0; i-- {
+			j := i % n
+			typ := event.QuestStarted
+			if turns[j]%2 == 1 {
+				typ = event.QuestAbandoned
+			}
+			turns[j]++
+			add(botStep{t: t, u: users[j], d: dev, typ: typ, quest: quests[j]})
+			t += 2 * sec
 		}
 	case botClaimBurst:
 		// Waits for a live drop, views it, then fires 10–20 claims a second
@@ -145,10 +156,10 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 				declared = append(declared, c)
 			}
 		}
-		for n := 2 + g.rng.IntN(3); n > 0; n-- {
+		for n := 1 + g.rng.IntN(2); n > 0; n-- {
 			qq := q()
 			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestStarted, quest: qq, country: g.pick(declared)})
-			dur := g.between(190, 400)
+			dur := g.between(190, 300)
 			t += dur
 			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestCompleted, quest: qq, durMs: dur, country: g.pick(declared)})
 			t += g.between(5, 30)

@@ -103,6 +103,11 @@ type PlantedBidder struct {
 // whose whole session was sent (the ones a detector must find); Partial
 // lists the users whose session the start or end of the run cut.
 type BotIDs struct {
+	// Entity is what a detector must flag for this kind: "user", or
+	// "device" for device farms (whose accounts each look quiet).
+	Entity string `json:"entity"`
+	// Signals are the SPEC §5 signals the kind shows, strongest first.
+	Signals []string `json:"signals"`
 	Users   []string `json:"users"`
 	Devices []string `json:"devices"`
 	Partial []string `json:"partial_users"`
@@ -121,7 +126,11 @@ func newPlanted(c *Config) Planted {
 		p.Violations[k] = 0
 	}
 	for k := botKind(1); k < numBotKinds; k++ {
-		p.Bots[k.String()] = &BotIDs{Users: []string{}, Devices: []string{}}
+		b := &BotIDs{Entity: "user", Signals: []string{k.String()}, Users: []string{}, Devices: []string{}}
+		if k == botSharedDevice {
+			b.Entity, b.Signals = "device", []string{"shared_device", "metronome"}
+		}
+		p.Bots[k.String()] = b
 	}
 	med := float64(ms(c.LatencyMedian))
 	q := func(z float64) float64 { return math.Round(med * math.Exp(c.LatencySigma*z)) }

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/questline/questline/event"
@@ -155,7 +156,7 @@ func TestBotsSeparable(t *testing.T) {
 			kind[u] = k
 		}
 		for _, u := range b.Partial {
-			kind[u] = "partial" // cut by the run's start or end: not judged
+			kind[u] = "partial:" + k // cut by the run's start or end: not judged
 		}
 	}
 	type uev struct {
@@ -232,6 +233,33 @@ func TestBotsSeparable(t *testing.T) {
 			claimBurst[u] = max(claimBurst[u], i-j+1)
 		}
 	}
+	// Device farms: the device's events keep exactly constant gaps.
+	devGaps := map[string]int{} // user → longest equal-gap run of its device
+	byDevice := map[string][]int64{}
+	devOf := map[string]string{}
+	for _, s := range ss {
+		for i, e := range s.b.Events {
+			if k := kind[e.UserID]; k == "shared_device" || k == "partial:shared_device" {
+				byDevice[e.DeviceID] = append(byDevice[e.DeviceID], s.b.TrueTime(i))
+				devOf[e.UserID] = e.DeviceID
+			}
+		}
+	}
+	for d, ts := range byDevice {
+		slices.Sort(ts)
+		run, best := 1, 0
+		for i := 2; i < len(ts); i++ {
+			if g := ts[i] - ts[i-1]; g > 0 && g == ts[i-1]-ts[i-2] {
+				run++
+				best = max(best, run+1)
+			} else {
+				run = 1
+			}
+		}
+		for u := range devUsers[d] {
+			devGaps[u] = best
+		}
+	}
 	maxUsersOnDevice := map[string]int{}
 	for _, us := range devUsers {
 		for u := range us {
@@ -258,15 +286,19 @@ func TestBotsSeparable(t *testing.T) {
 	}
 	for u := range byUser {
 		var ok bool
-		switch kind[u] {
-		case "", "partial":
+		if kind[u] == "" || strings.HasPrefix(kind[u], "partial:") {
 			continue
+		}
+		switch kind[u] {
 		case "velocity":
-			ok = maxPerMin[u] >= 2*humanMaxPerMin
+			ok = maxPerMin[u] >= 2*humanMaxPerMin && maxPerMin[u] > 120
 		case "metronome":
 			ok = sameGaps[u] >= 20 && sameGaps[u] > 2*humanMaxGaps
 		case "shared_device":
-			ok = maxUsersOnDevice[u] >= 6
+			if !slices.Contains(tr.Planted.Bots["shared_device"].Devices, devOf[u]) {
+				continue // another account of the farm was cut by the run's edge
+			}
+			ok = maxUsersOnDevice[u] >= 6 && devGaps[u] >= 20
 		case "claim_burst":
 			ok = claimBurst[u] >= 10 && claimBurst[u] > 3*humanMaxClaims
 		case "impossible_quest":
@@ -275,8 +307,8 @@ func TestBotsSeparable(t *testing.T) {
 			ok = geoOff[u]
 		}
 		if !ok {
-			t.Errorf("%s bot %s shows no signal: %d/min, %d equal gaps, %d claims, %d users/device, fast %v, geo %v",
-				kind[u], u, maxPerMin[u], sameGaps[u], claimBurst[u], maxUsersOnDevice[u], fastDone[u], geoOff[u])
+			t.Errorf("%s bot %s shows no signal: %d/min, %d equal gaps (device %d), %d claims, %d users/device, fast %v, geo %v",
+				kind[u], u, maxPerMin[u], sameGaps[u], devGaps[u], claimBurst[u], maxUsersOnDevice[u], fastDone[u], geoOff[u])
 		}
 	}
 }

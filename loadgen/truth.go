@@ -256,7 +256,7 @@ func (tb *truthBuilder) sentBots(all map[string]*BotIDs, steps map[string]int) m
 	}
 	out := make(map[string]*BotIDs, len(all))
 	for k, b := range all {
-		nb := &BotIDs{Users: []string{}, Devices: []string{}, Partial: []string{}}
+		nb := &BotIDs{Entity: b.Entity, Signals: b.Signals, Users: []string{}, Devices: []string{}, Partial: []string{}}
 		complete := map[string]bool{}
 		for _, u := range b.Users {
 			switch n := users[u]; {

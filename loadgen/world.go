@@ -255,6 +255,8 @@ func (g *gen) newBot(k botKind, dev *device) *user {
 	u := &user{id: "u." + g.tag + "." + strconv.FormatUint(g.nUsers, 36), country: g.pick(countries), bot: k}
 	if dev == nil {
 		dev = g.newDevice(u.country)
+	} else {
+		u.country = dev.edgeCountry
 	}
 	u.devices = []*device{dev}
 	g.planted.addBot(k, u.id, dev.id)
