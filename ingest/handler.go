@@ -193,10 +193,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, errTooLarge):
 			dl.Kind, dl.Raw = KindTooLarge, string(sent)
-			if gz {
+			dl.Reason = "body: larger than the limit of " + strconv.FormatInt(h.cfg.maxBodyBytes, 10) + " bytes as sent"
+			if int64(len(sent)) <= h.cfg.maxBodyBytes { // a gzip body over the decoded limit
 				dl.Raw = st.dec.String()
+				dl.Reason = "body: larger than the limit of " + strconv.FormatInt(h.cfg.maxDecodedBytes, 10) + " bytes after gzip decoding"
 			}
-			dl.Reason = "body: larger than " + strconv.FormatInt(h.cfg.maxBodyBytes, 10) + " bytes as sent or " + strconv.FormatInt(h.cfg.maxDecodedBytes, 10) + " bytes decoded"
 			h.failDead(w, http.StatusRequestEntityTooLarge, dl)
 		case errors.Is(err, errBadGzip):
 			dl.Kind, dl.Raw, dl.Reason = KindMalformedBody, string(sent), err.Error()

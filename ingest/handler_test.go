@@ -185,8 +185,11 @@ func TestWholeRequestErrors(t *testing.T) {
 			if c.status == 400 && c.hdr == nil && d.Raw != string(c.body) {
 				t.Fatalf("dead letter raw %q, want the body %q", d.Raw, c.body)
 			}
-			if c.name == "gzip bomb" && (len(d.Raw) > event.MaxDeadLetterRaw || !d.RawTruncated) {
-				t.Fatalf("bomb dead letter raw %d bytes, truncated %v", len(d.Raw), d.RawTruncated)
+			if c.name == "gzip bomb" && (len(d.Raw) > event.MaxDeadLetterRaw || !d.RawTruncated || !strings.Contains(d.Reason, "after gzip decoding")) {
+				t.Fatalf("bomb dead letter: raw %d bytes, truncated %v, reason %q", len(d.Raw), d.RawTruncated, d.Reason)
+			}
+			if c.name == "body over the limit" && !strings.Contains(d.Reason, "as sent") {
+				t.Fatalf("reason %q", d.Reason)
 			}
 		})
 	}
