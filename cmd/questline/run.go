@@ -2,10 +2,120 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"net/http"
+	"sync"
+
+	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/sinks/clickhouse"
 )
 
-// runAll runs every role in one process.
+// runFlags are the run role's flags: those of every role it runs.
+type runFlags struct {
+	ingest  ingestFlags
+	sink    sinkFlags
+	migrate bool
+}
+
+func (f *runFlags) register(fs *flag.FlagSet) {
+	f.ingest.register(fs)
+	f.sink.register(fs)
+	fs.BoolVar(&f.migrate, "migrate", true, "create or upgrade the ClickHouse schema before starting (as questline migrate)")
+}
+
+// runAll runs every role in one process: ingest on -http-addr, the sink and
+// the processors, on the embedded broker unless -kafka-brokers is given.
+// The roles share the process's Kafka connection settings, registry and
+// admin server; when one fails, the others are stopped and run returns its
+// error.
 func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notBuilt("the all-in-one run")
+	var f runFlags
+	a, err := newApp("run", args, stderr, f.register)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	brokers, err := a.kafkaBrokers(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.ensureTopics(ctx, brokers, kafka.CoreTopics...); err != nil {
+		return err
+	}
+	if f.migrate {
+		if err := clickhouse.Migrate(ctx, a.cfg.ClickHouseDSN, a.log); err != nil {
+			return err
+		}
+	}
+	if err := a.serveAdmin(); err != nil {
+		return err
+	}
+
+	// Ingest.
+	cl, err := kafka.NewClient(brokers, a.log)
+	if err != nil {
+		return err
+	}
+	a.onClose(cl.Close)
+	a.readyCheck("kafka", cl.Ping)
+	h, err := newIngest(a, cl, &f.ingest)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+
+	// Sink.
+	s, err := clickhouse.NewSink(ctx, clickhouse.SinkConfig{
+		Brokers:   brokers,
+		DSN:       a.cfg.ClickHouseDSN,
+		Group:     f.sink.group,
+		BatchRows: f.sink.batchRows,
+		BatchWait: f.sink.batchWait,
+	}, a.reg, a.log)
+	if err != nil {
+		return err
+	}
+	a.onClose(s.Close)
+	a.readyCheck("clickhouse", s.Ready)
+
+	roles := map[string]func(context.Context) error{
+		"ingest": func(ctx context.Context) error { return serveHTTP(ctx, a, mux) },
+		"sink":   s.Run,
+	}
+	return runRoles(ctx, a, roles)
+}
+
+// runRoles runs each role until ctx ends or one of them fails; then it
+// stops the others and returns the first failure.
+func runRoles(ctx context.Context, a *app, roles map[string]func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for name, run := range roles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := run(ctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s: %w", name, err)
+				}
+				mu.Unlock()
+				a.log.Error("role failed; stopping the others", "failed", name, "err", err)
+			}
+			cancel()
+		}()
+	}
+	a.log.Info("all roles running")
+	wg.Wait()
+	return firstErr
 }
