@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -154,6 +155,7 @@ func TestWholeRequestErrors(t *testing.T) {
 		{"bad gzip", []byte("\x1f\x8b\x08\x00garbage"), map[string]string{"Content-Encoding": "gzip"}, 400, ingest.KindMalformedBody},
 		{"gzip claimed, plain sent", good, map[string]string{"Content-Encoding": "gzip"}, 400, ingest.KindMalformedBody},
 		{"body over the limit", append(append([]byte(`{"events":[],"x":"`), bytes.Repeat([]byte("a"), 70<<10)...), `"}`...), nil, 413, ingest.KindTooLarge},
+		{"chunked body over the limit", append(append([]byte(`{"events":[],"x":"`), bytes.Repeat([]byte("a"), 70<<10)...), `"}`...), nil, 413, ingest.KindTooLarge},
 		{"gzip bomb", bomb, map[string]string{"Content-Encoding": "gzip"}, 413, ingest.KindTooLarge},
 		{"too many events", batch(many...), nil, 413, ingest.KindTooLarge},
 	}
@@ -161,7 +163,12 @@ func TestWholeRequestErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := e.deadLetters()
-			r := e.post(c.body, c.hdr)
+			var r reply
+			if strings.HasPrefix(c.name, "chunked") {
+				r = e.postReader(io.MultiReader(bytes.NewReader(c.body)), c.hdr) // no Content-Length
+			} else {
+				r = e.post(c.body, c.hdr)
+			}
 			if r.status != c.status || r.body.Error == "" {
 				t.Fatalf("status %d (%+v), want %d with an error", r.status, r.body, c.status)
 			}
@@ -188,7 +195,8 @@ func TestWholeRequestErrors(t *testing.T) {
 			if c.name == "gzip bomb" && (len(d.Raw) > event.MaxDeadLetterRaw || !d.RawTruncated || !strings.Contains(d.Reason, "after gzip decoding")) {
 				t.Fatalf("bomb dead letter: raw %d bytes, truncated %v, reason %q", len(d.Raw), d.RawTruncated, d.Reason)
 			}
-			if c.name == "body over the limit" && !strings.Contains(d.Reason, "as sent") {
+			if c.name == "body over the limit" && !strings.Contains(d.Reason, "Content-Length") ||
+				c.name == "chunked body over the limit" && (!strings.Contains(d.Reason, "as sent") || len(d.Raw) != 64<<10+1) {
 				t.Fatalf("reason %q", d.Reason)
 			}
 		})

@@ -89,7 +89,14 @@ type reply struct {
 // ("" deletes one).
 func (e *env) post(body []byte, hdr map[string]string) reply {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+ingest.Path, bytes.NewReader(body))
+	return e.postReader(bytes.NewReader(body), hdr)
+}
+
+// postReader is post with a body of unknown length (sent chunked) unless
+// it is a *bytes.Reader.
+func (e *env) postReader(body io.Reader, hdr map[string]string) reply {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+ingest.Path, body)
 	if err != nil {
 		e.t.Fatal(err)
 	}
