@@ -29,17 +29,17 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 		}
 		var best *completion
 		for i, c := range comps[e.UserID] {
-			if c.t <= e.EventTime && (best == nil || c.t >= best.t) {
+			if c.T <= e.EventTime && (best == nil || c.T >= best.T) {
 				best = &comps[e.UserID][i]
 			}
 		}
-		if best == nil || e.EventTime-best.t > cfg.Attribution.Milliseconds() {
+		if best == nil || e.EventTime-best.T > cfg.Attribution.Milliseconds() {
 			continue
 		}
-		lat := e.EventTime - best.t
+		lat := e.EventTime - best.T
 		convs = append(convs, Conversion{
-			EventID: e.ID, OrderID: e.OrderID, UserID: e.UserID, QuestID: best.quest,
-			DropID: e.DropID, CreatorID: e.CreatorID, ConversionTime: e.EventTime, CompletionTime: best.t,
+			EventID: e.ID, OrderID: e.OrderID, UserID: e.UserID, QuestID: best.Quest,
+			DropID: e.DropID, CreatorID: e.CreatorID, ConversionTime: e.EventTime, CompletionTime: best.T,
 			LatencyMs: lat, AmountMicros: e.AmountMicros, Currency: e.Currency,
 		})
 		first, last := spec.Starts(e.EventTime)
@@ -47,15 +47,15 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 			if include != nil && !include(e.UserID, s) {
 				continue
 			}
-			for _, q := range []string{"", best.quest} {
+			for _, q := range []string{"", best.Quest} {
 				k := rowKey{s, q, scope}
 				r := acc[k]
 				if r == nil {
 					r = &Row{Start: s, End: s + spec.Size.Milliseconds(), QuestID: q, Scope: scope}
 					acc[k] = r
 				}
-				st := stats{n: 1, sum: lat, max: lat}
-				st.hist.Record(lat)
+				st := stats{N: 1, Sum: lat, Max: lat}
+				st.Hist.Record(lat)
 				r.add(&st)
 			}
 		}

@@ -62,28 +62,28 @@ type Conversion struct {
 }
 
 type completion struct {
-	t     int64
-	quest string
+	T     int64
+	Quest string
 }
 
 type user struct {
-	comps []completion // ascending by t, ties in arrival order
+	Comps []completion // ascending by T, ties in arrival order
 }
 
 type pending struct {
-	seq uint64
-	r   window.Range
-	c   Conversion
+	Seq uint64
+	R   window.Range
+	C   Conversion
 }
 
 type queue []pending
 
 func (q queue) Len() int { return len(q) }
 func (q queue) Less(i, j int) bool {
-	if q[i].c.ConversionTime != q[j].c.ConversionTime {
-		return q[i].c.ConversionTime < q[j].c.ConversionTime
+	if q[i].C.ConversionTime != q[j].C.ConversionTime {
+		return q[i].C.ConversionTime < q[j].C.ConversionTime
 	}
-	return q[i].seq < q[j].seq
+	return q[i].Seq < q[j].Seq
 }
 func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
 func (q *queue) Push(x any)   { *q = append(*q, x.(pending)) }
@@ -95,11 +95,11 @@ func (q *queue) Pop() any {
 }
 
 type stats struct {
-	n, sum, max int64
-	hist        histogram.Sparse
+	N, Sum, Max int64
+	Hist        histogram.Sparse
 }
 
-type pane struct{ byQuest map[string]*stats }
+type pane struct{ ByQuest map[string]*stats }
 
 // Processor computes the rows of one partition and scope.
 type Processor struct {
@@ -130,7 +130,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		users: make(map[string]*user), sum: make(map[string]*Row), strs: make(map[string]string),
 	}
 	eng, err := window.NewEngine(cfg.Window,
-		func(int64) *pane { return &pane{byQuest: make(map[string]*stats)} },
+		func(int64) *pane { return &pane{ByQuest: make(map[string]*stats)} },
 		p.emit)
 	if err != nil {
 		return nil, err
@@ -151,11 +151,11 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 			// outlives the record.
 			p.users[strings.Clone(e.UserID)] = u
 		}
-		i := len(u.comps)
-		for i > 0 && u.comps[i-1].t > e.EventTime {
+		i := len(u.Comps)
+		for i > 0 && u.Comps[i-1].T > e.EventTime {
 			i--
 		}
-		u.comps = slices.Insert(u.comps, i, completion{e.EventTime, p.intern(e.QuestID)})
+		u.Comps = slices.Insert(u.Comps, i, completion{e.EventTime, p.intern(e.QuestID)})
 	case event.Conversion:
 		p.seq++
 		c := Conversion{
@@ -172,7 +172,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		if p.filter != nil {
 			r = p.filter(e.UserID, e.EventTime, p.cfg.Window)
 		}
-		heap.Push(&p.queue, pending{seq: p.seq, r: r, c: c})
+		heap.Push(&p.queue, pending{Seq: p.seq, R: r, C: c})
 	}
 	p.release(wm)
 	m := p.missed
@@ -187,16 +187,16 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 func (p *Processor) release(wm int64) {
 	defer p.eng.Advance(wm)
 	applyWM := p.eng.Watermark()
-	for len(p.queue) > 0 && p.queue[0].c.ConversionTime < wm {
+	for len(p.queue) > 0 && p.queue[0].C.ConversionTime < wm {
 		pd := heap.Pop(&p.queue).(pending)
-		c := pd.c
+		c := pd.C
 		u := p.users[c.UserID]
 		if u == nil {
 			continue
 		}
 		// Latest completion at or before the conversion.
-		i, _ := slices.BinarySearchFunc(u.comps, c.ConversionTime+1, func(a completion, t int64) int {
-			if a.t < t {
+		i, _ := slices.BinarySearchFunc(u.Comps, c.ConversionTime+1, func(a completion, t int64) int {
+			if a.T < t {
 				return -1
 			}
 			return 1
@@ -204,13 +204,13 @@ func (p *Processor) release(wm int64) {
 		if i == 0 {
 			continue
 		}
-		comp := u.comps[i-1]
-		lat := c.ConversionTime - comp.t
+		comp := u.Comps[i-1]
+		lat := c.ConversionTime - comp.T
 		if lat > p.attrMs {
 			continue
 		}
-		c.QuestID, c.CompletionTime, c.LatencyMs = comp.quest, comp.t, lat
-		pn, missed := p.eng.PaneRange(c.ConversionTime, applyWM, pd.r)
+		c.QuestID, c.CompletionTime, c.LatencyMs = comp.Quest, comp.T, lat
+		pn, missed := p.eng.PaneRange(c.ConversionTime, applyWM, pd.R)
 		p.missed += missed
 		if pn == nil {
 			continue
@@ -218,15 +218,15 @@ func (p *Processor) release(wm int64) {
 		if p.cfg.Conversions {
 			p.convs = append(p.convs, c)
 		}
-		s := pn.byQuest[c.QuestID]
+		s := pn.ByQuest[c.QuestID]
 		if s == nil {
 			s = &stats{}
-			pn.byQuest[c.QuestID] = s
+			pn.ByQuest[c.QuestID] = s
 		}
-		s.n++
-		s.sum += lat
-		s.max = max(s.max, lat)
-		s.hist.Record(lat)
+		s.N++
+		s.Sum += lat
+		s.Max = max(s.Max, lat)
+		s.Hist.Record(lat)
 	}
 }
 
@@ -246,14 +246,14 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 		horizon := wm - p.lateMs - p.cfg.Window.Size.Milliseconds() - p.attrMs
 		for id, u := range p.users {
 			i := 0
-			for i < len(u.comps) && u.comps[i].t < horizon {
+			for i < len(u.Comps) && u.Comps[i].T < horizon {
 				i++
 			}
-			if i == len(u.comps) {
+			if i == len(u.Comps) {
 				delete(p.users, id)
 				continue
 			}
-			u.comps = slices.Delete(u.comps, 0, i)
+			u.Comps = slices.Delete(u.Comps, 0, i)
 		}
 	}
 	rows, convs := p.rows, p.convs
@@ -285,7 +285,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	clear(p.sum)
 	total := p.newRow(r, "")
 	for _, pn := range panes {
-		for q, s := range pn.byQuest {
+		for q, s := range pn.ByQuest {
 			row := p.sum[q]
 			if row == nil {
 				row = p.newRow(r, q)

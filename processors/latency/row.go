@@ -22,10 +22,10 @@ type Row struct {
 }
 
 func (r *Row) add(s *stats) {
-	r.Conversions += s.n
-	r.SumMs += s.sum
-	r.MaxMs = max(r.MaxMs, s.max)
-	r.Hist.Merge(&s.hist)
+	r.Conversions += s.N
+	r.SumMs += s.Sum
+	r.MaxMs = max(r.MaxMs, s.Max)
+	r.Hist.Merge(&s.Hist)
 }
 
 // Quantile returns the latency at quantile q (0 < q ≤ 100) from the HDR

@@ -42,23 +42,44 @@ func newTables() *tables {
 }
 
 func (t *tables) keep(o *Output) {
+	// ReplacingMergeTree(version) semantics: the highest version wins.
 	for _, r := range o.Quest {
-		t.quest[fmt.Sprint(r.Start, r.QuestID, r.Scope)] = r
+		k := fmt.Sprint(r.Start, r.QuestID, r.Scope)
+		if old, ok := t.quest[k]; !ok || r.Version >= old.Version {
+			t.quest[k] = r
+		}
 	}
 	for _, r := range o.Latency {
-		t.latency[fmt.Sprint(r.Start, r.QuestID, r.Scope)] = r
+		k := fmt.Sprint(r.Start, r.QuestID, r.Scope)
+		if old, ok := t.latency[k]; !ok || r.Version >= old.Version {
+			r.Hist = r.Hist.Clone()
+			t.latency[k] = r
+		}
 	}
 	for _, r := range o.Yield {
-		t.yield[fmt.Sprint(r.Start, r.Placement, r.BidderID, r.Scope)] = r
+		k := fmt.Sprint(r.Start, r.Placement, r.BidderID, r.Scope)
+		if old, ok := t.yield[k]; !ok || r.Version >= old.Version {
+			r.Hist = r.Hist.Clone()
+			t.yield[k] = r
+		}
 	}
 	for _, r := range o.Integrity {
-		t.integ[fmt.Sprint(r.Start, r.Placement, r.Kind, r.Scope)] = r
+		k := fmt.Sprint(r.Start, r.Placement, r.Kind, r.Scope)
+		if old, ok := t.integ[k]; !ok || r.Version >= old.Version {
+			t.integ[k] = r
+		}
 	}
 	for _, r := range o.Lift {
-		t.lift[fmt.Sprint(r.DropID, r.UpdatedAt, r.Scope, r.Final)] = r
+		k := fmt.Sprint(r.DropID, r.UpdatedAt, r.Scope, r.Final)
+		if old, ok := t.lift[k]; !ok || r.Version >= old.Version {
+			t.lift[k] = r
+		}
 	}
 	for _, r := range o.Bots {
-		t.bots[fmt.Sprint(r.Start, r.EntityID)] = r
+		k := fmt.Sprint(r.Start, r.EntityID)
+		if old, ok := t.bots[k]; !ok || r.Version >= old.Version {
+			t.bots[k] = r
+		}
 	}
 	for _, c := range o.Conversions {
 		t.convs[c.EventID] = c

@@ -55,7 +55,7 @@ func (r *Row) CompletionRate() *float64 {
 	return window.Ratio(float64(r.Completions), float64(r.Starts))
 }
 
-type pane struct{ byQuest map[string]*Counts }
+type pane struct{ ByQuest map[string]*Counts }
 
 // Processor computes the rows of one partition and scope.
 type Processor struct {
@@ -73,7 +73,7 @@ type Processor struct {
 func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{scope: scope, spec: cfg.Window, filter: filter, sum: make(map[string]*Counts)}
 	eng, err := window.NewEngine(cfg.Window,
-		func(int64) *pane { return &pane{byQuest: make(map[string]*Counts)} },
+		func(int64) *pane { return &pane{ByQuest: make(map[string]*Counts)} },
 		p.emit)
 	if err != nil {
 		return nil, err
@@ -98,10 +98,10 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	if pn == nil {
 		return missed
 	}
-	c := pn.byQuest[e.QuestID]
+	c := pn.ByQuest[e.QuestID]
 	if c == nil {
 		c = &Counts{}
-		pn.byQuest[e.QuestID] = c
+		pn.ByQuest[e.QuestID] = c
 	}
 	switch e.Type {
 	case event.QuestStarted:
@@ -138,7 +138,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	clear(p.sum)
 	var total Counts
 	for _, pn := range panes {
-		for q, c := range pn.byQuest {
+		for q, c := range pn.ByQuest {
 			s := p.sum[q]
 			if s == nil {
 				s = &Counts{}

@@ -1,0 +1,48 @@
+package catalog
+
+// State is the serializable state of a Catalog (encoding/gob).
+type State struct {
+	Version uint64
+	Quests  []QuestState
+	Drops   []DropState
+}
+
+// QuestState is a quest and the stamp of its definition.
+type QuestState struct {
+	Quest Quest
+	T     int64
+	ID    string
+}
+
+// DropState is a drop and the stamps of its field groups.
+type DropState struct {
+	Drop                        Drop
+	SchedT, StartedT, EndedT    int64
+	SchedID, StartedID, EndedID string
+}
+
+// Snapshot returns a copy of the catalog's state.
+func (c *Catalog) Snapshot() *State {
+	s := &State{Version: c.Version}
+	for _, q := range c.quests {
+		s.Quests = append(s.Quests, QuestState{Quest: q.q, T: q.at.t, ID: q.at.id})
+	}
+	for _, d := range c.drops {
+		s.Drops = append(s.Drops, DropState{Drop: d.d, SchedT: d.sched.t, StartedT: d.started.t, EndedT: d.ended.t,
+			SchedID: d.sched.id, StartedID: d.started.id, EndedID: d.ended.id})
+	}
+	return s
+}
+
+// Restore replaces the catalog with s.
+func (c *Catalog) Restore(s *State) {
+	c.Version = s.Version
+	c.quests = map[string]*questEntry{}
+	c.drops = map[string]*dropEntry{}
+	for _, q := range s.Quests {
+		c.quests[q.Quest.ID] = &questEntry{q: q.Quest, at: stamp{q.T, q.ID}}
+	}
+	for _, d := range s.Drops {
+		c.drops[d.Drop.ID] = &dropEntry{d: d.Drop, sched: stamp{d.SchedT, d.SchedID}, started: stamp{d.StartedT, d.StartedID}, ended: stamp{d.EndedT, d.EndedID}}
+	}
+}

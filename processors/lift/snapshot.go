@@ -1,0 +1,55 @@
+package lift
+
+// State is the serializable state of a Processor (encoding/gob).
+type State struct {
+	WM    int64
+	Drops map[string]DropState
+	Done  map[string]int64
+}
+
+// DropState is one drop's per-user facts.
+type DropState struct {
+	Version    uint64
+	NextCutoff int64
+	Users      map[string]UserState
+}
+
+// UserState is one user's facts for a drop.
+type UserState struct {
+	Active, Exposed int64
+	Convs           []int64
+}
+
+// Snapshot returns a copy of the processor's state.
+func (p *Processor) Snapshot() *State {
+	s := &State{WM: p.wm, Drops: map[string]DropState{}, Done: map[string]int64{}}
+	for id, d := range p.drops {
+		ds := DropState{NextCutoff: d.next, Version: d.version, Users: make(map[string]UserState, len(d.users))}
+		for uid, u := range d.users {
+			ds.Users[uid] = UserState{Active: u.active, Exposed: u.exposed, Convs: u.convs}
+		}
+		s.Drops[id] = ds
+	}
+	for id, t := range p.done {
+		s.Done[id] = t
+	}
+	return s
+}
+
+// Restore replaces the processor's state with s.
+func (p *Processor) Restore(s *State) {
+	p.wm = s.WM
+	p.drops = make(map[string]*drop, len(s.Drops))
+	for id, ds := range s.Drops {
+		d := &drop{next: ds.NextCutoff, version: ds.Version, users: make(map[string]*user, len(ds.Users))}
+		for uid, us := range ds.Users {
+			d.users[uid] = &user{active: us.Active, exposed: us.Exposed, convs: us.Convs}
+		}
+		p.drops[id] = d
+	}
+	p.done = map[string]int64{}
+	for id, t := range s.Done {
+		p.done[id] = t
+	}
+	p.candVersion = ^uint64(0)
+}

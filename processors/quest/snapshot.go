@@ -1,0 +1,29 @@
+package quest
+
+import "github.com/questline/questline/processors/window"
+
+// State is the serializable state of a Processor (encoding/gob).
+type State struct {
+	Engine window.EngineState[pane]
+}
+
+// Snapshot returns the processor's state, sharing its memory: encode it
+// before the processor changes.
+func (p *Processor) Snapshot() *State { return &State{Engine: p.eng.Snapshot()} }
+
+// Restore replaces the processor's state with s.
+func (p *Processor) Restore(s *State) {
+	for i := range s.Engine.Panes {
+		fix(s.Engine.Panes[i].Agg)
+		for j := range s.Engine.Panes[i].Parts {
+			fix(s.Engine.Panes[i].Parts[j].Agg)
+		}
+	}
+	p.eng.Restore(s.Engine)
+}
+
+func fix(pn *pane) {
+	if pn != nil && pn.ByQuest == nil { // gob drops empty maps
+		pn.ByQuest = map[string]*Counts{}
+	}
+}

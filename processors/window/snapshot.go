@@ -1,0 +1,60 @@
+package window
+
+// EngineState is the serializable state of an Engine (encoding/gob: P's
+// fields must be exported).
+type EngineState[P any] struct {
+	WM, Next, EmitWM int64
+	Panes            []PaneState[P]
+}
+
+// PaneState is one pane of an EngineState.
+type PaneState[P any] struct {
+	Start   int64
+	Version uint64
+	Dirty   bool
+	Agg     *P
+	Parts   []PartState[P]
+}
+
+// PartState is a range-restricted part of a pane (see PaneRange).
+type PartState[P any] struct {
+	Lo, Hi int64
+	Agg    *P
+}
+
+// Snapshot returns the engine's state. It shares the aggregates: encode it
+// before the engine changes.
+func (e *Engine[P]) Snapshot() EngineState[P] {
+	s := EngineState[P]{WM: e.wm, Next: e.next, EmitWM: e.emitWM}
+	for _, p := range e.sortedPanes() {
+		ps := PaneState[P]{Start: p.start, Version: p.version, Dirty: p.dirty, Agg: p.agg}
+		for _, pt := range p.parts {
+			ps.Parts = append(ps.Parts, PartState[P]{Lo: pt.lo, Hi: pt.hi, Agg: pt.agg})
+		}
+		s.Panes = append(s.Panes, ps)
+	}
+	return s
+}
+
+// Restore replaces the engine's state with s.
+func (e *Engine[P]) Restore(s EngineState[P]) {
+	e.wm, e.next, e.emitWM = s.WM, s.Next, s.EmitWM
+	e.panes = make(map[int64]*pane[P], len(s.Panes))
+	e.last = nil
+	for _, ps := range s.Panes {
+		p := &pane[P]{start: ps.Start, version: ps.Version, dirty: ps.Dirty, agg: ps.Agg}
+		if p.agg == nil {
+			p.agg = e.newPane(ps.Start)
+		}
+		for _, pt := range ps.Parts {
+			p.parts = append(p.parts, part[P]{lo: pt.Lo, hi: pt.Hi, agg: pt.Agg})
+		}
+		e.panes[ps.Start] = p
+	}
+}
+
+func (e *Engine[P]) sortedPanes() []*pane[P] {
+	out := make([]*pane[P], 0, len(e.panes))
+	e.Each(func(start int64, _ uint64, _ *P) { out = append(out, e.panes[start]) })
+	return out
+}
