@@ -33,6 +33,10 @@ if running; then
   echo "clickhouse: already running (pid $(cat "$pidfile")) on 127.0.0.1:$tcp"
   exit 0
 fi
+if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1 || (exec 3<>"/dev/tcp/127.0.0.1/$tcp") 2>/dev/null; then
+  echo "clickhouse: 127.0.0.1:$tcp or :$http is taken by another process; set CH_TCP_PORT and CH_HTTP_PORT, or QUESTLINE_CLICKHOUSE_DSN to use that server" >&2
+  exit 1
+fi
 mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
 cat > "$dir/config.xml" <<XML
 <?xml version="1.0"?>

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The quick start behind `make run`: a local ClickHouse (unless
+# QUESTLINE_CLICKHOUSE_DSN is set), the schema, `questline run` on the
+# embedded broker, and the load generator driving it, with a live summary
+# read back from ClickHouse. Ctrl-C stops everything cleanly; the data stays
+# under $QUESTLINE_DATA_DIR (default ./questline-data) for the next run.
+#
+# Environment: QUESTLINE_* as documented in the README; LOADGEN_RATE
+# (events/s, default 500), LOADGEN_DURATION (default 2h), LOADGEN_SEED.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=./bin/questline
+[[ -x $bin ]] || go build -o "$bin" ./cmd/questline
+
+export QUESTLINE_DATA_DIR=${QUESTLINE_DATA_DIR:-$PWD/questline-data}
+export QUESTLINE_HTTP_ADDR=${QUESTLINE_HTTP_ADDR:-127.0.0.1:8080}
+export QUESTLINE_METRICS_ADDR=${QUESTLINE_METRICS_ADDR:-127.0.0.1:9464}
+# The load generator is one client on loopback sending for thousands of
+# simulated users: lift the per-IP request limit (default 50/s) for it.
+export QUESTLINE_RATE_LIMIT_IP=${QUESTLINE_RATE_LIMIT_IP:-5000}
+data=$QUESTLINE_DATA_DIR
+mkdir -p "$data"
+
+# Development keys: random, generated once, kept with the data.
+if [[ ! -f $data/dev-keys.env ]]; then
+  umask 077
+  printf 'QUESTLINE_API_KEYS=dev-server-%s\nQUESTLINE_CLIENT_KEYS=dev-client-%s\n' \
+    "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$data/dev-keys.env"
+fi
+set -a; . "$data/dev-keys.env"; set +a
+
+ch_port=${CH_TCP_PORT:-19000}
+own_ch=0
+if [[ -z ${QUESTLINE_CLICKHOUSE_DSN:-} ]]; then
+  scripts/clickhouse-local.sh start "$data/clickhouse"
+  export QUESTLINE_CLICKHOUSE_DSN="clickhouse://127.0.0.1:$ch_port/questline"
+  own_ch=1
+fi
+chq() { clickhouse-client --port "$ch_port" -d questline --format TSV -q "$1" 2>/dev/null || true; }
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping..."
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if ((own_ch)); then scripts/clickhouse-local.sh stop "$data/clickhouse"; fi
+  echo "stopped. Data kept in $data (delete it for a fresh start)."
+}
+trap stop_all INT TERM EXIT
+
+"$bin" migrate
+"$bin" run >>"$data/questline.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fsS "http://$QUESTLINE_METRICS_ADDR/readyz" >/dev/null 2>&1 && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "questline run exited; see $data/questline.log" >&2; tail -n 20 "$data/questline.log" >&2; exit 1; }
+  sleep 0.3
+done
+echo "questline run: ingest on http://$QUESTLINE_HTTP_ADDR, metrics on http://$QUESTLINE_METRICS_ADDR/metrics (log: $data/questline.log)"
+
+QUESTLINE_METRICS_ADDR= "$bin" loadgen -rate "${LOADGEN_RATE:-500}" -duration "${LOADGEN_DURATION:-2h}" \
+  -seed "${LOADGEN_SEED:-$(date +%s)}" >>"$data/loadgen.log" 2>&1 &
+pids+=($!)
+
+cat <<MSG
+
+The pipeline is running with synthetic traffic (log: $data/loadgen.log).
+Query it from another terminal, e.g.:
+  clickhouse-client --port $ch_port -d questline -q 'SELECT type, count() FROM events FINAL GROUP BY type'
+  clickhouse-client --port $ch_port -d questline -q 'SELECT * FROM offer_yield FINAL WHERE scope = '\''all'\'' AND placement = '\'''\'' AND bidder_id = '\'''\'' ORDER BY window_start DESC LIMIT 5'
+Tables and queries: docs/analysts.md. Press Ctrl-C to stop everything.
+
+MSG
+
+printf '%-8s %9s %8s %10s %12s %9s %8s %8s\n' time events ev/s rejected yield_rpm lift p99_ms bots
+prev=0
+while sleep 5; do
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "questline run exited; see $data/questline.log" >&2; exit 1; }
+  total=$(chq "SELECT count() FROM events")
+  total=${total:-0}
+  rate=$(( (total - prev) / 5 )); ((prev == 0)) && rate=0; prev=$total
+  rejected=$(chq "SELECT count() FROM rejected_events")
+  rpm=$(chq "SELECT round(rpm, 3) FROM offer_yield FINAL WHERE scope = 'all' AND placement = '' AND bidder_id = '' ORDER BY window_start DESC LIMIT 1")
+  lift=$(chq "SELECT round(lift, 3) FROM creator_lift FINAL WHERE scope = 'all' ORDER BY updated_at DESC LIMIT 1")
+  p99=$(chq "SELECT p99_ms FROM conversion_latency FINAL WHERE scope = 'all' AND quest_id = '' ORDER BY window_start DESC LIMIT 1")
+  bots=$(chq "SELECT countIf(flagged = 1) FROM bot_signals FINAL")
+  printf '%-8s %9s %8s %10s %12s %9s %8s %8s\n' "$(date +%H:%M:%S)" "$total" "$rate" "${rejected:-0}" "${rpm:--}" "${lift:--}" "${p99:--}" "${bots:--}"
+done
