@@ -100,8 +100,9 @@ type PlantedBidder struct {
 }
 
 // BotIDs are the ids of one bot kind. Users and Devices are the bots
-// whose whole session was sent (the ones a detector must find); Partial
-// lists the users whose session the start or end of the run cut.
+// whose whole session was sent on time (the ones a detector must find);
+// Partial lists the users whose session the start or end of the run cut,
+// or whose (offline) device sent it late.
 type BotIDs struct {
 	// Entity is what a detector must flag for this kind: "user", or
 	// "device" for device farms (whose accounts each look quiet).

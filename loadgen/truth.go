@@ -122,7 +122,8 @@ type QuestRow struct {
 }
 
 // LatencyRow is a conversion_latency row (scope all); quantiles are exact
-// nearest-rank values of the attributed latencies.
+// values of the attributed latencies at hdrhistogram-go's ranks
+// (max(1, ⌊q·n + 0.5⌋)).
 type LatencyRow struct {
 	WindowStart Millis  `json:"window_start"`
 	WindowEnd   Millis  `json:"window_end"`
@@ -246,13 +247,17 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 	return tr
 }
 
-// sentBots sorts the bots into those whose whole script was sent (with
-// their devices) and those the run's start or end cut; bots with nothing
-// sent are left out.
+// sentBots sorts the bots into those whose whole script was sent on time
+// (with their devices) and those the run's start or end cut or whose
+// device sent late; bots with nothing sent are left out.
 func (tb *truthBuilder) sentBots(all map[string]*BotIDs, steps map[string]int) map[string]*BotIDs {
 	users := map[string]int{}
+	late := map[string]bool{}
 	for i := range tb.recs {
 		users[tb.recs[i].user]++
+		if tb.recs[i].late {
+			late[tb.recs[i].user] = true
+		}
 	}
 	out := make(map[string]*BotIDs, len(all))
 	for k, b := range all {
@@ -261,7 +266,7 @@ func (tb *truthBuilder) sentBots(all map[string]*BotIDs, steps map[string]int) m
 		for _, u := range b.Users {
 			switch n := users[u]; {
 			case n == 0:
-			case n == steps[u]:
+			case n == steps[u] && !late[u]:
 				nb.Users = append(nb.Users, u)
 				complete[u] = true
 			default:
@@ -394,13 +399,15 @@ func questCompletion(recs []rec, w Windows) []QuestRow {
 	return out
 }
 
-// nearestRank returns the p-quantile of sorted v (nearest rank).
+// nearestRank returns the p-quantile of sorted v: the value of rank
+// max(1, ⌊p·n + 0.5⌋), the rank hdrhistogram-go's ValueAtQuantile uses, so
+// a histogram's answer is this value within its precision.
 func nearestRank(v []int64, p float64) int64 {
 	if len(v) == 0 {
 		return 0
 	}
-	i := int(float64(len(v))*p+0.999999999) - 1
-	return v[min(max(i, 0), len(v)-1)]
+	i := max(int(p*float64(len(v))+0.5), 1) - 1
+	return v[min(i, len(v)-1)]
 }
 
 func conversionLatency(recs []rec, w Windows) ([]LatencyRow, ConversionsTotal) {

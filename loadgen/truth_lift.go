@@ -67,11 +67,15 @@ func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool) []LiftR
 				if scope == "humans" && bots[c.user] {
 					continue
 				}
+				// At or after (as processors/lift reads SPEC's "after"): the
+				// model never puts a conversion at the same instant as an
+				// exposure, but a conversion can be a user's first on-time
+				// activity in the window when their earlier events are late.
 				if f, ok := exposed[c.user]; ok {
-					if c.t > f {
+					if c.t >= f {
 						converted[c.user] = true
 					}
-				} else if f, ok := active[c.user]; ok && c.t > f {
+				} else if f, ok := active[c.user]; ok && c.t >= f {
 					converted[c.user] = true
 				}
 			}

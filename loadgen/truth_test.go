@@ -209,7 +209,7 @@ func TestTruthSelfConsistency(t *testing.T) {
 		want := map[string]string{}
 		for k, v := range lat {
 			sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
-			rank := func(p float64) int64 { return v[int(math.Ceil(p*float64(len(v))))-1] }
+			rank := func(p float64) int64 { return v[max(int(math.Floor(p*float64(len(v))+0.5)), 1)-1] }
 			var sum int64
 			for _, x := range v {
 				sum += x
@@ -269,7 +269,7 @@ func TestTruthSelfConsistency(t *testing.T) {
 					}
 					conv := false
 					for _, ct := range convs[u] {
-						if ct > since && (to == math.MaxInt64 || ct < to+w.AttributionWindowMs) {
+						if ct >= since && (to == math.MaxInt64 || ct < to+w.AttributionWindowMs) {
 							conv = true
 						}
 					}
@@ -412,10 +412,11 @@ func TestTruthSelfConsistency(t *testing.T) {
 				anchor, placement = a.req.t, a.req.s("placement")
 			}
 			for _, s := range windowsOf(anchor, w.YieldSizeMs, w.YieldSlideMs) {
-				for _, pl := range []string{"", placement} {
-					if a.req == nil && pl != "" {
-						continue
-					}
+				pls := []string{""}
+				if a.req != nil {
+					pls = append(pls, placement)
+				}
+				for _, pl := range pls {
 					for _, k := range v {
 						integ[fmt.Sprintf("%s/%s/%s", ms2s(s), pl, k)]++
 					}

@@ -128,9 +128,9 @@ func offerYield(recs []rec, w Windows) ([]YieldRow, []IntegrityRow, int64, map[s
 		}
 		first, last := windowStarts(a.t, size, slide)
 		for s := first; s <= last; s += slide {
-			for _, pl := range [2]string{"", a.placement} {
-				if !a.hasReq && pl != "" {
-					continue
+			for i, pl := range [2]string{"", a.placement} {
+				if i == 1 && (!a.hasReq || pl == "") {
+					continue // orphans are under "" only
 				}
 				ik := wkey{start: s, a: pl}
 				for _, k := range viol {
