@@ -221,8 +221,8 @@ func (s *Sink) consume(r *kgo.Record) {
 	s.pending++
 	switch r.Topic {
 	case kafka.TopicEvents:
-		var e event.Event
-		if err := event.DecodeBinary(r.Value, &e); err != nil {
+		if err := event.DecodeBinary(r.Value, s.events.Next()); err != nil {
+			s.events.DropLast()
 			s.m.deadLettered.WithLabelValues("undecodable").Inc()
 			s.dead = append(s.dead, deadLetterRecord(&event.DeadLetter{
 				Reason: "sink: undecodable events record at " + coords(r) + ": " + err.Error(),
@@ -230,7 +230,6 @@ func (s *Sink) consume(r *kgo.Record) {
 			}, r.Key))
 			return
 		}
-		s.events.Add(e)
 	case kafka.TopicDLQ:
 		d, err := event.UnmarshalDeadLetter(r.Value)
 		if err != nil {

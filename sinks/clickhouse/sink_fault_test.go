@@ -54,9 +54,9 @@ func TestSinkDuplicatesAndReplayCountOnce(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	for q, want := range map[string]string{
-		"SELECT count() FROM " + db + ".events FINAL":                                                           "2000",
-		"SELECT count() FROM " + db + ".rejected_events FINAL":                                                  "30",
-		"SELECT sum(c) FROM (SELECT type, count() AS c FROM " + db + ".events FINAL GROUP BY type)":             "2000",
+		"SELECT count() FROM " + db + ".events FINAL":                                                                    "2000",
+		"SELECT count() FROM " + db + ".rejected_events FINAL":                                                           "30",
+		"SELECT sum(c) FROM (SELECT type, count() AS c FROM " + db + ".events FINAL GROUP BY type)":                      "2000",
 		"SELECT count() FROM (SELECT event_id FROM " + db + ".events FINAL WHERE user_id = 'u5' ORDER BY event_time_ms)": strconv.Itoa(countUser(evs, "u5")),
 	} {
 		if got := query(t, srv, q); got != want {
@@ -233,7 +233,7 @@ func TestSinkProcessKilledMidBatch(t *testing.T) {
 	want := strconv.Itoa(total)
 	waitFor(t, srv, "SELECT count() FROM "+db+".events FINAL", want, 90*time.Second)
 	for q, want := range map[string]string{
-		"SELECT uniqExact(event_id) FROM " + db + ".events":                                                                            want,
+		"SELECT uniqExact(event_id) FROM " + db + ".events": want,
 		"SELECT sum(c) FROM (SELECT toStartOfMinute(event_time) AS m, type, count() AS c FROM " + db + ".events FINAL GROUP BY m, type)": want,
 	} {
 		if got := query(t, srv, q); got != want {

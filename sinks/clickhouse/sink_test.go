@@ -18,7 +18,7 @@ import (
 )
 
 // producer returns a Kafka client producing to b.
-func producer(t *testing.T, b *kafkatest.Broker) *kgo.Client {
+func producer(t testing.TB, b *kafkatest.Broker) *kgo.Client {
 	t.Helper()
 	cl, err := kafka.NewClient(b.Addrs(), nil)
 	if err != nil {
@@ -155,7 +155,7 @@ func TestSinkWritesEveryEventAndRejectionOnce(t *testing.T) {
 }
 
 // metricSum sums the series of name in reg whose label has value.
-func metricSum(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+func metricSum(t testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -33,8 +33,11 @@ type Table[T any] struct {
 // Column is one column of a Table: its name and a function that builds the
 // column's values for a slice of rows. Build it with the *Col constructors.
 type Column[T any] struct {
-	Name  string
-	build func(rows []T) any
+	Name string
+	// build returns the column's values for rows, reusing the slice that
+	// the previous call returned (scratch, nil at first) when it is large
+	// enough: a Writer streams many blocks and allocates once.
+	build func(rows []T, scratch any) any
 }
 
 func (t *Table[T]) insertQuery() (string, error) {
@@ -55,13 +58,47 @@ func (t *Table[T]) insertQuery() (string, error) {
 	return "INSERT INTO " + t.Name + " (" + strings.Join(names, ", ") + ")", nil
 }
 
+// reuse returns scratch resliced to n if it is a large enough []V, else a
+// new slice.
+func reuse[V any](scratch any, n int) []V {
+	if s, ok := scratch.([]V); ok && cap(s) >= n {
+		return s[:n]
+	}
+	return make([]V, n)
+}
+
 func column[T, V any](name string, get func(*T) V) Column[T] {
-	return Column[T]{Name: name, build: func(rows []T) any {
-		out := make([]V, len(rows))
+	return Column[T]{Name: name, build: func(rows []T, scratch any) any {
+		out := reuse[V](scratch, len(rows))
 		for i := range rows {
 			out[i] = get(&rows[i])
 		}
 		return out
+	}}
+}
+
+// nullable is the scratch of a Nullable column: the pointers handed to
+// the driver and the values they point into.
+type nullable[V any] struct {
+	ptrs []*V
+	vals []V
+}
+
+func nullableColumn[T, V any](name string, get func(*T) (V, bool)) Column[T] {
+	return Column[T]{Name: name, build: func(rows []T, scratch any) any {
+		n, _ := scratch.(*nullable[V])
+		if n == nil || cap(n.ptrs) < len(rows) {
+			n = &nullable[V]{ptrs: make([]*V, len(rows)), vals: make([]V, len(rows))}
+		}
+		n.ptrs, n.vals = n.ptrs[:len(rows)], n.vals[:len(rows)]
+		for i := range rows {
+			n.ptrs[i] = nil
+			if v, ok := get(&rows[i]); ok {
+				n.vals[i] = v
+				n.ptrs[i] = &n.vals[i]
+			}
+		}
+		return n
 	}}
 }
 
@@ -92,31 +129,25 @@ func DateTimeCol[T any](name string, getMs func(*T) int64) Column[T] {
 // NullableInt64Col is a Nullable(Int64) column: get returns the value and
 // whether it is present.
 func NullableInt64Col[T any](name string, get func(*T) (int64, bool)) Column[T] {
-	return Column[T]{Name: name, build: func(rows []T) any {
-		vals := make([]int64, len(rows)) // one allocation backs every pointer
-		out := make([]*int64, len(rows))
-		for i := range rows {
-			if v, ok := get(&rows[i]); ok {
-				vals[i] = v
-				out[i] = &vals[i]
-			}
-		}
-		return out
-	}}
+	return nullableColumn(name, get)
 }
 
 // NullableDateTimeCol is a Nullable(DateTime) column fed from Unix
 // milliseconds and a presence flag.
 func NullableDateTimeCol[T any](name string, getMs func(*T) (int64, bool)) Column[T] {
-	return Column[T]{Name: name, build: func(rows []T) any {
-		vals := make([]time.Time, len(rows))
-		out := make([]*time.Time, len(rows))
-		for i := range rows {
-			if v, ok := getMs(&rows[i]); ok {
-				vals[i] = time.UnixMilli(v).UTC()
-				out[i] = &vals[i]
-			}
-		}
-		return out
-	}}
+	return nullableColumn(name, func(r *T) (time.Time, bool) {
+		ms, ok := getMs(r)
+		return time.UnixMilli(ms).UTC(), ok
+	})
+}
+
+// values returns what the driver appends for a built column.
+func values(built any) any {
+	switch n := built.(type) {
+	case *nullable[int64]:
+		return n.ptrs
+	case *nullable[time.Time]:
+		return n.ptrs
+	}
+	return built
 }

@@ -56,6 +56,9 @@ func (c *writerCfg) validate() error {
 	return nil
 }
 
+// blockRows is the size of the blocks a batch is streamed in.
+const blockRows = 16384
+
 // Refused is a row ClickHouse refused for good (a poison row), with the
 // reason. Writers hand refused rows back instead of blocking on them.
 type Refused[T any] struct {
@@ -87,6 +90,7 @@ type Writer[T any] struct {
 	buf     []T
 	since   time.Time // when the first buffered row was added
 	checked bool      // engine verified
+	scratch []any     // per column: the last built block, reused
 	lastLog time.Time
 }
 
@@ -108,10 +112,43 @@ func NewWriter[T any](c *Client, table Table[T], opts ...WriterOpt) (*Writer[T],
 
 // Add buffers rows for the next Flush.
 func (w *Writer[T]) Add(rows ...T) {
-	if len(w.buf) == 0 && len(rows) > 0 {
-		w.since = time.Now()
+	if len(rows) == 0 {
+		return
 	}
+	w.grow()
 	w.buf = append(w.buf, rows...)
+}
+
+// Next buffers one zero row and returns it for the caller to fill in
+// place, which saves a copy of wide rows. The pointer is valid until the
+// next call of any Writer method. Use DropLast to take the row back.
+func (w *Writer[T]) Next() *T {
+	w.grow()
+	var zero T
+	w.buf = append(w.buf, zero)
+	return &w.buf[len(w.buf)-1]
+}
+
+// DropLast removes the last buffered row (one that Next returned and the
+// caller could not fill).
+func (w *Writer[T]) DropLast() {
+	if n := len(w.buf); n > 0 {
+		var zero T
+		w.buf[n-1] = zero
+		w.buf = w.buf[:n-1]
+	}
+}
+
+// grow starts the batch clock on an empty buffer and gives the buffer a
+// batch's capacity at once: growing a large buffer of pointerful rows by
+// doubling costs more than the inserts.
+func (w *Writer[T]) grow() {
+	if len(w.buf) == 0 {
+		w.since = time.Now()
+		if cap(w.buf) == 0 {
+			w.buf = make([]T, 0, w.cfg.batchRows)
+		}
+	}
 }
 
 // Len returns the number of buffered rows.
@@ -150,10 +187,19 @@ func (w *Writer[T]) Flush(ctx context.Context) ([]Refused[T], error) {
 	return refused, nil
 }
 
-// Write buffers rows and flushes.
+// Write flushes the buffer, then inserts rows straight from the caller's
+// slice (no copy), with the same retries and poison-row handling as Flush.
+// On error the rows are not buffered: the caller still holds them.
 func (w *Writer[T]) Write(ctx context.Context, rows ...T) ([]Refused[T], error) {
-	w.Add(rows...)
-	return w.Flush(ctx)
+	refused, err := w.Flush(ctx)
+	if err != nil || len(rows) == 0 {
+		return refused, err
+	}
+	more, err := w.insert(ctx, rows)
+	if err != nil {
+		return refused, err
+	}
+	return append(refused, more...), nil
 }
 
 func (w *Writer[T]) insert(ctx context.Context, rows []T) ([]Refused[T], error) {
@@ -231,10 +277,25 @@ func (w *Writer[T]) attempt(ctx context.Context, rows []T) error {
 	if err != nil {
 		return err
 	}
-	for i, col := range w.table.Columns {
-		if err := batch.Column(i).Append(col.build(rows)); err != nil {
-			batch.Abort()
-			return &refusedError{fmt.Errorf("column %s: %w", col.Name, err)}
+	// Stream the batch in blocks: the server decodes one block while the
+	// next is encoded, and the column buffers stay block-sized.
+	if len(w.scratch) != len(w.table.Columns) {
+		w.scratch = make([]any, len(w.table.Columns))
+	}
+	for start := 0; start < len(rows); start += blockRows {
+		block := rows[start:min(start+blockRows, len(rows))]
+		for i, col := range w.table.Columns {
+			w.scratch[i] = col.build(block, w.scratch[i])
+			if err := batch.Column(i).Append(values(w.scratch[i])); err != nil {
+				batch.Abort()
+				return &refusedError{fmt.Errorf("column %s: %w", col.Name, err)}
+			}
+		}
+		if start+blockRows < len(rows) {
+			if err := batch.Flush(); err != nil {
+				batch.Abort()
+				return err
+			}
 		}
 	}
 	if err := batch.Send(); err != nil {

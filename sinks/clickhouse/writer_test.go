@@ -105,7 +105,8 @@ func TestWriterRefusesNonIdempotentTable(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = w.Write(ctx, testEvents("p", 1)...)
+	w.Add(testEvents("p", 1)...)
+	_, err = w.Flush(ctx)
 	if err == nil || !strings.Contains(err.Error(), "ReplacingMergeTree") {
 		t.Fatalf("Write to a MergeTree table: %v, want a refusal naming ReplacingMergeTree", err)
 	}

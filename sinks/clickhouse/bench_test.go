@@ -1,0 +1,197 @@
+package clickhouse
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/kafka/kafkatest"
+)
+
+// benchRows is the number of events per measured insert.
+const benchRows = 200_000
+
+// BenchmarkEventsInsert measures, in one run and on the same 200k event
+// rows (44 columns), three ways into the events table of a local
+// clickhouse-server:
+//
+//   - client: clickhouse-client inserting the rows from a Native file (the
+//     practical limit of the server; Native is the fastest input format);
+//   - writer: the Writer, from []event.Event;
+//   - sink: the whole sink role, from Kafka records on an in-process
+//     broker (decode, batch, insert, commit), timed from start to the
+//     last row acknowledged.
+//
+// It reports rows/s of each and the ratios writer/client and sink/client.
+// See docs/benchmarks.md.
+func BenchmarkEventsInsert(b *testing.B) {
+	client, err := exec.LookPath("clickhouse-client")
+	if err != nil {
+		b.Skip("clickhouse-client not installed")
+	}
+	srv := chs.Server(b)
+	ctx := context.Background()
+	src := srv.NewDatabase(b)
+	if err := Migrate(ctx, srv.DSN(src), nil); err != nil {
+		b.Fatal(err)
+	}
+	c, err := Open(ctx, srv.DSN(src), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	evs := testEvents("bench", benchRows)
+	w, err := NewWriter(c, EventsTable)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := w.Write(ctx, evs...); err != nil {
+		b.Fatal(err)
+	}
+	cols := make([]string, len(EventsTable.Columns))
+	for i, col := range EventsTable.Columns {
+		cols[i] = col.Name
+	}
+	colList := strings.Join(cols, ", ")
+	_, port, _ := strings.Cut(srv.Addr(), ":")
+	native := filepath.Join(b.TempDir(), "events.native")
+	dump := exec.Command(client, "--port", port, "--query", "SELECT "+colList+" FROM "+src+".events FORMAT Native")
+	f, err := os.Create(native)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	dump.Stdout, dump.Stderr = f, &stderr
+	if err := dump.Run(); err != nil {
+		b.Fatalf("dump: %v: %s", err, stderr.Bytes())
+	}
+	f.Close()
+
+	brk := kafkatest.New(b)
+	cl := producer(b, brk)
+	recs := eventRecords(evs)
+	for i := 0; i < len(recs); i += 10_000 {
+		if err := cl.ProduceSync(ctx, recs[i:min(i+10_000, len(recs))]...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	// The client and the writer insert into tables truncated before each
+	// round, so both run in steady state (warm connections and buffers).
+	dbc, dbw := srv.NewDatabase(b), srv.NewDatabase(b)
+	for _, db := range []string{dbc, dbw} {
+		if err := Migrate(ctx, srv.DSN(db), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cw, err := Open(ctx, srv.DSN(dbw), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cw.Close()
+	ww, err := NewWriter(cw, EventsTable)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, err := os.ReadFile(native)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	var clientDur, writerDur, sinkDur time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		for _, db := range []string{dbc, dbw} {
+			if err := srv.Exec(ctx, "TRUNCATE TABLE "+db+".events"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		cmd := exec.Command(client, "--port", port, "--query", "INSERT INTO "+dbc+".events ("+colList+") FORMAT Native")
+		cmd.Stdin = bytes.NewReader(in)
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("clickhouse-client: %v: %s", err, out)
+		}
+		clientDur += time.Since(t0)
+
+		t0 = time.Now()
+		if _, err := ww.Write(ctx, evs...); err != nil {
+			b.Fatal(err)
+		}
+		writerDur += time.Since(t0)
+
+		// The sink reads the 200k records from the broker with a new
+		// consumer group, timed from its first consumed record (the group
+		// join is a one-off at start) to the last row acknowledged.
+		b.StopTimer()
+		dbs := srv.NewDatabase(b)
+		if err := Migrate(ctx, srv.DSN(dbs), nil); err != nil {
+			b.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		sctx, cancel := context.WithCancel(ctx)
+		s, err := NewSink(sctx, SinkConfig{Brokers: brk.Addrs(), DSN: srv.DSN(dbs), Group: "bench-" + strconv.Itoa(i)}, reg, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		done := make(chan error, 1)
+		go func() { done <- s.Run(sctx) }()
+		for metricSum(b, reg, "questline_sink_records_total", "topic", kafka.TopicEvents) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		t0 = time.Now()
+		for metricSum(b, reg, "questline_clickhouse_rows_written_total", "table", "events") < benchRows {
+			time.Sleep(10 * time.Millisecond)
+		}
+		sinkDur += time.Since(t0)
+		cancel()
+		<-done
+		s.Close()
+	}
+	b.StopTimer()
+	rate := func(d time.Duration) float64 { return float64(benchRows*b.N) / d.Seconds() }
+	b.ReportMetric(rate(clientDur), "client_rows/s")
+	b.ReportMetric(rate(writerDur), "writer_rows/s")
+	b.ReportMetric(rate(sinkDur), "sink_rows/s")
+	b.ReportMetric(rate(writerDur)/rate(clientDur), "writer/client")
+	b.ReportMetric(rate(sinkDur)/rate(clientDur), "sink/client")
+}
+
+// BenchmarkWriterEvents measures the Writer alone, for profiling.
+func BenchmarkWriterEvents(b *testing.B) {
+	srv := chs.Server(b)
+	ctx := context.Background()
+	db := srv.NewDatabase(b)
+	if err := Migrate(ctx, srv.DSN(db), nil); err != nil {
+		b.Fatal(err)
+	}
+	c, err := Open(ctx, srv.DSN(db), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	evs := testEvents("bench", benchRows)
+	w, err := NewWriter(c, EventsTable)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := w.Write(ctx, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(benchRows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
