@@ -268,6 +268,9 @@ func (p *parser) events(items []Item, maxEvents int) []Item {
 		hasTS := false
 		if p.i < len(p.s) && p.s[p.i] == '{' {
 			ferr, hasTS = p.event(&it.Event)
+			if ferr == nil && it.Event.Type == TypeInvalid {
+				ferr = fieldErr("type", "required") // unknown types failed in p.event
+			}
 		} else {
 			p.skip(0)
 			ferr = fieldErr("event", "must be an object")

@@ -319,3 +319,30 @@ func TestRateLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestClockOffsetAndServerKeys: clock_offset_ms corrects client events
+// exactly; a server key may send lifecycle events (keyed by drop_id), and
+// its clock is trusted.
+func TestClockOffsetAndServerKeys(t *testing.T) {
+	e := newEnv(t)
+	ts := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	body := fmt.Sprintf(`{"clock_offset_ms":-1500,"sent_at":%q,"events":[%s]}`,
+		ts.Add(-time.Hour).UTC().Format(event.TimeLayout), ev("co1", ts))
+	if r := e.post([]byte(body), nil); r.status != 200 || r.body.Accepted != 1 {
+		t.Fatalf("%d %+v", r.status, r.body)
+	}
+	drop := fmt.Sprintf(`{"event_id":"ds1","type":"drop_started","ts":%q,"props":{"drop_id":"drop-9","creator_id":"c1"}}`, ts.UTC().Format(event.TimeLayout))
+	body = fmt.Sprintf(`{"clock_offset_ms":99999,"events":[%s]}`, drop)
+	if r := e.post([]byte(body), map[string]string{"Authorization": "Bearer " + serverKey}); r.status != 200 || r.body.Accepted != 1 {
+		t.Fatalf("server key: %d %+v", r.status, r.body)
+	}
+	got := e.events()
+	co := got["co1"][0]
+	if co.EventTime != ts.UnixMilli()-1500 || co.ClockOffsetMs != -1500 || co.Has&event.HasClockOffset == 0 || co.TS != ts.UnixMilli() {
+		t.Fatalf("clock offset not applied exactly: ts %d event_time %d offset %d", co.TS, co.EventTime, co.ClockOffsetMs)
+	}
+	ds := got["ds1"][0]
+	if ds.EventTime != ts.UnixMilli() || ds.Source != event.SourceServer || ds.Key() != "drop-9" || ds.KeyID != ingest.KeyID(serverKey) {
+		t.Fatalf("server event: %+v", ds)
+	}
+}
