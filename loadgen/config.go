@@ -38,9 +38,10 @@ type Config struct {
 	Origin time.Time
 	// Speed maps simulated time to wall time when sending: 1 sends each
 	// batch when it happens (real time), 10 ten times faster, 0 as fast as
-	// the sender goes. With Speed ≠ 1 put Origin in the past so that no
-	// event is in the future (ingest rejects events > 5 min ahead) nor
-	// older than its max age (72 h). Default 1.
+	// the sender goes. No batch is ever sent before its simulated time has
+	// come on the wall clock, so a fast run with Origin in the past
+	// catches up with the present and then goes on in real time. Keep
+	// Origin within 72 h − LongHoldMax (ingest's max age). Default 1.
 	Speed float64
 	// Concurrency is how many batches are in flight at once. Default 4.
 	Concurrency int

@@ -60,7 +60,6 @@ type HTTPSender struct {
 
 	mu      sync.Mutex
 	offsets map[string]int64 // device → measured offset, ms
-	bufs    sync.Pool
 }
 
 // HTTPOption configures an HTTPSender.
@@ -156,12 +155,9 @@ func (s *HTTPSender) Send(ctx context.Context, b *Batch) (SendResult, error) {
 // error with wait 0 that is retried with backoff (network, 5xx), or a
 // *StatusError with wait 0 that is final.
 func (s *HTTPSender) attempt(ctx context.Context, b *Batch, res *SendResult) (time.Duration, error) {
-	buf, _ := s.bufs.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	defer s.bufs.Put(buf)
-	buf.Reset()
+	// A fresh buffer per attempt: the transport may still read a request
+	// body after Do returns (an early answer), so bodies are not pooled.
+	buf := new(bytes.Buffer)
 
 	// sent_at is the device clock now: the true wall clock plus the skew,
 	// whatever the simulated time, so ingest's derivation recovers the

@@ -309,3 +309,41 @@ func TestRunBoundsDeliveryLag(t *testing.T) {
 		}
 	}
 }
+
+// wallSender records when each batch reached it.
+type wallSender struct {
+	mu    sync.Mutex
+	early []int64 // ms a batch arrived before its simulated send time
+	n     int
+}
+
+func (s *wallSender) Send(_ context.Context, b *Batch) (SendResult, error) {
+	now := time.Now().UnixMilli()
+	s.mu.Lock()
+	s.n++
+	if now < b.SendAt {
+		s.early = append(s.early, b.SendAt-now)
+	}
+	s.mu.Unlock()
+	return SendResult{Accepted: len(b.Events)}, nil
+}
+
+// TestRunNeverSendsFromTheFuture: a fast run whose simulated time reaches
+// the present goes on in real time.
+func TestRunNeverSendsFromTheFuture(t *testing.T) {
+	cfg := testConfig(0)
+	cfg.Origin = time.Now().Add(-time.Second)
+	cfg.Duration = 3 * time.Second
+	cfg.Rate = 300
+	start := time.Now()
+	s := &wallSender{}
+	if _, err := Run(context.Background(), cfg, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.early) > 0 || s.n < 10 {
+		t.Fatalf("%d of %d batches sent before their time (by %v ms)", len(s.early), s.n, s.early)
+	}
+	if el := time.Since(start); el < 1500*time.Millisecond {
+		t.Fatalf("a run reaching 2 s into the future took only %v", el)
+	}
+}

@@ -88,8 +88,14 @@ loop:
 			n = min(n, cfg.Count-sent)
 			b.Events = b.Events[:n]
 		}
+		// Never before the batch's own time (nothing is sent from the
+		// future: a fast run catches up with the present, then goes on in
+		// real time), and with Speed > 0 not before its paced time.
+		due := time.UnixMilli(b.SendAt)
 		if cfg.Speed > 0 {
-			due := wallStart.Add(time.Duration(float64(b.SendAt-o) / cfg.Speed * float64(time.Millisecond)))
+			due = later(due, wallStart.Add(time.Duration(float64(b.SendAt-o)/cfg.Speed*float64(time.Millisecond))))
+		}
+		{
 			if d := time.Until(due); d > 0 {
 				t := time.NewTimer(d)
 				select {
@@ -189,4 +195,11 @@ func (f *inflight) done(b *Batch) {
 	delete(f.sendAt, b.Seq)
 	f.cond.Broadcast()
 	f.mu.Unlock()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
