@@ -101,6 +101,10 @@ type Config struct {
 	// Windows are the metric definitions the expected values follow; they
 	// must match the processors' configuration.
 	Windows Windows
+	// SkipExpected leaves the expected values (but the event counts) out
+	// of the truth: the truth then needs no memory per event (about 300
+	// bytes otherwise), for long load-only runs. Default false.
+	SkipExpected bool
 }
 
 // Windows are the window and attribution settings of SPEC §5.

@@ -347,3 +347,22 @@ func TestRunNeverSendsFromTheFuture(t *testing.T) {
 		t.Fatalf("a run reaching 2 s into the future took only %v", el)
 	}
 }
+
+// TestSkipExpected: the load-only truth keeps the planted part and the
+// event counts, identical to a full truth's.
+func TestSkipExpected(t *testing.T) {
+	cfg := testConfig(30000)
+	full, _ := run(t, cfg)
+	cfg.SkipExpected = true
+	lite, _ := run(t, cfg)
+	pf, _ := json.Marshal(full.Planted)
+	pl, _ := json.Marshal(lite.Planted)
+	if !bytes.Equal(pf, pl) {
+		t.Fatal("planted truth differs with SkipExpected")
+	}
+	ef, el := full.Expected.Events, lite.Expected.Events
+	if ef.Total != el.Total || ef.Late != el.Late || len(ef.ByType) != len(el.ByType) || el.IDsSHA256 != "" ||
+		lite.Expected.QuestCompletion != nil || lite.Run.End != full.Run.End {
+		t.Fatalf("events %+v vs %+v", ef, el)
+	}
+}

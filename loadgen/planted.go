@@ -57,6 +57,7 @@ type Planted struct {
 
 	latencyDraws []int64           // every planted latency, for the tests
 	botSteps     map[string]int    // bot user → events in its script
+	botDevice    map[string]string // bot user → its device
 	injected     map[string]string // auction id → injected violation kind
 }
 
@@ -122,6 +123,7 @@ func newPlanted(c *Config) Planted {
 		Bots:           map[string]*BotIDs{},
 		Clocks:         map[string]int{},
 		botSteps:       map[string]int{},
+		botDevice:      map[string]string{},
 	}
 	for _, k := range ViolationKinds {
 		p.Violations[k] = 0
@@ -146,6 +148,7 @@ func newPlanted(c *Config) Planted {
 func (p *Planted) addBot(k botKind, userID, deviceID string) {
 	b := p.Bots[k.String()]
 	b.Users = append(b.Users, userID)
+	p.botDevice[userID] = deviceID
 	if n := len(b.Devices); n == 0 || b.Devices[n-1] != deviceID {
 		b.Devices = append(b.Devices, deviceID)
 	}

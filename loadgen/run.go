@@ -30,7 +30,7 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 		o += sec - o%sec
 	}
 	g := newGen(cfg, o)
-	tb := newTruthBuilder(&g.cfg)
+	tb := newTruthBuilder(&g.cfg, &g.planted)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

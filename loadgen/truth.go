@@ -53,22 +53,35 @@ type rec struct {
 	t                                   int64 // true event time
 	typ                                 event.Type
 	late                                bool
-	user, device                        string
+	user                                string
 	quest, drop, creator                string
 	auction, placement, bidder, outcome string
 	price, floor, clearing, amount, lat int64
 	has                                 uint32
 }
 
-// truthBuilder records the sent events.
+// truthBuilder records the sent events: counters and the bots' and
+// injected auctions' bookkeeping always, and a compact record per event
+// (about 300 bytes with the model's state) unless the expected values are
+// skipped.
 type truthBuilder struct {
 	cfg       *Config
+	planted   *Planted
 	lateAfter int64
+	skip      bool
 	recs      []rec
+
+	total, late int
+	byType      map[string]int
+	end         int64
+	botSent     map[string]int  // bot user → events sent
+	botLate     map[string]bool // bot user → some sent late
+	injSeen     map[string]bool // injected auctions with a sent event
 }
 
-func newTruthBuilder(cfg *Config) *truthBuilder {
-	return &truthBuilder{cfg: cfg, lateAfter: ms(cfg.LongHoldMin)}
+func newTruthBuilder(cfg *Config, planted *Planted) *truthBuilder {
+	return &truthBuilder{cfg: cfg, planted: planted, lateAfter: ms(cfg.LongHoldMin), skip: cfg.SkipExpected,
+		byType: map[string]int{}, botSent: map[string]int{}, botLate: map[string]bool{}, injSeen: map[string]bool{}}
 }
 
 // add records the first n events of b as sent.
@@ -76,9 +89,30 @@ func (tb *truthBuilder) add(b *Batch, n int) {
 	for i := range b.Events[:n] {
 		e := &b.Events[i]
 		t := e.TS - b.Skew
+		late := b.SendAt-t >= tb.lateAfter
+		tb.total++
+		tb.byType[e.Type.String()]++
+		tb.end = max(tb.end, t)
+		if late {
+			tb.late++
+		}
+		if tb.planted.botSteps[e.UserID] > 0 {
+			tb.botSent[e.UserID]++
+			if late {
+				tb.botLate[e.UserID] = true
+			}
+		}
+		if e.AuctionID != "" {
+			if _, ok := tb.planted.injected[e.AuctionID]; ok {
+				tb.injSeen[e.AuctionID] = true
+			}
+		}
+		if tb.skip {
+			continue
+		}
 		tb.recs = append(tb.recs, rec{
-			id: e.ID, t: t, typ: e.Type, late: b.SendAt-t >= tb.lateAfter,
-			user: e.UserID, device: e.DeviceID, quest: e.QuestID, drop: e.DropID, creator: e.CreatorID,
+			id: e.ID, t: t, typ: e.Type, late: late,
+			user: e.UserID, quest: e.QuestID, drop: e.DropID, creator: e.CreatorID,
 			auction: e.AuctionID, placement: e.Placement, bidder: e.BidderID, outcome: e.Outcome,
 			price: e.PriceMicros, floor: e.FloorMicros, clearing: e.ClearingMicros, amount: e.AmountMicros,
 			lat: e.LatencyMs, has: e.Has,
@@ -107,7 +141,8 @@ type EventsTruth struct {
 	Total  int            `json:"total"`
 	ByType map[string]int `json:"by_type"`
 	Late   int            `json:"late"`
-	// IDsSHA256 is the SHA-256 of the sorted event ids joined by "\n".
+	// IDsSHA256 is the SHA-256 of the sorted event ids joined by "\n"
+	// ("" with Config.SkipExpected).
 	IDsSHA256 string `json:"ids_sha256"`
 }
 
@@ -216,21 +251,24 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 		AttributionWindowMs: ms(c.Windows.AttributionWindow), AllowedLatenessMs: ms(c.Windows.AllowedLateness),
 		LateAfterMs: tb.lateAfter,
 	}
-	info.Events = len(tb.recs)
-	for i := range tb.recs {
-		info.End = max(info.End, Millis(tb.recs[i].t))
-	}
+	info.Events, info.End = tb.total, Millis(tb.end)
 	tr := &Truth{Run: info, Planted: g.planted}
-	tr.Planted.Bots = tb.sentBots(g.planted.Bots, g.planted.botSteps)
-	tr.Planted.Violations = tb.sentViolations(g.planted.injected)
+	tr.Planted.Bots = tb.sentBots()
+	tr.Planted.Violations = tb.sentViolations()
 	ex := &tr.Expected
 	ex.Events = tb.events()
-	var onTime []rec
+	if tb.skip {
+		return tr
+	}
+	// Only the on-time events are in windows; filter in place (the
+	// records are not needed any more) and order by time.
+	onTime := tb.recs[:0]
 	for _, r := range tb.recs {
 		if !r.late {
 			onTime = append(onTime, r)
 		}
 	}
+	tb.recs = nil
 	slices.SortStableFunc(onTime, func(a, b rec) int {
 		switch {
 		case a.t < b.t:
@@ -250,79 +288,62 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 // sentBots sorts the bots into those whose whole script was sent on time
 // (with their devices) and those the run's start or end cut or whose
 // device sent late; bots with nothing sent are left out.
-func (tb *truthBuilder) sentBots(all map[string]*BotIDs, steps map[string]int) map[string]*BotIDs {
-	users := map[string]int{}
-	late := map[string]bool{}
-	for i := range tb.recs {
-		users[tb.recs[i].user]++
-		if tb.recs[i].late {
-			late[tb.recs[i].user] = true
-		}
-	}
-	out := make(map[string]*BotIDs, len(all))
-	for k, b := range all {
+func (tb *truthBuilder) sentBots() map[string]*BotIDs {
+	p := tb.planted
+	complete := map[string]bool{}
+	out := make(map[string]*BotIDs, len(p.Bots))
+	for k, b := range p.Bots {
 		nb := &BotIDs{Entity: b.Entity, Signals: b.Signals, Users: []string{}, Devices: []string{}, Partial: []string{}}
-		complete := map[string]bool{}
 		for _, u := range b.Users {
-			switch n := users[u]; {
+			switch n := tb.botSent[u]; {
 			case n == 0:
-			case n == steps[u] && !late[u]:
+			case n == p.botSteps[u] && !tb.botLate[u]:
 				nb.Users = append(nb.Users, u)
 				complete[u] = true
 			default:
 				nb.Partial = append(nb.Partial, u)
 			}
 		}
-		// A device is listed when all of its bots are complete.
-		devOK := map[string]bool{}
-		for i := range tb.recs {
-			r := &tb.recs[i]
-			if r.device == "" {
-				continue
-			}
-			if ok, seen := devOK[r.device]; !seen || ok {
-				devOK[r.device] = complete[r.user]
-			}
+		out[k] = nb
+	}
+	// A device is listed when every bot on it is complete.
+	devOK := map[string]bool{}
+	for u, d := range p.botDevice {
+		if ok, seen := devOK[d]; !seen || ok {
+			devOK[d] = complete[u]
 		}
+	}
+	for k, b := range p.Bots {
 		for _, d := range b.Devices {
 			if devOK[d] {
-				nb.Devices = append(nb.Devices, d)
+				out[k].Devices = append(out[k].Devices, d)
 			}
 		}
-		out[k] = nb
 	}
 	return out
 }
 
 // sentViolations counts the injections in auctions with a sent event.
-func (tb *truthBuilder) sentViolations(injected map[string]string) map[string]int {
+func (tb *truthBuilder) sentViolations() map[string]int {
 	out := map[string]int{}
 	for _, k := range ViolationKinds {
 		out[k] = 0
 	}
-	seen := map[string]bool{}
-	for i := range tb.recs {
-		if a := tb.recs[i].auction; a != "" && !seen[a] {
-			seen[a] = true
-			if k, ok := injected[a]; ok {
-				out[k]++
-			}
-		}
+	for a := range tb.injSeen {
+		out[tb.planted.injected[a]]++
 	}
 	return out
 }
 
 func (tb *truthBuilder) events() EventsTruth {
-	et := EventsTruth{Total: len(tb.recs), ByType: map[string]int{}}
-	ids := make([]string, len(tb.recs))
-	for i, r := range tb.recs {
-		ids[i] = r.id
-		et.ByType[r.typ.String()]++
-		if r.late {
-			et.Late++
+	et := EventsTruth{Total: tb.total, ByType: tb.byType, Late: tb.late}
+	if !tb.skip {
+		ids := make([]string, len(tb.recs))
+		for i := range tb.recs {
+			ids[i] = tb.recs[i].id
 		}
+		et.IDsSHA256 = IDsDigest(ids)
 	}
-	et.IDsSHA256 = IDsDigest(ids)
 	return et
 }
 
