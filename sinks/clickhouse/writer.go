@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -21,6 +22,7 @@ type writerCfg struct {
 	minBackoff    time.Duration
 	maxBackoff    time.Duration
 	insertTimeout time.Duration
+	parallel      int
 }
 
 // BatchRows sets the row count at which Due reports a batch ready.
@@ -42,6 +44,11 @@ func RetryBackoff(min, max time.Duration) WriterOpt {
 // retry. Default 60s.
 func InsertTimeout(d time.Duration) WriterOpt { return func(c *writerCfg) { c.insertTimeout = d } }
 
+// InsertParallelism sets how many INSERTs a large batch (two blocks of
+// 16384 rows or more) is split into, sent at once on separate connections
+// so that the server works on them with several threads. Default 2.
+func InsertParallelism(n int) WriterOpt { return func(c *writerCfg) { c.parallel = n } }
+
 func (c *writerCfg) validate() error {
 	switch {
 	case c.batchRows < 1:
@@ -52,6 +59,8 @@ func (c *writerCfg) validate() error {
 		return errors.New("clickhouse: RetryBackoff needs 0 < min <= max")
 	case c.insertTimeout <= 0:
 		return errors.New("clickhouse: InsertTimeout must be > 0")
+	case c.parallel < 1:
+		return errors.New("clickhouse: InsertParallelism must be >= 1")
 	}
 	return nil
 }
@@ -90,13 +99,13 @@ type Writer[T any] struct {
 	buf     []T
 	since   time.Time // when the first buffered row was added
 	checked bool      // engine verified
-	scratch []any     // per column: the last built block, reused
+	scratch [][]any   // per parallel INSERT, per column: the last built block
 	lastLog time.Time
 }
 
 // NewWriter returns a Writer of table through c.
 func NewWriter[T any](c *Client, table Table[T], opts ...WriterOpt) (*Writer[T], error) {
-	cfg := writerCfg{batchRows: 100_000, batchWait: time.Second, minBackoff: 100 * time.Millisecond, maxBackoff: 5 * time.Second, insertTimeout: time.Minute}
+	cfg := writerCfg{batchRows: 100_000, batchWait: time.Second, minBackoff: 100 * time.Millisecond, maxBackoff: 5 * time.Second, insertTimeout: time.Minute, parallel: 2}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -273,20 +282,62 @@ func (w *Writer[T]) attempt(ctx context.Context, rows []T) error {
 		}
 		w.checked = true
 	}
+	n := w.cfg.parallel
+	if len(rows) < 2*blockRows {
+		n = 1 // small batches: one INSERT
+	}
+	if len(w.scratch) < n {
+		w.scratch = append(w.scratch, make([][]any, n-len(w.scratch))...)
+	}
+	var err error
+	if n == 1 {
+		err = w.insertPart(ctx, rows, 0)
+	} else {
+		// Several INSERTs at once use several server threads. Should one
+		// fail, the whole batch is retried: the parts already written
+		// collapse with their copies.
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		size := (len(rows) + n - 1) / n
+		for k := range n {
+			part := rows[min(k*size, len(rows)):min((k+1)*size, len(rows))]
+			wg.Go(func() { errs[k] = w.insertPart(ctx, part, k) })
+		}
+		wg.Wait()
+		for _, e := range errs {
+			if e != nil && (err == nil || classify(err) == errRefused) {
+				err = e // a transient error wins: retry rather than bisect
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	w.c.metrics.rows.WithLabelValues(w.table.Name).Add(float64(len(rows)))
+	w.c.metrics.batches.WithLabelValues(w.table.Name).Inc()
+	return nil
+}
+
+// insertPart performs one INSERT of rows, streaming them in blocks: the
+// server decodes one block while the next is encoded, and the column
+// buffers (scratch k) stay block-sized.
+func (w *Writer[T]) insertPart(ctx context.Context, rows []T, k int) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	batch, err := w.c.conn.PrepareBatch(ctx, w.query)
 	if err != nil {
 		return err
 	}
-	// Stream the batch in blocks: the server decodes one block while the
-	// next is encoded, and the column buffers stay block-sized.
-	if len(w.scratch) != len(w.table.Columns) {
-		w.scratch = make([]any, len(w.table.Columns))
+	if len(w.scratch[k]) != len(w.table.Columns) {
+		w.scratch[k] = make([]any, len(w.table.Columns))
 	}
+	scratch := w.scratch[k]
 	for start := 0; start < len(rows); start += blockRows {
 		block := rows[start:min(start+blockRows, len(rows))]
 		for i, col := range w.table.Columns {
-			w.scratch[i] = col.build(block, w.scratch[i])
-			if err := batch.Column(i).Append(values(w.scratch[i])); err != nil {
+			scratch[i] = col.build(block, scratch[i])
+			if err := batch.Column(i).Append(values(scratch[i])); err != nil {
 				batch.Abort()
 				return &refusedError{fmt.Errorf("column %s: %w", col.Name, err)}
 			}
@@ -298,12 +349,7 @@ func (w *Writer[T]) attempt(ctx context.Context, rows []T) error {
 			}
 		}
 	}
-	if err := batch.Send(); err != nil {
-		return err
-	}
-	w.c.metrics.rows.WithLabelValues(w.table.Name).Add(float64(len(rows)))
-	w.c.metrics.batches.WithLabelValues(w.table.Name).Inc()
-	return nil
+	return batch.Send()
 }
 
 // checkEngine verifies that the table collapses duplicates, the basis of

@@ -158,3 +158,25 @@ func TestNewWriterValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterParallelInsertsWithPoison writes a batch large enough to be
+// split into parallel INSERTs, holding one poison row.
+func TestWriterParallelInsertsWithPoison(t *testing.T) {
+	srv := chs.Server(t)
+	db, c := migrated(t, srv)
+	query(t, srv, "ALTER TABLE "+db+".events ADD COLUMN poison UInt8 MATERIALIZED throwIf(event_id = 'big-31000')")
+	w, err := NewWriter(c, EventsTable, InsertParallelism(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused, err := w.Write(context.Background(), testEvents("big", 40_000)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) != 1 || refused[0].Row.ID != "big-31000" {
+		t.Fatalf("refused %d rows, want only big-31000", len(refused))
+	}
+	if got := query(t, srv, "SELECT count(), uniqExact(event_id) FROM "+db+".events FINAL"); got != "39999\t39999" {
+		t.Fatalf("count, distinct ids = %q, want 39999 each", got)
+	}
+}
