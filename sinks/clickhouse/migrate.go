@@ -104,18 +104,29 @@ const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations
 ENGINE = ReplacingMergeTree
 ORDER BY version`
 
-// ClickHouse error codes that mean an idempotent statement found its work
-// already done by a concurrent run.
+// ClickHouse error codes that an idempotent statement may get when a
+// concurrent run did its work first; only with "already exists" in the
+// message do they count as success.
 var alreadyDoneCodes = map[int32]bool{
+	15: true, // DUPLICATE_COLUMN
+	44: true, // ILLEGAL_COLUMN: "column with this name already exists" (ADD COLUMN)
 	57: true, // TABLE_ALREADY_EXISTS
 	82: true, // DATABASE_ALREADY_EXISTS
-	15: true, // DUPLICATE_COLUMN (ADD COLUMN of an existing one)
 }
 
 // Migrate creates the database named by dsn if needed and applies the
 // migrations not yet recorded in its schema_migrations table. Running it
 // again, or from several processes at once, is safe and leaves the same
 // schema.
+//
+// To change the schema, add sinks/clickhouse/migrations/NNNN_name.sql with
+// the next free number (window processors: 0100 and up); never edit a
+// shipped file (Migrate refuses to run over a changed one). Statements end
+// with ';' at a line end, name tables without a database, and must be
+// idempotent: CREATE TABLE IF NOT EXISTS, and ALTER TABLE ... ADD COLUMN
+// (an "already exists" answer counts as done; 18.16 has no IF NOT EXISTS
+// there). Tables written through a Writer must be ReplacingMergeTree
+// sorted by the row identity.
 func Migrate(ctx context.Context, dsn string, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -191,7 +202,7 @@ func execDDL(ctx context.Context, conn interface {
 }, stmt string) error {
 	err := conn.Exec(ctx, stmt)
 	var exc *ch.Exception
-	if errors.As(err, &exc) && alreadyDoneCodes[exc.Code] {
+	if errors.As(err, &exc) && alreadyDoneCodes[exc.Code] && strings.Contains(exc.Message, "already exists") {
 		return nil
 	}
 	return err
