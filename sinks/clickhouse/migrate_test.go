@@ -116,3 +116,21 @@ func TestSplitStatements(t *testing.T) {
 		t.Fatalf("splitStatements = %q, want %q", got, want)
 	}
 }
+
+func TestExecDDLTreatsAlreadyExistsAsDone(t *testing.T) {
+	srv := chs.Server(t)
+	db, c := migrated(t, srv)
+	ctx := context.Background()
+	for range 2 {
+		if err := execDDL(ctx, c.Conn(), "ALTER TABLE "+db+".events ADD COLUMN note String"); err != nil {
+			t.Fatalf("ADD COLUMN twice: %v", err)
+		}
+		if err := execDDL(ctx, c.Conn(), "CREATE TABLE "+db+".events (a UInt8) ENGINE = Memory"); err != nil {
+			t.Fatalf("CREATE TABLE of an existing table: %v", err)
+		}
+	}
+	// Other errors are still errors.
+	if err := execDDL(ctx, c.Conn(), "ALTER TABLE "+db+".nonexistent ADD COLUMN x String"); err == nil {
+		t.Fatal("ALTER of a missing table reported success")
+	}
+}
