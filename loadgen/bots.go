@@ -13,6 +13,7 @@ type botStep struct {
 	drop    *drop
 	country string // declared country, when it differs from the user's
 	limited bool   // a claim beyond the burst's first two
+	sid     string // session_id
 }
 
 // botScript is a bot session: a precomputed, time-ordered script (bot
@@ -41,7 +42,7 @@ func (s *botScript) step(g *gen, t int64) (int64, bool) {
 	if st.country != "" {
 		e.Country = st.country
 	}
-	g.emitClient(st.d, e)
+	g.emitClient(st.d, st.sid, e)
 	s.i++
 	if s.i == len(s.steps) {
 		for _, x := range s.steps {
@@ -165,8 +166,14 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 			t += g.between(5, 30)
 		}
 	}
-	for _, st := range s.steps {
+	sids := map[*user]string{} // one app session per account
+	for i := range s.steps {
+		st := &s.steps[i]
 		g.planted.botSteps[st.u.id]++
+		if sids[st.u] == "" {
+			sids[st.u] = g.newSessionID()
+		}
+		st.sid = sids[st.u]
 	}
 	return s
 }

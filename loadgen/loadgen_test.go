@@ -208,6 +208,9 @@ func TestEventsValidAndTimed(t *testing.T) {
 			if e.Type.ServerOnly() && !b.Server {
 				t.Fatalf("server-only %s in a client batch", e.Type)
 			}
+			if (e.SessionID == "") != b.Server || (e.DeviceID == "") != b.Server {
+				t.Fatalf("event %s (%s): session %q device %q in a server=%v batch", e.ID, e.Type, e.SessionID, e.DeviceID, b.Server)
+			}
 			tt := b.TrueTime(i)
 			first, last = min(first, tt), max(last, tt)
 			switch frac := tt % 1000; {

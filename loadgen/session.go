@@ -19,7 +19,7 @@ func (g *gen) startSession(t int64) {
 	}
 	u := g.humanFor()
 	u.active = true
-	s := &humanSession{u: u, d: u.devices[g.rng.IntN(len(u.devices))], questsLeft: 1 + g.rng.IntN(3)}
+	s := &humanSession{u: u, d: u.devices[g.rng.IntN(len(u.devices))], questsLeft: 1 + g.rng.IntN(3), sid: g.newSessionID()}
 	g.acct = &s.n
 	defer func() { g.acct = nil }()
 	if g.rng.Float64() < 0.3 {
@@ -76,6 +76,7 @@ func (g *gen) touch(u *user, t int64, fromSession bool) *drop {
 
 // humanSession is a human doing one to three micro-quests.
 type humanSession struct {
+	sid        string // session_id
 	u          *user
 	d          *device
 	questsLeft int
@@ -100,14 +101,14 @@ func (s *humanSession) step(g *gen, t int64) (int64, bool) {
 	defer func() { g.acct = nil }()
 	if s.claim != nil {
 		g.touch(u, t, true)
-		g.emitClient(s.d, g.claimEvent(u, s.claim, t, false))
+		g.emitClient(s.d, s.sid, g.claimEvent(u, s.claim, t, false))
 		s.claim = nil
 		return t + g.between(2, 10), true
 	}
 	if d := g.touch(u, t, true); d != nil {
 		e := g.newEvent(event.DropViewed, t, u)
 		e.DropID, e.CreatorID = d.id, d.creator
-		g.emitClient(s.d, e)
+		g.emitClient(s.d, s.sid, e)
 		if g.rng.Float64() < 0.25 {
 			s.claim = d
 		}
@@ -123,7 +124,7 @@ func (s *humanSession) step(g *gen, t int64) (int64, bool) {
 		s.abandon = g.rng.Float64() < 0.25
 		e := g.newEvent(event.QuestStarted, t, u)
 		e.QuestID = s.q.id
-		g.emitClient(s.d, e)
+		g.emitClient(s.d, s.sid, e)
 		s.phase = 1
 		if s.abandon {
 			return t + g.between(30, 170), true
@@ -141,7 +142,7 @@ func (s *humanSession) step(g *gen, t int64) (int64, bool) {
 			e.DurationMs = t - s.qStart
 			e.Has |= event.HasDurationMs
 		}
-		g.emitClient(s.d, e)
+		g.emitClient(s.d, s.sid, e)
 		if !s.abandon {
 			g.afterCompletion(u, s.q, t)
 		}

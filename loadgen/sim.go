@@ -71,7 +71,7 @@ type gen struct {
 	humans   []*user
 	server   *buffer
 
-	nEvents, nUsers, nDevices, nAuctions, nOrders, nClaims, nSessions uint64
+	nEvents, nUsers, nDevices, nAuctions, nOrders, nClaims, nSessions, nSessionIDs uint64
 
 	// Session accounting for the arrival rate: acct points at the running
 	// session's event count while it steps; finished sessions add theirs.
@@ -151,8 +151,15 @@ const (
 // starts in a steady state; their events before the origin are not sent.
 const warmup = 10 * minute
 
-// emitClient queues e (TS in true time) from device d.
-func (g *gen) emitClient(d *device, e event.Event) {
+// newSessionID returns the id of a new app session.
+func (g *gen) newSessionID() string {
+	g.nSessionIDs++
+	return "s." + g.tag + "." + strconv.FormatUint(g.nSessionIDs, 36)
+}
+
+// emitClient queues e (TS in true time) from device d in app session sid.
+func (g *gen) emitClient(d *device, sid string, e event.Event) {
+	e.SessionID = sid
 	if e.TS < g.origin {
 		return
 	}
