@@ -15,9 +15,10 @@ bin=./bin/questline
 export QUESTLINE_DATA_DIR=${QUESTLINE_DATA_DIR:-$PWD/questline-data}
 export QUESTLINE_HTTP_ADDR=${QUESTLINE_HTTP_ADDR:-127.0.0.1:8080}
 export QUESTLINE_METRICS_ADDR=${QUESTLINE_METRICS_ADDR:-127.0.0.1:9464}
-# The load generator is one client on loopback sending for thousands of
-# simulated users: lift the per-IP request limit (default 50/s) for it.
-export QUESTLINE_RATE_LIMIT_IP=${QUESTLINE_RATE_LIMIT_IP:-5000}
+# The load generator stands in for an edge proxy on loopback: it sends each
+# simulated device's address in X-Forwarded-For and its country in
+# X-Edge-Country, which ingest believes only from a trusted proxy.
+export QUESTLINE_TRUSTED_PROXIES=${QUESTLINE_TRUSTED_PROXIES:-127.0.0.1/32}
 data=$QUESTLINE_DATA_DIR
 mkdir -p "$data"
 
@@ -62,7 +63,7 @@ done
 echo "questline run: ingest on http://$QUESTLINE_HTTP_ADDR, metrics on http://$QUESTLINE_METRICS_ADDR/metrics (log: $data/questline.log)"
 
 QUESTLINE_METRICS_ADDR= "$bin" loadgen -rate "${LOADGEN_RATE:-500}" -duration "${LOADGEN_DURATION:-2h}" \
-  -seed "${LOADGEN_SEED:-$(date +%s)}" >>"$data/loadgen.log" 2>&1 &
+  -seed "${LOADGEN_SEED:-$(date +%s)}" -skip-expected >>"$data/loadgen.log" 2>&1 &
 pids+=($!)
 
 cat <<MSG
