@@ -9,23 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed (scripts/deps.sh installs it): %v", name, err)
-		}
-		t.Skipf("%s not installed (scripts/deps.sh installs it)", name)
-	}
-	return p
-}
+	"github.com/questline/questline/internal/testtool"
+)
 
 func check(t *testing.T, dir string, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(tool(t, name), args...)
+	cmd := exec.Command(testtool.Require(t, name), args...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -3,33 +3,21 @@ package ingest_test
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/internal/testtool"
 	"github.com/questline/questline/kafka"
 )
-
-func requireKcat(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("kcat not installed (apt-get install kcat): %v", err)
-		}
-		t.Skip("kcat not installed (apt-get install kcat)")
-	}
-	return p
-}
 
 // TestKcatReadsIngest: an independent Kafka client (librdkafka's kcat)
 // reads what ingest wrote: framed binary records on questline.events
 // (kcat -f '%R%s', as `questline decode` reads them) and JSON dead letters.
 func TestKcatReadsIngest(t *testing.T) {
-	kcat := requireKcat(t)
+	kcat := testtool.Require(t, "kcat")
 	e := newEnv(t)
 	now := time.Now()
 	var evs []string

@@ -3,7 +3,6 @@ package kafka_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,23 +10,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/questline/questline/internal/testtool"
 	"github.com/questline/questline/kafka"
 	"github.com/questline/questline/kafka/kafkatest"
 )
-
-// requireKcat returns kcat's path; without it the test fails under CI (the
-// CI script installs it) and skips on a developer machine.
-func requireKcat(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("kcat not installed (apt-get install kcat): %v", err)
-		}
-		t.Skip("kcat not installed (apt-get install kcat)")
-	}
-	return p
-}
 
 func consumeAll(t *testing.T, brokers []string, topic string, want int) []*kgo.Record {
 	t.Helper()
@@ -53,7 +39,7 @@ func consumeAll(t *testing.T, brokers []string, topic string, want int) []*kgo.R
 // kcat) can produce to and consume from the embedded broker, and that keys
 // land on the same partitions as questline's own producer would put them.
 func TestKcatInterop(t *testing.T) {
-	kcat := requireKcat(t)
+	kcat := testtool.Require(t, "kcat")
 	b := kafkatest.New(t, kafkatest.Partitions(4))
 	addr := b.Addrs()[0]
 

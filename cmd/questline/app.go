@@ -173,6 +173,20 @@ func (a *app) kafkaBrokers(ctx context.Context) ([]string, error) {
 	return e.Addrs(), nil
 }
 
+// kafka returns the brokers (see kafkaBrokers) once kafka.CoreTopics and
+// topics exist.
+func (a *app) kafka(ctx context.Context, topics ...kafka.Topic) ([]string, error) {
+	brokers, err := a.kafkaBrokers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all := append(append([]kafka.Topic{}, kafka.CoreTopics...), topics...)
+	if err := a.ensureTopics(ctx, brokers, all...); err != nil {
+		return nil, err
+	}
+	return brokers, nil
+}
+
 // ensureTopics creates topics with the configured partitions and
 // replication, retrying while the cluster comes up.
 func (a *app) ensureTopics(ctx context.Context, brokers []string, topics ...kafka.Topic) error {

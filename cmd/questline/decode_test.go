@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,26 +10,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/internal/testtool"
 	"github.com/questline/questline/kafka"
 	"github.com/questline/questline/kafka/kafkatest"
 )
 
-func requireKcat(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("kcat not installed (apt-get install kcat): %v", err)
-		}
-		t.Skip("kcat not installed (apt-get install kcat)")
-	}
-	return p
-}
-
 // TestDecodeKcatOutput feeds real kcat -f '%R%s' output of both topics to
 // questline decode.
 func TestDecodeKcatOutput(t *testing.T) {
-	kcat := requireKcat(t)
+	kcat := testtool.Require(t, "kcat")
 	b := kafkatest.New(t, kafkatest.Partitions(1))
 	cl, err := kafka.NewClient(b.Addrs(), nil)
 	if err != nil {

@@ -103,11 +103,8 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer a.close()
-	brokers, err := a.kafkaBrokers(ctx)
+	brokers, err := a.kafka(ctx)
 	if err != nil {
-		return err
-	}
-	if err := a.ensureTopics(ctx, brokers, kafka.CoreTopics...); err != nil {
 		return err
 	}
 	cl, err := kafka.NewClient(brokers, a.log)

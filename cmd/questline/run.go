@@ -38,11 +38,8 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer a.close()
-	brokers, err := a.kafkaBrokers(ctx)
+	brokers, err := a.kafka(ctx)
 	if err != nil {
-		return err
-	}
-	if err := a.ensureTopics(ctx, brokers, kafka.CoreTopics...); err != nil {
 		return err
 	}
 	if f.migrate {
@@ -69,18 +66,10 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	h.Register(mux)
 
 	// Sink.
-	s, err := clickhouse.NewSink(ctx, clickhouse.SinkConfig{
-		Brokers:   brokers,
-		DSN:       a.cfg.ClickHouseDSN,
-		Group:     f.sink.group,
-		BatchRows: f.sink.batchRows,
-		BatchWait: f.sink.batchWait,
-	}, a.reg, a.log)
+	s, err := f.sink.newSink(ctx, a, brokers)
 	if err != nil {
 		return err
 	}
-	a.onClose(s.Close)
-	a.readyCheck("clickhouse", s.Ready)
 
 	roles := map[string]func(context.Context) error{
 		"ingest": func(ctx context.Context) error { return serveHTTP(ctx, a, mux) },

@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/questline/questline/kafka"
 	"github.com/questline/questline/sinks/clickhouse"
 )
 
@@ -32,16 +31,24 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer a.close()
-	brokers, err := a.kafkaBrokers(ctx)
+	brokers, err := a.kafka(ctx)
 	if err != nil {
-		return err
-	}
-	if err := a.ensureTopics(ctx, brokers, kafka.CoreTopics...); err != nil {
 		return err
 	}
 	if err := a.serveAdmin(); err != nil {
 		return err
 	}
+	s, err := f.newSink(ctx, a, brokers)
+	if err != nil {
+		return err
+	}
+	a.log.Info("sink started", "group", f.group)
+	return s.Run(ctx)
+}
+
+// newSink builds the sink from the flags, closed with the app and checked
+// by /readyz.
+func (f *sinkFlags) newSink(ctx context.Context, a *app, brokers []string) (*clickhouse.Sink, error) {
 	s, err := clickhouse.NewSink(ctx, clickhouse.SinkConfig{
 		Brokers:   brokers,
 		DSN:       a.cfg.ClickHouseDSN,
@@ -50,10 +57,9 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		BatchWait: f.batchWait,
 	}, a.reg, a.log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.onClose(s.Close)
 	a.readyCheck("clickhouse", s.Ready)
-	a.log.Info("sink started", "group", f.group)
-	return s.Run(ctx)
+	return s, nil
 }
