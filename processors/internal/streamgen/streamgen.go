@@ -29,6 +29,14 @@ type Config struct {
 // Generate returns the stream in arrival order. Event times are strictly
 // inside [Start-Disorder, end]; event ids are unique.
 func Generate(c Config) []event.Event {
+	var out []event.Event
+	Each(c, func(e *event.Event) { out = append(out, *e) })
+	return out
+}
+
+// Each generates the stream of Generate without keeping it: fn receives
+// each event in arrival order (the pointer is reused).
+func Each(c Config, fn func(*event.Event)) {
 	if c.Users == 0 {
 		c.Users = 50
 	}
@@ -44,16 +52,15 @@ func Generate(c Config) []event.Event {
 	if c.Drops == 0 {
 		c.Drops = 2
 	}
-	g := &gen{c: c, rng: rand.New(rand.NewPCG(c.Seed, 0x9e3779b97f4a7c15)), clock: c.Start}
+	g := &gen{c: c, rng: rand.New(rand.NewPCG(c.Seed, 0x9e3779b97f4a7c15)), clock: c.Start, fn: fn}
 	g.run()
-	return g.out
 }
 
 type gen struct {
 	c     Config
 	rng   *rand.Rand
 	clock int64
-	out   []event.Event
+	fn    func(*event.Event)
 	seq   int
 }
 
@@ -64,7 +71,7 @@ func (g *gen) emit(e event.Event) {
 	e.TS = e.EventTime
 	e.ReceivedAt = g.clock
 	e.Source = event.SourceClient
-	g.out = append(g.out, e)
+	g.fn(&e)
 	g.clock += g.rng.Int64N(g.c.Gap + 1)
 }
 
@@ -83,7 +90,7 @@ var bidders = []string{"b1", "b2", "b3"}
 func (g *gen) run() {
 	drop := func() string { return fmt.Sprintf("drop%d", g.rng.IntN(g.c.Drops)) }
 	auction := 0
-	for len(g.out) < g.c.Events {
+	for g.seq < g.c.Events {
 		uid, dev := g.user()
 		base := event.Event{UserID: uid, DeviceID: dev, Country: "DE"}
 		if g.rng.IntN(20) == 0 {

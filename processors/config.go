@@ -1,0 +1,91 @@
+// Package processors is the runnable window-processor role: it consumes
+// questline.events in a consumer group, runs a pipeline per assigned
+// partition, snapshots state with the input offset it reflects, and writes
+// the rows to ClickHouse through the shared writer; a second stage merges
+// the partial rows of all source partitions (docs/processors.md).
+package processors
+
+import (
+	"errors"
+	"time"
+
+	"github.com/questline/questline/processors/pipeline"
+)
+
+// Topic names of the role (all prefixed questline.).
+const (
+	// TopicPartials carries partial window rows, keyed by table, row
+	// identity and source partition.
+	TopicPartials = "questline.window.partials"
+	// TopicCatalog carries catalog and drop lifecycle events (the API
+	// writes them there and to questline.events); every process reads all
+	// of it.
+	TopicCatalog = "questline.catalog"
+)
+
+// Config configures Run.
+type Config struct {
+	// Brokers are the Kafka brokers. Required.
+	Brokers []string
+	// ClickHouseDSN is the database the rows go to. Required.
+	ClickHouseDSN string
+	// SnapshotDir holds the partition snapshots; every process of the group
+	// must see the same directory. Required.
+	SnapshotDir string
+	// Group is the consumer group. Default "questline-processors"; the
+	// merge stage uses Group + "-merge".
+	Group string
+	// Pipeline configures the metrics. Default pipeline.DefaultConfig().
+	Pipeline *pipeline.Config
+	// FlushInterval is how often rows are emitted and written. Default 1 s.
+	FlushInterval time.Duration
+	// SnapshotInterval is how often partition state is snapshotted and
+	// offsets committed. Default 30 s.
+	SnapshotInterval time.Duration
+	// IdleTimeout: a partition without records for this long emits its
+	// windows on wall-clock time (window.Idle). Default 30 s.
+	IdleTimeout time.Duration
+	// Partitions and Replication create the role's topics (Topics) when
+	// they are missing. Default 4 and 1.
+	Partitions  int32
+	Replication int16
+	// Now is the wall clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("processors: no brokers")
+	case c.ClickHouseDSN == "":
+		return errors.New("processors: no ClickHouse DSN")
+	case c.SnapshotDir == "":
+		return errors.New("processors: no snapshot directory")
+	}
+	if c.Group == "" {
+		c.Group = "questline-processors"
+	}
+	if c.Pipeline == nil {
+		p := pipeline.DefaultConfig()
+		c.Pipeline = &p
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 4
+	}
+	if c.Replication <= 0 {
+		c.Replication = 1
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package processors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/kafka"
+	ch "github.com/questline/questline/sinks/clickhouse"
+)
+
+// mergeStage is the second stage: it keeps the latest partial of every
+// (identity, source partition) and writes the merged rows. It never commits
+// offsets: on every assignment it reads its partitions of the compacted
+// partials topic from the start, so its state is always complete and the
+// merged rows it writes are a function of the partials (idempotent).
+type mergeStage struct {
+	cfg     *Config
+	log     *slog.Logger
+	cl      *kgo.Client
+	mergers map[string]merger
+
+	mu     sync.Mutex
+	states map[int32]*mergeState
+}
+
+func newMergeStage(cfg *Config, log *slog.Logger, c *ch.Client) (*mergeStage, error) {
+	ms, err := newMergers(c)
+	if err != nil {
+		return nil, err
+	}
+	s := &mergeStage{cfg: cfg, log: log, mergers: ms, states: map[int32]*mergeState{}}
+	s.cl, err = kafka.NewClient(cfg.Brokers, log,
+		kgo.ConsumerGroup(cfg.Group+"-merge"),
+		kgo.ConsumeTopics(TopicPartials),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AdjustFetchOffsetsFn(s.assign),
+		kgo.OnPartitionsRevoked(s.revoke),
+		kgo.OnPartitionsLost(s.revoke),
+	)
+	return s, err
+}
+
+func (s *mergeStage) assign(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for partition := range offsets[TopicPartials] {
+		s.states[partition] = newMergeState()
+		offsets[TopicPartials][partition] = kgo.NewOffset().AtStart()
+	}
+	return offsets, nil
+}
+
+func (s *mergeStage) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range revoked[TopicPartials] {
+		delete(s.states, p)
+	}
+}
+
+func (s *mergeStage) run(ctx context.Context) error {
+	defer s.cl.Close()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
+		fetches := s.cl.PollRecords(pctx, 50_000)
+		cancel()
+		if ctx.Err() != nil {
+			s.cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				s.log.Warn("processors: merge fetch", "partition", partition, "err", err)
+			}
+		})
+		s.mu.Lock()
+		var err error
+		fetches.EachRecord(func(r *kgo.Record) {
+			st := s.states[r.Partition]
+			if st == nil || err != nil {
+				return
+			}
+			var p partial
+			if e := json.Unmarshal(r.Value, &p); e != nil {
+				s.log.Warn("processors: undecodable partial skipped", "partition", r.Partition, "offset", r.Offset, "err", e)
+				return
+			}
+			st.add(p)
+		})
+		for _, st := range s.states {
+			if err == nil {
+				err = st.emit(s.mergers)
+			}
+		}
+		if err == nil {
+			for _, m := range s.mergers {
+				if err = m.flush(ctx); err != nil {
+					break
+				}
+			}
+		}
+		s.mu.Unlock()
+		s.cl.AllowRebalance()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}

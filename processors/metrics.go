@@ -1,0 +1,49 @@
+package processors
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	events       prometheus.Counter
+	late         *prometheus.CounterVec
+	watermarkLag *prometheus.GaugeVec
+	emitted      *prometheus.CounterVec
+	stateEvents  prometheus.Gauge
+	restore      prometheus.Histogram
+	snapshot     prometheus.Histogram
+	rebalances   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "questline_processor_events_total", Help: "Events processed by the window processors.",
+		}),
+		late: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "questline_processor_late_events_total", Help: "Events that missed at least one closed window, by processor.",
+		}, []string{"processor"}),
+		watermarkLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_processor_watermark_lag_seconds", Help: "Wall clock minus the partition's event-time watermark.",
+		}, []string{"partition"}),
+		emitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "questline_processor_rows_emitted_total", Help: "Window rows emitted (partials and direct rows), by table.",
+		}, []string{"table"}),
+		stateEvents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_processor_clean_pending_events", Help: "Events held for the lagged clean pass.",
+		}),
+		restore: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_restore_duration_seconds", Help: "Time to restore a partition from its snapshot.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		snapshot: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_snapshot_duration_seconds", Help: "Time to write a partition snapshot.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "questline_processor_rebalances_total", Help: "Partition assignments and revocations.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.restore, m.snapshot, m.rebalances)
+	}
+	return m
+}

@@ -1,0 +1,64 @@
+package processors
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/questline/questline/processors/latency"
+	"github.com/questline/questline/processors/lift"
+	"github.com/questline/questline/processors/quest"
+	"github.com/questline/questline/processors/yield"
+)
+
+// partial is the value of a questline.window.partials record: one source
+// partition's row of a window table. Its key is table|identity|source, so
+// compaction keeps the latest partial of every source.
+type partial struct {
+	Table    string          `json:"t"`
+	Identity string          `json:"i"`
+	Source   int32           `json:"s"`
+	Version  uint64          `json:"v"`
+	Row      json.RawMessage `json:"r"`
+}
+
+func (p *partial) key() string {
+	return p.Table + "|" + p.Identity + "|" + strconv.Itoa(int(p.Source))
+}
+
+func questIdentity(r *quest.Row) string {
+	return fmt.Sprintf("%d|%s|%s", r.Start, r.Scope, r.QuestID)
+}
+
+func latencyIdentity(r *latency.Row) string {
+	return fmt.Sprintf("%d|%s|%s", r.Start, r.Scope, r.QuestID)
+}
+
+func yieldIdentity(r *yield.Row) string {
+	return fmt.Sprintf("%d|%s|%s|%s", r.Start, r.Scope, r.Placement, r.BidderID)
+}
+
+func integrityIdentity(r *yield.IntegrityRow) string {
+	return fmt.Sprintf("%d|%s|%s|%s", r.Start, r.Scope, r.Placement, r.Kind)
+}
+
+func liftIdentity(r *lift.Row) string {
+	return fmt.Sprintf("%s|%s|%d|%v", r.DropID, r.Scope, r.UpdatedAt, r.Final)
+}
+
+// Table names of the partials.
+const (
+	tQuest     = "quest_completion"
+	tLatency   = "conversion_latency"
+	tYield     = "offer_yield"
+	tIntegrity = "bidstream_integrity"
+	tLift      = "creator_lift"
+)
+
+func newPartial[T any](table, identity string, source int32, version uint64, row *T) (partial, error) {
+	b, err := json.Marshal(row)
+	if err != nil {
+		return partial{}, err
+	}
+	return partial{Table: table, Identity: identity, Source: source, Version: version, Row: b}, nil
+}

@@ -1,0 +1,63 @@
+package pipeline
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/internal/streamgen"
+)
+
+// BenchmarkRestore1MUsers: restore a partition holding the state of 1M
+// active users (3M events over about 25 minutes of event time), from a
+// snapshot in memory, without and with the clean pass (whose queue holds
+// the events of its lag). Run with -benchtime=1x.
+func BenchmarkRestore1MUsers(b *testing.B) {
+	for _, clean := range []bool{false, true} {
+		b.Run(map[bool]string{false: "clean=false", true: "clean=true"}[clean], func(b *testing.B) { benchRestore(b, clean) })
+	}
+}
+
+func benchRestore(b *testing.B, clean bool) {
+	cfg := DefaultConfig()
+	cfg.Clean = clean
+	p, err := New(cfg, benchCatalog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	users := map[string]struct{}{}
+	n := 0
+	streamgen.Each(streamgen.Config{Seed: 9, Events: 3_000_000, Users: 20_000_000, Gap: 1, Disorder: 5000, Quests: 20, Drops: 3}, func(e *event.Event) {
+		users[e.UserID] = struct{}{}
+		p.Add(e)
+		if n++; n%100_000 == 0 {
+			p.Flush(p.Watermark())
+			p.Reset()
+		}
+	})
+	p.Flush(p.Watermark())
+	p.Reset()
+	var buf bytes.Buffer
+	start := time.Now()
+	if err := p.Snapshot(&buf); err != nil {
+		b.Fatal(err)
+	}
+	snapTime := time.Since(start)
+	active := len(users)
+	users = nil
+	p = nil
+	runtime.GC()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Restore(cfg, catalog.New(), bytes.NewReader(buf.Bytes())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "restore-s")
+	b.ReportMetric(snapTime.Seconds(), "snapshot-s")
+	b.ReportMetric(float64(buf.Len())/1e6, "snapshot-MB")
+	b.ReportMetric(float64(active), "users")
+}

@@ -1,0 +1,149 @@
+package processors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/processors/catalog"
+	ch "github.com/questline/questline/sinks/clickhouse"
+)
+
+// Run runs the processor role until ctx ends: the source stage (every
+// partition of questline.events this process is assigned) and the merge
+// stage (every partition of the partials topic it is assigned). Run more
+// processes with the same Config to scale out. When ctx ends Run returns
+// without flushing, as after a crash: the snapshots and the determinism of
+// the pipelines make that safe (docs/processors.md).
+func Run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger) error {
+	err := run(ctx, cfg, reg, logger)
+	if ctx.Err() != nil {
+		return nil // stopped, at whatever step: not an error
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := newMetrics(reg)
+
+	admin, err := kafka.NewClient(cfg.Brokers, logger)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := kafka.EnsureTopics(ctx, admin, cfg.Partitions, cfg.Replication, Topics...); err != nil {
+		return err
+	}
+	partials, err := partitionCount(ctx, admin, TopicPartials)
+	if err != nil {
+		return err
+	}
+	master := catalog.New()
+	if err := loadCatalog(ctx, cfg.Brokers, logger, admin, master); err != nil {
+		return err
+	}
+
+	c, err := ch.Open(ctx, cfg.ClickHouseDSN, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	src, err := newSource(&cfg, logger, m, c, master, partials)
+	if err != nil {
+		return err
+	}
+	mrg, err := newMergeStage(&cfg, logger, c)
+	if err != nil {
+		src.cl.Close()
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i, fn := range []func(context.Context) error{src.run, mrg.run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil {
+				errs[i] = err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// partitionCount returns the partition count of topic.
+func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
+	adm := kadm.NewClient(cl)
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	t, ok := td[topic]
+	if !ok || t.Err != nil || len(t.Partitions) == 0 {
+		return 0, fmt.Errorf("processors: topic %s missing (create it with the role's topics)", topic)
+	}
+	return int32(len(t.Partitions)), nil
+}
+
+// Topics are the topics the role needs besides kafka.CoreTopics.
+var Topics = []kafka.Topic{{Name: TopicPartials, Compact: true}, {Name: TopicCatalog, Compact: true}}
+
+// loadCatalog reads the catalog topic up to its current end into cat.
+func loadCatalog(ctx context.Context, brokers []string, logger *slog.Logger, admin *kgo.Client, cat *catalog.Catalog) error {
+	ends, err := kadm.NewClient(admin).ListEndOffsets(ctx, TopicCatalog)
+	if err != nil {
+		return err
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil
+	}
+	cl, err := kafka.NewClient(brokers, logger, kgo.ConsumeTopics(TopicCatalog), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var e event.Event
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for len(want) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("processors: reading the catalog: %w", err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if event.DecodeBinary(r.Value, &e) == nil {
+				cat.Apply(&e)
+			}
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return nil
+}

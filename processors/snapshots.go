@@ -1,0 +1,76 @@
+package processors
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/pipeline"
+)
+
+// snapshotPath is the file of a partition's snapshot.
+func snapshotPath(dir string, partition int32) string {
+	return filepath.Join(dir, fmt.Sprintf("events-%d.snap", partition))
+}
+
+// writeSnapshot stores p's state and the next input offset atomically
+// (temporary file, fsync, rename).
+func writeSnapshot(dir string, partition int32, next int64, p *pipeline.Partition) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := snapshotPath(dir, partition)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	w := bufio.NewWriterSize(f, 1<<20)
+	var hdr [8]byte
+	binary.BigEndian.PutUint64(hdr[:], uint64(next))
+	w.Write(hdr[:])
+	if err := p.Snapshot(w); err != nil {
+		f.Close()
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// readSnapshot restores a partition; ok is false when it has none.
+func readSnapshot(dir string, partition int32, cfg pipeline.Config) (p *pipeline.Partition, next int64, ok bool, err error) {
+	f, err := os.Open(snapshotPath(dir, partition))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, 0, false, err
+	}
+	p, err = pipeline.Restore(cfg, catalog.New(), r)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	return p, int64(binary.BigEndian.Uint64(hdr[:])), true, nil
+}

@@ -1,0 +1,312 @@
+package processors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/processors/bots"
+	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/latency"
+	"github.com/questline/questline/processors/pipeline"
+	"github.com/questline/questline/processors/tables"
+	"github.com/questline/questline/processors/window"
+	ch "github.com/questline/questline/sinks/clickhouse"
+)
+
+// part is one assigned partition of questline.events.
+type part struct {
+	p    *pipeline.Partition
+	next int64 // the next offset to apply: records below it are in the state
+	idle window.Idle
+}
+
+// source is the first stage: questline.events → pipelines → partials,
+// direct rows, snapshots.
+type source struct {
+	cfg      *Config
+	log      *slog.Logger
+	m        *metrics
+	cl       *kgo.Client
+	master   *catalog.Catalog
+	partials int32 // partition count of the partials topic
+
+	convs *ch.Writer[latency.Conversion]
+	late  *ch.Writer[pipeline.Late]
+	bots  *ch.Writer[bots.Row]
+
+	mu    sync.Mutex
+	parts map[int32]*part
+}
+
+func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials int32) (*source, error) {
+	s := &source{cfg: cfg, log: log, m: m, master: master, partials: partials, parts: map[int32]*part{}}
+	var err error
+	if s.convs, err = ch.NewWriter(c, tables.QuestConversions); err != nil {
+		return nil, err
+	}
+	if s.late, err = ch.NewWriter(c, tables.LateEvents); err != nil {
+		return nil, err
+	}
+	if s.bots, err = ch.NewWriter(c, tables.BotSignals); err != nil {
+		return nil, err
+	}
+	s.cl, err = kafka.NewClient(cfg.Brokers, log,
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(kafka.TopicEvents),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AdjustFetchOffsetsFn(s.assign),
+		kgo.OnPartitionsRevoked(s.revoke),
+		kgo.OnPartitionsLost(s.revoke),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// assign restores each newly assigned partition from its snapshot and
+// starts fetching at the snapshot's offset; without a snapshot, from the
+// start of the partition, so state is always a function of the records.
+func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for partition := range offsets[kafka.TopicEvents] {
+		start := time.Now()
+		p, next, ok, err := readSnapshot(s.cfg.SnapshotDir, partition, *s.cfg.Pipeline)
+		if err != nil {
+			s.log.Error("processors: unreadable snapshot; rebuilding the partition from its start", "partition", partition, "err", err)
+		}
+		if !ok || err != nil {
+			cat := catalog.New()
+			cat.Restore(s.master.Snapshot())
+			if p, err = pipeline.New(*s.cfg.Pipeline, cat); err != nil {
+				return nil, err
+			}
+			next = 0
+		}
+		s.m.restore.Observe(time.Since(start).Seconds())
+		s.m.rebalances.Inc()
+		pt := &part{p: p, next: next, idle: window.Idle{Timeout: s.cfg.IdleTimeout}}
+		pt.idle.Arrived(s.cfg.Now().UnixMilli())
+		s.parts[partition] = pt
+		offsets[kafka.TopicEvents][partition] = kgo.NewOffset().At(next).WithEpoch(-1)
+	}
+	return offsets, nil
+}
+
+// revoke drops the state of partitions this process no longer owns,
+// without flushing: the next owner restores the last snapshot.
+func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, partition := range revoked[kafka.TopicEvents] {
+		delete(s.parts, partition)
+		s.m.watermarkLag.DeleteLabelValues(strconv.Itoa(int(partition)))
+		s.m.rebalances.Inc()
+	}
+}
+
+func (s *source) run(ctx context.Context) error {
+	defer s.cl.Close()
+	var e event.Event
+	lastFlush, lastSnap := s.cfg.Now(), s.cfg.Now()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
+		fetches := s.cl.PollRecords(pctx, 10_000)
+		cancel()
+		if ctx.Err() != nil {
+			s.cl.AllowRebalance()
+			return nil // like a crash: nothing is flushed
+		}
+		var fatal error
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			s.log.Warn("processors: fetch", "topic", topic, "partition", partition, "err", err)
+			if errors.Is(err, kgo.ErrClientClosed) {
+				fatal = err
+			}
+		})
+		if fatal != nil {
+			return fatal
+		}
+		now := s.cfg.Now()
+		s.mu.Lock()
+		fetches.EachRecord(func(r *kgo.Record) {
+			pt := s.parts[r.Partition]
+			if pt == nil || r.Offset < pt.next {
+				return // not ours, or already in the restored state
+			}
+			pt.next = r.Offset + 1
+			pt.idle.Arrived(now.UnixMilli())
+			if err := event.DecodeBinary(r.Value, &e); err != nil {
+				s.log.Warn("processors: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+				return
+			}
+			pt.p.Add(&e)
+			s.m.events.Inc()
+		})
+		var err error
+		if now.Sub(lastFlush) >= s.cfg.FlushInterval {
+			err = s.flush(ctx, now)
+			lastFlush = now
+			if err == nil && now.Sub(lastSnap) >= s.cfg.SnapshotInterval {
+				err = s.snapshot(ctx)
+				lastSnap = now
+			}
+		}
+		s.mu.Unlock()
+		s.cl.AllowRebalance()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (s *source) sortedParts() []int32 {
+	ps := make([]int32, 0, len(s.parts))
+	for p := range s.parts {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+// flush emits every partition's rows: window rows as partials to the merge
+// stage, the rest straight to ClickHouse. Called with s.mu held.
+func (s *source) flush(ctx context.Context, now time.Time) error {
+	var recs []*kgo.Record
+	for _, partition := range s.sortedParts() {
+		pt := s.parts[partition]
+		wm := pt.p.Watermark()
+		o := pt.p.Flush(pt.idle.Watermark(now.UnixMilli(), wm))
+		if wm != window.None {
+			s.m.watermarkLag.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(now.UnixMilli()-wm) / 1000)
+		}
+		add := func(p partial, err error) error {
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(&p)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, &kgo.Record{Topic: TopicPartials, Key: []byte(p.key()), Value: v, Partition: s.partialPartition(p.Table + "|" + p.Identity)})
+			s.m.emitted.WithLabelValues(p.Table).Inc()
+			return nil
+		}
+		for i := range o.Quest {
+			r := &o.Quest[i]
+			if err := add(newPartial(tQuest, questIdentity(r), partition, r.Version, r)); err != nil {
+				return err
+			}
+		}
+		for i := range o.Latency {
+			r := &o.Latency[i]
+			if err := add(newPartial(tLatency, latencyIdentity(r), partition, r.Version, r)); err != nil {
+				return err
+			}
+		}
+		for i := range o.Yield {
+			r := &o.Yield[i]
+			if err := add(newPartial(tYield, yieldIdentity(r), partition, r.Version, r)); err != nil {
+				return err
+			}
+		}
+		for i := range o.Integrity {
+			r := &o.Integrity[i]
+			if err := add(newPartial(tIntegrity, integrityIdentity(r), partition, r.Version, r)); err != nil {
+				return err
+			}
+		}
+		for i := range o.Lift {
+			r := &o.Lift[i]
+			if err := add(newPartial(tLift, liftIdentity(r), partition, r.Version, r)); err != nil {
+				return err
+			}
+		}
+		s.convs.Add(o.Conversions...)
+		s.late.Add(o.Late...)
+		s.bots.Add(o.Bots...)
+		for _, l := range o.Late {
+			s.m.late.WithLabelValues(l.Processor).Inc()
+		}
+		s.m.emitted.WithLabelValues("quest_conversions").Add(float64(len(o.Conversions)))
+		s.m.emitted.WithLabelValues("bot_signals").Add(float64(len(o.Bots)))
+		pt.p.Reset()
+	}
+	if len(recs) > 0 {
+		if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return err
+		}
+	}
+	for _, f := range []func(context.Context) error{flushWriter(s.convs), flushWriter(s.late), flushWriter(s.bots)} {
+		if err := f(ctx); err != nil {
+			return err
+		}
+	}
+	pending := 0
+	for _, pt := range s.parts {
+		pending += pt.p.Stats().CleanPending
+	}
+	s.m.stateEvents.Set(float64(pending))
+	return nil
+}
+
+func flushWriter[T any](w *ch.Writer[T]) func(context.Context) error {
+	return func(ctx context.Context) error {
+		refused, err := w.Flush(ctx)
+		if err == nil && len(refused) > 0 {
+			err = errors.New("processors: ClickHouse refused rows: " + refused[0].Err.Error())
+		}
+		return err
+	}
+}
+
+// partialPartition places every partial of one identity in one partition
+// of the partials topic, whatever its source.
+func (s *source) partialPartition(identity string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(identity))
+	return int32(h.Sum32() % uint32(s.partials))
+}
+
+// snapshot stores every partition's state with its next offset, then
+// commits the offsets. Called after flush, with s.mu held.
+func (s *source) snapshot(ctx context.Context) error {
+	commit := map[int32]kgo.EpochOffset{}
+	for _, partition := range s.sortedParts() {
+		pt := s.parts[partition]
+		start := time.Now()
+		if err := writeSnapshot(s.cfg.SnapshotDir, partition, pt.next, pt.p); err != nil {
+			return err
+		}
+		s.m.snapshot.Observe(time.Since(start).Seconds())
+		commit[partition] = kgo.EpochOffset{Epoch: -1, Offset: pt.next}
+	}
+	var cerr error
+	s.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{kafka.TopicEvents: commit}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { cerr = err })
+	if cerr != nil {
+		s.log.Warn("processors: offset commit failed (snapshots hold the offsets)", "err", cerr)
+	}
+	return nil
+}
