@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,30 @@ func TestMissingBinaryIsNotInstalled(t *testing.T) {
 	t.Setenv("CLICKHOUSE_SERVER", "/nonexistent/clickhouse-server")
 	if _, err := Start(); !errors.Is(err, ErrNotInstalled) {
 		t.Fatalf("Start with a missing binary: %v, want ErrNotInstalled", err)
+	}
+}
+
+// TestMissingServerFailsInCIAndSkipsOutside re-runs this test binary with
+// no server available: with CI set the helper must fail the test, without
+// it skip it.
+func TestMissingServerFailsInCIAndSkipsOutside(t *testing.T) {
+	if os.Getenv("CHTEST_CHILD") == "1" {
+		New(t) // must fail or skip: no server can be found
+		t.Fatal("New returned without a server")
+	}
+	for _, tc := range []struct {
+		ci      string
+		wantErr bool
+		want    string
+	}{
+		{ci: "true", wantErr: true, want: "--- FAIL"},
+		{ci: "", wantErr: false, want: "--- SKIP"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestMissingServerFailsInCIAndSkipsOutside$", "-test.v")
+		cmd.Env = append(os.Environ(), "CHTEST_CHILD=1", "CLICKHOUSE_SERVER=/nonexistent/clickhouse-server", "CI="+tc.ci)
+		out, err := cmd.CombinedOutput()
+		if (err != nil) != tc.wantErr || !strings.Contains(string(out), tc.want) || !strings.Contains(string(out), "not found") {
+			t.Errorf("CI=%q: err %v, output:\n%s", tc.ci, err, out)
+		}
 	}
 }
