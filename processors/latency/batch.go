@@ -8,7 +8,8 @@ import (
 )
 
 // Batch recomputes the SPEC §5 definition from a complete set of events in
-// arrival order, without windows state or watermarks: the reference the
+// any order, without windows state or watermarks (ties between completions
+// at the same millisecond go to the greater quest id): the reference the
 // streaming processor is tested against. include reports whether a user's
 // conversion counts in the window starting at start (nil: all users).
 // It returns the window rows (versions zero) and the attributed conversions
@@ -29,7 +30,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 		}
 		var best *completion
 		for i, c := range comps[e.UserID] {
-			if c.T <= e.EventTime && (best == nil || c.T >= best.T) {
+			if c.T <= e.EventTime && (best == nil || c.after(*best)) {
 				best = &comps[e.UserID][i]
 			}
 		}
@@ -37,7 +38,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 			continue
 		}
 		lat := e.EventTime - best.T
-		convs = append(convs, Conversion{
+		convs = append(convs, Conversion{ // Version zero
 			EventID: e.ID, OrderID: e.OrderID, UserID: e.UserID, QuestID: best.Quest,
 			DropID: e.DropID, CreatorID: e.CreatorID, ConversionTime: e.EventTime, CompletionTime: best.T,
 			LatencyMs: lat, AmountMicros: e.AmountMicros, Currency: e.Currency,

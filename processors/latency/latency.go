@@ -8,10 +8,15 @@
 // also a row of its own (quest_conversions).
 //
 // Conversions wait in a queue until the watermark passes their event time,
-// so every completion at or before them that is not late has arrived: the
-// attribution is the one a batch computation over the same events makes.
-// Ties (two completions at the same millisecond) go to the one that arrived
-// last. A conversion without an attributable completion is in no row.
+// so every completion at or before them that is within the out-of-orderness
+// bound has arrived. A completion that arrives later, while every window of
+// a conversion it should take is still open (within allowed lateness),
+// re-attributes that conversion: the old contribution is retracted from the
+// window panes and the new one added, and the quest_conversions row is
+// written again with a higher Version. So the final rows equal the batch
+// definition for any arrival order within the allowed lateness. Ties (two
+// completions at the same millisecond) go to the greater quest_id, whatever
+// their order. A conversion without an attributable completion is in no row.
 package latency
 
 import (
@@ -59,6 +64,10 @@ type Conversion struct {
 	LatencyMs      int64
 	AmountMicros   int64
 	Currency       string
+	// Version is 1 for the first attribution and grows by one with each
+	// re-attribution by a late completion: the row of highest version per
+	// EventID is the current one.
+	Version uint64
 }
 
 type completion struct {
@@ -66,8 +75,28 @@ type completion struct {
 	Quest string
 }
 
+// after reports whether completion a is a better attribution than b (later,
+// ties to the greater quest id) for a conversion both precede.
+func (a completion) after(b completion) bool {
+	return a.T > b.T || a.T == b.T && a.Quest > b.Quest
+}
+
 type user struct {
-	Comps []completion // ascending by T, ties in arrival order
+	Comps []completion // ascending by (T, Quest)
+	// Released are the user's conversions already attributed (or found
+	// unattributable) whose windows are all still open: a late completion
+	// may re-attribute them.
+	Released []released
+}
+
+// released is a conversion the watermark has passed, with its current
+// attribution (C.QuestID, C.CompletionTime, C.LatencyMs; Attributed) and
+// whether that attribution is in the panes (Applied).
+type released struct {
+	R          window.Range
+	C          Conversion
+	Attributed bool
+	Applied    bool
 }
 
 type pending struct {
@@ -97,22 +126,51 @@ func (q *queue) Pop() any {
 type stats struct {
 	N, Sum, Max int64
 	Hist        histogram.Sparse
+	// Lats are the latencies recorded, so that a retraction can recompute
+	// the exact maximum.
+	Lats []int64
+}
+
+func (s *stats) record(lat int64) {
+	s.N++
+	s.Sum += lat
+	s.Max = max(s.Max, lat)
+	s.Hist.Record(lat)
+	s.Lats = append(s.Lats, lat)
+}
+
+// retract removes one recorded lat.
+func (s *stats) retract(lat int64) {
+	i := slices.Index(s.Lats, lat)
+	if i < 0 {
+		panic("latency: retracting a latency that was not recorded")
+	}
+	s.Lats = slices.Delete(s.Lats, i, i+1)
+	s.N--
+	s.Sum -= lat
+	s.Max = 0
+	for _, l := range s.Lats {
+		s.Max = max(s.Max, l)
+	}
+	s.Hist.RecordN(lat, -1)
+	s.Hist.Buckets = slices.DeleteFunc(s.Hist.Buckets, func(b histogram.Bucket) bool { return b.Count == 0 })
 }
 
 type pane struct{ ByQuest map[string]*stats }
 
 // Processor computes the rows of one partition and scope.
 type Processor struct {
-	cfg    Config
-	scope  string
-	filter window.Filter
-	attrMs int64
-	lateMs int64
-	eng    *window.Engine[pane]
-	users  map[string]*user
-	queue  queue
-	seq    uint64
-	missed int // late windows of released conversions, reported by Add
+	cfg     Config
+	scope   string
+	filter  window.Filter
+	attrMs  int64
+	lateMs  int64
+	slideMs int64
+	eng     *window.Engine[pane]
+	users   map[string]*user
+	queue   queue
+	seq     uint64
+	missed  int // late windows of released conversions, reported by Add
 
 	rows  []Row
 	convs []Conversion
@@ -127,7 +185,8 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, scope: scope, filter: filter,
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
-		users: make(map[string]*user), sum: make(map[string]*Row), strs: make(map[string]string),
+		slideMs: cfg.Window.Slide.Milliseconds(),
+		users:   make(map[string]*user), sum: make(map[string]*Row), strs: make(map[string]string),
 	}
 	eng, err := window.NewEngine(cfg.Window,
 		func(int64) *pane { return &pane{ByQuest: make(map[string]*stats)} },
@@ -144,18 +203,14 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	switch e.Type {
 	case event.QuestCompleted:
-		u := p.users[e.UserID]
-		if u == nil {
-			u = &user{}
-			// Decoded strings share their record's allocation: clone what
-			// outlives the record.
-			p.users[strings.Clone(e.UserID)] = u
-		}
+		u := p.user(e.UserID)
+		c := completion{e.EventTime, p.intern(e.QuestID)}
 		i := len(u.Comps)
-		for i > 0 && u.Comps[i-1].T > e.EventTime {
+		for i > 0 && u.Comps[i-1].after(c) {
 			i--
 		}
-		u.Comps = slices.Insert(u.Comps, i, completion{e.EventTime, p.intern(e.QuestID)})
+		u.Comps = slices.Insert(u.Comps, i, c)
+		p.reattribute(u, c)
 	case event.Conversion:
 		p.seq++
 		c := Conversion{
@@ -180,53 +235,101 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	return m
 }
 
+// user returns the state of the user with id, creating it.
+func (p *Processor) user(id string) *user {
+	u := p.users[id]
+	if u == nil {
+		u = &user{}
+		// Decoded strings share their record's allocation: clone what
+		// outlives the record.
+		p.users[strings.Clone(id)] = u
+	}
+	return u
+}
+
+// open reports whether every window of a conversion at t still takes
+// updates under the engine's watermark.
+func (p *Processor) open(t int64) bool {
+	wm := p.eng.Watermark()
+	return wm == window.None || window.Floor(t, p.slideMs)+p.slideMs+p.lateMs > wm
+}
+
+// reattribute gives the released conversions of u that completion c now
+// precedes most closely to c: their old contribution is retracted, the new
+// one added, and their quest_conversions row written again. Only
+// conversions whose windows are all open change, so the window rows and
+// the quest_conversions row always agree; it is applied under the
+// watermark of before the record, like the conversions release applies.
+func (p *Processor) reattribute(u *user, c completion) {
+	for i := range u.Released {
+		rc := &u.Released[i]
+		t := rc.C.ConversionTime
+		if t < c.T || t-c.T > p.attrMs || !p.open(t) {
+			continue
+		}
+		if rc.Attributed && !c.after(completion{rc.C.CompletionTime, rc.C.QuestID}) {
+			continue
+		}
+		if rc.Applied {
+			if pn, _ := p.eng.PaneRange(t, p.eng.Watermark(), rc.R); pn != nil {
+				pn.ByQuest[rc.C.QuestID].retract(rc.C.LatencyMs)
+			}
+			rc.Applied = false
+		}
+		p.attribute(rc, c)
+	}
+}
+
+// attribute sets rc's attribution to c and adds it to the panes of its
+// windows still open (and to quest_conversions).
+func (p *Processor) attribute(rc *released, c completion) {
+	rc.Attributed = true
+	rc.C.QuestID, rc.C.CompletionTime, rc.C.LatencyMs = c.Quest, c.T, rc.C.ConversionTime-c.T
+	pn, missed := p.eng.PaneRange(rc.C.ConversionTime, p.eng.Watermark(), rc.R)
+	p.missed += missed
+	if pn == nil {
+		return
+	}
+	rc.Applied = true
+	if p.cfg.Conversions {
+		rc.C.Version++
+		p.convs = append(p.convs, rc.C)
+	}
+	s := pn.ByQuest[c.Quest]
+	if s == nil {
+		s = &stats{}
+		pn.ByQuest[c.Quest] = s
+	}
+	s.record(rc.C.LatencyMs)
+}
+
 // release attributes the queued conversions the watermark wm has passed,
 // then moves the windows' watermark to wm. A conversion is applied under the
 // watermark of before the release, the one it arrived under, so queueing it
 // never makes it late, however far wm jumps.
 func (p *Processor) release(wm int64) {
 	defer p.eng.Advance(wm)
-	applyWM := p.eng.Watermark()
 	for len(p.queue) > 0 && p.queue[0].C.ConversionTime < wm {
 		pd := heap.Pop(&p.queue).(pending)
-		c := pd.C
-		u := p.users[c.UserID]
-		if u == nil {
-			continue
-		}
-		// Latest completion at or before the conversion.
-		i, _ := slices.BinarySearchFunc(u.Comps, c.ConversionTime+1, func(a completion, t int64) int {
+		t := pd.C.ConversionTime
+		u := p.user(pd.C.UserID)
+		rc := released{R: pd.R, C: pd.C}
+		// Latest completion at or before the conversion: the last one
+		// with T ≤ t (ties: the greatest quest id, sorted last).
+		i, _ := slices.BinarySearchFunc(u.Comps, t+1, func(a completion, t int64) int {
 			if a.T < t {
 				return -1
 			}
 			return 1
 		})
-		if i == 0 {
-			continue
+		if i > 0 && t-u.Comps[i-1].T <= p.attrMs {
+			p.attribute(&rc, u.Comps[i-1])
 		}
-		comp := u.Comps[i-1]
-		lat := c.ConversionTime - comp.T
-		if lat > p.attrMs {
-			continue
+		// Kept while a late completion could still change it. One that
+		// missed windows is final: its rows are (partly) closed.
+		if p.open(t) {
+			u.Released = append(u.Released, rc)
 		}
-		c.QuestID, c.CompletionTime, c.LatencyMs = comp.Quest, comp.T, lat
-		pn, missed := p.eng.PaneRange(c.ConversionTime, applyWM, pd.R)
-		p.missed += missed
-		if pn == nil {
-			continue
-		}
-		if p.cfg.Conversions {
-			p.convs = append(p.convs, c)
-		}
-		s := pn.ByQuest[c.QuestID]
-		if s == nil {
-			s = &stats{}
-			pn.ByQuest[c.QuestID] = s
-		}
-		s.N++
-		s.Sum += lat
-		s.Max = max(s.Max, lat)
-		s.Hist.Record(lat)
 	}
 }
 
@@ -249,11 +352,11 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 			for i < len(u.Comps) && u.Comps[i].T < horizon {
 				i++
 			}
-			if i == len(u.Comps) {
-				delete(p.users, id)
-				continue
-			}
 			u.Comps = slices.Delete(u.Comps, 0, i)
+			u.Released = slices.DeleteFunc(u.Released, func(rc released) bool { return !p.open(rc.C.ConversionTime) })
+			if len(u.Comps) == 0 && len(u.Released) == 0 {
+				delete(p.users, id)
+			}
 		}
 	}
 	rows, convs := p.rows, p.convs
@@ -295,9 +398,17 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			total.add(s)
 		}
 	}
+	// A row that lost its last conversion to a re-attribution is written
+	// again as a zero row over its earlier version; a window never emitted
+	// writes no zero row.
+	if total.Conversions == 0 && !r.Updated {
+		return
+	}
 	p.keys = p.keys[:0]
-	for q := range p.sum {
-		p.keys = append(p.keys, q)
+	for q, row := range p.sum {
+		if row.Conversions > 0 || r.Updated {
+			p.keys = append(p.keys, q)
+		}
 	}
 	slices.Sort(p.keys)
 	p.rows = append(p.rows, *total)

@@ -2,6 +2,7 @@ package latency
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -118,11 +119,28 @@ func within(t *testing.T, name string, got, exact int64) {
 	}
 }
 
+// TestStreamingEqualsBatch runs random streams through 1 and 4 partitions
+// and requires the merged rows and the latest quest_conversions row of each
+// conversion to equal the batch definition. The disorder goes up to the
+// allowed lateness: event times lag arrival by up to out-of-orderness +
+// lateness, so completions often arrive after the watermark has released
+// their conversions, yet no event misses a window.
 func TestStreamingEqualsBatch(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Conversions = true
-	for seed := range uint64(6) {
-		sc := streamgen.Config{Seed: seed, Events: 3000, Disorder: 90 * sec, Gap: 3000, Users: 20}
+	const outOfOrder = 30 * sec
+	maxDisorder := outOfOrder + cfg.Window.Lateness.Milliseconds()
+	reattributed := 0
+	for seed := range uint64(8) {
+		disorder := int64(90 * sec) // within the watermark bound
+		if seed%2 == 1 {
+			disorder = maxDisorder // up to the allowed lateness
+		}
+		sc := streamgen.Config{Seed: seed, Events: 3000, Disorder: disorder, Gap: 3000, Users: 20}
+		bound := disorder // the watermark's out-of-orderness bound
+		if seed%2 == 1 {
+			bound = outOfOrder
+		}
 		events := streamgen.Generate(sc)
 		wantRows, wantConvs := Batch(cfg, window.ScopeAll, events, nil)
 		if len(wantConvs) < 20 {
@@ -132,11 +150,11 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			var partials []Row
 			var convs []Conversion
 			for i, part := range streamgen.Partition(events, n) {
-				r, c := stream(t, cfg, part, sc.Disorder, 1+i*53)
+				r, c := stream(t, cfg, part, bound, 1+i*53)
 				partials = append(partials, r...)
 				convs = append(convs, c...)
 			}
-			got := Merge(partials)
+			got := dropZero(Merge(partials))
 			if len(got) != len(wantRows) {
 				t.Fatalf("seed %d, %d partitions: %d rows, want %d", seed, n, len(got), len(wantRows))
 			}
@@ -147,23 +165,59 @@ func TestStreamingEqualsBatch(t *testing.T) {
 					t.Fatalf("seed %d, %d partitions, row %d:\n%+v\nwant\n%+v", seed, n, i, g, w)
 				}
 			}
-			slices.SortFunc(convs, func(a, b Conversion) int {
+			// quest_conversions: the row of highest version per conversion
+			// (a re-attribution replaces the row; versions must grow).
+			latest := map[string]Conversion{}
+			for _, c := range convs {
+				if old, ok := latest[c.EventID]; ok {
+					if c.Version <= old.Version {
+						t.Fatalf("seed %d: conversion %s re-emitted with version %d after %d", seed, c.EventID, c.Version, old.Version)
+					}
+					if n == 1 {
+						reattributed++
+					}
+				}
+				latest[c.EventID] = c
+			}
+			var final []Conversion
+			for _, c := range latest {
+				c.Version = 0
+				final = append(final, c)
+			}
+			slices.SortFunc(final, func(a, b Conversion) int {
 				return cmp.Or(cmp.Compare(a.ConversionTime, b.ConversionTime), cmp.Compare(a.EventID, b.EventID))
 			})
-			if !slices.Equal(convs, wantConvs) {
-				t.Fatalf("seed %d, %d partitions: conversions differ (%d vs %d)", seed, n, len(convs), len(wantConvs))
+			if !slices.Equal(final, wantConvs) {
+				for i := 0; i < len(final) && i < len(wantConvs); i++ {
+					if final[i] != wantConvs[i] {
+						t.Logf("first difference: %+v\nwant %+v", final[i], wantConvs[i])
+						break
+					}
+				}
+				t.Fatalf("seed %d, %d partitions: conversions differ (%d vs %d)", seed, n, len(final), len(wantConvs))
 			}
 		}
 	}
+	// The late-completion path must have been exercised.
+	if reattributed < 20 {
+		t.Fatalf("only %d re-attributions: the disorder does not reach the late-completion path", reattributed)
+	}
+	t.Logf("%d re-attributions", reattributed)
 }
 
-func stream(t *testing.T, cfg Config, events []event.Event, disorder int64, flushEvery int) ([]Row, []Conversion) {
+// dropZero removes the zero rows a retraction writes over a row that lost
+// its last conversion.
+func dropZero(rows []Row) []Row {
+	return slices.DeleteFunc(rows, func(r Row) bool { return r.Conversions == 0 })
+}
+
+func stream(t *testing.T, cfg Config, events []event.Event, bound int64, flushEvery int) ([]Row, []Conversion) {
 	t.Helper()
 	p, err := New(cfg, window.ScopeAll, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wmk := window.NewWatermark(time.Duration(disorder) * time.Millisecond)
+	wmk := window.NewWatermark(time.Duration(bound) * time.Millisecond)
 	latest := map[rowKey]Row{}
 	var convs []Conversion
 	keep := func(rows []Row, c []Conversion) {
@@ -175,7 +229,7 @@ func stream(t *testing.T, cfg Config, events []event.Event, disorder int64, flus
 	for i := range events {
 		wm := wmk.Observe(events[i].EventTime)
 		if missed := p.Add(&events[i], wm); missed != 0 {
-			t.Fatalf("event %d late within the disorder bound", i)
+			t.Fatalf("event %d late within the allowed lateness", i)
 		}
 		if i%flushEvery == 0 {
 			keep(p.Flush(wm))
@@ -189,4 +243,87 @@ func stream(t *testing.T, cfg Config, events []event.Event, disorder int64, flus
 		out = append(out, r)
 	}
 	return out, convs
+}
+
+// TestLateCompletion follows one conversion through re-attributions by
+// completions that arrive after it was released but within the allowed
+// lateness: the window rows move from the old quest to the new one (the old
+// quest's row is written as a zero row), the quest_conversions row is
+// written again with a higher version, ties go to the greater quest id, and
+// a completion after the windows closed changes nothing.
+func TestLateCompletion(t *testing.T) {
+	cfg := Config{
+		Window:      window.Spec{Size: 2 * time.Minute, Slide: time.Minute, Lateness: 5 * time.Minute},
+		Attribution: 10 * time.Minute, Conversions: true,
+	}
+	p, err := New(cfg, window.ScopeAll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wmk := window.NewWatermark(time.Minute)
+	add := func(e event.Event) {
+		t.Helper()
+		if missed := p.Add(&e, wmk.Observe(e.EventTime)); missed != 0 {
+			t.Fatalf("%+v: %d windows missed", e, missed)
+		}
+	}
+	type key struct {
+		start int64
+		quest string
+	}
+	rows := map[key]Row{}
+	var convs []string
+	flush := func() {
+		rs, cs := p.Flush(p.Watermark())
+		for _, r := range rs {
+			rows[key{r.Start, r.QuestID}] = r
+		}
+		for _, c := range cs {
+			convs = append(convs, fmt.Sprintf("%s:%s:%ds:v%d", c.EventID, c.QuestID, c.LatencyMs/sec, c.Version))
+		}
+	}
+	want := func(start int64, quest string, n, maxMs int64) {
+		t.Helper()
+		r, ok := rows[key{start, quest}]
+		if !ok || r.Conversions != n || r.MaxMs != maxMs || r.Hist.Total() != n {
+			t.Fatalf("row [%d min, %q]: %+v (present %v), want n=%d max=%d", (start-t0)/min, quest, r, ok, n, maxMs)
+		}
+	}
+
+	add(comp("u1", "qa", t0+10*min))
+	add(conv("c1", "u1", t0+13*min))
+	add(conv("x", "u9", t0+16*min)) // watermark 15 min: c1 released, attributed to qa
+	flush()
+	want(t0+12*min, "", 1, 180*sec)
+	want(t0+12*min, "qa", 1, 180*sec)
+
+	add(comp("u1", "qb", t0+12*min)) // 3 min behind the watermark, windows of c1 open
+	flush()
+	want(t0+12*min, "", 1, 60*sec)
+	want(t0+12*min, "qa", 0, 0) // retracted: a zero row replaces the old one
+	want(t0+12*min, "qb", 1, 60*sec)
+	want(t0+13*min, "qb", 1, 60*sec)
+
+	add(comp("u1", "qc", t0+12*min)) // same millisecond, greater quest id: takes it
+	add(comp("u1", "qa", t0+12*min)) // same millisecond, smaller quest id: does not
+	add(comp("u1", "qz", t0+9*min))  // earlier than the current one: does not
+	flush()
+	want(t0+13*min, "qb", 0, 0)
+	want(t0+13*min, "qc", 1, 60*sec)
+
+	add(conv("y", "u9", t0+31*min))         // watermark 30 min: c1's windows closed
+	add(comp("u1", "qd", t0+12*min+30*sec)) // too late to re-attribute
+	p.Advance(t0 + 120*min)
+	flush()
+	want(t0+13*min, "qc", 1, 60*sec)
+	if _, ok := rows[key{t0 + 13*min, "qd"}]; ok {
+		t.Fatal("a completion after the windows closed re-attributed")
+	}
+	wantConvs := []string{"c1:qa:180s:v1", "c1:qb:60s:v2", "c1:qc:60s:v3"}
+	if !slices.Equal(convs, wantConvs) {
+		t.Fatalf("quest_conversions rows %v, want %v", convs, wantConvs)
+	}
+	if p.Users() != 0 || p.Panes() != 0 {
+		t.Fatalf("state left: %d users, %d panes", p.Users(), p.Panes())
+	}
 }
