@@ -20,6 +20,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 		start int64
 	}
 	acc := map[wk]*accum{}
+	marks := map[string][]geoMark{}
 	for i := range events {
 		e := &events[i]
 		id := e.UserID
@@ -28,6 +29,9 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 		}
 		if id == "" {
 			continue
+		}
+		if geoMismatch(e) {
+			marks[id] = append(marks[id], geoMark{e.EventTime, e.Country})
 		}
 		first, last := spec.Starts(e.EventTime)
 		for s := first; s <= last; s += slide {
@@ -49,7 +53,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 					a.impossible++
 				}
 			}
-			if e.Country != "" && e.EdgeCountry != "" && e.Country != e.EdgeCountry {
+			if geoMismatch(e) {
 				a.geo++
 			}
 			if e.UserID != "" && !slices.Contains(a.users, e.UserID) {
@@ -57,8 +61,12 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 			}
 		}
 	}
+	for _, m := range marks {
+		slices.SortFunc(m, func(a, b geoMark) int { return cmpInt(a.T, b.T) })
+	}
 	var rows []Row
 	for k, a := range acc {
+		a.hop = a.geo > 0 && hopping(marks[k.id], k.start, k.start+size, hopMs(cfg))
 		sig := p.signals(a)
 		if sig == 0 {
 			continue

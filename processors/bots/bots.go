@@ -12,6 +12,18 @@
 //	shared_device     0.4  (devices) more than SharedDeviceUsers users
 //	geo_mismatch      0.3  an event whose declared country differs from the edge's
 //	claim_burst       0.6  ≥ ClaimBurst claims (drop_claimed + claim_rejected)
+//	country_hopping   0.6  a geo-mismatched event in the window and another one of
+//	                       the entity up to GeoHop before it declaring another country
+//
+// One geo mismatch stays below the default threshold (travellers, VPNs,
+// stale SIM or locale settings all cause it, on every event), and so does a
+// persistent mismatch with one declared country; a declared country that
+// changes from event to event while disagreeing with the network is what a
+// spoofing client does, and flags (0.3 and 0.6: score 0.72). The signal is
+// in the windows of the later event of such a pair; it looks back GeoHop
+// before the window (never after its end), so any partner within the
+// allowed lateness arrives while the window is open, and a partner arriving
+// after the window was emitted re-emits it.
 //
 // bot_signals holds a row per entity and window with a score above zero; a
 // late event that lowers a score to zero writes a zero row over it.
@@ -45,12 +57,13 @@ const (
 	SharedDevice
 	GeoMismatch
 	ClaimBurst
+	CountryHopping
 	numSignals
 )
 
 var (
-	signalNames   = [numSignals]string{"velocity", "impossible_quest", "metronome", "shared_device", "geo_mismatch", "claim_burst"}
-	signalWeights = [numSignals]float64{0.6, 0.8, 0.7, 0.4, 0.3, 0.6}
+	signalNames   = [numSignals]string{"velocity", "impossible_quest", "metronome", "shared_device", "geo_mismatch", "claim_burst", "country_hopping"}
+	signalWeights = [numSignals]float64{0.6, 0.8, 0.7, 0.4, 0.3, 0.6, 0.6}
 )
 
 // String returns the signal's name in reasons.
@@ -75,6 +88,10 @@ type Config struct {
 	SharedDeviceUsers int
 	// ClaimBurst: this many claims in a window is a signal. Default 5.
 	ClaimBurst int
+	// GeoHop: two geo-mismatched events of an entity at most this far
+	// apart that declare different countries are country_hopping (in the
+	// windows of the later one). Default 10 min.
+	GeoHop time.Duration
 	// Threshold flags an entity whose score reaches it. Default 0.5.
 	Threshold float64
 }
@@ -85,7 +102,7 @@ func DefaultConfig() Config {
 		Window:   window.Spec{Size: time.Minute, Slide: 10 * time.Second, Lateness: 10 * time.Minute},
 		Entity:   EntityUser,
 		Velocity: 120, MetronomeEvents: 20, MetronomeCV: 0.1,
-		SharedDeviceUsers: 3, ClaimBurst: 5, Threshold: 0.5,
+		SharedDeviceUsers: 3, ClaimBurst: 5, GeoHop: 10 * time.Minute, Threshold: 0.5,
 	}
 }
 
@@ -139,6 +156,17 @@ type Processor struct {
 	pool  []accum
 	ids   []string
 	times []int64
+
+	geo     map[string][]geoMark // entity → its geo-mismatched events, by time
+	hopMs   int64
+	strs    map[string]string
+	touched []int64
+}
+
+// geoMark is a geo-mismatched event: its time and declared country.
+type geoMark struct {
+	T       int64
+	Country string
 }
 
 type accum struct {
@@ -149,6 +177,7 @@ type accum struct {
 	geo        int
 	devUsers   int // sum over panes of distinct users: ≥ distinct in window
 	users      []string
+	hop        bool // country_hopping
 }
 
 // New returns a processor. cat supplies quest minimum durations (nil: the
@@ -158,7 +187,8 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 	if cfg.Window.Slide > 65*time.Second {
 		cfg.Window.Slide = 0 // rejected by Validate below
 	}
-	p := &Processor{cfg: cfg, catalog: cat, flags: flags, acc: map[string]*accum{}}
+	p := &Processor{cfg: cfg, catalog: cat, flags: flags, acc: map[string]*accum{},
+		geo: map[string][]geoMark{}, strs: map[string]string{}, hopMs: hopMs(cfg)}
 	eng, err := window.NewEngine(cfg.Window, func(start int64) *pane {
 		return &pane{start: start, ents: map[string]*ent{}}
 	}, p.emit)
@@ -203,13 +233,85 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 			}
 		}
 	}
-	if e.Country != "" && e.EdgeCountry != "" && e.Country != e.EdgeCountry {
-		en.geo++
-	}
 	if p.cfg.Entity == EntityDevice && e.UserID != "" && !slices.Contains(en.users, e.UserID) {
 		en.users = append(en.users, strings.Clone(e.UserID))
 	}
+	if geoMismatch(e) {
+		en.geo++
+		p.addGeo(id, e.EventTime, e.Country, wm)
+	}
 	return missed
+}
+
+func geoMismatch(e *event.Event) bool {
+	return e.Country != "" && e.EdgeCountry != "" && e.Country != e.EdgeCountry
+}
+
+// hopMs returns GeoHop in ms.
+func hopMs(cfg Config) int64 { return cfg.GeoHop.Milliseconds() }
+
+// addGeo records a geo-mismatched event of entity id at t and marks the
+// panes of its later partners (mismatched events up to GeoHop after it
+// declaring another country) changed: their windows may gain
+// country_hopping.
+func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
+	marks := p.geo[id]
+	if marks == nil {
+		id = strings.Clone(id)
+	}
+	i, _ := slices.BinarySearchFunc(marks, t, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
+	marks = slices.Insert(marks, i, geoMark{t, p.intern(country)})
+	p.geo[id] = marks
+	p.touched = p.touched[:0]
+	for _, m := range marks[i:] {
+		if m.T > t+p.hopMs {
+			break
+		}
+		pane := window.Floor(m.T, p.cfg.Window.Slide.Milliseconds())
+		if m.Country != country && !slices.Contains(p.touched, pane) {
+			p.touched = append(p.touched, pane)
+			p.eng.Pane(m.T, wm)
+		}
+	}
+}
+
+// hopping reports whether a mismatched event of marks in [start, end) has
+// an earlier one (at most hop ms before it, or at the same time) declaring
+// another country.
+func hopping(marks []geoMark, start, end, hop int64) bool {
+	lo, _ := slices.BinarySearchFunc(marks, start-hop, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
+	for i := lo; i < len(marks) && marks[i].T < end; i++ {
+		y := marks[i]
+		if y.T < start {
+			continue
+		}
+		for j := lo; j < len(marks) && marks[j].T <= y.T; j++ {
+			if x := marks[j]; x.T >= y.T-hop && x.Country != y.Country {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// intern returns a copy of s shared by every equal string (countries).
+func (p *Processor) intern(s string) string {
+	if v, ok := p.strs[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	p.strs[v] = v
+	return v
 }
 
 // Advance moves the watermark to wm without an event.
@@ -219,6 +321,22 @@ func (p *Processor) Advance(wm int64) { p.eng.Advance(wm) }
 // rows produced since the last call (reused by the next call).
 func (p *Processor) Flush(emitWM int64) []Row {
 	p.eng.Flush(emitWM)
+	if wm := p.eng.Watermark(); wm != window.None {
+		// A window still open starts after wm − lateness − size; its
+		// country_hopping looks GeoHop further back.
+		horizon := wm - p.cfg.Window.Lateness.Milliseconds() - p.cfg.Window.Size.Milliseconds() - p.hopMs
+		for id, marks := range p.geo {
+			i := 0
+			for i < len(marks) && marks[i].T < horizon {
+				i++
+			}
+			if i == len(marks) {
+				delete(p.geo, id)
+			} else if i > 0 {
+				p.geo[id] = slices.Delete(marks, 0, i)
+			}
+		}
+	}
 	rows := p.rows
 	p.rows = p.rows[:0]
 	return rows
@@ -271,6 +389,9 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 				}
 			}
 		}
+		if a.geo > 0 {
+			a.hop = hopping(p.geo[id], r.Start, r.End, p.hopMs)
+		}
 		sig := p.signals(a)
 		score := Score(sig)
 		flagged := score >= p.cfg.Threshold
@@ -320,6 +441,9 @@ func (p *Processor) signals(a *accum) uint8 {
 	}
 	if a.claims >= p.cfg.ClaimBurst {
 		s |= 1 << ClaimBurst
+	}
+	if a.hop {
+		s |= 1 << CountryHopping
 	}
 	return s
 }

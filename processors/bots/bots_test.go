@@ -27,6 +27,14 @@ func TestHandComputed(t *testing.T) {
 		add(event.Event{Type: event.DropViewed, UserID: "bot1", DeviceID: "dbot", EventTime: t0 + i*2*sec})
 	}
 	add(event.Event{Type: event.DropViewed, UserID: "h1", DeviceID: "dh", Country: "DE", EdgeCountry: "FR", EventTime: t0 + 5*sec})
+	// A traveller: every event declares DE on a French network.
+	for _, dt := range []int64{10, 40, 180} {
+		add(event.Event{Type: event.QuestStarted, UserID: "tr", DeviceID: "dtr", Country: "DE", EdgeCountry: "FR", EventTime: t0 + dt*sec})
+	}
+	// A spoofer: its declared country changes within GeoHop (the earlier
+	// event is before the window at t0, within 10 min of the later one).
+	add(event.Event{Type: event.QuestStarted, UserID: "g1", DeviceID: "dg", Country: "VN", EdgeCountry: "FR", EventTime: t0 - 5*60*sec})
+	add(event.Event{Type: event.QuestCompleted, UserID: "g1", DeviceID: "dg", Country: "NG", EdgeCountry: "FR", EventTime: t0 + 20*sec})
 	add(event.Event{Type: event.QuestCompleted, UserID: "q1", QuestID: "hard", DurationMs: 10_000, Has: event.HasDurationMs, EventTime: t0 + 6*sec})
 	add(event.Event{Type: event.QuestCompleted, UserID: "q2", QuestID: "easy", DurationMs: 10_000, Has: event.HasDurationMs, EventTime: t0 + 6*sec})
 	for i, u := range []string{"a", "b", "c", "d"} {
@@ -67,6 +75,8 @@ func TestHandComputed(t *testing.T) {
 	want := map[string]string{
 		"bot1": "n=25 score=0.88 flagged=true velocity,metronome",
 		"h1":   "n=1 score=0.30 flagged=false geo_mismatch",
+		"tr":   "n=2 score=0.30 flagged=false geo_mismatch",
+		"g1":   "n=1 score=0.72 flagged=true geo_mismatch,country_hopping",
 		"q1":   "n=1 score=0.80 flagged=true impossible_quest",
 		"c1":   "n=5 score=0.60 flagged=true claim_burst",
 	}
@@ -111,23 +121,57 @@ func TestFlagsFilter(t *testing.T) {
 	}
 }
 
+// TestStreamingEqualsBatch: random streams (geo-mismatched events declare
+// one of three countries, so country_hopping comes and goes) with disorder
+// within the watermark bound and up to bound + allowed lateness give the
+// batch rows.
 func TestStreamingEqualsBatch(t *testing.T) {
+	hops, geoOnly := 0, 0
 	for _, entity := range []string{EntityUser, EntityDevice} {
 		cfg := DefaultConfig()
 		cfg.Entity = entity
 		cfg.Velocity, cfg.ClaimBurst, cfg.MetronomeEvents, cfg.MetronomeCV = 6, 2, 4, 0.6
-		for seed := range uint64(5) {
-			sc := streamgen.Config{Seed: seed, Events: 3000, Disorder: 20 * sec, Gap: 300, Users: 12}
+		for seed := range uint64(8) {
+			bound := 20 * sec
+			disorder := bound
+			if seed%2 == 1 {
+				disorder = bound + cfg.Window.Lateness.Milliseconds()
+			}
+			// Dense streams, and sparse ones in which a late partner's
+			// window is rarely re-emitted by other events.
+			sc := streamgen.Config{Seed: seed, Events: 3000, Disorder: disorder, Gap: 300, Users: 12}
+			cfg.GeoHop = 40 * time.Second
+			if seed >= 4 {
+				sc.Gap, sc.Users, cfg.GeoHop = 20000, 8, 5*time.Minute
+			}
 			events := streamgen.Generate(sc)
+			countries := []string{"DE", "IT", "PL"}
+			for i := range events {
+				e := &events[i]
+				if seed >= 4 && i%3 == 0 {
+					e.EdgeCountry = "US"
+				}
+				if geoMismatch(e) {
+					e.Country = countries[(i*7+int(seed))%len(countries)]
+				}
+			}
 			want := Batch(cfg, nil, events)
 			if len(want) < 50 {
 				t.Fatalf("only %d signal rows: a weak test", len(want))
+			}
+			for _, r := range want {
+				switch {
+				case r.Signals&(1<<CountryHopping) != 0:
+					hops++
+				case r.Signals&(1<<GeoMismatch) != 0:
+					geoOnly++
+				}
 			}
 			p, err := New(cfg, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			wmk := window.NewWatermark(time.Duration(sc.Disorder) * time.Millisecond)
+			wmk := window.NewWatermark(time.Duration(bound) * time.Millisecond)
 			latest := map[[2]any]Row{}
 			keep := func(rows []Row) {
 				for _, r := range rows {
@@ -137,7 +181,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			for i := range events {
 				wm := wmk.Observe(events[i].EventTime)
 				if missed := p.Add(&events[i], wm); missed != 0 {
-					t.Fatal("late within bound")
+					t.Fatal("late within the allowed lateness")
 				}
 				if i%17 == 0 {
 					keep(p.Flush(wm))
@@ -154,8 +198,68 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			}
 			slices.SortFunc(got, compareRows)
 			if !slices.Equal(got, want) {
+				for i := 0; i < len(got) && i < len(want); i++ {
+					if got[i] != want[i] {
+						t.Logf("first difference:\n%+v\nwant\n%+v", got[i], want[i])
+						break
+					}
+				}
 				t.Fatalf("%s seed %d: %d rows, want %d", entity, seed, len(got), len(want))
 			}
+			if len(p.geo) != 0 {
+				t.Fatalf("%s seed %d: geo state of %d entities left", entity, seed, len(p.geo))
+			}
 		}
+	}
+	if hops < 50 || geoOnly < 50 {
+		t.Fatalf("weak test: %d rows with country_hopping, %d with geo_mismatch alone", hops, geoOnly)
+	}
+	t.Logf("%d rows with country_hopping, %d with geo_mismatch alone", hops, geoOnly)
+}
+
+// TestCountryHoppingLatePartner: an earlier partner of a geo-mismatched
+// event that arrives after the event's window was emitted, within the
+// allowed lateness, re-emits that window with country_hopping and sets the
+// flag, though the partner is in other windows; the partner's own windows
+// do not get the signal (it goes to the later event of a pair), and a
+// partner beyond GeoHop does not count.
+func TestCountryHoppingLatePartner(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.GeoHop = 2 * time.Minute
+	flags := NewFlags(cfg.Window)
+	p, err := New(cfg, nil, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wmk := window.NewWatermark(10 * time.Second)
+	rows := map[string]Row{}
+	add := func(user, country string, at int64) {
+		t.Helper()
+		e := event.Event{Type: event.QuestStarted, UserID: user, Country: country, EdgeCountry: "FR", EventTime: at}
+		if missed := p.Add(&e, wmk.Observe(at)); missed != 0 {
+			t.Fatalf("%s at %d: late", user, at)
+		}
+		for _, r := range p.Flush(wmk.Time()) {
+			rows[fmt.Sprint(r.EntityID, "@", (r.Start-t0)/sec)] = r
+		}
+	}
+	add("g", "NG", t0+50*sec)
+	add("far", "NG", t0+50*sec)
+	add("x", "FR", t0+3*60*sec) // watermark 2:50: the windows of 0:50 are emitted
+	if r := rows["g@0"]; r.Score != Score(1<<GeoMismatch) || r.Flagged || flags.Flagged("g", t0) {
+		t.Fatalf("before the partner: %+v", r)
+	}
+	v := rows["g@0"].Version
+	add("g", "VN", t0-30*sec)   // 80 s earlier, arriving 200 s behind the watermark
+	add("far", "VN", t0-71*sec) // 121 s earlier: beyond GeoHop
+	r := rows["g@0"]
+	if r.Signals != 1<<GeoMismatch|1<<CountryHopping || !r.Flagged || r.Version <= v || !flags.Flagged("g", t0) {
+		t.Fatalf("after the partner: %+v", r)
+	}
+	if r := rows["g@-30"]; r.Signals != 1<<GeoMismatch || r.Flagged {
+		t.Fatalf("the partner's own window: %+v", r)
+	}
+	if r := rows["far@0"]; r.Signals != 1<<GeoMismatch || r.Flagged {
+		t.Fatalf("partner beyond GeoHop: %+v", r)
 	}
 }

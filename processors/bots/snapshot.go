@@ -5,6 +5,13 @@ import "github.com/questline/questline/processors/window"
 // State is the serializable state of a Processor (encoding/gob).
 type State struct {
 	Engine window.EngineState[PaneState]
+	Geo    map[string][]GeoMark // entity → geo-mismatched events, by time
+}
+
+// GeoMark is a geo-mismatched event of an entity.
+type GeoMark struct {
+	T       int64
+	Country string
 }
 
 // PaneState is one pane's entities.
@@ -32,6 +39,16 @@ func (p *Processor) Snapshot() *State {
 		}
 		s.Engine.Panes = append(s.Engine.Panes, window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: out})
 	}
+	if len(p.geo) > 0 {
+		s.Geo = make(map[string][]GeoMark, len(p.geo))
+		for id, marks := range p.geo {
+			out := make([]GeoMark, len(marks))
+			for i, m := range marks {
+				out[i] = GeoMark(m)
+			}
+			s.Geo[id] = out
+		}
+	}
 	return s
 }
 
@@ -48,6 +65,14 @@ func (p *Processor) Restore(s *State) {
 		es.Panes = append(es.Panes, window.PaneState[pane]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: pn})
 	}
 	p.eng.Restore(es)
+	p.geo = make(map[string][]geoMark, len(s.Geo))
+	for id, marks := range s.Geo {
+		out := make([]geoMark, len(marks))
+		for i, m := range marks {
+			out[i] = geoMark{m.T, p.intern(m.Country)}
+		}
+		p.geo[id] = out
+	}
 }
 
 // FlagsState is the serializable state of Flags.
