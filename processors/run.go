@@ -74,10 +74,10 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	}
 
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
+	errs := make([]error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for i, fn := range []func(context.Context) error{src.run, mrg.run} {
+	for i, fn := range []func(context.Context) error{src.run, mrg.run, src.catalogLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/event"
@@ -146,6 +147,9 @@ func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int) string {
 			t.Fatal(err)
 		case <-time.After(700 * time.Millisecond):
 		}
+		if !f.committedAtEnd(t, cfg.Group) {
+			continue // the source stage has not snapshotted the whole input yet
+		}
 		d := f.dump(t, db)
 		if d == last && strings.Count(d, "\n") > 100 {
 			if same++; same >= 4 {
@@ -157,6 +161,34 @@ func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int) string {
 	}
 	t.Fatal("tables did not settle")
 	return ""
+}
+
+// committedAtEnd reports whether group has committed (after a snapshot)
+// the end offset of every partition of questline.events.
+func (f *fixture) committedAtEnd(t *testing.T, group string) bool {
+	cl, err := kafka.NewClient(f.brokers, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	ends, err := adm.ListEndOffsets(ctx, kafka.TopicEvents)
+	if err != nil {
+		return false
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	at := true
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(kafka.TopicEvents, o.Partition)
+		if !ok || c.At < o.Offset {
+			at = false
+		}
+	})
+	return at
 }
 
 func TestOneVersusFourProcessesAndReplay(t *testing.T) {

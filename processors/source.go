@@ -46,8 +46,9 @@ type source struct {
 	late  *ch.Writer[pipeline.Late]
 	bots  *ch.Writer[bots.Row]
 
-	mu    sync.Mutex
-	parts map[int32]*part
+	mu      sync.Mutex
+	parts   map[int32]*part
+	forward []*kgo.Record // catalog events seen, for questline.catalog
 }
 
 func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials int32) (*source, error) {
@@ -92,13 +93,12 @@ func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offs
 			s.log.Error("processors: unreadable snapshot; rebuilding the partition from its start", "partition", partition, "err", err)
 		}
 		if !ok || err != nil {
-			cat := catalog.New()
-			cat.Restore(s.master.Snapshot())
-			if p, err = pipeline.New(*s.cfg.Pipeline, cat); err != nil {
+			if p, err = pipeline.New(*s.cfg.Pipeline, catalog.New()); err != nil {
 				return nil, err
 			}
 			next = 0
 		}
+		p.Catalog().Merge(s.master)
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
 		pt := &part{p: p, next: next, idle: window.Idle{Timeout: s.cfg.IdleTimeout}}
@@ -159,6 +159,11 @@ func (s *source) run(ctx context.Context) error {
 				s.log.Warn("processors: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
 				return
 			}
+			if e.Type.ServerOnly() {
+				// Catalog and lifecycle events: every partition of every
+				// process needs them (see catalogLoop).
+				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: slices.Clone(r.Value)})
+			}
 			pt.p.Add(&e)
 			s.m.events.Inc()
 		})
@@ -194,7 +199,8 @@ func (s *source) sortedParts() []int32 {
 // flush emits every partition's rows: window rows as partials to the merge
 // stage, the rest straight to ClickHouse. Called with s.mu held.
 func (s *source) flush(ctx context.Context, now time.Time) error {
-	var recs []*kgo.Record
+	recs := s.forward
+	s.forward = nil
 	for _, partition := range s.sortedParts() {
 		pt := s.parts[partition]
 		wm := pt.p.Watermark()
@@ -309,4 +315,34 @@ func (s *source) snapshot(ctx context.Context) error {
 		s.log.Warn("processors: offset commit failed (snapshots hold the offsets)", "err", cerr)
 	}
 	return nil
+}
+
+// catalogLoop folds every record of questline.catalog into the master
+// catalog and the catalog of every owned partition. The fold does not depend
+// on order; when a catalog event arrives relative to user events still does
+// (docs/processors.md, "Catalog").
+func (s *source) catalogLoop(ctx context.Context) error {
+	cl, err := kafka.NewClient(s.cfg.Brokers, s.log, kgo.ConsumeTopics(TopicCatalog), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var e event.Event
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.mu.Lock()
+		fetches.EachRecord(func(r *kgo.Record) {
+			if event.DecodeBinary(r.Value, &e) != nil {
+				return
+			}
+			s.master.Apply(&e)
+			for _, pt := range s.parts {
+				pt.p.Catalog().Apply(&e)
+			}
+		})
+		s.mu.Unlock()
+	}
 }

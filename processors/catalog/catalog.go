@@ -186,3 +186,50 @@ func (c *Catalog) Each(fn func(d *Drop)) {
 		fn(&d.d)
 	}
 }
+
+// Merge folds every entry of o into c, as if c had applied o's events:
+// the result does not depend on which catalog saw which event first.
+func (c *Catalog) Merge(o *Catalog) {
+	changed := false
+	for id, q := range o.quests {
+		mine := c.quests[id]
+		if mine == nil || q.at.after(mine.at) {
+			cp := *q
+			c.quests[id] = &cp
+			changed = true
+		}
+	}
+	for id, d := range o.drops {
+		mine := c.drops[id]
+		if mine == nil {
+			cp := *d
+			c.drops[id] = &cp
+			changed = true
+			continue
+		}
+		if d.sched.after(mine.sched) {
+			mine.sched = d.sched
+			mine.d.ScheduledStart, mine.d.ScheduledEnd, mine.d.Inventory, mine.d.OfferID = d.d.ScheduledStart, d.d.ScheduledEnd, d.d.Inventory, d.d.OfferID
+			if d.d.CreatorID != "" {
+				mine.d.CreatorID = d.d.CreatorID
+			}
+			changed = true
+		}
+		if d.started.after(mine.started) {
+			mine.started = d.started
+			mine.d.Started, mine.d.EndsAt = d.d.Started, d.d.EndsAt
+			if d.d.CreatorID != "" {
+				mine.d.CreatorID = d.d.CreatorID
+			}
+			changed = true
+		}
+		if d.ended.after(mine.ended) {
+			mine.ended = d.ended
+			mine.d.Ended = d.d.Ended
+			changed = true
+		}
+	}
+	if changed {
+		c.Version++
+	}
+}

@@ -66,3 +66,28 @@ func TestFoldIsOrderIndependent(t *testing.T) {
 		}
 	}
 }
+
+func TestMerge(t *testing.T) {
+	a, b, all := New(), New(), New()
+	evs := []event.Event{
+		{ID: "1", Type: event.DropScheduled, DropID: "d", CreatorID: "c", StartsAt: 10, EndsAt: 50, EventTime: 1},
+		{ID: "2", Type: event.DropStarted, DropID: "d", EventTime: 12},
+		{ID: "3", Type: event.DropEnded, DropID: "d", EventTime: 40},
+		{ID: "4", Type: event.QuestDefined, QuestID: "q", MinDurationMs: 5, EventTime: 1},
+		{ID: "5", Type: event.QuestDefined, QuestID: "q", MinDurationMs: 7, EventTime: 2},
+	}
+	for i := range evs {
+		all.Apply(&evs[i])
+		if i%2 == 0 {
+			a.Apply(&evs[i])
+		} else {
+			b.Apply(&evs[i])
+		}
+	}
+	a.Merge(b)
+	da, _ := a.Drop("d")
+	dall, _ := all.Drop("d")
+	if da != dall || a.MinDurationMs("q") != 7 {
+		t.Fatalf("merged %+v min %d, want %+v min 7", da, a.MinDurationMs("q"), dall)
+	}
+}

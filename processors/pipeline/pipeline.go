@@ -283,10 +283,15 @@ func (p *Partition) Flush(emitWM int64) *Output {
 	o.Lift = append(o.Lift, p.all.lift.Flush()...)
 	o.Bots = append(o.Bots, p.bots.Flush(emitWM)...)
 	if p.clean != nil {
-		// The clean pass trails by the lag; so does its emission.
-		cEmit := min(emitWM-p.lag, p.cleanWM.Time())
-		if p.head == len(p.queue) { // nothing held back: idle emission may run ahead
-			cEmit = max(emitWM-p.lag, p.cleanWM.Time())
+		// The clean pass trails by the lag; so does its emission. (None is
+		// the minimum int64: never subtract from it.)
+		cEmit := p.cleanWM.Time()
+		if emitWM != window.None {
+			if p.head == len(p.queue) { // nothing held back: idle emission may run ahead
+				cEmit = max(emitWM-p.lag, cEmit)
+			} else {
+				cEmit = min(emitWM-p.lag, cEmit)
+			}
 		}
 		o.Quest = append(o.Quest, p.clean.quest.Flush(cEmit)...)
 		r, _ := p.clean.latency.Flush(cEmit)
@@ -310,6 +315,10 @@ func (p *Partition) Reset() {
 	o.Quest, o.Latency, o.Conversions = o.Quest[:0], o.Latency[:0], o.Conversions[:0]
 	o.Yield, o.Integrity, o.Lift, o.Bots, o.Late = o.Yield[:0], o.Integrity[:0], o.Lift[:0], o.Bots[:0], o.Late[:0]
 }
+
+// Catalog returns the partition's catalog (to fold in catalog events from
+// other partitions; see processors.Run).
+func (p *Partition) Catalog() *catalog.Catalog { return p.cat }
 
 // Watermark returns the partition's event-time watermark.
 func (p *Partition) Watermark() int64 { return p.wm.Time() }
