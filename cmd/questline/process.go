@@ -2,10 +2,66 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/questline/questline/processors"
 )
 
-// runProcess is the process role.
+// processFlags are the processor role's own flags (QUESTLINE_PROCESS_* and
+// QUESTLINE_SNAPSHOT_DIR).
+type processFlags struct {
+	group            string
+	snapshotDir      string
+	flushInterval    time.Duration
+	snapshotInterval time.Duration
+	idleTimeout      time.Duration
+}
+
+func (f *processFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.group, "process-group", "questline-processors", "Kafka consumer group of the processors; processes in one group share the partitions")
+	fs.StringVar(&f.snapshotDir, "snapshot-dir", "", "where partition state snapshots live; every processor process must see the same directory (default <data-dir>/snapshots)")
+	fs.DurationVar(&f.flushInterval, "process-flush-interval", time.Second, "how often window rows are emitted and written")
+	fs.DurationVar(&f.snapshotInterval, "process-snapshot-interval", 30*time.Second, "how often partition state is snapshotted and offsets committed")
+	fs.DurationVar(&f.idleTimeout, "process-idle-timeout", 30*time.Second, "a partition without records this long emits its windows on wall-clock time")
+}
+
+// config returns the processors' configuration for the app.
+func (f *processFlags) config(a *app, brokers []string) processors.Config {
+	dir := f.snapshotDir
+	if dir == "" {
+		dir = filepath.Join(a.cfg.DataDir, "snapshots")
+	}
+	return processors.Config{
+		Brokers:          brokers,
+		ClickHouseDSN:    a.cfg.ClickHouseDSN,
+		SnapshotDir:      dir,
+		Group:            f.group,
+		FlushInterval:    f.flushInterval,
+		SnapshotInterval: f.snapshotInterval,
+		IdleTimeout:      f.idleTimeout,
+		Partitions:       int32(a.cfg.KafkaPartitions),
+		Replication:      int16(a.cfg.KafkaReplication),
+	}
+}
+
+// runProcess is the processor role: questline.events through the window
+// processors into the ClickHouse window tables.
 func runProcess(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notBuilt("the window processors")
+	var f processFlags
+	a, err := newApp("process", args, stderr, f.register)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	brokers, err := a.kafka(ctx, processors.Topics...)
+	if err != nil {
+		return err
+	}
+	if err := a.serveAdmin(); err != nil {
+		return err
+	}
+	return processors.Run(ctx, f.config(a, brokers), a.reg, a.log)
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/processors"
 	"github.com/questline/questline/sinks/clickhouse"
 )
 
@@ -17,12 +18,14 @@ import (
 type runFlags struct {
 	ingest  ingestFlags
 	sink    sinkFlags
+	process processFlags
 	migrate bool
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
 	f.ingest.register(fs)
 	f.sink.register(fs)
+	f.process.register(fs)
 	fs.BoolVar(&f.migrate, "migrate", true, "create or upgrade the ClickHouse schema before starting (as questline migrate)")
 }
 
@@ -38,7 +41,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer a.close()
-	brokers, err := a.kafka(ctx)
+	brokers, err := a.kafka(ctx, processors.Topics...)
 	if err != nil {
 		return err
 	}
@@ -74,6 +77,9 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	roles := map[string]func(context.Context) error{
 		"ingest": func(ctx context.Context) error { return serveHTTP(ctx, a, mux) },
 		"sink":   s.Run,
+		"process": func(ctx context.Context) error {
+			return processors.Run(ctx, f.process.config(a, brokers), a.reg, a.log)
+		},
 	}
 	return runRoles(ctx, a, roles)
 }
