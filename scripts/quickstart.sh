@@ -87,6 +87,6 @@ while sleep 5; do
   rpm=$(chq "SELECT round(rpm, 3) FROM offer_yield FINAL WHERE scope = 'all' AND placement = '' AND bidder_id = '' ORDER BY window_start DESC LIMIT 1")
   lift=$(chq "SELECT round(lift, 3) FROM creator_lift FINAL WHERE scope = 'all' ORDER BY updated_at DESC LIMIT 1")
   p99=$(chq "SELECT p99_ms FROM conversion_latency FINAL WHERE scope = 'all' AND quest_id = '' ORDER BY window_start DESC LIMIT 1")
-  bots=$(chq "SELECT countIf(flagged = 1) FROM bot_signals FINAL")
+  bots=$(chq "SELECT uniqExactIf(entity_id, flagged = 1) FROM bot_signals FINAL")
   printf '%-8s %9s %8s %10s %12s %9s %8s %8s\n' "$(date +%H:%M:%S)" "$total" "$rate" "${rejected:-0}" "${rpm:--}" "${lift:--}" "${p99:--}" "${bots:--}"
 done
