@@ -59,29 +59,47 @@ func (c *SinkConfig) validate() error {
 // questline.events.dlq in a consumer group and writes them to the events
 // and rejected_events tables.
 //
-// Delivery: each poll's records are buffered until a batch is due, written
-// through Writers (which retry until ClickHouse acknowledges), and only
-// then are the offsets committed; rebalances wait for that commit. After a
-// crash, the records since the last commit are delivered again and
-// collapse onto their first copies (ReplacingMergeTree), so the queries of
-// docs/analysts.md count each event once.
+// Delivery: records are decoded into a batch until it is due (BatchRows
+// or BatchWait), then the batch is written through Writers (which retry
+// until ClickHouse acknowledges) while the next one fills: the insert of
+// one batch overlaps the fetching and decoding of the next. A batch's
+// offsets are committed only after all its rows are acknowledged, and
+// batches are committed in order. After a crash or a rebalance, records
+// after the last commit are delivered again and collapse onto their first
+// copies (ReplacingMergeTree), so the queries of docs/analysts.md count
+// each event once. Committing written offsets is safe even for a
+// partition that moved meanwhile: every record before such an offset is
+// in ClickHouse; at worst the new owner re-reads some.
 //
 // Poison rows: an event ClickHouse refuses is sent to the dead-letter topic
 // as a "sink_refused" dead letter, so it lands in rejected_events. A dead
 // letter ClickHouse refuses is written again without its raw payload; if
 // that is refused too, it is logged and counted, never dead-lettered again.
 type Sink struct {
-	cfg      SinkConfig
-	log      *slog.Logger
-	cl       *kgo.Client
-	ch       *Client
+	cfg SinkConfig
+	log *slog.Logger
+	cl  *kgo.Client
+	ch  *Client
+	m   *sinkMetrics
+
+	batches  [2]*batch
+	cur      int        // index of the filling batch; the other may be in flight
+	inflight chan error // result of the other batch's flush, nil when none
+}
+
+// batch is the records consumed since the previous hand-off, as rows.
+type batch struct {
 	events   *Writer[event.Event]
 	rejected *Writer[Rejected]
-	m        *sinkMetrics
+	dead     []*kgo.Record
+	last     map[topicPartition]*kgo.Record // the offsets to commit
+	pending  int                            // records consumed
+	first    time.Time                      // when the first was consumed
+}
 
-	pending int       // records consumed since the last commit
-	first   time.Time // when the first of them was consumed
-	dead    []*kgo.Record
+type topicPartition struct {
+	topic     string
+	partition int32
 }
 
 // NewSink connects to Kafka and ClickHouse, waiting for ClickHouse until
@@ -110,18 +128,21 @@ func NewSink(ctx context.Context, cfg SinkConfig, reg prometheus.Registerer, log
 		}
 	}
 	wopts := []WriterOpt{BatchRows(cfg.BatchRows), BatchWait(cfg.BatchWait)}
-	if s.events, err = NewWriter(s.ch, EventsTable, wopts...); err == nil {
-		s.rejected, err = NewWriter(s.ch, RejectedTable, wopts...)
-	}
-	if err != nil {
-		s.ch.Close()
-		return nil, err
+	for i := range s.batches {
+		b := &batch{last: map[topicPartition]*kgo.Record{}}
+		if b.events, err = NewWriter(s.ch, EventsTable, wopts...); err == nil {
+			b.rejected, err = NewWriter(s.ch, RejectedTable, wopts...)
+		}
+		if err != nil {
+			s.ch.Close()
+			return nil, err
+		}
+		s.batches[i] = b
 	}
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(kafka.TopicEvents, kafka.TopicDLQ),
 		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// A crashed sink's partitions move after 10 s instead of kgo's
 		// 45 s: the sink has no state to lose, so fast failover wins over
@@ -141,7 +162,6 @@ func (s *Sink) Ready(ctx context.Context) error { return s.ch.conn.Ping(ctx) }
 
 // Close leaves the consumer group and closes the connections.
 func (s *Sink) Close() {
-	s.cl.AllowRebalance() // a poll may have blocked rebalances: leaving the group needs one
 	s.cl.Close()
 	s.ch.Close()
 }
@@ -161,11 +181,21 @@ func RunSink(ctx context.Context, cfg SinkConfig, reg prometheus.Registerer, log
 // to the next owner of the partitions.
 func (s *Sink) Run(ctx context.Context) error {
 	for {
+		b := s.batches[s.cur]
+		// Wake up for the batch deadline, and while a flush is in flight
+		// often enough to commit it promptly.
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
-		if s.pending > 0 {
-			pollCtx, cancel = context.WithDeadline(ctx, s.first.Add(s.cfg.BatchWait))
+		if b.pending > 0 || s.inflight != nil {
+			deadline := time.Now().Add(s.cfg.BatchWait)
+			if b.pending > 0 {
+				deadline = b.first.Add(s.cfg.BatchWait)
+			}
+			if soon := time.Now().Add(50 * time.Millisecond); s.inflight != nil && soon.Before(deadline) {
+				deadline = soon
+			}
+			pollCtx, cancel = context.WithDeadline(ctx, deadline)
 		}
-		fetches := s.cl.PollRecords(pollCtx, s.cfg.BatchRows-s.pending)
+		fetches := s.cl.PollRecords(pollCtx, s.cfg.BatchRows-b.pending)
 		cancel()
 		if fetches.IsClientClosed() {
 			return errors.New("clickhouse sink: Kafka client closed")
@@ -181,55 +211,102 @@ func (s *Sink) Run(ctx context.Context) error {
 				return
 			}
 			for _, r := range p.Records {
-				s.consume(r)
+				s.consume(b, r)
 			}
 			last := p.Records[len(p.Records)-1]
+			b.last[topicPartition{p.Topic, p.Partition}] = last
 			s.m.records.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
 			s.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(0, p.HighWatermark-last.Offset-1)))
 		})
 		if ctx.Err() != nil {
 			return s.shutdown()
 		}
-		if s.pending == 0 {
-			s.cl.AllowRebalance()
-			continue
-		}
-		if s.pending >= s.cfg.BatchRows || time.Since(s.first) >= s.cfg.BatchWait {
-			if err := s.flush(ctx); err != nil {
-				if ctx.Err() != nil {
-					return s.shutdown()
+		if s.inflight != nil {
+			select {
+			case err := <-s.inflight:
+				if err := s.finish(ctx, err); err != nil {
+					return err
 				}
-				return err
+			default:
 			}
+		}
+		if b.pending > 0 && (b.pending >= s.cfg.BatchRows || time.Since(b.first) >= s.cfg.BatchWait) {
+			if s.inflight != nil {
+				if err := s.finish(ctx, <-s.inflight); err != nil {
+					return err
+				}
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.flush(ctx, b) }()
+			s.inflight = done
+			s.cur = 1 - s.cur
 		}
 	}
 }
 
-// shutdown writes and commits what is buffered, with a bounded grace.
-func (s *Sink) shutdown() error {
-	if s.pending == 0 {
-		return nil
+// finish commits the in-flight batch once its flush returned err.
+func (s *Sink) finish(ctx context.Context, err error) error {
+	s.inflight = nil
+	if err != nil {
+		if ctx.Err() != nil {
+			return s.shutdown() // the batch is still pending: shutdown redoes it
+		}
+		return err
 	}
+	s.commit(ctx, s.batches[1-s.cur])
+	return nil
+}
+
+// commit commits the offsets of a written batch and empties it.
+func (s *Sink) commit(ctx context.Context, b *batch) {
+	recs := make([]*kgo.Record, 0, len(b.last))
+	for _, r := range b.last {
+		recs = append(recs, r)
+	}
+	if err := s.cl.CommitRecords(ctx, recs...); err != nil {
+		s.m.commits.WithLabelValues("error").Inc()
+		s.log.Warn("offset commit failed; the batch will be delivered again and collapse", "err", err)
+	} else {
+		s.m.commits.WithLabelValues("ok").Inc()
+	}
+	clear(b.last)
+	b.pending = 0
+}
+
+// shutdown waits for the in-flight flush, then writes and commits every
+// batch not yet committed (in order), with a bounded grace.
+func (s *Sink) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.flush(ctx); err != nil {
-		s.log.Warn("sink stopped with an unwritten batch; it will be delivered again", "records", s.pending, "err", err)
+	if s.inflight != nil {
+		<-s.inflight // it ran on Run's ended context: redone below
+		s.inflight = nil
+	}
+	for _, b := range []*batch{s.batches[1-s.cur], s.batches[s.cur]} {
+		if b.pending == 0 {
+			continue
+		}
+		if err := s.flush(ctx, b); err != nil {
+			s.log.Warn("sink stopped with an unwritten batch; it will be delivered again", "records", b.pending, "err", err)
+			return nil
+		}
+		s.commit(ctx, b)
 	}
 	return nil
 }
 
-// consume routes one record into the writers.
-func (s *Sink) consume(r *kgo.Record) {
-	if s.pending == 0 {
-		s.first = time.Now()
+// consume routes one record into b's writers.
+func (s *Sink) consume(b *batch, r *kgo.Record) {
+	if b.pending == 0 {
+		b.first = time.Now()
 	}
-	s.pending++
+	b.pending++
 	switch r.Topic {
 	case kafka.TopicEvents:
-		if err := event.DecodeBinary(r.Value, s.events.Next()); err != nil {
-			s.events.DropLast()
+		if err := event.DecodeBinary(r.Value, b.events.Next()); err != nil {
+			b.events.DropLast()
 			s.m.deadLettered.WithLabelValues("undecodable").Inc()
-			s.dead = append(s.dead, deadLetterRecord(&event.DeadLetter{
+			b.dead = append(b.dead, deadLetterRecord(&event.DeadLetter{
 				Reason: "sink: undecodable events record at " + coords(r) + ": " + err.Error(),
 				Kind:   "sink_refused", Index: -1, Raw: string(r.Value), ReceivedAt: r.Timestamp.UnixMilli(),
 			}, r.Key))
@@ -246,7 +323,7 @@ func (s *Sink) consume(r *kgo.Record) {
 				d.Raw, d.RawTruncated = d.Raw[:event.MaxDeadLetterRaw], true
 			}
 		}
-		s.rejected.Add(Rejected{ID: RejectedID(r.Value), DeadLetter: d})
+		b.rejected.Add(Rejected{ID: RejectedID(r.Value), DeadLetter: d})
 	}
 }
 
@@ -258,26 +335,27 @@ func deadLetterRecord(d *event.DeadLetter, key []byte) *kgo.Record {
 	return &kgo.Record{Topic: kafka.TopicDLQ, Key: key, Value: d.Marshal()}
 }
 
-// flush writes both tables, dead-letters refused events, commits the
-// offsets of everything consumed so far and lets a pending rebalance go.
-func (s *Sink) flush(ctx context.Context) error {
-	refusedEvents, err := s.events.Flush(ctx)
+// flush writes both tables of b and dead-letters refused events; the
+// caller commits. It is safe to call again after an error: the writers
+// keep their rows and the dead letters not yet acknowledged.
+func (s *Sink) flush(ctx context.Context, b *batch) error {
+	refusedEvents, err := b.events.Flush(ctx)
 	if err != nil {
 		return err
 	}
 	for _, r := range refusedEvents {
 		s.m.deadLettered.WithLabelValues("refused").Inc()
 		s.log.Warn("clickhouse refused an event; dead-lettering it", "event_id", r.Row.ID, "err", r.Err)
-		s.dead = append(s.dead, deadLetterRecord(&event.DeadLetter{
+		b.dead = append(b.dead, deadLetterRecord(&event.DeadLetter{
 			Reason: "sink: ClickHouse refused the row: " + r.Err.Error(), Kind: "sink_refused",
 			EventID: r.Row.ID, Index: -1, Raw: string(event.AppendJSON(nil, &r.Row)),
 			ReceivedAt: r.Row.ReceivedAt, Source: r.Row.Source.String(), KeyID: r.Row.KeyID,
 		}, []byte(r.Row.Key())))
 	}
-	if err := s.produceDead(ctx); err != nil {
+	if err := s.produceDead(ctx, b); err != nil {
 		return err
 	}
-	refusedRejected, err := s.rejected.Flush(ctx)
+	refusedRejected, err := b.rejected.Flush(ctx)
 	if err != nil {
 		return err
 	}
@@ -287,9 +365,9 @@ func (s *Sink) flush(ctx context.Context) error {
 			row := r.Row
 			row.Reason = truncate("sink: ClickHouse refused this dead letter ("+r.Err.Error()+"); raw payload dropped; original reason: "+row.Reason, 4096)
 			row.Kind, row.Raw, row.RawTruncated = "sink_refused", "", true
-			s.rejected.Add(row)
+			b.rejected.Add(row)
 		}
-		again, err := s.rejected.Flush(ctx)
+		again, err := b.rejected.Flush(ctx)
 		if err != nil {
 			return err
 		}
@@ -298,30 +376,22 @@ func (s *Sink) flush(ctx context.Context) error {
 			s.log.Error("clickhouse refused a dead letter twice; dropping it", "id", r.Row.ID, "event_id", r.Row.EventID, "err", r.Err)
 		}
 	}
-	if err := s.cl.CommitUncommittedOffsets(ctx); err != nil {
-		s.m.commits.WithLabelValues("error").Inc()
-		s.log.Warn("offset commit failed; the batch will be delivered again and collapse", "err", err)
-	} else {
-		s.m.commits.WithLabelValues("ok").Inc()
-	}
-	s.pending = 0
-	s.cl.AllowRebalance()
 	return nil
 }
 
 // produceDead sends the collected dead letters, retrying until Kafka
 // acknowledges them or ctx ends: their offsets must not be committed
 // before.
-func (s *Sink) produceDead(ctx context.Context) error {
-	for backoff := 100 * time.Millisecond; len(s.dead) > 0; backoff = min(2*backoff, 5*time.Second) {
-		results := s.cl.ProduceSync(ctx, s.dead...)
+func (s *Sink) produceDead(ctx context.Context, b *batch) error {
+	for backoff := 100 * time.Millisecond; len(b.dead) > 0; backoff = min(2*backoff, 5*time.Second) {
+		results := s.cl.ProduceSync(ctx, b.dead...)
 		var failed []*kgo.Record
 		for _, pr := range results {
 			if pr.Err != nil {
 				failed = append(failed, pr.Record)
 			}
 		}
-		s.dead = failed
+		b.dead = failed
 		if len(failed) == 0 {
 			break
 		}

@@ -133,8 +133,14 @@ func (w *Writer[T]) Add(rows ...T) {
 // next call of any Writer method. Use DropLast to take the row back.
 func (w *Writer[T]) Next() *T {
 	w.grow()
-	var zero T
-	w.buf = append(w.buf, zero)
+	if n := len(w.buf); n < cap(w.buf) {
+		// Slots past len are zero (Flush and DropLast clear what they
+		// release), so reslicing yields a zero row without writing one.
+		w.buf = w.buf[:n+1]
+	} else {
+		var zero T
+		w.buf = append(w.buf, zero)
+	}
 	return &w.buf[len(w.buf)-1]
 }
 
