@@ -25,7 +25,9 @@ type SinkConfig struct {
 	// Group is the Kafka consumer group; sink processes sharing it share
 	// the partitions. Default "questline-sink".
 	Group string
-	// BatchRows is the most records per batch. Default 100000.
+	// BatchRows is the most records per batch. Default 100000. Two
+	// batches are in memory (one inserting, one filling): about 2 × 420
+	// bytes per record plus the record data.
 	BatchRows int
 	// BatchWait is the longest a consumed record waits for its batch to be
 	// written. Default 1s.
