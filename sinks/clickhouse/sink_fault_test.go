@@ -242,3 +242,40 @@ func TestSinkProcessKilledMidBatch(t *testing.T) {
 	}
 	t.Logf("killed with %s of %d events in ClickHouse; all %d counted once after restart", landed, total, total)
 }
+
+// TestSinkRebalancesUnderLoad starts a second sink mid-stream and then
+// stops the first, so partitions move twice while batches are in flight:
+// every event is still counted once.
+func TestSinkRebalancesUnderLoad(t *testing.T) {
+	srv := chs.Server(t)
+	db, _ := migrated(t, srv)
+	b := kafkatest.New(t)
+	cl := producer(t, b)
+	cfg := SinkConfig{Brokers: b.Addrs(), DSN: srv.DSN(db), BatchRows: 3000, BatchWait: 200 * time.Millisecond}
+
+	var produced atomic.Int64
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			produce(t, cl, eventRecords(testEvents("rb"+strconv.Itoa(i), 200)))
+			produced.Add(200)
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	defer func() { stopLoad(); wg.Wait() }()
+
+	stop1 := startSink(t, cfg, prometheus.NewRegistry())
+	time.Sleep(2 * time.Second)
+	startSink(t, cfg, prometheus.NewRegistry())
+	time.Sleep(2 * time.Second)
+	stop1()
+	time.Sleep(2 * time.Second)
+	stopLoad()
+	wg.Wait()
+	want := strconv.FormatInt(produced.Load(), 10)
+	waitFor(t, srv, "SELECT count() FROM "+db+".events FINAL", want, 60*time.Second)
+	if got := query(t, srv, "SELECT uniqExact(event_id) FROM "+db+".events"); got != want {
+		t.Fatalf("distinct ids %s, want %s", got, want)
+	}
+}
