@@ -40,7 +40,8 @@ type Config struct {
 	// FlushInterval is how often rows are emitted and written. Default 1 s.
 	FlushInterval time.Duration
 	// SnapshotInterval is how often partition state is snapshotted and
-	// offsets committed. Default 30 s.
+	// offsets committed. Default 1 min (a snapshot of 1M users takes seconds,
+	// during which the partition does not advance).
 	SnapshotInterval time.Duration
 	// IdleTimeout: a partition without records for this long emits its
 	// windows on wall-clock time (window.Idle). Default 30 s.
@@ -73,7 +74,7 @@ func (c *Config) validate() error {
 		c.FlushInterval = time.Second
 	}
 	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = 30 * time.Second
+		c.SnapshotInterval = time.Minute
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 30 * time.Second
