@@ -16,6 +16,7 @@ import (
 	"github.com/questline/questline/ingest"
 	"github.com/questline/questline/kafka"
 	"github.com/questline/questline/kafka/kafkatest"
+	"github.com/questline/questline/loadgen/truthtest"
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/pipeline"
 	"github.com/questline/questline/processors/window"
@@ -268,7 +269,7 @@ func TestGroundTruthThroughIngest(t *testing.T) {
 			}
 		}
 	}
-	compareMaps(t, got, want)
+	truthtest.CompareMaps(t, got, want)
 	if skipped > 0 {
 		t.Logf("KNOWN DEVIATION (processors/latency): %d latency rows hold a conversion whose completion arrived after the conversion was resolved", skipped)
 	}

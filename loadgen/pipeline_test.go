@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/loadgen/truthtest"
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/pipeline"
 	"github.com/questline/questline/processors/window"
@@ -121,7 +122,7 @@ func TestPipelineMatchesTruth(t *testing.T) {
 	for _, r := range tr.Expected.QuestCompletion {
 		wantQ[fmt.Sprintf("q/%s/%s", ms2s(int64(r.WindowStart)), r.QuestID)] = fmt.Sprintf("%d/%d/%d", r.Starts, r.Completions, r.Abandons)
 	}
-	t.Run("quest_completion", func(t *testing.T) { compareMaps(t, dropZero(quest, "0/0/0"), wantQ) })
+	t.Run("quest_completion", func(t *testing.T) { truthtest.CompareMaps(t, truthtest.DropZero(quest, "0/0/0"), wantQ) })
 
 	t.Run("conversion_latency", func(t *testing.T) {
 		// Known deviation (processors/latency): a conversion is resolved
@@ -136,7 +137,7 @@ func TestPipelineMatchesTruth(t *testing.T) {
 			got, q := lat[k], latQ[k]
 			ok := got[0] == int64(r.Conversions) && got[1] == r.MaxMs &&
 				math.Abs(float64(got[2])/float64(got[0])-r.MeanMs) < 1e-6 &&
-				within(q[0], r.P50Ms) && within(q[1], r.P90Ms) && within(q[2], r.P99Ms)
+				truthtest.Within(q[0], r.P50Ms) && truthtest.Within(q[1], r.P90Ms) && truthtest.Within(q[2], r.P99Ms)
 			switch {
 			case ok:
 			case affected[k]:
@@ -169,7 +170,7 @@ func TestPipelineMatchesTruth(t *testing.T) {
 			want[fmt.Sprintf("y/%s/%s/%s", ms2s(int64(r.WindowStart)), r.Placement, r.BidderID)] = fmt.Sprintf("a=%d b=%d nb=%d to=%d w=%d i=%d c=%d rev=%d",
 				r.Auctions, r.Bids, r.NoBids, r.Timeouts, r.Wins, r.Impressions, r.Clicks, r.RevenueMicros)
 		}
-		compareMaps(t, dropZero(yield, "a=0 b=0 nb=0 to=0 w=0 i=0 c=0 rev=0"), want)
+		truthtest.CompareMaps(t, truthtest.DropZero(yield, "a=0 b=0 nb=0 to=0 w=0 i=0 c=0 rev=0"), want)
 	})
 
 	t.Run("bidstream_integrity", func(t *testing.T) {
@@ -177,7 +178,7 @@ func TestPipelineMatchesTruth(t *testing.T) {
 		for _, r := range tr.Expected.Integrity {
 			want[fmt.Sprintf("i/%s/%s/%s", ms2s(int64(r.WindowStart)), r.Placement, r.Kind)] = int64(r.Violations)
 		}
-		compareMaps(t, dropZero(integ, 0), want)
+		truthtest.CompareMaps(t, truthtest.DropZero(integ, 0), want)
 	})
 
 	t.Run("creator_lift", func(t *testing.T) {
@@ -187,7 +188,7 @@ func TestPipelineMatchesTruth(t *testing.T) {
 				want["d/"+r.DropID] = fmt.Sprintf("E %d/%d C %d/%d", r.ExposedConverters, r.ExposedUsers, r.ControlConverters, r.ControlUsers)
 			}
 		}
-		compareMaps(t, lift, want)
+		truthtest.CompareMaps(t, lift, want)
 	})
 
 	t.Run("bot_signals", func(t *testing.T) {
@@ -205,9 +206,6 @@ func TestPipelineMatchesTruth(t *testing.T) {
 			}
 			if b.Entity == "user" {
 				t.Logf("%s: %d of %d users flagged", k, found, len(b.Users))
-				if strings.Contains(k, "geo") {
-					continue // one weak signal (0.3 < threshold 0.5 by default): not flagged alone
-				}
 				if found*10 < len(b.Users)*9 {
 					t.Errorf("%s: recall %d/%d", k, found, len(b.Users))
 				}
@@ -219,22 +217,6 @@ func TestPipelineMatchesTruth(t *testing.T) {
 			}
 		}
 	})
-}
-
-// within reports whether an HDR answer h is the exact value v within 3
-// significant digits.
-func within(h, v int64) bool { return math.Abs(float64(h-v)) <= math.Max(1, float64(v)/1000) }
-
-// dropZero removes rows whose value is zero: a window emptied by a
-// retraction is written as a zero row.
-func dropZero[V comparable](m map[string]V, zero V) map[string]V {
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		if v != zero {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // knownLatencyDeviation returns the conversion_latency keys (window and

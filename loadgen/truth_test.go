@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/questline/questline/loadgen/truthtest"
 )
 
 // The truth self-consistency test: decode what was sent from the request
@@ -170,7 +172,7 @@ func TestTruthSelfConsistency(t *testing.T) {
 				t.Fatalf("window %v–%v", r.WindowStart, r.WindowEnd)
 			}
 		}
-		compareMaps(t, got, want)
+		truthtest.CompareMaps(t, got, want)
 	})
 
 	t.Run("conversion_latency", func(t *testing.T) {
@@ -220,7 +222,7 @@ func TestTruthSelfConsistency(t *testing.T) {
 		for _, r := range tr.Expected.ConversionLatency {
 			got[ms2s(int64(r.WindowStart))+"/"+r.QuestID] = fmt.Sprintf("n=%d p50=%d p90=%d p99=%d max=%d mean=%.3f", r.Conversions, r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs, r.MeanMs)
 		}
-		compareMaps(t, got, want)
+		truthtest.CompareMaps(t, got, want)
 	})
 
 	t.Run("creator_lift", func(t *testing.T) {
@@ -305,7 +307,7 @@ func TestTruthSelfConsistency(t *testing.T) {
 				}
 			}
 		}
-		compareMaps(t, got, want)
+		truthtest.CompareMaps(t, got, want)
 	})
 
 	t.Run("offer_yield_and_integrity", func(t *testing.T) {
@@ -464,12 +466,12 @@ func TestTruthSelfConsistency(t *testing.T) {
 			gotY[ms2s(int64(r.WindowStart))+"/"+r.Placement+"/"] = fmt.Sprintf("a=%d b=%d nb=%d to=%d w=%d i=%d c=%d rev=%d v=%d",
 				r.Auctions, r.Bids, r.NoBids, r.Timeouts, r.Wins, r.Impressions, r.Clicks, r.RevenueMicros, r.ViolatingAuctions)
 		}
-		compareMaps(t, gotY, yield)
+		truthtest.CompareMaps(t, gotY, yield)
 		gotI := map[string]int{}
 		for _, r := range tr.Expected.Integrity {
 			gotI[fmt.Sprintf("%s/%s/%s", ms2s(int64(r.WindowStart)), r.Placement, r.Kind)] = r.Violations
 		}
-		compareMaps(t, gotI, integ)
+		truthtest.CompareMaps(t, gotI, integ)
 		for k, n := range kinds {
 			if tr.Expected.ViolationsByKind[k] != n {
 				t.Errorf("%s: truth %d, recomputed %d", k, tr.Expected.ViolationsByKind[k], n)
@@ -479,29 +481,4 @@ func TestTruthSelfConsistency(t *testing.T) {
 			t.Errorf("revenue: truth %d, recomputed %d", tr.Expected.RevenueMicros, revenue)
 		}
 	})
-}
-
-func compareMaps[V comparable](t *testing.T, got, want map[string]V) {
-	t.Helper()
-	if len(want) == 0 {
-		t.Fatal("nothing to compare")
-	}
-	bad := 0
-	for k, v := range want {
-		if g, ok := got[k]; !ok || g != v {
-			if bad++; bad <= 5 {
-				t.Errorf("%s: truth %v, recomputed %v", k, g, v)
-			}
-		}
-	}
-	for k, v := range got {
-		if _, ok := want[k]; !ok {
-			if bad++; bad <= 5 {
-				t.Errorf("%s: truth has %v, recomputed nothing", k, v)
-			}
-		}
-	}
-	if bad > 0 {
-		t.Fatalf("%d of %d keys differ", bad, len(want))
-	}
 }
