@@ -157,12 +157,22 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 				declared = append(declared, c)
 			}
 		}
+		// Each event declares another country than the one before.
+		prev := ""
+		hop := func() string {
+			c := g.pick(declared)
+			for c == prev {
+				c = g.pick(declared)
+			}
+			prev = c
+			return c
+		}
 		for n := 1 + g.rng.IntN(2); n > 0; n-- {
 			qq := q()
-			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestStarted, quest: qq, country: g.pick(declared)})
+			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestStarted, quest: qq, country: hop()})
 			dur := g.between(190, 300)
 			t += dur
-			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestCompleted, quest: qq, durMs: dur, country: g.pick(declared)})
+			add(botStep{t: t, u: u, d: u.devices[0], typ: event.QuestCompleted, quest: qq, durMs: dur, country: hop()})
 			t += g.between(5, 30)
 		}
 	}

@@ -93,10 +93,14 @@ type Config struct {
 	// min(5 min, AllowedLateness/2): on time for every window) or after
 	// LongHoldMin..LongHoldMax (late for every window). LongHoldShare is
 	// the share of long holds. Defaults 0.08, 0.3, 1h, 6h.
-	OfflineShare  float64
-	LongHoldShare float64
-	LongHoldMin   time.Duration
-	LongHoldMax   time.Duration
+	OfflineShare float64
+	// TravellerShare is the share of humans whose network country (the
+	// edge's) differs from the country their app declares, on every event:
+	// travellers and VPN users, who must not be flagged. Default 0.02.
+	TravellerShare float64
+	LongHoldShare  float64
+	LongHoldMin    time.Duration
+	LongHoldMax    time.Duration
 
 	// Windows are the metric definitions the expected values follow; they
 	// must match the processors' configuration.
@@ -140,6 +144,7 @@ func DefaultConfig() Config {
 		NTPShare:        0.15,
 		SentAtSkewShare: 0.1,
 		OfflineShare:    0.08,
+		TravellerShare:  0.02,
 		LongHoldShare:   0.3,
 		LongHoldMin:     time.Hour,
 		LongHoldMax:     6 * time.Hour,
@@ -189,6 +194,7 @@ func (c *Config) Validate() error {
 	check(c.ViolationRate >= 0 && c.ViolationRate <= 0.1, "violation rate must be in [0, 0.1]")
 	check(share(c.NTPShare) && share(c.SentAtSkewShare) && c.NTPShare+c.SentAtSkewShare <= 1, "clock shares must be in [0, 1] and sum to at most 1")
 	check(share(c.OfflineShare) && share(c.LongHoldShare), "offline shares must be in [0, 1]")
+	check(share(c.TravellerShare), "traveller share must be in [0, 1]")
 	w := c.Windows
 	minHold := w.AllowedLateness + max(w.QuestSize, w.YieldSize) + lateMargin
 	check(c.LongHoldMin >= minHold && c.LongHoldMin <= c.LongHoldMax && c.LongHoldMax <= maxAge-2*time.Hour,

@@ -241,7 +241,16 @@ func (g *gen) humanFor() *user {
 	g.nUsers++
 	country := g.pick(countries)
 	u := &user{id: "u." + g.tag + "." + strconv.FormatUint(g.nUsers, 36), country: country}
-	u.devices = append(u.devices, g.newDevice(country))
+	network := country
+	if g.rng.Float64() < g.cfg.TravellerShare {
+		// A traveller or VPN user: the edge sees another country than the
+		// one the app declares, on every event (a precision check for the
+		// geo signals).
+		for network == country {
+			network = g.pick(countries)
+		}
+	}
+	u.devices = append(u.devices, g.newDevice(network))
 	if g.rng.Float64() < 0.15 {
 		u.devices = append(u.devices, g.newDevice(country))
 	}
