@@ -53,6 +53,17 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	if err != nil {
 		return err
 	}
+	devices, err := partitionCount(ctx, admin, TopicDevices)
+	if err != nil {
+		return err
+	}
+	sources, err := partitionCount(ctx, admin, kafka.TopicEvents)
+	if err != nil {
+		return err
+	}
+	pcfg := *cfg.Pipeline
+	pcfg.ForwardDevices = true
+	cfg.Pipeline = &pcfg
 	master := catalog.New()
 	if err := loadCatalog(ctx, cfg.Brokers, logger, admin, master); err != nil {
 		return err
@@ -63,7 +74,7 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		return err
 	}
 	defer c.Close()
-	src, err := newSource(&cfg, logger, m, c, master, partials)
+	src, err := newSource(&cfg, logger, m, c, master, partials, devices)
 	if err != nil {
 		return err
 	}
@@ -72,12 +83,18 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		src.cl.Close()
 		return err
 	}
+	dev, err := newDeviceStage(&cfg, logger, c, sources)
+	if err != nil {
+		src.cl.Close()
+		mrg.cl.Close()
+		return err
+	}
 
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
+	errs := make([]error, 4)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for i, fn := range []func(context.Context) error{src.run, mrg.run, src.catalogLoop} {
+	for i, fn := range []func(context.Context) error{src.run, mrg.run, dev.run, src.catalogLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -106,7 +123,7 @@ func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, e
 }
 
 // Topics are the topics the role needs besides kafka.CoreTopics.
-var Topics = []kafka.Topic{{Name: TopicPartials, Compact: true}, {Name: TopicCatalog, Compact: true}}
+var Topics = []kafka.Topic{{Name: TopicPartials, Compact: true}, {Name: TopicCatalog, Compact: true}, {Name: TopicDevices}}
 
 // loadCatalog reads the catalog topic up to its current end into cat.
 func loadCatalog(ctx context.Context, brokers []string, logger *slog.Logger, admin *kgo.Client, cat *catalog.Catalog) error {

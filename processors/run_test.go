@@ -83,7 +83,7 @@ func newFixture(t *testing.T, events int) *fixture {
 func (f *fixture) config(t *testing.T, db, group, snapdir string) Config {
 	cfg := pipeline.DefaultConfig()
 	cfg.OutOfOrder = 20 * time.Second
-	cfg.Bots.Velocity, cfg.Bots.ClaimBurst = 10, 2
+	cfg.Bots.Velocity, cfg.Bots.ClaimBurst, cfg.Bots.SharedDeviceUsers = 10, 2, 2
 	return Config{
 		Brokers: f.brokers, ClickHouseDSN: f.srv.DSN(db), SnapshotDir: snapdir, Group: group,
 		Pipeline: &cfg, FlushInterval: 100 * time.Millisecond, SnapshotInterval: 300 * time.Millisecond,
@@ -106,7 +106,7 @@ var dumpQueries = []string{
 	"SELECT drop_id, scope, updated_at, final, exposed_users, exposed_converters, control_users, control_converters, lift, version FROM %s.creator_lift FINAL ORDER BY scope, drop_id, updated_at, final",
 	"SELECT window_start, placement, bidder_id, scope, auctions, bids, wins, impressions, revenue_micros, bid_latency_p99_ms, fill_rate, version FROM %s.offer_yield FINAL ORDER BY scope, placement, bidder_id, window_start",
 	"SELECT window_start, placement, kind, scope, violations, auctions, clean_auctions, version FROM %s.bidstream_integrity FINAL ORDER BY scope, placement, kind, window_start",
-	"SELECT window_start, entity_id, score, reasons, flagged, version FROM %s.bot_signals FINAL WHERE score > 0 ORDER BY entity_id, window_start",
+	"SELECT window_start, entity_type, entity_id, score, reasons, flagged, version FROM %s.bot_signals FINAL WHERE score > 0 ORDER BY entity_type, entity_id, window_start",
 	"SELECT processor, event_id, missed FROM %s.window_late_events FINAL ORDER BY processor, event_id",
 }
 
@@ -195,8 +195,10 @@ func TestOneVersusFourProcessesAndReplay(t *testing.T) {
 	f := newFixture(t, 6000)
 	db1 := f.newDB(t)
 	one := f.runUntilStable(t, f.config(t, db1, "g1", t.TempDir()), 1)
-	if !strings.Contains(one, "\tclean\t") || !strings.Contains(one, "drop0") {
-		t.Fatalf("tables lack clean rows or lift rows:\n%.2000s", one)
+	for _, want := range []string{"\tclean\t", "drop0", "\tdevice\td0\t", "shared_device"} {
+		if !strings.Contains(one, want) {
+			t.Fatalf("tables lack %q:\n%.2000s", want, one)
+		}
 	}
 	db4 := f.newDB(t)
 	four := f.runUntilStable(t, f.config(t, db4, "g4", t.TempDir()), 4)

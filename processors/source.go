@@ -41,6 +41,7 @@ type source struct {
 	cl       *kgo.Client
 	master   *catalog.Catalog
 	partials int32 // partition count of the partials topic
+	devices  int32 // partition count of the devices topic
 
 	convs *ch.Writer[latency.Conversion]
 	late  *ch.Writer[pipeline.Late]
@@ -51,8 +52,8 @@ type source struct {
 	forward []*kgo.Record // catalog events seen, for questline.catalog
 }
 
-func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials int32) (*source, error) {
-	s := &source{cfg: cfg, log: log, m: m, master: master, partials: partials, parts: map[int32]*part{}}
+func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials, devices int32) (*source, error) {
+	s := &source{cfg: cfg, log: log, m: m, master: master, partials: partials, devices: devices, parts: map[int32]*part{}}
 	var err error
 	if s.convs, err = ch.NewWriter(c, tables.QuestConversions); err != nil {
 		return nil, err
@@ -164,7 +165,7 @@ func (s *source) run(ctx context.Context) error {
 				// process needs them (see catalogLoop).
 				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: slices.Clone(r.Value)})
 			}
-			pt.p.Add(&e)
+			pt.p.AddAt(&e, r.Offset)
 			s.m.events.Inc()
 		})
 		var err error
@@ -216,7 +217,7 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			if err != nil {
 				return err
 			}
-			recs = append(recs, &kgo.Record{Topic: TopicPartials, Key: []byte(p.key()), Value: v, Partition: s.partialPartition(p.Table + "|" + p.Identity)})
+			recs = append(recs, &kgo.Record{Topic: TopicPartials, Key: []byte(p.key()), Value: v, Partition: s.partitionOf(p.Table+"|"+p.Identity, s.partials)})
 			s.m.emitted.WithLabelValues(p.Table).Inc()
 			return nil
 		}
@@ -248,6 +249,19 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			r := &o.Lift[i]
 			if err := add(newPartial(tLift, liftIdentity(r), partition, r.Version, r)); err != nil {
 				return err
+			}
+		}
+		for i := range o.Devices {
+			d := &o.Devices[i]
+			var e event.Event
+			if event.DecodeBinary(d.Record, &e) != nil {
+				continue
+			}
+			recs = append(recs, &kgo.Record{Topic: TopicDevices, Key: []byte(e.DeviceID), Value: deviceEventValue(partition, d), Partition: s.partitionOf(e.DeviceID, s.devices)})
+		}
+		if wm != window.None {
+			for dp := range s.devices {
+				recs = append(recs, &kgo.Record{Topic: TopicDevices, Value: deviceMarkerValue(partition, wm), Partition: dp})
 			}
 		}
 		s.convs.Add(o.Conversions...)
@@ -288,12 +302,13 @@ func flushWriter[T any](w *ch.Writer[T]) func(context.Context) error {
 	}
 }
 
-// partialPartition places every partial of one identity in one partition
-// of the partials topic, whatever its source.
-func (s *source) partialPartition(identity string) int32 {
+// partitionOf places every record of one key in one partition of n:
+// every partial of one identity, whatever its source; every event of one
+// device.
+func (s *source) partitionOf(key string, n int32) int32 {
 	h := fnv.New32a()
-	h.Write([]byte(identity))
-	return int32(h.Sum32() % uint32(s.partials))
+	h.Write([]byte(key))
+	return int32(h.Sum32() % uint32(n))
 }
 
 // snapshot stores every partition's state with its next offset, then

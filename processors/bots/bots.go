@@ -202,6 +202,12 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 // Add folds e in, given the watermark wm (after e). It returns how many
 // of e's windows had closed.
 func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
+	return p.AddRange(e, wm, window.Every)
+}
+
+// AddRange is Add for the windows of e starting in r only (the device
+// stage passes the windows that were open at the source partition).
+func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed int) {
 	id := e.UserID
 	if p.cfg.Entity == EntityDevice {
 		id = e.DeviceID
@@ -209,7 +215,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	if id == "" {
 		return 0
 	}
-	pn, missed := p.eng.Pane(e.EventTime, wm)
+	pn, missed := p.eng.PaneRange(e.EventTime, wm, r)
 	if pn == nil {
 		return missed
 	}

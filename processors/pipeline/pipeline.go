@@ -36,6 +36,10 @@ type Config struct {
 	Yield   yield.Config
 	Lift    lift.Config
 	Bots    bots.Config
+	// ForwardDevices makes Add record, for the device stage, every event
+	// with a device_id that is on time for at least one bot window
+	// (Output.Devices). Default false; processors.Run sets it.
+	ForwardDevices bool
 }
 
 // DefaultConfig returns the SPEC §5 defaults.
@@ -94,6 +98,16 @@ type Output struct {
 	Lift        []lift.Row
 	Bots        []bots.Row
 	Late        []Late
+	Devices     []DeviceEvent
+}
+
+// DeviceEvent is an event forwarded to the device stage: its record and
+// the first bot window (start, Unix ms) that was still open at the source,
+// so the device stage decides lateness as the source did.
+type DeviceEvent struct {
+	Lo     int64
+	Offset int64 // of the source record (AddAt), for de-duplication
+	Record []byte
 }
 
 type scope struct {
@@ -123,8 +137,9 @@ type Partition struct {
 	head    int
 	scratch event.Event
 
-	out   Output
-	stats Stats
+	out    Output
+	stats  Stats
+	offset int64 // of the record being added (AddAt)
 }
 
 type queued struct {
@@ -180,6 +195,13 @@ func newScope(cfg Config, name string, cat *catalog.Catalog, filter window.Filte
 	return s, nil
 }
 
+// AddAt is Add for the record at offset of the source partition (the
+// offset goes with the event to the device stage).
+func (p *Partition) AddAt(e *event.Event, offset int64) {
+	p.offset = offset
+	p.Add(e)
+}
+
 // Add processes one event of the partition, in partition order. Catalog
 // events update the catalog.
 func (p *Partition) Add(e *event.Event) {
@@ -193,6 +215,15 @@ func (p *Partition) Add(e *event.Event) {
 	p.late(e, wm, NameYield, 2, p.all.yield.Add(e, wm))
 	p.late(e, wm, NameLift, 3, p.all.lift.Add(e, wm))
 	p.late(e, wm, NameBots, 4, p.bots.Add(e, wm))
+	if p.cfg.ForwardDevices && e.DeviceID != "" {
+		spec := p.cfg.Bots.Window
+		first, last := spec.Starts(e.EventTime)
+		// Windows closed at wm start at or before this one.
+		lo := max(first, window.Floor(wm-spec.Size.Milliseconds()-spec.Lateness.Milliseconds(), spec.Slide.Milliseconds())+spec.Slide.Milliseconds())
+		if lo <= last {
+			p.out.Devices = append(p.out.Devices, DeviceEvent{Lo: lo, Offset: p.offset, Record: event.AppendBinary(nil, e)})
+		}
+	}
 	if p.clean != nil {
 		off := len(p.arena)
 		p.arena = event.AppendBinary(p.arena, e)
@@ -314,6 +345,8 @@ func (p *Partition) Reset() {
 	o := &p.out
 	o.Quest, o.Latency, o.Conversions = o.Quest[:0], o.Latency[:0], o.Conversions[:0]
 	o.Yield, o.Integrity, o.Lift, o.Bots, o.Late = o.Yield[:0], o.Integrity[:0], o.Lift[:0], o.Bots[:0], o.Late[:0]
+	clear(o.Devices)
+	o.Devices = o.Devices[:0]
 }
 
 // Catalog returns the partition's catalog (to fold in catalog events from

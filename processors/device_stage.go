@@ -1,0 +1,206 @@
+package processors
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/processors/bots"
+	"github.com/questline/questline/processors/pipeline"
+	"github.com/questline/questline/processors/tables"
+	"github.com/questline/questline/processors/window"
+	ch "github.com/questline/questline/sinks/clickhouse"
+)
+
+// TopicDevices carries the events re-keyed by device_id for the device bot
+// signals, and the source partitions' watermarks. Not compacted.
+const TopicDevices = "questline.devices"
+
+// Device record values: a kind byte, the source partition, then
+//
+//	event:  source offset, first open window start, the event record
+//	marker: the source partition's watermark
+const (
+	devEvent  byte = 1
+	devMarker byte = 2
+)
+
+func deviceEventValue(source int32, d *pipeline.DeviceEvent) []byte {
+	b := make([]byte, 0, 21+len(d.Record))
+	b = append(b, devEvent)
+	b = binary.BigEndian.AppendUint32(b, uint32(source))
+	b = binary.BigEndian.AppendUint64(b, uint64(d.Offset))
+	b = binary.BigEndian.AppendUint64(b, uint64(d.Lo))
+	return append(b, d.Record...)
+}
+
+func deviceMarkerValue(source int32, wm int64) []byte {
+	b := make([]byte, 0, 13)
+	b = append(b, devMarker)
+	b = binary.BigEndian.AppendUint32(b, uint32(source))
+	return binary.BigEndian.AppendUint64(b, uint64(wm))
+}
+
+// devicePart is the state of one partition of questline.devices.
+type devicePart struct {
+	p       *bots.Processor
+	maxOff  map[int32]int64 // per source partition: the highest offset applied
+	srcWM   map[int32]int64 // per source partition: its watermark
+	idle    window.Idle
+	sources int
+}
+
+// watermark is the minimum over all source partitions, None until every
+// source has sent one: a device window closes only when no source can
+// still forward an event of it.
+func (d *devicePart) watermark() int64 {
+	if len(d.srcWM) < d.sources {
+		return window.None
+	}
+	wm := int64(1<<63 - 1)
+	for _, w := range d.srcWM {
+		wm = min(wm, w)
+	}
+	return wm
+}
+
+// deviceStage computes bot signals per device. Sources forward only events
+// on time for some bot window, with the first window open at the source;
+// the stage's watermark never passes a source's, so the device windows an
+// event reaches are exactly those open at its source: the rows do not
+// depend on how the sources' records interleave. It never commits: on
+// assignment it re-reads its partitions from the start (re-sent records
+// are dropped by source offset).
+type deviceStage struct {
+	cfg     *Config
+	log     *slog.Logger
+	cl      *kgo.Client
+	w       *ch.Writer[bots.Row]
+	sources int
+
+	mu    sync.Mutex
+	parts map[int32]*devicePart
+}
+
+func newDeviceStage(cfg *Config, log *slog.Logger, c *ch.Client, sources int32) (*deviceStage, error) {
+	w, err := ch.NewWriter(c, tables.BotSignals)
+	if err != nil {
+		return nil, err
+	}
+	s := &deviceStage{cfg: cfg, log: log, w: w, sources: int(sources), parts: map[int32]*devicePart{}}
+	s.cl, err = kafka.NewClient(cfg.Brokers, log,
+		kgo.ConsumerGroup(cfg.Group+"-devices"),
+		kgo.ConsumeTopics(TopicDevices),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AdjustFetchOffsetsFn(s.assign),
+		kgo.OnPartitionsRevoked(s.revoke),
+		kgo.OnPartitionsLost(s.revoke),
+	)
+	return s, err
+}
+
+func (s *deviceStage) deviceConfig() bots.Config {
+	c := s.cfg.Pipeline.Bots
+	c.Entity = bots.EntityDevice
+	return c
+}
+
+func (s *deviceStage) assign(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for partition := range offsets[TopicDevices] {
+		p, err := bots.New(s.deviceConfig(), nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		dp := &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, idle: window.Idle{Timeout: s.cfg.IdleTimeout}, sources: s.sources}
+		dp.idle.Arrived(s.cfg.Now().UnixMilli())
+		s.parts[partition] = dp
+		offsets[TopicDevices][partition] = kgo.NewOffset().AtStart()
+	}
+	return offsets, nil
+}
+
+func (s *deviceStage) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range revoked[TopicDevices] {
+		delete(s.parts, p)
+	}
+}
+
+func (s *deviceStage) run(ctx context.Context) error {
+	defer s.cl.Close()
+	var e event.Event
+	for {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
+		fetches := s.cl.PollRecords(pctx, 50_000)
+		cancel()
+		if ctx.Err() != nil {
+			s.cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				s.log.Warn("processors: device fetch", "partition", partition, "err", err)
+			}
+		})
+		now := s.cfg.Now().UnixMilli()
+		s.mu.Lock()
+		fetches.EachRecord(func(r *kgo.Record) {
+			dp := s.parts[r.Partition]
+			v := r.Value
+			if dp == nil || len(v) < 13 {
+				return
+			}
+			source := int32(binary.BigEndian.Uint32(v[1:5]))
+			switch v[0] {
+			case devMarker:
+				wm := int64(binary.BigEndian.Uint64(v[5:13]))
+				if old, ok := dp.srcWM[source]; !ok || wm > old {
+					dp.srcWM[source] = wm
+					if w := dp.watermark(); w != window.None {
+						dp.p.Advance(w)
+					}
+				}
+			case devEvent:
+				if len(v) < 21 {
+					return
+				}
+				off, lo := int64(binary.BigEndian.Uint64(v[5:13])), int64(binary.BigEndian.Uint64(v[13:21]))
+				if max, ok := dp.maxOff[source]; ok && off <= max {
+					return // re-sent after a source restore
+				}
+				dp.maxOff[source] = off
+				if event.DecodeBinary(v[21:], &e) != nil {
+					return
+				}
+				dp.idle.Arrived(now)
+				dp.p.AddRange(&e, dp.watermark(), window.Range{Lo: lo, Hi: 1<<63 - 1})
+			}
+		})
+		for _, dp := range s.parts {
+			s.w.Add(dp.p.Flush(dp.idle.Watermark(now, dp.watermark()))...)
+		}
+		refused, err := s.w.Flush(ctx)
+		if err == nil && len(refused) > 0 {
+			err = errors.New("processors: ClickHouse refused device rows: " + refused[0].Err.Error())
+		}
+		s.mu.Unlock()
+		s.cl.AllowRebalance()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
