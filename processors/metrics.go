@@ -8,6 +8,7 @@ type metrics struct {
 	watermarkLag *prometheus.GaugeVec
 	emitted      *prometheus.CounterVec
 	stateEvents  prometheus.Gauge
+	state        *prometheus.GaugeVec
 	restore      prometheus.Histogram
 	snapshot     prometheus.Histogram
 	rebalances   prometheus.Counter
@@ -30,6 +31,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		stateEvents: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "questline_processor_clean_pending_events", Help: "Events held for the lagged clean pass.",
 		}),
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_processor_state_entries", Help: "State held by this process's partitions, by kind (panes, attribution_users, auctions, lift_users, flagged).",
+		}, []string{"kind"}),
 		restore: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "questline_processor_restore_duration_seconds", Help: "Time to restore a partition from its snapshot.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
@@ -43,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.restore, m.snapshot, m.rebalances)
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.rebalances)
 	}
 	return m
 }

@@ -284,11 +284,21 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			return err
 		}
 	}
-	pending := 0
+	var sum pipeline.Stats
 	for _, pt := range s.parts {
-		pending += pt.p.Stats().CleanPending
+		st := pt.p.Stats()
+		sum.CleanPending += st.CleanPending
+		sum.Panes += st.Panes
+		sum.AttributionUsers += st.AttributionUsers
+		sum.Auctions += st.Auctions
+		sum.LiftUsers += st.LiftUsers
+		sum.Flagged += st.Flagged
 	}
-	s.m.stateEvents.Set(float64(pending))
+	s.m.stateEvents.Set(float64(sum.CleanPending))
+	for kind, n := range map[string]int{"panes": sum.Panes, "attribution_users": sum.AttributionUsers,
+		"auctions": sum.Auctions, "lift_users": sum.LiftUsers, "flagged": sum.Flagged} {
+		s.m.state.WithLabelValues(kind).Set(float64(n))
+	}
 	return nil
 }
 

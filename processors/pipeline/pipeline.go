@@ -152,6 +152,10 @@ type Stats struct {
 	Events       uint64
 	Late         [5]uint64 // by processor: quest, latency, yield, lift, bots
 	CleanPending int       // events waiting for the clean pass
+	// State size, all scope: live panes of every windowed processor,
+	// users with attribution state, auctions, (drop, user) lift facts,
+	// flagged entities.
+	Panes, AttributionUsers, Auctions, LiftUsers, Flagged int
 }
 
 // New returns the pipeline of one partition. cat is the catalog, shared by
@@ -360,5 +364,10 @@ func (p *Partition) Watermark() int64 { return p.wm.Time() }
 func (p *Partition) Stats() Stats {
 	s := p.stats
 	s.CleanPending = len(p.queue) - p.head
+	s.Panes = p.all.quest.Panes() + p.all.latency.Panes() + p.all.yield.Panes() + p.bots.Panes()
+	s.AttributionUsers = p.all.latency.Users()
+	s.Auctions = p.all.yield.Auctions()
+	s.LiftUsers = p.all.lift.Users()
+	s.Flagged = p.flags.Len()
 	return s
 }
