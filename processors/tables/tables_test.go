@@ -232,3 +232,43 @@ func distinct[T any](rows []T, key func(T) string) int {
 	}
 	return len(m)
 }
+
+// TestDocumentedQueries runs the queries of docs/processors.md
+// ("Querying the window tables") on the test server.
+func TestDocumentedQueries(t *testing.T) {
+	srv := chs.Server(t)
+	ctx := context.Background()
+	db := srv.NewDatabase(t)
+	if err := ch.Migrate(ctx, srv.DSN(db), nil); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/processors.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	start := strings.Index(text, "## Querying the window tables")
+	block := text[start:]
+	block = block[strings.Index(block, "```sql")+len("```sql"):]
+	block = block[:strings.Index(block, "```")]
+	n := 0
+	for _, q := range strings.Split(block, ";") {
+		var lines []string
+		for _, l := range strings.Split(q, "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "--") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		sql := strings.ReplaceAll(strings.Join(lines, " "), "questline.", db+".")
+		if _, err := srv.Query(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		n++
+	}
+	if n < 5 {
+		t.Fatalf("found %d queries", n)
+	}
+}
