@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,31 @@ func TestMissingServerFailsInCIAndSkipsOutside(t *testing.T) {
 		if (err != nil) != tc.wantErr || !strings.Contains(string(out), tc.want) || !strings.Contains(string(out), "not found") {
 			t.Errorf("CI=%q: err %v, output:\n%s", tc.ci, err, out)
 		}
+	}
+}
+
+func TestStartSweepsDirectoriesOfDeadTests(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := os.MkdirTemp("", "chtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(stale+"/"+ownerFile, []byte(strconv.Itoa(dead.Process.Pid)), 0o644)
+	live, err := os.MkdirTemp("", "chtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(live)
+	os.WriteFile(live+"/"+ownerFile, []byte(strconv.Itoa(os.Getpid())), 0o644)
+
+	New(t)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("directory of a dead test process kept: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("directory of a live process removed: %v", err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -65,8 +66,13 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	sweepStale()
 	dir, err := os.MkdirTemp("", "chtest-")
 	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	s := &Server{argv: argv, dir: dir}
@@ -84,6 +90,29 @@ func Start() (*Server, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
+	}
+}
+
+// ownerFile holds the pid of the test process that owns a server
+// directory.
+const ownerFile = "owner.pid"
+
+// sweepStale removes the directories of servers whose test process died
+// without cleaning up (a test binary killed by -timeout runs no cleanup;
+// its server died with it, see sysProcAttr). Directories of live
+// processes, and any without an owner file, are left alone.
+func sweepStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "chtest-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		os.RemoveAll(dir)
 	}
 }
 
