@@ -1,6 +1,11 @@
 package event
 
-import "encoding/json"
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
 
 // DeadLetter is the record value of questline.events.dlq (SPEC §4): one
 // rejected event, or one whole request that could not be parsed. It is
@@ -18,7 +23,12 @@ type DeadLetter struct {
 	Index int `json:"index"`
 	// Raw is the rejected bytes as received (after gzip decoding), at most
 	// MaxDeadLetterRaw bytes; RawTruncated says whether it was cut.
+	// On the wire, bytes that are not valid UTF-8 (a corrupt gzip body,
+	// binary junk) travel base64-encoded in raw_base64 instead of raw, so
+	// that JSON does not replace them: Marshal and UnmarshalDeadLetter do
+	// this, and Raw always holds the bytes exactly.
 	Raw          string `json:"raw"`
+	RawBase64    string `json:"raw_base64,omitempty"`
 	RawTruncated bool   `json:"raw_truncated,omitempty"`
 	// ReceivedAt is when ingest received the request (Unix ms).
 	ReceivedAt int64 `json:"received_at"`
@@ -36,13 +46,26 @@ func (d *DeadLetter) Marshal() []byte {
 	if len(d.Raw) > MaxDeadLetterRaw {
 		d.Raw, d.RawTruncated = d.Raw[:MaxDeadLetterRaw], true
 	}
-	b, _ := json.Marshal(d) // a struct of strings, ints and bools cannot fail
+	w := *d
+	if !utf8.ValidString(w.Raw) {
+		w.RawBase64, w.Raw = base64.StdEncoding.EncodeToString([]byte(w.Raw)), ""
+	}
+	b, _ := json.Marshal(&w) // a struct of strings, ints and bools cannot fail
 	return b
 }
 
 // UnmarshalDeadLetter decodes a record value written by Marshal.
 func UnmarshalDeadLetter(b []byte) (DeadLetter, error) {
 	var d DeadLetter
-	err := json.Unmarshal(b, &d)
-	return d, err
+	if err := json.Unmarshal(b, &d); err != nil {
+		return d, err
+	}
+	if d.RawBase64 != "" {
+		raw, err := base64.StdEncoding.DecodeString(d.RawBase64)
+		if err != nil {
+			return d, fmt.Errorf("dead letter raw_base64: %w", err)
+		}
+		d.Raw, d.RawBase64 = string(raw), ""
+	}
+	return d, nil
 }
