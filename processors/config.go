@@ -46,6 +46,14 @@ type Config struct {
 	// IdleTimeout: a partition without records for this long emits its
 	// windows on wall-clock time (window.Idle). Default 30 s.
 	IdleTimeout time.Duration
+	// IdleAdvance makes an idle partition also advance its event-time
+	// watermark with the wall clock (after IdleTimeout), so that windows,
+	// lift rows and the clean pass are finalized without further records.
+	// Default false. It trades exactness for completeness: a record that
+	// arrives after an idle spell can be late where a replay, which sees no
+	// idle spell, would not count it late. Use it for bounded inputs (tests,
+	// demos, backfills), not for exactly-once production runs.
+	IdleAdvance bool
 	// Partitions and Replication create the role's topics (Topics) when
 	// they are missing. Default 4 and 1.
 	Partitions  int32

@@ -38,7 +38,7 @@ type fixture struct {
 	srv     *chtest.Server
 }
 
-func newFixture(t *testing.T, events int) *fixture {
+func newFixture(t *testing.T, events int, endMarkers bool) *fixture {
 	b := kafkatest.New(t, kafkatest.Partitions(partitions), kafkatest.Topics(Topics...))
 	f := &fixture{brokers: b.Addrs(), srv: chs.Server(t)}
 	cl, err := kafka.NewClient(f.brokers, nil)
@@ -63,6 +63,9 @@ func newFixture(t *testing.T, events int) *fixture {
 	})
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
+	}
+	if !endMarkers {
+		return f
 	}
 	// One event per partition far ahead, so every partition's watermark
 	// (and the clean pass) passes every window of the stream.
@@ -192,7 +195,7 @@ func (f *fixture) committedAtEnd(t *testing.T, group string) bool {
 }
 
 func TestOneVersusFourProcessesAndReplay(t *testing.T) {
-	f := newFixture(t, 6000)
+	f := newFixture(t, 6000, true)
 	db1 := f.newDB(t)
 	one := f.runUntilStable(t, f.config(t, db1, "g1", t.TempDir()), 1)
 	for _, want := range []string{"\tclean\t", "drop0", "\tdevice\td0\t", "shared_device"} {
@@ -215,7 +218,7 @@ func TestOneVersusFourProcessesAndReplay(t *testing.T) {
 
 func TestKillAndRestart(t *testing.T) {
 	const events = 50_000
-	f := newFixture(t, events)
+	f := newFixture(t, events, true)
 	ref := f.newDB(t)
 	want := f.runUntilStable(t, f.config(t, ref, "ref", t.TempDir()), 1)
 
@@ -281,4 +284,33 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestIdleAdvanceFinalizes: without records that move the watermarks past
+// the stream, IdleAdvance still finalizes everything: final lift rows, the
+// clean scope up to the last window, device rows.
+func TestIdleAdvanceFinalizes(t *testing.T) {
+	f := newFixture(t, 6000, false)
+	db := f.newDB(t)
+	cfg := f.config(t, db, "idle", t.TempDir())
+	cfg.IdleTimeout, cfg.IdleAdvance = 300*time.Millisecond, true
+	f.runUntilStable(t, cfg, 1)
+	q := func(sql string) string {
+		out, err := f.srv.Query(context.Background(), fmt.Sprintf(sql, db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	if n := q("SELECT count() FROM %s.creator_lift FINAL WHERE final = 1"); n == "0" {
+		t.Fatal("no final lift rows")
+	}
+	all := q("SELECT max(window_start) FROM %s.quest_completion FINAL WHERE scope = 'all'")
+	clean := q("SELECT max(window_start) FROM %s.quest_completion FINAL WHERE scope = 'clean'")
+	if all != clean {
+		t.Fatalf("clean scope stops at %s, all at %s", clean, all)
+	}
+	if n := q("SELECT count() FROM %s.bot_signals FINAL WHERE entity_type = 'device'"); n == "0" {
+		t.Fatal("no device rows")
+	}
 }

@@ -27,9 +27,10 @@ import (
 
 // part is one assigned partition of questline.events.
 type part struct {
-	p    *pipeline.Partition
-	next int64 // the next offset to apply: records below it are in the state
-	idle window.Idle
+	p      *pipeline.Partition
+	next   int64 // the next offset to apply: records below it are in the state
+	idle   window.Idle
+	idleWM int64 // the watermark when the last record arrived
 }
 
 // source is the first stage: questline.events → pipelines → partials,
@@ -102,7 +103,7 @@ func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offs
 		p.Catalog().Merge(s.master)
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
-		pt := &part{p: p, next: next, idle: window.Idle{Timeout: s.cfg.IdleTimeout}}
+		pt := &part{p: p, next: next, idle: window.Idle{Timeout: s.cfg.IdleTimeout}, idleWM: p.Watermark()}
 		pt.idle.Arrived(s.cfg.Now().UnixMilli())
 		s.parts[partition] = pt
 		offsets[kafka.TopicEvents][partition] = kgo.NewOffset().At(next).WithEpoch(-1)
@@ -166,6 +167,7 @@ func (s *source) run(ctx context.Context) error {
 				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: slices.Clone(r.Value)})
 			}
 			pt.p.AddAt(&e, r.Offset)
+			pt.idleWM = pt.p.Watermark()
 			s.m.events.Inc()
 		})
 		var err error
@@ -205,7 +207,18 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 	for _, partition := range s.sortedParts() {
 		pt := s.parts[partition]
 		wm := pt.p.Watermark()
-		o := pt.p.Flush(pt.idle.Watermark(now.UnixMilli(), wm))
+		emitWM := max(wm, pt.idle.Watermark(now.UnixMilli(), pt.idleWM))
+		if emitWM > wm && wm != window.None {
+			// Idle: event time has advanced at least with the wall clock,
+			// and is at most now (ingest refuses events from the future),
+			// so a backfill of old events closes all of them.
+			emitWM = max(emitWM, now.UnixMilli()-s.cfg.Pipeline.OutOfOrder.Milliseconds())
+		}
+		if s.cfg.IdleAdvance && emitWM > wm {
+			pt.p.Advance(emitWM) // see Config.IdleAdvance
+			wm = pt.p.Watermark()
+		}
+		o := pt.p.Flush(emitWM)
 		if wm != window.None {
 			s.m.watermarkLag.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(now.UnixMilli()-wm) / 1000)
 		}
