@@ -142,16 +142,26 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	a.apply(e, p.intern)
 	a.contribute(&p.cur)
 
-	if hadOld {
-		if pn, _ := p.pane(a, p.old.anchor, wm); pn != nil {
-			p.applyContribution(pn, &p.old, -1)
+	var pn *pane
+	if hadOld && p.old.anchor == p.cur.anchor && p.old.placement == p.cur.placement && p.old.auction == p.cur.auction {
+		// The usual case: same pane, a few keys changed.
+		pn, missed = p.pane(a, p.cur.anchor, wm)
+		if pn == nil {
+			return missed
 		}
+		p.applyDiff(pn, &p.old, &p.cur)
+	} else {
+		if hadOld {
+			if opn, _ := p.pane(a, p.old.anchor, wm); opn != nil {
+				p.applyContribution(opn, &p.old, -1)
+			}
+		}
+		pn, missed = p.pane(a, p.cur.anchor, wm)
+		if pn == nil {
+			return missed
+		}
+		p.applyContribution(pn, &p.cur, 1)
 	}
-	pn, missed := p.pane(a, p.cur.anchor, wm)
-	if pn == nil {
-		return missed
-	}
-	p.applyContribution(pn, &p.cur, 1)
 	// Latencies are only ever added: each bid's once its auction is known.
 	switch {
 	case newReq:
@@ -182,6 +192,10 @@ func (p *Processor) applyContribution(pn *pane, c *contribution, sign int64) {
 		}
 		cl.add(&kc.c, sign)
 	}
+	p.applyInteg(pn, c, sign)
+}
+
+func (p *Processor) applyInteg(pn *pane, c *contribution, sign int64) {
 	for _, pl := range [2]string{c.placement, ""} {
 		g := pn.integ[pl]
 		if g == nil {
@@ -193,6 +207,53 @@ func (p *Processor) applyContribution(pn *pane, c *contribution, sign int64) {
 			break
 		}
 	}
+}
+
+// applyDiff applies cur − old to pn, touching only the keys that changed.
+func (p *Processor) applyDiff(pn *pane, old, cur *contribution) {
+	for i := range cur.yield {
+		kc := &cur.yield[i]
+		var prev *Counts
+		for j := range old.yield {
+			if old.yield[j].k == kc.k {
+				prev = &old.yield[j].c
+				break
+			}
+		}
+		if prev != nil && *prev == kc.c {
+			continue
+		}
+		cl := pn.cell(kc.k)
+		cl.add(&kc.c, 1)
+		if prev != nil {
+			cl.add(prev, -1)
+		}
+	}
+	for j := range old.yield {
+		gone := true
+		for i := range cur.yield {
+			if cur.yield[i].k == old.yield[j].k {
+				gone = false
+				break
+			}
+		}
+		if gone {
+			pn.cell(old.yield[j].k).add(&old.yield[j].c, -1)
+		}
+	}
+	if old.kinds != cur.kinds {
+		p.applyInteg(pn, old, -1)
+		p.applyInteg(pn, cur, 1)
+	}
+}
+
+func (pn *pane) cell(k key) *cell {
+	cl := pn.yield[k]
+	if cl == nil {
+		cl = &cell{}
+		pn.yield[k] = cl
+	}
+	return cl
 }
 
 func (p *Processor) addLatency(pn *pane, a *auction, b *bid) {
