@@ -141,6 +141,16 @@ type ent struct {
 type pane struct {
 	start int64
 	ents  map[string]*ent
+	// For emission: the most events of one entity, and the entities with
+	// an event that can signal on its own (claim, impossible quest, geo
+	// mismatch, a device's user). A window whose panes' maxN add up to less
+	// than any count threshold needs to look at the notable entities only.
+	maxN    int
+	notable []string
+}
+
+func (en *ent) notable() bool {
+	return en.claims > 0 || en.impossible > 0 || en.geo > 0 || len(en.users) > 0
 }
 
 // Processor computes bot signals of one partition (users) or one device
@@ -220,11 +230,20 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		return missed
 	}
 	en := pn.ents[id]
+	key := id
 	if en == nil {
 		en = &ent{}
-		pn.ents[strings.Clone(id)] = en
+		key = strings.Clone(id)
+		pn.ents[key] = en
 	}
+	wasNotable := en.notable()
 	en.offs = append(en.offs, uint32(e.EventTime-pn.start))
+	pn.maxN = max(pn.maxN, len(en.offs))
+	defer func() {
+		if !wasNotable && en.notable() {
+			pn.notable = append(pn.notable, key)
+		}
+	}()
 	switch e.Type {
 	case event.DropClaimed, event.ClaimRejected:
 		en.claims++
@@ -353,20 +372,44 @@ func (p *Processor) Panes() int { return p.eng.Len() }
 
 func (p *Processor) emit(r window.Result, panes []*pane) {
 	clear(p.acc)
-	// First pass: counts only. Most entities have too few events for any
-	// count signal and no flag event; they need no more work.
+	count := func(id string, en *ent) {
+		a := p.acc[id]
+		if a == nil {
+			a = p.newAccum()
+			p.acc[id] = a
+		}
+		a.n += len(en.offs)
+		a.claims += int(en.claims)
+		a.impossible += int(en.impossible)
+		a.geo += int(en.geo)
+		a.devUsers += len(en.users)
+	}
+	bound := 0
 	for _, pn := range panes {
-		for id, en := range pn.ents {
-			a := p.acc[id]
-			if a == nil {
-				a = p.newAccum()
-				p.acc[id] = a
+		bound += pn.maxN
+	}
+	// First pass: counts only. Most entities have too few events for any
+	// count signal and no event that signals alone; they need no more work.
+	// On a first emission (nothing to overwrite) where no entity can reach
+	// a count threshold, only the notable entities are candidates.
+	if !r.Updated && bound <= p.cfg.Velocity && bound < p.cfg.MetronomeEvents {
+		p.ids = p.ids[:0]
+		for _, pn := range panes {
+			p.ids = append(p.ids, pn.notable...)
+		}
+		slices.Sort(p.ids)
+		for _, id := range slices.Compact(p.ids) {
+			for _, pn := range panes {
+				if en := pn.ents[id]; en != nil {
+					count(id, en)
+				}
 			}
-			a.n += len(en.offs)
-			a.claims += int(en.claims)
-			a.impossible += int(en.impossible)
-			a.geo += int(en.geo)
-			a.devUsers += len(en.users)
+		}
+	} else {
+		for _, pn := range panes {
+			for id, en := range pn.ents {
+				count(id, en)
+			}
 		}
 	}
 	p.ids = p.ids[:0]

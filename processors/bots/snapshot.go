@@ -59,7 +59,12 @@ func (p *Processor) Restore(s *State) {
 		pn := &pane{start: ps.Start, ents: map[string]*ent{}}
 		if ps.Agg != nil {
 			for _, e := range ps.Agg.Entities {
-				pn.ents[e.ID] = &ent{offs: e.Offsets, claims: e.Claims, impossible: e.Impossible, geo: e.Geo, users: e.Users}
+				en := &ent{offs: e.Offsets, claims: e.Claims, impossible: e.Impossible, geo: e.Geo, users: e.Users}
+				pn.ents[e.ID] = en
+				pn.maxN = max(pn.maxN, len(en.offs))
+				if en.notable() {
+					pn.notable = append(pn.notable, e.ID)
+				}
 			}
 		}
 		es.Panes = append(es.Panes, window.PaneState[pane]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: pn})
