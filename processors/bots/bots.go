@@ -141,12 +141,13 @@ type ent struct {
 type pane struct {
 	start int64
 	ents  map[string]*ent
-	// For emission: the most events of one entity, and the entities with
-	// an event that can signal on its own (claim, impossible quest, geo
-	// mismatch, a device's user). A window whose panes' maxN add up to less
-	// than any count threshold needs to look at the notable entities only.
-	maxN    int
+	// For emission: the entities with an event that can signal on its own
+	// (claim, impossible quest, geo mismatch, a device's user), and those
+	// with at least Processor.heavy events here. An entity reaching a count
+	// threshold in a window of k panes has at least threshold/k events in
+	// one of them, so a first emission needs to look at these only.
 	notable []string
+	heavy   []string
 }
 
 func (en *ent) notable() bool {
@@ -161,6 +162,7 @@ type Processor struct {
 	eng     *window.Engine[pane]
 	flags   *Flags
 	rows    []Row
+	heavy   int // events in one pane that make an entity a candidate
 
 	acc   map[string]*accum
 	pool  []accum
@@ -206,6 +208,9 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 		return nil, err
 	}
 	p.eng = eng
+	// ceil(smallest count threshold / panes per window), at least 1.
+	panes := int(cfg.Window.Size / cfg.Window.Slide)
+	p.heavy = max(1, (min(cfg.Velocity+1, cfg.MetronomeEvents)+panes-1)/panes)
 	return p, nil
 }
 
@@ -238,7 +243,9 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 	}
 	wasNotable := en.notable()
 	en.offs = append(en.offs, uint32(e.EventTime-pn.start))
-	pn.maxN = max(pn.maxN, len(en.offs))
+	if len(en.offs) == p.heavy {
+		pn.heavy = append(pn.heavy, key)
+	}
 	defer func() {
 		if !wasNotable && en.notable() {
 			pn.notable = append(pn.notable, key)
@@ -384,18 +391,15 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		a.geo += int(en.geo)
 		a.devUsers += len(en.users)
 	}
-	bound := 0
-	for _, pn := range panes {
-		bound += pn.maxN
-	}
-	// First pass: counts only. Most entities have too few events for any
-	// count signal and no event that signals alone; they need no more work.
-	// On a first emission (nothing to overwrite) where no entity can reach
-	// a count threshold, only the notable entities are candidates.
-	if !r.Updated && bound <= p.cfg.Velocity && bound < p.cfg.MetronomeEvents {
+	// First pass: counts only, of the candidates. On a first emission
+	// (nothing to overwrite) an entity that is neither notable nor heavy in
+	// any pane cannot signal; an update looks at everyone (a signal may have
+	// to be withdrawn).
+	if !r.Updated {
 		p.ids = p.ids[:0]
 		for _, pn := range panes {
 			p.ids = append(p.ids, pn.notable...)
+			p.ids = append(p.ids, pn.heavy...)
 		}
 		slices.Sort(p.ids)
 		for _, id := range slices.Compact(p.ids) {

@@ -61,7 +61,9 @@ func (p *Processor) Restore(s *State) {
 			for _, e := range ps.Agg.Entities {
 				en := &ent{offs: e.Offsets, claims: e.Claims, impossible: e.Impossible, geo: e.Geo, users: e.Users}
 				pn.ents[e.ID] = en
-				pn.maxN = max(pn.maxN, len(en.offs))
+				if len(en.offs) >= p.heavy {
+					pn.heavy = append(pn.heavy, e.ID)
+				}
 				if en.notable() {
 					pn.notable = append(pn.notable, e.ID)
 				}
