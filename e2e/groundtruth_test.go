@@ -1,0 +1,478 @@
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/questline/questline/loadgen"
+	"github.com/questline/questline/loadgen/truthtest"
+)
+
+// runConfig is the test's load: 25 simulated minutes at 40 events/s
+// (three drops complete: live 2 min, attribution 5 min, lateness 2 min,
+// one every 7 min), sent as fast as the pipeline takes them, from an
+// origin far enough in the past that even the long offline holds are due.
+func runConfig(seed uint64) loadgen.Config {
+	c := loadgen.DefaultConfig()
+	c.Seed = seed
+	c.Rate = 40
+	c.Count = 60_000
+	c.Speed = 0
+	c.Concurrency = 4
+	c.FirstDrop = time.Minute
+	c.DropLength = 2 * time.Minute
+	c.DropEvery = 7 * time.Minute
+	c.Windows.AttributionWindow = 5 * time.Minute
+	c.Windows.AllowedLateness = 2 * time.Minute
+	c.LongHoldMin, c.LongHoldMax = 17*time.Minute, 20*time.Minute
+	c.Origin = time.Now().Add(-80 * time.Minute).Truncate(time.Minute)
+	return c
+}
+
+// TestGroundTruth runs loadgen → ingest → Kafka → sink + processors →
+// ClickHouse and compares every table with the truth (docs/loadgen.md,
+// "What the end-to-end ground-truth test must compare").
+func TestGroundTruth(t *testing.T) { groundTruth(t, 1) }
+
+// TestGroundTruthTwoProcessors is the same run with two processor
+// instances sharing the partitions: the tables must not change.
+func TestGroundTruthTwoProcessors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long: a second full run")
+	}
+	groundTruth(t, 2)
+}
+
+func groundTruth(t *testing.T, processes int) {
+	cfg := runConfig(5)
+	s := newStack(t, cfg.Windows, processes)
+	out := &capture{s: loadgen.NewHTTPSender(s.url, clientKey, serverKey), tt: map[string]int64{}}
+	began := time.Now()
+	tr, err := loadgen.Run(t.Context(), cfg, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Run.SendErrors != 0 || tr.Run.Rejected != 0 {
+		t.Fatalf("%d send errors, %d rejected events: the truth does not hold", tr.Run.SendErrors, tr.Run.Rejected)
+	}
+	sent := time.Since(began)
+
+	// Drained: every event in ClickHouse, the processors' offsets at the
+	// end, then the window tables (idle emission closes the last windows)
+	// settled.
+	deadline := time.Now().Add(3 * time.Minute)
+	if !s.waitFor(deadline, "the events table", func() bool {
+		return s.query("SELECT uniqExact(event_id) FROM {db}.events")[0][0] == strconv.Itoa(tr.Expected.Events.Total)
+	}) || !s.waitFor(deadline, "the processors' committed offsets", func() bool { return s.committedAtEnd(procGroup) }) {
+		t.FailNow()
+	}
+	s.clock.fast() // idle partitions now close the last windows within seconds
+	finals := 0
+	for _, r := range tr.Expected.CreatorLift {
+		if r.Scope == "all" && r.Complete {
+			finals += 2 // all and clean
+		}
+	}
+	lastQuest := int64(0)
+	for _, r := range tr.Expected.QuestCompletion {
+		lastQuest = max(lastQuest, int64(r.WindowStart)/1000)
+	}
+	fingerprint, same := "", 0
+	// On a timeout the comparisons still run: they show what is missing.
+	s.waitFor(deadline, "the window tables to settle", func() bool {
+		f, last, n := s.fingerprint()
+		if f != fingerprint || last < lastQuest || n < finals {
+			fingerprint, same = f, 0
+			return false
+		}
+		same++
+		return same >= 4
+	})
+	t.Logf("%d events sent in %v, pipeline settled %v later (%d processor instances)",
+		tr.Expected.Events.Total, sent.Round(time.Millisecond), (time.Since(began) - sent).Round(time.Millisecond), processes)
+
+	t.Run("events", func(t *testing.T) { checkEvents(t, s, tr, out.tt) })
+	t.Run("quest_completion", func(t *testing.T) { checkQuest(t, s, tr) })
+	t.Run("conversion_latency", func(t *testing.T) { checkLatency(t, s, tr) })
+	t.Run("quest_conversions", func(t *testing.T) { checkConversions(t, s, tr) })
+	t.Run("offer_yield", func(t *testing.T) { checkYield(t, s, tr) })
+	t.Run("bidstream_integrity", func(t *testing.T) { checkIntegrity(t, s, tr) })
+	t.Run("creator_lift", func(t *testing.T) { checkLift(t, s, tr) })
+	t.Run("bot_signals", func(t *testing.T) { checkBots(t, s, tr) })
+}
+
+// fingerprint summarises the window tables: it stops changing when the
+// pipeline has nothing left to write. It also returns the last window
+// start of quest_completion (scope all, Unix seconds) and the number of
+// final creator_lift rows.
+func (s *stack) fingerprint() (string, int64, int) {
+	var b strings.Builder
+	for _, tbl := range []string{"quest_completion", "conversion_latency", "quest_conversions", "creator_lift", "offer_yield", "bidstream_integrity", "bot_signals"} {
+		r := s.query("SELECT count(), sum(cityHash64(*)) FROM {db}." + tbl)
+		fmt.Fprintf(&b, "%s=%s/%s ", tbl, r[0][0], r[0][1])
+	}
+	last, _ := strconv.ParseInt(s.query("SELECT toUnixTimestamp(max(window_start)) FROM {db}.quest_completion WHERE scope = 'all'")[0][0], 10, 64)
+	finals, _ := strconv.Atoi(s.query("SELECT count() FROM {db}.creator_lift FINAL WHERE final = 1")[0][0])
+	return b.String(), last, finals
+}
+
+// checkEvents: each sent event exactly once in events (count, distinct
+// ids, the ids' digest), nothing rejected, event times within
+// [true, true + 2 s). Ingest derives a sent_at-only device's event time
+// with the request's delivery delay (SPEC §2: ts + received_at − sent_at):
+// under 250 ms on a quiet machine, seconds on a loaded one; the slow ones
+// are counted and logged.
+func checkEvents(t *testing.T, s *stack, tr *loadgen.Truth, trueTime map[string]int64) {
+	want := strconv.Itoa(tr.Expected.Events.Total)
+	if r := s.query("SELECT count(), uniqExact(event_id) FROM {db}.events FINAL")[0]; r[0] != want || r[1] != want {
+		t.Errorf("events FINAL: count %s, distinct ids %s; want %s", r[0], r[1], want)
+	}
+	byType := map[string]int{}
+	for _, r := range s.query("SELECT type, count() FROM {db}.events FINAL GROUP BY type") {
+		byType[r[0]], _ = strconv.Atoi(r[1])
+	}
+	truthtest.CompareMaps(t, byType, tr.Expected.Events.ByType)
+	rows := s.query("SELECT event_id, event_time_ms FROM {db}.events FINAL")
+	ids := make([]string, 0, len(rows))
+	off, slow := 0, 0
+	for _, r := range rows {
+		ids = append(ids, r[0])
+		ms, _ := strconv.ParseInt(r[1], 10, 64)
+		tt, ok := trueTime[r[0]]
+		switch d := ms - tt; {
+		case !ok || d < 0 || d >= 2000:
+			if off++; off <= 5 {
+				t.Errorf("event %s: event_time_ms %d, true time %d (sent: %v)", r[0], ms, tt, ok)
+			}
+		case d >= slackMs:
+			slow++
+		}
+	}
+	if slow > 0 {
+		t.Logf("%d event times 250 ms to 2 s after the true time (delivery delay of sent_at-only devices on a loaded machine)", slow)
+	}
+	if got := loadgen.IDsDigest(ids); got != tr.Expected.Events.IDsSHA256 {
+		t.Errorf("events ids digest %s, truth %s", got, tr.Expected.Events.IDsSHA256)
+	}
+	if off > 0 {
+		t.Errorf("%d event times outside [true, true + 2 s)", off)
+	}
+	if r := s.query("SELECT count() FROM {db}.rejected_events FINAL")[0][0]; r != "0" {
+		t.Errorf("rejected_events holds %s rows, want 0", r)
+	}
+	// Revenue over the raw table, as an analyst sums it.
+	if r := s.query("SELECT sum(amount_micros) FROM {db}.events FINAL WHERE type = 'billed'")[0][0]; r != strconv.FormatInt(tr.Expected.RevenueMicros, 10) {
+		t.Errorf("billed revenue in events: %s micros, truth %d", r, tr.Expected.RevenueMicros)
+	}
+}
+
+func wkey(startSec string, parts ...string) string {
+	s, _ := strconv.ParseInt(startSec, 10, 64)
+	return wkeyMs(s*1000, parts...)
+}
+
+func wkeyMs(startMs int64, parts ...string) string {
+	return time.UnixMilli(startMs).UTC().Format("15:04") + "/" + strings.Join(parts, "/")
+}
+
+// checkQuest: quest_completion (scope all), every window, exact.
+func checkQuest(t *testing.T, s *stack, tr *loadgen.Truth) {
+	got := map[string]string{}
+	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), quest_id, starts, completions, abandons
+		FROM {db}.quest_completion FINAL WHERE scope = 'all'`) {
+		got[wkey(r[0], r[1])] = r[2] + "/" + r[3] + "/" + r[4]
+	}
+	want := map[string]string{}
+	for _, r := range tr.Expected.QuestCompletion {
+		want[wkeyMs(int64(r.WindowStart), r.QuestID)] = fmt.Sprintf("%d/%d/%d", r.Starts, r.Completions, r.Abandons)
+	}
+	truthtest.CompareMaps(t, truthtest.DropZero(got, "0/0/0"), want)
+	t.Logf("%d rows equal", len(want))
+}
+
+// slackMs is the precision of event times through ingest: derived at
+// receive time, they lag the true time by under 250 ms.
+const slackMs = 250
+
+// near reports whether a latency read from ClickHouse is the truth's v
+// within the HDR precision (3 significant digits) plus the event-time
+// slack of both ends of the latency.
+func near(got, v int64) bool { return truthtest.Within(got, v) || abs(got-v) <= max(1, v/1000)+slackMs }
+
+func abs(v int64) int64 { return max(v, -v) }
+
+// checkLatency: conversion_latency (scope all): conversions exact,
+// quantiles, max and mean within the HDR precision and the slack.
+func checkLatency(t *testing.T, s *stack, tr *loadgen.Truth) {
+	got := map[string][]string{}
+	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), quest_id, conversions, p50_ms, p90_ms, p99_ms, max_ms, mean_ms
+		FROM {db}.conversion_latency FINAL WHERE scope = 'all' AND conversions > 0`) {
+		got[wkey(r[0], r[1])] = r[2:]
+	}
+	bad := 0
+	for _, r := range tr.Expected.ConversionLatency {
+		k := wkeyMs(int64(r.WindowStart), r.QuestID)
+		g, ok := got[k]
+		delete(got, k)
+		var v [6]int64
+		if ok {
+			for i := range 5 {
+				v[i], _ = strconv.ParseInt(g[i], 10, 64)
+			}
+			mean, _ := strconv.ParseFloat(g[5], 64)
+			v[5] = int64(math.Round(mean))
+		}
+		if !ok || v[0] != int64(r.Conversions) || !near(v[1], r.P50Ms) || !near(v[2], r.P90Ms) || !near(v[3], r.P99Ms) ||
+			abs(v[4]-r.MaxMs) > slackMs || abs(v[5]-int64(math.Round(r.MeanMs))) > slackMs {
+			if bad++; bad <= 5 {
+				t.Errorf("%s: got conversions/p50/p90/p99/max/mean %v (row: %v); truth %d/%d/%d/%d/%d/%.1f", k, v, ok,
+					r.Conversions, r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs, r.MeanMs)
+			}
+		}
+	}
+	for k, g := range got {
+		if bad++; bad <= 5 {
+			t.Errorf("%s: row %v the truth does not have", k, g)
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d rows differ", bad, len(tr.Expected.ConversionLatency))
+	}
+	t.Logf("%d rows equal", len(tr.Expected.ConversionLatency))
+}
+
+// checkConversions: quest_conversions read as docs/processors.md says
+// (FINAL, then the current attribution per conversion by argMax): count
+// and amount exact, latencies within the slack per conversion.
+func checkConversions(t *testing.T, s *stack, tr *loadgen.Truth) {
+	r := s.query(`SELECT count(), sum(amount), sum(latency) FROM (
+		SELECT event_id,
+		       argMax(quest_id,   (completion_time_ms, quest_id)) AS quest,
+		       argMax(latency_ms, (completion_time_ms, quest_id)) AS latency,
+		       any(amount_micros) AS amount
+		FROM {db}.quest_conversions FINAL
+		GROUP BY event_id)`)[0]
+	n, _ := strconv.Atoi(r[0])
+	amount, _ := strconv.ParseInt(r[1], 10, 64)
+	lat, _ := strconv.ParseInt(r[2], 10, 64)
+	w := tr.Expected.QuestConversions
+	if n != w.Attributed || amount != w.AmountMicros || abs(lat-w.LatencySumMs) > slackMs*int64(n) {
+		t.Errorf("quest_conversions: %d conversions, %d micros, latency sum %d ms; truth %d, %d micros, %d ms (± %d ms)",
+			n, amount, lat, w.Attributed, w.AmountMicros, w.LatencySumMs, slackMs*int64(n))
+	}
+	t.Logf("%d attributed conversions (%d unattributed in the truth)", n, w.Unattributed)
+}
+
+// checkYield: offer_yield (scope all, the placement × bidder cube), counts
+// and revenue exact, bid latency quantiles within the HDR precision.
+func checkYield(t *testing.T, s *stack, tr *loadgen.Truth) {
+	got := map[string]string{}
+	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), placement, bidder_id,
+		auctions, bids, no_bids, timeouts, wins, impressions, clicks, revenue_micros,
+		ifNull(bid_latency_p50_ms, -1), ifNull(bid_latency_p99_ms, -1)
+		FROM {db}.offer_yield FINAL WHERE scope = 'all'`) {
+		if strings.Join(r[3:11], " ") == "0 0 0 0 0 0 0 0" {
+			continue // a window emptied by a retraction
+		}
+		got[wkey(r[0], r[1], r[2])] = strings.Join(r[3:], " ")
+	}
+	want := map[string]string{}
+	for _, r := range tr.Expected.OfferYield {
+		k := wkeyMs(int64(r.WindowStart), r.Placement, r.BidderID)
+		p50, p99 := r.BidLatencyP50Ms, r.BidLatencyP99Ms
+		if r.Bids+r.NoBids+r.Timeouts == 0 {
+			p50, p99 = -1, -1
+		}
+		// The quantiles are HDR answers: take ClickHouse's where they
+		// are within the precision, so the map comparison shows only
+		// real differences.
+		if g, ok := got[k]; ok {
+			f := strings.Fields(g)
+			gp50, _ := strconv.ParseInt(f[8], 10, 64)
+			gp99, _ := strconv.ParseInt(f[9], 10, 64)
+			if truthtest.Within(gp50, p50) {
+				p50 = gp50
+			}
+			if truthtest.Within(gp99, p99) {
+				p99 = gp99
+			}
+		}
+		want[k] = fmt.Sprintf("%d %d %d %d %d %d %d %d %d %d", r.Auctions, r.Bids, r.NoBids, r.Timeouts, r.Wins,
+			r.Impressions, r.Clicks, r.RevenueMicros, p50, p99)
+	}
+	truthtest.CompareMaps(t, got, want)
+	t.Logf("%d rows equal", len(want))
+}
+
+// checkIntegrity: bidstream_integrity (scope all), violations by window,
+// placement and kind, exact; and the run's injections by kind.
+func checkIntegrity(t *testing.T, s *stack, tr *loadgen.Truth) {
+	got := map[string]string{}
+	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), placement, kind, violations
+		FROM {db}.bidstream_integrity FINAL WHERE scope = 'all' AND violations != 0`) {
+		got[wkey(r[0], r[1], r[2])] = r[3]
+	}
+	want := map[string]string{}
+	for _, r := range tr.Expected.Integrity {
+		want[wkeyMs(int64(r.WindowStart), r.Placement, r.Kind)] = strconv.Itoa(r.Violations)
+	}
+	truthtest.CompareMaps(t, got, want)
+	kinds := 0
+	for _, n := range tr.Expected.ViolationsByKind {
+		if n > 0 {
+			kinds++
+		}
+	}
+	if kinds < len(loadgen.ViolationKinds)-1 {
+		t.Errorf("the run injected only %d violation kinds: %v", kinds, tr.Expected.ViolationsByKind)
+	}
+	t.Logf("%d rows equal; run totals by kind %v", len(want), tr.Expected.ViolationsByKind)
+}
+
+// checkLift: for every complete drop, the final creator_lift row of the
+// all scope has the truth's four cells and lift figures; the planted lift
+// is inside the clean row's 95 % interval.
+func checkLift(t *testing.T, s *stack, tr *loadgen.Truth) {
+	type row struct {
+		cells           string
+		lift, low, high string
+	}
+	rows := map[string]row{}
+	for _, r := range s.query(`SELECT drop_id, scope, exposed_users, exposed_converters, control_users, control_converters,
+		ifNull(toString(lift), 'null'), ifNull(toString(lift_ci_low), 'null'), ifNull(toString(lift_ci_high), 'null')
+		FROM {db}.creator_lift FINAL WHERE final = 1`) {
+		rows[r[0]+"/"+r[1]] = row{strings.Join(r[2:6], " "), r[6], r[7], r[8]}
+	}
+	got, want := map[string]string{}, map[string]string{}
+	complete := 0
+	for _, r := range tr.Expected.CreatorLift {
+		if r.Scope != "all" || !r.Complete {
+			continue
+		}
+		complete++
+		k := r.DropID
+		want[k] = fmt.Sprintf("%d %d %d %d lift %s [%s, %s]", r.ExposedUsers, r.ExposedConverters, r.ControlUsers, r.ControlConverters,
+			fnum(r.Lift), fnum(r.LiftCILow), fnum(r.LiftCIHigh))
+		if g, ok := rows[k+"/all"]; ok {
+			got[k] = fmt.Sprintf("%s lift %s [%s, %s]", g.cells, snum(g.lift), snum(g.low), snum(g.high))
+		}
+	}
+	if complete < 2 {
+		t.Fatalf("only %d complete drops in the run", complete)
+	}
+	truthtest.CompareMaps(t, got, want)
+	humans := map[string]string{}
+	for _, r := range tr.Expected.CreatorLift {
+		if r.Scope == "humans" {
+			humans[r.DropID] = fmt.Sprintf("E %d/%d C %d/%d", r.ExposedConverters, r.ExposedUsers, r.ControlConverters, r.ControlUsers)
+		}
+	}
+	misses, drops := 0, 0
+	planted := map[string]float64{}
+	for _, d := range tr.Planted.Drops {
+		planted[d.DropID] = d.Lift
+	}
+	for _, r := range tr.Expected.CreatorLift {
+		if r.Scope != "all" || !r.Complete {
+			continue
+		}
+		lift := planted[r.DropID]
+		c, ok := rows[r.DropID+"/clean"]
+		if !ok {
+			t.Errorf("drop %s: no final clean row", r.DropID)
+			continue
+		}
+		low, err1 := strconv.ParseFloat(c.low, 64)
+		high, err2 := strconv.ParseFloat(c.high, 64)
+		inside := err1 == nil && err2 == nil && low <= lift && lift <= high
+		f := strings.Fields(c.cells)
+		drops++
+		t.Logf("drop %s: planted lift %.3f; clean row E %s/%s C %s/%s (truth, humans only: %s): lift %s, 95%% interval [%s, %s], inside: %v",
+			r.DropID, lift, f[1], f[0], f[3], f[2], humans[r.DropID], c.lift, c.low, c.high, inside)
+		if !inside {
+			misses++
+		}
+		if h := humans[r.DropID]; h != fmt.Sprintf("E %s/%s C %s/%s", f[1], f[0], f[3], f[2]) {
+			t.Logf("KNOWN GAP (processors): drop %s: the clean row is not the humans-only truth — device flags do not feed the clean scope, so device-farm accounts stay in it", r.DropID)
+		}
+	}
+	// 95 % intervals: a miss is expected 1 time in 20 by chance; two of
+	// three or more drops (probability < 1 %) is a defect.
+	if drops < 3 || misses > 1 {
+		t.Errorf("the planted lift is outside the clean 95%% interval for %d of %d complete drops", misses, drops)
+	}
+}
+
+// fnum and snum print a lift figure with 9 decimals (ClickHouse's
+// Float64 text and Go's float64 agree to far more).
+func fnum(v *float64) string {
+	if v == nil {
+		return "null"
+	}
+	return strconv.FormatFloat(*v, 'f', 9, 64)
+}
+
+func snum(s string) string {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return s
+	}
+	return fnum(&v)
+}
+
+// checkBots: of each bot kind, ≥ 90 % of the planted users flagged (of
+// the planted devices for device farms, whose accounts each look quiet);
+// no user outside every bot list (complete or partial) flagged.
+func checkBots(t *testing.T, s *stack, tr *loadgen.Truth) {
+	flagged := map[string]bool{}
+	for _, r := range s.query("SELECT DISTINCT entity_type, entity_id FROM {db}.bot_signals FINAL WHERE flagged = 1") {
+		flagged[r[0]+"/"+r[1]] = true
+	}
+	bots := map[string]bool{}
+	for kind, b := range tr.Planted.Bots {
+		found, foundDev := 0, 0
+		for _, u := range b.Users {
+			bots[u] = true
+			if flagged["user/"+u] {
+				found++
+			}
+		}
+		for _, u := range b.Partial {
+			bots[u] = true
+		}
+		for _, d := range b.Devices {
+			if flagged["device/"+d] {
+				foundDev++
+			}
+		}
+		switch {
+		case b.Entity == "device":
+			t.Logf("%s (signals %v): %d of %d devices flagged (%d of their %d users)", kind, b.Signals, foundDev, len(b.Devices), found, len(b.Users))
+			if len(b.Devices) == 0 || foundDev*10 < len(b.Devices)*9 {
+				t.Errorf("%s: device recall %d/%d below 0.9", kind, foundDev, len(b.Devices))
+			}
+		case len(b.Users) == 0:
+			t.Errorf("%s: no planted user in the run", kind)
+		default:
+			t.Logf("%s (signals %v): %d of %d users flagged", kind, b.Signals, found, len(b.Users))
+			if found*10 < len(b.Users)*9 {
+				t.Errorf("%s: recall %d/%d below 0.9", kind, found, len(b.Users))
+			}
+		}
+	}
+	humans := 0
+	for e := range flagged {
+		if u, ok := strings.CutPrefix(e, "user/"); ok && !bots[u] {
+			if humans++; humans <= 5 {
+				t.Errorf("human %s flagged", u)
+			}
+		}
+	}
+	if humans > 0 {
+		t.Errorf("%d humans flagged", humans)
+	}
+}
