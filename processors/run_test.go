@@ -177,7 +177,7 @@ func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int) string {
 			last, same = d, 0
 		}
 	}
-	t.Fatal("tables did not settle")
+	t.Fatalf("tables did not settle (group %s)", cfg.Group)
 	return ""
 }
 
