@@ -73,7 +73,8 @@ var ConversionLatency = ch.Table[latency.Row]{
 	},
 }
 
-// QuestConversions is quest_conversions.
+// QuestConversions is quest_conversions (migration 0101): one row per
+// attributed conversion, the highest version being its current attribution.
 var QuestConversions = ch.Table[latency.Conversion]{
 	Name: "quest_conversions",
 	Columns: []ch.Column[latency.Conversion]{
@@ -90,6 +91,7 @@ var QuestConversions = ch.Table[latency.Conversion]{
 		ch.Int64Col("latency_ms", func(c *latency.Conversion) int64 { return c.LatencyMs }),
 		ch.Int64Col("amount_micros", func(c *latency.Conversion) int64 { return c.AmountMicros }),
 		ch.StringCol("currency", func(c *latency.Conversion) string { return c.Currency }),
+		ch.UInt64Col("version", func(c *latency.Conversion) uint64 { return c.Version }),
 	},
 }
 

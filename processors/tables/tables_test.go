@@ -272,3 +272,31 @@ func TestDocumentedQueries(t *testing.T) {
 		t.Fatalf("found %d queries", n)
 	}
 }
+
+// TestReattributedConversion: a conversion re-attributed by a late
+// completion (new quest, higher version) is one row, the new one.
+func TestReattributedConversion(t *testing.T) {
+	srv := chs.Server(t)
+	ctx := context.Background()
+	db := srv.NewDatabase(t)
+	if err := ch.Migrate(ctx, srv.DSN(db), nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ch.Open(ctx, srv.DSN(db), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	first := latency.Conversion{EventID: "e1", OrderID: "o1", UserID: "u", QuestID: "qa", ConversionTime: t0 + 60_000, CompletionTime: t0, LatencyMs: 60_000, Version: 1}
+	second := first
+	second.QuestID, second.CompletionTime, second.LatencyMs, second.Version = "qb", t0+30_000, 30_000, 2
+	// The newer row first, then a replayed older one.
+	write(t, c, QuestConversions, []latency.Conversion{second, first})
+	got, err := srv.Query(ctx, "SELECT count(), any(quest_id), any(latency_ms) FROM "+db+".quest_conversions FINAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(got) != "1\tqb\t30000" {
+		t.Fatalf("got %q", got)
+	}
+}
