@@ -396,16 +396,17 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	// any pane cannot signal; an update looks at everyone (a signal may have
 	// to be withdrawn).
 	if !r.Updated {
-		p.ids = p.ids[:0]
 		for _, pn := range panes {
-			p.ids = append(p.ids, pn.notable...)
-			p.ids = append(p.ids, pn.heavy...)
-		}
-		slices.Sort(p.ids)
-		for _, id := range slices.Compact(p.ids) {
-			for _, pn := range panes {
-				if en := pn.ents[id]; en != nil {
-					count(id, en)
+			for _, list := range [2][]string{pn.notable, pn.heavy} {
+				for _, id := range list {
+					if _, done := p.acc[id]; done {
+						continue
+					}
+					for _, pn2 := range panes {
+						if en := pn2.ents[id]; en != nil {
+							count(id, en)
+						}
+					}
 				}
 			}
 		}
