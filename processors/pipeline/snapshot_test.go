@@ -6,7 +6,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/internal/streamgen"
 )
 
 // TestCrashRestoreIdentical crashes the partition at random points (rows
@@ -15,7 +17,15 @@ import (
 // requires the same tables as an uninterrupted run.
 func TestCrashRestoreIdentical(t *testing.T) {
 	cfg := testConfig()
-	events := stream(11)
+	// Disorder beyond the watermark's bound (within the allowed lateness),
+	// so late updates, re-attributions and retractions cross restores too.
+	late := streamgen.Generate(streamgen.Config{Seed: 12, Events: 8000, Disorder: 5 * minute, Gap: 400, Users: 40, Drops: 2})
+	for _, events := range [][]event.Event{stream(11), late} {
+		crashRestore(t, cfg, events)
+	}
+}
+
+func crashRestore(t *testing.T, cfg Config, events []event.Event) {
 	want := run(t, cfg, events, 1, 50, 0)
 
 	newCat := func() *catalog.Catalog {
