@@ -18,14 +18,16 @@ type processFlags struct {
 	flushInterval    time.Duration
 	snapshotInterval time.Duration
 	idleTimeout      time.Duration
+	idleAdvance      bool
 }
 
 func (f *processFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.group, "process-group", "questline-processors", "Kafka consumer group of the processors; processes in one group share the partitions")
 	fs.StringVar(&f.snapshotDir, "snapshot-dir", "", "where partition state snapshots live; every processor process must see the same directory (default <data-dir>/snapshots)")
 	fs.DurationVar(&f.flushInterval, "process-flush-interval", time.Second, "how often window rows are emitted and written")
-	fs.DurationVar(&f.snapshotInterval, "process-snapshot-interval", 30*time.Second, "how often partition state is snapshotted and offsets committed")
+	fs.DurationVar(&f.snapshotInterval, "process-snapshot-interval", time.Minute, "how often partition state is snapshotted and offsets committed")
 	fs.DurationVar(&f.idleTimeout, "process-idle-timeout", 30*time.Second, "a partition without records this long emits its windows on wall-clock time")
+	fs.BoolVar(&f.idleAdvance, "process-idle-advance", false, "an idle partition also advances its watermark with the wall clock, so windows, final lift rows and the clean scope complete when traffic stops (for bounded or bursty inputs; a record arriving after an idle spell may then count as late where a replay would not)")
 }
 
 // config returns the processors' configuration for the app.
@@ -42,6 +44,7 @@ func (f *processFlags) config(a *app, brokers []string) processors.Config {
 		FlushInterval:    f.flushInterval,
 		SnapshotInterval: f.snapshotInterval,
 		IdleTimeout:      f.idleTimeout,
+		IdleAdvance:      f.idleAdvance,
 		Partitions:       int32(a.cfg.KafkaPartitions),
 		Replication:      int16(a.cfg.KafkaReplication),
 	}
