@@ -41,17 +41,47 @@ type DeadLetter struct {
 // hostile request cannot produce an oversized Kafka record.
 const MaxDeadLetterRaw = 256 << 10
 
+// maxDeadLetterReason bounds Reason in a record: reasons may quote client
+// input (an unknown field's name), which must not make the record large.
+const maxDeadLetterReason = 4 << 10
+
+// maxDeadLetterText bounds a record whose raw payload travels as JSON
+// text: JSON escapes some characters six-fold (<, >, &, control bytes),
+// so a record over it carries its raw payload base64-encoded instead
+// (at most 4/3 of MaxDeadLetterRaw). Every record stays far below the
+// producer's 1 MiB batch limit, so a dead letter can always be written.
+const maxDeadLetterText = 512 << 10
+
 // Marshal returns the JSON record value of d, truncating Raw if needed.
+// Reason and EventID are bounded too (they may quote client input).
 func (d *DeadLetter) Marshal() []byte {
 	if len(d.Raw) > MaxDeadLetterRaw {
 		d.Raw, d.RawTruncated = d.Raw[:MaxDeadLetterRaw], true
 	}
 	w := *d
+	w.Reason = truncateUTF8(w.Reason, maxDeadLetterReason, " …(truncated)")
+	w.EventID = truncateUTF8(w.EventID, MaxEventIDLen, "")
 	if !utf8.ValidString(w.Raw) {
 		w.RawBase64, w.Raw = base64.StdEncoding.EncodeToString([]byte(w.Raw)), ""
 	}
 	b, _ := json.Marshal(&w) // a struct of strings, ints and bools cannot fail
+	if len(b) > maxDeadLetterText && w.Raw != "" {
+		w.RawBase64, w.Raw = base64.StdEncoding.EncodeToString([]byte(w.Raw)), ""
+		b, _ = json.Marshal(&w)
+	}
 	return b
+}
+
+// truncateUTF8 cuts s to at most n bytes on a rune boundary, then appends
+// mark when it cut.
+func truncateUTF8(s string, n int, mark string) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + mark
 }
 
 // UnmarshalDeadLetter decodes a record value written by Marshal.

@@ -3,6 +3,7 @@ package event
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDeadLetterKeepsBytesExactly(t *testing.T) {
@@ -31,5 +32,37 @@ func TestDeadLetterTruncates(t *testing.T) {
 	}
 	if len(got.Raw) != MaxDeadLetterRaw || !got.RawTruncated {
 		t.Fatalf("raw %d bytes, truncated %v", len(got.Raw), got.RawTruncated)
+	}
+}
+
+// TestDeadLetterRecordStaysSmall: whatever a client sends, a dead letter's
+// record stays well under the producer's 1 MiB limit (else the dead letter
+// cannot be written and ingest answers 503 forever), and Raw still
+// round-trips exactly.
+func TestDeadLetterRecordStaysSmall(t *testing.T) {
+	for name, d := range map[string]DeadLetter{
+		"raw escaped six-fold": {Raw: strings.Repeat("<", MaxDeadLetterRaw)},
+		"raw of control bytes": {Raw: strings.Repeat("\x01", MaxDeadLetterRaw+5)},
+		"huge reason":          {Reason: "unknown event field " + strings.Repeat("é", 1<<20), Raw: "{}"},
+		"huge event id":        {EventID: strings.Repeat("i", 2<<20)},
+	} {
+		raw := d.Raw
+		if len(raw) > MaxDeadLetterRaw {
+			raw = raw[:MaxDeadLetterRaw]
+		}
+		b := d.Marshal()
+		if len(b) > 512<<10 {
+			t.Errorf("%s: record of %d bytes", name, len(b))
+		}
+		got, err := UnmarshalDeadLetter(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.Raw != raw {
+			t.Errorf("%s: raw changed (%d bytes, want %d)", name, len(got.Raw), len(raw))
+		}
+		if !utf8.ValidString(got.Reason) || len(got.EventID) > MaxEventIDLen {
+			t.Errorf("%s: reason valid %v, event_id %d bytes", name, utf8.ValidString(got.Reason), len(got.EventID))
+		}
 	}
 }
