@@ -320,15 +320,23 @@ func (h *Handler) classify(st *reqState, key Key, receivedAt int64, edgeCountry 
 				kind, reason = KindDuplicate, "event_id: duplicate of an earlier event in this batch"
 			}
 		}
+		mark := len(st.buf)
+		if kind == "" {
+			st.buf = appendRecord(st.buf, e)
+			if len(st.buf)-mark > maxEventRecord {
+				st.buf = st.buf[:mark]
+				kind, reason = KindTooLarge, "event: larger than the limit of "+strconv.Itoa(maxEventRecord)+" bytes per event"
+			}
+		}
 		if kind == "" {
 			st.ids[e.ID] = struct{}{}
 			accepted++
 			if h.recent.seen(e.ID) {
+				st.buf = st.buf[:mark]
 				h.m.deduplicated.Inc()
 				continue
 			}
 			st.acked = append(st.acked, e.ID)
-			st.buf = appendRecord(st.buf, e)
 			continue
 		}
 		d := base
@@ -338,6 +346,12 @@ func (h *Handler) classify(st *reqState, key Key, receivedAt int64, edgeCountry 
 	}
 	return accepted
 }
+
+// maxEventRecord bounds one event's encoded Kafka record: Kafka refuses
+// records over about 1 MiB (the producer's batch limit and the broker's
+// default max.message.bytes), and one such record would fail its whole
+// batch with a 503 on every retry. A larger event is rejected on its own.
+const maxEventRecord = 512 << 10
 
 // appendRecord appends the record of e to buf as key length (uvarint-free:
 // 4 bytes), key, value length, value; produce slices records out of it.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/ingest"
 )
 
 // TestOversizedRejectionStillAnswers: an event whose dead letter would be
@@ -37,5 +38,35 @@ func TestOversizedRejectionStillAnswers(t *testing.T) {
 				t.Fatalf("the valid neighbour is in Kafka %d times", len(got[ok]))
 			}
 		})
+	}
+}
+
+// TestOversizedEventRejectedAlone: one event too large for a Kafka record
+// (big unknown props, within the decoded body limit) is rejected as
+// too_large on its own; before, its record failed the produce and the whole
+// batch got a 503 on every retry.
+func TestOversizedEventRejectedAlone(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now()
+	ts := now.UTC().Format(event.TimeLayout)
+	big := `{"event_id":"big-9","type":"quest_started","ts":"` + ts + `","user_id":"u","props":{"quest_id":"q","junk":"` +
+		strings.Repeat("a", 2<<20) + `"}}`
+	r := e.post(gzipped(t, batch(ev("ok-9", now), big)), map[string]string{"Content-Encoding": "gzip"})
+	if r.status != http.StatusOK || r.body.Accepted != 1 || len(r.body.Rejected) != 1 {
+		t.Fatalf("status %d, accepted %d, rejected %+v, error %.200q", r.status, r.body.Accepted, r.body.Rejected, r.body.Error)
+	}
+	if rej := r.body.Rejected[0]; rej.Index != 1 || rej.EventID != "big-9" || !strings.Contains(rej.Error, "larger than") {
+		t.Fatalf("rejection %+v", rej)
+	}
+	got := e.events()
+	if len(got["ok-9"]) != 1 || len(got["big-9"]) != 0 {
+		t.Fatalf("in Kafka: ok-9 %d times, big-9 %d times", len(got["ok-9"]), len(got["big-9"]))
+	}
+	var found bool
+	for _, d := range e.deadLetters() {
+		found = found || (d.EventID == "big-9" && d.Kind == ingest.KindTooLarge && d.RawTruncated)
+	}
+	if !found {
+		t.Fatal("no too_large dead letter for big-9")
 	}
 }
