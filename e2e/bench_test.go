@@ -1,0 +1,311 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkEndToEnd measures the whole product as deployed on one machine:
+// `questline run` (ingest, embedded Kafka, sink, processors) and
+// `questline loadgen` as separate processes, and a clickhouse-server, all
+// sharing the machine's cores. It reports
+//
+//   - e2e_events/s: a backlog of E2E_EVENTS events (default 100 000) sent
+//     as fast as the load generator goes, divided by the time until every
+//     one is in the events table and through the processors;
+//   - raw_rows/s: the same rows exported from events (Native) and inserted
+//     into a scratch copy of the table with clickhouse-client, in the same
+//     run — the baseline — and ratio = e2e / raw;
+//   - freshness: then E2E_FRESH_SECONDS (default 240) of real-time load at
+//     half the rate just measured (or E2E_FRESH_RATE), and for each promptly delivered event the
+//     time from its event_time to the first appearance in ClickHouse of the
+//     earliest quest_completion row (scope all, all quests) whose window
+//     holds it: fresh_p50_s, fresh_p99_s; and the part of it after the
+//     window's end (end_to_row_p50_s, end_to_row_p99_s).
+//
+// go test ./e2e -run '^$' -bench EndToEnd -benchtime 1x -timeout 20m
+func BenchmarkEndToEnd(b *testing.B) {
+	events := envInt("E2E_EVENTS", 100_000)
+	fresh := envInt("E2E_FRESH_SECONDS", 240)
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "questline")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/questline/questline/cmd/questline").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	srv := chs.Server(b)
+	db := srv.NewDatabase(b)
+	httpAddr, metricsAddr, kafkaAddr := freeAddr(b), freeAddr(b), freeAddr(b)
+	env := append(os.Environ(),
+		"QUESTLINE_DATA_DIR="+filepath.Join(dir, "data"),
+		"QUESTLINE_HTTP_ADDR="+httpAddr,
+		"QUESTLINE_METRICS_ADDR="+metricsAddr,
+		"QUESTLINE_EMBEDDED_KAFKA_ADDR="+kafkaAddr,
+		"QUESTLINE_CLICKHOUSE_DSN="+srv.DSN(db),
+		"QUESTLINE_API_KEYS="+serverKey,
+		"QUESTLINE_CLIENT_KEYS="+clientKey,
+		"QUESTLINE_TRUSTED_PROXIES=127.0.0.1/32",
+		"QUESTLINE_LOG_LEVEL=warn",
+	)
+	run := exec.Command(bin, "run", "-process-idle-timeout", "5s")
+	run.Env = env
+	logf, err := os.Create(filepath.Join(dir, "run.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	run.Stdout, run.Stderr = logf, logf
+	if err := run.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		run.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { run.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			run.Process.Kill()
+			<-done
+		}
+	})
+	waitUntil(b, time.Minute, "questline run ready", func() bool {
+		r, err := http.Get("http://" + metricsAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	})
+	q := func(query string) string {
+		out, err := srv.Query(context.Background(), strings.ReplaceAll(query, "{db}", db))
+		if err != nil {
+			b.Fatalf("%s: %v", query, err)
+		}
+		return strings.TrimSpace(out)
+	}
+	loadgen := func(args ...string) *exec.Cmd {
+		c := exec.Command(bin, append([]string{"loadgen", "-ingest-url", "http://" + httpAddr, "-skip-expected",
+			"-truth", filepath.Join(dir, "truth.json")}, args...)...)
+		c.Env = append(env, "QUESTLINE_METRICS_ADDR=")
+		return c
+	}
+
+	b.ResetTimer()
+	// 1. Throughput: a backlog, sent as fast as possible (origin 8 h ago,
+	// past every offline hold), until it is all in ClickHouse and through
+	// the processors.
+	origin := time.Now().Add(-8 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	start := time.Now()
+	if out, err := loadgen("-seed", "1", "-rate", "1000", "-count", strconv.Itoa(events), "-speed", "0", "-concurrency", "8",
+		"-origin", origin).CombinedOutput(); err != nil {
+		b.Fatalf("loadgen: %v\n%s", err, out)
+	}
+	sentIn := time.Since(start)
+	waitUntil(b, 10*time.Minute, "the backlog to drain", func() bool {
+		n, _ := strconv.Atoi(q("SELECT uniqExact(event_id) FROM {db}.events"))
+		return n >= events && metric(b, metricsAddr, "questline_processor_events_total") >= float64(events)
+	})
+	e2eSecs := time.Since(start).Seconds()
+	e2eRate := float64(events) / e2eSecs
+	b.StopTimer()
+
+	// 2. The baseline: the same rows, inserted by clickhouse-client.
+	native := filepath.Join(dir, "events.native")
+	chClient := func(stdin, stdout string, query string) time.Duration {
+		host, port, _ := net.SplitHostPort(srv.Addr())
+		c := exec.Command("clickhouse-client", "--host", host, "--port", port, "--query", strings.ReplaceAll(query, "{db}", db))
+		if stdin != "" {
+			f, err := os.Open(stdin)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			c.Stdin = f
+		}
+		if stdout != "" {
+			f, err := os.Create(stdout)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			c.Stdout = f
+		}
+		var stderr strings.Builder
+		c.Stderr = &stderr
+		t0 := time.Now()
+		if err := c.Run(); err != nil {
+			b.Fatalf("clickhouse-client %s: %v\n%s", query, err, stderr.String())
+		}
+		return time.Since(t0)
+	}
+	chClient("", native, "SELECT * FROM {db}.events FINAL FORMAT Native")
+	q("CREATE TABLE {db}.events_raw_bench AS {db}.events")
+	rawSecs := chClient(native, "", "INSERT INTO {db}.events_raw_bench FORMAT Native").Seconds()
+	rows, _ := strconv.Atoi(q("SELECT count() FROM {db}.events_raw_bench"))
+	rawRate := float64(rows) / rawSecs
+
+	// 3. Freshness at the measured rate, in real time.
+	// Half the backlog rate: in real time the load generator (a process
+	// on the same two cores) cannot send the full rate on schedule, and
+	// events sent behind schedule would measure the generator, not the
+	// pipeline.
+	rate := float64(int(e2eRate/200) * 100)
+	if r := envInt("E2E_FRESH_RATE", 0); r > 0 {
+		rate = float64(r)
+	}
+	freshStart := time.Now()
+	lg := loadgen("-seed", "2", "-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", fmt.Sprintf("%ds", fresh), "-speed", "1", "-concurrency", "8")
+	lgOut, err := os.Create(filepath.Join(dir, "loadgen.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lg.Stdout, lg.Stderr = lgOut, lgOut
+	if err := lg.Start(); err != nil {
+		b.Fatal(err)
+	}
+	seen := map[int64]int64{} // window end (ms) → first seen (wall ms)
+	poll := func() {
+		out := q(fmt.Sprintf("SELECT DISTINCT toUnixTimestamp(window_end) FROM {db}.quest_completion WHERE scope = 'all' AND quest_id = '' AND window_end > toDateTime(%d)", freshStart.Unix()))
+		now := time.Now().UnixMilli()
+		for _, l := range strings.Fields(out) {
+			if s, err := strconv.ParseInt(l, 10, 64); err == nil {
+				if _, ok := seen[s*1000]; !ok {
+					seen[s*1000] = now
+				}
+			}
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- lg.Wait() }()
+	const slide = 60_000
+	lgEnd := time.Time{}
+	closable := int64(0) // the last window end the event-time watermark passed during the load
+	for lgEnd.IsZero() || time.Since(lgEnd) < 2*time.Minute {
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Fatalf("loadgen (real time): %v; see %s", err, lgOut.Name())
+			}
+			lgEnd = time.Now()
+			maxET, _ := strconv.ParseInt(q(fmt.Sprintf("SELECT max(event_time_ms) FROM {db}.events WHERE received_at_ms >= %d", freshStart.UnixMilli())), 10, 64)
+			closable = (maxET - 30_000) - (maxET-30_000)%slide
+		case <-time.After(200 * time.Millisecond):
+		}
+		poll()
+		if closable > 0 {
+			if _, ok := seen[closable]; ok {
+				break
+			}
+		}
+	}
+	var fr, endToRow []float64
+	total, unseen, tail, slow := 0, 0, 0, 0
+	out := q(fmt.Sprintf(`SELECT event_time_ms, received_at_ms FROM {db}.events
+		WHERE received_at_ms >= %d AND received_at_ms <= %d`, freshStart.UnixMilli(), lgEnd.UnixMilli()))
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		et, _ := strconv.ParseInt(f[0], 10, 64)
+		rt, _ := strconv.ParseInt(f[1], 10, 64)
+		total++
+		if rt-et > 2000 {
+			slow++ // held by an offline device, or the load generator behind real time: not the pipeline's delay
+			continue
+		}
+		end := et - et%slide + slide
+		if end > closable {
+			tail++ // the run's last windows close only by idleness
+			continue
+		}
+		at, ok := seen[end]
+		if !ok {
+			unseen++ // no row within 2 minutes of the end of the load
+			continue
+		}
+		fr = append(fr, float64(at-et)/1000)
+		endToRow = append(endToRow, float64(at-end)/1000)
+	}
+	b.ReportMetric(e2eRate, "e2e_events/s")
+	b.ReportMetric(rawRate, "raw_rows/s")
+	b.ReportMetric(e2eRate/rawRate, "ratio")
+	sentRate := float64(total) / lgEnd.Sub(freshStart).Seconds()
+	b.ReportMetric(sentRate, "fresh_rate_events/s")
+	if len(fr) > 0 {
+		b.ReportMetric(quantile(fr, 0.5), "fresh_p50_s")
+		b.ReportMetric(quantile(fr, 0.99), "fresh_p99_s")
+		b.ReportMetric(quantile(endToRow, 0.5), "end_to_row_p50_s")
+		b.ReportMetric(quantile(endToRow, 0.99), "end_to_row_p99_s")
+	} else {
+		b.Errorf("no freshness sample: no quest_completion row of the real-time load appeared (%d windows seen)", len(seen))
+	}
+	b.ReportMetric(float64(len(seen)), "windows_seen")
+	b.Logf("backlog %d events: sent in %.1fs, drained in %.1fs (%.0f events/s); raw insert %d rows in %.2fs (%.0f rows/s); ratio %.3f",
+		events, sentIn.Seconds(), e2eSecs, e2eRate, rows, rawSecs, rawRate, e2eRate/rawRate)
+	b.Logf("real time, target %.0f events/s for %ds: %d events received (%.0f events/s); %d freshness samples; left out: %d received > 2 s after their event time (offline devices, or the load generator behind real time), %d in windows ending after the last event time − 30 s (closed by idleness), %d whose window row had not appeared 2 min after the load ended",
+		rate, fresh, total, sentRate, len(fr), slow, tail, unseen)
+}
+
+func quantile(v []float64, q float64) float64 {
+	slices.Sort(v)
+	return v[min(len(v)-1, int(q*float64(len(v))))]
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitUntil(b *testing.B, d time.Duration, what string, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// metric returns the sum of a counter's samples on the /metrics page.
+func metric(b *testing.B, addr, name string) float64 {
+	r, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer r.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(r.Body)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, name+" ") || strings.HasPrefix(l, name+"{") {
+			f := strings.Fields(l)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			sum += v
+		}
+	}
+	return sum
+}
