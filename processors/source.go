@@ -306,10 +306,11 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 		sum.Auctions += st.Auctions
 		sum.LiftUsers += st.LiftUsers
 		sum.Flagged += st.Flagged
+		sum.SeenIDs += st.SeenIDs
 	}
 	s.m.stateEvents.Set(float64(sum.CleanPending))
 	for kind, n := range map[string]int{"panes": sum.Panes, "attribution_users": sum.AttributionUsers,
-		"auctions": sum.Auctions, "lift_users": sum.LiftUsers, "flagged": sum.Flagged} {
+		"auctions": sum.Auctions, "lift_users": sum.LiftUsers, "flagged": sum.Flagged, "seen_ids": sum.SeenIDs} {
 		s.m.state.WithLabelValues(kind).Set(float64(n))
 	}
 	return nil

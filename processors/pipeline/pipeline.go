@@ -62,6 +62,15 @@ func (c *Config) Lag() time.Duration {
 	return longest + c.Bots.Window.Size + c.Bots.Window.Lateness
 }
 
+// dedupHorizon is how far behind the watermark an event id is remembered:
+// past it, a copy of the event is late for every window of every processor
+// (the longest window and lateness, the clean pass's lag, the disorder
+// bound).
+func (c *Config) dedupHorizon() int64 {
+	lateness := max(c.Quest.Window.Lateness, c.Latency.Window.Lateness, c.Yield.Window.Lateness, c.Bots.Window.Lateness)
+	return (c.Lag() + lateness + c.OutOfOrder).Milliseconds()
+}
+
 // MaxDropDuration is the longest live window for which the clean scope of
 // creator_lift leaves out users flagged at its start; bot flags are kept
 // that long (flagged entities are few).
@@ -140,6 +149,7 @@ type Partition struct {
 	out    Output
 	stats  Stats
 	offset int64 // of the record being added (AddAt)
+	seen   dedup // event ids within the horizon
 }
 
 type queued struct {
@@ -150,6 +160,8 @@ type queued struct {
 // Stats are a partition's running totals.
 type Stats struct {
 	Events       uint64
+	Duplicates   uint64    // events dropped as a repeated event_id
+	SeenIDs      int       // event ids remembered for de-duplication
 	Late         [5]uint64 // by processor: quest, latency, yield, lift, bots
 	CleanPending int       // events waiting for the clean pass
 	// State size, all scope: live panes of every windowed processor,
@@ -162,6 +174,7 @@ type Stats struct {
 // the partitions of a process and updated by the caller.
 func New(cfg Config, cat *catalog.Catalog) (*Partition, error) {
 	p := &Partition{cfg: cfg, cat: cat, wm: window.NewWatermark(cfg.OutOfOrder), cleanWM: window.NewWatermark(cfg.OutOfOrder)}
+	p.seen = newDedup(cfg.dedupHorizon())
 	p.flags = bots.NewFlags(cfg.Bots.Window)
 	var err error
 	if p.bots, err = bots.New(cfg.Bots, cat, p.flags); err != nil {
@@ -210,6 +223,10 @@ func (p *Partition) AddAt(e *event.Event, offset int64) {
 // events update the catalog.
 func (p *Partition) Add(e *event.Event) {
 	p.stats.Events++
+	if !p.seen.first(e.ID, e.EventTime, p.wm.Time()) {
+		p.stats.Duplicates++
+		return
+	}
 	if p.cat.Apply(e) {
 		return
 	}
@@ -369,5 +386,6 @@ func (p *Partition) Stats() Stats {
 	s.Auctions = p.all.yield.Auctions()
 	s.LiftUsers = p.all.lift.Users()
 	s.Flagged = p.flags.Len()
+	s.SeenIDs = p.seen.len()
 	return s
 }

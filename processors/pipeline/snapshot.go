@@ -28,6 +28,7 @@ type State struct {
 	Clean         *ScopeState
 	Arena         []byte
 	Queue         []QueuedState
+	Seen          []SeenID // event ids remembered for de-duplication
 }
 
 // ScopeState is the state of one scope's processors.
@@ -64,6 +65,7 @@ func (p *Partition) Snapshot(w io.Writer) error {
 	st := State{
 		Version: snapshotVersion, Max: p.wm.Max(), CleanMax: p.cleanWM.Max(), Stats: p.Stats(),
 		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(), Bots: p.bots.Snapshot(), All: p.all.snapshot(),
+		Seen: p.seen.state(),
 	}
 	if p.clean != nil {
 		c := p.clean.snapshot()
@@ -101,6 +103,7 @@ func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (*Partition, error) 
 	p.cleanWM.Restore(st.CleanMax)
 	p.stats = st.Stats
 	p.stats.CleanPending = 0
+	p.seen.restore(st.Seen)
 	p.flags.Restore(st.Flags)
 	p.bots.Restore(st.Bots)
 	p.all.restore(&st.All)

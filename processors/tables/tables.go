@@ -73,7 +73,7 @@ var ConversionLatency = ch.Table[latency.Row]{
 	},
 }
 
-// QuestConversions is quest_conversions (migration 0101): one row per
+// QuestConversions is quest_conversions (migration 0100): one row per
 // attributed conversion, the highest version being its current attribution.
 var QuestConversions = ch.Table[latency.Conversion]{
 	Name: "quest_conversions",

@@ -56,11 +56,12 @@ CREATE TABLE IF NOT EXISTS quest_conversions
     completion_time_ms  Int64,
     latency_ms          Int64,
     amount_micros       Int64,
-    currency            String
+    currency            String,
+    version             UInt64
 )
-ENGINE = ReplacingMergeTree
+ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(conversion_time)
-ORDER BY (quest_id, conversion_time, event_id);
+ORDER BY (conversion_time, event_id);
 
 CREATE TABLE IF NOT EXISTS creator_lift
 (

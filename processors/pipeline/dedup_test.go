@@ -1,0 +1,67 @@
+package pipeline
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/questline/questline/event"
+)
+
+// withRetries returns events with about one in eight sent again a little
+// later in the partition, as a client's retried batch is: same id, an
+// event time up to 3 s later (derived from a later received_at).
+func withRetries(events []event.Event, seed uint64) ([]event.Event, int) {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	out := slices.Clone(events)
+	dups := 0
+	for i := range events {
+		if rng.IntN(8) != 0 {
+			continue
+		}
+		d := events[i]
+		d.EventTime += rng.Int64N(3 * sec)
+		at := min(len(out), i+dups+1+rng.IntN(40))
+		out = slices.Insert(out, at, d)
+		dups++
+	}
+	return out, dups
+}
+
+// TestRetriedEventsCountOnce: a stream with retried copies of events gives
+// the same tables as the stream without them.
+func TestRetriedEventsCountOnce(t *testing.T) {
+	cfg := testConfig()
+	events := stream(11)
+	retried, dups := withRetries(events, 3)
+	if dups < 100 {
+		t.Fatalf("only %d copies", dups)
+	}
+	want := run(t, cfg, events, 1, 50, 0)
+	got := run(t, cfg, retried, 1, 50, 0)
+	for table, rows := range want {
+		if !slices.Equal(rows, got[table]) {
+			t.Fatalf("%s differs with %d retried copies: %s", table, dups, firstDiff(rows, got[table]))
+		}
+	}
+}
+
+// TestRetriedEventsAcrossRestore: the remembered ids are part of the
+// snapshot, so a copy arriving after a crash and restore is still dropped.
+func TestRetriedEventsAcrossRestore(t *testing.T) {
+	retried, _ := withRetries(stream(11), 4)
+	crashRestore(t, testConfig(), retried)
+}
+
+func TestDedupForgetsBehindHorizon(t *testing.T) {
+	d := newDedup(10 * sec)
+	if !d.first("a", 0, -1<<63) || d.first("a", 5*sec, -1<<63) {
+		t.Fatal("a second sighting before any watermark must be a duplicate")
+	}
+	if d.first("a", 0, 9*sec) {
+		t.Fatal("within the horizon: duplicate")
+	}
+	if !d.first("b", 20*sec, 11*sec) || d.len() != 1 {
+		t.Fatalf("behind the horizon the id is forgotten; remembered %d", d.len())
+	}
+}
