@@ -52,7 +52,7 @@ func randomEvent(r *rand.Rand, i int) Event {
 	}
 	for _, n := range nums {
 		if r.IntN(3) > 0 || n.bit == HasPriceMicros || n.bit == HasAmountMicros || n.bit == HasClearingMicros || n.bit == HasLatencyMs || n.bit == HasInventory {
-			*n.p = r.Int64N(1 << 62)
+			*n.p = r.Int64N(MaxNumber + 1) // the largest value every numeric prop accepts
 			e.Has |= n.bit
 		}
 	}

@@ -7,6 +7,14 @@ const (
 	MaxEventIDLen = 64
 	MaxIDLen      = 128 // user_id, device_id, session_id and prop ids
 	MaxTextLen    = 512 // title and other free text
+
+	// MaxAmountMicros bounds amount, price, floor and clearing props: ten
+	// million currency units per event. Sums over windows then stay far
+	// from int64 overflow.
+	MaxAmountMicros = 10_000_000 * 1_000_000
+	// MaxNumber bounds the other numeric props (durations, latencies,
+	// inventory).
+	MaxNumber = 1_000_000_000_000
 )
 
 // FieldError is a validation failure of one field. Field is the JSON path
@@ -141,19 +149,26 @@ func validateProps(e *Event) error {
 		name string
 		bit  uint32
 		v    int64
+		max  int64
 	}{
-		{"props.amount_micros", HasAmountMicros, e.AmountMicros},
-		{"props.price_micros", HasPriceMicros, e.PriceMicros},
-		{"props.floor_micros", HasFloorMicros, e.FloorMicros},
-		{"props.clearing_micros", HasClearingMicros, e.ClearingMicros},
-		{"props.latency_ms", HasLatencyMs, e.LatencyMs},
-		{"props.duration_ms", HasDurationMs, e.DurationMs},
-		{"props.min_duration_ms", HasMinDurationMs, e.MinDurationMs},
-		{"props.max_duration_ms", HasMaxDurationMs, e.MaxDurationMs},
-		{"props.inventory", HasInventory, e.Inventory},
+		{"props.amount_micros", HasAmountMicros, e.AmountMicros, MaxAmountMicros},
+		{"props.price_micros", HasPriceMicros, e.PriceMicros, MaxAmountMicros},
+		{"props.floor_micros", HasFloorMicros, e.FloorMicros, MaxAmountMicros},
+		{"props.clearing_micros", HasClearingMicros, e.ClearingMicros, MaxAmountMicros},
+		{"props.latency_ms", HasLatencyMs, e.LatencyMs, MaxNumber},
+		{"props.duration_ms", HasDurationMs, e.DurationMs, MaxNumber},
+		{"props.min_duration_ms", HasMinDurationMs, e.MinDurationMs, MaxNumber},
+		{"props.max_duration_ms", HasMaxDurationMs, e.MaxDurationMs, MaxNumber},
+		{"props.inventory", HasInventory, e.Inventory, MaxNumber},
 	} {
-		if e.Has&n.bit != 0 && n.v < 0 {
+		if e.Has&n.bit == 0 {
+			continue
+		}
+		if n.v < 0 {
 			return fieldErr(n.name, "must not be negative")
+		}
+		if n.v > n.max {
+			return fieldErr(n.name, "must not exceed "+strconv.FormatInt(n.max, 10))
 		}
 	}
 	switch e.Type {

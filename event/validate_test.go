@@ -89,6 +89,8 @@ func TestValidateRejects(t *testing.T) {
 		{"won without clearing", AuctionWon, func(e *Event) { e.Has = 0 }, "props.clearing_micros"},
 		{"bad currency", Billed, func(e *Event) { e.Currency = "usd" }, "props.currency"},
 		{"negative amount", Conversion, func(e *Event) { e.AmountMicros = -1 }, "props.amount_micros"},
+		{"amount too large", Billed, func(e *Event) { e.AmountMicros = MaxAmountMicros + 1 }, "props.amount_micros"},
+		{"latency too large", Bid, func(e *Event) { e.LatencyMs = MaxNumber + 1 }, "props.latency_ms"},
 		{"missing order", Payout, func(e *Event) { e.OrderID = "" }, "props.order_id"},
 		{"prop id too long", OfferShown, func(e *Event) { e.OfferID = strings.Repeat("o", 129) }, "props.offer_id"},
 	}

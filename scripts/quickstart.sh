@@ -34,14 +34,25 @@ if [[ ! -f $data/dev-keys.env ]]; then
 fi
 set -a; . "$data/dev-keys.env"; set +a
 
+# The embedded broker's address must be free: with another process on it,
+# questline would use that process as its broker.
+kafka_addr=${QUESTLINE_EMBEDDED_KAFKA_ADDR:-127.0.0.1:9092}
+if [[ -z ${QUESTLINE_KAFKA_BROKERS:-} ]] && (exec 3<>"/dev/tcp/${kafka_addr%:*}/${kafka_addr##*:}") 2>/dev/null; then
+  echo "quickstart: $kafka_addr is taken by another process; set QUESTLINE_EMBEDDED_KAFKA_ADDR to a free address (or QUESTLINE_KAFKA_BROKERS to use that Kafka)" >&2
+  exit 1
+fi
+
+ch_host=127.0.0.1
 ch_port=${CH_TCP_PORT:-19000}
 own_ch=0
 if [[ -z ${QUESTLINE_CLICKHOUSE_DSN:-} ]]; then
   scripts/clickhouse-local.sh start "$data/clickhouse"
   export QUESTLINE_CLICKHOUSE_DSN="clickhouse://127.0.0.1:$ch_port/questline"
   own_ch=1
+elif [[ $QUESTLINE_CLICKHOUSE_DSN =~ ^clickhouse://([^/:@]*@)?([^/:]+):([0-9]+) ]]; then
+  ch_host=${BASH_REMATCH[2]} ch_port=${BASH_REMATCH[3]}
 fi
-chq() { clickhouse-client --port "$ch_port" -d questline --format TSV -q "$1" 2>/dev/null || true; }
+chq() { clickhouse-client --host "$ch_host" --port "$ch_port" -d questline --format TSV -q "$1" 2>/dev/null || true; }
 
 pids=()
 stop_all() {
@@ -73,8 +84,8 @@ cat <<MSG
 
 The pipeline is running with synthetic traffic (log: $data/loadgen.log).
 Query it from another terminal, e.g.:
-  clickhouse-client --port $ch_port -d questline -q 'SELECT type, count() FROM events FINAL GROUP BY type'
-  clickhouse-client --port $ch_port -d questline -q 'SELECT * FROM offer_yield FINAL WHERE scope = '\''all'\'' AND placement = '\'''\'' AND bidder_id = '\'''\'' ORDER BY window_start DESC LIMIT 5'
+  clickhouse-client --host $ch_host --port $ch_port -d questline -q 'SELECT type, count() FROM events FINAL GROUP BY type'
+  clickhouse-client --host $ch_host --port $ch_port -d questline -q 'SELECT * FROM offer_yield FINAL WHERE scope = '\''all'\'' AND placement = '\'''\'' AND bidder_id = '\'''\'' ORDER BY window_start DESC LIMIT 5'
 Tables and queries: docs/analysts.md. Press Ctrl-C to stop everything.
 
 MSG

@@ -140,7 +140,7 @@ func serveHTTP(ctx context.Context, a *app, h http.Handler) error {
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
+		ErrorLog:          redactedErrorLog(a.log),
 	}
 	a.log.Info("http server listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
