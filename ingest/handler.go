@@ -23,6 +23,10 @@ import (
 	"github.com/questline/questline/kafka"
 )
 
+// storable reports whether a Unix ms time fits ClickHouse's DateTime
+// (seconds in uint32), where ts and sent_at are stored.
+func storable(ms int64) bool { return ms >= 0 && ms/1000 <= 1<<32-1 }
+
 // Path is where Register mounts the handler.
 const Path = "/v1/events"
 
@@ -316,6 +320,8 @@ func (h *Handler) classify(st *reqState, key Key, receivedAt int64, edgeCountry 
 				kind, reason = KindInFuture, "event_time: more than "+h.cfg.maxFuture.String()+" in the future (check the device clock, sent_at or clock_offset_ms)"
 			} else if e.EventTime < minTime {
 				kind, reason = KindTooOld, "event_time: older than the maximum age of "+h.cfg.maxAge.String()
+			} else if !storable(e.TS) || e.Has&event.HasSentAt != 0 && !storable(e.SentAt) {
+				kind, reason = KindSchema, "ts: the device clock (ts or sent_at) is outside 1970-01-01..2106-02-07, the range questline stores"
 			} else if _, dup := st.ids[e.ID]; dup {
 				kind, reason = KindDuplicate, "event_id: duplicate of an earlier event in this batch"
 			}
