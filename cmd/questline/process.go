@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/questline/questline/processors"
+	"github.com/questline/questline/processors/pipeline"
 )
 
 // processFlags are the processor role's own flags (QUESTLINE_PROCESS_* and
@@ -19,6 +20,7 @@ type processFlags struct {
 	snapshotInterval time.Duration
 	idleTimeout      time.Duration
 	idleAdvance      bool
+	outOfOrder       time.Duration
 }
 
 func (f *processFlags) register(fs *flag.FlagSet) {
@@ -27,6 +29,7 @@ func (f *processFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.flushInterval, "process-flush-interval", time.Second, "how often window rows are emitted and written")
 	fs.DurationVar(&f.snapshotInterval, "process-snapshot-interval", time.Minute, "how often partition state is snapshotted and offsets committed")
 	fs.DurationVar(&f.idleTimeout, "process-idle-timeout", 30*time.Second, "a partition without records this long emits its windows on wall-clock time")
+	fs.DurationVar(&f.outOfOrder, "process-out-of-order", 30*time.Second, "the watermark's bound on disorder: a window's first row is written this long after its end; events later than that still update it until the allowed lateness (10 min), so a smaller bound gives fresher first rows at the cost of more row rewrites")
 	fs.BoolVar(&f.idleAdvance, "process-idle-advance", false, "an idle partition also advances its watermark with the wall clock, so windows, final lift rows and the clean scope complete when traffic stops (for bounded or bursty inputs; a record arriving after an idle spell may then count as late where a replay would not)")
 }
 
@@ -36,7 +39,10 @@ func (f *processFlags) config(a *app, brokers []string) processors.Config {
 	if dir == "" {
 		dir = filepath.Join(a.cfg.DataDir, "snapshots")
 	}
+	pc := pipeline.DefaultConfig()
+	pc.OutOfOrder = f.outOfOrder
 	return processors.Config{
+		Pipeline:         &pc,
 		Brokers:          brokers,
 		ClickHouseDSN:    a.cfg.ClickHouseDSN,
 		SnapshotDir:      dir,
