@@ -160,6 +160,12 @@ func testCatalog() []event.Event {
 // the emission timing, which must not change the tables.
 func run(t *testing.T, cfg Config, events []event.Event, n, flushEvery, idleEvery int) map[string][]string {
 	t.Helper()
+	return runIdle(t, cfg, events, n, flushEvery, idleEvery, 20*minute)
+}
+
+// runIdle is run with idle spells emitting ahead ms beyond the watermark.
+func runIdle(t *testing.T, cfg Config, events []event.Event, n, flushEvery, idleEvery int, ahead int64) map[string][]string {
+	t.Helper()
 	var parts []*tables
 	for _, part := range streamgen.Partition(events, n) {
 		cat := catalog.New()
@@ -179,7 +185,7 @@ func run(t *testing.T, cfg Config, events []event.Event, n, flushEvery, idleEver
 			}
 			if idleEvery > 0 && i%idleEvery == 0 {
 				// An idle spell: emission far ahead of event time.
-				tb.keep(p.Flush(p.Watermark() + 20*minute))
+				tb.keep(p.Flush(p.Watermark() + ahead))
 				p.Reset()
 			}
 		}
