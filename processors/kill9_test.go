@@ -53,7 +53,14 @@ func TestKill9Binary(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond)
+		if i == 0 {
+			// The first process is killed right after its first snapshot,
+			// however long joining the group takes on a loaded machine
+			// (CI runs packages in parallel): the kills must cut real work.
+			waitForSnapshot(t, snapdir, 90*time.Second)
+		} else {
+			time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond)
+		}
 		if err := cmd.Process.Kill(); err != nil { // SIGKILL
 			t.Fatal(err)
 		}
@@ -73,4 +80,17 @@ func TestKill9Binary(t *testing.T) {
 	if got != want {
 		t.Fatalf("after 20 SIGKILLs the tables differ:\n%s", firstDiff(want, got))
 	}
+}
+
+// waitForSnapshot waits until dir holds a partition snapshot.
+func waitForSnapshot(t *testing.T, dir string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if snaps, _ := filepath.Glob(filepath.Join(dir, "events-*.snap")); len(snaps) > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no snapshot in %s after %v: the processor did no work", dir, timeout)
 }
