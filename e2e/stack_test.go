@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/questline/questline/ingest"
 	"github.com/questline/questline/internal/chtest"
@@ -187,29 +186,7 @@ func (s *stack) query(q string) [][]string {
 // committedAtEnd reports whether group has committed the end offset of
 // every partition of questline.events.
 func (s *stack) committedAtEnd(group string) bool {
-	cl, err := kafka.NewClient(s.brokers, nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx := context.Background()
-	ends, err := adm.ListEndOffsets(ctx, kafka.TopicEvents)
-	if err != nil {
-		return false
-	}
-	committed, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		return false
-	}
-	at := true
-	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := committed.Lookup(kafka.TopicEvents, o.Partition)
-		if !ok || c.At < o.Offset {
-			at = false
-		}
-	})
-	return at
+	return kafkatest.CommittedAtEnd(s.t, s.brokers, group, kafka.TopicEvents)
 }
 
 // waitFor polls cond every 500 ms until it holds, a role fails, or the

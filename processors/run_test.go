@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/event"
@@ -184,29 +183,7 @@ func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int) string {
 // committedAtEnd reports whether group has committed (after a snapshot)
 // the end offset of every partition of questline.events.
 func (f *fixture) committedAtEnd(t *testing.T, group string) bool {
-	cl, err := kafka.NewClient(f.brokers, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx := context.Background()
-	ends, err := adm.ListEndOffsets(ctx, kafka.TopicEvents)
-	if err != nil {
-		return false
-	}
-	committed, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		return false
-	}
-	at := true
-	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := committed.Lookup(kafka.TopicEvents, o.Partition)
-		if !ok || c.At < o.Offset {
-			at = false
-		}
-	})
-	return at
+	return kafkatest.CommittedAtEnd(t, f.brokers, group, kafka.TopicEvents)
 }
 
 func TestOneVersusFourProcessesAndReplay(t *testing.T) {

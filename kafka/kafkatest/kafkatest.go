@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/questline/questline/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // Broker is a running test broker.
@@ -64,4 +65,35 @@ func New(t testing.TB, opts ...Option) *Broker {
 		t.Fatalf("kafkatest: %v", err)
 	}
 	return &Broker{Embedded: e, Dir: o.dir}
+}
+
+// CommittedAtEnd reports whether group has committed the end offset of
+// every partition of topic: a consumer has worked through all of it. An
+// error talking to the broker counts as not yet.
+func CommittedAtEnd(t testing.TB, brokers []string, group, topic string) bool {
+	t.Helper()
+	cl, err := kafka.NewClient(brokers, nil)
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return false
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	at := true
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(topic, o.Partition)
+		if !ok || c.At < o.Offset {
+			at = false
+		}
+	})
+	return at
 }
