@@ -73,8 +73,20 @@ func parseTime(s string) (int64, bool) {
 	}
 	days := daysFromCivil(int64(year), int64(month), int64(day))
 	secs := days*86400 + int64(hour*3600+minute*60+sec) - offset
-	return secs*1000 + ms, true
+	t := secs*1000 + ms
+	// In UTC the instant must still be in years 0001..9999, which RFC 3339
+	// can write: "0000-12-31T23:00:00-01:00" is not (found by the fuzzer).
+	if t < minRFC3339Ms || t >= maxRFC3339Ms {
+		return 0, false
+	}
+	return t, true
 }
+
+// The Unix ms bounds of years 0001..9999 (UTC).
+const (
+	minRFC3339Ms = -62135596800000 // 0001-01-01T00:00:00Z
+	maxRFC3339Ms = 253402300800000 // 10000-01-01T00:00:00Z
+)
 
 // digits parses s[i:i+n] as a decimal number of exactly n digits.
 func digits(s string, i, n int) (int, bool) {
