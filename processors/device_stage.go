@@ -74,9 +74,9 @@ func (d *devicePart) watermark() int64 {
 // on time for some bot window, with the first window open at the source;
 // the stage's watermark never passes a source's, so the device windows an
 // event reaches are exactly those open at its source: the rows do not
-// depend on how the sources' records interleave. It never commits: on
-// assignment it re-reads its partitions from the start (re-sent records
-// are dropped by source offset).
+// depend on how the sources' records interleave. On assignment it
+// re-reads its partitions from the start (re-sent records are dropped by
+// source offset); its commits are for lag monitoring only (commitPolled).
 type deviceStage struct {
 	cfg     *Config
 	log     *slog.Logger
@@ -193,6 +193,9 @@ func (s *deviceStage) run(ctx context.Context) error {
 		refused, err := s.w.Flush(ctx)
 		if err == nil && len(refused) > 0 {
 			err = errors.New("processors: ClickHouse refused device rows: " + refused[0].Err.Error())
+		}
+		if err == nil && !fetches.Empty() {
+			commitPolled(ctx, s.cl, s.log, "device")
 		}
 		s.mu.Unlock()
 		s.cl.AllowRebalance()

@@ -34,13 +34,13 @@ func TestKill9Binary(t *testing.T) {
 	}
 	const events = 50_000
 	f := newFixture(t, events, true)
-	defaults := func(db, group, dir string) Config {
+	defaults := func(f *fixture, db, group, dir string) Config {
 		c := f.config(t, db, group, dir)
 		c.Pipeline = nil // the binary's: the defaults
 		return c
 	}
-	ref := f.newDB(t)
-	want := f.runUntilStable(t, defaults(ref, "ref9", t.TempDir()), 1)
+	ref, fr := f.newDB(t), f.fork(t)
+	want := fr.runUntilStable(t, defaults(fr, ref, "ref9", t.TempDir()), 1)
 
 	db := f.newDB(t)
 	snapdir := t.TempDir()
@@ -85,7 +85,7 @@ func TestKill9Binary(t *testing.T) {
 	// The restart joins a fresh group: the killed processes never left
 	// theirs, and waiting out their sessions only costs time. The snapshots
 	// (not the group's offsets) say where each partition resumes.
-	got := f.runUntilStable(t, defaults(db, "kill9-restart", snapdir), 1)
+	got := f.runUntilStable(t, defaults(f, db, "kill9-restart", snapdir), 1)
 	if got != want {
 		t.Fatalf("after 20 SIGKILLs the tables differ:\n%s", firstDiff(want, got))
 	}

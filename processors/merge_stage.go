@@ -14,10 +14,11 @@ import (
 )
 
 // mergeStage is the second stage: it keeps the latest partial of every
-// (identity, source partition) and writes the merged rows. It never commits
-// offsets: on every assignment it reads its partitions of the compacted
-// partials topic from the start, so its state is always complete and the
-// merged rows it writes are a function of the partials (idempotent).
+// (identity, source partition) and writes the merged rows. On every
+// assignment it reads its partitions of the compacted partials topic from
+// the start, so its state is always complete and the merged rows it writes
+// are a function of the partials (idempotent); the offsets it commits once
+// its rows are written are for lag monitoring only (commitPolled).
 type mergeStage struct {
 	cfg     *Config
 	log     *slog.Logger
@@ -105,6 +106,9 @@ func (s *mergeStage) run(ctx context.Context) error {
 					break
 				}
 			}
+		}
+		if err == nil && !fetches.Empty() {
+			commitPolled(ctx, s.cl, s.log, "merge")
 		}
 		s.mu.Unlock()
 		s.cl.AllowRebalance()

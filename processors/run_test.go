@@ -35,17 +35,11 @@ const (
 type fixture struct {
 	brokers []string
 	srv     *chtest.Server
+	stream  []*kgo.Record // partitioned by key
+	ends    []*kgo.Record // placed in their partitions, after the stream
 }
 
 func newFixture(t *testing.T, events int, endMarkers bool) *fixture {
-	b := kafkatest.New(t, kafkatest.Partitions(partitions), kafkatest.Topics(Topics...))
-	f := &fixture{brokers: b.Addrs(), srv: chs.Server(t)}
-	cl, err := kafka.NewClient(f.brokers, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx := context.Background()
 	produce := func(topic string, e *event.Event) *kgo.Record {
 		return &kgo.Record{Topic: topic, Key: []byte(e.Key()), Value: event.AppendBinary(nil, e)}
 	}
@@ -60,26 +54,51 @@ func newFixture(t *testing.T, events int, endMarkers bool) *fixture {
 	streamgen.Each(streamgen.Config{Seed: 21, Events: events, Users: 60 + events/100, Gap: 400, Disorder: 20_000}, func(e *event.Event) {
 		recs = append(recs, produce(kafka.TopicEvents, e))
 	})
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
+	f := &fixture{srv: chs.Server(t), stream: recs}
+	if endMarkers {
+		// One event per partition far ahead, so every partition's watermark
+		// (and the clean pass) passes every window of the stream.
+		for p := range int32(partitions) {
+			e := event.Event{ID: fmt.Sprintf("end-%d", p), Type: event.QuestStarted, UserID: fmt.Sprintf("end-%d", p), QuestID: "end", EventTime: t0 + 6*3600_000}
+			f.ends = append(f.ends, &kgo.Record{Topic: kafka.TopicEvents, Partition: p, Key: []byte(e.UserID), Value: event.AppendBinary(nil, &e)})
+		}
 	}
-	if !endMarkers {
-		return f
-	}
-	// One event per partition far ahead, so every partition's watermark
-	// (and the clean pass) passes every window of the stream.
-	manual, err := kafka.NewClient(f.brokers, nil, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer manual.Close()
-	for p := range int32(partitions) {
-		e := event.Event{ID: fmt.Sprintf("end-%d", p), Type: event.QuestStarted, UserID: fmt.Sprintf("end-%d", p), QuestID: "end", EventTime: t0 + 6*3600_000}
-		if err := manual.ProduceSync(ctx, &kgo.Record{Topic: kafka.TopicEvents, Partition: p, Key: []byte(e.UserID), Value: event.AppendBinary(nil, &e)}).FirstErr(); err != nil {
+	f.brokers = f.newBroker(t)
+	return f
+}
+
+// fork returns the fixture with a broker of its own holding the same input,
+// so that two runs share no topic (a run's merge stage reading another
+// run's partials could hide a wrong partial behind a right one).
+func (f *fixture) fork(t *testing.T) *fixture {
+	g := *f
+	g.brokers = f.newBroker(t)
+	return &g
+}
+
+// newBroker starts a broker and produces the input into it.
+func (f *fixture) newBroker(t *testing.T) []string {
+	b := kafkatest.New(t, kafkatest.Partitions(partitions), kafkatest.Topics(Topics...))
+	for _, in := range []struct {
+		recs []*kgo.Record
+		opts []kgo.Opt
+	}{{f.stream, nil}, {f.ends, []kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}}} {
+		cl, err := kafka.NewClient(b.Addrs(), nil, in.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := make([]*kgo.Record, len(in.recs))
+		for i, r := range in.recs {
+			c := *r // a produced record is the client's
+			recs[i] = &c
+		}
+		err = cl.ProduceSync(context.Background(), recs...).FirstErr()
+		cl.Close()
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	return f
+	return b.Addrs()
 }
 
 func (f *fixture) config(t *testing.T, db, group, snapdir string) Config {
@@ -157,6 +176,7 @@ func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int) string {
 	defer func() { cancel(); wg.Wait() }()
 	db := strings.TrimPrefix(cfg.ClickHouseDSN[strings.LastIndex(cfg.ClickHouseDSN, "/"):], "/")
 	last, same := "", 0
+	targets := map[string]map[int32]int64{}
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		select {
@@ -164,8 +184,8 @@ func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int) string {
 			t.Fatal(err)
 		case <-time.After(700 * time.Millisecond):
 		}
-		if !f.committedAtEnd(t, cfg.Group) {
-			continue // the source stage has not snapshotted the whole input yet
+		if !f.caughtUp(t, cfg.Group, targets) {
+			continue
 		}
 		d := f.dump(t, db)
 		if d == last && strings.Count(d, "\n") > 100 {
@@ -186,6 +206,39 @@ func (f *fixture) committedAtEnd(t *testing.T, group string) bool {
 	return kafkatest.CommittedAtEnd(t, f.brokers, group, kafka.TopicEvents)
 }
 
+// stages are the consumer groups and topics of the merge and device stages
+// of the processors of group.
+func stages(group string) map[string]string {
+	return map[string]string{group + "-merge": TopicPartials, group + "-devices": TopicDevices}
+}
+
+// caughtUp reports whether every stage of group has worked through the
+// input: the source stage has snapshotted all of questline.events (so it
+// has produced every partial and device record of it), and the merge and
+// device stages have written the rows of the records there were when the
+// source got there (targets, filled on the first call that finds the
+// source done). Without the last two a slow merge stage on a loaded
+// machine passes for a finished one.
+func (f *fixture) caughtUp(t *testing.T, group string, targets map[string]map[int32]int64) bool {
+	if len(targets) == 0 {
+		if !f.committedAtEnd(t, group) {
+			return false
+		}
+		for g, topic := range stages(group) {
+			if targets[g] = kafkatest.EndOffsets(t, f.brokers, topic); targets[g] == nil {
+				clear(targets)
+				return false
+			}
+		}
+	}
+	for g, topic := range stages(group) {
+		if !kafkatest.CommittedAtLeast(t, f.brokers, g, topic, targets[g]) {
+			return false
+		}
+	}
+	return true
+}
+
 func TestOneVersusFourProcessesAndReplay(t *testing.T) {
 	f := newFixture(t, 6000, true)
 	db1 := f.newDB(t)
@@ -196,7 +249,8 @@ func TestOneVersusFourProcessesAndReplay(t *testing.T) {
 		}
 	}
 	db4 := f.newDB(t)
-	four := f.runUntilStable(t, f.config(t, db4, "g4", t.TempDir()), 4)
+	f4 := f.fork(t)
+	four := f4.runUntilStable(t, f4.config(t, db4, "g4", t.TempDir()), 4)
 	if four != one {
 		t.Fatalf("1 and 4 processes differ:\n%s", firstDiff(one, four))
 	}
@@ -217,7 +271,8 @@ func TestKillAndRestart(t *testing.T) {
 	const events = 50_000
 	f := newFixture(t, events, true)
 	ref := f.newDB(t)
-	want := f.runUntilStable(t, f.config(t, ref, "ref", t.TempDir()), 1)
+	fr := f.fork(t)
+	want := fr.runUntilStable(t, fr.config(t, ref, "ref", t.TempDir()), 1)
 
 	db := f.newDB(t)
 	cfg := f.config(t, db, "crashy", t.TempDir())

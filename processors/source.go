@@ -31,6 +31,7 @@ type part struct {
 	next   int64 // the next offset to apply: records below it are in the state
 	idle   window.Idle
 	idleWM int64 // the watermark when the last record arrived
+	markWM int64 // the watermark last sent to the device stage
 }
 
 // source is the first stage: questline.events → pipelines → partials,
@@ -103,7 +104,7 @@ func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offs
 		p.Catalog().Merge(s.master)
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
-		pt := &part{p: p, next: next, idle: window.Idle{Timeout: s.cfg.IdleTimeout}, idleWM: p.Watermark()}
+		pt := &part{p: p, next: next, idle: window.Idle{Timeout: s.cfg.IdleTimeout}, idleWM: p.Watermark(), markWM: window.None}
 		pt.idle.Arrived(s.cfg.Now().UnixMilli())
 		s.parts[partition] = pt
 		offsets[kafka.TopicEvents][partition] = kgo.NewOffset().At(next).WithEpoch(-1)
@@ -272,10 +273,13 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			}
 			recs = append(recs, &kgo.Record{Topic: TopicDevices, Key: []byte(e.DeviceID), Value: deviceEventValue(partition, d), Partition: s.partitionOf(e.DeviceID, s.devices)})
 		}
-		if wm != window.None {
+		if wm != window.None && wm != pt.markWM {
+			// The device stage keeps the highest watermark of each source,
+			// so only a change needs sending (a new owner sends its first).
 			for dp := range s.devices {
 				recs = append(recs, &kgo.Record{Topic: TopicDevices, Value: deviceMarkerValue(partition, wm), Partition: dp})
 			}
+			pt.markWM = wm
 		}
 		s.convs.Add(o.Conversions...)
 		s.late.Add(o.Late...)

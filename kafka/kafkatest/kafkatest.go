@@ -72,28 +72,61 @@ func New(t testing.TB, opts ...Option) *Broker {
 // error talking to the broker counts as not yet.
 func CommittedAtEnd(t testing.TB, brokers []string, group, topic string) bool {
 	t.Helper()
-	cl, err := kafka.NewClient(brokers, nil)
-	if err != nil {
-		t.Fatalf("kafkatest: %v", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	ends := EndOffsets(t, brokers, topic)
+	return ends != nil && CommittedAtLeast(t, brokers, group, topic, ends)
+}
+
+// EndOffsets returns the end offset of every partition of topic, or nil
+// when the broker cannot tell.
+func EndOffsets(t testing.TB, brokers []string, topic string) map[int32]int64 {
+	t.Helper()
+	adm, done := admin(t, brokers)
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	listed, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
-		return false
+		return nil
 	}
+	ends := map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			ends[o.Partition] = o.Offset
+		}
+	})
+	return ends
+}
+
+// CommittedAtLeast reports whether group has committed, for every partition
+// in want, at least that offset of topic: a consumer has worked through
+// the topic as it was when want was taken. An error counts as not yet.
+func CommittedAtLeast(t testing.TB, brokers []string, group, topic string, want map[int32]int64) bool {
+	t.Helper()
+	adm, done := admin(t, brokers)
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	committed, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
 		return false
 	}
-	at := true
-	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := committed.Lookup(topic, o.Partition)
-		if !ok || c.At < o.Offset {
-			at = false
+	for p, end := range want {
+		if end == 0 {
+			continue // nothing to consume
 		}
-	})
-	return at
+		c, ok := committed.Lookup(topic, p)
+		if !ok || c.At < end {
+			return false
+		}
+	}
+	return true
+}
+
+func admin(t testing.TB, brokers []string) (*kadm.Client, func()) {
+	t.Helper()
+	cl, err := kafka.NewClient(brokers, nil)
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	return kadm.NewClient(cl), cl.Close
 }
