@@ -44,10 +44,11 @@ const (
 
 // clockScale is how much faster than the wall clock the processors' clock
 // runs once the load generator is done (stack.quiet). The processors' wall
-// clock only decides when an idle partition emits its windows
-// (window.Idle: watermark + idle time); running it 60× lets the last
-// windows of a run that ended minutes ago in event time close within
-// seconds, as they would after minutes of quiet in production.
+// clock only decides when an idle partition gets a watermark record and
+// where it puts the watermark (wall clock − out-of-orderness); running it
+// 60× lets the last windows of a run that ended minutes ago in event time
+// close within seconds, as they would after minutes of quiet in
+// production.
 const clockScale = 60
 
 // clock is the processors' wall clock: real time until fast is called,
@@ -144,11 +145,10 @@ func newStack(t *testing.T, w loadgen.Windows, processes int) *stack {
 		Brokers: s.brokers, ClickHouseDSN: s.srv.DSN(s.db), SnapshotDir: t.TempDir(), Group: procGroup,
 		Pipeline: &pc, FlushInterval: 200 * time.Millisecond, SnapshotInterval: 2 * time.Second,
 		// 30 s without records is idle while the load runs (the idle
-		// path is not what this test is about), one second once the
-		// clock runs fast.
-		// IdleAdvance: the input is bounded, and an idle partition must
-		// finalize (final lift rows, the clean pass to the end).
-		IdleTimeout: 30 * time.Second, IdleAdvance: true, Now: s.clock.Now,
+		// path is not what this test is about), half a second once the
+		// clock runs fast: the watermark records then finalize every
+		// window, the final lift rows and the clean pass.
+		IdleTimeout: 30 * time.Second, Now: s.clock.Now,
 	}
 	for range processes {
 		s.goRun(ctx, &wg, "processors", func(ctx context.Context) error { return processors.Run(ctx, cfg, nil, nil) })

@@ -43,17 +43,16 @@ type Config struct {
 	// offsets committed. Default 1 min (a snapshot of 1M users takes seconds,
 	// during which the partition does not advance).
 	SnapshotInterval time.Duration
-	// IdleTimeout: a partition without records for this long emits its
-	// windows on wall-clock time (window.Idle). Default 30 s.
+	// IdleTimeout: a partition that has had no record for this long, and
+	// has none left to read, gets a watermark record (kafka.WatermarkRecord)
+	// at the wall clock less the out-of-orderness bound, so its windows
+	// close, its conversions are attributed and its final lift rows are
+	// written without further events. The record is part of the log: every
+	// reader applies it at the same place, so results stay exact across
+	// replays and restarts. Default 10 s. Raise it for a backfill of old
+	// events that pauses between batches (events older than a watermark
+	// record by more than a window's lateness are late).
 	IdleTimeout time.Duration
-	// IdleAdvance makes an idle partition also advance its event-time
-	// watermark with the wall clock (after IdleTimeout), so that windows,
-	// lift rows and the clean pass are finalized without further records.
-	// Default false. It trades exactness for completeness: a record that
-	// arrives after an idle spell can be late where a replay, which sees no
-	// idle spell, would not count it late. Use it for bounded inputs (tests,
-	// demos, backfills), not for exactly-once production runs.
-	IdleAdvance bool
 	// Partitions and Replication create the role's topics (Topics) when
 	// they are missing. Default 4 and 1.
 	Partitions  int32
@@ -85,7 +84,7 @@ func (c *Config) validate() error {
 		c.SnapshotInterval = time.Minute
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 30 * time.Second
+		c.IdleTimeout = 10 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now

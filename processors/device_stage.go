@@ -52,7 +52,6 @@ type devicePart struct {
 	p       *bots.Processor
 	maxOff  map[int32]int64 // per source partition: the highest offset applied
 	srcWM   map[int32]int64 // per source partition: its watermark
-	idle    window.Idle
 	sources int
 }
 
@@ -121,9 +120,7 @@ func (s *deviceStage) assign(_ context.Context, offsets map[string]map[int32]kgo
 		if err != nil {
 			return nil, err
 		}
-		dp := &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, idle: window.Idle{Timeout: s.cfg.IdleTimeout}, sources: s.sources}
-		dp.idle.Arrived(s.cfg.Now().UnixMilli())
-		s.parts[partition] = dp
+		s.parts[partition] = &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, sources: s.sources}
 		offsets[TopicDevices][partition] = kgo.NewOffset().AtStart()
 	}
 	return offsets, nil
@@ -153,7 +150,6 @@ func (s *deviceStage) run(ctx context.Context) error {
 				s.log.Warn("processors: device fetch", "partition", partition, "err", err)
 			}
 		})
-		now := s.cfg.Now().UnixMilli()
 		s.mu.Lock()
 		fetches.EachRecord(func(r *kgo.Record) {
 			dp := s.parts[r.Partition]
@@ -183,12 +179,11 @@ func (s *deviceStage) run(ctx context.Context) error {
 				if event.DecodeBinary(v[21:], &e) != nil {
 					return
 				}
-				dp.idle.Arrived(now)
 				dp.p.AddRange(&e, dp.watermark(), window.Range{Lo: lo, Hi: 1<<63 - 1})
 			}
 		})
 		for _, dp := range s.parts {
-			s.w.Add(dp.p.Flush(dp.idle.Watermark(now, dp.watermark()))...)
+			s.w.Add(dp.p.Flush(dp.watermark())...)
 		}
 		refused, err := s.w.Flush(ctx)
 		if err == nil && len(refused) > 0 {

@@ -12,6 +12,7 @@ type metrics struct {
 	restore      prometheus.Histogram
 	snapshot     prometheus.Histogram
 	rebalances   prometheus.Counter
+	idle         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,9 +46,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_processor_rebalances_total", Help: "Partition assignments and revocations.",
 		}),
+		idle: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "questline_processor_idle_watermarks_total", Help: "Watermark records written into idle partitions of questline.events.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.rebalances)
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.rebalances, m.idle)
 	}
 	return m
 }

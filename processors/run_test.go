@@ -263,11 +263,6 @@ func TestOneVersusFourProcessesAndReplay(t *testing.T) {
 }
 
 func TestKillAndRestart(t *testing.T) {
-	// Quarantined with TestKill9Binary: under heavy load both found the
-	// same double count after crashes (docs/processors.md, known gaps).
-	if os.Getenv("QUESTLINE_KILL9") == "" {
-		t.Skip("quarantined: known double count after crashes under load; set QUESTLINE_KILL9=1 to run")
-	}
 	const events = 50_000
 	f := newFixture(t, events, true)
 	ref := f.newDB(t)
@@ -338,15 +333,18 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return sum
 }
 
-// TestIdleAdvanceFinalizes: without records that move the watermarks past
-// the stream, IdleAdvance still finalizes everything: final lift rows, the
-// clean scope up to the last window, device rows.
-func TestIdleAdvanceFinalizes(t *testing.T) {
+// TestIdlePartitionsFinalize: with no record that moves the watermarks
+// past the stream, idle partitions get watermark records that finalize
+// everything: final lift rows, the clean scope up to the last window,
+// device rows, and every conversion attributed (the same latency rows as a
+// run whose records close every window). Since those records are in the
+// log, a replay by a new group gives the same tables.
+func TestIdlePartitionsFinalize(t *testing.T) {
 	f := newFixture(t, 6000, false)
 	db := f.newDB(t)
 	cfg := f.config(t, db, "idle", t.TempDir())
-	cfg.IdleTimeout, cfg.IdleAdvance = 300*time.Millisecond, true
-	f.runUntilStable(t, cfg, 1)
+	cfg.IdleTimeout = 300 * time.Millisecond
+	idle := f.runUntilStable(t, cfg, 1)
 	q := func(sql string) string {
 		out, err := f.query(fmt.Sprintf(sql, db))
 		if err != nil {
@@ -364,5 +362,33 @@ func TestIdleAdvanceFinalizes(t *testing.T) {
 	}
 	if n := q("SELECT count() FROM %s.bot_signals FINAL WHERE entity_type = 'device'"); n == "0" {
 		t.Fatal("no device rows")
+	}
+
+	// The all scope (the end markers never reach the lagged clean pass,
+	// so there the run closed by events is the less complete one).
+	ended := newFixture(t, 6000, true)
+	edb := ended.newDB(t)
+	want := strings.Split(ended.runUntilStable(t, ended.config(t, edb, "ended", t.TempDir()), 1), "--\n")
+	got := strings.Split(idle, "--\n")
+	allScope := func(section string) string {
+		var b strings.Builder
+		for _, line := range strings.SplitAfter(section, "\n") {
+			if strings.Contains(line, "\tall\t") {
+				b.WriteString(line)
+			}
+		}
+		return b.String()
+	}
+	if g, w := allScope(got[1]), allScope(want[1]); g != w || g == "" {
+		t.Fatalf("conversion_latency after idleness differs from a run closed by events:\n%s", firstDiff(w, g))
+	}
+	if got[2] != want[2] {
+		t.Fatalf("quest_conversions after idleness differs from a run closed by events:\n%s", firstDiff(want[2], got[2]))
+	}
+
+	db2 := f.newDB(t)
+	cfg2 := f.config(t, db2, "idle-replay", t.TempDir()) // idle timeout 1 h: no records of its own
+	if again := f.runUntilStable(t, cfg2, 2); again != idle {
+		t.Fatalf("a replay of the log with its watermark records differs:\n%s", firstDiff(idle, again))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -27,11 +28,12 @@ import (
 
 // part is one assigned partition of questline.events.
 type part struct {
-	p      *pipeline.Partition
-	next   int64 // the next offset to apply: records below it are in the state
-	idle   window.Idle
-	idleWM int64 // the watermark when the last record arrived
-	markWM int64 // the watermark last sent to the device stage
+	p    *pipeline.Partition
+	next int64 // the next offset to apply: records below it are in the state
+	// lastRecord is the wall-clock time (Unix ms) of the last record
+	// applied or watermark record written: idleness is measured from it.
+	lastRecord int64
+	markWM     int64 // the watermark last sent to the device stage
 }
 
 // source is the first stage: questline.events → pipelines → partials,
@@ -104,9 +106,7 @@ func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offs
 		p.Catalog().Merge(s.master)
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
-		pt := &part{p: p, next: next, idle: window.Idle{Timeout: s.cfg.IdleTimeout}, idleWM: p.Watermark(), markWM: window.None}
-		pt.idle.Arrived(s.cfg.Now().UnixMilli())
-		s.parts[partition] = pt
+		s.parts[partition] = &part{p: p, next: next, lastRecord: s.cfg.Now().UnixMilli(), markWM: window.None}
 		offsets[kafka.TopicEvents][partition] = kgo.NewOffset().At(next).WithEpoch(-1)
 	}
 	return offsets, nil
@@ -157,7 +157,13 @@ func (s *source) run(ctx context.Context) error {
 				return // not ours, or already in the restored state
 			}
 			pt.next = r.Offset + 1
-			pt.idle.Arrived(now.UnixMilli())
+			pt.lastRecord = now.UnixMilli()
+			if w, ok := kafka.Watermark(r); ok {
+				if w > 0 {
+					pt.p.Advance(w) // see idle
+				}
+				return
+			}
 			if err := event.DecodeBinary(r.Value, &e); err != nil {
 				s.log.Warn("processors: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
 				return
@@ -168,7 +174,6 @@ func (s *source) run(ctx context.Context) error {
 				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: slices.Clone(r.Value)})
 			}
 			pt.p.AddAt(&e, r.Offset)
-			pt.idleWM = pt.p.Watermark()
 			s.m.events.Inc()
 		})
 		var err error
@@ -203,23 +208,12 @@ func (s *source) sortedParts() []int32 {
 // flush emits every partition's rows: window rows as partials to the merge
 // stage, the rest straight to ClickHouse. Called with s.mu held.
 func (s *source) flush(ctx context.Context, now time.Time) error {
-	recs := s.forward
+	recs := append(s.forward, s.idle(ctx, now)...)
 	s.forward = nil
 	for _, partition := range s.sortedParts() {
 		pt := s.parts[partition]
 		wm := pt.p.Watermark()
-		emitWM := max(wm, pt.idle.Watermark(now.UnixMilli(), pt.idleWM))
-		if emitWM > wm && wm != window.None {
-			// Idle: event time has advanced at least with the wall clock,
-			// and is at most now (ingest refuses events from the future),
-			// so a backfill of old events closes all of them.
-			emitWM = max(emitWM, now.UnixMilli()-s.cfg.Pipeline.OutOfOrder.Milliseconds())
-		}
-		if s.cfg.IdleAdvance && emitWM > wm {
-			pt.p.Advance(emitWM) // see Config.IdleAdvance
-			wm = pt.p.Watermark()
-		}
-		o := pt.p.Flush(emitWM)
+		o := pt.p.Flush(wm)
 		if wm != window.None {
 			s.m.watermarkLag.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(now.UnixMilli()-wm) / 1000)
 		}
@@ -318,6 +312,57 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 		s.m.state.WithLabelValues(kind).Set(float64(n))
 	}
 	return nil
+}
+
+// idle returns a watermark record for every owned partition that has had
+// no record for IdleTimeout, has none left to read and still holds state
+// that a watermark would emit or finalize (pipeline.Drained; a drained
+// partition gets one per bot window, for the device stage): windows close on
+// idle partitions (SPEC §5) because the watermark moves, and because the
+// record is in the partition's log, every reader applies it at the same
+// place, so the results still depend on the log alone. The watermark is
+// the wall clock less the out-of-orderness bound, where an event arriving
+// now would put it (ingest refuses event times from the future). A
+// partition with unread records is not idle, however long its fetch
+// takes: its records may be older than that watermark. Called with s.mu
+// held.
+func (s *source) idle(ctx context.Context, now time.Time) []*kgo.Record {
+	ms := now.UnixMilli()
+	w := ms - s.cfg.Pipeline.OutOfOrder.Milliseconds()
+	var quiet []int32
+	for _, partition := range s.sortedParts() {
+		pt := s.parts[partition]
+		wm := pt.p.Watermark()
+		if ms-pt.lastRecord < s.cfg.IdleTimeout.Milliseconds() || w <= wm {
+			continue
+		}
+		// A drained partition only needs its watermark to move for the
+		// device stage, whose watermark is the minimum over all sources:
+		// once per bot window is enough there.
+		if wm != window.None && pt.p.Drained() && w-wm < s.cfg.Pipeline.Bots.Window.Size.Milliseconds() {
+			continue
+		}
+		quiet = append(quiet, partition)
+	}
+	if len(quiet) == 0 {
+		return nil
+	}
+	ends, err := kadm.NewClient(s.cl).ListEndOffsets(ctx, kafka.TopicEvents)
+	if err != nil {
+		s.log.Warn("processors: listing end offsets for idle partitions", "err", err)
+		return nil
+	}
+	var recs []*kgo.Record
+	for _, partition := range quiet {
+		pt := s.parts[partition]
+		pt.lastRecord = ms // check again after another IdleTimeout
+		if end, ok := ends.Lookup(kafka.TopicEvents, partition); !ok || end.Err != nil || end.Offset != pt.next {
+			continue // records left to read: not idle
+		}
+		recs = append(recs, kafka.WatermarkRecord(partition, w))
+		s.m.idle.Inc()
+	}
+	return recs
 }
 
 func flushWriter[T any](w *ch.Writer[T]) func(context.Context) error {

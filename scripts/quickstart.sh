@@ -19,9 +19,6 @@ export QUESTLINE_METRICS_ADDR=${QUESTLINE_METRICS_ADDR:-127.0.0.1:9464}
 # simulated device's address in X-Forwarded-For and its country in
 # X-Edge-Country, which ingest believes only from a trusted proxy.
 export QUESTLINE_TRUSTED_PROXIES=${QUESTLINE_TRUSTED_PROXIES:-127.0.0.1/32}
-# Synthetic traffic stops: let idle partitions close their windows on the
-# wall clock so the final lift rows and the clean scope complete.
-export QUESTLINE_PROCESS_IDLE_ADVANCE=${QUESTLINE_PROCESS_IDLE_ADVANCE:-true}
 data=$QUESTLINE_DATA_DIR
 mkdir -p "$data"
 

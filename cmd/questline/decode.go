@@ -16,7 +16,9 @@ import (
 // runDecode reads Kafka record values framed by kcat -f '%R%s' (a 4-byte
 // big-endian length, then the value) from stdin and prints one JSON line
 // per record: event.AppendJSON for questline.events records, the JSON
-// itself for questline.events.dlq records. For example:
+// itself for questline.events.dlq records and for the processors'
+// watermark records in questline.events ({"questline_watermark":…}, see
+// kafka.WatermarkHeader). For example:
 //
 //	kcat -C -b 127.0.0.1:9092 -t questline.events -e -q -f '%R%s' | questline decode
 func runDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {

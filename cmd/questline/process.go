@@ -19,7 +19,6 @@ type processFlags struct {
 	flushInterval    time.Duration
 	snapshotInterval time.Duration
 	idleTimeout      time.Duration
-	idleAdvance      bool
 	outOfOrder       time.Duration
 }
 
@@ -28,9 +27,8 @@ func (f *processFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.snapshotDir, "snapshot-dir", "", "where partition state snapshots live; every processor process must see the same directory (default <data-dir>/snapshots)")
 	fs.DurationVar(&f.flushInterval, "process-flush-interval", time.Second, "how often window rows are emitted and written")
 	fs.DurationVar(&f.snapshotInterval, "process-snapshot-interval", time.Minute, "how often partition state is snapshotted and offsets committed")
-	fs.DurationVar(&f.idleTimeout, "process-idle-timeout", 30*time.Second, "a partition without records this long emits its windows on wall-clock time")
+	fs.DurationVar(&f.idleTimeout, "process-idle-timeout", 10*time.Second, "a partition without records this long, and none left to read, gets a watermark record (wall clock − the out-of-order bound) so its windows close; raise it for backfills of old events")
 	fs.DurationVar(&f.outOfOrder, "process-out-of-order", 30*time.Second, "the watermark's bound on disorder: a window's first row is written this long after its end; events later than that still update it until the allowed lateness (10 min), so a smaller bound gives fresher first rows at the cost of more row rewrites")
-	fs.BoolVar(&f.idleAdvance, "process-idle-advance", false, "an idle partition also advances its watermark with the wall clock, so windows, final lift rows and the clean scope complete when traffic stops (for bounded or bursty inputs; a record arriving after an idle spell may then count as late where a replay would not)")
 }
 
 // config returns the processors' configuration for the app.
@@ -50,7 +48,6 @@ func (f *processFlags) config(a *app, brokers []string) processors.Config {
 		FlushInterval:    f.flushInterval,
 		SnapshotInterval: f.snapshotInterval,
 		IdleTimeout:      f.idleTimeout,
-		IdleAdvance:      f.idleAdvance,
 		Partitions:       int32(a.cfg.KafkaPartitions),
 		Replication:      int16(a.cfg.KafkaReplication),
 	}

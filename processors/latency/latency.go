@@ -381,6 +381,9 @@ func (p *Processor) Users() int { return len(p.users) }
 // Panes returns the number of live panes.
 func (p *Processor) Panes() int { return p.eng.Len() }
 
+// Pending returns the number of conversions waiting for the watermark.
+func (p *Processor) Pending() int { return len(p.queue) }
+
 // Watermark returns the event-time watermark last seen.
 func (p *Processor) Watermark() int64 { return p.eng.Watermark() }
 

@@ -377,6 +377,30 @@ func (p *Partition) Catalog() *catalog.Catalog { return p.cat }
 // Watermark returns the partition's event-time watermark.
 func (p *Partition) Watermark() int64 { return p.wm.Time() }
 
+// Drained reports whether the partition holds nothing a watermark could
+// still emit or finalize: no live pane in either scope, no conversion
+// waiting, no auction or live drop, no event waiting for the clean pass.
+// What remains (attribution completions, bot flags, event ids) emits
+// nothing by itself.
+func (p *Partition) Drained() bool {
+	scopes := []*scope{&p.all}
+	if p.clean != nil {
+		if p.head < len(p.queue) {
+			return false
+		}
+		scopes = append(scopes, p.clean)
+	}
+	if p.bots.Panes() > 0 {
+		return false
+	}
+	for _, s := range scopes {
+		if s.quest.Panes()+s.latency.Panes()+s.latency.Pending()+s.yield.Panes()+s.yield.Auctions()+s.lift.Users() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Stats returns the running totals.
 func (p *Partition) Stats() Stats {
 	s := p.stats

@@ -169,39 +169,27 @@ func TestEngineEmitOnWatermarkAndLateness(t *testing.T) {
 	})
 }
 
-func TestEngineIdleEmission(t *testing.T) {
+// TestEngineEarlyEmission: an emission watermark ahead of the event-time
+// watermark emits windows early without closing them.
+func TestEngineEarlyEmission(t *testing.T) {
 	spec := Spec{Size: 10 * time.Second, Slide: 5 * time.Second, Lateness: 5 * time.Second}
 	h := newHarness(t, spec, 2*time.Second)
-	idle := Idle{Timeout: 3 * time.Second}
-	wall := int64(1_000_000)
-	idle.Arrived(wall)
 	h.add(7000) // wm 5000
-	// Not idle yet: nothing.
-	h.eng.Flush(idle.Watermark(wall+2999, h.wm.Time()))
+	h.eng.Flush(h.wm.Time())
 	expect(t, h.log)
-	// Idle for 6 s: emission watermark 11000 emits [0,10) provisionally.
-	h.eng.Flush(idle.Watermark(wall+6000, h.wm.Time()))
+	// Emission watermark 11000 emits [0,10) provisionally.
+	h.eng.Flush(11000)
 	expect(t, h.log, "[0,10000) v1 final=false [7000]")
 	h.log = nil
-	// An event arrives after the gap: not late (event time decides), and
-	// the window is updated.
-	idle.Arrived(wall + 7000)
+	// A later event is not late (event time decides), and the window is
+	// updated.
 	if missed := h.add(6000); missed != 0 {
-		t.Fatalf("missed %d after idle", missed)
+		t.Fatalf("missed %d after early emission", missed)
 	}
-	if got := idle.Watermark(wall+7000, h.wm.Time()); got != 5000 {
-		t.Fatalf("idle watermark after arrival = %d", got)
-	}
-	h.eng.Flush(idle.Watermark(wall+18000, h.wm.Time())) // 5000 + 11 s idle
+	h.eng.Flush(16000)
 	expect(t, h.log,
 		"[0,10000) v2 final=false upd [6000 7000]",
 		"[5000,15000) v2 final=false [6000 7000]")
-	// Before any event the idle watermark stays None.
-	var fresh Idle
-	fresh.Timeout = time.Second
-	if fresh.Watermark(1e9, None) != None {
-		t.Fatal("idle watermark of an empty partition")
-	}
 }
 
 // TestEngineMatchesBatch: random streams with disorder up to the bound give,

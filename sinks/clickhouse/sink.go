@@ -305,6 +305,9 @@ func (s *Sink) consume(b *batch, r *kgo.Record) {
 	b.pending++
 	switch r.Topic {
 	case kafka.TopicEvents:
+		if _, ok := kafka.Watermark(r); ok {
+			return // a processor's watermark record (kafka.WatermarkHeader), not an event
+		}
 		if err := event.DecodeBinary(r.Value, b.events.Next()); err != nil {
 			b.events.DropLast()
 			s.m.deadLettered.WithLabelValues("undecodable").Inc()

@@ -118,6 +118,14 @@ func TestSinkWritesEveryEventAndRejectionOnce(t *testing.T) {
 	dls := testDeadLetters("bad", 60)
 	produce(t, cl, eventRecords(evs))
 	produce(t, cl, deadLetterRecords(dls))
+	// A processor's watermark record among the events is neither an event
+	// nor a rejection.
+	manual, err := kafka.NewClient(b.Addrs(), nil, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer manual.Close()
+	produce(t, manual, []*kgo.Record{kafka.WatermarkRecord(0, evs[0].EventTime)})
 
 	// Two sinks in one group share the partitions.
 	cfg := SinkConfig{Brokers: b.Addrs(), DSN: srv.DSN(db), BatchRows: 500, BatchWait: 100 * time.Millisecond}
