@@ -82,18 +82,28 @@ func newMergers(c *ch.Client) (map[string]merger, error) {
 	return out, err
 }
 
-// mergeState holds the latest partial of every (identity, source).
+// mergeState holds the latest partial of every (identity, source) of one
+// partials partition, and every source's watermark.
 type mergeState struct {
-	latest map[string]map[int32]partial // table|identity → source → partial
-	dirty  map[string]bool
+	sources int                          // partitions of questline.events
+	latest  map[string]map[int32]partial // table|identity → source → partial
+	until   map[string]int64             // table|identity → greatest Until
+	dirty   map[string]bool
+	srcWM   map[int32]int64
 }
 
-func newMergeState() *mergeState {
-	return &mergeState{latest: map[string]map[int32]partial{}, dirty: map[string]bool{}}
+func newMergeState(sources int) *mergeState {
+	return &mergeState{sources: sources, latest: map[string]map[int32]partial{},
+		until: map[string]int64{}, dirty: map[string]bool{}, srcWM: map[int32]int64{}}
 }
 
-// add keeps p if it is at least as informed as what the source sent before.
+// add keeps p if it is at least as informed as what the source sent before;
+// a marker raises its source's watermark.
 func (s *mergeState) add(p partial) {
+	if p.Table == "" {
+		s.srcWM[p.Source] = max(s.srcWM[p.Source], p.Watermark)
+		return
+	}
 	id := p.Table + "|" + p.Identity
 	bySource := s.latest[id]
 	if bySource == nil {
@@ -104,6 +114,7 @@ func (s *mergeState) add(p partial) {
 		return
 	}
 	bySource[p.Source] = p
+	s.until[id] = max(s.until[id], p.Until)
 	s.dirty[id] = true
 }
 
@@ -127,4 +138,29 @@ func (s *mergeState) emit(ms map[string]merger) error {
 	}
 	clear(s.dirty)
 	return nil
+}
+
+// evict forgets, once emitted, every identity that no source will send
+// again — every source's watermark has passed its Until — and returns the
+// keys of their partials, for tombstones. A source that never sent a
+// marker keeps everything.
+func (s *mergeState) evict() (keys []string) {
+	if len(s.srcWM) < s.sources {
+		return nil
+	}
+	low := int64(1<<63 - 1)
+	for _, w := range s.srcWM {
+		low = min(low, w)
+	}
+	for id, u := range s.until {
+		if u > low || s.dirty[id] {
+			continue
+		}
+		for _, p := range s.latest[id] {
+			keys = append(keys, p.key())
+		}
+		delete(s.latest, id)
+		delete(s.until, id)
+	}
+	return keys
 }

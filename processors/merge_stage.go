@@ -24,17 +24,19 @@ type mergeStage struct {
 	log     *slog.Logger
 	cl      *kgo.Client
 	mergers map[string]merger
+	sources int // partitions of questline.events
+	m       *metrics
 
 	mu     sync.Mutex
 	states map[int32]*mergeState
 }
 
-func newMergeStage(cfg *Config, log *slog.Logger, c *ch.Client) (*mergeStage, error) {
+func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*mergeStage, error) {
 	ms, err := newMergers(c)
 	if err != nil {
 		return nil, err
 	}
-	s := &mergeStage{cfg: cfg, log: log, mergers: ms, states: map[int32]*mergeState{}}
+	s := &mergeStage{cfg: cfg, log: log, mergers: ms, sources: int(sources), m: m, states: map[int32]*mergeState{}}
 	s.cl, err = kafka.NewClient(cfg.Brokers, log,
 		kgo.ConsumerGroup(cfg.Group+"-merge"),
 		kgo.ConsumeTopics(TopicPartials),
@@ -44,6 +46,7 @@ func newMergeStage(cfg *Config, log *slog.Logger, c *ch.Client) (*mergeStage, er
 		kgo.AdjustFetchOffsetsFn(s.assign),
 		kgo.OnPartitionsRevoked(s.revoke),
 		kgo.OnPartitionsLost(s.revoke),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), // tombstones go where their partials are
 	)
 	return s, err
 }
@@ -52,7 +55,7 @@ func (s *mergeStage) assign(_ context.Context, offsets map[string]map[int32]kgo.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for partition := range offsets[TopicPartials] {
-		s.states[partition] = newMergeState()
+		s.states[partition] = newMergeState(s.sources)
 		offsets[TopicPartials][partition] = kgo.NewOffset().AtStart()
 	}
 	return offsets, nil
@@ -88,6 +91,9 @@ func (s *mergeStage) run(ctx context.Context) error {
 			if st == nil || err != nil {
 				return
 			}
+			if len(r.Value) == 0 {
+				return // a tombstone: its identity was evicted
+			}
 			var p partial
 			if e := json.Unmarshal(r.Value, &p); e != nil {
 				s.log.Warn("processors: undecodable partial skipped", "partition", r.Partition, "offset", r.Offset, "err", e)
@@ -105,6 +111,22 @@ func (s *mergeStage) run(ctx context.Context) error {
 				if err = m.flush(ctx); err != nil {
 					break
 				}
+			}
+		}
+		var tombs []*kgo.Record
+		if err == nil {
+			n := 0
+			for partition, st := range s.states {
+				for _, k := range st.evict() {
+					tombs = append(tombs, &kgo.Record{Topic: TopicPartials, Partition: partition, Key: []byte(k)})
+				}
+				n += len(st.latest)
+			}
+			s.m.state.WithLabelValues("merge_identities").Set(float64(n))
+			if len(tombs) > 0 {
+				// Compaction then drops the evicted partials, so a stage
+				// re-reading the topic does not rebuild them.
+				err = s.cl.ProduceSync(ctx, tombs...).FirstErr()
 			}
 		}
 		if err == nil && !fetches.Empty() {

@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "questline_processor_clean_pending_events", Help: "Events held for the lagged clean pass.",
 		}),
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "questline_processor_state_entries", Help: "State held by this process's partitions, by kind (panes, attribution_users, auctions, lift_users, flagged, seen_ids: event ids remembered for de-duplication).",
+			Name: "questline_processor_state_entries", Help: "State held by this process's partitions, by kind (panes, attribution_users, auctions, lift_users, flagged, seen_ids: event ids remembered for de-duplication, merge_identities: window rows the merge stage still holds).",
 		}, []string{"kind"}),
 		restore: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "questline_processor_restore_duration_seconds", Help: "Time to restore a partition from its snapshot.",

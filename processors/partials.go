@@ -12,17 +12,28 @@ import (
 )
 
 // partial is the value of a questline.window.partials record: one source
-// partition's row of a window table. Its key is table|identity|source, so
-// compaction keeps the latest partial of every source.
+// partition's row of a window table, or (Table empty) a source's watermark
+// marker. A row's key is table|identity|source, so compaction keeps the
+// latest partial of every source; a marker's is wm|source.
 type partial struct {
-	Table    string          `json:"t"`
-	Identity string          `json:"i"`
+	Table    string          `json:"t,omitempty"`
+	Identity string          `json:"i,omitempty"`
 	Source   int32           `json:"s"`
-	Version  uint64          `json:"v"`
-	Row      json.RawMessage `json:"r"`
+	Version  uint64          `json:"v,omitempty"`
+	Row      json.RawMessage `json:"r,omitempty"`
+	// Until is the source watermark from which the source never emits
+	// this identity again (the window closed: end + lateness, plus the
+	// clean pass's lag in the clean scope), so the merge stage may forget
+	// the identity once every source's watermark has passed it.
+	Until int64 `json:"u,omitempty"`
+	// Watermark is a marker's: the source's event-time watermark.
+	Watermark int64 `json:"w,omitempty"`
 }
 
 func (p *partial) key() string {
+	if p.Table == "" {
+		return "wm|" + strconv.Itoa(int(p.Source))
+	}
 	return p.Table + "|" + p.Identity + "|" + strconv.Itoa(int(p.Source))
 }
 
@@ -55,10 +66,10 @@ const (
 	tLift      = "creator_lift"
 )
 
-func newPartial[T any](table, identity string, source int32, version uint64, row *T) (partial, error) {
+func newPartial[T any](table, identity string, source int32, version uint64, until int64, row *T) (partial, error) {
 	b, err := json.Marshal(row)
 	if err != nil {
 		return partial{}, err
 	}
-	return partial{Table: table, Identity: identity, Source: source, Version: version, Row: b}, nil
+	return partial{Table: table, Identity: identity, Source: source, Version: version, Until: until, Row: b}, nil
 }

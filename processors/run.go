@@ -78,7 +78,7 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	if err != nil {
 		return err
 	}
-	mrg, err := newMergeStage(&cfg, logger, c)
+	mrg, err := newMergeStage(&cfg, logger, m, c, sources)
 	if err != nil {
 		src.cl.Close()
 		return err

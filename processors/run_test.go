@@ -159,16 +159,21 @@ func (f *fixture) dump(t *testing.T, db string) string {
 	return b.String()
 }
 
-// runUntilStable runs n processes until the tables stop changing.
-func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int) string {
+// runUntilStable runs n processes until the tables stop changing; the
+// first process registers its metrics with reg, when given.
+func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int, reg ...prometheus.Registerer) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for range n {
+	for i := range n {
+		var r prometheus.Registerer
+		if i == 0 && len(reg) > 0 {
+			r = reg[0]
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := Run(ctx, cfg, nil, nil); err != nil {
+			if err := Run(ctx, cfg, r, nil); err != nil {
 				errs <- err
 			}
 		}()
@@ -317,6 +322,28 @@ func firstDiff(a, b string) string {
 	return fmt.Sprintf("lengths %d vs %d", len(al), len(bl))
 }
 
+// gauge returns the value of the series of name whose kind label is kind.
+func gauge(t *testing.T, reg *prometheus.Registry, name, kind string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == kind {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{kind=%q}", name, kind)
+	return 0
+}
+
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -344,7 +371,12 @@ func TestIdlePartitionsFinalize(t *testing.T) {
 	db := f.newDB(t)
 	cfg := f.config(t, db, "idle", t.TempDir())
 	cfg.IdleTimeout = 300 * time.Millisecond
-	idle := f.runUntilStable(t, cfg, 1)
+	reg := prometheus.NewRegistry()
+	idle := f.runUntilStable(t, cfg, 1, reg)
+	// Every window is closed: the merge stage has forgotten them all.
+	if n := gauge(t, reg, "questline_processor_state_entries", "merge_identities"); n != 0 {
+		t.Fatalf("the merge stage still holds %v identities after every window closed", n)
+	}
 	q := func(sql string) string {
 		out, err := f.query(fmt.Sprintf(sql, db))
 		if err != nil {

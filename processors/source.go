@@ -229,33 +229,40 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			s.m.emitted.WithLabelValues(p.Table).Inc()
 			return nil
 		}
+		pc := s.cfg.Pipeline
 		for i := range o.Quest {
 			r := &o.Quest[i]
-			if err := add(newPartial(tQuest, questIdentity(r), partition, r.Version, r)); err != nil {
+			if err := add(newPartial(tQuest, questIdentity(r), partition, r.Version, s.until(r.Scope, r.End, pc.Quest.Window.Lateness), r)); err != nil {
 				return err
 			}
 		}
 		for i := range o.Latency {
 			r := &o.Latency[i]
-			if err := add(newPartial(tLatency, latencyIdentity(r), partition, r.Version, r)); err != nil {
+			if err := add(newPartial(tLatency, latencyIdentity(r), partition, r.Version, s.until(r.Scope, r.End, pc.Latency.Window.Lateness), r)); err != nil {
 				return err
 			}
 		}
 		for i := range o.Yield {
 			r := &o.Yield[i]
-			if err := add(newPartial(tYield, yieldIdentity(r), partition, r.Version, r)); err != nil {
+			if err := add(newPartial(tYield, yieldIdentity(r), partition, r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness), r)); err != nil {
 				return err
 			}
 		}
 		for i := range o.Integrity {
 			r := &o.Integrity[i]
-			if err := add(newPartial(tIntegrity, integrityIdentity(r), partition, r.Version, r)); err != nil {
+			if err := add(newPartial(tIntegrity, integrityIdentity(r), partition, r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness), r)); err != nil {
 				return err
 			}
 		}
 		for i := range o.Lift {
 			r := &o.Lift[i]
-			if err := add(newPartial(tLift, liftIdentity(r), partition, r.Version, r)); err != nil {
+			// An update row is made once, when the watermark passes its
+			// cutoff; the final row when it passes the cutoff + lateness.
+			var late time.Duration
+			if r.Final {
+				late = pc.Lift.Lateness
+			}
+			if err := add(newPartial(tLift, liftIdentity(r), partition, r.Version, s.until(r.Scope, r.UpdatedAt, late), r)); err != nil {
 				return err
 			}
 		}
@@ -272,6 +279,15 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			// so only a change needs sending (a new owner sends its first).
 			for dp := range s.devices {
 				recs = append(recs, &kgo.Record{Topic: TopicDevices, Value: deviceMarkerValue(partition, wm), Partition: dp})
+			}
+			// The merge stage forgets identities every source is done with.
+			for pp := range s.partials {
+				marker := partial{Source: partition, Watermark: wm}
+				v, err := json.Marshal(&marker)
+				if err != nil {
+					return err
+				}
+				recs = append(recs, &kgo.Record{Topic: TopicPartials, Key: []byte(marker.key()), Value: v, Partition: pp})
 			}
 			pt.markWM = wm
 		}
@@ -363,6 +379,18 @@ func (s *source) idle(ctx context.Context, now time.Time) []*kgo.Record {
 		s.m.idle.Inc()
 	}
 	return recs
+}
+
+// until is the watermark of the partition from which a row of scope whose
+// window ends (or lift cutoff is) at end is never emitted again: end +
+// lateness, and in the clean scope also the clean pass's lag behind the
+// partition's watermark.
+func (s *source) until(scope string, end int64, lateness time.Duration) int64 {
+	u := end + lateness.Milliseconds()
+	if scope == window.ScopeClean {
+		u += s.cfg.Pipeline.Lag().Milliseconds()
+	}
+	return u
 }
 
 func flushWriter[T any](w *ch.Writer[T]) func(context.Context) error {
