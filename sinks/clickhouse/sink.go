@@ -91,7 +91,8 @@ type Sink struct {
 
 // batch is the records consumed since the previous hand-off, as rows.
 type batch struct {
-	events   *Writer[event.Event]
+	store    *eventStore     // the events, columnar
+	events   *Writer[uint32] // rows of store
 	rejected *Writer[Rejected]
 	dead     []*kgo.Record
 	last     map[topicPartition]*kgo.Record // the offsets to commit
@@ -131,8 +132,8 @@ func NewSink(ctx context.Context, cfg SinkConfig, reg prometheus.Registerer, log
 	}
 	wopts := []WriterOpt{BatchRows(cfg.BatchRows), BatchWait(cfg.BatchWait)}
 	for i := range s.batches {
-		b := &batch{last: map[topicPartition]*kgo.Record{}}
-		if b.events, err = NewWriter(s.ch, EventsTable, wopts...); err == nil {
+		b := &batch{last: map[topicPartition]*kgo.Record{}, store: newEventStore(cfg.BatchRows)}
+		if b.events, err = NewWriter(s.ch, b.store.table(), wopts...); err == nil {
 			b.rejected, err = NewWriter(s.ch, RejectedTable, wopts...)
 		}
 		if err != nil {
@@ -273,6 +274,7 @@ func (s *Sink) commit(ctx context.Context, b *batch) {
 	}
 	clear(b.last)
 	b.pending = 0
+	b.store.reset()
 }
 
 // shutdown waits for the in-flight flush, then writes and commits every
@@ -308,8 +310,8 @@ func (s *Sink) consume(b *batch, r *kgo.Record) {
 		if _, ok := kafka.Watermark(r); ok {
 			return // a processor's watermark record (kafka.WatermarkHeader), not an event
 		}
-		if err := event.DecodeBinary(r.Value, b.events.Next()); err != nil {
-			b.events.DropLast()
+		row, err := b.store.add(r.Value)
+		if err != nil {
 			s.m.deadLettered.WithLabelValues("undecodable").Inc()
 			b.dead = append(b.dead, deadLetterRecord(&event.DeadLetter{
 				Reason: "sink: undecodable events record at " + coords(r) + ": " + err.Error(),
@@ -317,6 +319,7 @@ func (s *Sink) consume(b *batch, r *kgo.Record) {
 			}, r.Key))
 			return
 		}
+		b.events.Add(row)
 	case kafka.TopicDLQ:
 		d, err := event.UnmarshalDeadLetter(r.Value)
 		if err != nil {
@@ -349,13 +352,14 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		return err
 	}
 	for _, r := range refusedEvents {
+		e := b.store.event(r.Row)
 		s.m.deadLettered.WithLabelValues("refused").Inc()
-		s.log.Warn("clickhouse refused an event; dead-lettering it", "event_id", r.Row.ID, "err", r.Err)
+		s.log.Warn("clickhouse refused an event; dead-lettering it", "event_id", e.ID, "err", r.Err)
 		b.dead = append(b.dead, deadLetterRecord(&event.DeadLetter{
 			Reason: "sink: ClickHouse refused the row: " + r.Err.Error(), Kind: "sink_refused",
-			EventID: r.Row.ID, Index: -1, Raw: string(event.AppendJSON(nil, &r.Row)),
-			ReceivedAt: r.Row.ReceivedAt, Source: r.Row.Source.String(), KeyID: r.Row.KeyID,
-		}, []byte(r.Row.Key())))
+			EventID: e.ID, Index: -1, Raw: string(event.AppendJSON(nil, &e)),
+			ReceivedAt: e.ReceivedAt, Source: e.Source.String(), KeyID: e.KeyID,
+		}, []byte(e.Key())))
 	}
 	if err := s.produceDead(ctx, b); err != nil {
 		return err
