@@ -129,29 +129,41 @@ func (r *Row) Reasons() []string {
 	return out
 }
 
-// ent is one entity's share of a pane.
+// ent is one entity's share of a pane (pointer-free: the panes of a
+// window's lateness hold many of them).
 type ent struct {
-	offs       []uint32 // event times as offsets from the pane start
+	id         uint32 // in Processor.ents
+	n          uint32 // events
 	claims     uint16
 	impossible uint16
 	geo        uint16
-	users      []string // devices: distinct users
 }
+
+// evt is one event of a pane: its entity and its time as an offset from the
+// pane start.
+type evt struct{ id, off uint32 }
 
 type pane struct {
 	start int64
-	ents  map[string]*ent
-	// For emission: the entities with an event that can signal on its own
-	// (claim, impossible quest, geo mismatch, a device's user), and those
-	// with at least Processor.heavy events here. An entity reaching a count
-	// threshold in a window of k panes has at least threshold/k events in
-	// one of them, so a first emission needs to look at these only.
-	notable []string
-	heavy   []string
+	idx   map[uint32]int32 // entity → index in ents
+	ents  []ent
+	evs   []evt              // arrival order
+	users map[int32][]string // devices: distinct users, by index in ents
+	// For emission: the entities (indexes in ents) with an event that can
+	// signal on its own (claim, impossible quest, geo mismatch, a device's
+	// user), and those with at least Processor.heavy events here. An entity
+	// reaching a count threshold in a window of k panes has at least
+	// threshold/k events in one of them, so a first emission needs to look
+	// at these only.
+	notable []int32
+	heavy   []int32
 }
 
-func (en *ent) notable() bool {
-	return en.claims > 0 || en.impossible > 0 || en.geo > 0 || len(en.users) > 0
+func newPane(start int64) *pane { return &pane{start: start, idx: map[uint32]int32{}} }
+
+func (pn *pane) isNotable(i int32) bool {
+	en := &pn.ents[i]
+	return en.claims > 0 || en.impossible > 0 || en.geo > 0 || len(pn.users[i]) > 0
 }
 
 // Processor computes bot signals of one partition (users) or one device
@@ -164,11 +176,17 @@ type Processor struct {
 	rows    []Row
 	heavy   int // events in one pane that make an entity a candidate
 
-	acc   map[string]*accum
-	pool  []accum
-	ids   []string
-	times []int64
+	ents  entities
+	swept int64 // the last sweep's cut
 
+	// Emission scratch: accOf[entity] is 1 + the index of its accumulator
+	// in pool (0: none), sel marks the entities whose times are gathered.
+	accOf   []int32
+	accIDs  []uint32
+	pool    []accum
+	ids     []uint32
+	sel     []bool
+	byName  func(a, b uint32) int
 	geo     map[string][]geoMark // entity → its geo-mismatched events, by time
 	hopMs   int64
 	strs    map[string]string
@@ -199,11 +217,10 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 	if cfg.Window.Slide > 65*time.Second {
 		cfg.Window.Slide = 0 // rejected by Validate below
 	}
-	p := &Processor{cfg: cfg, catalog: cat, flags: flags, acc: map[string]*accum{},
+	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None,
 		geo: map[string][]geoMark{}, strs: map[string]string{}, hopMs: hopMs(cfg)}
-	eng, err := window.NewEngine(cfg.Window, func(start int64) *pane {
-		return &pane{start: start, ents: map[string]*ent{}}
-	}, p.emit)
+	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.names[a], p.ents.names[b]) }
+	eng, err := window.NewEngine(cfg.Window, newPane, p.emit)
 	if err != nil {
 		return nil, err
 	}
@@ -234,23 +251,21 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 	if pn == nil {
 		return missed
 	}
-	en := pn.ents[id]
-	key := id
-	if en == nil {
-		en = &ent{}
-		key = strings.Clone(id)
-		pn.ents[key] = en
+	eid := p.ents.id(id)
+	p.ents.hold(eid, pn.start)
+	i, ok := pn.idx[eid]
+	if !ok {
+		i = int32(len(pn.ents))
+		pn.ents = append(pn.ents, ent{id: eid})
+		pn.idx[eid] = i
 	}
-	wasNotable := en.notable()
-	en.offs = append(en.offs, uint32(e.EventTime-pn.start))
-	if len(en.offs) == p.heavy {
-		pn.heavy = append(pn.heavy, key)
+	wasNotable := pn.isNotable(i)
+	en := &pn.ents[i]
+	en.n++
+	pn.evs = append(pn.evs, evt{eid, uint32(e.EventTime - pn.start)})
+	if int(en.n) == p.heavy {
+		pn.heavy = append(pn.heavy, i)
 	}
-	defer func() {
-		if !wasNotable && en.notable() {
-			pn.notable = append(pn.notable, key)
-		}
-	}()
 	switch e.Type {
 	case event.DropClaimed, event.ClaimRejected:
 		en.claims++
@@ -265,12 +280,20 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 			}
 		}
 	}
-	if p.cfg.Entity == EntityDevice && e.UserID != "" && !slices.Contains(en.users, e.UserID) {
-		en.users = append(en.users, strings.Clone(e.UserID))
+	if p.cfg.Entity == EntityDevice && e.UserID != "" && !slices.Contains(pn.users[i], e.UserID) {
+		if pn.users == nil {
+			pn.users = map[int32][]string{}
+		}
+		pn.users[i] = append(pn.users[i], strings.Clone(e.UserID))
 	}
 	if geoMismatch(e) {
 		en.geo++
-		p.addGeo(id, e.EventTime, e.Country, wm)
+	}
+	if !wasNotable && pn.isNotable(i) {
+		pn.notable = append(pn.notable, i)
+	}
+	if geoMismatch(e) {
+		p.addGeo(id, e.EventTime, e.Country, wm) // may add panes: en is stale
 	}
 	return missed
 }
@@ -368,6 +391,12 @@ func (p *Processor) Flush(emitWM int64) []Row {
 				p.geo[id] = slices.Delete(marks, 0, i)
 			}
 		}
+		// Panes starting at or before cut are evicted.
+		size, slide := p.cfg.Window.Size.Milliseconds(), p.cfg.Window.Slide.Milliseconds()
+		if cut := wm - size - p.cfg.Window.Lateness.Milliseconds(); p.swept == window.None || cut >= p.swept+slide {
+			p.ents.sweep(cut)
+			p.swept = cut
+		}
 	}
 	rows := p.rows
 	p.rows = p.rows[:0]
@@ -378,18 +407,9 @@ func (p *Processor) Flush(emitWM int64) []Row {
 func (p *Processor) Panes() int { return p.eng.Len() }
 
 func (p *Processor) emit(r window.Result, panes []*pane) {
-	clear(p.acc)
-	count := func(id string, en *ent) {
-		a := p.acc[id]
-		if a == nil {
-			a = p.newAccum()
-			p.acc[id] = a
-		}
-		a.n += len(en.offs)
-		a.claims += int(en.claims)
-		a.impossible += int(en.impossible)
-		a.geo += int(en.geo)
-		a.devUsers += len(en.users)
+	if n := len(p.ents.names); len(p.accOf) < n {
+		p.accOf = append(p.accOf, make([]int32, n-len(p.accOf))...)
+		p.sel = append(p.sel, make([]bool, n-len(p.sel))...)
 	}
 	// First pass: counts only, of the candidates. On a first emission
 	// (nothing to overwrite) an entity that is neither notable nor heavy in
@@ -397,52 +417,64 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	// to be withdrawn).
 	if !r.Updated {
 		for _, pn := range panes {
-			for _, list := range [2][]string{pn.notable, pn.heavy} {
-				for _, id := range list {
-					if _, done := p.acc[id]; done {
-						continue
-					}
-					for _, pn2 := range panes {
-						if en := pn2.ents[id]; en != nil {
-							count(id, en)
-						}
-					}
+			for _, list := range [2][]int32{pn.notable, pn.heavy} {
+				for _, i := range list {
+					p.accumFor(pn.ents[i].id)
 				}
 			}
 		}
-	} else {
-		for _, pn := range panes {
-			for id, en := range pn.ents {
-				count(id, en)
+	}
+	for _, pn := range panes {
+		for i := range pn.ents {
+			en := &pn.ents[i]
+			k := p.accOf[en.id]
+			if k == 0 {
+				if !r.Updated {
+					continue
+				}
+				k = p.accumFor(en.id)
 			}
+			a := &p.pool[k-1]
+			a.n += int(en.n)
+			a.claims += int(en.claims)
+			a.impossible += int(en.impossible)
+			a.geo += int(en.geo)
+			a.devUsers += len(pn.users[int32(i)])
 		}
 	}
 	p.ids = p.ids[:0]
-	for id, a := range p.acc {
+	for _, id := range p.accIDs {
+		a := &p.pool[p.accOf[id]-1]
 		if r.Updated || a.n > p.cfg.Velocity || a.n >= p.cfg.MetronomeEvents || a.claims >= p.cfg.ClaimBurst ||
 			a.impossible > 0 || a.geo > 0 || a.devUsers > p.cfg.SharedDeviceUsers ||
-			p.flags != nil && p.flags.Flagged(id, r.Start) {
+			p.flags != nil && p.flags.Flagged(p.ents.names[id], r.Start) {
 			p.ids = append(p.ids, id)
+			p.sel[id] = true
 		}
 	}
-	slices.Sort(p.ids)
-	for _, id := range p.ids {
-		a := p.acc[id]
-		// Second pass for the candidates: times and distinct users.
-		for _, pn := range panes {
-			en := pn.ents[id]
-			if en == nil {
-				continue
+	// Second pass for the selected: times and distinct users.
+	for _, pn := range panes {
+		for _, ev := range pn.evs {
+			if p.sel[ev.id] {
+				a := &p.pool[p.accOf[ev.id]-1]
+				a.times = append(a.times, pn.start+int64(ev.off))
 			}
-			for _, o := range en.offs {
-				a.times = append(a.times, pn.start+int64(o))
-			}
-			for _, u := range en.users {
-				if !slices.Contains(a.users, u) {
-					a.users = append(a.users, u)
+		}
+		for i, us := range pn.users {
+			if id := pn.ents[i].id; p.sel[id] {
+				a := &p.pool[p.accOf[id]-1]
+				for _, u := range us {
+					if !slices.Contains(a.users, u) {
+						a.users = append(a.users, u)
+					}
 				}
 			}
 		}
+	}
+	slices.SortFunc(p.ids, p.byName)
+	for _, eid := range p.ids {
+		a := &p.pool[p.accOf[eid]-1]
+		id := p.ents.names[eid]
 		if a.geo > 0 {
 			a.hop = hopping(p.geo[id], r.Start, r.End, p.hopMs)
 		}
@@ -460,7 +492,25 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			Events: len(a.times), Signals: sig, Score: score, Flagged: flagged, Version: r.Version,
 		})
 	}
+	for _, id := range p.accIDs {
+		p.accOf[id] = 0
+		p.sel[id] = false
+	}
+	p.accIDs = p.accIDs[:0]
 	p.pool = p.pool[:0]
+}
+
+// accumFor returns 1 + the index in pool of entity id's accumulator,
+// making it.
+func (p *Processor) accumFor(id uint32) int32 {
+	if k := p.accOf[id]; k != 0 {
+		return k
+	}
+	p.newAccum()
+	k := int32(len(p.pool))
+	p.accOf[id] = k
+	p.accIDs = append(p.accIDs, id)
+	return k
 }
 
 // newAccum returns a cleared accumulator, reusing the memory of the last

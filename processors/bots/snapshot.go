@@ -33,9 +33,15 @@ func (p *Processor) Snapshot() *State {
 	es := p.eng.Snapshot()
 	s := &State{Engine: window.EngineState[PaneState]{WM: es.WM, Next: es.Next, EmitWM: es.EmitWM}}
 	for _, ps := range es.Panes {
-		out := &PaneState{Start: ps.Agg.start}
-		for id, en := range ps.Agg.ents {
-			out.Entities = append(out.Entities, EntityState{ID: id, Offsets: en.offs, Claims: en.claims, Impossible: en.impossible, Geo: en.geo, Users: en.users})
+		pn := ps.Agg
+		out := &PaneState{Start: pn.start, Entities: make([]EntityState, len(pn.ents))}
+		for i, en := range pn.ents {
+			out.Entities[i] = EntityState{ID: p.ents.names[en.id], Offsets: make([]uint32, 0, en.n),
+				Claims: en.claims, Impossible: en.impossible, Geo: en.geo, Users: pn.users[int32(i)]}
+		}
+		for _, ev := range pn.evs {
+			es := &out.Entities[pn.idx[ev.id]]
+			es.Offsets = append(es.Offsets, ev.off)
 		}
 		s.Engine.Panes = append(s.Engine.Panes, window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: out})
 	}
@@ -55,17 +61,31 @@ func (p *Processor) Snapshot() *State {
 // Restore replaces the processor's state with s.
 func (p *Processor) Restore(s *State) {
 	es := window.EngineState[pane]{WM: s.Engine.WM, Next: s.Engine.Next, EmitWM: s.Engine.EmitWM}
+	p.ents = newEntities()
+	p.swept = window.None
 	for _, ps := range s.Engine.Panes {
-		pn := &pane{start: ps.Start, ents: map[string]*ent{}}
+		pn := newPane(ps.Start)
 		if ps.Agg != nil {
 			for _, e := range ps.Agg.Entities {
-				en := &ent{offs: e.Offsets, claims: e.Claims, impossible: e.Impossible, geo: e.Geo, users: e.Users}
-				pn.ents[e.ID] = en
-				if len(en.offs) >= p.heavy {
-					pn.heavy = append(pn.heavy, e.ID)
+				id := p.ents.id(e.ID)
+				p.ents.hold(id, ps.Start)
+				i := int32(len(pn.ents))
+				pn.idx[id] = i
+				pn.ents = append(pn.ents, ent{id: id, n: uint32(len(e.Offsets)), claims: e.Claims, impossible: e.Impossible, geo: e.Geo})
+				for _, o := range e.Offsets {
+					pn.evs = append(pn.evs, evt{id, o})
 				}
-				if en.notable() {
-					pn.notable = append(pn.notable, e.ID)
+				if len(e.Users) > 0 {
+					if pn.users == nil {
+						pn.users = map[int32][]string{}
+					}
+					pn.users[i] = e.Users
+				}
+				if len(e.Offsets) >= p.heavy {
+					pn.heavy = append(pn.heavy, i)
+				}
+				if pn.isNotable(i) {
+					pn.notable = append(pn.notable, i)
 				}
 			}
 		}
