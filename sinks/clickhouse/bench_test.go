@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,10 +31,13 @@ const benchRows = 200_000
 //   - writer: the Writer, from []event.Event;
 //   - sink: the questline binary's sink role in its own process, reading
 //     the same events as Kafka records from the benchmark's broker
-//     (fetch, decode, batch, insert, commit).
+//     (fetch, decode, batch, insert, commit), then a second copy under
+//     other ids: the first benchRows rows give the cold figure (a new
+//     process), the next benchRows the warm one (a running sink).
 //
-// It reports rows/s of each (totals) and the medians of the per-iteration
-// ratios writer/client and sink/client.
+// It reports rows/s of each (totals), the medians of the per-iteration
+// ratios writer/client, sink/client and sink_warm/client, and the CPU time
+// per row of each process during each way.
 // See docs/benchmarks.md.
 func BenchmarkEventsInsert(b *testing.B) {
 	client, err := exec.LookPath("clickhouse-client")
@@ -80,7 +84,10 @@ func BenchmarkEventsInsert(b *testing.B) {
 
 	brk := kafkatest.New(b)
 	cl := producer(b, brk)
-	recs := eventRecords(evs)
+	// The sink reads a second copy of the events under other ids after
+	// the first: its first benchRows rows measure a fresh process, the
+	// next benchRows a warm one.
+	recs := append(eventRecords(evs), eventRecords(testEvents("warm", benchRows))...)
 	for i := 0; i < len(recs); i += 10_000 {
 		if err := cl.ProduceSync(ctx, recs[i:min(i+10_000, len(recs))]...).FirstErr(); err != nil {
 			b.Fatal(err)
@@ -109,38 +116,55 @@ func BenchmarkEventsInsert(b *testing.B) {
 		b.Fatal(err)
 	}
 
+	// CPU time spent inside the timed part of each way, by process.
+	serverPID := serverPID(srv.Dir())
+	var cpu [3]cpuMeter
+	for j := range cpu {
+		cpu[j].serverPID = serverPID
+	}
+
 	measureClient := func() time.Duration {
 		if err := srv.Exec(ctx, "TRUNCATE TABLE "+dbc+".events"); err != nil {
 			b.Fatal(err)
 		}
 		cmd := exec.Command(client, "--port", port, "--query", "INSERT INTO "+dbc+".events ("+colList+") FORMAT Native")
 		cmd.Stdin = bytes.NewReader(in)
+		cpu[0].start(0)
 		t0 := time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("clickhouse-client: %v: %s", err, out)
 		}
-		return time.Since(t0)
+		d := time.Since(t0)
+		cpu[0].stop()
+		cpu[0].child += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		return d
 	}
 	measureWriter := func() time.Duration {
 		if err := srv.Exec(ctx, "TRUNCATE TABLE "+dbw+".events"); err != nil {
 			b.Fatal(err)
 		}
+		cpu[1].start(0)
 		t0 := time.Now()
 		if _, err := ww.Write(ctx, evs...); err != nil {
 			b.Fatal(err)
 		}
-		return time.Since(t0)
+		d := time.Since(t0)
+		cpu[1].stop()
+		return d
 	}
 	// The sink is the questline binary's sink role in its own process (as
-	// deployed: its heap holds no broker data), reading the 200k records
-	// from the broker with a new consumer group. It is timed from its
-	// first consumed record (the group join is a one-off at start; read
-	// from its /metrics) until all rows are in the table.
+	// deployed: its heap holds no broker data), reading the records from
+	// the broker with a new consumer group. It is timed from its first
+	// consumed record (the group join is a one-off at start; read from its
+	// /metrics) until the first benchRows rows are in the table (cold: a
+	// fresh process, first touch of its buffers), and from there until the
+	// next benchRows (warm: a running sink).
 	bin := filepath.Join(b.TempDir(), "questline")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/questline").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	round := 0
+	var warm time.Duration // of the last measureSink, for benchRows rows
 	measureSink := func() time.Duration {
 		round++
 		dbs := srv.NewDatabase(b)
@@ -158,13 +182,26 @@ func BenchmarkEventsInsert(b *testing.B) {
 		for scrape(metricsAddr, `questline_sink_records_total{topic="questline.events"}`) == 0 {
 			time.Sleep(time.Millisecond)
 		}
+		cpu[2].start(cmd.Process.Pid)
 		t0 := time.Now()
 		// Polling ClickHouse (count() reads part metadata) costs the sink
 		// nothing, unlike scraping its /metrics.
+		var t1 time.Time
+		var n1 int
 		for {
 			out, err := srv.Query(ctx, "SELECT count() FROM "+dbs+".events")
-			if n, _ := strconv.Atoi(strings.TrimSpace(out)); err == nil && n >= benchRows {
-				return time.Since(t0)
+			n, _ := strconv.Atoi(strings.TrimSpace(out))
+			switch {
+			case err != nil:
+			case n >= 2*benchRows:
+				cpu[2].stop()
+				if t1.IsZero() {
+					b.Fatal("both copies landed between two polls")
+				}
+				warm = time.Duration(float64(time.Since(t1)) * float64(benchRows) / float64(2*benchRows-n1))
+				return t1.Sub(t0)
+			case n >= benchRows && t1.IsZero():
+				t1, n1 = time.Now(), n
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -174,7 +211,8 @@ func BenchmarkEventsInsert(b *testing.B) {
 	// back, in rotating order, and the ratios reported are the medians of
 	// the per-iteration ratios, which drift in load affects least.
 	var total [3]time.Duration
-	var writerRatios, sinkRatios []float64
+	var writerRatios, sinkRatios, warmRatios []float64
+	var totalWarm time.Duration
 	measures := []func() time.Duration{measureClient, measureWriter, measureSink}
 	b.ResetTimer()
 	for i := range b.N {
@@ -186,6 +224,8 @@ func BenchmarkEventsInsert(b *testing.B) {
 		}
 		writerRatios = append(writerRatios, d[0].Seconds()/d[1].Seconds())
 		sinkRatios = append(sinkRatios, d[0].Seconds()/d[2].Seconds())
+		warmRatios = append(warmRatios, d[0].Seconds()/warm.Seconds())
+		totalWarm += warm
 	}
 	b.StopTimer()
 	rate := func(d time.Duration) float64 { return float64(benchRows*b.N) / d.Seconds() }
@@ -194,6 +234,84 @@ func BenchmarkEventsInsert(b *testing.B) {
 	b.ReportMetric(rate(total[2]), "sink_rows/s")
 	b.ReportMetric(median(writerRatios), "writer/client")
 	b.ReportMetric(median(sinkRatios), "sink/client")
+	b.ReportMetric(rate(totalWarm), "sink_warm_rows/s")
+	b.ReportMetric(median(warmRatios), "sink_warm/client")
+	// CPU per row of each way, by process (the child: clickhouse-client
+	// or the sink; bench: this process, i.e. the Writer or the broker;
+	// server: clickhouse-server): where the 2 cores went. The sink's are
+	// over both copies of the events, cold and warm.
+	for j, name := range []string{"client", "writer", "sink"} {
+		rows := float64(benchRows * b.N)
+		if name == "sink" {
+			rows *= 2
+		}
+		perRow := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / rows }
+		if name != "writer" {
+			b.ReportMetric(perRow(cpu[j].child), name+"_cpu_ns/row")
+		}
+		b.ReportMetric(perRow(cpu[j].self), name+"_bench_cpu_ns/row")
+		b.ReportMetric(perRow(cpu[j].server), name+"_server_cpu_ns/row")
+	}
+}
+
+// cpuMeter adds up the CPU time of the benchmark process, the server and
+// a child process between start and stop.
+type cpuMeter struct {
+	serverPID, childPID    int
+	child, self, server    time.Duration
+	child0, self0, server0 time.Duration
+}
+
+func (m *cpuMeter) start(childPID int) {
+	m.childPID = childPID
+	m.child0, m.self0, m.server0 = procCPU(childPID), selfCPU(), procCPU(m.serverPID)
+}
+
+func (m *cpuMeter) stop() {
+	m.child += procCPU(m.childPID) - m.child0
+	m.self += selfCPU() - m.self0
+	m.server += procCPU(m.serverPID) - m.server0
+}
+
+// selfCPU returns the CPU time of this process so far (the benchmark, the
+// Writer and the Kafka broker).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverPID finds the clickhouse-server process running in dir, or 0.
+func serverPID(dir string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(cmdline, []byte(dir)) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			if pid != os.Getpid() {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// procCPU returns the CPU time of process pid so far, or 0.
+func procCPU(pid int) time.Duration {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if pid == 0 || err != nil {
+		return 0
+	}
+	// Fields after the parenthesized command: utime and stime are the
+	// 12th and 13th, in clock ticks (100 per second on Linux).
+	_, rest, _ := bytes.Cut(stat, []byte(") "))
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func median(xs []float64) float64 {
