@@ -65,3 +65,55 @@ func TestDedupForgetsBehindHorizon(t *testing.T) {
 		t.Fatalf("behind the horizon the id is forgotten; remembered %d", d.len())
 	}
 }
+
+// TestHashSetAgainstMap: random adds and deletes of clustered hashes (long
+// probe runs that wrap around the end of the table, growth and shrinking)
+// keep the set equal to a map.
+func TestHashSetAgainstMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var s hashSet
+	want := map[uint64]bool{}
+	var keys []uint64
+	for step := range 200_000 {
+		// Homes cluster on a few slots near the end of the table, and
+		// the population swings between small and large.
+		h := rng.Uint64()<<12 | uint64(1016+rng.IntN(16))
+		if rng.IntN(50) == 0 {
+			h = 0
+		}
+		grow := (step/20_000)%2 == 0
+		if len(keys) > 0 && (!grow && rng.IntN(3) != 0 || rng.IntN(4) == 0) {
+			i := rng.IntN(len(keys))
+			k := keys[i]
+			keys[i] = keys[len(keys)-1]
+			keys = keys[:len(keys)-1]
+			s.del(k)
+			delete(want, k)
+			continue
+		}
+		if got := s.add(h); got != !want[h] {
+			t.Fatalf("step %d: add(%x) = %v with the key present=%v", step, h, got, want[h])
+		}
+		if !want[h] {
+			want[h] = true
+			keys = append(keys, h)
+		}
+	}
+	n := len(want)
+	if want[0] {
+		n--
+	}
+	if s.n != n {
+		t.Fatalf("%d entries, want %d", s.n, n)
+	}
+	for k := range want {
+		if s.add(k) {
+			t.Fatalf("%x lost", k)
+		}
+	}
+	for range 10_000 {
+		if k := rng.Uint64() | 1; !want[k] && !s.add(k) {
+			t.Fatalf("%x present though never added", k)
+		}
+	}
+}
