@@ -1,6 +1,10 @@
 package yield
 
-import "github.com/questline/questline/event"
+import (
+	"strings"
+
+	"github.com/questline/questline/event"
+)
 
 // Kind is a bidstream integrity violation kind (SPEC §5).
 type Kind uint8
@@ -35,33 +39,56 @@ const (
 )
 
 type bid struct {
-	bidder  string
-	outcome uint8
 	price   int64
-	latency int64 // -1 when absent
+	latency int64  // -1 when absent
+	bidder  uint32 // in names
+	outcome uint8
 }
 
 // auction is the state of one auction: everything its events said, in
 // arrival order. Its contribution to the windows is a pure function of it.
+// Placements and bidders are numbers in the processor's names (0 is ''):
+// auctions are most of the processor's state.
 type auction struct {
-	user      string
 	anchor    int64 // bid_request event time, else the first event's
-	hasReq    bool
-	placement string // of the bid_request, else of the first offer_shown
 	floor     int64
-	hasFloor  bool
-	bids      []bid
-	wins      int
-	winner    string // of the first auction_won
 	clearing  int64
-	shown     int
-	clicks    int
+	user      string // only where a filter needs it (the clean scope)
+	bids      []bid
 	billed    []int64 // billed amounts
+	placement uint32  // of the bid_request, else of the first offer_shown
+	winner    uint32  // of the first auction_won
+	wins      int32
+	shown     int32
+	clicks    int32
+	hasReq    bool
+	hasFloor  bool
 }
 
-// apply folds e (an event of this auction) in. intern keeps strings from
-// pinning the record they were decoded from.
-func (a *auction) apply(e *event.Event, intern func(string) string) {
+// names numbers the placements and bidder ids of a processor (few: they
+// are configuration, not users); 0 is ''.
+type names struct {
+	ids  map[string]uint32
+	strs []string
+}
+
+func newNames() *names { return &names{ids: map[string]uint32{"": 0}, strs: []string{""}} }
+
+// id returns the number of s, keeping a copy of s (decoded strings share
+// their record's allocation).
+func (n *names) id(s string) uint32 {
+	if i, ok := n.ids[s]; ok {
+		return i
+	}
+	c := strings.Clone(s)
+	i := uint32(len(n.strs))
+	n.strs = append(n.strs, c)
+	n.ids[c] = i
+	return i
+}
+
+// apply folds e (an event of this auction) in; intern numbers strings.
+func (a *auction) apply(e *event.Event, intern func(string) uint32) {
 	switch e.Type {
 	case event.BidRequest:
 		if a.hasReq {
@@ -73,6 +100,9 @@ func (a *auction) apply(e *event.Event, intern func(string) string) {
 		a.floor, a.hasFloor = e.FloorMicros, e.Has&event.HasFloorMicros != 0
 	case event.Bid:
 		b := bid{bidder: intern(e.BidderID), price: e.PriceMicros, latency: -1}
+		if a.bids == nil {
+			a.bids = make([]bid, 0, 3) // auctions usually ask a few bidders
+		}
 		switch e.Outcome {
 		case "bid":
 			b.outcome = outBid
@@ -168,7 +198,8 @@ func (c *Counts) add(o *Counts, sign int64) {
 
 func (c *Counts) zero() bool { return *c == Counts{} }
 
-type key struct{ placement, bidder string }
+// key is an offer_yield key: placement and bidder numbers in names.
+type key struct{ placement, bidder uint32 }
 
 type keyed struct {
 	k key
@@ -178,7 +209,7 @@ type keyed struct {
 // contribution is what an auction adds to the panes of its anchor.
 type contribution struct {
 	anchor    int64
-	placement string
+	placement uint32
 	auction   bool   // counts in auctions (has a bid_request)
 	kinds     uint16 // violations
 	yield     []keyed

@@ -13,6 +13,7 @@ import (
 // (nil: all users). Versions are zero.
 func Batch(cfg Config, scope string, events []event.Event, include func(user string, start int64) bool) ([]Row, []IntegrityRow) {
 	auctions := map[string]*auction{}
+	nm := newNames()
 	var order []string
 	for i := range events {
 		e := &events[i]
@@ -27,7 +28,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 			auctions[e.AuctionID] = a
 			order = append(order, e.AuctionID)
 		}
-		a.apply(e, func(s string) string { return s })
+		a.apply(e, nm.id)
 	}
 	spec := cfg.Window
 	slide, size := spec.Slide.Milliseconds(), spec.Size.Milliseconds()
@@ -46,7 +47,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 				k := [3]any{s, kc.k.placement, kc.k.bidder}
 				r := yrows[k]
 				if r == nil {
-					r = &Row{Start: s, End: s + size, Placement: kc.k.placement, BidderID: kc.k.bidder, Scope: scope}
+					r = &Row{Start: s, End: s + size, Placement: nm.strs[kc.k.placement], BidderID: nm.strs[kc.k.bidder], Scope: scope}
 					yrows[k] = r
 				}
 				r.Counts.add(&kc.c, 1)
@@ -56,13 +57,13 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 					if b.latency < 0 {
 						continue
 					}
-					for _, k := range [4]key{{a.placement, b.bidder}, {"", b.bidder}, {a.placement, ""}, {}} {
+					for _, k := range [4]key{{a.placement, b.bidder}, {0, b.bidder}, {a.placement, 0}, {}} {
 						r := yrows[[3]any{s, k.placement, k.bidder}]
 						r.Hist.Record(b.latency)
 					}
 				}
 			}
-			for _, pl := range []string{a.placement, ""} {
+			for _, pl := range []uint32{a.placement, 0} {
 				k := [2]any{s, pl}
 				g := irows[k]
 				if g == nil {
@@ -70,7 +71,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 					irows[k] = g
 				}
 				g.add(&c, 1)
-				if a.placement == "" {
+				if a.placement == 0 {
 					break
 				}
 			}
@@ -86,7 +87,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 		s := k[0].(int64)
 		for kind := range NumKinds {
 			out = append(out, IntegrityRow{
-				Start: s, End: s + size, Placement: k[1].(string), Kind: kind.String(), Scope: scope,
+				Start: s, End: s + size, Placement: nm.strs[k[1].(uint32)], Kind: kind.String(), Scope: scope,
 				Violations: g.kinds[kind], Auctions: g.auctions, CleanAuctions: g.clean,
 			})
 		}

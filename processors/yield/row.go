@@ -69,10 +69,6 @@ func (r *IntegrityRow) IntegrityRatio() *float64 {
 	return window.Ratio(float64(r.CleanAuctions), float64(r.Auctions))
 }
 
-func compareKeys(a, b key) int {
-	return cmp.Or(cmp.Compare(a.placement, b.placement), cmp.Compare(a.bidder, b.bidder))
-}
-
 func compareRows(a, b Row) int {
 	return cmp.Or(cmp.Compare(a.Start, b.Start), cmp.Compare(a.Scope, b.Scope),
 		cmp.Compare(a.Placement, b.Placement), cmp.Compare(a.BidderID, b.BidderID))

@@ -30,7 +30,7 @@ type IntegState struct {
 
 // AuctionState is an auction's state.
 type AuctionState struct {
-	User              string
+	User              string // '' in the all scope (no filter needs it)
 	Anchor            int64
 	HasReq            bool
 	Placement         string
@@ -51,17 +51,18 @@ func (p *Processor) Snapshot() *State {
 	es := p.eng.Snapshot()
 	s := &State{Engine: window.EngineState[PaneState]{WM: es.WM, Next: es.Next, EmitWM: es.EmitWM}, Auctions: map[string]AuctionState{}}
 	for _, ps := range es.Panes {
-		out := window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: exportPane(ps.Agg)}
+		out := window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: p.exportPane(ps.Agg)}
 		for _, pt := range ps.Parts {
-			out.Parts = append(out.Parts, window.PartState[PaneState]{Lo: pt.Lo, Hi: pt.Hi, Agg: exportPane(pt.Agg)})
+			out.Parts = append(out.Parts, window.PartState[PaneState]{Lo: pt.Lo, Hi: pt.Hi, Agg: p.exportPane(pt.Agg)})
 		}
 		s.Engine.Panes = append(s.Engine.Panes, out)
 	}
 	for id, a := range p.auctions {
-		as := AuctionState{User: a.user, Anchor: a.anchor, HasReq: a.hasReq, Placement: a.placement, Floor: a.floor,
-			HasFloor: a.hasFloor, Wins: a.wins, Winner: a.winner, Clearing: a.clearing, Shown: a.shown, Clicks: a.clicks, Billed: a.billed}
+		as := AuctionState{User: a.user, Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.strs[a.placement], Floor: a.floor,
+			HasFloor: a.hasFloor, Wins: int(a.wins), Winner: p.names.strs[a.winner], Clearing: a.clearing,
+			Shown: int(a.shown), Clicks: int(a.clicks), Billed: a.billed}
 		for _, b := range a.bids {
-			as.Bidders = append(as.Bidders, b.bidder)
+			as.Bidders = append(as.Bidders, p.names.strs[b.bidder])
 			as.Outcomes = append(as.Outcomes, b.outcome)
 			as.Prices = append(as.Prices, b.price)
 			as.Latencies = append(as.Latencies, b.latency)
@@ -71,23 +72,23 @@ func (p *Processor) Snapshot() *State {
 	return s
 }
 
-func exportPane(pn *pane) *PaneState {
+func (p *Processor) exportPane(pn *pane) *PaneState {
 	out := &PaneState{}
 	for k, c := range pn.yield {
-		cs := CellState{Placement: k.placement, Bidder: k.bidder, Counts: c.Counts}
+		cs := CellState{Placement: p.names.strs[k.placement], Bidder: p.names.strs[k.bidder], Counts: c.Counts}
 		for _, b := range c.lat.Buckets {
 			cs.Lat = append(cs.Lat, b.Value, b.Count)
 		}
 		out.Yield = append(out.Yield, cs)
 	}
 	for pl, g := range pn.integ {
-		out.Integ = append(out.Integ, IntegState{Placement: pl, Auctions: g.auctions, Clean: g.clean, Kinds: g.kinds[:]})
+		out.Integ = append(out.Integ, IntegState{Placement: p.names.strs[pl], Auctions: g.auctions, Clean: g.clean, Kinds: g.kinds[:]})
 	}
 	return out
 }
 
 func (p *Processor) importPane(ps *PaneState) *pane {
-	pn := &pane{yield: make(map[key]*cell), integ: make(map[string]*integ)}
+	pn := &pane{yield: make(map[key]*cell), integ: make(map[uint32]*integ)}
 	if ps == nil {
 		return pn
 	}
@@ -96,12 +97,12 @@ func (p *Processor) importPane(ps *PaneState) *pane {
 		for i := 0; i+1 < len(cs.Lat); i += 2 {
 			c.lat.RecordN(cs.Lat[i], cs.Lat[i+1])
 		}
-		pn.yield[key{p.intern(cs.Placement), p.intern(cs.Bidder)}] = c
+		pn.yield[key{p.names.id(cs.Placement), p.names.id(cs.Bidder)}] = c
 	}
 	for _, is := range ps.Integ {
 		g := &integ{auctions: is.Auctions, clean: is.Clean}
 		copy(g.kinds[:], is.Kinds)
-		pn.integ[p.intern(is.Placement)] = g
+		pn.integ[p.names.id(is.Placement)] = g
 	}
 	return pn
 }
@@ -119,10 +120,14 @@ func (p *Processor) Restore(s *State) {
 	p.eng.Restore(es)
 	p.auctions = make(map[string]*auction, len(s.Auctions))
 	for id, as := range s.Auctions {
-		a := &auction{user: as.User, anchor: as.Anchor, hasReq: as.HasReq, placement: p.intern(as.Placement), floor: as.Floor,
-			hasFloor: as.HasFloor, wins: as.Wins, winner: p.intern(as.Winner), clearing: as.Clearing, shown: as.Shown, clicks: as.Clicks, billed: as.Billed}
+		a := &auction{anchor: as.Anchor, hasReq: as.HasReq, placement: p.names.id(as.Placement), floor: as.Floor,
+			hasFloor: as.HasFloor, wins: int32(as.Wins), winner: p.names.id(as.Winner), clearing: as.Clearing,
+			shown: int32(as.Shown), clicks: int32(as.Clicks), billed: as.Billed}
+		if p.filter != nil {
+			a.user = as.User
+		}
 		for i := range as.Bidders {
-			a.bids = append(a.bids, bid{bidder: p.intern(as.Bidders[i]), outcome: as.Outcomes[i], price: as.Prices[i], latency: as.Latencies[i]})
+			a.bids = append(a.bids, bid{bidder: p.names.id(as.Bidders[i]), outcome: as.Outcomes[i], price: as.Prices[i], latency: as.Latencies[i]})
 		}
 		p.auctions[id] = a
 	}

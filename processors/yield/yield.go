@@ -16,6 +16,7 @@
 package yield
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ func (g *integ) add(c *contribution, sign int64) {
 
 type pane struct {
 	yield map[key]*cell
-	integ map[string]*integ // by placement; '' is every placement
+	integ map[uint32]*integ // by placement; 0 ('') is every placement
 }
 
 // Processor computes the rows of one partition and scope.
@@ -82,15 +83,15 @@ type Processor struct {
 	evict  int64 // ms an auction outlives its anchor
 
 	auctions map[string]*auction
-	strs     map[string]string
+	names    *names
 	old, cur contribution
 
 	rows  []Row
 	irows []IntegrityRow
 	ysum  map[key]*Row
-	isum  map[string]*integ
+	isum  map[uint32]*integ
 	keys  []key
-	pkeys []string
+	pkeys []uint32
 }
 
 // New returns a processor writing rows of scope; filter (nil for the all
@@ -99,11 +100,11 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, scope: scope, filter: filter,
 		evict:    cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
-		auctions: make(map[string]*auction), strs: make(map[string]string),
-		ysum: make(map[key]*Row), isum: make(map[string]*integ),
+		auctions: make(map[string]*auction), names: newNames(),
+		ysum: make(map[key]*Row), isum: make(map[uint32]*integ),
 	}
 	eng, err := window.NewEngine(cfg.Window, func(int64) *pane {
-		return &pane{yield: make(map[key]*cell), integ: make(map[string]*integ)}
+		return &pane{yield: make(map[key]*cell), integ: make(map[uint32]*integ)}
 	}, p.emit)
 	if err != nil {
 		return nil, err
@@ -112,14 +113,6 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	return p, nil
 }
 
-func (p *Processor) intern(s string) string {
-	if v, ok := p.strs[s]; ok {
-		return v
-	}
-	v := strings.Clone(s)
-	p.strs[v] = v
-	return v
-}
 
 // Add folds e in, given the partition watermark wm (after e). It returns
 // how many of the auction's windows had closed (late).
@@ -132,14 +125,17 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	a := p.auctions[e.AuctionID]
 	hadOld := a != nil
 	if a == nil {
-		a = &auction{user: strings.Clone(e.UserID), anchor: e.EventTime}
+		a = &auction{anchor: e.EventTime}
+		if p.filter != nil {
+			a.user = strings.Clone(e.UserID)
+		}
 		p.auctions[strings.Clone(e.AuctionID)] = a
 	}
 	if hadOld {
 		a.contribute(&p.old)
 	}
 	newReq := e.Type == event.BidRequest && !a.hasReq
-	a.apply(e, p.intern)
+	a.apply(e, p.names.id)
 	a.contribute(&p.cur)
 
 	var pn *pane
@@ -196,14 +192,14 @@ func (p *Processor) applyContribution(pn *pane, c *contribution, sign int64) {
 }
 
 func (p *Processor) applyInteg(pn *pane, c *contribution, sign int64) {
-	for _, pl := range [2]string{c.placement, ""} {
+	for _, pl := range [2]uint32{c.placement, 0} {
 		g := pn.integ[pl]
 		if g == nil {
 			g = &integ{}
 			pn.integ[pl] = g
 		}
 		g.add(c, sign)
-		if c.placement == "" {
+		if c.placement == 0 {
 			break
 		}
 	}
@@ -260,7 +256,7 @@ func (p *Processor) addLatency(pn *pane, a *auction, b *bid) {
 	if b.latency < 0 {
 		return
 	}
-	for _, k := range [4]key{{a.placement, b.bidder}, {"", b.bidder}, {a.placement, ""}, {}} {
+	for _, k := range [4]key{{a.placement, b.bidder}, {0, b.bidder}, {a.placement, 0}, {}} {
 		cl := pn.yield[k]
 		if cl == nil {
 			cl = &cell{}
@@ -303,7 +299,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		for k, cl := range pn.yield {
 			row := p.ysum[k]
 			if row == nil {
-				row = &Row{Start: r.Start, End: r.End, Placement: k.placement, BidderID: k.bidder, Scope: p.scope, Version: r.Version}
+				row = &Row{Start: r.Start, End: r.End, Placement: p.names.strs[k.placement], BidderID: p.names.strs[k.bidder], Scope: p.scope, Version: r.Version}
 				p.ysum[k] = row
 			}
 			row.Counts.add(&cl.Counts, 1)
@@ -329,7 +325,10 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		}
 		p.keys = append(p.keys, k)
 	}
-	slices.SortFunc(p.keys, compareKeys)
+	slices.SortFunc(p.keys, func(a, b key) int {
+		return cmp.Or(strings.Compare(p.names.strs[a.placement], p.names.strs[b.placement]),
+			strings.Compare(p.names.strs[a.bidder], p.names.strs[b.bidder]))
+	})
 	for _, k := range p.keys {
 		p.rows = append(p.rows, *p.ysum[k])
 	}
@@ -340,12 +339,12 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		}
 		p.pkeys = append(p.pkeys, pl)
 	}
-	slices.Sort(p.pkeys)
+	slices.SortFunc(p.pkeys, func(a, b uint32) int { return strings.Compare(p.names.strs[a], p.names.strs[b]) })
 	for _, pl := range p.pkeys {
 		s := p.isum[pl]
 		for k := range NumKinds {
 			p.irows = append(p.irows, IntegrityRow{
-				Start: r.Start, End: r.End, Placement: pl, Kind: k.String(), Scope: p.scope,
+				Start: r.Start, End: r.End, Placement: p.names.strs[pl], Kind: k.String(), Scope: p.scope,
 				Violations: s.kinds[k], Auctions: s.auctions, CleanAuctions: s.clean, Version: r.Version,
 			})
 		}
