@@ -47,7 +47,7 @@ type bid struct {
 
 // auction is the state of one auction: everything its events said, in
 // arrival order. Its contribution to the windows is a pure function of it.
-// Placements and bidders are numbers in the processor's names (0 is ''):
+// Placements and bidders are numbers in the processor's names (0 is the empty string):
 // auctions are most of the processor's state.
 type auction struct {
 	anchor    int64 // bid_request event time, else the first event's
@@ -66,7 +66,7 @@ type auction struct {
 }
 
 // names numbers the placements and bidder ids of a processor (few: they
-// are configuration, not users); 0 is ''.
+// are configuration, not users); 0 is the empty string.
 type names struct {
 	ids  map[string]uint32
 	strs []string

@@ -71,7 +71,7 @@ func (g *integ) add(c *contribution, sign int64) {
 
 type pane struct {
 	yield map[key]*cell
-	integ map[uint32]*integ // by placement; 0 ('') is every placement
+	integ map[uint32]*integ // by placement; 0 (the empty string) is every placement
 }
 
 // Processor computes the rows of one partition and scope.
@@ -112,7 +112,6 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p.eng = eng
 	return p, nil
 }
-
 
 // Add folds e in, given the partition watermark wm (after e). It returns
 // how many of the auction's windows had closed (late).
