@@ -20,7 +20,6 @@
 package latency
 
 import (
-	"container/heap"
 	"slices"
 	"strings"
 	"time"
@@ -116,6 +115,55 @@ func (q queue) Less(i, j int) bool {
 }
 func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
 func (q *queue) Push(x any)   { *q = append(*q, x.(pending)) }
+
+// push and pop are heap.Push and heap.Pop (the same element order, so
+// snapshots do not change) without boxing a pending in an interface: an
+// allocation per conversion.
+func (q *queue) push(x pending) {
+	*q = append(*q, x)
+	q.up(len(*q) - 1)
+}
+
+func (q *queue) pop() pending {
+	n := len(*q) - 1
+	q.Swap(0, n)
+	q.down(0, n)
+	x := (*q)[n]
+	*q = (*q)[:n]
+	return x
+}
+
+// up and down are container/heap's.
+func (q queue) up(j int) {
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !q.Less(j, i) {
+			break
+		}
+		q.Swap(i, j)
+		j = i
+	}
+}
+
+func (q queue) down(i0, n int) {
+	i := i0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 {
+			break
+		}
+		j := j1
+		if j2 := j1 + 1; j2 < n && q.Less(j2, j1) {
+			j = j2
+		}
+		if !q.Less(j, i) {
+			break
+		}
+		q.Swap(i, j)
+		i = j
+	}
+}
+
 func (q *queue) Pop() any {
 	old := *q
 	x := old[len(old)-1]
@@ -227,7 +275,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		if p.filter != nil {
 			r = p.filter(e.UserID, e.EventTime, p.cfg.Window)
 		}
-		heap.Push(&p.queue, pending{Seq: p.seq, R: r, C: c})
+		p.queue.push(pending{Seq: p.seq, R: r, C: c})
 	}
 	p.release(wm)
 	m := p.missed
@@ -310,7 +358,7 @@ func (p *Processor) attribute(rc *released, c completion) {
 func (p *Processor) release(wm int64) {
 	defer p.eng.Advance(wm)
 	for len(p.queue) > 0 && p.queue[0].C.ConversionTime < wm {
-		pd := heap.Pop(&p.queue).(pending)
+		pd := p.queue.pop()
 		t := pd.C.ConversionTime
 		u := p.user(pd.C.UserID)
 		rc := released{R: pd.R, C: pd.C}
