@@ -206,6 +206,39 @@ func (p *Processor) applyInteg(pn *pane, c *contribution, sign int64) {
 
 // applyDiff applies cur − old to pn, touching only the keys that changed.
 func (p *Processor) applyDiff(pn *pane, old, cur *contribution) {
+	if sameKeys(old, cur) {
+		// The usual case (a bid of a known bidder, a win, an impression,
+		// a click, a billing): the same keys in the same order.
+		for i := range cur.yield {
+			if o, c := &old.yield[i].c, &cur.yield[i].c; *o != *c {
+				cl := pn.cell(cur.yield[i].k)
+				cl.add(c, 1)
+				cl.add(o, -1)
+			}
+		}
+	} else {
+		p.applyKeyDiff(pn, old, cur)
+	}
+	if old.kinds != cur.kinds {
+		p.applyInteg(pn, old, -1)
+		p.applyInteg(pn, cur, 1)
+	}
+}
+
+func sameKeys(old, cur *contribution) bool {
+	if len(old.yield) != len(cur.yield) {
+		return false
+	}
+	for i := range cur.yield {
+		if old.yield[i].k != cur.yield[i].k {
+			return false
+		}
+	}
+	return true
+}
+
+// applyKeyDiff applies the yield part of cur − old when keys came or went.
+func (p *Processor) applyKeyDiff(pn *pane, old, cur *contribution) {
 	for i := range cur.yield {
 		kc := &cur.yield[i]
 		var prev *Counts
@@ -235,10 +268,6 @@ func (p *Processor) applyDiff(pn *pane, old, cur *contribution) {
 		if gone {
 			pn.cell(old.yield[j].k).add(&old.yield[j].c, -1)
 		}
-	}
-	if old.kinds != cur.kinds {
-		p.applyInteg(pn, old, -1)
-		p.applyInteg(pn, cur, 1)
 	}
 }
 
