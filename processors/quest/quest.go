@@ -10,6 +10,7 @@ package quest
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/questline/questline/event"
@@ -101,7 +102,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	c := pn.ByQuest[e.QuestID]
 	if c == nil {
 		c = &Counts{}
-		pn.ByQuest[e.QuestID] = c
+		pn.ByQuest[strings.Clone(e.QuestID)] = c // the key must not pin the decoded record
 	}
 	switch e.Type {
 	case event.QuestStarted:
