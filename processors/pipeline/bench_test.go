@@ -57,12 +57,22 @@ func BenchmarkDecode(b *testing.B) {
 	recs, _ := benchRecords()
 	var e event.Event
 	b.ResetTimer()
+	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if err := event.DecodeBinary(recs[i%len(recs)], &e); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// reportCPU reports the process's CPU time per event since cpu (see
+// cpuTime), when it can be measured.
+func reportCPU(b *testing.B, cpu time.Duration) {
+	if now := cpuTime(); now > 0 {
+		b.ReportMetric(float64(now-cpu)/float64(b.N), "cpu-ns/event")
+	}
 }
 
 // BenchmarkPartition: decode and every metric (all and clean scopes, user
@@ -82,6 +92,7 @@ func BenchmarkPartition(b *testing.B) {
 			var e event.Event
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				if err := event.DecodeBinary(recs[i%len(recs)], &e); err != nil {
 					b.Fatal(err)
@@ -93,6 +104,7 @@ func BenchmarkPartition(b *testing.B) {
 					p.Reset()
 				}
 			}
+			reportCPU(b, cpu)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
