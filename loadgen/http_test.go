@@ -145,7 +145,7 @@ func TestHTTPSenderRun(t *testing.T) {
 	if tr.Run.SendErrors != 0 || tr.Run.Events != 20000 || len(ti.arrivals) != 20000 {
 		t.Fatalf("send errors %d, truth %d events, ingest got %d", tr.Run.SendErrors, tr.Run.Events, len(ti.arrivals))
 	}
-	withOffset := 0
+	withOffset, slow := 0, 0
 	for _, s := range out.cs.sorted() {
 		b := &s.b
 		for i := range b.Events {
@@ -172,16 +172,23 @@ func TestHTTPSenderRun(t *testing.T) {
 			}
 			// The derived event time is the true time, or a little after it
 			// (the delivery delay) for skewed devices without an offset;
-			// never outside the true time's second (the model's grid).
+			// never outside the true time's second (the model's grid). The
+			// delay is under 250 ms on a quiet machine; more is counted.
 			d := a.eventTime - b.TrueTime(i)
 			exact := b.Server || b.Clock == ClockSynced || a.hasOffset
-			if exact && d != 0 || d < 0 || d >= 250 {
+			if exact && d != 0 || d < 0 || d >= 1000 {
 				t.Fatalf("event %s (%v, skew %d, offset %v): event time off by %d ms", e.ID, b.Clock, b.Skew, a.hasOffset, d)
+			}
+			if d >= 250 {
+				slow++
 			}
 		}
 	}
 	if withOffset == 0 {
 		t.Fatal("no NTP device ever sent clock_offset_ms")
+	}
+	if slow > 0 {
+		t.Logf("%d events derived 250 ms or more after their true time (delivery delay on a loaded machine)", slow)
 	}
 }
 

@@ -74,7 +74,7 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		return err
 	}
 	defer c.Close()
-	src, err := newSource(&cfg, logger, m, c, master, partials, devices)
+	src, err := newSource(&cfg, logger, m, c, master, partials, devices, sources)
 	if err != nil {
 		return err
 	}
@@ -91,10 +91,10 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	}
 
 	var wg sync.WaitGroup
-	errs := make([]error, 4)
+	errs := make([]error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for i, fn := range []func(context.Context) error{src.run, mrg.run, dev.run, src.catalogLoop} {
+	for i, fn := range []func(context.Context) error{src.run, mrg.run, dev.run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

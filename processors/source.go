@@ -46,6 +46,7 @@ type source struct {
 	master   *catalog.Catalog
 	partials int32 // partition count of the partials topic
 	devices  int32 // partition count of the devices topic
+	sources  int32 // partition count of questline.events
 
 	convs *ch.Writer[latency.Conversion]
 	late  *ch.Writer[pipeline.Late]
@@ -56,8 +57,8 @@ type source struct {
 	forward []*kgo.Record // catalog events seen, for questline.catalog
 }
 
-func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials, devices int32) (*source, error) {
-	s := &source{cfg: cfg, log: log, m: m, master: master, partials: partials, devices: devices, parts: map[int32]*part{}}
+func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials, devices, sources int32) (*source, error) {
+	s := &source{cfg: cfg, log: log, m: m, master: master, partials: partials, devices: devices, sources: sources, parts: map[int32]*part{}}
 	var err error
 	if s.convs, err = ch.NewWriter(c, tables.QuestConversions); err != nil {
 		return nil, err
@@ -102,8 +103,12 @@ func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offs
 				return nil, err
 			}
 			next = 0
+			// From nothing: the catalog of the past, which the start of
+			// the retained log may no longer hold. A restored partition
+			// has its catalog in the snapshot and learns the rest from
+			// its log.
+			p.Catalog().Merge(s.master)
 		}
-		p.Catalog().Merge(s.master)
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
 		s.parts[partition] = &part{p: p, next: next, lastRecord: s.cfg.Now().UnixMilli(), markWM: window.None}
@@ -168,10 +173,14 @@ func (s *source) run(ctx context.Context) error {
 				s.log.Warn("processors: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
 				return
 			}
-			if e.Type.ServerOnly() {
-				// Catalog and lifecycle events: every partition of every
-				// process needs them (see catalogLoop).
-				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: slices.Clone(r.Value)})
+			if e.Type.ServerOnly() && !kafka.IsCatalogCopy(r) {
+				// Catalog and lifecycle events: every partition needs
+				// them, at a place in its own log (kafka.CatalogCopies),
+				// and a partition starting from nothing needs those of
+				// the past (questline.catalog, compacted).
+				v := slices.Clone(r.Value)
+				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: v})
+				s.forward = append(s.forward, kafka.CatalogCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v}, s.sources)...)
 			}
 			pt.p.AddAt(&e, r.Offset)
 			s.m.events.Inc()
@@ -431,34 +440,4 @@ func (s *source) snapshot(ctx context.Context) error {
 		s.log.Warn("processors: offset commit failed (snapshots hold the offsets)", "err", cerr)
 	}
 	return nil
-}
-
-// catalogLoop folds every record of questline.catalog into the master
-// catalog and the catalog of every owned partition. The fold does not depend
-// on order; when a catalog event arrives relative to user events still does
-// (docs/processors.md, "Catalog").
-func (s *source) catalogLoop(ctx context.Context) error {
-	cl, err := kafka.NewClient(s.cfg.Brokers, s.log, kgo.ConsumeTopics(TopicCatalog), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	var e event.Event
-	for {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.mu.Lock()
-		fetches.EachRecord(func(r *kgo.Record) {
-			if event.DecodeBinary(r.Value, &e) != nil {
-				return
-			}
-			s.master.Apply(&e)
-			for _, pt := range s.parts {
-				pt.p.Catalog().Apply(&e)
-			}
-		})
-		s.mu.Unlock()
-	}
 }

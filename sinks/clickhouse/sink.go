@@ -311,8 +311,8 @@ func (s *Sink) consume(b *batch, r *kgo.Record) {
 	b.pending++
 	switch r.Topic {
 	case kafka.TopicEvents:
-		if _, ok := kafka.Watermark(r); ok {
-			return // a processor's watermark record (kafka.WatermarkHeader), not an event
+		if _, ok := kafka.Watermark(r); ok || kafka.IsCatalogCopy(r) {
+			return // a processor's watermark record or catalog copy: not an event (the copy's original is)
 		}
 		row, err := b.store.add(r.Value)
 		if err != nil {
