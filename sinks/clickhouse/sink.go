@@ -26,8 +26,9 @@ type SinkConfig struct {
 	// the partitions. Default "questline-sink".
 	Group string
 	// BatchRows is the most records per batch. Default 100000. Two
-	// batches are in memory (one inserting, one filling): about 2 × 420
-	// bytes per record plus the record data.
+	// batches are in memory (one inserting, one filling), each about 380
+	// bytes per record of column buffers plus twice the record's value
+	// (its strings and the value itself), kept allocated between batches.
 	BatchRows int
 	// BatchWait is the longest a consumed record waits for its batch to be
 	// written. Default 1s.
