@@ -139,9 +139,11 @@ type Partition struct {
 	clean   *scope
 	cleanWM window.Watermark
 	lag     int64
-	// The events waiting for the clean pass, re-encoded into one
-	// pointer-free arena (the garbage collector does not scan it).
-	arena   []byte
+	// The events waiting for the clean pass, re-encoded into pointer-free
+	// chunks (the garbage collector does not scan them; a growing queue
+	// never copies what it holds, and chunks are dropped once read).
+	chunks  [][]byte
+	chunk0  int // the number of chunks dropped before chunks[0]
 	queue   []queued
 	head    int
 	scratch event.Event
@@ -153,9 +155,17 @@ type Partition struct {
 }
 
 type queued struct {
-	off, end int   // the record in arena
+	chunk    int   // counted from the first chunk ever (chunk0 + index)
+	off, end int   // the record in its chunk
 	need     int64 // main watermark at which the clean pass may take it
 }
+
+// chunkSize is the capacity of a clean-queue chunk; a chunk with less than
+// chunkSlack free takes no more records. (Variables for the tests.)
+var (
+	chunkSize  = 1 << 20
+	chunkSlack = 4 << 10
+)
 
 // Stats are a partition's running totals.
 type Stats struct {
@@ -246,9 +256,14 @@ func (p *Partition) Add(e *event.Event) {
 		}
 	}
 	if p.clean != nil {
-		off := len(p.arena)
-		p.arena = event.AppendBinary(p.arena, e)
-		p.queue = append(p.queue, queued{off: off, end: len(p.arena), need: p.wm.Max() + p.lag})
+		c := len(p.chunks) - 1
+		if c < 0 || cap(p.chunks[c])-len(p.chunks[c]) < chunkSlack {
+			p.chunks = append(p.chunks, make([]byte, 0, chunkSize))
+			c++
+		}
+		off := len(p.chunks[c])
+		p.chunks[c] = event.AppendBinary(p.chunks[c], e) // a record over the slack grows the chunk: correct, rare
+		p.queue = append(p.queue, queued{chunk: p.chunk0 + c, off: off, end: len(p.chunks[c]), need: p.wm.Max() + p.lag})
 		p.releaseClean()
 	}
 }
@@ -271,7 +286,7 @@ func (p *Partition) releaseClean() {
 	for p.head < len(p.queue) && p.queue[p.head].need <= wm {
 		q := p.queue[p.head]
 		e := &p.scratch
-		if err := event.DecodeBinary(p.arena[q.off:q.end], e); err != nil {
+		if err := event.DecodeBinary(p.chunks[q.chunk-p.chunk0][q.off:q.end], e); err != nil {
 			panic("pipeline: clean queue record: " + err.Error()) // we encoded it
 		}
 		cwm := p.cleanWM.Observe(e.EventTime)
@@ -281,20 +296,19 @@ func (p *Partition) releaseClean() {
 		p.clean.lift.Add(e, cwm)
 		p.head++
 	}
+	// Drop the chunks read to the end.
+	done := len(p.chunks)
+	if p.head < len(p.queue) {
+		done = p.queue[p.head].chunk - p.chunk0
+	}
+	if done > 0 {
+		clear(p.chunks[:done])
+		p.chunks = p.chunks[done:]
+		p.chunk0 += done
+	}
 	if p.head > 1024 && p.head*2 > len(p.queue) {
-		// Compact the arena and the queue.
-		base := len(p.arena)
-		if p.head < len(p.queue) {
-			base = p.queue[p.head].off
-		}
-		n := copy(p.arena, p.arena[base:])
-		p.arena = p.arena[:n]
 		m := copy(p.queue, p.queue[p.head:])
 		p.queue = p.queue[:m]
-		for i := range p.queue {
-			p.queue[i].off -= base
-			p.queue[i].end -= base
-		}
 		p.head = 0
 	}
 }

@@ -51,12 +51,16 @@ func benchRestore(b *testing.B, clean bool) {
 	p = nil
 	runtime.GC()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := Restore(cfg, catalog.New(), bytes.NewReader(buf.Bytes())); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "restore-s")
+	if now := cpuTime(); now > 0 {
+		b.ReportMetric((now-cpu).Seconds()/float64(b.N), "restore-cpu-s")
+	}
 	b.ReportMetric(snapTime.Seconds(), "snapshot-s")
 	b.ReportMetric(float64(buf.Len())/1e6, "snapshot-MB")
 	b.ReportMetric(float64(active), "users")

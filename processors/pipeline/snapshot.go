@@ -4,6 +4,7 @@ import (
 	"encoding/gob"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/questline/questline/processors/bots"
 	"github.com/questline/questline/processors/catalog"
@@ -13,8 +14,10 @@ import (
 	"github.com/questline/questline/processors/yield"
 )
 
-// snapshotVersion is the version of the snapshot encoding.
-const snapshotVersion = 1
+// snapshotVersion is the version of the snapshot encoding: 2 holds the
+// clean queue in Chunks (Restore also reads version 1, with one Arena; a
+// process of version 1 refuses version 2 instead of losing the queue).
+const snapshotVersion = 2
 
 // State is a partition's state as a snapshot holds it.
 type State struct {
@@ -26,7 +29,8 @@ type State struct {
 	Bots          *bots.State
 	All           ScopeState
 	Clean         *ScopeState
-	Arena         []byte
+	Arena         []byte   // version 1: the clean queue's records
+	Chunks        [][]byte // version 2: the clean queue's records
 	Queue         []QueuedState
 	Seen          []SeenID // event ids remembered for de-duplication
 }
@@ -41,6 +45,7 @@ type ScopeState struct {
 
 // QueuedState is an event waiting for the clean pass.
 type QueuedState struct {
+	Chunk    int // index in Chunks (version 2)
 	Off, End int
 	Need     int64
 }
@@ -71,10 +76,17 @@ func (p *Partition) Snapshot(w io.Writer) error {
 		c := p.clean.snapshot()
 		st.Clean = &c
 		if p.head < len(p.queue) {
-			base := p.queue[p.head].off
-			st.Arena = p.arena[base:]
+			// From the first record waiting: the chunks hold nothing
+			// older (releaseClean drops them).
+			h := p.queue[p.head]
+			st.Chunks = slices.Clone(p.chunks)
+			st.Chunks[0] = st.Chunks[0][h.off:]
 			for _, q := range p.queue[p.head:] {
-				st.Queue = append(st.Queue, QueuedState{Off: q.off - base, End: q.end - base, Need: q.need})
+				qs := QueuedState{Chunk: q.chunk - p.chunk0, Off: q.off, End: q.end, Need: q.need}
+				if qs.Chunk == 0 {
+					qs.Off, qs.End = qs.Off-h.off, qs.End-h.off
+				}
+				st.Queue = append(st.Queue, qs)
 			}
 		}
 	}
@@ -88,7 +100,7 @@ func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (*Partition, error) 
 	if err := gob.NewDecoder(r).Decode(&st); err != nil {
 		return nil, fmt.Errorf("pipeline: snapshot: %w", err)
 	}
-	if st.Version != snapshotVersion {
+	if st.Version != snapshotVersion && st.Version != 1 {
 		return nil, fmt.Errorf("pipeline: snapshot version %d, want %d", st.Version, snapshotVersion)
 	}
 	if (st.Clean != nil) != cfg.Clean {
@@ -109,9 +121,12 @@ func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (*Partition, error) 
 	p.all.restore(&st.All)
 	if p.clean != nil {
 		p.clean.restore(st.Clean)
-		p.arena = st.Arena
+		p.chunks = st.Chunks
+		if st.Version == 1 && len(st.Queue) > 0 {
+			p.chunks = [][]byte{st.Arena} // every QueuedState.Chunk is 0
+		}
 		for _, q := range st.Queue {
-			p.queue = append(p.queue, queued{off: q.Off, end: q.End, need: q.Need})
+			p.queue = append(p.queue, queued{chunk: q.Chunk, off: q.Off, end: q.End, need: q.Need})
 		}
 	}
 	return p, nil
