@@ -81,13 +81,14 @@ type deviceStage struct {
 	log     *slog.Logger
 	cl      *kgo.Client
 	w       *ch.Writer[bots.Row]
+	refs    *refusals
 	sources int
 
 	mu    sync.Mutex
 	parts map[int32]*devicePart
 }
 
-func newDeviceStage(cfg *Config, log *slog.Logger, c *ch.Client, sources int32) (*deviceStage, error) {
+func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*deviceStage, error) {
 	w, err := ch.NewWriter(c, tables.BotSignals)
 	if err != nil {
 		return nil, err
@@ -103,6 +104,7 @@ func newDeviceStage(cfg *Config, log *slog.Logger, c *ch.Client, sources int32) 
 		kgo.OnPartitionsRevoked(s.revoke),
 		kgo.OnPartitionsLost(s.revoke),
 	)
+	s.refs = &refusals{cl: s.cl, log: log, m: m, now: cfg.Now}
 	return s, err
 }
 
@@ -185,10 +187,7 @@ func (s *deviceStage) run(ctx context.Context) error {
 		for _, dp := range s.parts {
 			s.w.Add(dp.p.Flush(dp.watermark())...)
 		}
-		refused, err := s.w.Flush(ctx)
-		if err == nil && len(refused) > 0 {
-			err = errors.New("processors: ClickHouse refused device rows: " + refused[0].Err.Error())
-		}
+		err := flushRefusing(ctx, s.w, tables.BotSignals.Name, s.refs)
 		if err == nil && !fetches.Empty() {
 			commitPolled(ctx, s.cl, s.log, "device")
 		}

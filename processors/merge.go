@@ -24,6 +24,8 @@ type merger interface {
 type tableMerger[T any] struct {
 	merge1 func([]T) []T
 	w      *ch.Writer[T]
+	name   string
+	refs   *refusals
 }
 
 func (m *tableMerger[T]) merge(parts []json.RawMessage) error {
@@ -42,25 +44,18 @@ func (m *tableMerger[T]) merge(parts []json.RawMessage) error {
 }
 
 func (m *tableMerger[T]) flush(ctx context.Context) error {
-	refused, err := m.w.Flush(ctx)
-	if err != nil {
-		return err
-	}
-	if len(refused) > 0 {
-		return fmt.Errorf("processors: ClickHouse refused %d merged rows: %v", len(refused), refused[0].Err)
-	}
-	return nil
+	return flushRefusing(ctx, m.w, m.name, m.refs)
 }
 
-func newMerger[T any](c *ch.Client, table ch.Table[T], merge func([]T) []T) (merger, error) {
+func newMerger[T any](c *ch.Client, table ch.Table[T], merge func([]T) []T, refs *refusals) (merger, error) {
 	w, err := ch.NewWriter(c, table)
 	if err != nil {
 		return nil, err
 	}
-	return &tableMerger[T]{merge1: merge, w: w}, nil
+	return &tableMerger[T]{merge1: merge, w: w, name: table.Name, refs: refs}, nil
 }
 
-func newMergers(c *ch.Client) (map[string]merger, error) {
+func newMergers(c *ch.Client, refs *refusals) (map[string]merger, error) {
 	out := map[string]merger{}
 	var err error
 	add := func(name string, m merger, e error) {
@@ -69,15 +64,15 @@ func newMergers(c *ch.Client) (map[string]merger, error) {
 		}
 		out[name] = m
 	}
-	m, e := newMerger(c, tables.QuestCompletion, quest.Merge)
+	m, e := newMerger(c, tables.QuestCompletion, quest.Merge, refs)
 	add(tQuest, m, e)
-	m, e = newMerger(c, tables.ConversionLatency, latency.Merge)
+	m, e = newMerger(c, tables.ConversionLatency, latency.Merge, refs)
 	add(tLatency, m, e)
-	m, e = newMerger(c, tables.OfferYield, yield.Merge)
+	m, e = newMerger(c, tables.OfferYield, yield.Merge, refs)
 	add(tYield, m, e)
-	m, e = newMerger(c, tables.BidstreamIntegrity, yield.MergeIntegrity)
+	m, e = newMerger(c, tables.BidstreamIntegrity, yield.MergeIntegrity, refs)
 	add(tIntegrity, m, e)
-	m, e = newMerger(c, tables.CreatorLift, lift.Merge)
+	m, e = newMerger(c, tables.CreatorLift, lift.Merge, refs)
 	add(tLift, m, e)
 	return out, err
 }

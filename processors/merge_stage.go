@@ -32,7 +32,8 @@ type mergeStage struct {
 }
 
 func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*mergeStage, error) {
-	ms, err := newMergers(c)
+	refs := &refusals{log: log, m: m, now: cfg.Now}
+	ms, err := newMergers(c, refs)
 	if err != nil {
 		return nil, err
 	}
@@ -48,6 +49,7 @@ func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sour
 		kgo.OnPartitionsLost(s.revoke),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), // tombstones go where their partials are
 	)
+	refs.cl = s.cl
 	return s, err
 }
 

@@ -13,6 +13,7 @@ type metrics struct {
 	snapshot     prometheus.Histogram
 	rebalances   prometheus.Counter
 	idle         prometheus.Counter
+	refused      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,9 +50,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		idle: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_processor_idle_watermarks_total", Help: "Watermark records written into idle partitions of questline.events.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "questline_processor_rows_refused_total", Help: "Window rows ClickHouse refused, dead-lettered to questline.events.dlq (kind processor_refused), by table.",
+		}, []string{"table"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.rebalances, m.idle)
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.rebalances, m.idle, m.refused)
 	}
 	return m
 }

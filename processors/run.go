@@ -83,7 +83,7 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		src.cl.Close()
 		return err
 	}
-	dev, err := newDeviceStage(&cfg, logger, c, sources)
+	dev, err := newDeviceStage(&cfg, logger, m, c, sources)
 	if err != nil {
 		src.cl.Close()
 		mrg.cl.Close()

@@ -292,6 +292,55 @@ func TestCatalogFromTheLogIsDeterministic(t *testing.T) {
 	}
 }
 
+// TestRefusedRowsAreDeadLettered: a window row ClickHouse refuses is
+// dead-lettered (kind processor_refused) and everything else is written
+// as without it; the processors do not stop for it.
+func TestRefusedRowsAreDeadLettered(t *testing.T) {
+	f := newFixture(t, 6000, true)
+	db := f.newDB(t)
+	window := t0/1000 + 600 // 00:10, the all-quests row of the all scope
+	if _, err := f.query(fmt.Sprintf("ALTER TABLE %s.quest_completion ADD COLUMN poison UInt8 MATERIALIZED throwIf(scope = 'all' AND quest_id = '' AND window_start = toDateTime(%d))", db, window)); err != nil {
+		t.Fatal(err)
+	}
+	got := f.runUntilStable(t, f.config(t, db, "refuse", t.TempDir()), 1)
+
+	fr := f.fork(t)
+	ref := fr.newDB(t)
+	var want strings.Builder
+	section := 0 // quest_completion is the first
+	for _, line := range strings.SplitAfter(fr.runUntilStable(t, fr.config(t, ref, "refuse-ref", t.TempDir()), 1), "\n") {
+		if line == "--\n" {
+			section++
+		}
+		if section > 0 || !strings.HasPrefix(line, "2026-01-01 00:10:00\t\tall\t") {
+			want.WriteString(line)
+		}
+	}
+	if got != want.String() {
+		t.Fatalf("with one row refused, the other rows differ:\n%s", firstDiff(want.String(), got))
+	}
+
+	cl, err := kafka.NewClient(f.brokers, nil, kgo.ConsumeTopics(kafka.TopicDLQ), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dead := 0
+	for dead == 0 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			d, err := event.UnmarshalDeadLetter(r.Value)
+			if err == nil && d.Kind == "processor_refused" && strings.Contains(d.Reason, "quest_completion") && strings.Contains(d.Raw, `"QuestID":""`) {
+				dead++
+			}
+		})
+	}
+	if dead == 0 {
+		t.Fatal("no processor_refused dead letter for the refused row")
+	}
+}
+
 func TestKillAndRestart(t *testing.T) {
 	const events = 50_000
 	f := newFixture(t, events, true)

@@ -51,6 +51,7 @@ type source struct {
 	convs *ch.Writer[latency.Conversion]
 	late  *ch.Writer[pipeline.Late]
 	bots  *ch.Writer[bots.Row]
+	refs  *refusals
 
 	mu      sync.Mutex
 	parts   map[int32]*part
@@ -83,6 +84,7 @@ func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *
 	if err != nil {
 		return nil, err
 	}
+	s.refs = &refusals{cl: s.cl, log: log, m: m, now: cfg.Now}
 	return s, nil
 }
 
@@ -315,10 +317,14 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			return err
 		}
 	}
-	for _, f := range []func(context.Context) error{flushWriter(s.convs), flushWriter(s.late), flushWriter(s.bots)} {
-		if err := f(ctx); err != nil {
-			return err
-		}
+	if err := flushRefusing(ctx, s.convs, tables.QuestConversions.Name, s.refs); err != nil {
+		return err
+	}
+	if err := flushRefusing(ctx, s.late, tables.LateEvents.Name, s.refs); err != nil {
+		return err
+	}
+	if err := flushRefusing(ctx, s.bots, tables.BotSignals.Name, s.refs); err != nil {
+		return err
 	}
 	var sum pipeline.Stats
 	for _, pt := range s.parts {
@@ -400,16 +406,6 @@ func (s *source) until(scope string, end int64, lateness time.Duration) int64 {
 		u += s.cfg.Pipeline.Lag().Milliseconds()
 	}
 	return u
-}
-
-func flushWriter[T any](w *ch.Writer[T]) func(context.Context) error {
-	return func(ctx context.Context) error {
-		refused, err := w.Flush(ctx)
-		if err == nil && len(refused) > 0 {
-			err = errors.New("processors: ClickHouse refused rows: " + refused[0].Err.Error())
-		}
-		return err
-	}
 }
 
 // partitionOf places every record of one key in one partition of n:
