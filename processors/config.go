@@ -29,8 +29,9 @@ type Config struct {
 	Brokers []string
 	// ClickHouseDSN is the database the rows go to. Required.
 	ClickHouseDSN string
-	// SnapshotDir holds the partition snapshots; every process of the group
-	// must see the same directory. Required.
+	// SnapshotDir holds the partition snapshots; the processes of a group
+	// should see the same directory (one that does not restores an older
+	// snapshot, or none, and re-reads more of the log). Required.
 	SnapshotDir string
 	// Group is the consumer group. Default "questline-processors"; the
 	// merge stage uses Group + "-merge".
