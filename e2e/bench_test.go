@@ -36,7 +36,8 @@ import (
 //
 // E2E_OUT_OF_ORDER (a duration) sets the processors' out-of-order bound
 // (-process-out-of-order; default the product's, 30 s): a window's first
-// row is written that long after its end.
+// row is written that long after its end. E2E_RUN_FLAGS adds flags to
+// `questline run` (e.g. "-process-flush-interval 500ms").
 //
 // go test ./e2e -run '^$' -bench EndToEnd -benchtime 1x -timeout 20m
 func BenchmarkEndToEnd(b *testing.B) {
@@ -70,6 +71,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 	}
 	args := []string{"run", "-process-idle-timeout", "5s", "-process-out-of-order", ooo.String()}
+	args = append(args, strings.Fields(os.Getenv("E2E_RUN_FLAGS"))...)
 	run := exec.Command(bin, args...)
 	run.Env = env
 	logf, err := os.Create(filepath.Join(dir, "run.log"))
