@@ -49,7 +49,8 @@ if [[ -z ${QUESTLINE_CLICKHOUSE_DSN:-} ]]; then
 elif [[ $QUESTLINE_CLICKHOUSE_DSN =~ ^clickhouse://([^/:@]*@)?([^/:]+):([0-9]+) ]]; then
   ch_host=${BASH_REMATCH[2]} ch_port=${BASH_REMATCH[3]}
 fi
-chq() { clickhouse-client --host "$ch_host" --port "$ch_port" -d questline --format TSV -q "$1" 2>/dev/null || true; }
+# A NULL (\N: e.g. a lift without control converters yet) shows as "-".
+chq() { { clickhouse-client --host "$ch_host" --port "$ch_port" -d questline --format TSV -q "$1" 2>/dev/null || true; } | sed 's/^\\N$//'; }
 
 pids=()
 stop_all() {

@@ -445,7 +445,13 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	p.ids = p.ids[:0]
 	for _, id := range p.accIDs {
 		a := &p.pool[p.accOf[id]-1]
-		if r.Updated || a.n > p.cfg.Velocity || a.n >= p.cfg.MetronomeEvents || a.claims >= p.cfg.ClaimBurst ||
+		// Of the signals only metronome can go away when events are added
+		// (and impossible_quest when a quest's minimum duration is
+		// lowered), so an updated window needs no zero row for an entity
+		// with fewer events than metronome needs: its score was zero
+		// before too, unless it was flagged (selected below) or a
+		// catalog change lowered it (its old row stays; documented).
+		if a.n > p.cfg.Velocity || a.n >= p.cfg.MetronomeEvents || a.claims >= p.cfg.ClaimBurst ||
 			a.impossible > 0 || a.geo > 0 || a.devUsers > p.cfg.SharedDeviceUsers ||
 			p.flags != nil && p.flags.Flagged(p.ents.names[id], r.Start) {
 			p.ids = append(p.ids, id)

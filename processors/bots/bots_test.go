@@ -263,3 +263,43 @@ func TestCountryHoppingLatePartner(t *testing.T) {
 		t.Fatalf("partner beyond GeoHop: %+v", r)
 	}
 }
+
+// TestUpdatedWindowZeroRows: when a window is emitted again, an entity
+// whose score went down to zero gets a zero row over its old one, and an
+// entity that never had a signal gets no row at all.
+func TestUpdatedWindowZeroRows(t *testing.T) {
+	cfg := DefaultConfig()
+	p, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wmk := window.NewWatermark(10 * time.Second)
+	rows := map[string]Row{}
+	add := func(user string, at int64) {
+		t.Helper()
+		e := event.Event{Type: event.QuestStarted, UserID: user, EventTime: at}
+		p.Add(&e, wmk.Observe(at))
+		for _, r := range p.Flush(wmk.Time()) {
+			rows[fmt.Sprint(r.EntityID, "@", (r.Start-t0)/sec)] = r
+		}
+	}
+	for i := range int64(20) { // every 2 s: metronome
+		add("tick", t0+i*2*sec)
+	}
+	add("quiet", t0+5*sec)
+	add("x", t0+3*60*sec) // the watermark passes the windows of [t0, t0+40 s)
+	if r, ok := rows["tick@0"]; !ok || r.Signals != 1<<Metronome {
+		t.Fatalf("metronome row before the late event: %+v", r)
+	}
+	if r, ok := rows["quiet@0"]; ok {
+		t.Fatalf("a row for an entity without signals: %+v", r)
+	}
+	add("tick", t0+sec)    // late, within lateness: breaks the rhythm
+	add("quiet", t0+7*sec) // late: the window is emitted again
+	if r := rows["tick@0"]; r.Score != 0 || r.Signals != 0 {
+		t.Fatalf("after the late event, tick's window row is %+v, want a zero row", r)
+	}
+	if r, ok := rows["quiet@0"]; ok {
+		t.Fatalf("a zero row for an entity that never had a signal: %+v", r)
+	}
+}
