@@ -168,14 +168,7 @@ func runIdle(t *testing.T, cfg Config, events []event.Event, n, flushEvery, idle
 	t.Helper()
 	var parts []*tables
 	for _, part := range streamgen.Partition(events, n) {
-		cat := catalog.New()
-		for _, e := range testCatalog() {
-			cat.Apply(&e)
-		}
-		p, err := New(cfg, cat)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := newTestPartition(t, cfg)
 		tb := newTables()
 		for i := range part {
 			p.Add(&part[i])
@@ -314,14 +307,7 @@ func TestCleanScopeMatchesBatch(t *testing.T) {
 func TestFlushBeforeAnyEvent(t *testing.T) {
 	cfg := testConfig()
 	events := stream(4)
-	cat := catalog.New()
-	for _, e := range testCatalog() {
-		cat.Apply(&e)
-	}
-	p, err := New(cfg, cat)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newTestPartition(t, cfg)
 	tb := newTables()
 	tb.keep(p.Flush(p.Watermark())) // before any event
 	p.Reset()
@@ -336,7 +322,7 @@ func TestFlushBeforeAnyEvent(t *testing.T) {
 	// early flush, which must be the same.
 	tb.keep(p.Flush(p.Watermark()))
 	p.Reset()
-	p2, _ := New(cfg, cat)
+	p2 := newTestPartition(t, cfg)
 	tb2 := newTables()
 	for i := range events {
 		p2.Add(&events[i])
@@ -352,4 +338,23 @@ func TestFlushBeforeAnyEvent(t *testing.T) {
 			t.Fatalf("table %s differs after an early flush (%d vs %d rows)", k, len(a[k]), len(b[k]))
 		}
 	}
+}
+
+// newTestCatalog returns a catalog holding testCatalog.
+func newTestCatalog() *catalog.Catalog {
+	cat := catalog.New()
+	for _, e := range testCatalog() {
+		cat.Apply(&e)
+	}
+	return cat
+}
+
+// newTestPartition returns a partition of cfg over newTestCatalog.
+func newTestPartition(t *testing.T, cfg Config) *Partition {
+	t.Helper()
+	p, err := New(cfg, newTestCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

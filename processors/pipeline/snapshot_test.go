@@ -29,13 +29,7 @@ func TestCrashRestoreIdentical(t *testing.T) {
 func crashRestore(t *testing.T, cfg Config, events []event.Event) {
 	want := run(t, cfg, events, 1, 50, 0)
 
-	newCat := func() *catalog.Catalog {
-		cat := catalog.New()
-		for _, e := range testCatalog() {
-			cat.Apply(&e)
-		}
-		return cat
-	}
+	newCat := newTestCatalog
 	p, err := New(cfg, newCat())
 	if err != nil {
 		t.Fatal(err)
@@ -104,14 +98,7 @@ func TestRestoreVersion1(t *testing.T) {
 	cfg := testConfig()
 	events := stream(11)
 	want := run(t, cfg, events, 1, 50, 0)
-	cat := catalog.New()
-	for _, e := range testCatalog() {
-		cat.Apply(&e)
-	}
-	p, err := New(cfg, cat)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newTestPartition(t, cfg)
 	tb := newTables()
 	half := len(events) / 2 / 50 * 50
 	for i := range events[:half] {
@@ -147,7 +134,8 @@ func TestRestoreVersion1(t *testing.T) {
 	if err := gob.NewEncoder(&buf).Encode(&st); err != nil {
 		t.Fatal(err)
 	}
-	if p, err = Restore(cfg, catalog.New(), &buf); err != nil {
+	p, err := Restore(cfg, catalog.New(), &buf)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for i := half; i < len(events); i++ {
