@@ -15,7 +15,7 @@ func Batch(cfg Config, scope string, cat *catalog.Catalog, events []event.Event)
 	attr := cfg.Attribution.Milliseconds()
 	var rows []Row
 	cat.Each(func(d *catalog.Drop) {
-		start, end, ok := d.Live()
+		start, end, ok := cfg.live(d)
 		if !ok {
 			return
 		}

@@ -36,11 +36,25 @@ type Config struct {
 	Update time.Duration
 	// Lateness is the allowed lateness before the final row. Default 10 min.
 	Lateness time.Duration
+	// MaxLive is the longest live window: a drop whose end is unknown (no
+	// drop_ended, ends_at or schedule) or later ends MaxLive after its
+	// start, so its row becomes final and its state is freed. Default 24 h.
+	MaxLive time.Duration
+}
+
+// live returns d's live window, at most MaxLive long; ok is false while
+// the start is unknown.
+func (c *Config) live(d *catalog.Drop) (start, end int64, ok bool) {
+	start, end, ok = d.Live()
+	if m := c.MaxLive.Milliseconds(); start != 0 && m > 0 && (!ok || end-start > m) {
+		end, ok = start+m, true
+	}
+	return start, end, ok
 }
 
 // DefaultConfig returns the SPEC §5 defaults.
 func DefaultConfig() Config {
-	return Config{Attribution: 30 * time.Minute, Update: 30 * time.Second, Lateness: 10 * time.Minute}
+	return Config{Attribution: 30 * time.Minute, Update: 30 * time.Second, Lateness: 10 * time.Minute, MaxLive: 24 * time.Hour}
 }
 
 // Row is one row of creator_lift: drop × updated_at × scope. Rows of one
@@ -119,7 +133,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 	t := e.EventTime
 	for i := range p.candidates() {
 		cd := &p.cands[i]
-		start, end, ended := cd.Live()
+		start, end, ended := p.cfg.live(cd)
 		if t < start || ended && t >= end+attr {
 			continue
 		}
@@ -172,7 +186,7 @@ func (p *Processor) advance(wm int64) {
 		if d == nil {
 			continue
 		}
-		_, end, ended := cd.Live()
+		_, end, ended := p.cfg.live(cd)
 		for d.next <= wm && (!ended || d.next < end+attr) {
 			p.rows = append(p.rows, p.row(cd, d, d.next, false))
 			d.next += step
@@ -203,7 +217,7 @@ func (p *Processor) Users() int {
 }
 
 func (p *Processor) row(cd *catalog.Drop, d *drop, cutoff int64, final bool) Row {
-	start, end, ended := cd.Live()
+	start, end, ended := p.cfg.live(cd)
 	attr := p.cfg.Attribution.Milliseconds()
 	liveEnd, convEnd := cutoff, cutoff
 	if ended {

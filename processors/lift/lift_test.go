@@ -175,3 +175,44 @@ func stripVersions(rows []Row) []Row {
 	}
 	return out
 }
+
+// TestDropWithoutEndEndsAfterMaxLive: a drop that started and never ended
+// (no drop_ended, ends_at or schedule) is live for MaxLive: its final row
+// is made and its state freed, and streaming still equals the batch
+// definition over that window.
+func TestDropWithoutEndEndsAfterMaxLive(t *testing.T) {
+	cat := catalog.New()
+	cat.Apply(&event.Event{ID: "s", Type: event.DropStarted, DropID: "d1", CreatorID: "cr", EventTime: t0 + 10*minute})
+	cfg := DefaultConfig()
+	cfg.MaxLive = time.Hour
+	p := New(cfg, window.ScopeAll, cat, nil)
+	events := []event.Event{
+		{Type: event.DropViewed, UserID: "x1", DropID: "d1", EventTime: t0 + 11*minute},
+		{Type: event.Conversion, UserID: "x1", EventTime: t0 + 12*minute},
+		{Type: event.QuestStarted, UserID: "c1", EventTime: t0 + 69*minute},   // live: the hour ends at 70
+		{Type: event.QuestStarted, UserID: "late", EventTime: t0 + 71*minute}, // after it: not active
+	}
+	wmk := window.NewWatermark(time.Minute)
+	for i := range events {
+		p.Add(&events[i], wmk.Observe(events[i].EventTime))
+	}
+	if p.Users() == 0 {
+		t.Fatal("no state while live")
+	}
+	p.Advance(t0 + 10*minute + time.Hour.Milliseconds() + 30*minute + 10*minute) // end + attribution + lateness
+	rows := p.Flush()
+	last := rows[len(rows)-1]
+	if !last.Final || last.UpdatedAt != t0+100*minute {
+		t.Fatalf("last row %+v, want final at start + 1 h + 30 min", last)
+	}
+	if want := (Counts{ExposedUsers: 1, ExposedConverters: 1, ControlUsers: 1}); last.Counts != want {
+		t.Fatalf("final counts %+v, want %+v", last.Counts, want)
+	}
+	if p.Users() != 0 {
+		t.Fatal("state left after the capped drop's final row")
+	}
+	batch := Batch(cfg, window.ScopeAll, cat, events)
+	if len(batch) != 1 || batch[0].Counts != last.Counts || batch[0].UpdatedAt != last.UpdatedAt {
+		t.Fatalf("batch %+v, streaming %+v", batch, last)
+	}
+}

@@ -71,11 +71,6 @@ func (c *Config) dedupHorizon() int64 {
 	return (c.Lag() + lateness + c.OutOfOrder).Milliseconds()
 }
 
-// MaxDropDuration is the longest live window for which the clean scope of
-// creator_lift leaves out users flagged at its start; bot flags are kept
-// that long (flagged entities are few).
-const MaxDropDuration = 24 * time.Hour
-
 // Processor names, as in the late-event records and metrics.
 const (
 	NameQuest   = "quest_completion"
@@ -369,7 +364,7 @@ func (p *Partition) Flush(emitWM int64) *Output {
 			// Flags are only ever read for closed bot windows; keep them as
 			// long as any clean row can ask: a window back, or a drop's
 			// whole live and attribution window.
-			p.flags.Prune(wm - p.lag - p.cfg.Lift.Attribution.Milliseconds() - p.cfg.Lift.Lateness.Milliseconds() - MaxDropDuration.Milliseconds())
+			p.flags.Prune(wm - p.lag - p.cfg.Lift.Attribution.Milliseconds() - p.cfg.Lift.Lateness.Milliseconds() - p.cfg.Lift.MaxLive.Milliseconds())
 		}
 	}
 	return o
