@@ -62,8 +62,8 @@ func groundTruth(t *testing.T, processes int) {
 	sent := time.Since(began)
 
 	// Drained: every event in ClickHouse, the processors' offsets at the
-	// end, then the window tables (idle emission closes the last windows)
-	// settled.
+	// end, then the window tables (the idle partitions' watermark records
+	// close the last windows) settled, with the merge stage caught up.
 	deadline := time.Now().Add(3 * time.Minute)
 	if !s.waitFor(deadline, "the events table", func() bool {
 		return s.query("SELECT uniqExact(event_id) FROM {db}.events")[0][0] == strconv.Itoa(tr.Expected.Events.Total)
@@ -85,7 +85,7 @@ func groundTruth(t *testing.T, processes int) {
 	// On a timeout the comparisons still run: they show what is missing.
 	s.waitFor(deadline, "the window tables to settle", func() bool {
 		f, last, n := s.fingerprint()
-		if f != fingerprint || last < lastQuest || n < finals {
+		if f != fingerprint || last < lastQuest || n < finals || !s.mergeCaughtUp() {
 			fingerprint, same = f, 0
 			return false
 		}

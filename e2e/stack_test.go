@@ -189,6 +189,13 @@ func (s *stack) committedAtEnd(group string) bool {
 	return kafkatest.CommittedAtEnd(s.t, s.brokers, group, kafka.TopicEvents)
 }
 
+// mergeCaughtUp reports whether the processors' merge stage has written the
+// rows of every partial produced so far (a merge stage slowed by a loaded
+// machine must not pass for settled tables).
+func (s *stack) mergeCaughtUp() bool {
+	return kafkatest.CommittedAtEnd(s.t, s.brokers, procGroup+"-merge", processors.TopicPartials)
+}
+
 // waitFor polls cond every 500 ms until it holds, a role fails, or the
 // deadline passes (then it fails t with what, and returns false).
 func (s *stack) waitFor(deadline time.Time, what string, cond func() bool) bool {

@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// TestIdleEmissionFarAheadChangesNothing: the runtime's idle emission can
-// run hours ahead of event time (a backfill: now − out-of-orderness); the
-// pipeline's final rows must not depend on it.
-func TestIdleEmissionFarAheadChangesNothing(t *testing.T) {
+// TestEarlyEmissionFarAheadChangesNothing: an emission watermark can run
+// hours ahead of event time (Flush emits windows early without closing
+// them); the pipeline's final rows must not depend on it.
+func TestEarlyEmissionFarAheadChangesNothing(t *testing.T) {
 	cfg := testConfig()
 	events := stream(0)
 	ref := run(t, cfg, events, 1, 1, 0)

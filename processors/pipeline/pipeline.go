@@ -332,7 +332,7 @@ func (p *Partition) Advance(wm int64) {
 }
 
 // Flush emits what the emission watermark emitWM allows (the event-time
-// watermark, or more when the partition is idle: see window.Idle) and
+// watermark, or more to emit windows early without closing them) and
 // returns every row produced since the last Flush.
 func (p *Partition) Flush(emitWM int64) *Output {
 	o := &p.out
@@ -348,7 +348,7 @@ func (p *Partition) Flush(emitWM int64) *Output {
 		// the minimum int64: never subtract from it.)
 		cEmit := p.cleanWM.Time()
 		if emitWM != window.None {
-			if p.head == len(p.queue) { // nothing held back: idle emission may run ahead
+			if p.head == len(p.queue) { // nothing held back: early emission may run ahead
 				cEmit = max(emitWM-p.lag, cEmit)
 			} else {
 				cEmit = min(emitWM-p.lag, cEmit)

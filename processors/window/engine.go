@@ -214,7 +214,7 @@ func (e *Engine[P]) Flush(emitWM int64) {
 	if emitWM == None {
 		return
 	}
-	// A window emitted before (by an earlier, higher idle emission
+	// A window emitted before (by an earlier, higher early-emission
 	// watermark) is re-emitted when it changed, even if emitWM is lower now:
 	// the dirty marks are cleared below for every window.
 	hw := max(emitWM, e.emitWM)
