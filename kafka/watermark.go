@@ -35,13 +35,21 @@ func WatermarkRecord(partition int32, w int64) *kgo.Record {
 // A record with the header but an unreadable value is still a watermark
 // record (never an event) with ok true and w 0, which moves nothing.
 func Watermark(r *kgo.Record) (w int64, ok bool) {
+	v, ok := header(r, WatermarkHeader)
+	if ok {
+		w, _ = strconv.ParseInt(string(v), 10, 64)
+	}
+	return w, ok
+}
+
+// header returns the value of r's header key, if it has one.
+func header(r *kgo.Record, key string) ([]byte, bool) {
 	for _, h := range r.Headers {
-		if h.Key == WatermarkHeader {
-			w, _ = strconv.ParseInt(string(h.Value), 10, 64)
-			return w, true
+		if h.Key == key {
+			return h.Value, true
 		}
 	}
-	return 0, false
+	return nil, false
 }
 
 // CatalogCopyHeader marks a copy of a catalog or lifecycle event (a
@@ -73,10 +81,6 @@ func CatalogCopies(r *kgo.Record, partitions int32) []*kgo.Record {
 
 // IsCatalogCopy reports whether r is a copy made by CatalogCopies.
 func IsCatalogCopy(r *kgo.Record) bool {
-	for _, h := range r.Headers {
-		if h.Key == CatalogCopyHeader {
-			return true
-		}
-	}
-	return false
+	_, ok := header(r, CatalogCopyHeader)
+	return ok
 }

@@ -73,3 +73,16 @@ func newPartial[T any](table, identity string, source int32, version uint64, unt
 	}
 	return partial{Table: table, Identity: identity, Source: source, Version: version, Until: until, Row: b}, nil
 }
+
+// addPartials passes a partial of every row, from source, to add; meta
+// gives a row's identity, version and Until.
+func addPartials[T any](rows []T, table string, source int32, add func(partial, error) error, meta func(*T) (string, uint64, int64)) error {
+	for i := range rows {
+		r := &rows[i]
+		id, version, until := meta(r)
+		if err := add(newPartial(table, id, source, version, until, r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -20,9 +20,12 @@ import (
 	"github.com/questline/questline/processors/bots"
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/latency"
+	"github.com/questline/questline/processors/lift"
 	"github.com/questline/questline/processors/pipeline"
+	"github.com/questline/questline/processors/quest"
 	"github.com/questline/questline/processors/tables"
 	"github.com/questline/questline/processors/window"
+	"github.com/questline/questline/processors/yield"
 	ch "github.com/questline/questline/sinks/clickhouse"
 )
 
@@ -241,39 +244,32 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			return nil
 		}
 		pc := s.cfg.Pipeline
-		for i := range o.Quest {
-			r := &o.Quest[i]
-			if err := add(newPartial(tQuest, questIdentity(r), partition, r.Version, s.until(r.Scope, r.End, pc.Quest.Window.Lateness), r)); err != nil {
-				return err
-			}
-		}
-		for i := range o.Latency {
-			r := &o.Latency[i]
-			if err := add(newPartial(tLatency, latencyIdentity(r), partition, r.Version, s.until(r.Scope, r.End, pc.Latency.Window.Lateness), r)); err != nil {
-				return err
-			}
-		}
-		for i := range o.Yield {
-			r := &o.Yield[i]
-			if err := add(newPartial(tYield, yieldIdentity(r), partition, r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness), r)); err != nil {
-				return err
-			}
-		}
-		for i := range o.Integrity {
-			r := &o.Integrity[i]
-			if err := add(newPartial(tIntegrity, integrityIdentity(r), partition, r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness), r)); err != nil {
-				return err
-			}
-		}
-		for i := range o.Lift {
-			r := &o.Lift[i]
-			// An update row is made once, when the watermark passes its
-			// cutoff; the final row when it passes the cutoff + lateness.
-			var late time.Duration
-			if r.Final {
-				late = pc.Lift.Lateness
-			}
-			if err := add(newPartial(tLift, liftIdentity(r), partition, r.Version, s.until(r.Scope, r.UpdatedAt, late), r)); err != nil {
+		// Each row with its identity, version and the watermark from which
+		// its source never emits it again (see partial.Until).
+		for _, err := range []error{
+			addPartials(o.Quest, tQuest, partition, add, func(r *quest.Row) (string, uint64, int64) {
+				return questIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Quest.Window.Lateness)
+			}),
+			addPartials(o.Latency, tLatency, partition, add, func(r *latency.Row) (string, uint64, int64) {
+				return latencyIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Latency.Window.Lateness)
+			}),
+			addPartials(o.Yield, tYield, partition, add, func(r *yield.Row) (string, uint64, int64) {
+				return yieldIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness)
+			}),
+			addPartials(o.Integrity, tIntegrity, partition, add, func(r *yield.IntegrityRow) (string, uint64, int64) {
+				return integrityIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness)
+			}),
+			addPartials(o.Lift, tLift, partition, add, func(r *lift.Row) (string, uint64, int64) {
+				// An update row is made once, when the watermark passes its
+				// cutoff; the final row when it passes the cutoff + lateness.
+				var late time.Duration
+				if r.Final {
+					late = pc.Lift.Lateness
+				}
+				return liftIdentity(r), r.Version, s.until(r.Scope, r.UpdatedAt, late)
+			}),
+		} {
+			if err != nil {
 				return err
 			}
 		}
@@ -288,17 +284,18 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 		if wm != window.None && wm != pt.markWM {
 			// The device stage keeps the highest watermark of each source,
 			// so only a change needs sending (a new owner sends its first).
+			dv := deviceMarkerValue(partition, wm)
 			for dp := range s.devices {
-				recs = append(recs, &kgo.Record{Topic: TopicDevices, Value: deviceMarkerValue(partition, wm), Partition: dp})
+				recs = append(recs, &kgo.Record{Topic: TopicDevices, Value: dv, Partition: dp})
 			}
 			// The merge stage forgets identities every source is done with.
+			marker := partial{Source: partition, Watermark: wm}
+			mv, err := json.Marshal(&marker)
+			if err != nil {
+				return err
+			}
 			for pp := range s.partials {
-				marker := partial{Source: partition, Watermark: wm}
-				v, err := json.Marshal(&marker)
-				if err != nil {
-					return err
-				}
-				recs = append(recs, &kgo.Record{Topic: TopicPartials, Key: []byte(marker.key()), Value: v, Partition: pp})
+				recs = append(recs, &kgo.Record{Topic: TopicPartials, Key: []byte(marker.key()), Value: mv, Partition: pp})
 			}
 			pt.markWM = wm
 		}

@@ -80,10 +80,8 @@ func CommittedAtEnd(t testing.TB, brokers []string, group, topic string) bool {
 // when the broker cannot tell.
 func EndOffsets(t testing.TB, brokers []string, topic string) map[int32]int64 {
 	t.Helper()
-	adm, done := admin(t, brokers)
+	adm, ctx, done := admin(t, brokers)
 	defer done()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	listed, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil
@@ -102,10 +100,8 @@ func EndOffsets(t testing.TB, brokers []string, topic string) map[int32]int64 {
 // the topic as it was when want was taken. An error counts as not yet.
 func CommittedAtLeast(t testing.TB, brokers []string, group, topic string, want map[int32]int64) bool {
 	t.Helper()
-	adm, done := admin(t, brokers)
+	adm, ctx, done := admin(t, brokers)
 	defer done()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	committed, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
 		return false
@@ -122,11 +118,14 @@ func CommittedAtLeast(t testing.TB, brokers []string, group, topic string, want 
 	return true
 }
 
-func admin(t testing.TB, brokers []string) (*kadm.Client, func()) {
+// admin returns an admin client of brokers and a context for its calls
+// (30 s); done releases both.
+func admin(t testing.TB, brokers []string) (*kadm.Client, context.Context, func()) {
 	t.Helper()
 	cl, err := kafka.NewClient(brokers, nil)
 	if err != nil {
 		t.Fatalf("kafkatest: %v", err)
 	}
-	return kadm.NewClient(cl), cl.Close
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }
 }
