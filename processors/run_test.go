@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/event"
@@ -290,6 +291,36 @@ func TestCatalogFromTheLogIsDeterministic(t *testing.T) {
 	if two := g2.runUntilStable(t, g2.config(t, db2, "cat2", t.TempDir()), 2); two != one {
 		t.Fatalf("1 and 2 processes differ:\n%s", firstDiff(one, two))
 	}
+	// Every partition's own log now holds each catalog event (the
+	// original or a copy).
+	cl, err := kafka.NewClient(g.brokers, nil, kgo.ConsumeTopics(kafka.TopicEvents), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends := kafkatest.EndOffsets(t, g.brokers, kafka.TopicEvents)
+	seen := map[int32]map[string]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for read := map[int32]bool{}; len(read) < len(ends) && ctx.Err() == nil; {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var e event.Event
+			if event.DecodeBinary(r.Value, &e) == nil && e.Type.ServerOnly() {
+				if seen[r.Partition] == nil {
+					seen[r.Partition] = map[string]bool{}
+				}
+				seen[r.Partition][e.ID] = true
+			}
+			if r.Offset+1 >= ends[r.Partition] {
+				read[r.Partition] = true
+			}
+		})
+	}
+	for p := range int32(partitions) {
+		if len(seen[p]) != 3 {
+			t.Fatalf("partition %d holds catalog events %v, want all 3", p, seen[p])
+		}
+	}
 }
 
 // TestRefusedRowsAreDeadLettered: a window row ClickHouse refuses is
@@ -370,7 +401,8 @@ func TestKillAndRestart(t *testing.T) {
 		}
 		n := 0.0
 		for _, reg := range regs {
-			n += counter(t, reg, "questline_processor_events_total")
+			c, _ := metric(t, reg, "questline_processor_events_total", "")
+			n += c
 		}
 		if i == 0 && n >= events {
 			t.Fatalf("the first run processed all %.0f events before its crash: the crashes cut nothing", n)
@@ -396,8 +428,10 @@ func firstDiff(a, b string) string {
 	return fmt.Sprintf("lengths %d vs %d", len(al), len(bl))
 }
 
-// gauge returns the value of the series of name whose kind label is kind.
-func gauge(t *testing.T, reg *prometheus.Registry, name, kind string) float64 {
+// metric sums the values (counters and gauges) of the series of name in
+// reg — only those whose kind label is kind, unless kind is empty — and
+// says whether any series matched.
+func metric(t *testing.T, reg *prometheus.Registry, name, kind string) (sum float64, found bool) {
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -407,31 +441,14 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, kind string) float64 {
 			continue
 		}
 		for _, m := range mf.Metric {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "kind" && l.GetValue() == kind {
-					return m.GetGauge().GetValue()
-				}
+			if kind != "" && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "kind" && l.GetValue() == kind }) {
+				continue
 			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			found = true
 		}
 	}
-	t.Fatalf("no %s{kind=%q}", name, kind)
-	return 0
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.Metric {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+	return sum, found
 }
 
 // TestIdlePartitionsFinalize: with no record that moves the watermarks
@@ -448,7 +465,7 @@ func TestIdlePartitionsFinalize(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	idle := f.runUntilStable(t, cfg, 1, reg)
 	// Every window is closed: the merge stage has forgotten them all.
-	if n := gauge(t, reg, "questline_processor_state_entries", "merge_identities"); n != 0 {
+	if n, ok := metric(t, reg, "questline_processor_state_entries", "merge_identities"); !ok || n != 0 {
 		t.Fatalf("the merge stage still holds %v identities after every window closed", n)
 	}
 	q := func(sql string) string {
