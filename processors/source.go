@@ -187,7 +187,7 @@ func (s *source) run(ctx context.Context) error {
 				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: v})
 				s.forward = append(s.forward, kafka.CatalogCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v}, s.sources)...)
 			}
-			pt.p.AddAt(&e, r.Offset)
+			pt.p.AddRecord(r.Value, &e, r.Offset)
 			s.m.events.Inc()
 		})
 		var err error

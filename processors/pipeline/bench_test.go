@@ -76,7 +76,8 @@ func reportCPU(b *testing.B, cpu time.Duration) {
 }
 
 // BenchmarkPartition: decode and every metric (all and clean scopes, user
-// bot signals), one goroutine, flushing every 50,000 events (a runtime
+// bot signals), records passed as the source stage passes them
+// (AddRecord), one goroutine, flushing every 50,000 events (a runtime
 // flushes per poll or commit interval: at 1M events/s, every 50 ms). The input is
 // replayed with shifted event times so time keeps moving forward.
 func BenchmarkPartition(b *testing.B) {
@@ -90,15 +91,21 @@ func BenchmarkPartition(b *testing.B) {
 				b.Fatal(err)
 			}
 			var e event.Event
+			var shifted []byte
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
-				if err := event.DecodeBinary(recs[i%len(recs)], &e); err != nil {
+				rec := recs[i%len(recs)]
+				if err := event.DecodeBinary(rec, &e); err != nil {
 					b.Fatal(err)
 				}
-				e.EventTime += int64(i/len(recs)) * span
-				p.Add(&e)
+				if pass := int64(i / len(recs)); pass > 0 {
+					e.EventTime += pass * span
+					shifted = event.AppendBinary(shifted[:0], &e)
+					rec = shifted
+				}
+				p.AddRecord(rec, &e, int64(i))
 				if i%50_000 == 0 {
 					p.Flush(p.Watermark())
 					p.Reset()

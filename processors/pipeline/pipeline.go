@@ -13,6 +13,7 @@
 package pipeline
 
 import (
+	"slices"
 	"time"
 
 	"github.com/questline/questline/event"
@@ -221,12 +222,23 @@ func newScope(cfg Config, name string, cat *catalog.Catalog, filter window.Filte
 // offset goes with the event to the device stage).
 func (p *Partition) AddAt(e *event.Event, offset int64) {
 	p.offset = offset
-	p.Add(e)
+	p.add(e, nil)
+}
+
+// AddRecord is AddAt for the event e decoded (event.DecodeBinary) from
+// rec, the record's value: the clean pass's queue and the device stage
+// take a copy of rec instead of encoding e again. e must be as decoded.
+func (p *Partition) AddRecord(rec []byte, e *event.Event, offset int64) {
+	p.offset = offset
+	p.add(e, rec)
 }
 
 // Add processes one event of the partition, in partition order. Catalog
 // events update the catalog.
-func (p *Partition) Add(e *event.Event) {
+func (p *Partition) Add(e *event.Event) { p.add(e, nil) }
+
+// add is Add; rec, if not nil, is the encoding of e.
+func (p *Partition) add(e *event.Event, rec []byte) {
 	p.stats.Events++
 	if !p.seen.first(e.ID, e.EventTime, p.wm.Time()) {
 		p.stats.Duplicates++
@@ -247,7 +259,13 @@ func (p *Partition) Add(e *event.Event) {
 		// Windows closed at wm start at or before this one.
 		lo := max(first, window.Floor(wm-spec.Size.Milliseconds()-spec.Lateness.Milliseconds(), spec.Slide.Milliseconds())+spec.Slide.Milliseconds())
 		if lo <= last {
-			p.out.Devices = append(p.out.Devices, DeviceEvent{Lo: lo, Offset: p.offset, Record: event.AppendBinary(nil, e)})
+			var r []byte
+			if rec != nil {
+				r = slices.Clone(rec)
+			} else {
+				r = event.AppendBinary(nil, e)
+			}
+			p.out.Devices = append(p.out.Devices, DeviceEvent{Lo: lo, Offset: p.offset, Record: r})
 		}
 	}
 	if p.clean != nil {
@@ -257,7 +275,12 @@ func (p *Partition) Add(e *event.Event) {
 			c++
 		}
 		off := len(p.chunks[c])
-		p.chunks[c] = event.AppendBinary(p.chunks[c], e) // a record over the slack grows the chunk: correct, rare
+		// A record over the slack grows the chunk: correct, rare.
+		if rec != nil {
+			p.chunks[c] = append(p.chunks[c], rec...)
+		} else {
+			p.chunks[c] = event.AppendBinary(p.chunks[c], e)
+		}
 		p.queue = append(p.queue, queued{chunk: p.chunk0 + c, off: off, end: len(p.chunks[c]), need: p.wm.Max() + p.lag})
 		p.releaseClean()
 	}

@@ -164,14 +164,26 @@ func run(t *testing.T, cfg Config, events []event.Event, n, flushEvery, idleEver
 }
 
 // runIdle is run with idle spells emitting ahead ms beyond the watermark.
+// With several partitions, events go in as records (AddRecord, as the
+// source stage does); with one, as events (Add).
 func runIdle(t *testing.T, cfg Config, events []event.Event, n, flushEvery, idleEvery int, ahead int64) map[string][]string {
 	t.Helper()
 	var parts []*tables
+	var rec []byte
+	var e event.Event
 	for _, part := range streamgen.Partition(events, n) {
 		p := newTestPartition(t, cfg)
 		tb := newTables()
 		for i := range part {
-			p.Add(&part[i])
+			if n == 1 {
+				p.Add(&part[i])
+			} else {
+				rec = event.AppendBinary(rec[:0], &part[i])
+				if err := event.DecodeBinary(rec, &e); err != nil {
+					t.Fatal(err)
+				}
+				p.AddRecord(rec, &e, int64(i))
+			}
 			if i%flushEvery == 0 {
 				tb.keep(p.Flush(p.Watermark()))
 				p.Reset()
