@@ -120,12 +120,17 @@ func BenchmarkEndToEnd(b *testing.B) {
 	// past every offline hold), until it is all in ClickHouse and through
 	// the processors.
 	origin := time.Now().Add(-8 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	chPid := pidByCwd(srv.Dir())
+	runCPU0, chCPU0 := procCPU(run.Process.Pid), procCPU(chPid)
+	busy0, total0 := machineCPU()
 	start := time.Now()
-	lgOut1, err := loadgen("-seed", "1", "-rate", "1000", "-count", strconv.Itoa(events), "-speed", "0", "-concurrency", concurrency,
-		"-origin", origin).CombinedOutput()
+	lg1 := loadgen("-seed", "1", "-rate", "1000", "-count", strconv.Itoa(events), "-speed", "0", "-concurrency", concurrency,
+		"-origin", origin)
+	lgOut1, err := lg1.CombinedOutput()
 	if err != nil {
 		b.Fatalf("loadgen: %v\n%s", err, lgOut1)
 	}
+	lgCPU := lg1.ProcessState.UserTime() + lg1.ProcessState.SystemTime()
 	b.Logf("loadgen: %s; ingest: %.0f requests, %.0f rate-limited", lastLine(string(lgOut1)),
 		metric(b, metricsAddr, "questline_ingest_requests_total"), metric(b, metricsAddr, "questline_ingest_rate_limited_requests_total"))
 	sentIn := time.Since(start)
@@ -136,6 +141,21 @@ func BenchmarkEndToEnd(b *testing.B) {
 	e2eSecs := time.Since(start).Seconds()
 	e2eRate := float64(events) / e2eSecs
 	b.StopTimer()
+	// Where phase 1's CPU went: each process's CPU time (all threads) over
+	// the phase, per event, and its share of the machine's busy time.
+	runCPU, chCPU := procCPU(run.Process.Pid)-runCPU0, procCPU(chPid)-chCPU0
+	busy1, total1 := machineCPU()
+	busy, total := busy1-busy0, total1-total0
+	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(events) }
+	share := func(d time.Duration) float64 { return 100 * d.Seconds() / max(busy.Seconds(), 1e-9) }
+	other := busy - runCPU - chCPU - lgCPU
+	b.Logf("phase 1 CPU: machine %.1f of %.1f core-s busy (%.0f%%, load average %s); loadgen %.1fs (%.1f µs/event, %.0f%%), questline run %.1fs (%.1f µs/event, %.0f%%), clickhouse-server %.1fs (%.1f µs/event, %.0f%%), other %.1fs (%.0f%%)",
+		busy.Seconds(), total.Seconds(), 100*busy.Seconds()/max(total.Seconds(), 1e-9), loadAvg(),
+		lgCPU.Seconds(), perEvent(lgCPU), share(lgCPU), runCPU.Seconds(), perEvent(runCPU), share(runCPU),
+		chCPU.Seconds(), perEvent(chCPU), share(chCPU), other.Seconds(), share(other))
+	b.ReportMetric(perEvent(lgCPU), "loadgen_cpu_µs/event")
+	b.ReportMetric(perEvent(runCPU), "run_cpu_µs/event")
+	b.ReportMetric(perEvent(chCPU), "clickhouse_cpu_µs/event")
 
 	// 2. The baseline: the same rows, inserted by clickhouse-client.
 	native := filepath.Join(dir, "events.native")
