@@ -44,6 +44,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	events := envInt("E2E_EVENTS", 100_000)
 	fresh := envInt("E2E_FRESH_SECONDS", 240)
 	concurrency := strconv.Itoa(envInt("E2E_CONCURRENCY", 8))
+	edgeEvents := envInt("E2E_EDGE", 0)
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "questline")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/questline/questline/cmd/questline").CombinedOutput(); err != nil {
@@ -71,6 +72,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 	}
 	args := []string{"run", "-process-idle-timeout", "5s", "-process-out-of-order", ooo.String()}
+	// Phase 1 replays minutes of the platform in seconds, so each device
+	// sends many times its real rate: the device limit would measure the
+	// replay. An edge node's request carries many devices: its address
+	// and the API key see far more than one client's traffic.
+	args = append(args, "-rate-limit-device", "1000000")
+	if edgeEvents > 0 {
+		args = append(args, "-rate-limit-ip", "1000000", "-rate-limit-key", "10000000")
+	}
 	args = append(args, strings.Fields(os.Getenv("E2E_RUN_FLAGS"))...)
 	run := exec.Command(bin, args...)
 	run.Env = env
@@ -109,8 +118,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 		return strings.TrimSpace(out)
 	}
 	loadgen := func(args ...string) *exec.Cmd {
-		c := exec.Command(bin, append([]string{"loadgen", "-ingest-url", "http://" + httpAddr, "-skip-expected",
-			"-truth", filepath.Join(dir, "truth.json")}, args...)...)
+		args = append([]string{"loadgen", "-ingest-url", "http://" + httpAddr, "-skip-expected",
+			"-truth", filepath.Join(dir, "truth.json"), "-edge-events", strconv.Itoa(edgeEvents)}, args...)
+		c := exec.Command(bin, args...)
 		c.Env = append(env, "QUESTLINE_METRICS_ADDR=")
 		return c
 	}

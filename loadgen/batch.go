@@ -22,6 +22,10 @@ const (
 	// ClockSentAt: the device clock is off by whole seconds; the client
 	// only ever sends sent_at.
 	ClockSentAt
+	// ClockEdge: a request forwarded by an edge node (Config.EdgeEvents):
+	// events of devices that share one clock skew, sent with
+	// clock_offset_ms = −skew and sent_at on that clock (see edge.go).
+	ClockEdge
 )
 
 // String returns "synced", "ntp" or "sent_at".
@@ -31,6 +35,8 @@ func (m ClockMode) String() string {
 		return "ntp"
 	case ClockSentAt:
 		return "sent_at"
+	case ClockEdge:
+		return "edge"
 	}
 	return "synced"
 }
@@ -42,8 +48,12 @@ func (m ClockMode) String() string {
 type Batch struct {
 	Seq    uint64 // position in the run, from 0
 	Server bool   // send with the server-scope key
-	// DeviceID is the sending device ("" for server batches).
+	// DeviceID is the sending device ("" for server batches and for
+	// requests forwarded by an edge node).
 	DeviceID string
+	// Devices is how many batches an edge node merged into this one (0
+	// when it was not forwarded by an edge node).
+	Devices int
 	// EdgeCountry is the country the edge sees the device in (its network),
 	// which geo-mismatch bots do not declare.
 	EdgeCountry string
@@ -79,9 +89,9 @@ func (b *Batch) AppendJSON(dst []byte, sentAt int64, offset int64, hasOffset boo
 
 // AppendSimJSON appends the body as the model would send it at SendAt with
 // a perfect network: sent_at = SendAt + Skew, and clock_offset_ms = -Skew
-// for NTP devices. It is the reproducible form of a batch.
+// for NTP devices and edge nodes. It is the reproducible form of a batch.
 func (b *Batch) AppendSimJSON(dst []byte) []byte {
-	return b.AppendJSON(dst, b.SendAt+b.Skew, -b.Skew, b.Clock == ClockNTP)
+	return b.AppendJSON(dst, b.SendAt+b.Skew, -b.Skew, b.Clock == ClockNTP || b.Clock == ClockEdge)
 }
 
 // DeriveEventTime is SPEC §2's event time: ts + clock_offset_ms when the

@@ -105,6 +105,17 @@ type Config struct {
 	// Windows are the metric definitions the expected values follow; they
 	// must match the processors' configuration.
 	Windows Windows
+	// EdgeEvents > 0 sends through edge nodes: each request carries up to
+	// this many events of many devices (one edge country, one clock
+	// correction, sent with clock_offset_ms) instead of one device's batch;
+	// server batches are merged likewise (edge.go, docs/loadgen.md). The
+	// events, their true times and the truth are those of the same seed
+	// without it. Default 0 (every device sends its own batches).
+	EdgeEvents int
+	// EdgeHold is how long (simulated time) an edge node holds a request
+	// open for more batches before it sends it. Default 1s.
+	EdgeHold time.Duration
+
 	// SkipExpected leaves the expected values (but the event counts) out
 	// of the truth: the truth then needs no memory per event (about 300
 	// bytes otherwise), for long load-only runs. Default false.
@@ -148,6 +159,7 @@ func DefaultConfig() Config {
 		LongHoldShare:   0.3,
 		LongHoldMin:     time.Hour,
 		LongHoldMax:     6 * time.Hour,
+		EdgeHold:        time.Second,
 		Windows: Windows{
 			QuestSize: 10 * time.Minute, QuestSlide: time.Minute,
 			YieldSize: 5 * time.Minute, YieldSlide: time.Minute,
@@ -195,6 +207,9 @@ func (c *Config) Validate() error {
 	check(share(c.NTPShare) && share(c.SentAtSkewShare) && c.NTPShare+c.SentAtSkewShare <= 1, "clock shares must be in [0, 1] and sum to at most 1")
 	check(share(c.OfflineShare) && share(c.LongHoldShare), "offline shares must be in [0, 1]")
 	check(share(c.TravellerShare), "traveller share must be in [0, 1]")
+	check(c.EdgeEvents >= 0, "edge events must not be negative")
+	check(c.EdgeHold >= 0 && c.EdgeHold <= min(c.Windows.AllowedLateness/8, 30*time.Second),
+		"edge hold must be in [0, min(allowed lateness / 8, 30s)]: half the drift Run allows between batches in flight")
 	w := c.Windows
 	minHold := w.AllowedLateness + max(w.QuestSize, w.YieldSize) + lateMargin
 	check(c.LongHoldMin >= minHold && c.LongHoldMin <= c.LongHoldMax && c.LongHoldMax <= maxAge-2*time.Hour,

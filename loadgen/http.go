@@ -170,10 +170,14 @@ func (s *HTTPSender) attempt(ctx context.Context, b *Batch, res *SendResult) (ti
 	// true event time even when the run replays the past at high speed.
 	sentAt := s.now().UnixMilli() + b.Skew
 	offset, hasOffset := int64(0), false
-	if b.Clock == ClockNTP {
+	switch b.Clock {
+	case ClockNTP:
 		s.mu.Lock()
 		offset, hasOffset = s.offsets[b.DeviceID]
 		s.mu.Unlock()
+	case ClockEdge:
+		// The edge node measured its devices' clock (edge.go).
+		offset, hasOffset = -b.Skew, true
 	}
 	zw, _ := s.gzips.Get().(*gzip.Writer)
 	if zw == nil {
@@ -200,7 +204,11 @@ func (s *HTTPSender) attempt(ctx context.Context, b *Batch, res *SendResult) (ti
 		req.Header.Set(s.edgeHeader, b.EdgeCountry)
 	}
 	if s.forwarded && !b.Server {
-		req.Header.Set("X-Forwarded-For", deviceIP(b.DeviceID))
+		if b.Clock == ClockEdge {
+			req.Header.Set("X-Forwarded-For", edgeIP(b.EdgeCountry))
+		} else {
+			req.Header.Set("X-Forwarded-For", deviceIP(b.DeviceID))
+		}
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -260,6 +268,15 @@ func deviceIP(id string) string {
 	h.Write([]byte(id))
 	v := h.Sum32()
 	return "100." + strconv.Itoa(64+int(v>>16&63)) + "." + strconv.Itoa(int(v>>8&255)) + "." + strconv.Itoa(int(v&255))
+}
+
+// edgeIP maps an edge node (one per country) to a stable address in
+// 198.18.0.0/15 (benchmarking).
+func edgeIP(country string) string {
+	h := fnv.New32a()
+	h.Write([]byte(country))
+	v := h.Sum32()
+	return "198." + strconv.Itoa(18+int(v>>8&1)) + "." + strconv.Itoa(int(v&255)) + ".1"
 }
 
 func snippet(b []byte) string {

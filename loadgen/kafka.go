@@ -52,7 +52,7 @@ func (s *KafkaSender) Record(b *Batch, i int) *kgo.Record {
 	e := b.Events[i]
 	e.ReceivedAt = b.SendAt
 	e.SentAt, e.Has = b.SendAt+b.Skew, e.Has|event.HasSentAt
-	if b.Clock == ClockNTP {
+	if b.Clock == ClockNTP || b.Clock == ClockEdge {
 		e.ClockOffsetMs, e.Has = -b.Skew, e.Has|event.HasClockOffset
 	}
 	e.EventTime = DeriveEventTime(e.TS, b.Server, e.SentAt, true, e.ClockOffsetMs, e.Has&event.HasClockOffset != 0, e.ReceivedAt)

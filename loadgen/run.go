@@ -75,7 +75,48 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 		go pr.loop(stopProgress, progressDone)
 	}
 
-	sent, batches := 0, 0
+	// wait sleeps until a batch sent at simulated time sendAt is due:
+	// never before that time has come on the wall clock (nothing is sent
+	// from the future: a fast run catches up with the present, then goes
+	// on in real time), and with Speed > 0 not before its paced time. It
+	// returns false when ctx ended.
+	wait := func(sendAt int64) bool {
+		due := time.UnixMilli(sendAt)
+		if cfg.Speed > 0 {
+			due = later(due, wallStart.Add(time.Duration(float64(sendAt-o)/cfg.Speed*float64(time.Millisecond))))
+		}
+		if d := time.Until(due); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			case <-t.C:
+			}
+		}
+		return true
+	}
+	batches := 0
+	// dispatch hands b to the senders once it is due.
+	dispatch := func(b *Batch) bool {
+		if !wait(b.SendAt) || !fl.add(ctx, b) {
+			return false
+		}
+		select {
+		case work <- b:
+		case <-ctx.Done():
+			return false
+		}
+		tb.add(b, len(b.Events))
+		batches++
+		return true
+	}
+	var edge *edgeNode
+	if cfg.EdgeEvents > 0 {
+		edge = newEdgeNode(cfg.EdgeEvents, ms(cfg.EdgeHold))
+	}
+
+	sent := 0
 	var runErr error
 loop:
 	for {
@@ -88,40 +129,38 @@ loop:
 			n = min(n, cfg.Count-sent)
 			b.Events = b.Events[:n]
 		}
-		// Never before the batch's own time (nothing is sent from the
-		// future: a fast run catches up with the present, then goes on in
-		// real time), and with Speed > 0 not before its paced time.
-		due := time.UnixMilli(b.SendAt)
-		if cfg.Speed > 0 {
-			due = later(due, wallStart.Add(time.Duration(float64(b.SendAt-o)/cfg.Speed*float64(time.Millisecond))))
-		}
-		{
-			if d := time.Until(due); d > 0 {
-				t := time.NewTimer(d)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+		if edge == nil {
+			if !dispatch(b) {
+				break loop
+			}
+		} else {
+			// The edge node sends what its hold closed before b reaches
+			// it, then takes b (sending a full request at once).
+			for _, m := range edge.due(b.SendAt) {
+				if !dispatch(m) {
 					break loop
-				case <-t.C:
 				}
 			}
+			if !wait(b.SendAt) {
+				break loop
+			}
+			if m := edge.add(b); m != nil && !dispatch(m) {
+				break loop
+			}
 		}
-		if !fl.add(ctx, b) {
-			break loop
-		}
-		select {
-		case work <- b:
-		case <-ctx.Done():
-			break loop
-		}
-		tb.add(b, n)
 		sent += n
-		batches++
 		simMu.Lock()
 		simAt = b.SendAt - o
 		simMu.Unlock()
 		if cfg.Count > 0 && sent >= cfg.Count {
 			break
+		}
+	}
+	if edge != nil && ctx.Err() == nil {
+		for _, m := range edge.all() {
+			if !dispatch(m) {
+				break
+			}
 		}
 	}
 	close(work)

@@ -1,0 +1,116 @@
+package loadgen
+
+import "github.com/questline/questline/event"
+
+// The edge-node sending mode (Config.EdgeEvents > 0). Devices send their
+// batches to an edge node (a CDN point of presence or a server-side
+// collector, one per network country), which forwards many devices'
+// events to ingest in one request. SPEC §2 gives a request one sent_at and
+// one clock_offset_ms, both about one clock, so the edge puts together
+// only events whose timestamps need the same correction: a forwarded
+// request holds the batches of devices in one edge country with the same
+// clock skew (all synced devices share skew 0), and carries
+//
+//   - clock_offset_ms = −skew: the edge's measurement of those devices'
+//     clock against its own (NTP-synced) one — what the device's own
+//     NTP-style estimate or the edge's received_at − sent_at gives, to the
+//     whole second, over the simulated device → edge hop — plus the edge's
+//     own offset to ingest, 0;
+//   - sent_at = the edge's wall clock + skew: the send time read on the
+//     batch's clock, so sent_at + clock_offset_ms is the edge's send time.
+//
+// Ingest derives event_time = ts + clock_offset_ms = the true time for
+// every event, whatever the device's clock mode (exact: skews are whole
+// seconds). Server batches (trusted, event_time = ts) are merged the same
+// way under the server key.
+//
+// The edge flushes a group when the next batch would take it over
+// EdgeEvents events, or EdgeHold (simulated time) after the group's first
+// batch reached it. Both rules are in simulated time, so which events
+// share a request is a function of the seed and config, like everything
+// else the model sends.
+
+// edgeKey is what the events of one forwarded request share.
+type edgeKey struct {
+	server  bool
+	country string
+	skew    int64
+}
+
+type edgeGroup struct {
+	key     edgeKey
+	b       *Batch
+	flushAt int64 // simulated ms
+	done    bool  // flushed (by size) while still in the queue
+}
+
+// edgeNode merges batches into forwarded requests (all edge nodes of the
+// run in one: they are keyed by country).
+type edgeNode struct {
+	max    int
+	hold   int64
+	open   map[edgeKey]*edgeGroup
+	queue  []*edgeGroup // open groups by flushAt (they open in send order)
+	seq    uint64
+	merged int // device batches merged so far
+}
+
+func newEdgeNode(maxEvents int, hold int64) *edgeNode {
+	return &edgeNode{max: maxEvents, hold: hold, open: map[edgeKey]*edgeGroup{}}
+}
+
+// due returns the groups whose hold ends at or before t, in that order,
+// and closes them. Their batches are sent at their flushAt.
+func (n *edgeNode) due(t int64) []*Batch {
+	var out []*Batch
+	for len(n.queue) > 0 && (n.queue[0].done || n.queue[0].flushAt <= t) {
+		gr := n.queue[0]
+		n.queue[0] = nil
+		n.queue = n.queue[1:]
+		if gr.done {
+			continue
+		}
+		gr.b.SendAt = gr.flushAt
+		out = append(out, n.close(gr))
+	}
+	return out
+}
+
+// all closes every open group, at its flushAt.
+func (n *edgeNode) all() []*Batch { return n.due(1<<63 - 1) }
+
+// add takes device (or server) batch b, received at b.SendAt. It returns
+// the group it closed to make room, if any: sent now, at b.SendAt.
+func (n *edgeNode) add(b *Batch) *Batch {
+	k := edgeKey{server: b.Server, country: b.EdgeCountry, skew: b.Skew}
+	var out *Batch
+	gr := n.open[k]
+	if gr != nil && len(gr.b.Events)+len(b.Events) > n.max {
+		gr.b.SendAt = b.SendAt
+		gr.done = true
+		out = n.close(gr)
+		gr = nil
+	}
+	if gr == nil {
+		gr = &edgeGroup{key: k, flushAt: b.SendAt + n.hold, b: &Batch{
+			Server: b.Server, EdgeCountry: b.EdgeCountry, Skew: b.Skew, Clock: ClockEdge,
+			Events: make([]event.Event, 0, min(n.max, 4*len(b.Events)+16)),
+		}}
+		if b.Server {
+			gr.b.Clock = ClockSynced
+		}
+		n.open[k] = gr
+		n.queue = append(n.queue, gr)
+	}
+	gr.b.Events = append(gr.b.Events, b.Events...)
+	gr.b.Devices++
+	n.merged++
+	return out
+}
+
+func (n *edgeNode) close(gr *edgeGroup) *Batch {
+	delete(n.open, gr.key)
+	gr.b.Seq = n.seq
+	n.seq++
+	return gr.b
+}
