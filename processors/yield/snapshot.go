@@ -1,6 +1,11 @@
 package yield
 
-import "github.com/questline/questline/processors/window"
+import (
+	"slices"
+
+	"github.com/questline/questline/processors/histogram"
+	"github.com/questline/questline/processors/window"
+)
 
 // State is the serializable state of a Processor (encoding/gob).
 type State struct {
@@ -72,37 +77,74 @@ func (p *Processor) Snapshot() *State {
 	return s
 }
 
+// exportPane returns pn as a snapshot holds it: each key's whole latency
+// histogram (what the rows of the key take from pn), as before latencies
+// were recorded at the finest key only, so the encoding is unchanged.
 func (p *Processor) exportPane(pn *pane) *PaneState {
 	out := &PaneState{}
-	for k, c := range pn.yield {
-		cs := CellState{Placement: p.names.strs[k.placement], Bidder: p.names.strs[k.bidder], Counts: c.Counts}
-		for _, b := range c.lat.Buckets {
+	at := map[key]int{}
+	state := func(k key) *CellState {
+		i, ok := at[k]
+		if !ok {
+			i = len(out.Yield)
+			at[k] = i
+			out.Yield = append(out.Yield, CellState{Placement: p.names.strs[k.placement], Bidder: p.names.strs[k.bidder]})
+		}
+		return &out.Yield[i]
+	}
+	lat := map[key]*histogram.Sparse{}
+	hist := func(k key) *histogram.Sparse {
+		h := lat[k]
+		if h == nil {
+			h = &histogram.Sparse{}
+			lat[k] = h
+		}
+		return h
+	}
+	for i := range pn.cells {
+		cl := &pn.cells[i]
+		state(cl.k).Counts = cl.Counts
+		hist(cl.k).Merge(&cl.lat)
+		if len(cl.fine.Buckets) > 0 {
+			for _, k := range latKeys(cl.k) {
+				hist(k).Merge(&cl.fine)
+			}
+		}
+	}
+	for k, h := range lat {
+		cs := state(k)
+		for _, b := range h.Buckets {
 			cs.Lat = append(cs.Lat, b.Value, b.Count)
 		}
-		out.Yield = append(out.Yield, cs)
 	}
-	for pl, g := range pn.integ {
-		out.Integ = append(out.Integ, IntegState{Placement: p.names.strs[pl], Auctions: g.auctions, Clean: g.clean, Kinds: g.kinds[:]})
+	for pl := range pn.integ {
+		g := &pn.integ[pl]
+		if *g == (integ{}) {
+			continue
+		}
+		out.Integ = append(out.Integ, IntegState{Placement: p.names.strs[pl], Auctions: g.auctions, Clean: g.clean, Kinds: slices.Clone(g.kinds[:])})
 	}
 	return out
 }
 
 func (p *Processor) importPane(ps *PaneState) *pane {
-	pn := &pane{yield: make(map[key]*cell), integ: make(map[uint32]*integ)}
+	pn := &pane{}
 	if ps == nil {
 		return pn
 	}
 	for _, cs := range ps.Yield {
-		c := &cell{Counts: cs.Counts}
+		c := p.cell(pn, key{p.names.id(cs.Placement), p.names.id(cs.Bidder)})
+		c.Counts = cs.Counts
 		for i := 0; i+1 < len(cs.Lat); i += 2 {
 			c.lat.RecordN(cs.Lat[i], cs.Lat[i+1])
 		}
-		pn.yield[key{p.names.id(cs.Placement), p.names.id(cs.Bidder)}] = c
 	}
 	for _, is := range ps.Integ {
-		g := &integ{auctions: is.Auctions, clean: is.Clean}
+		c := contribution{placement: p.names.id(is.Placement)}
+		p.applyInteg(pn, &c, 0) // sizes pn.integ
+		g := &pn.integ[c.placement]
+		g.auctions, g.clean = is.Auctions, is.Clean
 		copy(g.kinds[:], is.Kinds)
-		pn.integ[p.names.id(is.Placement)] = g
 	}
 	return pn
 }

@@ -45,9 +45,24 @@ func DefaultConfig() Config {
 	}
 }
 
+// cell is one offer_yield key's share of a pane. Bid latencies are
+// recorded once, in fine, at the bid's own key (placement, bidder); the
+// rows of the coarser keys take them from there when a window is emitted
+// (see latKeys). lat holds latencies restored from a snapshot, which
+// carries each key's whole histogram.
 type cell struct {
 	Counts
-	lat histogram.Sparse
+	k    key
+	fine histogram.Sparse
+	lat  histogram.Sparse
+}
+
+// latKeys returns the row keys a latency recorded at k counts in: the
+// bidder per placement, the bidder, the placement, everything. (With an
+// empty placement or bidder a key appears twice, and the latency counts
+// twice in it, as the counts of such an auction do.)
+func latKeys(k key) [4]key {
+	return [4]key{k, {0, k.bidder}, {k.placement, 0}, {}}
 }
 
 type integ struct {
@@ -69,9 +84,14 @@ func (g *integ) add(c *contribution, sign int64) {
 	}
 }
 
+// pane is a window pane's aggregates: cells in the order their keys first
+// came, at[n] is 1 + the index in cells of the key numbered n
+// (Processor.keyNum; 0: none), integ by placement number (0, the empty
+// string, is every placement).
 type pane struct {
-	yield map[key]*cell
-	integ map[uint32]*integ // by placement; 0 (the empty string) is every placement
+	cells []cell
+	at    []int32
+	integ []integ
 }
 
 // Processor computes the rows of one partition and scope.
@@ -85,12 +105,17 @@ type Processor struct {
 	auctions map[string]*auction
 	names    *names
 	old, cur contribution
+	// The keys numbered densely: nums[placement][bidder] is 1 + the
+	// number of the key (0: none yet), keys[n] the key numbered n.
+	nums [][]int32
+	keys []key
 
 	rows  []Row
 	irows []IntegrityRow
-	ysum  map[key]*Row
-	isum  map[uint32]*integ
-	keys  []key
+	ysum  []int32 // by key number: 1 + index in sums (0: none)
+	sums  []Row
+	isum  []integ // by placement
+	order []int32
 	pkeys []uint32
 }
 
@@ -101,11 +126,8 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		cfg: cfg, scope: scope, filter: filter,
 		evict:    cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
 		auctions: make(map[string]*auction), names: newNames(),
-		ysum: make(map[key]*Row), isum: make(map[uint32]*integ),
 	}
-	eng, err := window.NewEngine(cfg.Window, func(int64) *pane {
-		return &pane{yield: make(map[key]*cell), integ: make(map[uint32]*integ)}
-	}, p.emit)
+	eng, err := window.NewEngine(cfg.Window, func(int64) *pane { return &pane{} }, p.emit)
 	if err != nil {
 		return nil, err
 	}
@@ -180,28 +202,51 @@ func (p *Processor) pane(a *auction, anchor, wm int64) (*pane, int) {
 func (p *Processor) applyContribution(pn *pane, c *contribution, sign int64) {
 	for i := range c.yield {
 		kc := &c.yield[i]
-		cl := pn.yield[kc.k]
-		if cl == nil {
-			cl = &cell{}
-			pn.yield[kc.k] = cl
-		}
-		cl.add(&kc.c, sign)
+		p.cell(pn, kc.k).add(&kc.c, sign)
 	}
 	p.applyInteg(pn, c, sign)
 }
 
 func (p *Processor) applyInteg(pn *pane, c *contribution, sign int64) {
-	for _, pl := range [2]uint32{c.placement, 0} {
-		g := pn.integ[pl]
-		if g == nil {
-			g = &integ{}
-			pn.integ[pl] = g
-		}
-		g.add(c, sign)
-		if c.placement == 0 {
-			break
-		}
+	if int(c.placement) >= len(pn.integ) {
+		pn.integ = append(pn.integ, make([]integ, int(c.placement)+1-len(pn.integ))...)
 	}
+	pn.integ[c.placement].add(c, sign)
+	if c.placement != 0 {
+		pn.integ[0].add(c, sign)
+	}
+}
+
+// keyNum returns the number of k, numbering it if new.
+func (p *Processor) keyNum(k key) int32 {
+	if int(k.placement) >= len(p.nums) {
+		p.nums = append(p.nums, make([][]int32, int(k.placement)+1-len(p.nums))...)
+	}
+	row := p.nums[k.placement]
+	if int(k.bidder) >= len(row) {
+		row = append(row, make([]int32, int(k.bidder)+1-len(row))...)
+		p.nums[k.placement] = row
+	}
+	if row[k.bidder] == 0 {
+		p.keys = append(p.keys, k)
+		row[k.bidder] = int32(len(p.keys))
+	}
+	return row[k.bidder] - 1
+}
+
+// cell returns pn's cell of k, adding it if absent. The pointer is valid
+// until the next cell is added.
+func (p *Processor) cell(pn *pane, k key) *cell {
+	n := p.keyNum(k)
+	if int(n) >= len(pn.at) {
+		pn.at = append(pn.at, make([]int32, int(n)+1-len(pn.at))...)
+	}
+	if i := pn.at[n]; i > 0 {
+		return &pn.cells[i-1]
+	}
+	pn.cells = append(pn.cells, cell{k: k})
+	pn.at[n] = int32(len(pn.cells))
+	return &pn.cells[len(pn.cells)-1]
 }
 
 // applyDiff applies cur − old to pn, touching only the keys that changed.
@@ -211,7 +256,7 @@ func (p *Processor) applyDiff(pn *pane, old, cur *contribution) {
 		// a click, a billing): the same keys in the same order.
 		for i := range cur.yield {
 			if o, c := &old.yield[i].c, &cur.yield[i].c; *o != *c {
-				cl := pn.cell(cur.yield[i].k)
+				cl := p.cell(pn, cur.yield[i].k)
 				cl.add(c, 1)
 				cl.add(o, -1)
 			}
@@ -251,7 +296,7 @@ func (p *Processor) applyKeyDiff(pn *pane, old, cur *contribution) {
 		if prev != nil && *prev == kc.c {
 			continue
 		}
-		cl := pn.cell(kc.k)
+		cl := p.cell(pn, kc.k)
 		cl.add(&kc.c, 1)
 		if prev != nil {
 			cl.add(prev, -1)
@@ -266,32 +311,18 @@ func (p *Processor) applyKeyDiff(pn *pane, old, cur *contribution) {
 			}
 		}
 		if gone {
-			pn.cell(old.yield[j].k).add(&old.yield[j].c, -1)
+			p.cell(pn, old.yield[j].k).add(&old.yield[j].c, -1)
 		}
 	}
 }
 
-func (pn *pane) cell(k key) *cell {
-	cl := pn.yield[k]
-	if cl == nil {
-		cl = &cell{}
-		pn.yield[k] = cl
-	}
-	return cl
-}
-
+// addLatency records b's latency at its key; the coarser rows take it
+// from there (latKeys).
 func (p *Processor) addLatency(pn *pane, a *auction, b *bid) {
 	if b.latency < 0 {
 		return
 	}
-	for _, k := range [4]key{{a.placement, b.bidder}, {0, b.bidder}, {a.placement, 0}, {}} {
-		cl := pn.yield[k]
-		if cl == nil {
-			cl = &cell{}
-			pn.yield[k] = cl
-		}
-		cl.lat.Record(b.latency)
-	}
+	p.cell(pn, key{a.placement, b.bidder}).fine.Record(b.latency)
 }
 
 // Advance moves the watermark to wm without an event.
@@ -320,25 +351,49 @@ func (p *Processor) Auctions() int { return len(p.auctions) }
 // Panes returns the number of live panes.
 func (p *Processor) Panes() int { return p.eng.Len() }
 
+// sum returns the row of key k in the window being emitted, adding it.
+func (p *Processor) sum(r *window.Result, k key) *Row {
+	n := p.keyNum(k)
+	if int(n) >= len(p.ysum) {
+		p.ysum = append(p.ysum, make([]int32, int(n)+1-len(p.ysum))...)
+	}
+	if i := p.ysum[n]; i > 0 {
+		return &p.sums[i-1]
+	}
+	p.sums = append(p.sums, Row{Start: r.Start, End: r.End, Placement: p.names.strs[k.placement], BidderID: p.names.strs[k.bidder], Scope: p.scope, Version: r.Version})
+	p.ysum[n] = int32(len(p.sums))
+	p.order = append(p.order, n)
+	return &p.sums[len(p.sums)-1]
+}
+
 func (p *Processor) emit(r window.Result, panes []*pane) {
-	clear(p.ysum)
+	for _, n := range p.order {
+		p.ysum[n] = 0
+	}
+	p.order, p.sums = p.order[:0], p.sums[:0]
 	clear(p.isum)
 	for _, pn := range panes {
-		for k, cl := range pn.yield {
-			row := p.ysum[k]
-			if row == nil {
-				row = &Row{Start: r.Start, End: r.End, Placement: p.names.strs[k.placement], BidderID: p.names.strs[k.bidder], Scope: p.scope, Version: r.Version}
-				p.ysum[k] = row
-			}
+		for i := range pn.cells {
+			cl := &pn.cells[i]
+			row := p.sum(&r, cl.k)
 			row.Counts.add(&cl.Counts, 1)
 			row.Hist.Merge(&cl.lat)
 		}
-		for pl, g := range pn.integ {
-			s := p.isum[pl]
-			if s == nil {
-				s = &integ{}
-				p.isum[pl] = s
+		// Latencies go to their rows after the counts: p.sums may grow.
+		for i := range pn.cells {
+			cl := &pn.cells[i]
+			if len(cl.fine.Buckets) == 0 {
+				continue
 			}
+			for _, k := range latKeys(cl.k) {
+				p.sum(&r, k).Hist.Merge(&cl.fine)
+			}
+		}
+		if len(pn.integ) > len(p.isum) {
+			p.isum = append(p.isum, make([]integ, len(pn.integ)-len(p.isum))...)
+		}
+		for pl := range pn.integ {
+			g, s := &pn.integ[pl], &p.isum[pl]
 			s.auctions += g.auctions
 			s.clean += g.clean
 			for k := range NumKinds {
@@ -346,30 +401,27 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			}
 		}
 	}
-	p.keys = p.keys[:0]
-	for k, row := range p.ysum {
+	first := len(p.rows)
+	for i := range p.sums {
+		row := &p.sums[i]
 		if row.Counts.zero() && len(row.Hist.Buckets) == 0 {
 			continue // everything retracted
 		}
-		p.keys = append(p.keys, k)
+		p.rows = append(p.rows, *row)
 	}
-	slices.SortFunc(p.keys, func(a, b key) int {
-		return cmp.Or(strings.Compare(p.names.strs[a.placement], p.names.strs[b.placement]),
-			strings.Compare(p.names.strs[a.bidder], p.names.strs[b.bidder]))
+	slices.SortFunc(p.rows[first:], func(a, b Row) int {
+		return cmp.Or(strings.Compare(a.Placement, b.Placement), strings.Compare(a.BidderID, b.BidderID))
 	})
-	for _, k := range p.keys {
-		p.rows = append(p.rows, *p.ysum[k])
-	}
 	p.pkeys = p.pkeys[:0]
-	for pl, s := range p.isum {
-		if *s == (integ{}) {
+	for pl := range p.isum {
+		if p.isum[pl] == (integ{}) {
 			continue
 		}
-		p.pkeys = append(p.pkeys, pl)
+		p.pkeys = append(p.pkeys, uint32(pl))
 	}
 	slices.SortFunc(p.pkeys, func(a, b uint32) int { return strings.Compare(p.names.strs[a], p.names.strs[b]) })
 	for _, pl := range p.pkeys {
-		s := p.isum[pl]
+		s := &p.isum[pl]
 		for k := range NumKinds {
 			p.irows = append(p.irows, IntegrityRow{
 				Start: r.Start, End: r.End, Placement: p.names.strs[pl], Kind: k.String(), Scope: p.scope,
