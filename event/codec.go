@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // SchemaVersion is the version of the Kafka record encoding written by
@@ -101,7 +102,23 @@ func DecodeBinary(b []byte, e *Event) error {
 	if len(b) == 0 {
 		return ErrCorrupt
 	}
-	s := string(b) // one allocation backs every string field
+	return decode(string(b), e) // one allocation backs every string field
+}
+
+// DecodeBinaryShared is DecodeBinary without the copy: the strings of e
+// are b's bytes, so b must not change while they are in use (a Kafka
+// record's value, which the client never reuses). It allocates nothing.
+// A string kept past the record must be cloned, or it keeps all of b's
+// allocation alive.
+func DecodeBinaryShared(b []byte, e *Event) error {
+	*e = Event{}
+	if len(b) == 0 {
+		return ErrCorrupt
+	}
+	return decode(unsafe.String(unsafe.SliceData(b), len(b)), e)
+}
+
+func decode(s string, e *Event) error {
 	var version uint64
 	for i := 0; i < len(s); {
 		key, n := uvarint(s[i:])

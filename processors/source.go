@@ -174,7 +174,9 @@ func (s *source) run(ctx context.Context) error {
 				}
 				return
 			}
-			if err := event.DecodeBinary(r.Value, &e); err != nil {
+			// The event's strings are the record's bytes: the pipeline
+			// clones what it keeps.
+			if err := event.DecodeBinaryShared(r.Value, &e); err != nil {
 				s.log.Warn("processors: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
 				return
 			}

@@ -14,6 +14,7 @@ package pipeline
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/questline/questline/event"
@@ -291,8 +292,10 @@ func (p *Partition) late(e *event.Event, wm int64, name string, i, missed int) {
 		return
 	}
 	p.stats.Late[i]++
+	// The record of a late event waits for the next flush and its write:
+	// its strings must not keep the event's record alive.
 	p.out.Late = append(p.out.Late, Late{
-		EventID: e.ID, Type: e.Type, UserID: e.UserID, EventTime: e.EventTime,
+		EventID: strings.Clone(e.ID), Type: e.Type, UserID: strings.Clone(e.UserID), EventTime: e.EventTime,
 		Watermark: wm, Processor: name, Missed: missed,
 	})
 }
@@ -304,7 +307,8 @@ func (p *Partition) releaseClean() {
 	for p.head < len(p.queue) && p.queue[p.head].need <= wm {
 		q := p.queue[p.head]
 		e := &p.scratch
-		if err := event.DecodeBinary(p.chunks[q.chunk-p.chunk0][q.off:q.end], e); err != nil {
+		// The chunks are never written again where they hold records.
+		if err := event.DecodeBinaryShared(p.chunks[q.chunk-p.chunk0][q.off:q.end], e); err != nil {
 			panic("pipeline: clean queue record: " + err.Error()) // we encoded it
 		}
 		cwm := p.cleanWM.Observe(e.EventTime)
