@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"container/heap"
 	"math/rand/v2"
 	"strconv"
 
@@ -21,34 +20,69 @@ type item struct {
 	a   actor
 }
 
-type actorHeap []item
-
-func (h actorHeap) Len() int { return len(h) }
-func (h actorHeap) Less(i, j int) bool {
-	return h[i].t < h[j].t || h[i].t == h[j].t && h[i].seq < h[j].seq
-}
-func (h actorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *actorHeap) Push(x any)   { *h = append(*h, x.(item)) }
-func (h *actorHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return it
+// minHeap is container/heap's algorithm on a typed slice: the same order
+// of pops (so the same runs as before it), without boxing every pushed
+// element in an interface (an allocation per push).
+type minHeap[T any] struct {
+	s    []T
+	less func(a, b *T) bool
 }
 
-type batchHeap []*Batch
+func (h *minHeap[T]) len() int { return len(h.s) }
 
-func (h batchHeap) Len() int { return len(h) }
-func (h batchHeap) Less(i, j int) bool {
-	return h[i].SendAt < h[j].SendAt || h[i].SendAt == h[j].SendAt && h[i].Seq < h[j].Seq
+// top returns the least element; the heap must not be empty.
+func (h *minHeap[T]) top() *T { return &h.s[0] }
+
+func (h *minHeap[T]) push(x T) {
+	h.s = append(h.s, x)
+	h.up(len(h.s) - 1)
 }
-func (h batchHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *batchHeap) Push(x any)   { *h = append(*h, x.(*Batch)) }
-func (h *batchHeap) Pop() any {
-	old := *h
-	b := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return b
+
+func (h *minHeap[T]) pop() T {
+	n := len(h.s) - 1
+	h.s[0], h.s[n] = h.s[n], h.s[0]
+	h.down(0, n)
+	x := h.s[n]
+	var zero T
+	h.s[n] = zero
+	h.s = h.s[:n]
+	return x
+}
+
+func (h *minHeap[T]) up(j int) {
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !h.less(&h.s[j], &h.s[i]) {
+			break
+		}
+		h.s[i], h.s[j] = h.s[j], h.s[i]
+		j = i
+	}
+}
+
+func (h *minHeap[T]) down(i, n int) {
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 {
+			break
+		}
+		j := j1
+		if j2 := j1 + 1; j2 < n && h.less(&h.s[j2], &h.s[j1]) {
+			j = j2
+		}
+		if !h.less(&h.s[j], &h.s[i]) {
+			break
+		}
+		h.s[i], h.s[j] = h.s[j], h.s[i]
+		i = j
+	}
+}
+
+func itemLess(a, b *item) bool { return a.t < b.t || a.t == b.t && a.seq < b.seq }
+
+func batchLess(a, b **Batch) bool {
+	x, y := *a, *b
+	return x.SendAt < y.SendAt || x.SendAt == y.SendAt && x.Seq < y.Seq
 }
 
 // gen is the model: world state, the simulated clock and the outbox.
@@ -58,8 +92,8 @@ type gen struct {
 	tag    string // run tag in every id, from the seed
 	origin int64
 
-	actors  actorHeap
-	outbox  batchHeap
+	actors  minHeap[item]
+	outbox  minHeap[*Batch]
 	seq     uint64 // actor tie-break
 	created uint64 // batches created (Batch.Seq is assigned at emission)
 	emitted uint64
@@ -85,6 +119,8 @@ func newGen(cfg Config, origin int64) *gen {
 	g := &gen{
 		cfg:    cfg,
 		rng:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		actors: minHeap[item]{less: itemLess},
+		outbox: minHeap[*Batch]{less: batchLess},
 		tag:    strconv.FormatUint(cfg.Seed, 36),
 		origin: origin,
 	}
@@ -98,23 +134,23 @@ func newGen(cfg Config, origin int64) *gen {
 
 func (g *gen) schedule(t int64, a actor) {
 	g.seq++
-	heap.Push(&g.actors, item{t: t, seq: g.seq, a: a})
+	g.actors.push(item{t: t, seq: g.seq, a: a})
 }
 
 // next returns the next batch in send order. It never returns nil: the
 // model runs forever; the caller stops it.
 func (g *gen) next() *Batch {
 	for {
-		if len(g.outbox) > 0 && (len(g.actors) == 0 || g.outbox[0].SendAt <= g.actors[0].t) {
-			b := heap.Pop(&g.outbox).(*Batch)
+		if g.outbox.len() > 0 && (g.actors.len() == 0 || (*g.outbox.top()).SendAt <= g.actors.top().t) {
+			b := g.outbox.pop()
 			b.Seq = g.emitted
 			g.emitted++
 			return b
 		}
-		it := heap.Pop(&g.actors).(item)
+		it := g.actors.pop()
 		if next, ok := it.a.step(g, it.t); ok {
 			g.seq++
-			heap.Push(&g.actors, item{t: next, seq: g.seq, a: it.a})
+			g.actors.push(item{t: next, seq: g.seq, a: it.a})
 		}
 	}
 }
@@ -209,7 +245,7 @@ func (g *gen) flush(b *buffer, now int64) {
 	b.events = nil
 	b.gen++
 	g.created++
-	heap.Push(&g.outbox, bt)
+	g.outbox.push(bt)
 }
 
 type flushTimer struct {
