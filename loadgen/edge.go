@@ -39,20 +39,21 @@ type edgeKey struct {
 
 type edgeGroup struct {
 	key     edgeKey
-	b       *Batch
-	flushAt int64 // simulated ms
-	done    bool  // flushed (by size) while still in the queue
+	b       *Batch   // the request, without its events until it closes
+	parts   []*Batch // the device batches it holds
+	n       int      // their events
+	flushAt int64    // simulated ms
+	done    bool     // flushed (by size) while still in the queue
 }
 
 // edgeNode merges batches into forwarded requests (all edge nodes of the
 // run in one: they are keyed by country).
 type edgeNode struct {
-	max    int
-	hold   int64
-	open   map[edgeKey]*edgeGroup
-	queue  []*edgeGroup // open groups by flushAt (they open in send order)
-	seq    uint64
-	merged int // device batches merged so far
+	max   int
+	hold  int64
+	open  map[edgeKey]*edgeGroup
+	queue []*edgeGroup // open groups by flushAt (they open in send order)
+	seq   uint64
 }
 
 func newEdgeNode(maxEvents int, hold int64) *edgeNode {
@@ -85,7 +86,7 @@ func (n *edgeNode) add(b *Batch) *Batch {
 	k := edgeKey{server: b.Server, country: b.EdgeCountry, skew: b.Skew}
 	var out *Batch
 	gr := n.open[k]
-	if gr != nil && len(gr.b.Events)+len(b.Events) > n.max {
+	if gr != nil && gr.n+len(b.Events) > n.max {
 		gr.b.SendAt = b.SendAt
 		gr.done = true
 		out = n.close(gr)
@@ -94,7 +95,6 @@ func (n *edgeNode) add(b *Batch) *Batch {
 	if gr == nil {
 		gr = &edgeGroup{key: k, flushAt: b.SendAt + n.hold, b: &Batch{
 			Server: b.Server, EdgeCountry: b.EdgeCountry, Skew: b.Skew, Clock: ClockEdge,
-			Events: make([]event.Event, 0, min(n.max, 4*len(b.Events)+16)),
 		}}
 		if b.Server {
 			gr.b.Clock = ClockSynced
@@ -102,14 +102,23 @@ func (n *edgeNode) add(b *Batch) *Batch {
 		n.open[k] = gr
 		n.queue = append(n.queue, gr)
 	}
-	gr.b.Events = append(gr.b.Events, b.Events...)
-	gr.b.Devices++
-	n.merged++
+	gr.parts = append(gr.parts, b)
+	gr.n += len(b.Events)
 	return out
 }
 
 func (n *edgeNode) close(gr *edgeGroup) *Batch {
 	delete(n.open, gr.key)
+	if len(gr.parts) == 1 {
+		gr.b.Events = gr.parts[0].Events
+	} else {
+		gr.b.Events = make([]event.Event, 0, gr.n)
+		for _, p := range gr.parts {
+			gr.b.Events = append(gr.b.Events, p.Events...)
+		}
+	}
+	gr.b.Devices = len(gr.parts)
+	gr.parts = nil
 	gr.b.Seq = n.seq
 	n.seq++
 	return gr.b
