@@ -129,41 +129,43 @@ func (r *Row) Reasons() []string {
 	return out
 }
 
-// ent is one entity's share of a pane (pointer-free: the panes of a
-// window's lateness hold many of them).
-type ent struct {
-	id         uint32 // in Processor.ents
-	n          uint32 // events
-	claims     uint16
-	impossible uint16
-	geo        uint16
-}
-
-// evt is one event of a pane: its entity and its time as an offset from the
-// pane start.
+// evt is one event of a pane: its entity, and its time as an offset from
+// the pane start (below offMask: a slide is at most 65 s) with the event's
+// marks in the high bits.
 type evt struct{ id, off uint32 }
 
+const (
+	offMask        = 1<<29 - 1
+	markClaim      = 1 << 29 // drop_claimed or claim_rejected
+	markImpossible = 1 << 30 // a quest completed faster than its minimum
+	markGeo        = 1 << 31 // declared country ≠ edge country
+)
+
+// pane is a pane's events, pointer-free but for the devices' users: the
+// panes of a window's lateness hold every event of the entities.
 type pane struct {
-	start int64
-	idx   map[uint32]int32 // entity → index in ents
-	ents  []ent
-	evs   []evt              // arrival order
-	users map[int32][]string // devices: distinct users, by index in ents
-	// For emission: the entities (indexes in ents) with an event that can
-	// signal on its own (claim, impossible quest, geo mismatch, a device's
-	// user), and those with at least Processor.heavy events here. An entity
-	// reaching a count threshold in a window of k panes has at least
-	// threshold/k events in one of them, so a first emission needs to look
-	// at these only.
-	notable []int32
-	heavy   []int32
+	start  int64
+	serial uint32              // numbers the aggregates (a pane's parts share its start)
+	evs    []evt               // arrival order
+	users  map[uint32][]string // devices: distinct users, by entity
+	// For emission: the entities (numbers; repeats allowed) with an event
+	// that can signal on its own (claim, impossible quest, geo mismatch,
+	// a device's user), and those with at least Processor.heavy events
+	// here. An entity reaching a count threshold in a window of k panes
+	// has at least threshold/k events in one of them, so a first emission
+	// needs to look at these only. The lists may hold more (an entity
+	// whose events came out of order between panes is put in heavy
+	// without counting): only their signals are computed.
+	notable []uint32
+	heavy   []uint32
 }
 
-func newPane(start int64) *pane { return &pane{start: start, idx: map[uint32]int32{}} }
-
-func (pn *pane) isNotable(i int32) bool {
-	en := &pn.ents[i]
-	return en.claims > 0 || en.impossible > 0 || en.geo > 0 || len(pn.users[i]) > 0
+// appendOnce appends id to list unless it is already its last element.
+func appendOnce(list []uint32, id uint32) []uint32 {
+	if n := len(list); n > 0 && list[n-1] == id {
+		return list
+	}
+	return append(list, id)
 }
 
 // Processor computes bot signals of one partition (users) or one device
@@ -176,8 +178,9 @@ type Processor struct {
 	rows    []Row
 	heavy   int // events in one pane that make an entity a candidate
 
-	ents  entities
-	swept int64 // the last sweep's cut
+	ents   entities
+	swept  int64  // the last sweep's cut
+	serial uint32 // of the last pane aggregate made
 
 	// Emission scratch: accOf[entity] is 1 + the index of its accumulator
 	// in pool (0: none), sel marks the entities whose times are gathered.
@@ -220,7 +223,7 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None,
 		geo: map[string][]geoMark{}, strs: map[string]string{}, hopMs: hopMs(cfg)}
 	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.names[a], p.ents.names[b]) }
-	eng, err := window.NewEngine(cfg.Window, newPane, p.emit)
+	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
 	if err != nil {
 		return nil, err
 	}
@@ -252,23 +255,27 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		return missed
 	}
 	eid := p.ents.id(id)
-	p.ents.hold(eid, pn.start)
-	i, ok := pn.idx[eid]
-	if !ok {
-		i = int32(len(pn.ents))
-		pn.ents = append(pn.ents, ent{id: eid})
-		pn.idx[eid] = i
+	t := &p.ents
+	switch {
+	case t.serial[eid] == pn.serial:
+		t.count[eid]++
+		if int(t.count[eid]) == p.heavy {
+			pn.heavy = append(pn.heavy, eid)
+		}
+	case pn.start > t.last[eid]: // the entity's first event in pn
+		t.last[eid], t.serial[eid], t.count[eid] = pn.start, pn.serial, 1
+		if p.heavy <= 1 {
+			pn.heavy = append(pn.heavy, eid)
+		}
+	default:
+		// Back to an older pane (or another part of its newest): its
+		// events there are not counted, so it is a candidate there.
+		pn.heavy = appendOnce(pn.heavy, eid)
 	}
-	wasNotable := pn.isNotable(i)
-	en := &pn.ents[i]
-	en.n++
-	pn.evs = append(pn.evs, evt{eid, uint32(e.EventTime - pn.start)})
-	if int(en.n) == p.heavy {
-		pn.heavy = append(pn.heavy, i)
-	}
+	off := uint32(e.EventTime - pn.start)
 	switch e.Type {
 	case event.DropClaimed, event.ClaimRejected:
-		en.claims++
+		off |= markClaim
 	case event.QuestCompleted:
 		if e.Has&event.HasDurationMs != 0 {
 			minMs := catalog.DefaultMinDuration.Milliseconds()
@@ -276,26 +283,35 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 				minMs = p.catalog.MinDurationMs(e.QuestID)
 			}
 			if e.DurationMs < minMs {
-				en.impossible++
+				off |= markImpossible
 			}
 		}
 	}
-	if p.cfg.Entity == EntityDevice && e.UserID != "" && !slices.Contains(pn.users[i], e.UserID) {
-		if pn.users == nil {
-			pn.users = map[int32][]string{}
-		}
-		pn.users[i] = append(pn.users[i], strings.Clone(e.UserID))
-	}
 	if geoMismatch(e) {
-		en.geo++
+		off |= markGeo
 	}
-	if !wasNotable && pn.isNotable(i) {
-		pn.notable = append(pn.notable, i)
+	pn.evs = append(pn.evs, evt{eid, off})
+	notable := off&^offMask != 0
+	if p.cfg.Entity == EntityDevice && e.UserID != "" && !slices.Contains(pn.users[eid], e.UserID) {
+		if pn.users == nil {
+			pn.users = map[uint32][]string{}
+		}
+		pn.users[eid] = append(pn.users[eid], strings.Clone(e.UserID))
+		notable = true
+	}
+	if notable {
+		pn.notable = appendOnce(pn.notable, eid)
 	}
 	if geoMismatch(e) {
 		p.addGeo(id, e.EventTime, e.Country, wm) // may add panes: en is stale
 	}
 	return missed
+}
+
+// newPane returns the aggregate of a new pane (or part of one).
+func (p *Processor) newPane(start int64) *pane {
+	p.serial++
+	return &pane{start: start, serial: p.serial}
 }
 
 func geoMismatch(e *event.Event) bool {
@@ -417,29 +433,40 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	// to be withdrawn).
 	if !r.Updated {
 		for _, pn := range panes {
-			for _, list := range [2][]int32{pn.notable, pn.heavy} {
-				for _, i := range list {
-					p.accumFor(pn.ents[i].id)
+			for _, list := range [2][]uint32{pn.notable, pn.heavy} {
+				for _, id := range list {
+					p.accumFor(id)
 				}
 			}
 		}
 	}
 	for _, pn := range panes {
-		for i := range pn.ents {
-			en := &pn.ents[i]
-			k := p.accOf[en.id]
+		for _, ev := range pn.evs {
+			k := p.accOf[ev.id]
 			if k == 0 {
 				if !r.Updated {
 					continue
 				}
-				k = p.accumFor(en.id)
+				k = p.accumFor(ev.id)
 			}
 			a := &p.pool[k-1]
-			a.n += int(en.n)
-			a.claims += int(en.claims)
-			a.impossible += int(en.impossible)
-			a.geo += int(en.geo)
-			a.devUsers += len(pn.users[int32(i)])
+			a.n++
+			if ev.off&^offMask != 0 {
+				if ev.off&markClaim != 0 {
+					a.claims++
+				}
+				if ev.off&markImpossible != 0 {
+					a.impossible++
+				}
+				if ev.off&markGeo != 0 {
+					a.geo++
+				}
+			}
+		}
+		for id, us := range pn.users {
+			if k := p.accOf[id]; k != 0 {
+				p.pool[k-1].devUsers += len(us)
+			}
 		}
 	}
 	p.ids = p.ids[:0]
@@ -463,11 +490,11 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		for _, ev := range pn.evs {
 			if p.sel[ev.id] {
 				a := &p.pool[p.accOf[ev.id]-1]
-				a.times = append(a.times, pn.start+int64(ev.off))
+				a.times = append(a.times, pn.start+int64(ev.off&offMask))
 			}
 		}
-		for i, us := range pn.users {
-			if id := pn.ents[i].id; p.sel[id] {
+		for id, us := range pn.users {
+			if p.sel[id] {
 				a := &p.pool[p.accOf[id]-1]
 				for _, u := range us {
 					if !slices.Contains(a.users, u) {

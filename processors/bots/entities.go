@@ -13,6 +13,10 @@ type entities struct {
 	byName map[string]uint32
 	names  []string // "" for a free number
 	last   []int64  // the newest pane start holding the entity
+	// The entity's events in the pane (aggregate) numbered serial[i], its
+	// newest: counted to find the panes where it is heavy.
+	serial []uint32
+	count  []uint32
 	free   []uint32
 }
 
@@ -29,11 +33,13 @@ func (t *entities) id(name string) uint32 {
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
-		t.names[i], t.last[i] = name, math.MinInt64
+		t.names[i], t.last[i], t.serial[i], t.count[i] = name, math.MinInt64, 0, 0
 	} else {
 		i = uint32(len(t.names))
 		t.names = append(t.names, name)
 		t.last = append(t.last, math.MinInt64)
+		t.serial = append(t.serial, 0)
+		t.count = append(t.count, 0)
 	}
 	t.byName[name] = i
 	return i

@@ -34,14 +34,26 @@ func (p *Processor) Snapshot() *State {
 	s := &State{Engine: window.EngineState[PaneState]{WM: es.WM, Next: es.Next, EmitWM: es.EmitWM}}
 	for _, ps := range es.Panes {
 		pn := ps.Agg
-		out := &PaneState{Start: pn.start, Entities: make([]EntityState, len(pn.ents))}
-		for i, en := range pn.ents {
-			out.Entities[i] = EntityState{ID: p.ents.names[en.id], Offsets: make([]uint32, 0, en.n),
-				Claims: en.claims, Impossible: en.impossible, Geo: en.geo, Users: pn.users[int32(i)]}
-		}
+		out := &PaneState{Start: pn.start}
+		at := map[uint32]int{} // entity → index in out.Entities
 		for _, ev := range pn.evs {
-			es := &out.Entities[pn.idx[ev.id]]
-			es.Offsets = append(es.Offsets, ev.off)
+			i, ok := at[ev.id]
+			if !ok {
+				i = len(out.Entities)
+				at[ev.id] = i
+				out.Entities = append(out.Entities, EntityState{ID: p.ents.names[ev.id], Users: pn.users[ev.id]})
+			}
+			es := &out.Entities[i]
+			es.Offsets = append(es.Offsets, ev.off&offMask)
+			if ev.off&markClaim != 0 {
+				es.Claims++
+			}
+			if ev.off&markImpossible != 0 {
+				es.Impossible++
+			}
+			if ev.off&markGeo != 0 {
+				es.Geo++
+			}
 		}
 		s.Engine.Panes = append(s.Engine.Panes, window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: out})
 	}
@@ -64,28 +76,38 @@ func (p *Processor) Restore(s *State) {
 	p.ents = newEntities()
 	p.swept = window.None
 	for _, ps := range s.Engine.Panes {
-		pn := newPane(ps.Start)
+		pn := p.newPane(ps.Start)
 		if ps.Agg != nil {
 			for _, e := range ps.Agg.Entities {
 				id := p.ents.id(e.ID)
-				p.ents.hold(id, ps.Start)
-				i := int32(len(pn.ents))
-				pn.idx[id] = i
-				pn.ents = append(pn.ents, ent{id: id, n: uint32(len(e.Offsets)), claims: e.Claims, impossible: e.Impossible, geo: e.Geo})
-				for _, o := range e.Offsets {
+				if ps.Start > p.ents.last[id] {
+					p.ents.last[id] = ps.Start
+				}
+				// Each count of marks goes on that many of the entity's
+				// events here (a window sums them per entity).
+				for j, o := range e.Offsets {
+					if j < int(e.Claims) {
+						o |= markClaim
+					}
+					if j < int(e.Impossible) {
+						o |= markImpossible
+					}
+					if j < int(e.Geo) {
+						o |= markGeo
+					}
 					pn.evs = append(pn.evs, evt{id, o})
 				}
 				if len(e.Users) > 0 {
 					if pn.users == nil {
-						pn.users = map[int32][]string{}
+						pn.users = map[uint32][]string{}
 					}
-					pn.users[i] = e.Users
+					pn.users[id] = e.Users
 				}
 				if len(e.Offsets) >= p.heavy {
-					pn.heavy = append(pn.heavy, i)
+					pn.heavy = append(pn.heavy, id)
 				}
-				if pn.isNotable(i) {
-					pn.notable = append(pn.notable, i)
+				if e.Claims > 0 || e.Impossible > 0 || e.Geo > 0 || len(e.Users) > 0 {
+					pn.notable = append(pn.notable, id)
 				}
 			}
 		}
