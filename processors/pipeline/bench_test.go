@@ -161,6 +161,9 @@ func TestStateBytesPerUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measurement")
 	}
+	if os.Getenv("QUESTLINE_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 4096 // a finer profile than the default
+	}
 	const users = 50_000
 	recs, _ := records(300_000, users)
 	cfg := DefaultConfig()

@@ -1,6 +1,10 @@
 package pipeline
 
-import "github.com/cespare/xxhash/v2"
+import (
+	"math"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 // dedup drops an event whose event_id the partition has already seen: the
 // copy a client sends when it retries a batch after a lost answer, or that
@@ -12,16 +16,21 @@ import "github.com/cespare/xxhash/v2"
 // An id is remembered while the event can still change a row: until the
 // watermark passes its event time by the horizon (the longest window, its
 // allowed lateness and the clean pass's lag). A copy arriving later than
-// that is late for every window anyway. Memory: about 30 bytes per event
+// that is late for every window anyway. Memory: about 26 bytes per event
 // within the horizon (a slot of an open-addressing set of 8-byte hashes of
-// the ids, at most 3/4 full, and an eviction-queue entry; a 64-bit hash
-// collision among the ids of one horizon is vanishingly unlikely). The decision depends only on the partition's
+// the ids, at most 3/4 full, and an eviction-queue entry of 12 bytes: the
+// hash and the event time in whole seconds, rounded up, so an id may be
+// remembered up to a second longer; a 64-bit hash collision among the ids
+// of one horizon is vanishingly unlikely). The decision depends only on the partition's
 // records, so it is deterministic, and the set is part of the snapshot.
 type dedup struct {
 	horizon int64
 	seen    hashSet
-	order   []SeenID // sightings in arrival order, for eviction
-	head    int
+	// Sightings in arrival order, for eviction: the hash and the event
+	// time in seconds (see secs).
+	hashes []uint64
+	secs   []uint32
+	head   int
 }
 
 // SeenID is a remembered event id (its hash) and the event time it was
@@ -35,6 +44,18 @@ func newDedup(horizon int64) dedup {
 	return dedup{horizon: horizon}
 }
 
+// secs returns event time t (Unix ms) in whole seconds, rounded up, within
+// uint32 (a time before 1970 is 0: behind every horizon, as it was).
+func secs(t int64) uint32 {
+	switch {
+	case t <= 0:
+		return 0
+	case t >= math.MaxUint32*1000:
+		return math.MaxUint32
+	}
+	return uint32((t + 999) / 1000)
+}
+
 // first reports whether id is seen for the first time, remembering it, and
 // forgets ids whose event time is more than the horizon behind wm.
 func (d *dedup) first(id string, eventTime, wm int64) bool {
@@ -43,7 +64,8 @@ func (d *dedup) first(id string, eventTime, wm int64) bool {
 	if !d.seen.add(h) {
 		return false
 	}
-	d.order = append(d.order, SeenID{Hash: h, Time: eventTime})
+	d.hashes = append(d.hashes, h)
+	d.secs = append(d.secs, secs(eventTime))
 	return true
 }
 
@@ -52,30 +74,39 @@ func (d *dedup) evict(wm int64) {
 	if cut > wm { // no watermark yet (window.None): nothing to forget
 		return
 	}
-	for d.head < len(d.order) && d.order[d.head].Time < cut {
-		d.seen.del(d.order[d.head].Hash)
+	for d.head < len(d.hashes) && int64(d.secs[d.head])*1000 < cut {
+		d.seen.del(d.hashes[d.head])
 		d.head++
 	}
-	if d.head > 4096 && d.head*2 > len(d.order) {
-		d.order = append(d.order[:0], d.order[d.head:]...)
+	if d.head > 4096 && d.head*2 > len(d.hashes) {
+		d.hashes = append(d.hashes[:0], d.hashes[d.head:]...)
+		d.secs = append(d.secs[:0], d.secs[d.head:]...)
 		d.head = 0
 	}
 }
 
-// state returns the remembered ids, oldest first, for a snapshot.
-func (d *dedup) state() []SeenID { return d.order[d.head:] }
+// state returns the remembered ids, oldest first, for a snapshot (times
+// in ms, whole seconds).
+func (d *dedup) state() []SeenID {
+	out := make([]SeenID, 0, d.len())
+	for i := d.head; i < len(d.hashes); i++ {
+		out = append(out, SeenID{Hash: d.hashes[i], Time: int64(d.secs[i]) * 1000})
+	}
+	return out
+}
 
 // restore replaces the remembered ids with those of a snapshot.
 func (d *dedup) restore(ids []SeenID) {
-	d.order = append(d.order[:0], ids...)
-	d.head = 0
+	d.hashes, d.secs, d.head = d.hashes[:0], d.secs[:0], 0
 	d.seen = hashSet{}
 	for _, s := range ids {
+		d.hashes = append(d.hashes, s.Hash)
+		d.secs = append(d.secs, secs(s.Time))
 		d.seen.add(s.Hash)
 	}
 }
 
-func (d *dedup) len() int { return len(d.order) - d.head }
+func (d *dedup) len() int { return len(d.hashes) - d.head }
 
 // hashSet is a set of 64-bit hashes: open addressing with linear probing
 // and backward-shift deletion (no tombstones), one 8-byte slot per entry
