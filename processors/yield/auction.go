@@ -206,7 +206,10 @@ type keyed struct {
 	c Counts
 }
 
-// contribution is what an auction adds to the panes of its anchor.
+// contribution is what an auction adds to the panes of its anchor. Each
+// entry of yield, keyed by bidder (placement 0: one per bidder, then one
+// for every bidder, key {0, 0}), counts in two rows: its own key and the
+// same key at the auction's placement (rowKeys).
 type contribution struct {
 	anchor    int64
 	placement uint32
@@ -265,12 +268,12 @@ func (a *auction) contribute(c *contribution) {
 		w := &c.yield[i].c
 		w.Wins, w.Impressions, w.Clicks, w.RevenueMicros = 1, int64(a.shown), int64(a.clicks), revenue
 	}
-	// Each bidder row also per placement; then the placement and total rows.
-	n := len(c.yield)
-	for i := start; i < n; i++ {
-		kc := c.yield[i]
-		kc.k.placement = a.placement
-		c.yield = append(c.yield, kc)
-	}
-	c.yield = append(c.yield, keyed{k: key{placement: a.placement}, c: all}, keyed{c: all})
+	c.yield = append(c.yield, keyed{c: all})
+}
+
+// rowKeys returns the two rows an entry of key k counts in: k (the bidder
+// over every placement, or everything) and k at the placement. (With the
+// empty placement both are k, which then counts twice.)
+func (c *contribution) rowKeys(k key) [2]key {
+	return [2]key{k, {c.placement, k.bidder}}
 }

@@ -44,13 +44,15 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 				continue
 			}
 			for _, kc := range c.yield {
-				k := [3]any{s, kc.k.placement, kc.k.bidder}
-				r := yrows[k]
-				if r == nil {
-					r = &Row{Start: s, End: s + size, Placement: nm.strs[kc.k.placement], BidderID: nm.strs[kc.k.bidder], Scope: scope}
-					yrows[k] = r
+				for _, rk := range c.rowKeys(kc.k) {
+					k := [3]any{s, rk.placement, rk.bidder}
+					r := yrows[k]
+					if r == nil {
+						r = &Row{Start: s, End: s + size, Placement: nm.strs[rk.placement], BidderID: nm.strs[rk.bidder], Scope: scope}
+						yrows[k] = r
+					}
+					r.Counts.add(&kc.c, 1)
 				}
-				r.Counts.add(&kc.c, 1)
 			}
 			if a.hasReq {
 				for _, b := range a.bids {

@@ -202,7 +202,9 @@ func (p *Processor) pane(a *auction, anchor, wm int64) (*pane, int) {
 func (p *Processor) applyContribution(pn *pane, c *contribution, sign int64) {
 	for i := range c.yield {
 		kc := &c.yield[i]
-		p.cell(pn, kc.k).add(&kc.c, sign)
+		for _, k := range c.rowKeys(kc.k) {
+			p.cell(pn, k).add(&kc.c, sign)
+		}
 	}
 	p.applyInteg(pn, c, sign)
 }
@@ -256,9 +258,11 @@ func (p *Processor) applyDiff(pn *pane, old, cur *contribution) {
 		// a click, a billing): the same keys in the same order.
 		for i := range cur.yield {
 			if o, c := &old.yield[i].c, &cur.yield[i].c; *o != *c {
-				cl := p.cell(pn, cur.yield[i].k)
-				cl.add(c, 1)
-				cl.add(o, -1)
+				for _, k := range cur.rowKeys(cur.yield[i].k) {
+					cl := p.cell(pn, k)
+					cl.add(c, 1)
+					cl.add(o, -1)
+				}
 			}
 		}
 	} else {
@@ -296,10 +300,12 @@ func (p *Processor) applyKeyDiff(pn *pane, old, cur *contribution) {
 		if prev != nil && *prev == kc.c {
 			continue
 		}
-		cl := p.cell(pn, kc.k)
-		cl.add(&kc.c, 1)
-		if prev != nil {
-			cl.add(prev, -1)
+		for _, k := range cur.rowKeys(kc.k) {
+			cl := p.cell(pn, k)
+			cl.add(&kc.c, 1)
+			if prev != nil {
+				cl.add(prev, -1)
+			}
 		}
 	}
 	for j := range old.yield {
@@ -311,7 +317,9 @@ func (p *Processor) applyKeyDiff(pn *pane, old, cur *contribution) {
 			}
 		}
 		if gone {
-			p.cell(pn, old.yield[j].k).add(&old.yield[j].c, -1)
+			for _, k := range old.rowKeys(old.yield[j].k) {
+				p.cell(pn, k).add(&old.yield[j].c, -1)
+			}
 		}
 	}
 }
