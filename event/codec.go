@@ -121,23 +121,39 @@ func DecodeBinaryShared(b []byte, e *Event) error {
 func decode(s string, e *Event) error {
 	var version uint64
 	for i := 0; i < len(s); {
-		key, n := uvarint(s[i:])
-		if n <= 0 {
-			return ErrCorrupt
+		// One-byte varints (tags, lengths, small numbers) are most.
+		key, n := uint64(s[i]), 1
+		if key >= 0x80 {
+			if key, n = uvarint(s[i:]); n <= 0 {
+				return ErrCorrupt
+			}
 		}
 		i += n
 		num, wire := key>>3, key&7
 		switch wire {
 		case wireVarint:
-			v, n := uvarint(s[i:])
-			if n <= 0 {
+			if i == len(s) {
 				return ErrCorrupt
+			}
+			v, n := uint64(s[i]), 1
+			if v >= 0x80 {
+				if v, n = uvarint(s[i:]); n <= 0 {
+					return ErrCorrupt
+				}
 			}
 			i += n
 			setNum(e, num, v, &version)
 		case wireBytes:
-			l, n := uvarint(s[i:])
-			if n <= 0 || l > uint64(len(s)-i-n) {
+			if i == len(s) {
+				return ErrCorrupt
+			}
+			l, n := uint64(s[i]), 1
+			if l >= 0x80 {
+				if l, n = uvarint(s[i:]); n <= 0 {
+					return ErrCorrupt
+				}
+			}
+			if l > uint64(len(s)-i-n) {
 				return ErrCorrupt
 			}
 			i += n
