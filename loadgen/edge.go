@@ -1,6 +1,10 @@
 package loadgen
 
-import "github.com/questline/questline/event"
+import (
+	"time"
+
+	"github.com/questline/questline/event"
+)
 
 // The edge-node sending mode (Config.EdgeEvents > 0). Devices send their
 // batches to an edge node (a CDN point of presence or a server-side
@@ -23,6 +27,16 @@ import "github.com/questline/questline/event"
 // every event, whatever the device's clock mode (exact: skews are whole
 // seconds). Server batches (trusted, event_time = ts) are merged the same
 // way under the server key.
+//
+// With EdgeCorrect the edge node instead corrects the clock itself, as a
+// collector that rewrites device timestamps does: a skewed device's events
+// are forwarded with ts = the device's ts − skew (the true time, on the
+// edge's clock) and the device's own reading kept in props.device_ts, in
+// the requests of synced devices (clock_offset_ms 0). Event times are the
+// same; what is lost is the ts column as the device's clock (the skew is
+// then only in props), in exchange for merging every client batch of an
+// edge country: otherwise a skewed device's batch nearly always travels
+// alone (few devices share a skew), and those make most of the requests.
 //
 // The edge flushes a group when the next batch would take it over
 // EdgeEvents events, or EdgeHold (simulated time) after the group's first
@@ -49,15 +63,41 @@ type edgeGroup struct {
 // edgeNode merges batches into forwarded requests (all edge nodes of the
 // run in one: they are keyed by country).
 type edgeNode struct {
-	max   int
-	hold  int64
-	open  map[edgeKey]*edgeGroup
-	queue []*edgeGroup // open groups by flushAt (they open in send order)
-	seq   uint64
+	max     int
+	hold    int64
+	correct bool // correct skewed devices' ts at the edge (Config.EdgeCorrect)
+	open    map[edgeKey]*edgeGroup
+	queue   []*edgeGroup // open groups by flushAt (they open in send order)
+	seq     uint64
 }
 
-func newEdgeNode(maxEvents int, hold int64) *edgeNode {
-	return &edgeNode{max: maxEvents, hold: hold, open: map[edgeKey]*edgeGroup{}}
+func newEdgeNode(maxEvents int, hold int64, correct bool) *edgeNode {
+	return &edgeNode{max: maxEvents, hold: hold, correct: correct, open: map[edgeKey]*edgeGroup{}}
+}
+
+// corrected returns b with its device clock corrected at the edge: ts −
+// skew, and the device's reading in props.device_ts.
+func corrected(b *Batch) *Batch {
+	c := *b
+	c.Skew = 0
+	c.Events = make([]event.Event, len(b.Events))
+	for i := range b.Events {
+		e := b.Events[i]
+		buf := make([]byte, 0, 48+len(e.Extra))
+		buf = append(buf, `{"device_ts":"`...)
+		buf = time.UnixMilli(e.TS).UTC().AppendFormat(buf, event.TimeLayout)
+		buf = append(buf, '"')
+		if len(e.Extra) > 2 {
+			buf = append(buf, ',')
+			buf = append(buf, e.Extra[1:]...)
+		} else {
+			buf = append(buf, '}')
+		}
+		e.Extra = string(buf)
+		e.TS -= b.Skew
+		c.Events[i] = e
+	}
+	return &c
 }
 
 // due returns the groups whose hold ends at or before t, in that order,
@@ -83,6 +123,9 @@ func (n *edgeNode) all() []*Batch { return n.due(1<<63 - 1) }
 // add takes device (or server) batch b, received at b.SendAt. It returns
 // the group it closed to make room, if any: sent now, at b.SendAt.
 func (n *edgeNode) add(b *Batch) *Batch {
+	if n.correct && !b.Server && b.Skew != 0 {
+		b = corrected(b)
+	}
 	k := edgeKey{server: b.Server, country: b.EdgeCountry, skew: b.Skew}
 	var out *Batch
 	gr := n.open[k]

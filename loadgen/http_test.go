@@ -268,74 +268,96 @@ func TestRunStopsOnBadKey(t *testing.T) {
 // events, each request one edge country and one clock correction
 // (clock_offset_ms = −skew), so every client event's derived event time is
 // exactly its true time; the events and the expected values are those of
-// the same seed sent device by device.
+// the same seed sent device by device. With EdgeCorrect the edge corrects
+// skewed devices' ts itself (device time in props.device_ts) and merges
+// every client batch of a country.
 func TestHTTPSenderEdge(t *testing.T) {
-	ti, srv := newTestIngest(t)
 	cfg := testConfig(20000)
 	cfg.Origin = time.Now().Add(-40 * time.Minute)
 	cfg.Concurrency = 4
 	cfg.Rate = 400
-	cfg.EdgeEvents = 300
-	out := &tee{s: NewHTTPSender(srv.URL, "ck", "sk")}
-	tr, err := Run(context.Background(), cfg, out, nil)
+	var plainOut captureSender
+	want, err := Run(context.Background(), cfg, &plainOut, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Run.SendErrors != 0 || tr.Run.Events != 20000 || len(ti.arrivals) != 20000 {
-		t.Fatalf("send errors %d, truth %d events, ingest got %d", tr.Run.SendErrors, tr.Run.Events, len(ti.arrivals))
-	}
-	plain := cfg
-	plain.EdgeEvents = 0
-	var cs captureSender
-	want, err := Run(context.Background(), plain, &cs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := json.Marshal(tr.Expected)
-	exp, _ := json.Marshal(want.Expected)
-	if string(got) != string(exp) {
-		t.Fatal("the edge mode's expected values differ from the same seed's sent device by device")
-	}
-	// Skewed devices (a quarter of them) rarely share their skew, so their
-	// batches mostly travel alone; the rest are merged.
-	if len(cs.batches) < 2*tr.Run.Batches {
-		t.Fatalf("%d requests through edge nodes for %d device batches: not merged", tr.Run.Batches, len(cs.batches))
-	}
-	multi := 0
-	for _, s := range out.cs.sorted() {
-		b := &s.b
-		if len(b.Events) > cfg.EdgeEvents && b.Devices > 1 {
-			t.Fatalf("request of %d events from %d batches, limit %d", len(b.Events), b.Devices, cfg.EdgeEvents)
+	plain := map[string]event.Event{}
+	for _, s := range plainOut.batches {
+		for _, e := range s.b.Events {
+			plain[e.ID] = e
 		}
-		devices := map[string]bool{}
-		for i := range b.Events {
-			e := &b.Events[i]
-			devices[e.DeviceID] = true
-			a := ti.arrivals[e.ID]
-			if a == nil || a.attempts != 1 {
-				t.Fatalf("event %s: arrival %+v", e.ID, a)
+	}
+	for _, correct := range []bool{false, true} {
+		t.Run(fmt.Sprintf("correct=%v", correct), func(t *testing.T) {
+			ti, srv := newTestIngest(t)
+			cfg := cfg
+			cfg.EdgeEvents = 300
+			cfg.EdgeCorrect = correct
+			out := &tee{s: NewHTTPSender(srv.URL, "ck", "sk")}
+			tr, err := Run(context.Background(), cfg, out, nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if a.server != b.Server || a.deviceID != e.DeviceID {
-				t.Fatalf("event %s: scope server=%v device %q", e.ID, a.server, a.deviceID)
+			if tr.Run.SendErrors != 0 || tr.Run.Events != 20000 || len(ti.arrivals) != 20000 {
+				t.Fatalf("send errors %d, truth %d events, ingest got %d", tr.Run.SendErrors, tr.Run.Events, len(ti.arrivals))
 			}
-			if b.Server {
-				if a.xff != "" || a.edge != "" || e.DeviceID != "" {
-					t.Fatalf("server batch with edge headers %q %q or device %q", a.xff, a.edge, e.DeviceID)
+			got, _ := json.Marshal(tr.Expected)
+			exp, _ := json.Marshal(want.Expected)
+			if string(got) != string(exp) {
+				t.Fatal("the edge mode's expected values differ from the same seed's sent device by device")
+			}
+			// Skewed devices (a quarter of them) rarely share their skew, so
+			// without correction their batches mostly travel alone; the rest
+			// are merged.
+			if f := map[bool]int{false: 2, true: 5}[correct]; len(plainOut.batches) < f*tr.Run.Batches {
+				t.Fatalf("%d requests through edge nodes for %d device batches: not merged", tr.Run.Batches, len(plainOut.batches))
+			}
+			multi, fixed := 0, 0
+			for _, s := range out.cs.sorted() {
+				b := &s.b
+				if len(b.Events) > cfg.EdgeEvents && b.Devices > 1 {
+					t.Fatalf("request of %d events from %d batches, limit %d", len(b.Events), b.Devices, cfg.EdgeEvents)
 				}
-			} else if b.Clock != ClockEdge || a.edge != b.EdgeCountry || a.xff != edgeIP(b.EdgeCountry) || !a.hasOffset || a.offset != -b.Skew {
-				t.Fatalf("client request (%v, skew %d): edge %q xff %q offset %v %d, want %q, %s, %d",
-					b.Clock, b.Skew, a.edge, a.xff, a.hasOffset, a.offset, b.EdgeCountry, edgeIP(b.EdgeCountry), -b.Skew)
+				devices := map[string]bool{}
+				for i := range b.Events {
+					e := &b.Events[i]
+					devices[e.DeviceID] = true
+					a := ti.arrivals[e.ID]
+					if a == nil || a.attempts != 1 {
+						t.Fatalf("event %s: arrival %+v", e.ID, a)
+					}
+					if a.server != b.Server || a.deviceID != e.DeviceID {
+						t.Fatalf("event %s: scope server=%v device %q", e.ID, a.server, a.deviceID)
+					}
+					if b.Server {
+						if a.xff != "" || a.edge != "" || e.DeviceID != "" {
+							t.Fatalf("server batch with edge headers %q %q or device %q", a.xff, a.edge, e.DeviceID)
+						}
+					} else if b.Clock != ClockEdge || a.edge != b.EdgeCountry || a.xff != edgeIP(b.EdgeCountry) || !a.hasOffset || a.offset != -b.Skew {
+						t.Fatalf("client request (%v, skew %d): edge %q xff %q offset %v %d, want %q, %s, %d",
+							b.Clock, b.Skew, a.edge, a.xff, a.hasOffset, a.offset, b.EdgeCountry, edgeIP(b.EdgeCountry), -b.Skew)
+					}
+					if d := a.eventTime - b.TrueTime(i); d != 0 {
+						t.Fatalf("event %s (skew %d): event time off by %d ms", e.ID, b.Skew, d)
+					}
+					p := plain[e.ID]
+					if p.TS != e.TS {
+						fixed++
+						wantExtra := `{"device_ts":"` + time.UnixMilli(p.TS).UTC().Format(event.TimeLayout) + `"}`
+						if !correct || b.Skew != 0 || e.Extra != wantExtra || a.eventTime != e.TS {
+							t.Fatalf("event %s: ts %d props %s, device ts %d (correct %v)", e.ID, e.TS, e.Extra, p.TS, correct)
+						}
+					}
+				}
+				if len(devices) > 1 {
+					multi++
+				}
 			}
-			if d := a.eventTime - b.TrueTime(i); d != 0 {
-				t.Fatalf("event %s (skew %d): event time off by %d ms", e.ID, b.Skew, d)
+			if multi == 0 || correct != (fixed > 0) {
+				t.Fatalf("%d requests with several devices, %d events corrected at the edge", multi, fixed)
 			}
-		}
-		if len(devices) > 1 {
-			multi++
-		}
+			t.Logf("%d events: %d device batches, %d requests through edge nodes (%d with several devices, %d events corrected at the edge)",
+				tr.Run.Events, len(plainOut.batches), tr.Run.Batches, multi, fixed)
+		})
 	}
-	if multi == 0 {
-		t.Fatal("no request carried more than one device's events")
-	}
-	t.Logf("%d events: %d device batches, %d requests through edge nodes (%d with several devices)", tr.Run.Events, len(cs.batches), tr.Run.Batches, multi)
 }

@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 	}
 	var edge *edgeNode
 	if cfg.EdgeEvents > 0 {
-		edge = newEdgeNode(cfg.EdgeEvents, ms(cfg.EdgeHold))
+		edge = newEdgeNode(cfg.EdgeEvents, ms(cfg.EdgeHold), cfg.EdgeCorrect)
 	}
 
 	sent := 0
