@@ -191,6 +191,7 @@ type Processor struct {
 	sel     []bool
 	byName  func(a, b uint32) int
 	geo     map[string][]geoMark // entity → its geo-mismatched events, by time
+	geoMin  int64                // at most the oldest time in geo: Flush prunes from then on
 	hopMs   int64
 	strs    map[string]string
 	touched []int64
@@ -220,7 +221,7 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 	if cfg.Window.Slide > 65*time.Second {
 		cfg.Window.Slide = 0 // rejected by Validate below
 	}
-	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None,
+	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None, geoMin: math.MaxInt64,
 		geo: map[string][]geoMark{}, strs: map[string]string{}, hopMs: hopMs(cfg)}
 	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.names[a], p.ents.names[b]) }
 	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
@@ -326,6 +327,7 @@ func hopMs(cfg Config) int64 { return cfg.GeoHop.Milliseconds() }
 // declaring another country) changed: their windows may gain
 // country_hopping.
 func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
+	p.geoMin = min(p.geoMin, t)
 	marks := p.geo[id]
 	if marks == nil {
 		id = strings.Clone(id)
@@ -396,15 +398,22 @@ func (p *Processor) Flush(emitWM int64) []Row {
 		// A window still open starts after wm − lateness − size; its
 		// country_hopping looks GeoHop further back.
 		horizon := wm - p.cfg.Window.Lateness.Milliseconds() - p.cfg.Window.Size.Milliseconds() - p.hopMs
-		for id, marks := range p.geo {
-			i := 0
-			for i < len(marks) && marks[i].T < horizon {
-				i++
-			}
-			if i == len(marks) {
-				delete(p.geo, id)
-			} else if i > 0 {
-				p.geo[id] = slices.Delete(marks, 0, i)
+		if p.geoMin < horizon {
+			p.geoMin = math.MaxInt64
+			for id, marks := range p.geo {
+				i := 0
+				for i < len(marks) && marks[i].T < horizon {
+					i++
+				}
+				if i == len(marks) {
+					delete(p.geo, id)
+				} else {
+					if i > 0 {
+						marks = slices.Delete(marks, 0, i)
+						p.geo[id] = marks
+					}
+					p.geoMin = min(p.geoMin, marks[0].T)
+				}
 			}
 		}
 		// Panes starting at or before cut are evicted.

@@ -1,6 +1,10 @@
 package bots
 
-import "github.com/questline/questline/processors/window"
+import (
+	"math"
+
+	"github.com/questline/questline/processors/window"
+)
 
 // State is the serializable state of a Processor (encoding/gob).
 type State struct {
@@ -115,6 +119,7 @@ func (p *Processor) Restore(s *State) {
 	}
 	p.eng.Restore(es)
 	p.geo = make(map[string][]geoMark, len(s.Geo))
+	p.geoMin = math.MinInt64 // the next Flush finds the oldest
 	for id, marks := range s.Geo {
 		out := make([]geoMark, len(marks))
 		for i, m := range marks {

@@ -20,6 +20,7 @@
 package latency
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -216,9 +217,12 @@ type Processor struct {
 	slideMs int64
 	eng     *window.Engine[pane]
 	users   map[string]*user
-	queue   queue
-	seq     uint64
-	missed  int // late windows of released conversions, reported by Add
+	// prune is at most the earliest watermark at which Flush has a
+	// completion or released conversion to forget: it looks from then on.
+	prune  int64
+	queue  queue
+	seq    uint64
+	missed int // late windows of released conversions, reported by Add
 
 	rows  []Row
 	convs []Conversion
@@ -235,6 +239,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
 		slideMs: cfg.Window.Slide.Milliseconds(),
 		users:   make(map[string]*user), sum: make(map[string]*Row), strs: make(map[string]string),
+		prune: math.MaxInt64,
 	}
 	eng, err := window.NewEngine(cfg.Window,
 		func(int64) *pane { return &pane{ByQuest: make(map[string]*stats)} },
@@ -258,6 +263,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 			i--
 		}
 		u.Comps = slices.Insert(u.Comps, i, c)
+		p.prune = lower(p.prune, p.compGone(c))
 		p.reattribute(u, c)
 	case event.Conversion:
 		p.seq++
@@ -360,23 +366,31 @@ func (p *Processor) release(wm int64) {
 	for len(p.queue) > 0 && p.queue[0].C.ConversionTime < wm {
 		pd := p.queue.pop()
 		t := pd.C.ConversionTime
-		u := p.user(pd.C.UserID)
+		u := p.users[pd.C.UserID] // made only to keep rc (below)
 		rc := released{R: pd.R, C: pd.C}
 		// Latest completion at or before the conversion: the last one
 		// with T ≤ t (ties: the greatest quest id, sorted last).
-		i, _ := slices.BinarySearchFunc(u.Comps, t+1, func(a completion, t int64) int {
+		var comps []completion
+		if u != nil {
+			comps = u.Comps
+		}
+		i, _ := slices.BinarySearchFunc(comps, t+1, func(a completion, t int64) int {
 			if a.T < t {
 				return -1
 			}
 			return 1
 		})
-		if i > 0 && t-u.Comps[i-1].T <= p.attrMs {
-			p.attribute(&rc, u.Comps[i-1])
+		if i > 0 && t-comps[i-1].T <= p.attrMs {
+			p.attribute(&rc, comps[i-1])
 		}
 		// Kept while a late completion could still change it. One that
 		// missed windows is final: its rows are (partly) closed.
 		if p.open(t) {
+			if u == nil {
+				u = p.user(pd.C.UserID)
+			}
 			u.Released = append(u.Released, rc)
+			p.prune = lower(p.prune, p.releasedGone(t))
 		}
 	}
 }
@@ -395,21 +409,51 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 		// A conversion still accepted is at most lateness behind the
 		// watermark and looks back at most the attribution window.
 		horizon := wm - p.lateMs - p.cfg.Window.Size.Milliseconds() - p.attrMs
-		for id, u := range p.users {
-			i := 0
-			for i < len(u.Comps) && u.Comps[i].T < horizon {
-				i++
-			}
-			u.Comps = slices.Delete(u.Comps, 0, i)
-			u.Released = slices.DeleteFunc(u.Released, func(rc released) bool { return !p.open(rc.C.ConversionTime) })
-			if len(u.Comps) == 0 && len(u.Released) == 0 {
-				delete(p.users, id)
+		if p.prune <= wm {
+			p.prune = math.MaxInt64
+			for id, u := range p.users {
+				i := 0
+				for i < len(u.Comps) && u.Comps[i].T < horizon {
+					i++
+				}
+				u.Comps = slices.Delete(u.Comps, 0, i)
+				u.Released = slices.DeleteFunc(u.Released, func(rc released) bool { return !p.open(rc.C.ConversionTime) })
+				if len(u.Comps) == 0 && len(u.Released) == 0 {
+					delete(p.users, id)
+					continue
+				}
+				if len(u.Comps) > 0 {
+					p.prune = lower(p.prune, p.compGone(u.Comps[0]))
+				}
+				for _, rc := range u.Released {
+					p.prune = lower(p.prune, p.releasedGone(rc.C.ConversionTime))
+				}
 			}
 		}
 	}
 	rows, convs := p.rows, p.convs
 	p.rows, p.convs = p.rows[:0], p.convs[:0]
 	return rows, convs
+}
+
+// lower is the builtin min (which the package's tests shadow).
+func lower(a, b int64) int64 {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// compGone returns the watermark from which Flush forgets completion c
+// (c.T < wm − lateness − size − attribution).
+func (p *Processor) compGone(c completion) int64 {
+	return c.T + p.lateMs + p.cfg.Window.Size.Milliseconds() + p.attrMs + 1
+}
+
+// releasedGone returns the watermark from which a released conversion at
+// t is no longer open (see open).
+func (p *Processor) releasedGone(t int64) int64 {
+	return window.Floor(t, p.slideMs) + p.slideMs + p.lateMs
 }
 
 // intern returns a copy of s shared by every equal string (quest, drop,

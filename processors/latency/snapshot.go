@@ -2,6 +2,7 @@ package latency
 
 import (
 	"container/heap"
+	"math"
 
 	"github.com/questline/questline/processors/window"
 )
@@ -35,6 +36,7 @@ func (p *Processor) Restore(s *State) {
 	}
 	p.eng.Restore(s.Engine)
 	p.users = s.Users
+	p.prune = math.MinInt64 // the next Flush finds the earliest
 	if p.users == nil {
 		p.users = map[string]*user{}
 	}

@@ -1,6 +1,7 @@
 package yield
 
 import (
+	"math"
 	"slices"
 
 	"github.com/questline/questline/processors/histogram"
@@ -161,6 +162,7 @@ func (p *Processor) Restore(s *State) {
 	}
 	p.eng.Restore(es)
 	p.auctions = make(map[string]*auction, len(s.Auctions))
+	p.expire = math.MinInt64 // the next Flush finds the earliest
 	for id, as := range s.Auctions {
 		a := &auction{anchor: as.Anchor, hasReq: as.HasReq, placement: p.names.id(as.Placement), floor: as.Floor,
 			hasFloor: as.HasFloor, wins: int32(as.Wins), winner: p.names.id(as.Winner), clearing: as.Clearing,

@@ -17,6 +17,7 @@ package yield
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -103,6 +104,9 @@ type Processor struct {
 	evict  int64 // ms an auction outlives its anchor
 
 	auctions map[string]*auction
+	// expire is at most the earliest watermark at which an auction is
+	// evicted: Flush looks for them only from then on.
+	expire   int64
 	names    *names
 	old, cur contribution
 	// The keys numbered densely: nums[placement][bidder] is 1 + the
@@ -125,7 +129,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, scope: scope, filter: filter,
 		evict:    cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
-		auctions: make(map[string]*auction), names: newNames(),
+		auctions: make(map[string]*auction), names: newNames(), expire: math.MaxInt64,
 	}
 	eng, err := window.NewEngine(cfg.Window, func(int64) *pane { return &pane{} }, p.emit)
 	if err != nil {
@@ -157,6 +161,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	}
 	newReq := e.Type == event.BidRequest && !a.hasReq
 	a.apply(e, p.names.id)
+	p.expire = min(p.expire, p.expiry(a))
 	a.contribute(&p.cur)
 
 	var pn *pane
@@ -341,16 +346,24 @@ func (p *Processor) Advance(wm int64) { p.eng.Advance(wm) }
 // (slices reused by the next call). It evicts auctions past their grace.
 func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 	p.eng.Flush(emitWM)
-	if wm := p.eng.Watermark(); wm != window.None {
+	if wm := p.eng.Watermark(); wm != window.None && p.expire <= wm {
+		p.expire = math.MaxInt64
 		for id, a := range p.auctions {
-			if window.Floor(a.anchor, p.cfg.Window.Slide.Milliseconds())+p.evict <= wm {
+			if x := p.expiry(a); x <= wm {
 				delete(p.auctions, id)
+			} else {
+				p.expire = min(p.expire, x)
 			}
 		}
 	}
 	rows, irows := p.rows, p.irows
 	p.rows, p.irows = p.rows[:0], p.irows[:0]
 	return rows, irows
+}
+
+// expiry returns the watermark from which auction a is evicted.
+func (p *Processor) expiry(a *auction) int64 {
+	return window.Floor(a.anchor, p.cfg.Window.Slide.Milliseconds()) + p.evict
 }
 
 // Auctions returns the number of auctions in state.
