@@ -84,8 +84,30 @@ func TestBinaryRoundTripRandom(t *testing.T) {
 		if !reflect.DeepEqual(got, e) {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", got, e)
 		}
+		if scanned, err := scan(AppendBinary(nil, &e)); err != nil || !reflect.DeepEqual(scanned, e) {
+			t.Fatalf("ScanBinary (err %v):\n got %+v\nwant %+v", err, scanned, e)
+		}
 	}
 }
+
+// scan rebuilds an Event from the fields ScanBinary hands its visitor.
+func scan(b []byte) (Event, error) {
+	var v scanVisitor
+	err := ScanBinary(string(b), &v)
+	return v.e, err
+}
+
+type scanVisitor struct{ e Event }
+
+func (v *scanVisitor) Varint(num, x uint64) {
+	if num == 1 {
+		panic("ScanBinary handed over the schema version")
+	}
+	var version uint64
+	setNum(&v.e, num, x, &version)
+}
+
+func (v *scanVisitor) Bytes(num uint64, s string) { setStr(&v.e, num, s) }
 
 func TestDecodeSkipsUnknownFields(t *testing.T) {
 	e := sample()
@@ -101,6 +123,9 @@ func TestDecodeSkipsUnknownFields(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, e) {
 		t.Fatal("unknown fields changed the decoded event")
+	}
+	if scanned, err := scan(b); err != nil || !reflect.DeepEqual(scanned, e) {
+		t.Fatalf("unknown fields changed the scanned event (err %v)", err)
 	}
 }
 
@@ -123,6 +148,9 @@ func TestDecodeRejectsCorrupt(t *testing.T) {
 		if err := DecodeBinary(b, &got); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: err = %v, want ErrCorrupt", name, err)
 		}
+		if _, err := scan(b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: ScanBinary err = %v, want ErrCorrupt", name, err)
+		}
 	}
 }
 
@@ -132,7 +160,13 @@ func FuzzDecodeBinary(f *testing.F) {
 	f.Add([]byte{0x08, 0x01, 0x10, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got Event
-		if err := DecodeBinary(b, &got); err != nil {
+		err := DecodeBinary(b, &got)
+		// ScanBinary accepts exactly what DecodeBinary accepts, and hands
+		// over the same fields.
+		if scanned, serr := scan(b); (err == nil) != (serr == nil) || err == nil && !reflect.DeepEqual(scanned, got) {
+			t.Fatalf("ScanBinary disagrees with DecodeBinary: %v / %v\n%+v\n%+v", serr, err, scanned, got)
+		}
+		if err != nil {
 			return
 		}
 		// Whatever decodes must re-encode to something that decodes to
