@@ -11,11 +11,18 @@ func has(e *event.Event, bit uint32) bool { return e.Has&bit != 0 }
 // table. The list below is the one place that mapping is written: both
 // EventsTable (rows of event.Event) and the sink's pointer-free columnar
 // batch (eventStore) are derived from it.
+//
+// Each column also names the field of the Kafka record it comes from
+// (event.proto), which the columnar batch reads without an event.Event in
+// between; a test checks that both ways write identical rows.
 type eventColumn struct {
-	name string
-	kind columnKind
-	str  func(*event.Event) string        // kindString
-	num  func(*event.Event) (int64, bool) // the other kinds: value, present
+	name  string
+	kind  columnKind
+	field uint64                           // its field in event.proto
+	bit   uint32                           // nullable kinds: the presence bit in field 16 (event.Has*)
+	enum  func(uint64) string              // a string column holding an enum field's name
+	str   func(*event.Event) string        // kindString
+	num   func(*event.Event) (int64, bool) // the other kinds: value, present
 }
 
 type columnKind uint8
@@ -30,65 +37,69 @@ const (
 
 func (k columnKind) nullable() bool { return k == kindNullInt64 || k == kindNullDateTime }
 
-func strCol(name string, get func(*event.Event) string) eventColumn {
-	return eventColumn{name: name, kind: kindString, str: get}
+func strCol(name string, field uint64, get func(*event.Event) string) eventColumn {
+	return eventColumn{name: name, kind: kindString, field: field, str: get}
 }
 
-func numCol(name string, kind columnKind, get func(*event.Event) int64) eventColumn {
-	return eventColumn{name: name, kind: kind, num: func(e *event.Event) (int64, bool) { return get(e), true }}
+func enumCol(name string, field uint64, names func(uint64) string, get func(*event.Event) string) eventColumn {
+	return eventColumn{name: name, kind: kindString, field: field, enum: names, str: get}
 }
 
-func optCol(name string, kind columnKind, bit uint32, get func(*event.Event) int64) eventColumn {
-	return eventColumn{name: name, kind: kind, num: func(e *event.Event) (int64, bool) { return get(e), has(e, bit) }}
+func numCol(name string, kind columnKind, field uint64, get func(*event.Event) int64) eventColumn {
+	return eventColumn{name: name, kind: kind, field: field, num: func(e *event.Event) (int64, bool) { return get(e), true }}
+}
+
+func optCol(name string, kind columnKind, field uint64, bit uint32, get func(*event.Event) int64) eventColumn {
+	return eventColumn{name: name, kind: kind, field: field, bit: bit, num: func(e *event.Event) (int64, bool) { return get(e), has(e, bit) }}
 }
 
 // eventColumns are the columns of the events table (migration 0001) that
 // the sink writes.
 var eventColumns = []eventColumn{
-	strCol("event_id", func(e *event.Event) string { return e.ID }),
-	strCol("type", func(e *event.Event) string { return e.Type.String() }),
-	strCol("user_id", func(e *event.Event) string { return e.UserID }),
-	strCol("device_id", func(e *event.Event) string { return e.DeviceID }),
-	strCol("session_id", func(e *event.Event) string { return e.SessionID }),
-	strCol("country", func(e *event.Event) string { return e.Country }),
-	numCol("event_time", kindDateTime, func(e *event.Event) int64 { return e.EventTime }),
-	numCol("event_time_ms", kindInt64, func(e *event.Event) int64 { return e.EventTime }),
-	numCol("ts", kindDateTime, func(e *event.Event) int64 { return e.TS }),
-	numCol("ts_ms", kindInt64, func(e *event.Event) int64 { return e.TS }),
-	optCol("sent_at", kindNullDateTime, event.HasSentAt, func(e *event.Event) int64 { return e.SentAt }),
-	optCol("sent_at_ms", kindNullInt64, event.HasSentAt, func(e *event.Event) int64 { return e.SentAt }),
-	numCol("received_at", kindDateTime, func(e *event.Event) int64 { return e.ReceivedAt }),
-	numCol("received_at_ms", kindInt64, func(e *event.Event) int64 { return e.ReceivedAt }),
-	optCol("clock_offset_ms", kindNullInt64, event.HasClockOffset, func(e *event.Event) int64 { return e.ClockOffsetMs }),
-	strCol("source", func(e *event.Event) string { return e.Source.String() }),
-	strCol("key_id", func(e *event.Event) string { return e.KeyID }),
-	strCol("edge_country", func(e *event.Event) string { return e.EdgeCountry }),
-	strCol("quest_id", func(e *event.Event) string { return e.QuestID }),
-	strCol("drop_id", func(e *event.Event) string { return e.DropID }),
-	strCol("creator_id", func(e *event.Event) string { return e.CreatorID }),
-	strCol("claim_id", func(e *event.Event) string { return e.ClaimID }),
-	strCol("reason", func(e *event.Event) string { return e.Reason }),
-	strCol("auction_id", func(e *event.Event) string { return e.AuctionID }),
-	strCol("placement", func(e *event.Event) string { return e.Placement }),
-	strCol("bidder_id", func(e *event.Event) string { return e.BidderID }),
-	strCol("outcome", func(e *event.Event) string { return e.Outcome }),
-	strCol("offer_id", func(e *event.Event) string { return e.OfferID }),
-	strCol("order_id", func(e *event.Event) string { return e.OrderID }),
-	strCol("payout_id", func(e *event.Event) string { return e.PayoutID }),
-	strCol("currency", func(e *event.Event) string { return e.Currency }),
-	strCol("title", func(e *event.Event) string { return e.Title }),
-	optCol("amount_micros", kindNullInt64, event.HasAmountMicros, func(e *event.Event) int64 { return e.AmountMicros }),
-	optCol("price_micros", kindNullInt64, event.HasPriceMicros, func(e *event.Event) int64 { return e.PriceMicros }),
-	optCol("floor_micros", kindNullInt64, event.HasFloorMicros, func(e *event.Event) int64 { return e.FloorMicros }),
-	optCol("clearing_micros", kindNullInt64, event.HasClearingMicros, func(e *event.Event) int64 { return e.ClearingMicros }),
-	optCol("latency_ms", kindNullInt64, event.HasLatencyMs, func(e *event.Event) int64 { return e.LatencyMs }),
-	optCol("duration_ms", kindNullInt64, event.HasDurationMs, func(e *event.Event) int64 { return e.DurationMs }),
-	optCol("min_duration_ms", kindNullInt64, event.HasMinDurationMs, func(e *event.Event) int64 { return e.MinDurationMs }),
-	optCol("max_duration_ms", kindNullInt64, event.HasMaxDurationMs, func(e *event.Event) int64 { return e.MaxDurationMs }),
-	optCol("inventory", kindNullInt64, event.HasInventory, func(e *event.Event) int64 { return e.Inventory }),
-	optCol("starts_at_ms", kindNullInt64, event.HasStartsAt, func(e *event.Event) int64 { return e.StartsAt }),
-	optCol("ends_at_ms", kindNullInt64, event.HasEndsAt, func(e *event.Event) int64 { return e.EndsAt }),
-	strCol("extra", func(e *event.Event) string { return e.Extra }),
+	strCol("event_id", 3, func(e *event.Event) string { return e.ID }),
+	enumCol("type", 2, func(v uint64) string { return event.Type(v).String() }, func(e *event.Event) string { return e.Type.String() }),
+	strCol("user_id", 4, func(e *event.Event) string { return e.UserID }),
+	strCol("device_id", 5, func(e *event.Event) string { return e.DeviceID }),
+	strCol("session_id", 6, func(e *event.Event) string { return e.SessionID }),
+	strCol("country", 7, func(e *event.Event) string { return e.Country }),
+	numCol("event_time", kindDateTime, 9, func(e *event.Event) int64 { return e.EventTime }),
+	numCol("event_time_ms", kindInt64, 9, func(e *event.Event) int64 { return e.EventTime }),
+	numCol("ts", kindDateTime, 8, func(e *event.Event) int64 { return e.TS }),
+	numCol("ts_ms", kindInt64, 8, func(e *event.Event) int64 { return e.TS }),
+	optCol("sent_at", kindNullDateTime, 10, event.HasSentAt, func(e *event.Event) int64 { return e.SentAt }),
+	optCol("sent_at_ms", kindNullInt64, 10, event.HasSentAt, func(e *event.Event) int64 { return e.SentAt }),
+	numCol("received_at", kindDateTime, 11, func(e *event.Event) int64 { return e.ReceivedAt }),
+	numCol("received_at_ms", kindInt64, 11, func(e *event.Event) int64 { return e.ReceivedAt }),
+	optCol("clock_offset_ms", kindNullInt64, 12, event.HasClockOffset, func(e *event.Event) int64 { return e.ClockOffsetMs }),
+	enumCol("source", 13, func(v uint64) string { return event.Source(v).String() }, func(e *event.Event) string { return e.Source.String() }),
+	strCol("key_id", 14, func(e *event.Event) string { return e.KeyID }),
+	strCol("edge_country", 15, func(e *event.Event) string { return e.EdgeCountry }),
+	strCol("quest_id", 20, func(e *event.Event) string { return e.QuestID }),
+	strCol("drop_id", 21, func(e *event.Event) string { return e.DropID }),
+	strCol("creator_id", 22, func(e *event.Event) string { return e.CreatorID }),
+	strCol("claim_id", 23, func(e *event.Event) string { return e.ClaimID }),
+	strCol("reason", 24, func(e *event.Event) string { return e.Reason }),
+	strCol("auction_id", 25, func(e *event.Event) string { return e.AuctionID }),
+	strCol("placement", 26, func(e *event.Event) string { return e.Placement }),
+	strCol("bidder_id", 27, func(e *event.Event) string { return e.BidderID }),
+	strCol("outcome", 28, func(e *event.Event) string { return e.Outcome }),
+	strCol("offer_id", 29, func(e *event.Event) string { return e.OfferID }),
+	strCol("order_id", 30, func(e *event.Event) string { return e.OrderID }),
+	strCol("payout_id", 31, func(e *event.Event) string { return e.PayoutID }),
+	strCol("currency", 32, func(e *event.Event) string { return e.Currency }),
+	strCol("title", 33, func(e *event.Event) string { return e.Title }),
+	optCol("amount_micros", kindNullInt64, 40, event.HasAmountMicros, func(e *event.Event) int64 { return e.AmountMicros }),
+	optCol("price_micros", kindNullInt64, 41, event.HasPriceMicros, func(e *event.Event) int64 { return e.PriceMicros }),
+	optCol("floor_micros", kindNullInt64, 42, event.HasFloorMicros, func(e *event.Event) int64 { return e.FloorMicros }),
+	optCol("clearing_micros", kindNullInt64, 43, event.HasClearingMicros, func(e *event.Event) int64 { return e.ClearingMicros }),
+	optCol("latency_ms", kindNullInt64, 44, event.HasLatencyMs, func(e *event.Event) int64 { return e.LatencyMs }),
+	optCol("duration_ms", kindNullInt64, 45, event.HasDurationMs, func(e *event.Event) int64 { return e.DurationMs }),
+	optCol("min_duration_ms", kindNullInt64, 46, event.HasMinDurationMs, func(e *event.Event) int64 { return e.MinDurationMs }),
+	optCol("max_duration_ms", kindNullInt64, 47, event.HasMaxDurationMs, func(e *event.Event) int64 { return e.MaxDurationMs }),
+	optCol("inventory", kindNullInt64, 48, event.HasInventory, func(e *event.Event) int64 { return e.Inventory }),
+	optCol("starts_at_ms", kindNullInt64, 49, event.HasStartsAt, func(e *event.Event) int64 { return e.StartsAt }),
+	optCol("ends_at_ms", kindNullInt64, 50, event.HasEndsAt, func(e *event.Event) int64 { return e.EndsAt }),
+	strCol("extra", 60, func(e *event.Event) string { return e.Extra }),
 }
 
 // eventsTable builds the events Table for rows of type T, given for the

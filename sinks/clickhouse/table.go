@@ -84,13 +84,20 @@ type nullable[V any] struct {
 	vals []V
 }
 
+// reuseNullable returns scratch resliced to n rows if it is a large
+// enough *nullable[V], else a new one.
+func reuseNullable[V any](scratch any, rows int) *nullable[V] {
+	n, _ := scratch.(*nullable[V])
+	if n == nil || cap(n.ptrs) < rows {
+		n = &nullable[V]{ptrs: make([]*V, rows), vals: make([]V, rows)}
+	}
+	n.ptrs, n.vals = n.ptrs[:rows], n.vals[:rows]
+	return n
+}
+
 func nullableColumn[T, V any](name string, get func(*T) (V, bool)) Column[T] {
 	return Column[T]{Name: name, build: func(rows []T, scratch any) any {
-		n, _ := scratch.(*nullable[V])
-		if n == nil || cap(n.ptrs) < len(rows) {
-			n = &nullable[V]{ptrs: make([]*V, len(rows)), vals: make([]V, len(rows))}
-		}
-		n.ptrs, n.vals = n.ptrs[:len(rows)], n.vals[:len(rows)]
+		n := reuseNullable[V](scratch, len(rows))
 		for i := range rows {
 			n.ptrs[i] = nil
 			if v, ok := get(&rows[i]); ok {
