@@ -14,12 +14,14 @@ type sinkFlags struct {
 	group     string
 	batchRows int
 	batchWait time.Duration
+	inFlight  int
 }
 
 func (f *sinkFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.group, "sink-group", "questline-sink", "Kafka consumer group of the ClickHouse sink; sink processes in one group share the partitions")
 	fs.IntVar(&f.batchRows, "sink-batch-rows", 100_000, "most records per ClickHouse batch")
 	fs.DurationVar(&f.batchWait, "sink-batch-wait", time.Second, "longest a consumed record waits for its batch to be written")
+	fs.IntVar(&f.inFlight, "sink-inserts-in-flight", 2, "batches inserting at once while the next fills (each batch in memory costs about 340 bytes per record plus the record)")
 }
 
 // runSink is the sink role: questline.events and questline.events.dlq into
@@ -55,6 +57,8 @@ func (f *sinkFlags) newSink(ctx context.Context, a *app, brokers []string) (*cli
 		Group:     f.group,
 		BatchRows: f.batchRows,
 		BatchWait: f.batchWait,
+
+		InsertsInFlight: f.inFlight,
 	}, a.reg, a.log)
 	if err != nil {
 		return nil, err

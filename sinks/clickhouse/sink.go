@@ -25,11 +25,17 @@ type SinkConfig struct {
 	// Group is the Kafka consumer group; sink processes sharing it share
 	// the partitions. Default "questline-sink".
 	Group string
-	// BatchRows is the most records per batch. Default 100000. Two
-	// batches are in memory (one inserting, one filling), each about 380
-	// bytes per record of column buffers plus twice the record's value
-	// (its strings and the value itself), kept allocated between batches.
+	// BatchRows is the most records per batch. Default 100000.
+	// InsertsInFlight+1 batches are in memory (inserting and filling),
+	// each about 340 bytes per record of column buffers plus the record's
+	// value, kept allocated between batches.
 	BatchRows int
+	// InsertsInFlight is how many batches may be inserting at once while
+	// the next one fills. Default 2: ClickHouse writes a batch's part
+	// (sorting, compressing) after its last block arrived, and a second
+	// INSERT streams meanwhile, so the server works on two batches where
+	// it would wait for one. Offsets are still committed in batch order.
+	InsertsInFlight int
 	// BatchWait is the longest a consumed record waits for its batch to be
 	// written. Default 1s.
 	BatchWait time.Duration
@@ -47,13 +53,16 @@ func (c *SinkConfig) validate() error {
 	if c.BatchWait == 0 {
 		c.BatchWait = time.Second
 	}
+	if c.InsertsInFlight == 0 {
+		c.InsertsInFlight = 2
+	}
 	switch {
 	case len(c.Brokers) == 0:
 		return errors.New("clickhouse sink: no Kafka brokers")
 	case c.DSN == "":
 		return errors.New("clickhouse sink: no ClickHouse DSN")
-	case c.BatchRows < 1 || c.BatchWait < 0:
-		return errors.New("clickhouse sink: BatchRows and BatchWait must be positive")
+	case c.BatchRows < 1 || c.BatchWait < 0 || c.InsertsInFlight < 1:
+		return errors.New("clickhouse sink: BatchRows, BatchWait and InsertsInFlight must be positive")
 	}
 	return nil
 }
@@ -64,10 +73,10 @@ func (c *SinkConfig) validate() error {
 //
 // Delivery: records are decoded into a batch until it is due (BatchRows
 // or BatchWait), then the batch is written through Writers (which retry
-// until ClickHouse acknowledges) while the next one fills: the insert of
-// one batch overlaps the fetching and decoding of the next. A batch's
-// offsets are committed only after all its rows are acknowledged, and
-// batches are committed in order. After a crash or a rebalance, records
+// until ClickHouse acknowledges) while the next one fills: the inserts of
+// up to InsertsInFlight batches overlap the fetching and decoding of the
+// next. A batch's offsets are committed only after all its rows are
+// acknowledged, and batches are committed in order. After a crash or a rebalance, records
 // after the last commit are delivered again and collapse onto their first
 // copies (ReplacingMergeTree), so the queries of docs/analysts.md count
 // each event once. Committing written offsets is safe even for a
@@ -85,9 +94,17 @@ type Sink struct {
 	ch  *Client
 	m   *sinkMetrics
 
-	batches  [2]*batch
-	cur      int        // index of the filling batch; the other may be in flight
-	inflight chan error // result of the other batch's flush, nil when none
+	batches []*batch  // a ring: batches[fill] fills, the ones before it may be in flight
+	fill    int       // index of the filling batch
+	flight  []*flight // batches being written, oldest first
+}
+
+// flight is a batch being written by a goroutine of its own.
+type flight struct {
+	b    *batch
+	done chan error // the flush's outcome
+	err  error      // the outcome, once received (got)
+	got  bool
 }
 
 // batch is the records consumed since the previous hand-off, as rows.
@@ -136,6 +153,7 @@ func NewSink(ctx context.Context, cfg SinkConfig, reg prometheus.Registerer, log
 	// per batch where a split makes two for the server to merge (measured:
 	// less clickhouse-server CPU per row, docs/benchmarks.md).
 	wopts := []WriterOpt{BatchRows(cfg.BatchRows), BatchWait(cfg.BatchWait), InsertParallelism(1)}
+	s.batches = make([]*batch, cfg.InsertsInFlight+1)
 	for i := range s.batches {
 		b := &batch{last: map[topicPartition]*kgo.Record{}, store: newEventStore(cfg.BatchRows)}
 		if b.events, err = NewWriter(s.ch, b.store.table(), wopts...); err == nil {
@@ -189,16 +207,16 @@ func RunSink(ctx context.Context, cfg SinkConfig, reg prometheus.Registerer, log
 // to the next owner of the partitions.
 func (s *Sink) Run(ctx context.Context) error {
 	for {
-		b := s.batches[s.cur]
+		b := s.batches[s.fill]
 		// Wake up for the batch deadline, and while a flush is in flight
 		// often enough to commit it promptly.
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
-		if b.pending > 0 || s.inflight != nil {
+		if b.pending > 0 || len(s.flight) > 0 {
 			deadline := time.Now().Add(s.cfg.BatchWait)
 			if b.pending > 0 {
 				deadline = b.first.Add(s.cfg.BatchWait)
 			}
-			if soon := time.Now().Add(50 * time.Millisecond); s.inflight != nil && soon.Before(deadline) {
+			if soon := time.Now().Add(50 * time.Millisecond); len(s.flight) > 0 && soon.Before(deadline) {
 				deadline = soon
 			}
 			pollCtx, cancel = context.WithDeadline(ctx, deadline)
@@ -229,40 +247,58 @@ func (s *Sink) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return s.shutdown()
 		}
-		if s.inflight != nil {
-			select {
-			case err := <-s.inflight:
-				if err := s.finish(ctx, err); err != nil {
-					return err
-				}
-			default:
-			}
+		if err := s.reap(ctx, 0); err != nil {
+			return s.fail(ctx, err)
 		}
 		if b.pending > 0 && (b.pending >= s.cfg.BatchRows || time.Since(b.first) >= s.cfg.BatchWait) {
-			if s.inflight != nil {
-				if err := s.finish(ctx, <-s.inflight); err != nil {
-					return err
-				}
+			// The filling batch's successor must be free: at most
+			// InsertsInFlight batches in flight.
+			if err := s.reap(ctx, len(s.flight)-s.cfg.InsertsInFlight+1); err != nil {
+				return s.fail(ctx, err)
 			}
-			done := make(chan error, 1)
-			go func() { done <- s.flush(ctx, b) }()
-			s.inflight = done
-			s.cur = 1 - s.cur
+			f := &flight{b: b, done: make(chan error, 1)}
+			go func() { f.done <- s.flush(ctx, b) }()
+			s.flight = append(s.flight, f)
+			s.fill = (s.fill + 1) % len(s.batches)
 		}
 	}
 }
 
-// finish commits the in-flight batch once its flush returned err.
-func (s *Sink) finish(ctx context.Context, err error) error {
-	s.inflight = nil
-	if err != nil {
-		if ctx.Err() != nil {
-			return s.shutdown() // the batch is still pending: shutdown redoes it
+// reap commits the batches in flight that are written, oldest first,
+// waiting for the first wait of them if need be. It stops at the first
+// failed flush and returns its error, leaving it in flight.
+func (s *Sink) reap(ctx context.Context, wait int) error {
+	for len(s.flight) > 0 {
+		f := s.flight[0]
+		if !f.got {
+			if wait > 0 {
+				f.err, f.got = <-f.done, true
+			} else {
+				select {
+				case f.err = <-f.done:
+					f.got = true
+				default:
+					return nil
+				}
+			}
 		}
-		return err
+		if f.err != nil {
+			return f.err
+		}
+		wait--
+		s.commit(ctx, f.b)
+		s.flight = append(s.flight[:0], s.flight[1:]...)
 	}
-	s.commit(ctx, s.batches[1-s.cur])
 	return nil
+}
+
+// fail ends Run after a flush failed: on shutdown (ctx ended) the batch
+// is still pending and shutdown redoes it; any other error is returned.
+func (s *Sink) fail(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return s.shutdown()
+	}
+	return err
 }
 
 // commit commits the offsets of a written batch and empties it.
@@ -282,22 +318,29 @@ func (s *Sink) commit(ctx context.Context, b *batch) {
 	b.store.reset()
 }
 
-// shutdown waits for the in-flight flush, then writes and commits every
+// shutdown waits for the flushes in flight, then writes and commits every
 // batch not yet committed (in order), with a bounded grace.
 func (s *Sink) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if s.inflight != nil {
-		<-s.inflight // it ran on Run's ended context: redone below
-		s.inflight = nil
+	for _, f := range s.flight {
+		if !f.got {
+			f.err, f.got = <-f.done, true
+		}
 	}
-	for _, b := range []*batch{s.batches[1-s.cur], s.batches[s.cur]} {
+	pending := append([]*flight(nil), s.flight...)
+	s.flight = nil
+	pending = append(pending, &flight{b: s.batches[s.fill], got: true, err: errors.New("not written")})
+	for _, f := range pending {
+		b := f.b
 		if b.pending == 0 {
 			continue
 		}
-		if err := s.flush(ctx, b); err != nil {
-			s.log.Warn("sink stopped with an unwritten batch; it will be delivered again", "records", b.pending, "err", err)
-			return nil
+		if f.err != nil { // it ran on Run's ended context, or never ran
+			if err := s.flush(ctx, b); err != nil {
+				s.log.Warn("sink stopped with an unwritten batch; it will be delivered again", "records", b.pending, "err", err)
+				return nil
+			}
 		}
 		s.commit(ctx, b)
 	}
@@ -352,10 +395,12 @@ func deadLetterRecord(d *event.DeadLetter, key []byte) *kgo.Record {
 // caller commits. It is safe to call again after an error: the writers
 // keep their rows and the dead letters not yet acknowledged.
 func (s *Sink) flush(ctx context.Context, b *batch) error {
+	events := b.events.Len()
 	refusedEvents, err := b.events.Flush(ctx)
 	if err != nil {
 		return err
 	}
+	s.log.Debug("events written", "rows", events-len(refusedEvents), "refused", len(refusedEvents))
 	for _, r := range refusedEvents {
 		e := b.store.event(r.Row)
 		s.m.deadLettered.WithLabelValues("refused").Inc()
