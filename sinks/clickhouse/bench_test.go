@@ -1,8 +1,10 @@
 package clickhouse
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -22,22 +24,31 @@ import (
 // benchRows is the number of events per measured insert.
 const benchRows = 200_000
 
+// warmCopies is how many copies of the events a running sink writes after
+// its first: its sustained rate is measured over them, between two
+// batches acknowledged while the pipeline is full, so that one batch more
+// or less in flight at the ends weighs little.
+const warmCopies = 2
+
 // BenchmarkEventsInsert measures, in one run and on the same 200k event
-// rows (44 columns), three ways into the events table of a local
+// rows (44 columns), four ways into the events table of a local
 // clickhouse-server:
 //
 //   - client: clickhouse-client inserting the rows from a Native file (the
 //     practical limit of the server; Native is the fastest input format);
+//   - client_tsv: clickhouse-client inserting them from a TSV file (the
+//     client parses the text);
 //   - writer: the Writer, from []event.Event;
 //   - sink: the questline binary's sink role in its own process, reading
 //     the same events as Kafka records from the benchmark's broker
-//     (fetch, decode, batch, insert, commit), then a second copy under
-//     other ids: the first benchRows rows give the cold figure (a new
-//     process), the next benchRows the warm one (a running sink).
+//     (fetch, decode, batch, insert, commit), then warmCopies more copies
+//     under other ids: the first benchRows rows give the cold figure (a
+//     new process), the rest the warm one (a running sink).
 //
 // It reports rows/s of each (totals), the medians of the per-iteration
-// ratios writer/client, sink/client and sink_warm/client, and the CPU time
-// per row of each process during each way.
+// ratios writer/client, sink/client, sink_warm/client and the sink's
+// against client_tsv, and the CPU time per row of each process during
+// each way.
 // See docs/benchmarks.md.
 func BenchmarkEventsInsert(b *testing.B) {
 	client, err := exec.LookPath("clickhouse-client")
@@ -69,25 +80,29 @@ func BenchmarkEventsInsert(b *testing.B) {
 	}
 	colList := strings.Join(cols, ", ")
 	_, port, _ := strings.Cut(srv.Addr(), ":")
-	native := filepath.Join(b.TempDir(), "events.native")
-	dump := exec.Command(client, "--port", port, "--query", "SELECT "+colList+" FROM "+src+".events FORMAT Native")
-	f, err := os.Create(native)
-	if err != nil {
-		b.Fatal(err)
+	// The client's inputs: the same rows dumped as Native (the cheapest
+	// input for the server) and as TSV (text the server parses).
+	dumps := map[string][]byte{}
+	for _, format := range []string{"Native", "TSV"} {
+		dump := exec.Command(client, "--port", port, "--query", "SELECT "+colList+" FROM "+src+".events FORMAT "+format)
+		var stderr bytes.Buffer
+		dump.Stderr = &stderr
+		out, err := dump.Output()
+		if err != nil {
+			b.Fatalf("dump: %v: %s", err, stderr.Bytes())
+		}
+		dumps[format] = out
 	}
-	var stderr bytes.Buffer
-	dump.Stdout, dump.Stderr = f, &stderr
-	if err := dump.Run(); err != nil {
-		b.Fatalf("dump: %v: %s", err, stderr.Bytes())
-	}
-	f.Close()
 
 	brk := kafkatest.New(b)
 	cl := producer(b, brk)
-	// The sink reads a second copy of the events under other ids after
-	// the first: its first benchRows rows measure a fresh process, the
-	// next benchRows a warm one.
-	recs := append(eventRecords(evs), eventRecords(testEvents("warm", benchRows))...)
+	// The sink reads warmCopies more copies of the events under other ids
+	// after the first: its first benchRows rows measure a fresh process,
+	// the next warmCopies*benchRows a running one.
+	recs := eventRecords(evs)
+	for k := range warmCopies {
+		recs = append(recs, eventRecords(testEvents("warm"+strconv.Itoa(k), benchRows))...)
+	}
 	for i := 0; i < len(recs); i += 10_000 {
 		if err := cl.ProduceSync(ctx, recs[i:min(i+10_000, len(recs))]...).FirstErr(); err != nil {
 			b.Fatal(err)
@@ -111,32 +126,28 @@ func BenchmarkEventsInsert(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in, err := os.ReadFile(native)
-	if err != nil {
-		b.Fatal(err)
-	}
 
 	// CPU time spent inside the timed part of each way, by process.
 	serverPID := serverPID(srv.Dir())
-	var cpu [3]cpuMeter
+	var cpu [4]cpuMeter // client Native, writer, sink, client TSV
 	for j := range cpu {
 		cpu[j].serverPID = serverPID
 	}
 
-	measureClient := func() time.Duration {
+	measureClient := func(format string, m *cpuMeter) time.Duration {
 		if err := srv.Exec(ctx, "TRUNCATE TABLE "+dbc+".events"); err != nil {
 			b.Fatal(err)
 		}
-		cmd := exec.Command(client, "--port", port, "--query", "INSERT INTO "+dbc+".events ("+colList+") FORMAT Native")
-		cmd.Stdin = bytes.NewReader(in)
-		cpu[0].start(0)
+		cmd := exec.Command(client, "--port", port, "--query", "INSERT INTO "+dbc+".events ("+colList+") FORMAT "+format)
+		cmd.Stdin = bytes.NewReader(dumps[format])
+		m.start(0)
 		t0 := time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("clickhouse-client: %v: %s", err, out)
 		}
 		d := time.Since(t0)
-		cpu[0].stop()
-		cpu[0].child += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		m.stop()
+		m.child += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		return d
 	}
 	measureWriter := func() time.Duration {
@@ -158,7 +169,7 @@ func BenchmarkEventsInsert(b *testing.B) {
 	// consumed record (the group join is a one-off at start; read from its
 	// /metrics) until the first benchRows rows are in the table (cold: a
 	// fresh process, first touch of its buffers), and from there until the
-	// next benchRows (warm: a running sink).
+	// warm copies are (warm: a running sink).
 	bin := filepath.Join(b.TempDir(), "questline")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/questline").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
@@ -172,78 +183,111 @@ func BenchmarkEventsInsert(b *testing.B) {
 			b.Fatal(err)
 		}
 		metricsAddr := freeAddr(b)
-		cmd := exec.Command(bin, "sink", "-metrics-addr", metricsAddr, "-sink-group", "bench-"+strconv.Itoa(round), "-log-level", "warn")
+		cmd := exec.Command(bin, "sink", "-metrics-addr", metricsAddr, "-sink-group", "bench-"+strconv.Itoa(round), "-log-level", "debug", "-log-format", "json")
 		cmd.Env = append(os.Environ(), "QUESTLINE_KAFKA_BROKERS="+strings.Join(brk.Addrs(), ","), "QUESTLINE_CLICKHOUSE_DSN="+srv.DSN(dbs))
-		cmd.Stderr = os.Stderr
+		logs, err := cmd.StderrPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
 		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		// The sink logs each batch of events ClickHouse acknowledged (at
+		// debug level): reading its log costs the sink and the server
+		// nothing, where polling the table (a query every 10 ms, about
+		// 0.7 ms of server CPU each) took 7 % of a core from the path
+		// being measured.
+		written := make(chan int, 64)
+		go func() {
+			defer close(written)
+			lines := bufio.NewScanner(logs)
+			for lines.Scan() {
+				var l struct {
+					Level, Msg string
+					Rows       int
+				}
+				switch err := json.Unmarshal(lines.Bytes(), &l); {
+				case err == nil && l.Msg == "events written":
+					written <- l.Rows
+				case err != nil || l.Level == "WARN" || l.Level == "ERROR":
+					os.Stderr.Write(append(lines.Bytes(), '\n'))
+				}
+			}
+		}()
 		for scrape(metricsAddr, `questline_sink_records_total{topic="questline.events"}`) == 0 {
 			time.Sleep(time.Millisecond)
 		}
 		cpu[2].start(cmd.Process.Pid)
 		t0 := time.Now()
-		// Polling ClickHouse (count() reads part metadata) costs the sink
-		// nothing, unlike scraping its /metrics.
 		var t1 time.Time
-		var n1 int
-		for {
-			out, err := srv.Query(ctx, "SELECT count() FROM "+dbs+".events")
-			n, _ := strconv.Atoi(strings.TrimSpace(out))
+		var n, n1 int
+		for rows := range written {
+			n += rows
 			switch {
-			case err != nil:
-			case n >= 2*benchRows:
+			case n >= (1+warmCopies)*benchRows:
 				cpu[2].stop()
 				if t1.IsZero() {
-					b.Fatal("both copies landed between two polls")
+					b.Fatal("both copies landed in one batch")
 				}
-				warm = time.Duration(float64(time.Since(t1)) * float64(benchRows) / float64(2*benchRows-n1))
+				warm = time.Duration(float64(time.Since(t1)) * float64(benchRows) / float64((1+warmCopies)*benchRows-n1))
 				return t1.Sub(t0)
 			case n >= benchRows && t1.IsZero():
 				t1, n1 = time.Now(), n
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
+		b.Fatalf("the sink exited after %d rows", n)
+		return 0
 	}
 
-	// The machine is shared: each iteration measures the three back to
+	// The machine is shared: each iteration measures the four back to
 	// back, in rotating order, and the ratios reported are the medians of
 	// the per-iteration ratios, which drift in load affects least.
-	var total [3]time.Duration
-	var writerRatios, sinkRatios, warmRatios []float64
+	const ways = 4
+	var total [ways]time.Duration
+	var writerRatios, sinkRatios, warmRatios, sinkTSVRatios, warmTSVRatios []float64
 	var totalWarm time.Duration
-	measures := []func() time.Duration{measureClient, measureWriter, measureSink}
+	measures := [ways]func() time.Duration{
+		func() time.Duration { return measureClient("Native", &cpu[0]) },
+		measureWriter,
+		measureSink,
+		func() time.Duration { return measureClient("TSV", &cpu[3]) },
+	}
 	b.ResetTimer()
 	for i := range b.N {
-		var d [3]time.Duration
-		for k := range 3 {
-			j := (i + k) % 3
+		var d [ways]time.Duration
+		for k := range ways {
+			j := (i + k) % ways
 			d[j] = measures[j]()
 			total[j] += d[j]
 		}
 		writerRatios = append(writerRatios, d[0].Seconds()/d[1].Seconds())
 		sinkRatios = append(sinkRatios, d[0].Seconds()/d[2].Seconds())
 		warmRatios = append(warmRatios, d[0].Seconds()/warm.Seconds())
+		sinkTSVRatios = append(sinkTSVRatios, d[3].Seconds()/d[2].Seconds())
+		warmTSVRatios = append(warmTSVRatios, d[3].Seconds()/warm.Seconds())
 		totalWarm += warm
 	}
 	b.StopTimer()
 	rate := func(d time.Duration) float64 { return float64(benchRows*b.N) / d.Seconds() }
 	b.ReportMetric(rate(total[0]), "client_rows/s")
+	b.ReportMetric(rate(total[3]), "client_tsv_rows/s")
 	b.ReportMetric(rate(total[1]), "writer_rows/s")
 	b.ReportMetric(rate(total[2]), "sink_rows/s")
 	b.ReportMetric(median(writerRatios), "writer/client")
 	b.ReportMetric(median(sinkRatios), "sink/client")
 	b.ReportMetric(rate(totalWarm), "sink_warm_rows/s")
 	b.ReportMetric(median(warmRatios), "sink_warm/client")
+	b.ReportMetric(median(sinkTSVRatios), "sink/client_tsv")
+	b.ReportMetric(median(warmTSVRatios), "sink_warm/client_tsv")
 	// CPU per row of each way, by process (the child: clickhouse-client
 	// or the sink; bench: this process, i.e. the Writer or the broker;
 	// server: clickhouse-server): where the 2 cores went. The sink's are
-	// over both copies of the events, cold and warm.
-	for j, name := range []string{"client", "writer", "sink"} {
+	// over every copy of the events, cold and warm.
+	for j, name := range []string{"client", "writer", "sink", "client_tsv"} {
 		rows := float64(benchRows * b.N)
 		if name == "sink" {
-			rows *= 2
+			rows *= 1 + warmCopies
 		}
 		perRow := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / rows }
 		if name != "writer" {
