@@ -159,18 +159,10 @@ func decode(s string, e *Event) error {
 			i += n
 			setStr(e, num, s[i:i+int(l)])
 			i += int(l)
-		case wireI64:
-			if len(s)-i < 8 {
-				return ErrCorrupt
-			}
-			i += 8
-		case wireI32:
-			if len(s)-i < 4 {
-				return ErrCorrupt
-			}
-			i += 4
 		default:
-			return ErrCorrupt
+			if i = skipFixed(s, i, wire); i < 0 {
+				return ErrCorrupt
+			}
 		}
 	}
 	if version != SchemaVersion {
@@ -205,15 +197,14 @@ func ScanBinary(s string, v FieldVisitor) error {
 	}
 	var version, typ uint64
 	for i := 0; i < len(s); {
-		key, n := uvarint(s[i:])
+		key, n := varint(s[i:])
 		if n <= 0 {
 			return ErrCorrupt
 		}
 		i += n
-		num, wire := key>>3, key&7
-		switch wire {
+		switch num, wire := key>>3, key&7; wire {
 		case wireVarint:
-			x, n := uvarint(s[i:])
+			x, n := varint(s[i:])
 			if n <= 0 {
 				return ErrCorrupt
 			}
@@ -227,25 +218,17 @@ func ScanBinary(s string, v FieldVisitor) error {
 			}
 			v.Varint(num, x)
 		case wireBytes:
-			l, n := uvarint(s[i:])
+			l, n := varint(s[i:])
 			if n <= 0 || l > uint64(len(s)-i-n) {
 				return ErrCorrupt
 			}
 			i += n
 			v.Bytes(num, s[i:i+int(l)])
 			i += int(l)
-		case wireI64:
-			if len(s)-i < 8 {
-				return ErrCorrupt
-			}
-			i += 8
-		case wireI32:
-			if len(s)-i < 4 {
-				return ErrCorrupt
-			}
-			i += 4
 		default:
-			return ErrCorrupt
+			if i = skipFixed(s, i, wire); i < 0 {
+				return ErrCorrupt
+			}
 		}
 	}
 	if version != SchemaVersion {
@@ -255,6 +238,28 @@ func ScanBinary(s string, v FieldVisitor) error {
 		return fmt.Errorf("%w: unknown type %d", ErrCorrupt, typ)
 	}
 	return nil
+}
+
+// varint reads the varint at the start of s, a one-byte one without the
+// loop; n <= 0 for a corrupt or missing one.
+func varint(s string) (x uint64, n int) {
+	if len(s) > 0 && s[0] < 0x80 {
+		return uint64(s[0]), 1
+	}
+	return uvarint(s)
+}
+
+// skipFixed returns where the fixed-width field of wire type wire at s[i:]
+// ends, or -1 for a wire type that is not fixed-width or a truncated
+// field.
+func skipFixed(s string, i int, wire uint64) int {
+	switch {
+	case wire == wireI64 && len(s)-i >= 8:
+		return i + 8
+	case wire == wireI32 && len(s)-i >= 4:
+		return i + 4
+	}
+	return -1
 }
 
 // uvarint is binary.Uvarint over a string, so decoding needs no []byte.
