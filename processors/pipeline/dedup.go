@@ -16,25 +16,33 @@ import (
 // An id is remembered while the event can still change a row: until the
 // watermark passes its event time by the horizon (the longest window, its
 // allowed lateness and the clean pass's lag). A copy arriving later than
-// that is late for every window anyway. Memory: about 26 bytes per event
-// within the horizon (a slot of an open-addressing set of 8-byte hashes of
-// the ids, at most 3/4 full, and an eviction-queue entry of 12 bytes: the
-// hash and the event time in whole seconds, rounded up, so an id may be
-// remembered up to a second longer; a 64-bit hash collision among the ids
-// of one horizon is vanishingly unlikely). The decision depends only on the partition's
-// records, so it is deterministic, and the set is part of the snapshot.
+// that is late for every window anyway. Ids are forgotten by blocks of
+// dedupBlock in arrival order: a full block once the watermark is past the
+// horizon of its latest event time (in whole seconds, rounded up), so an
+// id may be remembered a little longer, never shorter. Memory: about 22
+// bytes per event within the horizon (a slot of an open-addressing set of
+// 8-byte hashes of the ids, at most 3/4 full, and the hash again in the
+// eviction queue; a 64-bit hash collision among the ids of one horizon is
+// vanishingly unlikely). The decision depends only on the partition's
+// records, so it is deterministic, and the set is part of the snapshot
+// (which lists the ids from a block start, so a restore has the same
+// blocks).
 type dedup struct {
 	horizon int64
 	seen    hashSet
-	// Sightings in arrival order, for eviction: the hash and the event
-	// time in seconds (see secs).
+	// Sightings in arrival order, for eviction: hashes[i] is in block
+	// i/dedupBlock, whose latest event time (seconds, see secs) is
+	// maxes[i/dedupBlock]. head, the first remembered, starts a block.
 	hashes []uint64
-	secs   []uint32
+	maxes  []uint32
 	head   int
 }
 
-// SeenID is a remembered event id (its hash) and the event time it was
-// first seen with.
+// dedupBlock is the number of ids forgotten together.
+const dedupBlock = 64
+
+// SeenID is a remembered event id (its hash) and the event time it is
+// remembered by (version 2 snapshots from before blocks: the event's own).
 type SeenID struct {
 	Hash uint64
 	Time int64
@@ -64,9 +72,18 @@ func (d *dedup) first(id string, eventTime, wm int64) bool {
 	if !d.seen.add(h) {
 		return false
 	}
-	d.hashes = append(d.hashes, h)
-	d.secs = append(d.secs, secs(eventTime))
+	d.push(h, secs(eventTime))
 	return true
+}
+
+func (d *dedup) push(h uint64, s uint32) {
+	i := len(d.hashes)
+	d.hashes = append(d.hashes, h)
+	if i%dedupBlock == 0 {
+		d.maxes = append(d.maxes, s)
+	} else {
+		d.maxes[i/dedupBlock] = max(d.maxes[i/dedupBlock], s)
+	}
 }
 
 func (d *dedup) evict(wm int64) {
@@ -74,35 +91,36 @@ func (d *dedup) evict(wm int64) {
 	if cut > wm { // no watermark yet (window.None): nothing to forget
 		return
 	}
-	for d.head < len(d.hashes) && int64(d.secs[d.head])*1000 < cut {
-		d.seen.del(d.hashes[d.head])
-		d.head++
+	for d.head+dedupBlock <= len(d.hashes) && int64(d.maxes[d.head/dedupBlock])*1000 < cut {
+		for _, h := range d.hashes[d.head : d.head+dedupBlock] {
+			d.seen.del(h)
+		}
+		d.head += dedupBlock
 	}
 	if d.head > 4096 && d.head*2 > len(d.hashes) {
 		d.hashes = append(d.hashes[:0], d.hashes[d.head:]...)
-		d.secs = append(d.secs[:0], d.secs[d.head:]...)
+		d.maxes = append(d.maxes[:0], d.maxes[d.head/dedupBlock:]...)
 		d.head = 0
 	}
 }
 
-// state returns the remembered ids, oldest first, for a snapshot (times
-// in ms, whole seconds).
+// state returns the remembered ids, oldest first, each with its block's
+// time, for a snapshot.
 func (d *dedup) state() []SeenID {
 	out := make([]SeenID, 0, d.len())
 	for i := d.head; i < len(d.hashes); i++ {
-		out = append(out, SeenID{Hash: d.hashes[i], Time: int64(d.secs[i]) * 1000})
+		out = append(out, SeenID{Hash: d.hashes[i], Time: int64(d.maxes[i/dedupBlock]) * 1000})
 	}
 	return out
 }
 
 // restore replaces the remembered ids with those of a snapshot.
 func (d *dedup) restore(ids []SeenID) {
-	d.hashes, d.secs, d.head = d.hashes[:0], d.secs[:0], 0
+	d.hashes, d.maxes, d.head = d.hashes[:0], d.maxes[:0], 0
 	d.seen = hashSet{}
 	for _, s := range ids {
-		d.hashes = append(d.hashes, s.Hash)
-		d.secs = append(d.secs, secs(s.Time))
 		d.seen.add(s.Hash)
+		d.push(s.Hash, secs(s.Time))
 	}
 }
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -61,8 +62,46 @@ func TestDedupForgetsBehindHorizon(t *testing.T) {
 	if d.first("a", 0, 9*sec) {
 		t.Fatal("within the horizon: duplicate")
 	}
-	if !d.first("b", 20*sec, 11*sec) || d.len() != 1 {
-		t.Fatalf("behind the horizon the id is forgotten; remembered %d", d.len())
+	// Ids are forgotten by full blocks: fill a's block with ids of event
+	// time 0 and 1.5 s, then start the next block.
+	for i := 1; i < dedupBlock; i++ {
+		d.first(fmt.Sprint("x", i), int64(i%2)*1500, 9*sec)
+	}
+	if !d.first("b", 20*sec, 11*sec) || d.first("a", 0, 11*sec) {
+		t.Fatal("11 s: the block's latest event (1.5 s, kept as 2 s) is within the horizon")
+	}
+	if !d.first("c", 20*sec, 12*sec+1) || d.len() != 2 {
+		t.Fatalf("behind the horizon the block is forgotten; remembered %d", d.len())
+	}
+	if !d.first("a", 0, 12*sec+1) {
+		t.Fatal("a forgotten id is new")
+	}
+}
+
+// TestDedupSnapshotKeepsBlocks: a restored set forgets the same ids at the
+// same watermarks as the original.
+func TestDedupSnapshotKeepsBlocks(t *testing.T) {
+	a := newDedup(10 * sec)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var wm int64
+	for i := range 5000 {
+		wm += rng.Int64N(50)
+		a.first(fmt.Sprint(i), wm+rng.Int64N(3*sec)-sec, wm)
+		if i == 2500 {
+			b := newDedup(10 * sec)
+			b.restore(a.state())
+			for j := 2501; j < 5000; j++ {
+				wm += rng.Int64N(50)
+				id, et := fmt.Sprint(rng.IntN(j)), wm+rng.Int64N(3*sec)-sec
+				if x, y := a.first(id, et, wm), b.first(id, et, wm); x != y {
+					t.Fatalf("event %d: original %v, restored %v", j, x, y)
+				}
+				if a.len() != b.len() {
+					t.Fatalf("event %d: original remembers %d, restored %d", j, a.len(), b.len())
+				}
+			}
+			return
+		}
 	}
 }
 
