@@ -76,11 +76,30 @@ type user struct {
 	convs           []int64
 }
 
+// drop is a drop's user facts: users[idx[id]] is the user with id ids[i],
+// in a slice (a row reads every user: in order, not through a map).
 type drop struct {
-	users   map[string]*user
+	idx     map[string]int32
+	ids     []string
+	users   []user
 	next    int64 // the next cutoff to emit
 	version uint64
 }
+
+// user returns the facts of user id, adding them.
+func (d *drop) user(id string) *user {
+	i, ok := d.idx[id]
+	if !ok {
+		id = strings.Clone(id) // decoded strings share their record
+		i = int32(len(d.users))
+		d.idx[id] = i
+		d.ids = append(d.ids, id)
+		d.users = append(d.users, user{active: never, exposed: never})
+	}
+	return &d.users[i]
+}
+
+func newDrop(next int64) *drop { return &drop{idx: map[string]int32{}, next: next} }
 
 // Excluder reports whether user is left out of a drop's row because of a
 // bot flag overlapping [from, to): the live and attribution window up to
@@ -147,14 +166,10 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 		}
 		d := p.drops[cd.ID]
 		if d == nil {
-			d = &drop{users: map[string]*user{}, next: window.Floor(start, p.cfg.Update.Milliseconds()) + p.cfg.Update.Milliseconds()}
+			d = newDrop(window.Floor(start, p.cfg.Update.Milliseconds()) + p.cfg.Update.Milliseconds())
 			p.drops[cd.ID] = d
 		}
-		u := d.users[e.UserID]
-		if u == nil {
-			u = &user{active: never, exposed: never}
-			d.users[strings.Clone(e.UserID)] = u
-		}
+		u := d.user(e.UserID)
 		d.version++
 		if inLive {
 			u.active = min(u.active, t)
@@ -230,11 +245,11 @@ func (p *Processor) row(cd *catalog.Drop, d *drop, cutoff int64, final bool) Row
 	// Only the flags of bot windows before the cutoff are consulted: those
 	// are final when the row is made (see pipeline), later ones may not be.
 	to := convEnd
-	for id, u := range d.users {
-		if p.exclude != nil && p.exclude(id, start, to) {
+	for i := range d.users {
+		if p.exclude != nil && p.exclude(d.ids[i], start, to) {
 			continue
 		}
-		r.Counts.add(classify(u, liveEnd, convEnd))
+		r.Counts.add(classify(&d.users[i], liveEnd, convEnd))
 	}
 	return r
 }

@@ -25,7 +25,8 @@ func (p *Processor) Snapshot() *State {
 	s := &State{WM: p.wm, Drops: map[string]DropState{}, Done: map[string]int64{}}
 	for id, d := range p.drops {
 		ds := DropState{NextCutoff: d.next, Version: d.version, Users: make(map[string]UserState, len(d.users))}
-		for uid, u := range d.users {
+		for i, uid := range d.ids {
+			u := &d.users[i]
 			ds.Users[uid] = UserState{Active: u.active, Exposed: u.exposed, Convs: u.convs}
 		}
 		s.Drops[id] = ds
@@ -41,9 +42,10 @@ func (p *Processor) Restore(s *State) {
 	p.wm = s.WM
 	p.drops = make(map[string]*drop, len(s.Drops))
 	for id, ds := range s.Drops {
-		d := &drop{next: ds.NextCutoff, version: ds.Version, users: make(map[string]*user, len(ds.Users))}
+		d := newDrop(ds.NextCutoff)
+		d.version = ds.Version
 		for uid, us := range ds.Users {
-			d.users[uid] = &user{active: us.Active, exposed: us.Exposed, convs: us.Convs}
+			*d.user(uid) = user{active: us.Active, exposed: us.Exposed, convs: us.Convs}
 		}
 		p.drops[id] = d
 	}
