@@ -90,6 +90,19 @@ func (f *Flags) Filter(user string, t int64, spec window.Spec) window.Range {
 	return window.Range{Lo: lo, Hi: hi}
 }
 
+// EachOverlapping calls fn for every user flagged in a bot window
+// overlapping [from, to) (the users Overlaps reports), once each.
+func (f *Flags) EachOverlapping(from, to int64, fn func(user string)) {
+	for user, starts := range f.flagged {
+		for _, b := range starts {
+			if b < to && from < b+f.size {
+				fn(user)
+				break
+			}
+		}
+	}
+}
+
 // Overlaps reports whether user is flagged in a bot window overlapping
 // [from, to) (Unix ms): the clean scope of creator lift leaves such users out
 // of a drop whose live and attribution window is [from, to).

@@ -101,10 +101,14 @@ func (d *drop) user(id string) *user {
 
 func newDrop(next int64) *drop { return &drop{idx: map[string]int32{}, next: next} }
 
-// Excluder reports whether user is left out of a drop's row because of a
+// Excluder decides which users are left out of a drop's row because of a
 // bot flag overlapping [from, to): the live and attribution window up to
-// the row's cutoff. nil keeps every user (the all scope).
-type Excluder func(user string, from, to int64) bool
+// the row's cutoff. nil keeps every user (the all scope). (*bots.Flags is
+// one.)
+type Excluder interface {
+	// EachOverlapping calls fn once for every user left out.
+	EachOverlapping(from, to int64, fn func(user string))
+}
 
 // Processor computes the rows of one partition and scope.
 type Processor struct {
@@ -246,10 +250,16 @@ func (p *Processor) row(cd *catalog.Drop, d *drop, cutoff int64, final bool) Row
 	// are final when the row is made (see pipeline), later ones may not be.
 	to := convEnd
 	for i := range d.users {
-		if p.exclude != nil && p.exclude(d.ids[i], start, to) {
-			continue
-		}
 		r.Counts.add(classify(&d.users[i], liveEnd, convEnd))
+	}
+	if p.exclude != nil {
+		// The users left out are few (flagged): take them back out.
+		p.exclude.EachOverlapping(start, to, func(id string) {
+			if i, ok := d.idx[id]; ok {
+				c := classify(&d.users[i], liveEnd, convEnd)
+				r.Counts.add(Counts{-c.ExposedUsers, -c.ExposedConverters, -c.ControlUsers, -c.ControlConverters})
+			}
+		})
 	}
 	return r
 }

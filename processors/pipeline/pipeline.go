@@ -191,7 +191,7 @@ func New(cfg Config, cat *catalog.Catalog) (*Partition, error) {
 		return nil, err
 	}
 	if cfg.Clean {
-		c, err := newScope(cfg, window.ScopeClean, cat, p.flags.Filter, p.flags.Overlaps, false)
+		c, err := newScope(cfg, window.ScopeClean, cat, p.flags.Filter, p.flags, false)
 		if err != nil {
 			return nil, err
 		}
