@@ -486,10 +486,12 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		// lowered), so an updated window needs no zero row for an entity
 		// with fewer events than metronome needs: its score was zero
 		// before too, unless it was flagged (selected below) or a
-		// catalog change lowered it (its old row stays; documented).
+		// catalog change lowered it (its old row stays; documented). A
+		// window's flags are set by its emissions only, so before its
+		// first one no entity is flagged in it.
 		if a.n > p.cfg.Velocity || a.n >= p.cfg.MetronomeEvents || a.claims >= p.cfg.ClaimBurst ||
 			a.impossible > 0 || a.geo > 0 || a.devUsers > p.cfg.SharedDeviceUsers ||
-			p.flags != nil && p.flags.Flagged(p.ents.names[id], r.Start) {
+			r.Updated && p.flags != nil && p.flags.Flagged(p.ents.names[id], r.Start) {
 			p.ids = append(p.ids, id)
 			p.sel[id] = true
 		}
