@@ -325,7 +325,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.Logf("backlog %d events: sent in %.1fs, drained in %.1fs (%.0f events/s); raw insert %d rows in %.2fs (%.0f rows/s); ratio %.3f",
 		events, sentIn.Seconds(), e2eSecs, e2eRate, rows, rawSecs, rawRate, e2eRate/rawRate)
 	b.Logf("real time, target %.0f events/s for %ds: %d events received (%.0f events/s); %d freshness samples; left out: %d received > 2 s after their event time (offline devices, or the load generator behind real time), %d in windows ending after the last event time − %v (closed by idleness), %d whose window row had not appeared 2 min after the load ended",
-		rate, fresh, total, sentRate, len(fr), slow, ooo, tail, unseen)
+		rate, fresh, total, sentRate, len(fr), slow, tail, ooo, unseen)
 }
 
 func lastLine(s string) string {

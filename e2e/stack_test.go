@@ -87,7 +87,7 @@ type stack struct {
 }
 
 // newStack starts every role; they stop at t's cleanup.
-func newStack(t *testing.T, w loadgen.Windows, processes int) *stack {
+func newStack(t *testing.T, w loadgen.Windows, processes int, limits ...ingest.LimiterOpt) *stack {
 	t.Helper()
 	br := kafkatest.New(t, kafkatest.Partitions(4), kafkatest.Topics(processors.Topics...))
 	s := &stack{t: t, srv: chs.Server(t), brokers: br.Addrs(), errs: make(chan error, 8), clock: &clock{}}
@@ -110,7 +110,7 @@ func newStack(t *testing.T, w loadgen.Windows, processes int) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lim, err := ingest.NewLimiter(ingest.KeyRate(1e7, 1e7))
+	lim, err := ingest.NewLimiter(append([]ingest.LimiterOpt{ingest.KeyRate(1e7, 1e7)}, limits...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
