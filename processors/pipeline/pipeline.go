@@ -304,6 +304,9 @@ func (p *Partition) late(e *event.Event, wm int64, name string, i, missed int) {
 // watermark allows.
 func (p *Partition) releaseClean() {
 	wm := p.wm.Time()
+	if p.head == len(p.queue) || p.queue[p.head].need > wm {
+		return // nothing to release, nothing read since the last call
+	}
 	for p.head < len(p.queue) && p.queue[p.head].need <= wm {
 		q := p.queue[p.head]
 		e := &p.scratch
