@@ -98,6 +98,56 @@ func (s *Sparse) Merge(o *Sparse) {
 	s.Buckets = out
 }
 
+// AddFrom adds o's buckets to s, like Merge, but in s's own array (grown
+// when o has buckets s lacks): use it only when no other Sparse shares s's
+// buckets (Merge never writes to them).
+func (s *Sparse) AddFrom(o *Sparse) {
+	n, m := len(s.Buckets), len(o.Buckets)
+	if m == 0 {
+		return
+	}
+	// The size of the union.
+	u := n + m
+	for i, j := 0, 0; i < n && j < m; {
+		switch a, b := s.Buckets[i].Value, o.Buckets[j].Value; {
+		case a < b:
+			i++
+		case a > b:
+			j++
+		default:
+			u--
+			i++
+			j++
+		}
+	}
+	if u == n { // every value of o is in s
+		for i, j := 0, 0; j < m; i++ {
+			if s.Buckets[i].Value == o.Buckets[j].Value {
+				s.Buckets[i].Count += o.Buckets[j].Count
+				j++
+			}
+		}
+		return
+	}
+	s.Buckets = slices.Grow(s.Buckets, u-n)[:u]
+	// From the back, so that no bucket of s is overwritten before it is read.
+	i, j := n-1, m-1
+	for k := u - 1; j >= 0; k-- {
+		switch {
+		case i >= 0 && s.Buckets[i].Value > o.Buckets[j].Value:
+			s.Buckets[k] = s.Buckets[i]
+			i--
+		case i >= 0 && s.Buckets[i].Value == o.Buckets[j].Value:
+			s.Buckets[k] = Bucket{s.Buckets[i].Value, s.Buckets[i].Count + o.Buckets[j].Count}
+			i--
+			j--
+		default:
+			s.Buckets[k] = o.Buckets[j]
+			j--
+		}
+	}
+}
+
 // Total returns the number of values recorded.
 func (s *Sparse) Total() int64 {
 	var n int64

@@ -60,3 +60,33 @@ func TestMergeExact(t *testing.T) {
 		t.Fatal("quantile of empty")
 	}
 }
+
+// TestAddFromIsMerge: AddFrom gives Merge's buckets, for random sparse
+// histograms (overlapping, disjoint, empty, contained).
+func TestAddFromIsMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		var a, b Sparse
+		for range rng.IntN(20) {
+			a.RecordN(rng.Int64N(1<<uint(rng.IntN(30))), 1+rng.Int64N(3))
+		}
+		for range rng.IntN(20) {
+			b.RecordN(rng.Int64N(1<<uint(rng.IntN(30))), 1+rng.Int64N(3))
+		}
+		if rng.IntN(4) == 0 { // b within a
+			b = Sparse{}
+			for _, x := range a.Buckets {
+				if rng.IntN(2) == 0 {
+					b.RecordN(x.Value, 2)
+				}
+			}
+		}
+		want := a.Clone()
+		want.Merge(&b)
+		got := a.Clone()
+		got.AddFrom(&b)
+		if !got.Equal(&want) {
+			t.Fatalf("%v + %v: AddFrom %v, Merge %v", a.Buckets, b.Buckets, got.Buckets, want.Buckets)
+		}
+	}
+}

@@ -398,7 +398,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			cl := &pn.cells[i]
 			row := p.sum(&r, cl.k)
 			row.Counts.add(&cl.Counts, 1)
-			row.Hist.Merge(&cl.lat)
+			row.Hist.AddFrom(&cl.lat) // the rows' buckets are their own until copied out
 		}
 		// Latencies go to their rows after the counts: p.sums may grow.
 		for i := range pn.cells {
@@ -407,7 +407,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 				continue
 			}
 			for _, k := range latKeys(cl.k) {
-				p.sum(&r, k).Hist.Merge(&cl.fine)
+				p.sum(&r, k).Hist.AddFrom(&cl.fine)
 			}
 		}
 		if len(pn.integ) > len(p.isum) {
