@@ -18,9 +18,9 @@ import (
 //
 // A record is copied once, into raw, and scanned in place there
 // (event.ScanBinary): each field present in the record is one store into
-// its field's buffer, and each absent one a zero. The
-// columns of eventColumns are built from the field buffers when the batch
-// is inserted; two columns may read one field (event_time and
+// its field's buffer, and each absent one a zero. The columns of
+// eventColumns are built from the field buffers when the batch is
+// inserted; two columns may read one field (event_time and
 // event_time_ms).
 type eventStore struct {
 	raw  []byte                  // record values, back to back
@@ -58,6 +58,9 @@ func newEventStore(rows int) *eventStore {
 	st := &eventStore{rows: rows, base: make([]int, 0, rows)}
 	st.used[fieldHas] = fieldNumber
 	for _, c := range eventColumns {
+		if c.field == 0 || c.field > maxField {
+			panic("clickhouse: events column " + c.name + " reads no field of the record up to maxField")
+		}
 		if c.kind == kindString && c.enum == nil {
 			st.used[c.field] = fieldString
 		} else {
