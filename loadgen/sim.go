@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/internal/minheap"
 )
 
 // actor is anything that acts on the simulated clock: a session, an
@@ -18,64 +19,6 @@ type item struct {
 	t   int64
 	seq uint64
 	a   actor
-}
-
-// minHeap is container/heap's algorithm on a typed slice: the same order
-// of pops (so the same runs as before it), without boxing every pushed
-// element in an interface (an allocation per push).
-type minHeap[T any] struct {
-	s    []T
-	less func(a, b *T) bool
-}
-
-func (h *minHeap[T]) len() int { return len(h.s) }
-
-// top returns the least element; the heap must not be empty.
-func (h *minHeap[T]) top() *T { return &h.s[0] }
-
-func (h *minHeap[T]) push(x T) {
-	h.s = append(h.s, x)
-	h.up(len(h.s) - 1)
-}
-
-func (h *minHeap[T]) pop() T {
-	n := len(h.s) - 1
-	h.s[0], h.s[n] = h.s[n], h.s[0]
-	h.down(0, n)
-	x := h.s[n]
-	var zero T
-	h.s[n] = zero
-	h.s = h.s[:n]
-	return x
-}
-
-func (h *minHeap[T]) up(j int) {
-	for {
-		i := (j - 1) / 2 // parent
-		if i == j || !h.less(&h.s[j], &h.s[i]) {
-			break
-		}
-		h.s[i], h.s[j] = h.s[j], h.s[i]
-		j = i
-	}
-}
-
-func (h *minHeap[T]) down(i, n int) {
-	for {
-		j1 := 2*i + 1
-		if j1 >= n || j1 < 0 {
-			break
-		}
-		j := j1
-		if j2 := j1 + 1; j2 < n && h.less(&h.s[j2], &h.s[j1]) {
-			j = j2
-		}
-		if !h.less(&h.s[j], &h.s[i]) {
-			break
-		}
-		h.s[i], h.s[j] = h.s[j], h.s[i]
-		i = j
-	}
 }
 
 func itemLess(a, b *item) bool { return a.t < b.t || a.t == b.t && a.seq < b.seq }
@@ -92,8 +35,8 @@ type gen struct {
 	tag    string // run tag in every id, from the seed
 	origin int64
 
-	actors  minHeap[item]
-	outbox  minHeap[*Batch]
+	actors  minheap.Heap[item]
+	outbox  minheap.Heap[*Batch]
 	seq     uint64 // actor tie-break
 	created uint64 // batches created (Batch.Seq is assigned at emission)
 	emitted uint64
@@ -119,8 +62,8 @@ func newGen(cfg Config, origin int64) *gen {
 	g := &gen{
 		cfg:    cfg,
 		rng:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		actors: minHeap[item]{less: itemLess},
-		outbox: minHeap[*Batch]{less: batchLess},
+		actors: minheap.Heap[item]{Less: itemLess},
+		outbox: minheap.Heap[*Batch]{Less: batchLess},
 		tag:    strconv.FormatUint(cfg.Seed, 36),
 		origin: origin,
 	}
@@ -134,23 +77,23 @@ func newGen(cfg Config, origin int64) *gen {
 
 func (g *gen) schedule(t int64, a actor) {
 	g.seq++
-	g.actors.push(item{t: t, seq: g.seq, a: a})
+	g.actors.Push(item{t: t, seq: g.seq, a: a})
 }
 
 // next returns the next batch in send order. It never returns nil: the
 // model runs forever; the caller stops it.
 func (g *gen) next() *Batch {
 	for {
-		if g.outbox.len() > 0 && (g.actors.len() == 0 || (*g.outbox.top()).SendAt <= g.actors.top().t) {
-			b := g.outbox.pop()
+		if g.outbox.Len() > 0 && (g.actors.Len() == 0 || (*g.outbox.Top()).SendAt <= g.actors.Top().t) {
+			b := g.outbox.Pop()
 			b.Seq = g.emitted
 			g.emitted++
 			return b
 		}
-		it := g.actors.pop()
+		it := g.actors.Pop()
 		if next, ok := it.a.step(g, it.t); ok {
 			g.seq++
-			g.actors.push(item{t: next, seq: g.seq, a: it.a})
+			g.actors.Push(item{t: next, seq: g.seq, a: it.a})
 		}
 	}
 }
@@ -245,7 +188,7 @@ func (g *gen) flush(b *buffer, now int64) {
 	b.events = nil
 	b.gen++
 	g.created++
-	g.outbox.push(bt)
+	g.outbox.Push(bt)
 }
 
 type flushTimer struct {

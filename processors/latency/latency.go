@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/internal/minheap"
 	"github.com/questline/questline/processors/histogram"
 	"github.com/questline/questline/processors/window"
 )
@@ -105,71 +106,13 @@ type pending struct {
 	C   Conversion
 }
 
-type queue []pending
-
-func (q queue) Len() int { return len(q) }
-func (q queue) Less(i, j int) bool {
-	if q[i].C.ConversionTime != q[j].C.ConversionTime {
-		return q[i].C.ConversionTime < q[j].C.ConversionTime
+// pendingLess orders the conversion queue: by conversion time, then
+// arrival.
+func pendingLess(a, b *pending) bool {
+	if a.C.ConversionTime != b.C.ConversionTime {
+		return a.C.ConversionTime < b.C.ConversionTime
 	}
-	return q[i].Seq < q[j].Seq
-}
-func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *queue) Push(x any)   { *q = append(*q, x.(pending)) }
-
-// push and pop are heap.Push and heap.Pop (the same element order, so
-// snapshots do not change) without boxing a pending in an interface: an
-// allocation per conversion.
-func (q *queue) push(x pending) {
-	*q = append(*q, x)
-	q.up(len(*q) - 1)
-}
-
-func (q *queue) pop() pending {
-	n := len(*q) - 1
-	q.Swap(0, n)
-	q.down(0, n)
-	x := (*q)[n]
-	*q = (*q)[:n]
-	return x
-}
-
-// up and down are container/heap's.
-func (q queue) up(j int) {
-	for {
-		i := (j - 1) / 2 // parent
-		if i == j || !q.Less(j, i) {
-			break
-		}
-		q.Swap(i, j)
-		j = i
-	}
-}
-
-func (q queue) down(i0, n int) {
-	i := i0
-	for {
-		j1 := 2*i + 1
-		if j1 >= n || j1 < 0 {
-			break
-		}
-		j := j1
-		if j2 := j1 + 1; j2 < n && q.Less(j2, j1) {
-			j = j2
-		}
-		if !q.Less(j, i) {
-			break
-		}
-		q.Swap(i, j)
-		i = j
-	}
-}
-
-func (q *queue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+	return a.Seq < b.Seq
 }
 
 type stats struct {
@@ -220,7 +163,7 @@ type Processor struct {
 	// prune is at most the earliest watermark at which Flush has a
 	// completion or released conversion to forget: it looks from then on.
 	prune  int64
-	queue  queue
+	queue  minheap.Heap[pending]
 	seq    uint64
 	missed int // late windows of released conversions, reported by Add
 
@@ -239,7 +182,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
 		slideMs: cfg.Window.Slide.Milliseconds(),
 		users:   make(map[string]*user), sum: make(map[string]*Row), strs: make(map[string]string),
-		prune: math.MaxInt64,
+		prune: math.MaxInt64, queue: minheap.Heap[pending]{Less: pendingLess},
 	}
 	eng, err := window.NewEngine(cfg.Window,
 		func(int64) *pane { return &pane{ByQuest: make(map[string]*stats)} },
@@ -281,7 +224,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		if p.filter != nil {
 			r = p.filter(e.UserID, e.EventTime, p.cfg.Window)
 		}
-		p.queue.push(pending{Seq: p.seq, R: r, C: c})
+		p.queue.Push(pending{Seq: p.seq, R: r, C: c})
 	}
 	p.release(wm)
 	m := p.missed
@@ -363,8 +306,8 @@ func (p *Processor) attribute(rc *released, c completion) {
 // never makes it late, however far wm jumps.
 func (p *Processor) release(wm int64) {
 	defer p.eng.Advance(wm)
-	for len(p.queue) > 0 && p.queue[0].C.ConversionTime < wm {
-		pd := p.queue.pop()
+	for p.queue.Len() > 0 && p.queue.Top().C.ConversionTime < wm {
+		pd := p.queue.Pop()
 		t := pd.C.ConversionTime
 		u := p.users[pd.C.UserID] // made only to keep rc (below)
 		rc := released{R: pd.R, C: pd.C}
@@ -474,7 +417,7 @@ func (p *Processor) Users() int { return len(p.users) }
 func (p *Processor) Panes() int { return p.eng.Len() }
 
 // Pending returns the number of conversions waiting for the watermark.
-func (p *Processor) Pending() int { return len(p.queue) }
+func (p *Processor) Pending() int { return p.queue.Len() }
 
 // Watermark returns the event-time watermark last seen.
 func (p *Processor) Watermark() int64 { return p.eng.Watermark() }

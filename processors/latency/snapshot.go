@@ -1,7 +1,6 @@
 package latency
 
 import (
-	"container/heap"
 	"math"
 
 	"github.com/questline/questline/processors/window"
@@ -18,7 +17,7 @@ type State struct {
 // Snapshot returns the processor's state, sharing its memory: encode it
 // before the processor changes.
 func (p *Processor) Snapshot() *State {
-	return &State{Engine: p.eng.Snapshot(), Users: p.users, Queue: p.queue, Seq: p.seq}
+	return &State{Engine: p.eng.Snapshot(), Users: p.users, Queue: p.queue.S, Seq: p.seq}
 }
 
 // Restore replaces the processor's state with s.
@@ -40,8 +39,8 @@ func (p *Processor) Restore(s *State) {
 	if p.users == nil {
 		p.users = map[string]*user{}
 	}
-	p.queue = queue(s.Queue)
-	heap.Init(&p.queue)
+	p.queue.S = s.Queue
+	p.queue.Init()
 	p.seq = s.Seq
 	for _, u := range p.users {
 		for i := range u.Comps {
