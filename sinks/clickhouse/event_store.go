@@ -23,14 +23,13 @@ import (
 // inserted; two columns may read one field (event_time and
 // event_time_ms).
 type eventStore struct {
-	raw  []byte                  // record values, back to back
-	base []int                   // where row i's value starts in raw
-	strs [maxField + 1][]span    // per string field read by a column, len cap rows
-	nums [maxField + 1][]int64   // per numeric field read by a column (and Has), len cap rows
-	scan storeFields             // the visitor of add, kept to avoid an allocation
-	rows int                     // rows the buffers hold before they grow
-	used [maxField + 1]fieldKind // which buffer each field has
-	mask uint64                  // bit f set: field f has a buffer
+	raw  []byte                // record values, back to back
+	base []int                 // where row i's value starts in raw
+	strs [maxField + 1][]span  // per string field read by a column, len cap rows
+	nums [maxField + 1][]int64 // per numeric field read by a column (and Has), len cap rows
+	scan storeFields           // the visitor of add, kept to avoid an allocation
+	rows int                   // rows the buffers hold before they grow
+	mask uint64                // bit f set: field f has a buffer (in strs or nums)
 }
 
 // span locates a string of a row: off bytes from the row's value in raw.
@@ -40,14 +39,6 @@ type span struct{ off, n uint32 }
 // reads.
 const maxField = 60
 
-type fieldKind uint8
-
-const (
-	fieldUnused fieldKind = iota
-	fieldString
-	fieldNumber
-)
-
 // fieldHas is the presence bit set (event.Event.Has) in event.proto.
 const fieldHas = 16
 
@@ -55,28 +46,20 @@ const fieldHas = 16
 // buffers are allocated once at their size (growing them by doubling
 // copies and touches twice the memory, in a sink's first batches).
 func newEventStore(rows int) *eventStore {
-	st := &eventStore{rows: rows, base: make([]int, 0, rows)}
-	st.used[fieldHas] = fieldNumber
+	st := &eventStore{rows: rows, base: make([]int, 0, rows), mask: 1 << fieldHas}
+	st.nums[fieldHas] = make([]int64, rows)
 	for _, c := range eventColumns {
 		if c.field == 0 || c.field > maxField {
 			panic("clickhouse: events column " + c.name + " reads no field of the record up to maxField")
 		}
-		if c.kind == kindString && c.enum == nil {
-			st.used[c.field] = fieldString
-		} else {
-			st.used[c.field] = fieldNumber
+		switch {
+		case st.mask&(1<<c.field) != 0: // another column reads it too
+		case c.kind == kindString && c.enum == nil:
+			st.strs[c.field] = make([]span, rows)
+		default:
+			st.nums[c.field] = make([]int64, rows)
 		}
-	}
-	for f, u := range st.used {
-		if u != fieldUnused {
-			st.mask |= 1 << f
-		}
-		switch u {
-		case fieldString:
-			st.strs[f] = make([]span, rows)
-		case fieldNumber:
-			st.nums[f] = make([]int64, rows)
-		}
+		st.mask |= 1 << c.field
 	}
 	st.scan.st = st
 	return st
@@ -144,7 +127,7 @@ func (st *eventStore) add(value []byte) (uint32, error) {
 // store was sized for).
 func (st *eventStore) grow() {
 	n := max(2*st.rows, 1)
-	for f := range st.used {
+	for f := range st.strs {
 		if st.strs[f] != nil {
 			st.strs[f] = append(st.strs[f], make([]span, n-st.rows)...)
 		}

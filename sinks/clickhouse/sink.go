@@ -76,10 +76,10 @@ func (c *SinkConfig) validate() error {
 // until ClickHouse acknowledges) while the next one fills: the inserts of
 // up to InsertsInFlight batches overlap the fetching and decoding of the
 // next. A batch's offsets are committed only after all its rows are
-// acknowledged, and batches are committed in order. After a crash or a rebalance, records
-// after the last commit are delivered again and collapse onto their first
-// copies (ReplacingMergeTree), so the queries of docs/analysts.md count
-// each event once. Committing written offsets is safe even for a
+// acknowledged, and batches are committed in order. After a crash or a
+// rebalance, records after the last commit are delivered again and
+// collapse onto their first copies (ReplacingMergeTree), so the queries of
+// docs/analysts.md count each event once. Committing written offsets is safe even for a
 // partition that moved meanwhile: every record before such an offset is
 // in ClickHouse; at worst the new owner re-reads some.
 //
@@ -102,9 +102,8 @@ type Sink struct {
 // flight is a batch being written by a goroutine of its own.
 type flight struct {
 	b    *batch
-	done chan error // the flush's outcome
-	err  error      // the outcome, once received (got)
-	got  bool
+	done chan struct{} // closed when the flush returned
+	err  error         // the flush's outcome, once done is closed
 }
 
 // batch is the records consumed since the previous hand-off, as rows.
@@ -256,8 +255,8 @@ func (s *Sink) Run(ctx context.Context) error {
 			if err := s.reap(ctx, len(s.flight)-s.cfg.InsertsInFlight+1); err != nil {
 				return s.fail(ctx, err)
 			}
-			f := &flight{b: b, done: make(chan error, 1)}
-			go func() { f.done <- s.flush(ctx, b) }()
+			f := &flight{b: b, done: make(chan struct{})}
+			go func() { f.err = s.flush(ctx, b); close(f.done) }()
 			s.flight = append(s.flight, f)
 			s.fill = (s.fill + 1) % len(s.batches)
 		}
@@ -270,16 +269,13 @@ func (s *Sink) Run(ctx context.Context) error {
 func (s *Sink) reap(ctx context.Context, wait int) error {
 	for len(s.flight) > 0 {
 		f := s.flight[0]
-		if !f.got {
-			if wait > 0 {
-				f.err, f.got = <-f.done, true
-			} else {
-				select {
-				case f.err = <-f.done:
-					f.got = true
-				default:
-					return nil
-				}
+		if wait > 0 {
+			<-f.done
+		} else {
+			select {
+			case <-f.done:
+			default:
+				return nil
 			}
 		}
 		if f.err != nil {
@@ -323,14 +319,12 @@ func (s *Sink) commit(ctx context.Context, b *batch) {
 func (s *Sink) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, f := range s.flight {
-		if !f.got {
-			f.err, f.got = <-f.done, true
-		}
-	}
-	pending := append([]*flight(nil), s.flight...)
+	pending := s.flight
 	s.flight = nil
-	pending = append(pending, &flight{b: s.batches[s.fill], got: true, err: errors.New("not written")})
+	for _, f := range pending {
+		<-f.done
+	}
+	pending = append(pending, &flight{b: s.batches[s.fill], err: errors.New("not written")})
 	for _, f := range pending {
 		b := f.b
 		if b.pending == 0 {
