@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/questline/questline/internal/testtool"
 )
 
 // BenchmarkEndToEnd measures the whole product as deployed on one machine:
@@ -142,8 +144,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 	// past every offline hold), until it is all in ClickHouse and through
 	// the processors.
 	origin := time.Now().Add(-8 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
-	chPid := pidByCwd(srv.Dir())
-	runCPU0, chCPU0 := procCPU(run.Process.Pid), procCPU(chPid)
+	chPid := srv.PID()
+	runCPU0, chCPU0 := testtool.ProcessCPU(run.Process.Pid), testtool.ProcessCPU(chPid)
 	busy0, total0 := machineCPU()
 	start := time.Now()
 	lg1 := loadgen("-seed", "1", "-rate", "1000", "-count", strconv.Itoa(events), "-speed", "0", "-concurrency", concurrency,
@@ -165,7 +167,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.StopTimer()
 	// Where phase 1's CPU went: each process's CPU time (all threads) over
 	// the phase, per event, and its share of the machine's busy time.
-	runCPU, chCPU := procCPU(run.Process.Pid)-runCPU0, procCPU(chPid)-chCPU0
+	runCPU, chCPU := testtool.ProcessCPU(run.Process.Pid)-runCPU0, testtool.ProcessCPU(chPid)-chCPU0
 	busy1, total1 := machineCPU()
 	busy, total := busy1-busy0, total1-total0
 	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(events) }

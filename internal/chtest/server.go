@@ -242,6 +242,17 @@ func (s *Server) Running() bool {
 	return s.cmd != nil
 }
 
+// PID returns the server process's pid, or 0 while it is not running
+// (for measuring its CPU time).
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Stop shuts the server down gracefully (SIGTERM, SIGKILL after 20 s) and
 // keeps its data directory and ports, for Restart.
 func (s *Server) Stop() error { return s.signal(syscall.SIGTERM, 20*time.Second) }

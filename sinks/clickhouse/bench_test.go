@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/questline/questline/internal/testtool"
 	"github.com/questline/questline/kafka/kafkatest"
 )
 
@@ -37,8 +38,8 @@ const warmCopies = 2
 //
 //   - client: clickhouse-client inserting the rows from a Native file (the
 //     practical limit of the server; Native is the fastest input format);
-//   - client_tsv: clickhouse-client inserting them from a TSV file (the
-//     client parses the text);
+//   - client_tsv: clickhouse-client inserting them from a TSV file (text
+//     to parse);
 //   - writer: the Writer, from []event.Event;
 //   - sink: the questline binary's sink role in its own process, reading
 //     the same events as Kafka records from the benchmark's broker
@@ -83,7 +84,7 @@ func BenchmarkEventsInsert(b *testing.B) {
 	colList := strings.Join(cols, ", ")
 	_, port, _ := strings.Cut(srv.Addr(), ":")
 	// The client's inputs: the same rows dumped as Native (the cheapest
-	// input for the server) and as TSV (text the server parses).
+	// input) and as TSV (text to parse).
 	dumps := map[string][]byte{}
 	for _, format := range []string{"Native", "TSV"} {
 		dump := exec.Command(client, "--port", port, "--query", "SELECT "+colList+" FROM "+src+".events FORMAT "+format)
@@ -130,7 +131,7 @@ func BenchmarkEventsInsert(b *testing.B) {
 	}
 
 	// CPU time spent inside the timed part of each way, by process.
-	serverPID := serverPID(srv.Dir())
+	serverPID := srv.PID()
 	var cpu [4]cpuMeter // client Native, writer, sink, client TSV
 	for j := range cpu {
 		cpu[j].serverPID = serverPID
@@ -197,9 +198,9 @@ func BenchmarkEventsInsert(b *testing.B) {
 		defer func() { cmd.Process.Kill(); cmd.Wait() }()
 		// The sink logs each batch of events ClickHouse acknowledged (at
 		// debug level): reading its log costs the sink and the server
-		// nothing, where polling the table (a query every 10 ms, about
-		// 0.7 ms of server CPU each) took 7 % of a core from the path
-		// being measured.
+		// nothing, where polling the table (a query every 10 ms, 0.6 –
+		// 0.9 ms of server CPU each) took about 7 % of a core from the
+		// path being measured.
 		written := make(chan int, 64)
 		go func() {
 			defer close(written)
@@ -229,6 +230,9 @@ func BenchmarkEventsInsert(b *testing.B) {
 			switch {
 			case n >= (2+warmCopies)*benchRows:
 				cpu[2].stop()
+				if t1.IsZero() || t2.IsZero() || n2 == n1 {
+					b.Fatal("the warm span fell within one batch: -sink-batch-rows is too large for the benchmark")
+				}
 				warm = time.Duration(float64(t2.Sub(t1)) * float64(benchRows) / float64(n2-n1))
 				return t1.Sub(t0)
 			case n >= (1+warmCopies)*benchRows && t2.IsZero():
@@ -309,13 +313,13 @@ type cpuMeter struct {
 
 func (m *cpuMeter) start(childPID int) {
 	m.childPID = childPID
-	m.child0, m.self0, m.server0 = procCPU(childPID), selfCPU(), procCPU(m.serverPID)
+	m.child0, m.self0, m.server0 = testtool.ProcessCPU(childPID), selfCPU(), testtool.ProcessCPU(m.serverPID)
 }
 
 func (m *cpuMeter) stop() {
-	m.child += procCPU(m.childPID) - m.child0
+	m.child += testtool.ProcessCPU(m.childPID) - m.child0
 	m.self += selfCPU() - m.self0
-	m.server += procCPU(m.serverPID) - m.server0
+	m.server += testtool.ProcessCPU(m.serverPID) - m.server0
 }
 
 // selfCPU returns the CPU time of this process so far (the benchmark, the
@@ -324,39 +328,6 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// serverPID finds the clickhouse-server process running in dir, or 0.
-func serverPID(dir string) int {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		cmdline, err := os.ReadFile(p)
-		if err == nil && bytes.Contains(cmdline, []byte(dir)) {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			if pid != os.Getpid() {
-				return pid
-			}
-		}
-	}
-	return 0
-}
-
-// procCPU returns the CPU time of process pid so far, or 0.
-func procCPU(pid int) time.Duration {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if pid == 0 || err != nil {
-		return 0
-	}
-	// Fields after the parenthesized command: utime and stime are the
-	// 12th and 13th, in clock ticks (100 per second on Linux).
-	_, rest, _ := bytes.Cut(stat, []byte(") "))
-	f := strings.Fields(string(rest))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func median(xs []float64) float64 {
