@@ -13,7 +13,6 @@
 package pipeline
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -112,7 +111,7 @@ type Output struct {
 // so the device stage decides lateness as the source did.
 type DeviceEvent struct {
 	Lo     int64
-	Offset int64 // of the source record (AddAt), for de-duplication
+	Offset int64 // of the source record (AddRecord), for de-duplication
 	Record []byte
 }
 
@@ -147,7 +146,7 @@ type Partition struct {
 
 	out    Output
 	stats  Stats
-	offset int64 // of the record being added (AddAt)
+	offset int64 // of the record being added (AddRecord)
 	seen   dedup // event ids within the horizon
 }
 
@@ -219,16 +218,11 @@ func newScope(cfg Config, name string, cat *catalog.Catalog, filter window.Filte
 	return s, nil
 }
 
-// AddAt is Add for the record at offset of the source partition (the
-// offset goes with the event to the device stage).
-func (p *Partition) AddAt(e *event.Event, offset int64) {
-	p.offset = offset
-	p.add(e, nil)
-}
-
-// AddRecord is AddAt for the event e decoded (event.DecodeBinary) from
-// rec, the record's value: the clean pass's queue and the device stage
-// take a copy of rec instead of encoding e again. e must be as decoded.
+// AddRecord is Add for the event e decoded (event.DecodeBinary) from rec,
+// the value of the record at offset of the source partition (the offset
+// goes with the event to the device stage): the clean pass's queue and the
+// device stage take a copy of rec instead of encoding e again. e must be
+// as decoded.
 func (p *Partition) AddRecord(rec []byte, e *event.Event, offset int64) {
 	p.offset = offset
 	p.add(e, rec)
@@ -260,13 +254,7 @@ func (p *Partition) add(e *event.Event, rec []byte) {
 		// Windows closed at wm start at or before this one.
 		lo := max(first, window.Floor(wm-spec.Size.Milliseconds()-spec.Lateness.Milliseconds(), spec.Slide.Milliseconds())+spec.Slide.Milliseconds())
 		if lo <= last {
-			var r []byte
-			if rec != nil {
-				r = slices.Clone(rec)
-			} else {
-				r = event.AppendBinary(nil, e)
-			}
-			p.out.Devices = append(p.out.Devices, DeviceEvent{Lo: lo, Offset: p.offset, Record: r})
+			p.out.Devices = append(p.out.Devices, DeviceEvent{Lo: lo, Offset: p.offset, Record: appendRecord(nil, rec, e)})
 		}
 	}
 	if p.clean != nil {
@@ -276,12 +264,7 @@ func (p *Partition) add(e *event.Event, rec []byte) {
 			c++
 		}
 		off := len(p.chunks[c])
-		// A record over the slack grows the chunk: correct, rare.
-		if rec != nil {
-			p.chunks[c] = append(p.chunks[c], rec...)
-		} else {
-			p.chunks[c] = event.AppendBinary(p.chunks[c], e)
-		}
+		p.chunks[c] = appendRecord(p.chunks[c], rec, e) // a record over the slack grows the chunk: correct, rare
 		p.queue = append(p.queue, queued{chunk: p.chunk0 + c, off: off, end: len(p.chunks[c]), need: p.wm.Max() + p.lag})
 		p.releaseClean()
 	}
@@ -298,6 +281,15 @@ func (p *Partition) late(e *event.Event, wm int64, name string, i, missed int) {
 		EventID: strings.Clone(e.ID), Type: e.Type, UserID: strings.Clone(e.UserID), EventTime: e.EventTime,
 		Watermark: wm, Processor: name, Missed: missed,
 	})
+}
+
+// appendRecord appends the record of e to dst: rec when the caller has
+// it, else e encoded again.
+func appendRecord(dst, rec []byte, e *event.Event) []byte {
+	if rec != nil {
+		return append(dst, rec...)
+	}
+	return event.AppendBinary(dst, e)
 }
 
 // releaseClean runs the clean pass over the queued events the main
