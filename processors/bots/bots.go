@@ -141,6 +141,11 @@ const (
 	markGeo        = 1 << 31 // declared country ≠ edge country
 )
 
+// marks returns the event's marks as 0 or 1 each, to be counted.
+func (e evt) marks() (claim, impossible, geo int) {
+	return int(e.off&markClaim) / markClaim, int(e.off&markImpossible) / markImpossible, int(e.off&markGeo) / markGeo
+}
+
 // pane is a pane's events, pointer-free but for the devices' users: the
 // panes of a window's lateness hold every event of the entities.
 type pane struct {
@@ -461,15 +466,8 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			a := &p.pool[k-1]
 			a.n++
 			if ev.off&^offMask != 0 {
-				if ev.off&markClaim != 0 {
-					a.claims++
-				}
-				if ev.off&markImpossible != 0 {
-					a.impossible++
-				}
-				if ev.off&markGeo != 0 {
-					a.geo++
-				}
+				c, i, g := ev.marks()
+				a.claims, a.impossible, a.geo = a.claims+c, a.impossible+i, a.geo+g
 			}
 		}
 		for id, us := range pn.users {

@@ -49,15 +49,8 @@ func (p *Processor) Snapshot() *State {
 			}
 			es := &out.Entities[i]
 			es.Offsets = append(es.Offsets, ev.off&offMask)
-			if ev.off&markClaim != 0 {
-				es.Claims++
-			}
-			if ev.off&markImpossible != 0 {
-				es.Impossible++
-			}
-			if ev.off&markGeo != 0 {
-				es.Geo++
-			}
+			c, i, g := ev.marks()
+			es.Claims, es.Impossible, es.Geo = es.Claims+uint16(c), es.Impossible+uint16(i), es.Geo+uint16(g)
 		}
 		s.Engine.Panes = append(s.Engine.Panes, window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: out})
 	}
