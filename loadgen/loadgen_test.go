@@ -369,3 +369,79 @@ func TestSkipExpected(t *testing.T) {
 		t.Fatalf("events %+v vs %+v", ef, el)
 	}
 }
+
+// firstSendSender records, at the first send, whether the run had already
+// said it finished generating (the progress line of Pregenerate).
+type firstSendSender struct {
+	captureSender
+	once   sync.Once
+	before int // progress lines written before the first send
+	lines  *lineCounter
+}
+
+func (s *firstSendSender) Send(ctx context.Context, b *Batch) (SendResult, error) {
+	s.once.Do(func() { s.before = s.lines.count() })
+	return s.captureSender.Send(ctx, b)
+}
+
+type lineCounter struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, strings.Split(strings.TrimSpace(string(p)), "\n")...)
+	return len(p), nil
+}
+
+func (l *lineCounter) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, "pregenerated") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPregenerate(t *testing.T) {
+	for _, edge := range []int{0, 200} {
+		cfg := testConfig(30000)
+		cfg.Concurrency = 3
+		cfg.EdgeEvents = edge
+		tr1, s1 := run(t, cfg)
+		cfg.Pregenerate = true
+		lc := &lineCounter{}
+		fs := &firstSendSender{lines: lc}
+		tr2, err := Run(context.Background(), cfg, fs, lc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs.before != 1 {
+			t.Fatalf("edge %d: first batch sent before the run was generated (%d 'pregenerated' lines before it; progress: %q)", edge, fs.before, lc.lines)
+		}
+		s2 := fs.sorted()
+		if len(s1) != len(s2) {
+			t.Fatalf("edge %d: batches: %d vs %d pregenerated", edge, len(s1), len(s2))
+		}
+		for i := range s1 {
+			if !bytes.Equal(s1[i].body, s2[i].body) || s1[i].b.SendAt != s2[i].b.SendAt {
+				t.Fatalf("edge %d: batch %d differs when pregenerated:\n%s\n%s", edge, i, s1[i].body, s2[i].body)
+			}
+		}
+		j1, _ := json.Marshal(tr1)
+		j2, _ := json.Marshal(tr2)
+		if !bytes.Equal(j1, j2) {
+			t.Fatalf("edge %d: pregenerated run has another truth", edge)
+		}
+	}
+	cfg := testConfig(10)
+	cfg.Pregenerate, cfg.Speed = true, 1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "pregenerate") {
+		t.Fatalf("pregenerate at speed 1: %v", err)
+	}
+}

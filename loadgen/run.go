@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"sync"
@@ -115,6 +116,16 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 	if cfg.EdgeEvents > 0 {
 		edge = newEdgeNode(cfg.EdgeEvents, ms(cfg.EdgeHold), cfg.EdgeCorrect)
 	}
+	// emit hands a finished request on: to the senders, or with
+	// Pregenerate to the queue sent once the whole run is built.
+	emit := dispatch
+	var queue []*Batch
+	if cfg.Pregenerate {
+		emit = func(b *Batch) bool {
+			queue = append(queue, b)
+			return ctx.Err() == nil
+		}
+	}
 
 	sent := 0
 	var runErr error
@@ -130,21 +141,21 @@ loop:
 			b.Events = b.Events[:n]
 		}
 		if edge == nil {
-			if !dispatch(b) {
+			if !emit(b) {
 				break loop
 			}
 		} else {
 			// The edge node sends what its hold closed before b reaches
 			// it, then takes b (sending a full request at once).
 			for _, m := range edge.due(b.SendAt) {
-				if !dispatch(m) {
+				if !emit(m) {
 					break loop
 				}
 			}
-			if !wait(b.SendAt) {
+			if !cfg.Pregenerate && !wait(b.SendAt) {
 				break loop
 			}
-			if m := edge.add(b); m != nil && !dispatch(m) {
+			if m := edge.add(b); m != nil && !emit(m) {
 				break loop
 			}
 		}
@@ -158,7 +169,19 @@ loop:
 	}
 	if edge != nil && ctx.Err() == nil {
 		for _, m := range edge.all() {
-			if !dispatch(m) {
+			if !emit(m) {
+				break
+			}
+		}
+	}
+	if cfg.Pregenerate && ctx.Err() == nil {
+		if progress != nil {
+			fmt.Fprintf(progress, "loadgen: pregenerated %d requests of %d events in %v; sending\n",
+				len(queue), sent, time.Since(wallStart).Round(time.Millisecond))
+		}
+		for i, b := range queue {
+			queue[i] = nil // sent requests are garbage
+			if !dispatch(b) {
 				break
 			}
 		}
