@@ -24,11 +24,15 @@ import (
 // sharing the machine's cores. It reports
 //
 //   - e2e_events/s: a backlog of E2E_EVENTS events (default 300 000) sent
-//     as fast as the load generator goes, divided by the time until every
-//     one is in the events table and through the processors;
+//     as fast as the load generator goes, divided by the time from its
+//     first send until every one is in the events table and through the
+//     processors (read off the pipeline's counters; checked in the table
+//     after). The load generator builds every request before its first
+//     send (-pregenerate; E2E_PREGENERATE=0 times the model too);
 //   - raw_rows/s: the same rows exported from events (Native) and inserted
 //     into a scratch copy of the table with clickhouse-client, in the same
-//     run — the baseline — and ratio = e2e / raw;
+//     run — the baseline — and ratio = e2e / raw; raw_json_rows/s: the
+//     same with the rows as JSON (JSONEachRow), the form clients send;
 //   - freshness: then E2E_FRESH_SECONDS (default 240) of real-time load at
 //     half the rate just measured (or E2E_FRESH_RATE), and for each promptly delivered event the
 //     time from its event_time to the first appearance in ClickHouse of the
@@ -142,29 +146,65 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ResetTimer()
 	// 1. Throughput: a backlog, sent as fast as possible (origin 8 h ago,
 	// past every offline hold), until it is all in ClickHouse and through
-	// the processors.
+	// the processors. With pregeneration (the default) the load generator
+	// builds every request first and the clock starts at its first send,
+	// as the baseline's clickhouse-client reads a file made beforehand.
 	origin := time.Now().Add(-8 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	pregen := os.Getenv("E2E_PREGENERATE") != "0"
 	chPid := srv.PID()
-	runCPU0, chCPU0 := testtool.ProcessCPU(run.Process.Pid), testtool.ProcessCPU(chPid)
-	busy0, total0 := machineCPU()
-	start := time.Now()
-	lg1 := loadgen("-seed", "1", "-rate", "1000", "-count", strconv.Itoa(events), "-speed", "0", "-concurrency", concurrency,
-		"-origin", origin)
-	lgOut1, err := lg1.CombinedOutput()
+	lgArgs := []string{"-seed", "1", "-rate", "1000", "-count", strconv.Itoa(events), "-speed", "0", "-concurrency", concurrency,
+		"-origin", origin, "-pregenerate=" + strconv.FormatBool(pregen)}
+	lg1 := loadgen(lgArgs...)
+	var lgOut1 strings.Builder
+	lgPipe, err := lg1.StderrPipe()
 	if err != nil {
-		b.Fatalf("loadgen: %v\n%s", err, lgOut1)
+		b.Fatal(err)
 	}
-	lgCPU := lg1.ProcessState.UserTime() + lg1.ProcessState.SystemTime()
-	b.Logf("loadgen: %s; ingest: %.0f requests, %.0f rate-limited", lastLine(string(lgOut1)),
+	lg1.Stdout = &lgOut1
+	var runCPU0, chCPU0, lgCPU0, busy0, total0 time.Duration
+	var start time.Time
+	mark := func() {
+		start = time.Now()
+		runCPU0, chCPU0 = testtool.ProcessCPU(run.Process.Pid), testtool.ProcessCPU(chPid)
+		busy0, total0 = machineCPU()
+	}
+	if !pregen {
+		mark()
+	}
+	if err := lg1.Start(); err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(lgPipe)
+	for sc.Scan() {
+		lgOut1.WriteString(sc.Text() + "\n")
+		if pregen && start.IsZero() && strings.HasSuffix(sc.Text(), "; sending") {
+			lgCPU0 = testtool.ProcessCPU(lg1.Process.Pid)
+			mark()
+			b.Logf("%s (load generator CPU so far %.1fs)", sc.Text(), lgCPU0.Seconds())
+		}
+	}
+	if err := lg1.Wait(); err != nil {
+		b.Fatalf("loadgen: %v\n%s", err, lgOut1.String())
+	}
+	if start.IsZero() {
+		b.Fatalf("loadgen never said it was sending:\n%s", lgOut1.String())
+	}
+	lgCPU := lg1.ProcessState.UserTime() + lg1.ProcessState.SystemTime() - lgCPU0
+	b.Logf("loadgen: %s; ingest: %.0f requests, %.0f rate-limited", lastLine(lgOut1.String()),
 		metric(b, metricsAddr, "questline_ingest_requests_total"), metric(b, metricsAddr, "questline_ingest_rate_limited_requests_total"))
 	sentIn := time.Since(start)
+	// Polled from the pipeline's own counters: a query per poll would
+	// take ClickHouse's CPU from the path being timed.
 	waitUntil(b, 10*time.Minute, "the backlog to drain", func() bool {
-		n, _ := strconv.Atoi(q("SELECT uniqExact(event_id) FROM {db}.events"))
-		return n >= events && metric(b, metricsAddr, "questline_processor_events_total") >= float64(events)
+		return metric(b, metricsAddr, `questline_clickhouse_rows_written_total{table="events"}`) >= float64(events) &&
+			metric(b, metricsAddr, "questline_processor_events_total") >= float64(events)
 	})
 	e2eSecs := time.Since(start).Seconds()
 	e2eRate := float64(events) / e2eSecs
 	b.StopTimer()
+	if n, _ := strconv.Atoi(q("SELECT uniqExact(event_id) FROM {db}.events")); n != events {
+		b.Fatalf("events holds %d distinct events after the drain, want %d", n, events)
+	}
 	// Where phase 1's CPU went: each process's CPU time (all threads) over
 	// the phase, per event, and its share of the machine's busy time.
 	runCPU, chCPU := testtool.ProcessCPU(run.Process.Pid)-runCPU0, testtool.ProcessCPU(chPid)-chCPU0
@@ -215,6 +255,17 @@ func BenchmarkEndToEnd(b *testing.B) {
 	rawSecs := chClient(native, "", "INSERT INTO {db}.events_raw_bench FORMAT Native").Seconds()
 	rows, _ := strconv.Atoi(q("SELECT count() FROM {db}.events_raw_bench"))
 	rawRate := float64(rows) / rawSecs
+	// The same rows as JSON (JSONEachRow), the form in which clients send
+	// events, into a second scratch table.
+	jsonRows := filepath.Join(dir, "events.jsonl")
+	chClient("", jsonRows, "SELECT * FROM {db}.events FINAL FORMAT JSONEachRow")
+	q("CREATE TABLE {db}.events_raw_json AS {db}.events")
+	rawJSONSecs := chClient(jsonRows, "", "INSERT INTO {db}.events_raw_json FORMAT JSONEachRow").Seconds()
+	jrows, _ := strconv.Atoi(q("SELECT count() FROM {db}.events_raw_json"))
+	rawJSONRate := float64(jrows) / rawJSONSecs
+	b.Logf("raw insert: Native %d rows in %.2fs (%.0f rows/s, ratio %.3f); JSONEachRow %d rows in %.2fs (%.0f rows/s, ratio %.3f)",
+		rows, rawSecs, rawRate, e2eRate/rawRate, jrows, rawJSONSecs, rawJSONRate, e2eRate/rawJSONRate)
+	b.ReportMetric(rawJSONRate, "raw_json_rows/s")
 
 	if os.Getenv("E2E_SKIP_FRESHNESS") != "" {
 		b.ReportMetric(e2eRate, "e2e_events/s")
@@ -284,7 +335,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	total, unseen, tail, slow := 0, 0, 0, 0
 	out := q(fmt.Sprintf(`SELECT event_time_ms, received_at_ms FROM {db}.events
 		WHERE received_at_ms >= %d AND received_at_ms <= %d`, freshStart.UnixMilli(), lgEnd.UnixMilli()))
-	sc := bufio.NewScanner(strings.NewReader(out))
+	sc = bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) != 2 {
