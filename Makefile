@@ -7,15 +7,18 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin:/usr/sbin
 
-.PHONY: run test deps build bench fuzz vet
+.PHONY: run test deps deps-run build bench fuzz vet
 
 deps:
 	./scripts/deps.sh
 
+deps-run:
+	./scripts/deps.sh run
+
 build:
 	$(GO) build -o bin/questline ./cmd/questline
 
-run: deps build
+run: deps-run build
 	./scripts/quickstart.sh
 
 vet:

@@ -4,17 +4,23 @@
 # server processes), kcat (an independent Kafka client for interop tests),
 # prometheus (promtool), prometheus-alertmanager (amtool) and docker-compose
 # (to check docker-compose.yml). Go itself must already be on the PATH.
+#
+#   scripts/deps.sh        everything the tests need (make test)
+#   scripts/deps.sh run    only what the quick start needs (make run):
+#                          ClickHouse and curl, so a first run starts sooner
 set -euo pipefail
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have clickhouse-server || [[ -x /usr/sbin/clickhouse-server ]] || need+=(clickhouse-server)
 have clickhouse-client || need+=(clickhouse-client)
-have kcat || need+=(kcat)
-have promtool || need+=(prometheus)
-have amtool || need+=(prometheus-alertmanager)
-have docker-compose || need+=(docker-compose)
 have curl || need+=(curl)
+if [[ "${1:-}" != run ]]; then
+  have kcat || need+=(kcat)
+  have promtool || need+=(prometheus)
+  have amtool || need+=(prometheus-alertmanager)
+  have docker-compose || need+=(docker-compose)
+fi
 
 if ! have go; then
   echo "deps: Go is not on the PATH (expected at /usr/local/go/bin)" >&2
