@@ -124,10 +124,12 @@ type Config struct {
 
 	// Pregenerate builds every request of the run before sending the
 	// first, so that the sending is timed apart from the model (as a bulk
-	// load tool reads a file generated beforehand). It needs Speed 0 and
-	// holds the whole run in memory (about 600 bytes per event). Requests still
-	// take their sent_at and clock corrections when they are sent.
-	// Default false.
+	// load tool reads a file generated beforehand). It holds the whole run
+	// in memory (about 600 bytes per event). Requests still take their
+	// sent_at and clock corrections when they are sent. With Speed > 0,
+	// pacing starts when the generation ends; set Origin that far ahead of
+	// the wall clock to send every batch at its simulated time (real time
+	// at Speed 1). Default false.
 	Pregenerate bool
 
 	// SkipExpected leaves the expected values (but the event counts) out
@@ -222,7 +224,6 @@ func (c *Config) Validate() error {
 	check(share(c.OfflineShare) && share(c.LongHoldShare), "offline shares must be in [0, 1]")
 	check(share(c.TravellerShare), "traveller share must be in [0, 1]")
 	check(c.EdgeEvents >= 0, "edge events must not be negative")
-	check(!c.Pregenerate || c.Speed == 0, "pregenerate needs speed 0 (a backlog sent as fast as possible)")
 	check(c.EdgeHold >= 0 && c.EdgeHold <= min(c.Windows.AllowedLateness/8, 30*time.Second),
 		"edge hold must be in [0, min(allowed lateness / 8, 30s)]: half the drift Run allows between batches in flight")
 	w := c.Windows

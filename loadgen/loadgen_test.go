@@ -315,9 +315,10 @@ func TestRunBoundsDeliveryLag(t *testing.T) {
 
 // wallSender records when each batch reached it.
 type wallSender struct {
-	mu    sync.Mutex
-	early []int64 // ms a batch arrived before its simulated send time
-	n     int
+	mu      sync.Mutex
+	early   []int64 // ms a batch arrived before its simulated send time
+	maxLate int64   // the most ms a batch arrived after it
+	n       int
 }
 
 func (s *wallSender) Send(_ context.Context, b *Batch) (SendResult, error) {
@@ -327,6 +328,7 @@ func (s *wallSender) Send(_ context.Context, b *Batch) (SendResult, error) {
 	if now < b.SendAt {
 		s.early = append(s.early, b.SendAt-now)
 	}
+	s.maxLate = max(s.maxLate, now-b.SendAt)
 	s.mu.Unlock()
 	return SendResult{Accepted: len(b.Events)}, nil
 }
@@ -348,6 +350,32 @@ func TestRunNeverSendsFromTheFuture(t *testing.T) {
 	}
 	if el := time.Since(start); el < 1500*time.Millisecond {
 		t.Fatalf("a run reaching 2 s into the future took only %v", el)
+	}
+}
+
+// TestPregenerateRealTime: a pregenerated real-time run (Speed 1, Origin
+// ahead of the generation) sends each batch at its time, not before and
+// not late.
+func TestPregenerateRealTime(t *testing.T) {
+	cfg := testConfig(0)
+	cfg.Origin = time.Now().Add(time.Second)
+	cfg.Duration = 2 * time.Second
+	cfg.Rate = 300
+	cfg.Speed = 1
+	cfg.Pregenerate = true
+	s := &wallSender{}
+	start := time.Now()
+	if _, err := Run(context.Background(), cfg, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.early) > 0 || s.n < 10 {
+		t.Fatalf("%d of %d batches sent before their time (by %v ms)", len(s.early), s.n, s.early)
+	}
+	if el := time.Since(start); el < 2500*time.Millisecond {
+		t.Fatalf("a real-time run of 2 s starting 1 s ahead took only %v", el)
+	}
+	if s.maxLate > 500 {
+		t.Fatalf("a batch was sent %d ms after its time", s.maxLate)
 	}
 }
 
@@ -438,10 +466,5 @@ func TestPregenerate(t *testing.T) {
 		if !bytes.Equal(j1, j2) {
 			t.Fatalf("edge %d: pregenerated run has another truth", edge)
 		}
-	}
-	cfg := testConfig(10)
-	cfg.Pregenerate, cfg.Speed = true, 1
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "pregenerate") {
-		t.Fatalf("pregenerate at speed 1: %v", err)
 	}
 }

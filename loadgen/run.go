@@ -179,6 +179,10 @@ loop:
 			fmt.Fprintf(progress, "loadgen: pregenerated %d requests of %d events in %v; sending\n",
 				len(queue), sent, time.Since(wallStart).Round(time.Millisecond))
 		}
+		// Pacing (Speed > 0) starts now; batches are still never sent
+		// before their simulated time (an Origin ahead of the wall clock
+		// by more than the generation leaves them on schedule).
+		wallStart = time.Now()
 		for i, b := range queue {
 			queue[i] = nil // sent requests are garbage
 			if !dispatch(b) {

@@ -48,7 +48,7 @@ func (f *loadgenFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.EdgeEvents, "edge-events", 0, "send through edge nodes: up to this many events of many devices per request (one edge country and clock correction each; docs/loadgen.md); 0: each device sends its own batches")
 	fs.DurationVar(&c.EdgeHold, "edge-hold", c.EdgeHold, "how long (simulated time) an edge node holds a request open for more events")
 	fs.BoolVar(&c.EdgeCorrect, "edge-correct", false, "with -edge-events: the edge nodes correct skewed devices' ts themselves (device time in props.device_ts), so every device of an edge country shares its requests")
-	fs.BoolVar(&c.Pregenerate, "pregenerate", false, "with -speed 0: build every request before sending the first, then time the sending alone (the whole run is held in memory, about 600 bytes per event)")
+	fs.BoolVar(&c.Pregenerate, "pregenerate", false, "build every request before sending the first, so the sending is timed alone (the whole run is held in memory, about 600 bytes per event); with -speed 1, set -origin ahead by the generation time")
 	fs.BoolVar(&c.SkipExpected, "skip-expected", false, "keep only the planted truth and event counts (the expected values cost about 300 B per event)")
 	fs.StringVar(&f.truth, "truth", "", "write the ground truth of the run to this JSON file (default: <data-dir>/truth-<seed>.json)")
 }
