@@ -62,6 +62,8 @@ type Batch struct {
 	// SendAt is the true (simulated) time the batch is sent, Unix ms.
 	SendAt int64
 	Events []event.Event
+
+	prepared []byte // the request body built ahead by a Preparer, or nil
 }
 
 // TrueTime returns the true time of b.Events[i].

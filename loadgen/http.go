@@ -24,6 +24,13 @@ type Sender interface {
 	Send(ctx context.Context, b *Batch) (SendResult, error)
 }
 
+// Preparer is implemented by a Sender that can build a batch's request
+// before its send. Run calls Prepare on every batch of a pregenerated run
+// (Config.Pregenerate) before it starts sending.
+type Preparer interface {
+	Prepare(b *Batch)
+}
+
 // SendResult is the outcome of one delivered batch.
 type SendResult struct {
 	Accepted int
@@ -188,32 +195,11 @@ func (s *HTTPSender) attempt(ctx context.Context, b *Batch, res *SendResult) (ti
 		// The edge node measured its devices' clock (edge.go).
 		offset, hasOffset = -b.Skew, true
 	}
-	js, _ := s.bodies.Get().(*[]byte)
-	if js == nil {
-		js = new([]byte)
+	reqBody := b.prepared
+	if reqBody == nil {
+		reqBody = s.encode(b, sentAt, offset, hasOffset)
 	}
-	*js = b.AppendJSON((*js)[:0], sentAt, offset, hasOffset)
-	// A fresh compressed buffer per attempt: the transport may still read
-	// a request body after Do returns (an early answer), so it is not
-	// pooled; sized once instead of grown.
-	buf := bytes.NewBuffer(make([]byte, 0, len(*js)/3+512))
-	zw, _ := s.gzips.Get().(*gzip.Writer)
-	if zw == nil {
-		var err error
-		if zw, err = gzip.NewWriterLevel(buf, s.gzipLevel); err != nil {
-			zw = gzip.NewWriter(buf)
-		}
-	} else {
-		zw.Reset(buf)
-	}
-	zw.Write(*js)
-	zw.Close()
-	s.gzips.Put(zw)
-	if cap(*js) <= 4<<20 {
-		s.bodies.Put(js)
-	}
-
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(buf.Bytes()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(reqBody))
 	if err != nil {
 		return 0, &StatusError{Code: 0, Body: err.Error()}
 	}
@@ -271,6 +257,51 @@ func (s *HTTPSender) attempt(ctx context.Context, b *Batch, res *SendResult) (ti
 	default:
 		return 0, &StatusError{Code: resp.StatusCode, Body: snippet(body)}
 	}
+}
+
+// Prepare builds b's gzipped body now when it does not depend on when it
+// is sent: a server batch (trusted as it is) or an edge node's request
+// (clock_offset_ms given), whose event times ingest derives from ts and
+// the offset alone. Its sent_at is then the preparation time. A device's
+// own batch is left to be built at its send, where sent_at is the device
+// clock at that moment (ingest may derive event times from it) and an
+// NTP device's offset is the latest measured.
+func (s *HTTPSender) Prepare(b *Batch) {
+	switch {
+	case b.Server && b.Clock != ClockEdge:
+		b.prepared = s.encode(b, s.now().UnixMilli()+b.Skew, 0, false)
+	case b.Clock == ClockEdge:
+		b.prepared = s.encode(b, s.now().UnixMilli()+b.Skew, -b.Skew, true)
+	}
+}
+
+// encode returns b's request body, gzipped.
+func (s *HTTPSender) encode(b *Batch, sentAt, offset int64, hasOffset bool) []byte {
+	js, _ := s.bodies.Get().(*[]byte)
+	if js == nil {
+		js = new([]byte)
+	}
+	*js = b.AppendJSON((*js)[:0], sentAt, offset, hasOffset)
+	// A fresh compressed buffer per body: the transport may still read a
+	// request body after Do returns (an early answer), so it is not
+	// pooled; sized once instead of grown.
+	buf := bytes.NewBuffer(make([]byte, 0, len(*js)/3+512))
+	zw, _ := s.gzips.Get().(*gzip.Writer)
+	if zw == nil {
+		var err error
+		if zw, err = gzip.NewWriterLevel(buf, s.gzipLevel); err != nil {
+			zw = gzip.NewWriter(buf)
+		}
+	} else {
+		zw.Reset(buf)
+	}
+	zw.Write(*js)
+	zw.Close()
+	s.gzips.Put(zw)
+	if cap(*js) <= 4<<20 {
+		s.bodies.Put(js)
+	}
+	return buf.Bytes()
 }
 
 // retryAfter parses Retry-After (seconds or an HTTP date); default 1 s.

@@ -132,6 +132,8 @@ func (t *tee) Send(ctx context.Context, b *Batch) (SendResult, error) {
 	return t.s.Send(ctx, b)
 }
 
+func (t *tee) Prepare(b *Batch) { t.s.(Preparer).Prepare(b) }
+
 func TestHTTPSenderRun(t *testing.T) {
 	ti, srv := newTestIngest(t)
 	cfg := testConfig(20000)
@@ -287,12 +289,16 @@ func TestHTTPSenderEdge(t *testing.T) {
 			plain[e.ID] = e
 		}
 	}
-	for _, correct := range []bool{false, true} {
-		t.Run(fmt.Sprintf("correct=%v", correct), func(t *testing.T) {
+	// pregenerate: every request built before the first send, the edge
+	// requests' bodies too (HTTPSender.Prepare).
+	for _, mode := range []struct{ correct, pregenerate bool }{{false, false}, {true, false}, {true, true}} {
+		correct := mode.correct
+		t.Run(fmt.Sprintf("correct=%v,pregenerate=%v", correct, mode.pregenerate), func(t *testing.T) {
 			ti, srv := newTestIngest(t)
 			cfg := cfg
 			cfg.EdgeEvents = 300
 			cfg.EdgeCorrect = correct
+			cfg.Pregenerate = mode.pregenerate
 			out := &tee{s: NewHTTPSender(srv.URL, "ck", "sk")}
 			tr, err := Run(context.Background(), cfg, out, nil)
 			if err != nil {
@@ -312,9 +318,12 @@ func TestHTTPSenderEdge(t *testing.T) {
 			if f := map[bool]int{false: 2, true: 5}[correct]; len(plainOut.batches) < f*tr.Run.Batches {
 				t.Fatalf("%d requests through edge nodes for %d device batches: not merged", tr.Run.Batches, len(plainOut.batches))
 			}
-			multi, fixed := 0, 0
+			multi, fixed, prepared := 0, 0, 0
 			for _, s := range out.cs.sorted() {
 				b := &s.b
+				if b.prepared != nil {
+					prepared++
+				}
 				if len(b.Events) > cfg.EdgeEvents && b.Devices > 1 {
 					t.Fatalf("request of %d events from %d batches, limit %d", len(b.Events), b.Devices, cfg.EdgeEvents)
 				}
@@ -355,6 +364,9 @@ func TestHTTPSenderEdge(t *testing.T) {
 			}
 			if multi == 0 || correct != (fixed > 0) {
 				t.Fatalf("%d requests with several devices, %d events corrected at the edge", multi, fixed)
+			}
+			if mode.pregenerate != (prepared == tr.Run.Batches) {
+				t.Fatalf("%d of %d requests prepared before their send (pregenerate %v)", prepared, tr.Run.Batches, mode.pregenerate)
 			}
 			t.Logf("%d events: %d device batches, %d requests through edge nodes (%d with several devices, %d events corrected at the edge)",
 				tr.Run.Events, len(plainOut.batches), tr.Run.Batches, multi, fixed)

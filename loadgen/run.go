@@ -175,6 +175,11 @@ loop:
 		}
 	}
 	if cfg.Pregenerate && ctx.Err() == nil {
+		if p, ok := out.(Preparer); ok {
+			for _, b := range queue {
+				p.Prepare(b)
+			}
+		}
 		if progress != nil {
 			fmt.Fprintf(progress, "loadgen: pregenerated %d requests of %d events in %v; sending\n",
 				len(queue), sent, time.Since(wallStart).Round(time.Millisecond))
