@@ -262,16 +262,18 @@ func (s *HTTPSender) attempt(ctx context.Context, b *Batch, res *SendResult) (ti
 // Prepare builds b's gzipped body now when it does not depend on when it
 // is sent: a server batch (trusted as it is) or an edge node's request
 // (clock_offset_ms given), whose event times ingest derives from ts and
-// the offset alone. Its sent_at is then the preparation time. A device's
-// own batch is left to be built at its send, where sent_at is the device
-// clock at that moment (ingest may derive event times from it) and an
-// NTP device's offset is the latest measured.
+// the offset alone. Its sent_at is the time the batch is due (SendAt, on
+// its clock): a request held up by a slow ingest then shows the delay as
+// the pipeline's, received_at − sent_at. A device's own batch is left to
+// be built at its send, where sent_at is the device clock at that moment
+// (ingest may derive event times from it) and an NTP device's offset is
+// the latest measured.
 func (s *HTTPSender) Prepare(b *Batch) {
 	switch {
 	case b.Server && b.Clock != ClockEdge:
-		b.prepared = s.encode(b, s.now().UnixMilli()+b.Skew, 0, false)
+		b.prepared = s.encode(b, b.SendAt+b.Skew, 0, false)
 	case b.Clock == ClockEdge:
-		b.prepared = s.encode(b, s.now().UnixMilli()+b.Skew, -b.Skew, true)
+		b.prepared = s.encode(b, b.SendAt+b.Skew, -b.Skew, true)
 	}
 }
 
