@@ -6,10 +6,11 @@
 # under $QUESTLINE_DATA_DIR (default ./questline-data) for the next run.
 #
 # Environment: QUESTLINE_* as documented in the README; LOADGEN_RATE
-# (events/s, default 500), LOADGEN_DURATION (default 2h), LOADGEN_SEED.
+# (events/s, default 500), LOADGEN_DURATION (default 2h), LOADGEN_SEED;
+# QUESTLINE_BIN (default ./bin/questline, built when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=./bin/questline
+bin=${QUESTLINE_BIN:-./bin/questline}
 [[ -x $bin ]] || go build -o "$bin" ./cmd/questline
 
 export QUESTLINE_DATA_DIR=${QUESTLINE_DATA_DIR:-$PWD/questline-data}
@@ -19,6 +20,9 @@ export QUESTLINE_METRICS_ADDR=${QUESTLINE_METRICS_ADDR:-127.0.0.1:9464}
 # simulated device's address in X-Forwarded-For and its country in
 # X-Edge-Country, which ingest believes only from a trusted proxy.
 export QUESTLINE_TRUSTED_PROXIES=${QUESTLINE_TRUSTED_PROXIES:-127.0.0.1/32}
+# Windows get their first row 5 s after they end, not the product's default
+# 30 s: a first look wants rows soon (later events still update them).
+export QUESTLINE_PROCESS_OUT_OF_ORDER=${QUESTLINE_PROCESS_OUT_OF_ORDER:-5s}
 data=$QUESTLINE_DATA_DIR
 mkdir -p "$data"
 
@@ -62,7 +66,10 @@ stop_all() {
   if ((own_ch)); then scripts/clickhouse-local.sh stop "$data/clickhouse"; fi
   echo "stopped. Data kept in $data (delete it for a fresh start)."
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C (or a TERM) stops everything and ends the script; EXIT covers
+# the error paths.
+trap 'stop_all; exit 0' INT TERM
+trap stop_all EXIT
 
 "$bin" migrate
 "$bin" run >>"$data/questline.log" 2>&1 &
@@ -74,7 +81,8 @@ for _ in $(seq 1 100); do
 done
 echo "questline run: ingest on http://$QUESTLINE_HTTP_ADDR, metrics on http://$QUESTLINE_METRICS_ADDR/metrics (log: $data/questline.log)"
 
-QUESTLINE_METRICS_ADDR= "$bin" loadgen -rate "${LOADGEN_RATE:-500}" -duration "${LOADGEN_DURATION:-2h}" \
+# The first live drop starts 30 s in (default 2 min), so lift shows sooner.
+QUESTLINE_METRICS_ADDR= "$bin" loadgen -rate "${LOADGEN_RATE:-500}" -duration "${LOADGEN_DURATION:-2h}" -drop-first 30s \
   -seed "${LOADGEN_SEED:-$(date +%s)}" -skip-expected >>"$data/loadgen.log" 2>&1 &
 pids+=($!)
 
@@ -88,7 +96,11 @@ Tables and queries: docs/analysts.md. Press Ctrl-C to stop everything.
 
 MSG
 
-printf '%-8s %9s %8s %10s %12s %9s %8s %8s\n' time events ev/s rejected yield_rpm lift p99_ms bots
+# tables: how many of the seven window tables have rows yet.
+tables_q="SELECT (SELECT count() > 0 FROM quest_completion) + (SELECT count() > 0 FROM conversion_latency)
+  + (SELECT count() > 0 FROM quest_conversions) + (SELECT count() > 0 FROM creator_lift) + (SELECT count() > 0 FROM offer_yield)
+  + (SELECT count() > 0 FROM bidstream_integrity) + (SELECT count() > 0 FROM bot_signals)"
+printf '%-8s %9s %8s %10s %7s %12s %9s %8s %8s\n' time events ev/s rejected tables yield_rpm lift p99_ms bots
 prev=0
 while sleep 5; do
   kill -0 "${pids[0]}" 2>/dev/null || { echo "questline run exited; see $data/questline.log" >&2; exit 1; }
@@ -100,5 +112,6 @@ while sleep 5; do
   lift=$(chq "SELECT round(lift, 3) FROM creator_lift FINAL WHERE scope = 'all' ORDER BY updated_at DESC LIMIT 1")
   p99=$(chq "SELECT p99_ms FROM conversion_latency FINAL WHERE scope = 'all' AND quest_id = '' ORDER BY window_start DESC LIMIT 1")
   bots=$(chq "SELECT uniqExactIf(entity_id, flagged = 1) FROM bot_signals FINAL")
-  printf '%-8s %9s %8s %10s %12s %9s %8s %8s\n' "$(date +%H:%M:%S)" "$total" "$rate" "${rejected:-0}" "${rpm:--}" "${lift:--}" "${p99:--}" "${bots:--}"
+  tables=$(chq "$tables_q")
+  printf '%-8s %9s %8s %10s %7s %12s %9s %8s %8s\n' "$(date +%H:%M:%S)" "$total" "$rate" "${rejected:-0}" "${tables:-0}/7" "${rpm:--}" "${lift:--}" "${p99:--}" "${bots:--}"
 done
