@@ -155,12 +155,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 	lgArgs := []string{"-seed", "1", "-rate", "1000", "-count", strconv.Itoa(events), "-speed", "0", "-concurrency", concurrency,
 		"-origin", origin, "-pregenerate=" + strconv.FormatBool(pregen)}
 	lg1 := loadgen(lgArgs...)
-	var lgOut1 strings.Builder
+	var lgOut1, lgStdout strings.Builder // the progress lines; the result line (read after Wait)
 	lgPipe, err := lg1.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	lg1.Stdout = &lgOut1
+	lg1.Stdout = &lgStdout
 	var runCPU0, chCPU0, lgCPU0, busy0, total0 time.Duration
 	var start time.Time
 	mark := func() {
@@ -190,7 +190,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.Fatalf("loadgen never said it was sending:\n%s", lgOut1.String())
 	}
 	lgCPU := lg1.ProcessState.UserTime() + lg1.ProcessState.SystemTime() - lgCPU0
-	b.Logf("loadgen: %s; ingest: %.0f requests, %.0f rate-limited", lastLine(lgOut1.String()),
+	b.Logf("loadgen: %s; ingest: %.0f requests, %.0f rate-limited", lastLine(lgStdout.String()),
 		metric(b, metricsAddr, "questline_ingest_requests_total"), metric(b, metricsAddr, "questline_ingest_rate_limited_requests_total"))
 	sentIn := time.Since(start)
 	// Polled from the pipeline's own counters: a query per poll would
@@ -220,6 +220,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportMetric(perEvent(lgCPU), "loadgen_cpu_µs/event")
 	b.ReportMetric(perEvent(runCPU), "run_cpu_µs/event")
 	b.ReportMetric(perEvent(chCPU), "clickhouse_cpu_µs/event")
+	b.Logf("questline run after phase 1: resident %s, Go heap in use %.0f MB, Go heap released to the OS %.0f MB",
+		vmRSS(run.Process.Pid), metric(b, metricsAddr, "go_memstats_heap_inuse_bytes")/1e6, metric(b, metricsAddr, "go_memstats_heap_released_bytes")/1e6)
 
 	// 2. The baseline: the same rows, inserted by clickhouse-client.
 	native := filepath.Join(dir, "events.native")
@@ -503,4 +505,15 @@ func metric(b *testing.B, addr, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// vmRSS returns a process's resident set size as /proc/<pid>/status says it.
+func vmRSS(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
 }
