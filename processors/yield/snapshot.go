@@ -162,6 +162,7 @@ func (p *Processor) Restore(s *State) {
 	}
 	p.eng.Restore(es)
 	p.auctions = make(map[string]*auction, len(s.Auctions))
+	p.last = nil
 	p.expire = math.MinInt64 // the next Flush finds the earliest
 	for id, as := range s.Auctions {
 		a := &auction{anchor: as.Anchor, hasReq: as.HasReq, placement: p.names.id(as.Placement), floor: as.Floor,

@@ -104,6 +104,11 @@ type Processor struct {
 	evict  int64 // ms an auction outlives its anchor
 
 	auctions map[string]*auction
+	// The auction of the last event (nil: none) and its id: an auction's
+	// events mostly come in a run, and a run skips the map. Cleared when
+	// auctions are evicted or restored.
+	last   *auction
+	lastID []byte
 	// expire is at most the earliest watermark at which an auction is
 	// evicted: Flush looks for them only from then on.
 	expire   int64
@@ -147,14 +152,18 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	default:
 		return 0
 	}
-	a := p.auctions[e.AuctionID]
-	hadOld := a != nil
-	if a == nil {
-		a = &auction{anchor: e.EventTime}
-		if p.filter != nil {
-			a.user = strings.Clone(e.UserID)
+	a, hadOld := p.last, true
+	if a == nil || string(p.lastID) != e.AuctionID {
+		a = p.auctions[e.AuctionID]
+		if a == nil {
+			hadOld = false
+			a = &auction{anchor: e.EventTime}
+			if p.filter != nil {
+				a.user = strings.Clone(e.UserID)
+			}
+			p.auctions[strings.Clone(e.AuctionID)] = a
 		}
-		p.auctions[strings.Clone(e.AuctionID)] = a
+		p.last, p.lastID = a, append(p.lastID[:0], e.AuctionID...)
 	}
 	if hadOld {
 		a.contribute(&p.old)
@@ -348,6 +357,7 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 	p.eng.Flush(emitWM)
 	if wm := p.eng.Watermark(); wm != window.None && p.expire <= wm {
 		p.expire = math.MaxInt64
+		p.last = nil
 		for id, a := range p.auctions {
 			if x := p.expiry(a); x <= wm {
 				delete(p.auctions, id)
