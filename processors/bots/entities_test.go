@@ -1,0 +1,47 @@
+package bots
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestEntitiesAgainstMap: interning, lookups and sweeps agree with a map,
+// through growth and shrinking of the index.
+func TestEntitiesAgainstMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ents := newEntities()
+	want := map[string]uint32{}
+	for step := range 200_000 {
+		name := fmt.Sprintf("u%d", r.IntN(20_000))
+		if step > 100_000 {
+			name = fmt.Sprintf("u%d", r.IntN(300)) // fewer: the index shrinks
+		}
+		i := ents.id(name)
+		if j, ok := want[name]; ok && i != j {
+			t.Fatalf("step %d: %s is %d, was %d", step, name, i, j)
+		}
+		want[name] = i
+		ents.last[i] = int64(step)
+		if step%5_000 == 4_999 {
+			cut := int64(step - 2_000)
+			ents.sweep(cut)
+			for n, i := range want {
+				if ents.names[i] != n {
+					delete(want, n)
+				}
+			}
+		}
+		if ents.len() != len(want) || ents.index.n != len(want) {
+			t.Fatalf("step %d: %d entities, index %d, want %d", step, ents.len(), ents.index.n, len(want))
+		}
+	}
+	for n, i := range want {
+		if j, ok := ents.index.find(hashName(n), n, ents.names); !ok || j != i {
+			t.Fatalf("%s: %d %v, want %d", n, j, ok, i)
+		}
+	}
+	if len(ents.index.slots) > 4096 {
+		t.Fatalf("index not shrunk: %d slots for %d", len(ents.index.slots), len(want))
+	}
+}
