@@ -228,7 +228,7 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 	}
 	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None, geoMin: math.MaxInt64,
 		geo: map[string][]geoMark{}, strs: map[string]string{}, hopMs: hopMs(cfg)}
-	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.names[a], p.ents.names[b]) }
+	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.recs[a].name, p.ents.recs[b].name) }
 	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
 	if err != nil {
 		return nil, err
@@ -261,15 +261,15 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		return missed
 	}
 	eid := p.ents.id(id)
-	t := &p.ents
+	t := &p.ents.recs[eid]
 	switch {
-	case t.serial[eid] == pn.serial:
-		t.count[eid]++
-		if int(t.count[eid]) == p.heavy {
+	case t.serial == pn.serial:
+		t.count++
+		if int(t.count) == p.heavy {
 			pn.heavy = append(pn.heavy, eid)
 		}
-	case pn.start > t.last[eid]: // the entity's first event in pn
-		t.last[eid], t.serial[eid], t.count[eid] = pn.start, pn.serial, 1
+	case pn.start > t.last: // the entity's first event in pn
+		t.last, t.serial, t.count = pn.start, pn.serial, 1
 		if p.heavy <= 1 {
 			pn.heavy = append(pn.heavy, eid)
 		}
@@ -437,7 +437,7 @@ func (p *Processor) Flush(emitWM int64) []Row {
 func (p *Processor) Panes() int { return p.eng.Len() }
 
 func (p *Processor) emit(r window.Result, panes []*pane) {
-	if n := len(p.ents.names); len(p.accOf) < n {
+	if n := len(p.ents.recs); len(p.accOf) < n {
 		p.accOf = append(p.accOf, make([]int32, n-len(p.accOf))...)
 		p.sel = append(p.sel, make([]bool, n-len(p.sel))...)
 	}
@@ -489,7 +489,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		// first one no entity is flagged in it.
 		if a.n > p.cfg.Velocity || a.n >= p.cfg.MetronomeEvents || a.claims >= p.cfg.ClaimBurst ||
 			a.impossible > 0 || a.geo > 0 || a.devUsers > p.cfg.SharedDeviceUsers ||
-			r.Updated && p.flags != nil && p.flags.Flagged(p.ents.names[id], r.Start) {
+			r.Updated && p.flags != nil && p.flags.Flagged(p.ents.recs[id].name, r.Start) {
 			p.ids = append(p.ids, id)
 			p.sel[id] = true
 		}
@@ -516,7 +516,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	slices.SortFunc(p.ids, p.byName)
 	for _, eid := range p.ids {
 		a := &p.pool[p.accOf[eid]-1]
-		id := p.ents.names[eid]
+		id := p.ents.recs[eid].name
 		if a.geo > 0 {
 			a.hop = hopping(p.geo[id], r.Start, r.End, p.hopMs)
 		}

@@ -13,19 +13,24 @@ import (
 // live pane holds it.
 type entities struct {
 	index nameIndex
-	names []string // "" for a free number
-	last  []int64  // the newest pane start holding the entity
-	// The entity's events in the pane (aggregate) numbered serial[i], its
-	// newest: counted to find the panes where it is heavy.
-	serial []uint32
-	count  []uint32
-	free   []uint32
-	n      int // entities held
+	recs  []entity // by number
+	free  []uint32
+	n     int // entities held
 	// The last id looked up (its interned name) and its number: a
 	// partition's records come in runs of one user (a client's batch),
 	// and a run skips the index. Cleared by sweep.
 	lastName string
 	lastID   uint32
+}
+
+// entity is what a Processor keeps of an entity, in one record (an event
+// reads it all: one cache line, not one per field).
+type entity struct {
+	name string // "" for a free number
+	last int64  // the newest pane start holding the entity
+	// The entity's events in the pane (aggregate) numbered serial, its
+	// newest: counted to find the panes where it is heavy.
+	serial, count uint32
 }
 
 func newEntities() entities { return entities{} }
@@ -37,8 +42,8 @@ func (t *entities) id(name string) uint32 {
 		return t.lastID
 	}
 	h := hashName(name)
-	if i, ok := t.index.find(h, name, t.names); ok {
-		t.lastName, t.lastID = t.names[i], i
+	if i, ok := t.index.find(h, name, t.recs); ok {
+		t.lastName, t.lastID = t.recs[i].name, i
 		return i
 	}
 	name = strings.Clone(name)
@@ -46,13 +51,10 @@ func (t *entities) id(name string) uint32 {
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
-		t.names[i], t.last[i], t.serial[i], t.count[i] = name, math.MinInt64, 0, 0
+		t.recs[i] = entity{name: name, last: math.MinInt64}
 	} else {
-		i = uint32(len(t.names))
-		t.names = append(t.names, name)
-		t.last = append(t.last, math.MinInt64)
-		t.serial = append(t.serial, 0)
-		t.count = append(t.count, 0)
+		i = uint32(len(t.recs))
+		t.recs = append(t.recs, entity{name: name, last: math.MinInt64})
 	}
 	t.index.insert(h, i)
 	t.n++
@@ -64,10 +66,10 @@ func (t *entities) id(name string) uint32 {
 // (every pane of theirs is evicted).
 func (t *entities) sweep(cut int64) {
 	t.lastName = ""
-	for i, name := range t.names {
-		if name != "" && t.last[i] <= cut {
-			t.index.remove(hashName(name), uint32(i))
-			t.names[i] = ""
+	for i := range t.recs {
+		if e := &t.recs[i]; e.name != "" && e.last <= cut {
+			t.index.remove(hashName(e.name), uint32(i))
+			e.name = ""
 			t.free = append(t.free, uint32(i))
 			t.n--
 		}
@@ -95,7 +97,7 @@ func (x *nameIndex) home(tag uint32) uint64 { return uint64(tag) & uint64(len(x.
 func slot(h uint64, i uint32) uint64 { return h&^(1<<32-1) | uint64(i+1) }
 
 // find returns the number of the entity named name, of hash h.
-func (x *nameIndex) find(h uint64, name string, names []string) (uint32, bool) {
+func (x *nameIndex) find(h uint64, name string, recs []entity) (uint32, bool) {
 	if x.n == 0 {
 		return 0, false
 	}
@@ -107,7 +109,7 @@ func (x *nameIndex) find(h uint64, name string, names []string) (uint32, bool) {
 			return 0, false
 		}
 		if uint32(s>>32) == tag {
-			if i := uint32(s) - 1; names[i] == name {
+			if i := uint32(s) - 1; recs[i].name == name {
 				return i, true
 			}
 		}

@@ -22,12 +22,12 @@ func TestEntitiesAgainstMap(t *testing.T) {
 			t.Fatalf("step %d: %s is %d, was %d", step, name, i, j)
 		}
 		want[name] = i
-		ents.last[i] = int64(step)
+		ents.recs[i].last = int64(step)
 		if step%5_000 == 4_999 {
 			cut := int64(step - 2_000)
 			ents.sweep(cut)
 			for n, i := range want {
-				if ents.names[i] != n {
+				if ents.recs[i].name != n {
 					delete(want, n)
 				}
 			}
@@ -37,7 +37,7 @@ func TestEntitiesAgainstMap(t *testing.T) {
 		}
 	}
 	for n, i := range want {
-		if j, ok := ents.index.find(hashName(n), n, ents.names); !ok || j != i {
+		if j, ok := ents.index.find(hashName(n), n, ents.recs); !ok || j != i {
 			t.Fatalf("%s: %d %v, want %d", n, j, ok, i)
 		}
 	}

@@ -45,7 +45,7 @@ func (p *Processor) Snapshot() *State {
 			if !ok {
 				i = len(out.Entities)
 				at[ev.id] = i
-				out.Entities = append(out.Entities, EntityState{ID: p.ents.names[ev.id], Users: pn.users[ev.id]})
+				out.Entities = append(out.Entities, EntityState{ID: p.ents.recs[ev.id].name, Users: pn.users[ev.id]})
 			}
 			es := &out.Entities[i]
 			es.Offsets = append(es.Offsets, ev.off&offMask)
@@ -77,8 +77,8 @@ func (p *Processor) Restore(s *State) {
 		if ps.Agg != nil {
 			for _, e := range ps.Agg.Entities {
 				id := p.ents.id(e.ID)
-				if ps.Start > p.ents.last[id] {
-					p.ents.last[id] = ps.Start
+				if e := &p.ents.recs[id]; ps.Start > e.last {
+					e.last = ps.Start
 				}
 				// Each count of marks goes on that many of the entity's
 				// events here (a window sums them per entity).
