@@ -30,16 +30,23 @@ import (
 type dedup struct {
 	horizon int64
 	seen    hashSet
-	// Sightings in arrival order, for eviction: hashes[i] is in block
-	// i/dedupBlock, whose latest event time (seconds, see secs) is
-	// maxes[i/dedupBlock]. head, the first remembered, starts a block.
-	hashes []uint64
+	// Sightings in arrival order, for eviction, in chunks of dedupChunk
+	// (all full but the last; a chunk read to the end is dropped, so the
+	// queue never copies what it holds): the i-th hash from the start of
+	// chunks[0] is in block i/dedupBlock, whose latest event time (seconds,
+	// see secs) is maxes[i/dedupBlock]. head, the index in chunks[0] of the
+	// first remembered, starts a block.
+	chunks [][]uint64
 	maxes  []uint32
 	head   int
 }
 
-// dedupBlock is the number of ids forgotten together.
-const dedupBlock = 64
+// dedupBlock is the number of ids forgotten together; dedupChunk, a
+// multiple of it, the number of hashes in a chunk of the queue (64 KiB).
+const (
+	dedupBlock = 64
+	dedupChunk = 8192
+)
 
 // SeenID is a remembered event id (its hash) and the event time it is
 // remembered by (version 2 snapshots from before blocks: the event's own).
@@ -77,8 +84,13 @@ func (d *dedup) first(id string, eventTime, wm int64) bool {
 }
 
 func (d *dedup) push(h uint64, s uint32) {
-	i := len(d.hashes)
-	d.hashes = append(d.hashes, h)
+	n := len(d.chunks)
+	if n == 0 || len(d.chunks[n-1]) == dedupChunk {
+		d.chunks = append(d.chunks, make([]uint64, 0, dedupChunk))
+		n++
+	}
+	i := (n-1)*dedupChunk + len(d.chunks[n-1]) // from the start of chunks[0]
+	d.chunks[n-1] = append(d.chunks[n-1], h)
 	if i%dedupBlock == 0 {
 		d.maxes = append(d.maxes, s)
 	} else {
@@ -91,16 +103,22 @@ func (d *dedup) evict(wm int64) {
 	if cut > wm { // no watermark yet (window.None): nothing to forget
 		return
 	}
-	for d.head+dedupBlock <= len(d.hashes) && int64(d.maxes[d.head/dedupBlock])*1000 < cut {
-		for _, h := range d.hashes[d.head : d.head+dedupBlock] {
+	for len(d.chunks) > 0 {
+		if d.head == dedupChunk { // chunks[0] read to the end
+			d.chunks[0] = nil
+			d.chunks = d.chunks[1:]
+			d.maxes = d.maxes[dedupChunk/dedupBlock:]
+			d.head = 0
+			continue
+		}
+		c := d.chunks[0]
+		if d.head+dedupBlock > len(c) || int64(d.maxes[d.head/dedupBlock])*1000 >= cut {
+			return
+		}
+		for _, h := range c[d.head : d.head+dedupBlock] {
 			d.seen.del(h)
 		}
 		d.head += dedupBlock
-	}
-	if d.head > 4096 && d.head*2 > len(d.hashes) {
-		d.hashes = append(d.hashes[:0], d.hashes[d.head:]...)
-		d.maxes = append(d.maxes[:0], d.maxes[d.head/dedupBlock:]...)
-		d.head = 0
 	}
 }
 
@@ -108,15 +126,21 @@ func (d *dedup) evict(wm int64) {
 // time, for a snapshot.
 func (d *dedup) state() []SeenID {
 	out := make([]SeenID, 0, d.len())
-	for i := d.head; i < len(d.hashes); i++ {
-		out = append(out, SeenID{Hash: d.hashes[i], Time: int64(d.maxes[i/dedupBlock]) * 1000})
+	for ci, c := range d.chunks {
+		from := 0
+		if ci == 0 {
+			from = d.head
+		}
+		for j := from; j < len(c); j++ {
+			out = append(out, SeenID{Hash: c[j], Time: int64(d.maxes[(ci*dedupChunk+j)/dedupBlock]) * 1000})
+		}
 	}
 	return out
 }
 
 // restore replaces the remembered ids with those of a snapshot.
 func (d *dedup) restore(ids []SeenID) {
-	d.hashes, d.maxes, d.head = d.hashes[:0], d.maxes[:0], 0
+	d.chunks, d.maxes, d.head = nil, nil, 0
 	d.seen = hashSet{}
 	for _, s := range ids {
 		d.seen.add(s.Hash)
@@ -124,7 +148,13 @@ func (d *dedup) restore(ids []SeenID) {
 	}
 }
 
-func (d *dedup) len() int { return len(d.hashes) - d.head }
+func (d *dedup) len() int {
+	n := len(d.chunks)
+	if n == 0 {
+		return 0
+	}
+	return (n-1)*dedupChunk + len(d.chunks[n-1]) - d.head
+}
 
 // hashSet is a set of 64-bit hashes: open addressing with linear probing
 // and backward-shift deletion (no tombstones), one 8-byte slot per entry

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/questline/questline/event"
 )
 
@@ -154,5 +156,60 @@ func TestHashSetAgainstMap(t *testing.T) {
 		if k := rng.Uint64() | 1; !want[k] && !s.add(k) {
 			t.Fatalf("%x present though never added", k)
 		}
+	}
+}
+
+// TestDedupChunksAgainstModel: across many chunks of the eviction queue,
+// the ids remembered are those of the blocks of dedupBlock sightings (in
+// arrival order) not wholly behind the horizon, as one flat list has them;
+// a snapshot taken anywhere restores the same.
+func TestDedupChunksAgainstModel(t *testing.T) {
+	const horizon = 10 * sec
+	d := newDedup(horizon)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var hashes []uint64 // the model: every sighting, and the blocks' latest times
+	var maxes []uint32
+	head := 0
+	var wm int64
+	for i := range 5 * dedupChunk {
+		wm += rng.Int64N(20)
+		id, et := fmt.Sprint(rng.IntN(i+1)), wm+rng.Int64N(3*sec)-sec
+		first := d.first(id, et, wm)
+		// The model, before the id is looked up: forget whole blocks.
+		for head+dedupBlock <= len(hashes) && int64(maxes[head/dedupBlock])*1000 < wm-horizon {
+			head += dedupBlock
+		}
+		h := xxhash.Sum64String(id)
+		want := !slices.Contains(hashes[head:], h)
+		if first != want {
+			t.Fatalf("event %d: first %v, model %v", i, first, want)
+		}
+		if want {
+			if len(hashes)%dedupBlock == 0 {
+				maxes = append(maxes, secs(et))
+			} else {
+				maxes[len(hashes)/dedupBlock] = max(maxes[len(hashes)/dedupBlock], secs(et))
+			}
+			hashes = append(hashes, h)
+		}
+		if d.len() != len(hashes)-head {
+			t.Fatalf("event %d: %d remembered, model %d", i, d.len(), len(hashes)-head)
+		}
+		if i%3001 == 0 {
+			s := d.state()
+			for j, id := range s {
+				if id.Hash != hashes[head+j] || id.Time != int64(maxes[(head+j)/dedupBlock])*1000 {
+					t.Fatalf("event %d: state[%d] = %+v", i, j, id)
+				}
+			}
+			r := newDedup(horizon)
+			r.restore(s)
+			if !slices.Equal(r.state(), s) {
+				t.Fatalf("event %d: restored state differs", i)
+			}
+		}
+	}
+	if len(d.chunks) > 3 {
+		t.Fatalf("%d chunks held for %d ids", len(d.chunks), d.len())
 	}
 }
