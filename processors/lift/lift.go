@@ -19,7 +19,6 @@ import (
 	"cmp"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/questline/questline/event"
@@ -76,30 +75,44 @@ type user struct {
 	convs           []int64
 }
 
-// drop is a drop's user facts: users[idx[id]] is the user with id ids[i],
+// drop is a drop's user facts: users[pos[n]-1] is the user numbered n
+// (in the Processor's users; pos[n] = 0: none), whose number is uids[i],
 // in a slice (a row reads every user: in order, not through a map).
 type drop struct {
-	idx     map[string]int32
-	ids     []string
+	pos     []int32
+	uids    []int32
 	users   []user
 	next    int64 // the next cutoff to emit
 	version uint64
 }
 
-// user returns the facts of user id, adding them.
-func (d *drop) user(id string) *user {
-	i, ok := d.idx[id]
-	if !ok {
-		id = strings.Clone(id) // decoded strings share their record
-		i = int32(len(d.users))
-		d.idx[id] = i
-		d.ids = append(d.ids, id)
-		d.users = append(d.users, user{active: never, exposed: never})
+// user returns the facts of the user numbered n in t, adding them.
+func (d *drop) user(n int32, t *users) *user {
+	if int(n) < len(d.pos) {
+		if i := d.pos[n]; i != 0 {
+			return &d.users[i-1]
+		}
+	} else {
+		d.pos = append(d.pos, make([]int32, max(int(n)+1, len(t.names))-len(d.pos))...)
 	}
-	return &d.users[i]
+	t.hold(n)
+	d.users = append(d.users, user{active: never, exposed: never})
+	d.uids = append(d.uids, n)
+	d.pos[n] = int32(len(d.users))
+	return &d.users[len(d.users)-1]
 }
 
-func newDrop(next int64) *drop { return &drop{idx: map[string]int32{}, next: next} }
+// find returns the facts of the user numbered n, or nil.
+func (d *drop) find(n int32) *user {
+	if int(n) < len(d.pos) {
+		if i := d.pos[n]; i != 0 {
+			return &d.users[i-1]
+		}
+	}
+	return nil
+}
+
+func newDrop(next int64) *drop { return &drop{next: next} }
 
 // Excluder decides which users are left out of a drop's row because of a
 // bot flag overlapping [from, to): the live and attribution window up to
@@ -117,6 +130,7 @@ type Processor struct {
 	exclude Excluder
 	cat     *catalog.Catalog
 	drops   map[string]*drop
+	users   users            // of the drops
 	done    map[string]int64 // finalized drops → end + attribution
 	wm      int64
 	rows    []Row
@@ -128,7 +142,7 @@ type Processor struct {
 // New returns a processor over the drops of cat.
 func New(cfg Config, scope string, cat *catalog.Catalog, exclude Excluder) *Processor {
 	return &Processor{cfg: cfg, scope: scope, exclude: exclude, cat: cat,
-		drops: map[string]*drop{}, done: map[string]int64{}, wm: window.None, candVersion: math.MaxUint64}
+		drops: map[string]*drop{}, users: newUsers(), done: map[string]int64{}, wm: window.None, candVersion: math.MaxUint64}
 }
 
 func (p *Processor) candidates() []catalog.Drop {
@@ -154,6 +168,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 	}
 	attr := p.cfg.Attribution.Milliseconds()
 	t := e.EventTime
+	n := int32(-1) // e's user, numbered once a drop needs it
 	for i := range p.candidates() {
 		cd := &p.cands[i]
 		start, end, ended := p.cfg.live(cd)
@@ -173,7 +188,10 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 			d = newDrop(window.Floor(start, p.cfg.Update.Milliseconds()) + p.cfg.Update.Milliseconds())
 			p.drops[cd.ID] = d
 		}
-		u := d.user(e.UserID)
+		if n < 0 {
+			n = p.users.number(e.UserID)
+		}
+		u := d.user(n, &p.users)
 		d.version++
 		if inLive {
 			u.active = min(u.active, t)
@@ -212,6 +230,9 @@ func (p *Processor) advance(wm int64) {
 		}
 		if ended && end+attr+late <= wm {
 			p.rows = append(p.rows, p.row(cd, d, end+attr, true))
+			for _, n := range d.uids {
+				p.users.release(n)
+			}
 			delete(p.drops, cd.ID)
 			p.done[cd.ID] = end + attr
 		}
@@ -255,8 +276,9 @@ func (p *Processor) row(cd *catalog.Drop, d *drop, cutoff int64, final bool) Row
 	if p.exclude != nil {
 		// The users left out are few (flagged): take them back out.
 		p.exclude.EachOverlapping(start, to, func(id string) {
-			if i, ok := d.idx[id]; ok {
-				c := classify(&d.users[i], liveEnd, convEnd)
+			n, ok := p.users.lookup(id)
+			if u := d.find(n); ok && u != nil {
+				c := classify(u, liveEnd, convEnd)
 				r.Counts.add(Counts{-c.ExposedUsers, -c.ExposedConverters, -c.ControlUsers, -c.ControlConverters})
 			}
 		})

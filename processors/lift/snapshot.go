@@ -25,9 +25,9 @@ func (p *Processor) Snapshot() *State {
 	s := &State{WM: p.wm, Drops: map[string]DropState{}, Done: map[string]int64{}}
 	for id, d := range p.drops {
 		ds := DropState{NextCutoff: d.next, Version: d.version, Users: make(map[string]UserState, len(d.users))}
-		for i, uid := range d.ids {
+		for i, n := range d.uids {
 			u := &d.users[i]
-			ds.Users[uid] = UserState{Active: u.active, Exposed: u.exposed, Convs: u.convs}
+			ds.Users[p.users.names[n]] = UserState{Active: u.active, Exposed: u.exposed, Convs: u.convs}
 		}
 		s.Drops[id] = ds
 	}
@@ -41,11 +41,12 @@ func (p *Processor) Snapshot() *State {
 func (p *Processor) Restore(s *State) {
 	p.wm = s.WM
 	p.drops = make(map[string]*drop, len(s.Drops))
+	p.users = newUsers()
 	for id, ds := range s.Drops {
 		d := newDrop(ds.NextCutoff)
 		d.version = ds.Version
 		for uid, us := range ds.Users {
-			*d.user(uid) = user{active: us.Active, exposed: us.Exposed, convs: us.Convs}
+			*d.user(p.users.number(uid), &p.users) = user{active: us.Active, exposed: us.Exposed, convs: us.Convs}
 		}
 		p.drops[id] = d
 	}
