@@ -105,7 +105,8 @@ type Processor struct {
 
 	auctions map[string]*auction
 	// The auction of the last event (nil: none) and its id: an auction's
-	// events mostly come in a run, and a run skips the map. Cleared when
+	// events mostly come in a run, and a run skips the map and takes the
+	// auction's contribution before the event from cur. Cleared when
 	// auctions are evicted or restored.
 	last   *auction
 	lastID []byte
@@ -152,8 +153,9 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	default:
 		return 0
 	}
-	a, hadOld := p.last, true
+	a, hadOld, again := p.last, true, p.last != nil
 	if a == nil || string(p.lastID) != e.AuctionID {
+		again = false
 		a = p.auctions[e.AuctionID]
 		if a == nil {
 			hadOld = false
@@ -165,7 +167,12 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		}
 		p.last, p.lastID = a, append(p.lastID[:0], e.AuctionID...)
 	}
-	if hadOld {
+	switch {
+	case again:
+		// The last event's auction: its contribution is the one computed
+		// after that event (nothing else changes an auction).
+		p.old, p.cur = p.cur, p.old
+	case hadOld:
 		a.contribute(&p.old)
 	}
 	newReq := e.Type == event.BidRequest && !a.hasReq
