@@ -146,12 +146,33 @@ func (e evt) marks() (claim, impossible, geo int) {
 	return int(e.off&markClaim) / markClaim, int(e.off&markImpossible) / markImpossible, int(e.off&markGeo) / markGeo
 }
 
+// events is a pane's events in blocks (the first of 64, each next twice
+// as large up to eventsBlock): growing never copies what it holds, and a
+// full pane wastes at most the end of its last block.
+type events struct{ blocks [][]evt }
+
+// eventsBlock is the largest block of events (8 KiB).
+const eventsBlock = 1024
+
+func (l *events) add(e evt) {
+	n := len(l.blocks)
+	if n == 0 || len(l.blocks[n-1]) == cap(l.blocks[n-1]) {
+		size := 64
+		if n > 0 {
+			size = min(2*cap(l.blocks[n-1]), eventsBlock)
+		}
+		l.blocks = append(l.blocks, make([]evt, 0, size))
+		n++
+	}
+	l.blocks[n-1] = append(l.blocks[n-1], e)
+}
+
 // pane is a pane's events, pointer-free but for the devices' users: the
 // panes of a window's lateness hold every event of the entities.
 type pane struct {
 	start  int64
 	serial uint32              // numbers the aggregates (a pane's parts share its start)
-	evs    []evt               // arrival order
+	evs    events              // arrival order
 	users  map[uint32][]string // devices: distinct users, by entity
 	// For emission: the entities (numbers; repeats allowed) with an event
 	// that can signal on its own (claim, impossible quest, geo mismatch,
@@ -296,7 +317,7 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 	if geoMismatch(e) {
 		off |= markGeo
 	}
-	pn.evs = append(pn.evs, evt{eid, off})
+	pn.evs.add(evt{eid, off})
 	notable := off&^offMask != 0
 	if p.cfg.Entity == EntityDevice && e.UserID != "" && !slices.Contains(pn.users[eid], e.UserID) {
 		if pn.users == nil {
@@ -455,19 +476,21 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		}
 	}
 	for _, pn := range panes {
-		for _, ev := range pn.evs {
-			k := p.accOf[ev.id]
-			if k == 0 {
-				if !r.Updated {
-					continue
+		for _, blk := range pn.evs.blocks {
+			for _, ev := range blk {
+				k := p.accOf[ev.id]
+				if k == 0 {
+					if !r.Updated {
+						continue
+					}
+					k = p.accumFor(ev.id)
 				}
-				k = p.accumFor(ev.id)
-			}
-			a := &p.pool[k-1]
-			a.n++
-			if ev.off&^offMask != 0 {
-				c, i, g := ev.marks()
-				a.claims, a.impossible, a.geo = a.claims+c, a.impossible+i, a.geo+g
+				a := &p.pool[k-1]
+				a.n++
+				if ev.off&^offMask != 0 {
+					c, i, g := ev.marks()
+					a.claims, a.impossible, a.geo = a.claims+c, a.impossible+i, a.geo+g
+				}
 			}
 		}
 		for id, us := range pn.users {
@@ -496,10 +519,12 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	}
 	// Second pass for the selected: times and distinct users.
 	for _, pn := range panes {
-		for _, ev := range pn.evs {
-			if p.sel[ev.id] {
-				a := &p.pool[p.accOf[ev.id]-1]
-				a.times = append(a.times, pn.start+int64(ev.off&offMask))
+		for _, blk := range pn.evs.blocks {
+			for _, ev := range blk {
+				if p.sel[ev.id] {
+					a := &p.pool[p.accOf[ev.id]-1]
+					a.times = append(a.times, pn.start+int64(ev.off&offMask))
+				}
 			}
 		}
 		for id, us := range pn.users {

@@ -40,17 +40,19 @@ func (p *Processor) Snapshot() *State {
 		pn := ps.Agg
 		out := &PaneState{Start: pn.start}
 		at := map[uint32]int{} // entity → index in out.Entities
-		for _, ev := range pn.evs {
-			i, ok := at[ev.id]
-			if !ok {
-				i = len(out.Entities)
-				at[ev.id] = i
-				out.Entities = append(out.Entities, EntityState{ID: p.ents.recs[ev.id].name, Users: pn.users[ev.id]})
+		for _, blk := range pn.evs.blocks {
+			for _, ev := range blk {
+				i, ok := at[ev.id]
+				if !ok {
+					i = len(out.Entities)
+					at[ev.id] = i
+					out.Entities = append(out.Entities, EntityState{ID: p.ents.recs[ev.id].name, Users: pn.users[ev.id]})
+				}
+				es := &out.Entities[i]
+				es.Offsets = append(es.Offsets, ev.off&offMask)
+				c, i, g := ev.marks()
+				es.Claims, es.Impossible, es.Geo = es.Claims+uint16(c), es.Impossible+uint16(i), es.Geo+uint16(g)
 			}
-			es := &out.Entities[i]
-			es.Offsets = append(es.Offsets, ev.off&offMask)
-			c, i, g := ev.marks()
-			es.Claims, es.Impossible, es.Geo = es.Claims+uint16(c), es.Impossible+uint16(i), es.Geo+uint16(g)
 		}
 		s.Engine.Panes = append(s.Engine.Panes, window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: out})
 	}
@@ -92,7 +94,7 @@ func (p *Processor) Restore(s *State) {
 					if j < int(e.Geo) {
 						o |= markGeo
 					}
-					pn.evs = append(pn.evs, evt{id, o})
+					pn.evs.add(evt{id, o})
 				}
 				if len(e.Users) > 0 {
 					if pn.users == nil {
