@@ -52,7 +52,7 @@ const warmCopies = 2
 // ratios writer/client, sink/client, sink_warm/client and the sink's
 // against client_tsv, and the CPU time per row of each process during
 // each way.
-// See docs/benchmarks.md.
+// See docs/benchmarks/sink.md.
 func BenchmarkEventsInsert(b *testing.B) {
 	client, err := exec.LookPath("clickhouse-client")
 	if err != nil {

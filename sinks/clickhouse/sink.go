@@ -150,7 +150,7 @@ func NewSink(ctx context.Context, cfg SinkConfig, reg prometheus.Registerer, log
 	// One INSERT per batch: the sink already overlaps the next batch's
 	// fetching and decoding with the insert, and one INSERT makes one part
 	// per batch where a split makes two for the server to merge (measured:
-	// less clickhouse-server CPU per row, docs/benchmarks.md).
+	// less clickhouse-server CPU per row, docs/benchmarks/sink.md).
 	wopts := []WriterOpt{BatchRows(cfg.BatchRows), BatchWait(cfg.BatchWait), InsertParallelism(1)}
 	s.batches = make([]*batch, cfg.InsertsInFlight+1)
 	for i := range s.batches {
