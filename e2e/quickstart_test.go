@@ -65,8 +65,9 @@ func TestQuickStart(t *testing.T) {
 		close(lines)
 		exited <- cmd.Wait()
 	}()
+	ended := false // exited was received (cmd.ProcessState is written by Wait's goroutine)
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if !ended {
 			cmd.Process.Signal(os.Interrupt)
 			select {
 			case <-exited:
@@ -85,7 +86,9 @@ wait:
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("the quick start ended by itself (%v); last line %q; stderr:\n%s", <-exited, last, stderr.String())
+				err := <-exited
+				ended = true
+				t.Fatalf("the quick start ended by itself (%v); last line %q; stderr:\n%s", err, last, stderr.String())
 			}
 			f := strings.Fields(l)
 			if len(f) == 9 && f[0] == "time" {
@@ -109,6 +112,7 @@ wait:
 		t.Fatal(err)
 	}
 	stopped := false
+	stopBy := time.After(time.Minute)
 	for {
 		select {
 		case l, ok := <-lines:
@@ -118,6 +122,7 @@ wait:
 			}
 			stopped = stopped || strings.HasPrefix(l, "stopped.")
 		case err := <-exited:
+			ended = true
 			if !stopped || err != nil || strings.Contains(stderr.String(), "exited") {
 				t.Errorf("after Ctrl-C the quick start exited with %v, said it stopped: %v; stderr:\n%s", err, stopped, stderr.String())
 			}
@@ -128,7 +133,7 @@ wait:
 				t.Errorf("questline run logged errors:\n%s", grepLines(string(b), "level=ERROR"))
 			}
 			return
-		case <-time.After(time.Minute):
+		case <-stopBy:
 			cmd.Process.Signal(syscall.SIGKILL)
 			t.Fatal("the quick start did not stop within a minute of Ctrl-C")
 		}

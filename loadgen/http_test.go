@@ -291,7 +291,7 @@ func TestHTTPSenderEdge(t *testing.T) {
 	}
 	// pregenerate: every request built before the first send, the edge
 	// requests' bodies too (HTTPSender.Prepare).
-	for _, mode := range []struct{ correct, pregenerate bool }{{false, false}, {true, false}, {true, true}} {
+	for _, mode := range []struct{ correct, pregenerate bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 		correct := mode.correct
 		t.Run(fmt.Sprintf("correct=%v,pregenerate=%v", correct, mode.pregenerate), func(t *testing.T) {
 			ti, srv := newTestIngest(t)

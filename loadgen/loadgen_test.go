@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -466,5 +467,28 @@ func TestPregenerate(t *testing.T) {
 		if !bytes.Equal(j1, j2) {
 			t.Fatalf("edge %d: pregenerated run has another truth", edge)
 		}
+	}
+}
+
+// TestPregenerateCanceled: a context that ends while the run is being
+// generated ends the generation then (not at the end of the run's
+// million events, seconds later) and sends nothing; Run returns the
+// context's error and the truth of nothing sent.
+func TestPregenerateCanceled(t *testing.T) {
+	cfg := testConfig(1_000_000)
+	cfg.Pregenerate = true
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var cs captureSender
+	start := time.Now()
+	tr, err := Run(ctx, cfg, &cs, nil)
+	if el := time.Since(start); el > 4*time.Second {
+		t.Fatalf("Run took %v after a cancel 50 ms in", el)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run: %v, want the context's deadline", err)
+	}
+	if len(cs.batches) != 0 || tr.Run.Batches != 0 {
+		t.Fatalf("%d batches sent, truth of %d, after a cancel during the generation", len(cs.batches), tr.Run.Batches)
 	}
 }

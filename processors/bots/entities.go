@@ -91,9 +91,12 @@ type nameIndex struct {
 	n     int
 }
 
-// home returns the slot where a name of hash h starts probing.
+// home returns the slot where a name starts probing, from tag, the high
+// 32 bits of its hash.
 func (x *nameIndex) home(tag uint32) uint64 { return uint64(tag) & uint64(len(x.slots)-1) }
 
+// slot returns the slot value of entity i, of hash h: h's high 32 bits
+// and i + 1 (never 0, the empty slot).
 func slot(h uint64, i uint32) uint64 { return h&^(1<<32-1) | uint64(i+1) }
 
 // find returns the number of the entity named name, of hash h.

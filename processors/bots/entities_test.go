@@ -2,6 +2,7 @@ package bots
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -43,5 +44,25 @@ func TestEntitiesAgainstMap(t *testing.T) {
 	}
 	if len(ents.index.slots) > 4096 {
 		t.Fatalf("index not shrunk: %d slots for %d", len(ents.index.slots), len(want))
+	}
+}
+
+// TestEntitiesSweepForgetsLastLookup: a sweep that forgets the entity
+// looked up last (a watermark far ahead evicts every pane) also forgets
+// the run shortcut, so the next lookup of its id interns it again.
+func TestEntitiesSweepForgetsLastLookup(t *testing.T) {
+	ents := newEntities()
+	i := ents.id("u1")
+	ents.recs[i].last = 10
+	ents.sweep(math.MaxInt64)
+	if ents.len() != 0 {
+		t.Fatalf("%d entities after sweeping every one", ents.len())
+	}
+	j := ents.id("u1")
+	if ents.recs[j].name != "u1" || ents.len() != 1 {
+		t.Fatalf("u1 after a sweep: number %d named %q, %d entities", j, ents.recs[j].name, ents.len())
+	}
+	if k, ok := ents.index.find(hashName("u1"), "u1", ents.recs); !ok || k != j {
+		t.Fatalf("u1 not in the index after a sweep: %d %v", k, ok)
 	}
 }

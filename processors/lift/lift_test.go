@@ -3,6 +3,8 @@ package lift
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,5 +216,63 @@ func TestDropWithoutEndEndsAfterMaxLive(t *testing.T) {
 	batch := Batch(cfg, window.ScopeAll, cat, events)
 	if len(batch) != 1 || batch[0].Counts != last.Counts || batch[0].UpdatedAt != last.UpdatedAt {
 		t.Fatalf("batch %+v, streaming %+v", batch, last)
+	}
+}
+
+// TestUserNumbersOutliveAFinalDrop: a user's number stays with it while
+// any live drop holds it. A short drop finalizes (releasing its users)
+// while a long one still holds the same users, new users arrive after
+// (taking any freed numbers), and the old users go on converting in the
+// long drop: its rows equal the batch definition's.
+func TestUserNumbersOutliveAFinalDrop(t *testing.T) {
+	cat := catalog.New()
+	cat.Apply(&event.Event{ID: "s1", Type: event.DropScheduled, DropID: "short", CreatorID: "c", StartsAt: t0 + minute, EndsAt: t0 + 3*minute, EventTime: t0})
+	cat.Apply(&event.Event{ID: "s2", Type: event.DropScheduled, DropID: "long", CreatorID: "c", StartsAt: t0 + 2*minute, EndsAt: t0 + 90*minute, EventTime: t0})
+	var events []event.Event
+	add := func(e event.Event) {
+		e.ID = fmt.Sprint("e", len(events))
+		events = append(events, e)
+	}
+	for i := range 20 { // in both drops
+		u := fmt.Sprint("old", i)
+		add(event.Event{Type: event.QuestStarted, UserID: u, EventTime: t0 + 150*sec + int64(i)})
+		if i%2 == 0 {
+			add(event.Event{Type: event.DropViewed, UserID: u, DropID: "short", EventTime: t0 + 160*sec + int64(i)})
+		}
+	}
+	// Past the short drop's end + attribution + lateness (43 min).
+	for i := range 20 {
+		add(event.Event{Type: event.QuestStarted, UserID: fmt.Sprint("new", i), EventTime: t0 + 50*minute + int64(i)})
+	}
+	for i := range 20 {
+		u := fmt.Sprint("old", i)
+		if i%3 == 0 {
+			add(event.Event{Type: event.DropViewed, UserID: u, DropID: "long", EventTime: t0 + 55*minute + int64(i)})
+		}
+		if i%2 == 0 {
+			add(event.Event{Type: event.Conversion, UserID: u, EventTime: t0 + 56*minute + int64(i)})
+		}
+	}
+	cfg := DefaultConfig()
+	p := New(cfg, window.ScopeAll, cat, nil)
+	wmk := window.NewWatermark(time.Minute)
+	for i := range events {
+		p.Add(&events[i], wmk.Observe(events[i].EventTime))
+	}
+	p.Advance(wmk.Max() + 1e9)
+	var finals []Row
+	for _, r := range p.Flush() {
+		if r.Final {
+			r.Version = 0
+			finals = append(finals, r)
+		}
+	}
+	slices.SortFunc(finals, func(a, b Row) int { return strings.Compare(a.DropID, b.DropID) })
+	want := Batch(cfg, window.ScopeAll, cat, events) // by drop: long, short
+	if len(want) != 2 || want[0].ExposedConverters == 0 || want[0].ControlConverters == 0 {
+		t.Fatalf("weak stream: %+v", want)
+	}
+	if fmt.Sprint(finals) != fmt.Sprint(want) {
+		t.Fatalf("finals\n%+v\nwant\n%+v", finals, want)
 	}
 }

@@ -1,6 +1,7 @@
 package yield
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -240,4 +241,70 @@ func stream(t *testing.T, cfg Config, events []event.Event, disorder int64, flus
 		irows = append(irows, r)
 	}
 	return rows, irows
+}
+
+// TestLastAuctionForgotten: the auction of the last event (the run
+// shortcut) is forgotten when auctions are evicted or restored, so a later
+// event of that id finds the auction the map holds (a new one after
+// eviction; the snapshot's after a restore), as without the shortcut.
+func TestLastAuctionForgotten(t *testing.T) {
+	cfg := Config{Window: window.Spec{Size: 2 * time.Minute, Slide: time.Minute, Lateness: time.Minute}, Grace: time.Minute}
+	newP := func() *Processor {
+		p, err := New(cfg, window.ScopeAll, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	A := mk{"A", t0 + 10*minute}
+	p := newP()
+	for _, e := range []event.Event{A.ev(event.BidRequest, req("feed")), A.ev(event.Bid, bidEv("b1", "bid", 1_000_000, 50))} {
+		p.Add(&e, A.t)
+	}
+	p.Advance(A.t + 20*minute)
+	p.Flush(A.t + 20*minute)
+	if p.Auctions() != 0 {
+		t.Fatalf("%d auctions after their eviction", p.Auctions())
+	}
+	late := mk{"A", A.t + 21*minute}.ev(event.BidRequest, req("feed"))
+	p.Add(&late, late.EventTime)
+	if p.Auctions() != 1 {
+		t.Fatalf("an event of an evicted auction's id left %d auctions, want 1 (a new one)", p.Auctions())
+	}
+
+	// Restore into a processor that went on after its snapshot.
+	B := mk{"B", t0 + 10*minute}
+	p = newP()
+	for _, e := range []event.Event{B.ev(event.BidRequest, req("feed")), B.ev(event.Bid, bidEv("b1", "bid", 1_000_000, 50))} {
+		p.Add(&e, B.t)
+	}
+	js, err := json.Marshal(p.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() *State {
+		var s State
+		if err := json.Unmarshal(js, &s); err != nil {
+			t.Fatal(err)
+		}
+		return &s
+	}
+	lost := B.ev(event.Bid, bidEv("b2", "no_bid", 0, 20)) // after the snapshot: undone by the restore
+	p.Add(&lost, B.t)
+	p.Restore(state())
+	fresh := newP()
+	fresh.Restore(state())
+	next := B.ev(event.AuctionWon, won("b1", 800_000))
+	var out [2]string
+	for i, q := range []*Processor{p, fresh} {
+		e := next
+		q.Add(&e, B.t)
+		q.Advance(B.t + 3*minute) // the auction is kept until B.t + 4 min
+		rows, irows := q.Flush(B.t + 3*minute)
+		st, _ := json.Marshal(q.Snapshot())
+		out[i] = fmt.Sprint(rows, irows, string(st))
+	}
+	if out[0] != out[1] {
+		t.Fatalf("after a restore, rows or state differ from a fresh processor's:\n%s\n%s", out[0], out[1])
+	}
 }
