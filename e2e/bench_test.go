@@ -323,6 +323,15 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	if r := envInt("E2E_FRESH_RATE", 0); r > 0 {
 		rate = float64(r)
+	} else if pregen {
+		// The pregenerated phase is held in memory, about 600 bytes per
+		// event: keep it within a third of what the machine has free.
+		if budget := memAvailable() / 3; budget > 0 && rate*float64(fresh)*600 > float64(budget) {
+			capped := float64(int(float64(budget)/600/float64(fresh)/100) * 100)
+			b.Logf("real time: %.0f events/s for %ds would take about %.1f GB to pregenerate; capped at %.0f events/s (a third of the %.1f GB available)",
+				rate, fresh, rate*float64(fresh)*600/1e9, capped, float64(3*budget)/1e9)
+			rate = capped
+		}
 	}
 	lgArgs = []string{"-seed", "2", "-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", fmt.Sprintf("%ds", fresh), "-speed", "1", "-concurrency", concurrency}
 	var freshOrigin time.Time
@@ -543,4 +552,16 @@ func vmRSS(pid int) string {
 		}
 	}
 	return "?"
+}
+
+// memAvailable returns the machine's MemAvailable in bytes, or 0.
+func memAvailable() int64 {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -375,7 +375,7 @@ func TestPregenerateRealTime(t *testing.T) {
 	if el := time.Since(start); el < 2500*time.Millisecond {
 		t.Fatalf("a real-time run of 2 s starting 1 s ahead took only %v", el)
 	}
-	if s.maxLate > 500 {
+	if s.maxLate > 1500 { // generous: a loaded machine delays goroutines too
 		t.Fatalf("a batch was sent %d ms after its time", s.maxLate)
 	}
 }
