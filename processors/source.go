@@ -271,10 +271,11 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 				return err
 			}
 		}
+		var e event.Event
 		for i := range o.Devices {
 			d := &o.Devices[i]
-			var e event.Event
-			if event.DecodeBinary(d.Record, &e) != nil {
+			// Only the key is needed, and it is copied.
+			if event.DecodeBinaryShared(d.Record, &e) != nil {
 				continue
 			}
 			recs = append(recs, &kgo.Record{Topic: TopicDevices, Key: []byte(e.DeviceID), Value: deviceEventValue(partition, d), Partition: s.partitionOf(e.DeviceID, s.devices)})
