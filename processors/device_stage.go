@@ -178,7 +178,9 @@ func (s *deviceStage) run(ctx context.Context) error {
 					return // re-sent after a source restore
 				}
 				dp.maxOff[source] = off
-				if event.DecodeBinary(v[21:], &e) != nil {
+				// The event's strings are the record's bytes, as in the
+				// source stage: the bots processor clones what it keeps.
+				if event.DecodeBinaryShared(v[21:], &e) != nil {
 					return
 				}
 				dp.p.AddRange(&e, dp.watermark(), window.Range{Lo: lo, Hi: 1<<63 - 1})

@@ -15,26 +15,40 @@ import (
 
 // merger merges the partials of one table and writes the merged rows.
 type merger interface {
-	// merge decodes the latest partial of every source of one identity
-	// and buffers the merged row.
-	merge(parts []json.RawMessage) error
+	// decode decodes a partial's row (partial.Row), once per partial.
+	decode(row []byte) (any, error)
+	// merge merges the decoded rows of the latest partial of every source
+	// of one identity and buffers the merged row.
+	merge(rows []any) error
 	flush(ctx context.Context) error
 }
 
 type tableMerger[T any] struct {
 	merge1 func([]T) []T
+	rows   []T // merge's scratch
 	w      *ch.Writer[T]
 	name   string
 	refs   *refusals
 }
 
-func (m *tableMerger[T]) merge(parts []json.RawMessage) error {
-	rows := make([]T, len(parts))
-	for i, p := range parts {
-		if err := json.Unmarshal(p, &rows[i]); err != nil {
-			return err
-		}
+func (m *tableMerger[T]) decode(row []byte) (any, error) {
+	r := new(T)
+	if err := json.Unmarshal(row, r); err != nil {
+		return nil, err
 	}
+	return r, nil
+}
+
+func (m *tableMerger[T]) merge(parts []any) error {
+	rows := m.rows[:0]
+	for _, p := range parts {
+		r, ok := p.(*T)
+		if !ok {
+			return fmt.Errorf("processors: %s merger given a %T", m.name, p)
+		}
+		rows = append(rows, *r)
+	}
+	m.rows = rows
 	merged := m.merge1(rows)
 	if len(merged) != 1 {
 		return fmt.Errorf("processors: %d merged rows for one identity", len(merged))
@@ -113,21 +127,38 @@ func (s *mergeState) add(p partial) {
 	s.dirty[id] = true
 }
 
-// emit merges every dirty identity into its table's writer.
+// emit merges every dirty identity into its table's writer. A partial's
+// row is decoded the first time it is merged and kept decoded (its Row,
+// which may alias a fetched record, is dropped).
 func (s *mergeState) emit(ms map[string]merger) error {
+	var parts []any
 	for id := range s.dirty {
 		bySource := s.latest[id]
+		parts = parts[:0]
+		for src, p := range bySource {
+			if p.decoded == nil {
+				m := ms[p.Table]
+				if m == nil {
+					return fmt.Errorf("processors: partial of unknown table %q", p.Table)
+				}
+				d, err := m.decode(p.Row)
+				if err != nil {
+					return fmt.Errorf("processors: partial %s: %w", p.key(), err)
+				}
+				p.decoded, p.Row = d, nil
+				bySource[src] = p
+			}
+			parts = append(parts, p.decoded)
+		}
+		if len(parts) == 0 {
+			continue
+		}
 		var table string
-		parts := make([]json.RawMessage, 0, len(bySource))
 		for _, p := range bySource {
 			table = p.Table
-			parts = append(parts, p.Row)
+			break
 		}
-		m := ms[table]
-		if m == nil {
-			return fmt.Errorf("processors: partial of unknown table %q", table)
-		}
-		if err := m.merge(parts); err != nil {
+		if err := ms[table].merge(parts); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,6 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -97,7 +96,7 @@ func (s *mergeStage) run(ctx context.Context) error {
 				return // a tombstone: its identity was evicted
 			}
 			var p partial
-			if e := json.Unmarshal(r.Value, &p); e != nil {
+			if e := decodePartial(r.Value, &p); e != nil {
 				s.log.Warn("processors: undecodable partial skipped", "partition", r.Partition, "offset", r.Offset, "err", e)
 				return
 			}

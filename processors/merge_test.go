@@ -7,10 +7,19 @@ import (
 	"testing"
 )
 
-// countingMerger records how many partials each merge saw.
-type countingMerger struct{ merged []int }
+// countingMerger records the rows it decoded and how many partials each
+// merge saw.
+type countingMerger struct {
+	decoded []string
+	merged  []int
+}
 
-func (m *countingMerger) merge(parts []json.RawMessage) error {
+func (m *countingMerger) decode(row []byte) (any, error) {
+	m.decoded = append(m.decoded, string(row))
+	return string(row), nil
+}
+
+func (m *countingMerger) merge(parts []any) error {
 	m.merged = append(m.merged, len(parts))
 	return nil
 }

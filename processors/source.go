@@ -2,7 +2,6 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"hash/fnv"
 	"log/slog"
@@ -237,10 +236,7 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			if err != nil {
 				return err
 			}
-			v, err := json.Marshal(&p)
-			if err != nil {
-				return err
-			}
+			v := p.appendBinary(make([]byte, 0, 32+len(p.Table)+len(p.Identity)+len(p.Row)))
 			recs = append(recs, &kgo.Record{Topic: TopicPartials, Key: []byte(p.key()), Value: v, Partition: s.partitionOf(p.Table+"|"+p.Identity, s.partials)})
 			s.m.emitted.WithLabelValues(p.Table).Inc()
 			return nil
@@ -275,10 +271,11 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 				return err
 			}
 		}
+		var e event.Event
 		for i := range o.Devices {
 			d := &o.Devices[i]
-			var e event.Event
-			if event.DecodeBinary(d.Record, &e) != nil {
+			// Only the key is needed, and it is copied.
+			if event.DecodeBinaryShared(d.Record, &e) != nil {
 				continue
 			}
 			recs = append(recs, &kgo.Record{Topic: TopicDevices, Key: []byte(e.DeviceID), Value: deviceEventValue(partition, d), Partition: s.partitionOf(e.DeviceID, s.devices)})
@@ -292,10 +289,7 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			}
 			// The merge stage forgets identities every source is done with.
 			marker := partial{Source: partition, Watermark: wm}
-			mv, err := json.Marshal(&marker)
-			if err != nil {
-				return err
-			}
+			mv := marker.appendBinary(nil)
 			for pp := range s.partials {
 				recs = append(recs, &kgo.Record{Topic: TopicPartials, Key: []byte(marker.key()), Value: mv, Partition: pp})
 			}
