@@ -35,6 +35,9 @@ func TestQuickStart(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	port := func() string { a := freeAddr(t); return a[strings.LastIndexByte(a, ':')+1:] }
 	cmd := exec.Command("bash", "../scripts/quickstart.sh")
+	// A group of its own, so that Ctrl-C can be sent as a terminal sends
+	// it: to every process of the foreground group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Env = append(os.Environ(),
 		"QUESTLINE_BIN="+bin,
 		"QUESTLINE_DATA_DIR="+data,
@@ -108,7 +111,7 @@ wait:
 		}
 	}
 
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	stopped := false
@@ -129,8 +132,8 @@ wait:
 			if _, err := os.Stat(filepath.Join(data, "clickhouse", "clickhouse.pid")); !os.IsNotExist(err) {
 				t.Errorf("its ClickHouse was not stopped: pid file %v", err)
 			}
-			if b, err := os.ReadFile(filepath.Join(data, "questline.log")); err == nil && strings.Contains(string(b), "level=ERROR") {
-				t.Errorf("questline run logged errors:\n%s", grepLines(string(b), "level=ERROR"))
+			if b, err := os.ReadFile(filepath.Join(data, "questline.log")); err == nil && (strings.Contains(string(b), "level=ERROR") || strings.Contains(string(b), "unwritten")) {
+				t.Errorf("questline run logged errors or stopped with rows unwritten:\n%s", grepLines(string(b), "level=ERROR")+grepLines(string(b), "unwritten"))
 			}
 			return
 		case <-stopBy:

@@ -66,7 +66,10 @@ cat > "$dir/users.xml" <<'XML'
   <quotas><default></default></quotas>
 </yandex>
 XML
-"$server" --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
+# In a session of its own: a Ctrl-C in the quick start's terminal must not
+# stop the server before questline has written its last rows (the quick
+# start stops it last).
+setsid "$server" --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
 echo $! >"$pidfile"
 for _ in $(seq 1 150); do
   if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1; then
