@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -252,6 +253,22 @@ func TestProgress(t *testing.T) {
 	if s := buf.String(); !strings.HasPrefix(s, "loadgen: 5000 events ") || !strings.Contains(s, "errors 0 rejected 0") ||
 		!strings.HasSuffix(s, "100%\n") || strings.Contains(s, "\r") {
 		t.Fatalf("plain progress %q", s)
+	}
+	// Pregenerated: a line before the generation; the rate is that of the
+	// sending alone (5000 events sent in well under a second here).
+	buf.Reset()
+	cfg.Pregenerate = true
+	if _, err := Run(context.Background(), cfg, &captureSender{}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	last := strings.Fields(lines[len(lines)-1])
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "loadgen: pregenerating") || !strings.Contains(lines[1], "; sending") ||
+		len(last) < 5 || last[1] != "5000" || last[4] != "ev/s" || !strings.HasSuffix(lines[2], "100%") {
+		t.Fatalf("pregenerated progress %q", buf.String())
+	}
+	if rate, _ := strconv.Atoi(last[3]); rate < 5000 {
+		t.Fatalf("pregenerated progress rate %d events/s: timed from before the generation?", rate)
 	}
 	buf.Reset()
 	var c counters

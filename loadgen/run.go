@@ -62,9 +62,21 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 	wallStart := time.Now()
 	var simAt int64 // ms of simulated time covered, read by the progress loop
 	var simMu sync.Mutex
+	// setSimAt records that the run has covered simulated time up to t:
+	// as it generates, or with Pregenerate as it sends.
+	setSimAt := func(t int64) {
+		simMu.Lock()
+		simAt = t - o
+		simMu.Unlock()
+	}
 	var stopProgress chan struct{}
 	var progressDone chan struct{}
-	if progress != nil {
+	// startProgress starts the progress reports, timed from wallStart: at
+	// once, or with Pregenerate when the sending starts.
+	startProgress := func() {
+		if progress == nil {
+			return
+		}
 		pr := &progressReporter{w: progress, tty: isTerminal(progress), total: int64(cfg.Count),
 			duration: cfg.Duration, start: wallStart, c: &c, lastT: wallStart,
 			simDone: func() time.Duration {
@@ -74,6 +86,11 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 			}}
 		stopProgress, progressDone = make(chan struct{}), make(chan struct{})
 		go pr.loop(stopProgress, progressDone)
+	}
+	if !cfg.Pregenerate {
+		startProgress()
+	} else if progress != nil {
+		fmt.Fprintln(progress, "loadgen: pregenerating the run before the first send")
 	}
 
 	// wait sleeps until a batch sent at simulated time sendAt is due:
@@ -109,6 +126,9 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 			return false
 		}
 		tb.add(b, len(b.Events))
+		if cfg.Pregenerate {
+			setSimAt(b.SendAt)
+		}
 		batches++
 		return true
 	}
@@ -160,9 +180,9 @@ loop:
 			}
 		}
 		sent += n
-		simMu.Lock()
-		simAt = b.SendAt - o
-		simMu.Unlock()
+		if !cfg.Pregenerate {
+			setSimAt(b.SendAt)
+		}
 		if cfg.Count > 0 && sent >= cfg.Count {
 			break
 		}
@@ -188,6 +208,7 @@ loop:
 		// before their simulated time (an Origin ahead of the wall clock
 		// by more than the generation leaves them on schedule).
 		wallStart = time.Now()
+		startProgress()
 		for i, b := range queue {
 			queue[i] = nil // sent requests are garbage
 			if !dispatch(b) {
@@ -197,7 +218,7 @@ loop:
 	}
 	close(work)
 	wg.Wait()
-	if progress != nil {
+	if stopProgress != nil {
 		close(stopProgress)
 		<-progressDone
 	}

@@ -19,7 +19,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "questline_processor_events_total", Help: "Events processed by the window processors.",
+			Name: "questline_processor_events_total", Help: "Events processed by the window processors (the copies of a catalog event in every partition count once, as the event).",
 		}),
 		late: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_processor_late_events_total", Help: "Events that missed at least one closed window, by processor.",

@@ -189,7 +189,9 @@ func (s *source) run(ctx context.Context) error {
 				s.forward = append(s.forward, kafka.CatalogCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v}, s.sources)...)
 			}
 			pt.p.AddRecord(r.Value, &e, r.Offset)
-			s.m.events.Inc()
+			if !kafka.IsCatalogCopy(r) {
+				s.m.events.Inc() // a copy is the same event again, in another partition
+			}
 		})
 		var err error
 		if now.Sub(lastFlush) >= s.cfg.FlushInterval {
