@@ -135,7 +135,9 @@ func (s *mergeState) emit(ms map[string]merger) error {
 	for id := range s.dirty {
 		bySource := s.latest[id]
 		parts = parts[:0]
+		var table string // every source's partial of an identity is of its table
 		for src, p := range bySource {
+			table = p.Table
 			if p.decoded == nil {
 				m := ms[p.Table]
 				if m == nil {
@@ -152,11 +154,6 @@ func (s *mergeState) emit(ms map[string]merger) error {
 		}
 		if len(parts) == 0 {
 			continue
-		}
-		var table string
-		for _, p := range bySource {
-			table = p.Table
-			break
 		}
 		if err := ms[table].merge(parts); err != nil {
 			return err

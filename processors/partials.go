@@ -71,15 +71,6 @@ func decodePartial(v []byte, p *partial) error {
 		return json.Unmarshal(v, p)
 	}
 	v = v[1:]
-	varint := func() int64 {
-		x, n := binary.Varint(v)
-		if n <= 0 {
-			v = nil
-			return 0
-		}
-		v = v[n:]
-		return x
-	}
 	uvarint := func() uint64 {
 		x, n := binary.Uvarint(v)
 		if n <= 0 {
@@ -88,6 +79,11 @@ func decodePartial(v []byte, p *partial) error {
 		}
 		v = v[n:]
 		return x
+	}
+	// binary.AppendVarint writes the zig-zag form as a uvarint.
+	varint := func() int64 {
+		u := uvarint()
+		return int64(u>>1) ^ -int64(u&1)
 	}
 	str := func() (string, bool) {
 		n := uvarint()
