@@ -62,13 +62,6 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 	wallStart := time.Now()
 	var simAt int64 // ms of simulated time covered, read by the progress loop
 	var simMu sync.Mutex
-	// setSimAt records that the run has covered simulated time up to t:
-	// as it generates, or with Pregenerate as it sends.
-	setSimAt := func(t int64) {
-		simMu.Lock()
-		simAt = t - o
-		simMu.Unlock()
-	}
 	var stopProgress chan struct{}
 	var progressDone chan struct{}
 	// startProgress starts the progress reports, timed from wallStart: at
@@ -126,9 +119,9 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 			return false
 		}
 		tb.add(b, len(b.Events))
-		if cfg.Pregenerate {
-			setSimAt(b.SendAt)
-		}
+		simMu.Lock()
+		simAt = b.SendAt - o // the simulated time the run has sent up to
+		simMu.Unlock()
 		batches++
 		return true
 	}
@@ -180,9 +173,6 @@ loop:
 			}
 		}
 		sent += n
-		if !cfg.Pregenerate {
-			setSimAt(b.SendAt)
-		}
 		if cfg.Count > 0 && sent >= cfg.Count {
 			break
 		}
