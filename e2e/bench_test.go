@@ -169,7 +169,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	mark := func() {
 		start = time.Now()
 		runCPU0, chCPU0 = testtool.ProcessCPU(run.Process.Pid), testtool.ProcessCPU(chPid)
-		busy0, total0 = machineCPU()
+		busy0, total0 = testtool.MachineCPU()
 	}
 	if !pregen {
 		mark()
@@ -209,7 +209,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	phaseEnd := func() {
 		e2eSecs = time.Since(start).Seconds()
 		runCPU, chCPU = testtool.ProcessCPU(run.Process.Pid)-runCPU0, testtool.ProcessCPU(chPid)-chCPU0
-		busy1, total1 = machineCPU()
+		busy1, total1 = testtool.MachineCPU()
 	}
 	phaseEnd()
 	// The sink's counter counts again the rows it re-inserts after a
@@ -382,20 +382,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 	poll := func() {
 		out := q(fmt.Sprintf("SELECT DISTINCT toUnixTimestamp(window_end), version FROM {db}.quest_completion WHERE scope = 'all' AND quest_id = '' AND window_end > toDateTime(%d)", freshStart.Unix()))
 		now := time.Now().UnixMilli()
-		sc := bufio.NewScanner(strings.NewReader(out))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) != 2 {
-				continue
-			}
-			end, err1 := strconv.ParseInt(f[0], 10, 64)
-			v, err2 := strconv.ParseInt(f[1], 10, 64)
-			if err1 != nil || err2 != nil || versions[[2]int64{end, v}] {
-				continue
+		eachIntRow(out, 2, func(r []int64) {
+			end, v := r[0], r[1]
+			if versions[[2]int64{end, v}] {
+				return
 			}
 			versions[[2]int64{end, v}] = true
 			seen[end*1000] = append(seen[end*1000], now)
-		}
+		})
 	}
 	done := make(chan error, 1)
 	go func() { done <- lg.Wait() }()
@@ -432,29 +426,22 @@ func BenchmarkEndToEnd(b *testing.B) {
 	// slow ingest counts as the pipeline's delay.
 	out := q(fmt.Sprintf(`SELECT event_time_ms, received_at_ms, ifNull(sent_at_ms - ts_ms, received_at_ms - event_time_ms) FROM {db}.events
 		WHERE received_at_ms >= %d AND received_at_ms <= %d`, freshStart.UnixMilli(), lgEnd.UnixMilli()))
-	sc = bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 {
-			continue
-		}
-		et, _ := strconv.ParseInt(f[0], 10, 64)
-		rt, _ := strconv.ParseInt(f[1], 10, 64)
-		held, _ := strconv.ParseInt(f[2], 10, 64)
+	eachIntRow(out, 3, func(r []int64) {
+		et, rt, held := r[0], r[1], r[2]
 		total++
 		if held > 2000 {
 			slow++ // held by an offline device or an edge node, or the generator behind real time: not the pipeline's delay
-			continue
+			return
 		}
 		end := et - et%slide + slide
 		if end > closable {
 			tail++ // the run's last windows close only by idleness
-			continue
+			return
 		}
 		i, _ := slices.BinarySearch(seen[end], rt)
 		if i == len(seen[end]) {
 			unseen++ // no row written after it within 2 minutes of the end of the load
-			continue
+			return
 		}
 		at := seen[end][i]
 		if i > 0 {
@@ -462,7 +449,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		fr = append(fr, float64(at-et)/1000)
 		endToRow = append(endToRow, float64(at-end)/1000)
-	}
+	})
 	b.ReportMetric(e2eRate, "e2e_events/s")
 	b.ReportMetric(rawRate, "raw_rows/s")
 	b.ReportMetric(e2eRate/rawRate, "ratio")
@@ -543,25 +530,25 @@ func metric(b *testing.B, addr, name string) float64 {
 	return sum
 }
 
-// vmRSS returns a process's resident set size as /proc/<pid>/status says it.
-func vmRSS(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			return strings.TrimSpace(v)
+// eachIntRow calls fn with every row of a TSV query answer that has width
+// integer fields; other rows are skipped.
+func eachIntRow(out string, width int, fn func([]int64)) {
+	r := make([]int64, width)
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != width {
+			continue
+		}
+		ok := true
+		for i := range f {
+			var err error
+			if r[i], err = strconv.ParseInt(f[i], 10, 64); err != nil {
+				ok = false
+			}
+		}
+		if ok {
+			fn(r)
 		}
 	}
-	return "?"
-}
-
-// memAvailable returns the machine's MemAvailable in bytes, or 0.
-func memAvailable() int64 {
-	b, _ := os.ReadFile("/proc/meminfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -2,7 +2,7 @@
 // promtool, amtool, docker-compose): a missing one fails the test under CI,
 // where scripts/deps.sh must have installed it, and skips it elsewhere with
 // the command that installs it. Benchmarks measure such processes'
-// CPU time with ProcessCPU.
+// CPU time with ProcessCPU, and the machine's with MachineCPU.
 package testtool
 
 import (
@@ -40,8 +40,8 @@ func Require(t testing.TB, name string) string {
 	return ""
 }
 
-// clkTck is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on
-// every Linux the project runs on).
+// clkTck is USER_HZ, the unit of the CPU times in /proc/stat and
+// /proc/<pid>/stat (100 on every Linux the project runs on).
 const clkTck = 100
 
 // ProcessCPU returns the CPU time (user + system, all threads) process pid
@@ -62,4 +62,27 @@ func ProcessCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / clkTck
+}
+
+// MachineCPU returns the busy and total CPU time of the whole machine so
+// far (all cores), from /proc/stat.
+func MachineCPU() (busy, total time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)[1:] // user nice system idle iowait irq softirq steal ...
+	var sum, idle int64
+	for i, v := range f {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i >= 8 { // guest time is already counted in user
+			break
+		}
+		sum += n
+		if i == 3 || i == 4 {
+			idle += n
+		}
+	}
+	return time.Duration(sum-idle) * time.Second / clkTck, time.Duration(sum) * time.Second / clkTck
 }
