@@ -36,9 +36,6 @@ type part struct {
 	// applied or watermark record written: idleness is measured from it.
 	lastRecord int64
 	markWM     int64 // the watermark last sent to the device stage
-	// snapAt is when the partition's last snapshot was written (or it was
-	// assigned): it is due for the next SnapshotInterval after.
-	snapAt time.Time
 }
 
 // source is the first stage: questline.events → pipelines → partials,
@@ -118,8 +115,7 @@ func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offs
 		}
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
-		now := s.cfg.Now()
-		s.parts[partition] = &part{p: p, next: next, lastRecord: now.UnixMilli(), markWM: window.None, snapAt: now}
+		s.parts[partition] = &part{p: p, next: next, lastRecord: s.cfg.Now().UnixMilli(), markWM: window.None}
 		offsets[kafka.TopicEvents][partition] = kgo.NewOffset().At(next).WithEpoch(-1)
 	}
 	return offsets, nil
@@ -140,7 +136,7 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 func (s *source) run(ctx context.Context) error {
 	defer s.cl.Close()
 	var e event.Event
-	lastFlush := s.cfg.Now()
+	lastFlush, lastSnap := s.cfg.Now(), s.cfg.Now()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
 		fetches := s.cl.PollRecords(pctx, 10_000)
@@ -201,8 +197,9 @@ func (s *source) run(ctx context.Context) error {
 		if now.Sub(lastFlush) >= s.cfg.FlushInterval {
 			err = s.flush(ctx, now)
 			lastFlush = now
-			if err == nil {
-				err = s.snapshot(ctx, now)
+			if err == nil && now.Sub(lastSnap) >= s.cfg.SnapshotInterval {
+				err = s.snapshot(ctx)
+				lastSnap = now
 			}
 		}
 		s.mu.Unlock()
@@ -415,33 +412,20 @@ func (s *source) partitionOf(key string, n int32) int32 {
 	return int32(h.Sum32() % uint32(n))
 }
 
-// snapshot stores the state of one partition due for it (the one whose
-// last snapshot is oldest, once SnapshotInterval has passed since) with
-// its next offset, then commits that offset (informational: the snapshot
-// is the source of truth). One partition per flush: a partition does not
-// advance while its state is written, and writing every partition at
-// once stalled them all together for seconds at high rates. Called after
-// flush, with s.mu held.
-func (s *source) snapshot(ctx context.Context, now time.Time) error {
-	var due int32 = -1
+// snapshot stores every partition's state with its next offset, then
+// commits the offsets. Called after flush, with s.mu held.
+func (s *source) snapshot(ctx context.Context) error {
+	commit := map[int32]kgo.EpochOffset{}
 	for _, partition := range s.sortedParts() {
 		pt := s.parts[partition]
-		if now.Sub(pt.snapAt) >= s.cfg.SnapshotInterval && (due < 0 || pt.snapAt.Before(s.parts[due].snapAt)) {
-			due = partition
+		start := time.Now()
+		if err := writeSnapshot(s.cfg.SnapshotDir, partition, pt.next, pt.p); err != nil {
+			return err
 		}
+		s.m.snapshot.Observe(time.Since(start).Seconds())
+		commit[partition] = kgo.EpochOffset{Epoch: -1, Offset: pt.next}
 	}
-	if due < 0 {
-		return nil
-	}
-	pt := s.parts[due]
-	start := time.Now()
-	if err := writeSnapshot(s.cfg.SnapshotDir, due, pt.next, pt.p); err != nil {
-		return err
-	}
-	s.m.snapshot.Observe(time.Since(start).Seconds())
-	pt.snapAt = now
 	var cerr error
-	commit := map[int32]kgo.EpochOffset{due: {Epoch: -1, Offset: pt.next}}
 	s.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{kafka.TopicEvents: commit}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { cerr = err })
 	if cerr != nil {
 		s.log.Warn("processors: offset commit failed (snapshots hold the offsets)", "err", cerr)
