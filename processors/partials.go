@@ -25,12 +25,15 @@ type partial struct {
 	Source   int32           `json:"s"`
 	Version  uint64          `json:"v,omitempty"`
 	Row      json.RawMessage `json:"r,omitempty"`
-	// Until is the source watermark from which the source never emits
-	// this identity again (the window closed: end + lateness, plus the
-	// clean pass's lag in the clean scope), so the merge stage may forget
-	// the identity once every source's watermark has passed it.
+	// Until is the source's Done watermark (pipeline.Partition.Done)
+	// from which the source never emits this identity again (the window
+	// closed: end + lateness, plus the clean pass's lag in the clean
+	// scope), so the merge stage may forget the identity once every
+	// source's marker has passed it.
 	Until int64 `json:"u,omitempty"`
-	// Watermark is a marker's: the source's event-time watermark.
+	// Watermark is a marker's: the source's Done watermark (before
+	// session 5 its event-time watermark, which the clean pass's rows
+	// could follow; see docs/processors.md, "Merge stage").
 	Watermark int64 `json:"w,omitempty"`
 
 	// decoded is Row decoded by the table's merger (merger.decode), kept

@@ -2,11 +2,18 @@ package processors
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/histogram"
+	"github.com/questline/questline/processors/internal/streamgen"
 	"github.com/questline/questline/processors/latency"
+	"github.com/questline/questline/processors/pipeline"
+	"github.com/questline/questline/processors/window"
 	"github.com/questline/questline/processors/yield"
 )
 
@@ -99,4 +106,68 @@ func TestMergeLeavesPartialsIntact(t *testing.T) {
 	}
 	check("latency", lat, func() { latency.Merge(lat) })
 	check("yield", yl, func() { yield.Merge(yl) })
+}
+
+// TestNoPartialAfterItsMarker: once a source has sent the merge stage a
+// watermark (Partition.Done) at or past a row's Until, it never emits that
+// row again — in both scopes, whatever the flush points and with
+// watermark records (idle partitions) at random places. The merge stage
+// forgets an identity on that promise; a row emitted after it would
+// replace the row of every source with a row of some of them.
+func TestNoPartialAfterItsMarker(t *testing.T) {
+	for seed := range uint64(6) {
+		cfg := pipeline.DefaultConfig()
+		cfg.OutOfOrder = 20 * time.Second
+		p, err := pipeline.New(cfg, catalog.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &source{cfg: &Config{Pipeline: &cfg}}
+		for _, e := range []event.Event{
+			{ID: "c1", Type: event.DropStarted, DropID: "drop0", CreatorID: "cr0", EventTime: t0 + 5*60_000},
+			{ID: "c2", Type: event.DropEnded, DropID: "drop0", EventTime: t0 + 20*60_000},
+			{ID: "c3", Type: event.DropStarted, DropID: "drop1", CreatorID: "cr1", EventTime: t0 + 30*60_000},
+			{ID: "c4", Type: event.DropEnded, DropID: "drop1", EventTime: t0 + 50*60_000},
+		} {
+			p.Catalog().Apply(&e)
+		}
+		rng := rand.New(rand.NewPCG(seed, 7))
+		marker, checked := int64(window.None), 0
+		flush := func() {
+			o := p.Flush(p.Watermark())
+			err := s.rowPartials(0, o, func(pt partial, err error) error {
+				if err != nil {
+					return err
+				}
+				if pt.Until <= marker {
+					t.Fatalf("seed %d: %s %s emitted with Until %d after the marker %d", seed, pt.Table, pt.Identity, pt.Until, marker)
+				}
+				checked++
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Reset()
+			marker = max(marker, p.Done())
+		}
+		next := 1 + rng.IntN(3000)
+		streamgen.Each(streamgen.Config{Seed: seed, Events: 40_000, Users: 300, Start: t0, Gap: 400, Disorder: 20_000}, func(e *event.Event) {
+			p.Add(e)
+			if next--; next > 0 {
+				return
+			}
+			next = 1 + rng.IntN(3000)
+			if rng.IntN(4) == 0 && p.Watermark() != window.None {
+				// A watermark record, up to ten minutes ahead of the events.
+				p.Advance(p.Watermark() + rng.Int64N(600_000))
+			}
+			flush()
+		})
+		p.Advance(p.Watermark() + 24*3600_000)
+		flush()
+		if checked < 1000 {
+			t.Fatalf("seed %d: only %d partials checked", seed, checked)
+		}
+	}
 }

@@ -36,6 +36,7 @@ type part struct {
 	// applied or watermark record written: idleness is measured from it.
 	lastRecord int64
 	markWM     int64 // the watermark last sent to the device stage
+	markDone   int64 // the Done watermark last sent to the merge stage
 }
 
 // source is the first stage: questline.events → pipelines → partials,
@@ -115,7 +116,7 @@ func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offs
 		}
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
-		s.parts[partition] = &part{p: p, next: next, lastRecord: s.cfg.Now().UnixMilli(), markWM: window.None}
+		s.parts[partition] = &part{p: p, next: next, lastRecord: s.cfg.Now().UnixMilli(), markWM: window.None, markDone: window.None}
 		offsets[kafka.TopicEvents][partition] = kgo.NewOffset().At(next).WithEpoch(-1)
 	}
 	return offsets, nil
@@ -243,35 +244,8 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			s.m.emitted.WithLabelValues(p.Table).Inc()
 			return nil
 		}
-		pc := s.cfg.Pipeline
-		// Each row with its identity, version and the watermark from which
-		// its source never emits it again (see partial.Until).
-		for _, err := range []error{
-			addPartials(o.Quest, tQuest, partition, add, func(r *quest.Row) (string, uint64, int64) {
-				return questIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Quest.Window.Lateness)
-			}),
-			addPartials(o.Latency, tLatency, partition, add, func(r *latency.Row) (string, uint64, int64) {
-				return latencyIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Latency.Window.Lateness)
-			}),
-			addPartials(o.Yield, tYield, partition, add, func(r *yield.Row) (string, uint64, int64) {
-				return yieldIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness)
-			}),
-			addPartials(o.Integrity, tIntegrity, partition, add, func(r *yield.IntegrityRow) (string, uint64, int64) {
-				return integrityIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness)
-			}),
-			addPartials(o.Lift, tLift, partition, add, func(r *lift.Row) (string, uint64, int64) {
-				// An update row is made once, when the watermark passes its
-				// cutoff; the final row when it passes the cutoff + lateness.
-				var late time.Duration
-				if r.Final {
-					late = pc.Lift.Lateness
-				}
-				return liftIdentity(r), r.Version, s.until(r.Scope, r.UpdatedAt, late)
-			}),
-		} {
-			if err != nil {
-				return err
-			}
+		if err := s.rowPartials(partition, o, add); err != nil {
+			return err
 		}
 		var e event.Event
 		for i := range o.Devices {
@@ -289,13 +263,17 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 			for dp := range s.devices {
 				recs = append(recs, &kgo.Record{Topic: TopicDevices, Value: dv, Partition: dp})
 			}
-			// The merge stage forgets identities every source is done with.
-			marker := partial{Source: partition, Watermark: wm}
+			pt.markWM = wm
+		}
+		if done := pt.p.Done(); done != window.None && done != pt.markDone {
+			// The merge stage forgets identities every source is done
+			// with: Done, not the watermark, since the clean pass trails it.
+			marker := partial{Source: partition, Watermark: done}
 			mv := marker.appendBinary(nil)
 			for pp := range s.partials {
 				recs = append(recs, &kgo.Record{Topic: TopicPartials, Key: []byte(marker.key()), Value: mv, Partition: pp})
 			}
-			pt.markWM = wm
+			pt.markDone = done
 		}
 		s.convs.Add(o.Conversions...)
 		s.late.Add(o.Late...)
@@ -336,6 +314,43 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 	for kind, n := range map[string]int{"panes": sum.Panes, "attribution_users": sum.AttributionUsers,
 		"auctions": sum.Auctions, "lift_users": sum.LiftUsers, "flagged": sum.Flagged, "seen_ids": sum.SeenIDs} {
 		s.m.state.WithLabelValues(kind).Set(float64(n))
+	}
+	return nil
+}
+
+// rowPartials passes add every window row of o, a flush of partition, as a
+// partial: with its identity, its version and the watermark from which its
+// source never emits it again (partial.Until, against Partition.Done).
+func (s *source) rowPartials(partition int32, o *pipeline.Output, add func(partial, error) error) error {
+	pc := s.cfg.Pipeline
+	// Each row with its identity, version and the watermark from which
+	// its source never emits it again (see partial.Until).
+	for _, err := range []error{
+		addPartials(o.Quest, tQuest, partition, add, func(r *quest.Row) (string, uint64, int64) {
+			return questIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Quest.Window.Lateness)
+		}),
+		addPartials(o.Latency, tLatency, partition, add, func(r *latency.Row) (string, uint64, int64) {
+			return latencyIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Latency.Window.Lateness)
+		}),
+		addPartials(o.Yield, tYield, partition, add, func(r *yield.Row) (string, uint64, int64) {
+			return yieldIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness)
+		}),
+		addPartials(o.Integrity, tIntegrity, partition, add, func(r *yield.IntegrityRow) (string, uint64, int64) {
+			return integrityIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Yield.Window.Lateness)
+		}),
+		addPartials(o.Lift, tLift, partition, add, func(r *lift.Row) (string, uint64, int64) {
+			// An update row is made once, when the watermark passes its
+			// cutoff; the final row when it passes the cutoff + lateness.
+			var late time.Duration
+			if r.Final {
+				late = pc.Lift.Lateness
+			}
+			return liftIdentity(r), r.Version, s.until(r.Scope, r.UpdatedAt, late)
+		}),
+	} {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -391,10 +406,10 @@ func (s *source) idle(ctx context.Context, now time.Time) []*kgo.Record {
 	return recs
 }
 
-// until is the watermark of the partition from which a row of scope whose
-// window ends (or lift cutoff is) at end is never emitted again: end +
-// lateness, and in the clean scope also the clean pass's lag behind the
-// partition's watermark.
+// until is the Done watermark of the partition (pipeline.Partition.Done)
+// from which a row of scope whose window ends (or lift cutoff is) at end
+// is never emitted again: end + lateness, and in the clean scope also the
+// clean pass's lag.
 func (s *source) until(scope string, end int64, lateness time.Duration) int64 {
 	u := end + lateness.Milliseconds()
 	if scope == window.ScopeClean {

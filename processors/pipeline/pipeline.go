@@ -444,3 +444,25 @@ func (p *Partition) Stats() Stats {
 	s.SeenIDs = p.seen.len()
 	return s
 }
+
+// Done returns the partition's watermark in the terms of a row's Until:
+// rows of the all scope are final once the watermark passes their window's
+// end plus lateness; rows of the clean scope once the clean pass's own
+// watermark does, and that trails the watermark by the lag and more (the
+// clean pass takes an event only when the watermark is the lag past the
+// newest event time seen before it, and its watermark is then the disorder
+// bound behind that). So Done is the watermark, or the clean pass's plus
+// the lag if that is lower: a row whose window's end + lateness (+ the lag
+// in the clean scope) is at or below Done is never emitted again. The
+// merge stage forgets identities on that promise.
+func (p *Partition) Done() int64 {
+	wm := p.wm.Time()
+	if p.clean == nil || wm == window.None {
+		return wm
+	}
+	cwm := p.cleanWM.Time()
+	if cwm == window.None {
+		return window.None
+	}
+	return min(wm, cwm+p.lag)
+}
