@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"encoding/binary"
+	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -138,7 +141,44 @@ func (d *dedup) state() []SeenID {
 	return out
 }
 
-// restore replaces the remembered ids with those of a snapshot.
+// blocks returns the remembered ids for a snapshot (version 3): their
+// hashes oldest first, 8 bytes each (little-endian), from a block start,
+// and the latest event time (seconds) of each of their blocks. About 8
+// bytes per id, written at memory speed; the version-2 form (state) took
+// gob a struct per id.
+func (d *dedup) blocks() (hashes []byte, maxes []uint32) {
+	hashes = make([]byte, 0, 8*d.len())
+	for ci, c := range d.chunks {
+		from := 0
+		if ci == 0 {
+			from = d.head
+		}
+		for _, h := range c[from:] {
+			hashes = binary.LittleEndian.AppendUint64(hashes, h)
+		}
+	}
+	first := d.head / dedupBlock
+	n := (d.len() + dedupBlock - 1) / dedupBlock
+	return hashes, slices.Clone(d.maxes[first : first+n])
+}
+
+// restoreBlocks replaces the remembered ids with those of blocks.
+func (d *dedup) restoreBlocks(hashes []byte, maxes []uint32) error {
+	if len(hashes)%8 != 0 || (len(hashes)/8+dedupBlock-1)/dedupBlock != len(maxes) {
+		return fmt.Errorf("pipeline: snapshot: %d bytes of event id hashes with %d block times", len(hashes), len(maxes))
+	}
+	d.chunks, d.maxes, d.head = nil, nil, 0
+	d.seen = hashSet{}
+	for i := 0; i < len(hashes); i += 8 {
+		h := binary.LittleEndian.Uint64(hashes[i:])
+		d.seen.add(h)
+		d.push(h, maxes[i/8/dedupBlock])
+	}
+	return nil
+}
+
+// restore replaces the remembered ids with those of a snapshot of
+// version 1 or 2.
 func (d *dedup) restore(ids []SeenID) {
 	d.chunks, d.maxes, d.head = nil, nil, 0
 	d.seen = hashSet{}

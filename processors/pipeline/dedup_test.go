@@ -90,13 +90,18 @@ func TestDedupSnapshotKeepsBlocks(t *testing.T) {
 		wm += rng.Int64N(50)
 		a.first(fmt.Sprint(i), wm+rng.Int64N(3*sec)-sec, wm)
 		if i == 2500 {
-			b := newDedup(10 * sec)
+			b := newDedup(10 * sec) // version 2's form
 			b.restore(a.state())
+			c := newDedup(10 * sec) // version 3's
+			if err := c.restoreBlocks(a.blocks()); err != nil {
+				t.Fatal(err)
+			}
 			for j := 2501; j < 5000; j++ {
 				wm += rng.Int64N(50)
 				id, et := fmt.Sprint(rng.IntN(j)), wm+rng.Int64N(3*sec)-sec
-				if x, y := a.first(id, et, wm), b.first(id, et, wm); x != y {
-					t.Fatalf("event %d: original %v, restored %v", j, x, y)
+				x, y, z := a.first(id, et, wm), b.first(id, et, wm), c.first(id, et, wm)
+				if x != y || x != z {
+					t.Fatalf("event %d: original %v, restored %v (version 2), %v (version 3)", j, x, y, z)
 				}
 				if a.len() != b.len() {
 					t.Fatalf("event %d: original remembers %d, restored %d", j, a.len(), b.len())
@@ -206,6 +211,13 @@ func TestDedupChunksAgainstModel(t *testing.T) {
 			r.restore(s)
 			if !slices.Equal(r.state(), s) {
 				t.Fatalf("event %d: restored state differs", i)
+			}
+			r3 := newDedup(horizon)
+			if err := r3.restoreBlocks(d.blocks()); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(r3.state(), s) {
+				t.Fatalf("event %d: state restored from blocks differs", i)
 			}
 		}
 	}

@@ -14,10 +14,12 @@ import (
 	"github.com/questline/questline/processors/yield"
 )
 
-// snapshotVersion is the version of the snapshot encoding: 2 holds the
-// clean queue in Chunks (Restore also reads version 1, with one Arena; a
-// process of version 1 refuses version 2 instead of losing the queue).
-const snapshotVersion = 2
+// snapshotVersion is the version of the snapshot encoding: 3 holds the
+// remembered event ids as raw hashes (SeenHashes, SeenMaxes), 2 the clean
+// queue in Chunks. Restore also reads 2 (ids in Seen) and 1 (one Arena); a
+// process of an older version refuses a newer snapshot instead of losing
+// part of it.
+const snapshotVersion = 3
 
 // State is a partition's state as a snapshot holds it.
 type State struct {
@@ -32,7 +34,10 @@ type State struct {
 	Arena         []byte   // version 1: the clean queue's records
 	Chunks        [][]byte // version 2: the clean queue's records
 	Queue         []QueuedState
-	Seen          []SeenID // event ids remembered for de-duplication
+	Seen          []SeenID // versions 1, 2: event ids remembered for de-duplication
+	// Version 3: the event ids remembered for de-duplication (dedup.blocks).
+	SeenHashes []byte
+	SeenMaxes  []uint32
 }
 
 // ScopeState is the state of one scope's processors.
@@ -70,8 +75,8 @@ func (p *Partition) Snapshot(w io.Writer) error {
 	st := State{
 		Version: snapshotVersion, Max: p.wm.Max(), CleanMax: p.cleanWM.Max(), Stats: p.Stats(),
 		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(), Bots: p.bots.Snapshot(), All: p.all.snapshot(),
-		Seen: p.seen.state(),
 	}
+	st.SeenHashes, st.SeenMaxes = p.seen.blocks()
 	if p.clean != nil {
 		c := p.clean.snapshot()
 		st.Clean = &c
@@ -100,7 +105,7 @@ func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (*Partition, error) 
 	if err := gob.NewDecoder(r).Decode(&st); err != nil {
 		return nil, fmt.Errorf("pipeline: snapshot: %w", err)
 	}
-	if st.Version != snapshotVersion && st.Version != 1 {
+	if st.Version < 1 || st.Version > snapshotVersion {
 		return nil, fmt.Errorf("pipeline: snapshot version %d, want %d", st.Version, snapshotVersion)
 	}
 	if (st.Clean != nil) != cfg.Clean {
@@ -115,7 +120,13 @@ func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (*Partition, error) 
 	p.cleanWM.Restore(st.CleanMax)
 	p.stats = st.Stats
 	p.stats.CleanPending = 0
-	p.seen.restore(st.Seen)
+	if st.Version >= 3 {
+		if err := p.seen.restoreBlocks(st.SeenHashes, st.SeenMaxes); err != nil {
+			return nil, err
+		}
+	} else {
+		p.seen.restore(st.Seen)
+	}
 	p.flags.Restore(st.Flags)
 	p.bots.Restore(st.Bots)
 	p.all.restore(&st.All)

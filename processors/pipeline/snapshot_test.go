@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"math/rand/v2"
 	"slices"
@@ -90,67 +91,78 @@ func TestCrashRestoreSmallChunks(t *testing.T) {
 	crashRestore(t, testConfig(), stream(11))
 }
 
-// TestRestoreVersion1: a snapshot of version 1 (the clean queue in one
-// Arena) restores and continues to the same tables.
-func TestRestoreVersion1(t *testing.T) {
+// TestRestoreOlderVersions: snapshots of versions 1 (the clean queue in
+// one Arena, event ids in Seen) and 2 (the queue in Chunks, ids in Seen)
+// restore and continue to the same tables.
+func TestRestoreOlderVersions(t *testing.T) {
 	defer func(size, slack int) { chunkSize, chunkSlack = size, slack }(chunkSize, chunkSlack)
 	chunkSize, chunkSlack = 1024, 200
 	cfg := testConfig()
 	events := stream(11)
 	want := run(t, cfg, events, 1, 50, 0)
-	p := newTestPartition(t, cfg)
-	tb := newTables()
-	half := len(events) / 2 / 50 * 50
-	for i := range events[:half] {
-		p.Add(&events[i])
-		if (i+1)%50 == 0 {
-			tb.keep(p.Flush(p.Watermark()))
-			p.Reset()
+	for _, version := range []int{1, 2} {
+		p := newTestPartition(t, cfg)
+		tb := newTables()
+		half := len(events) / 2 / 50 * 50
+		for i := range events[:half] {
+			p.Add(&events[i])
+			if (i+1)%50 == 0 {
+				tb.keep(p.Flush(p.Watermark()))
+				p.Reset()
+			}
 		}
-	}
-	var buf bytes.Buffer
-	if err := p.Snapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
-	// Rewrite it as version 1: one arena, offsets into it.
-	var st State
-	if err := gob.NewDecoder(&buf).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	if len(st.Chunks) < 3 || len(st.Queue) == 0 {
-		t.Fatalf("%d chunks, %d queued: a weak test", len(st.Chunks), len(st.Queue))
-	}
-	base := make([]int, len(st.Chunks))
-	for i, c := range st.Chunks {
-		base[i] = len(st.Arena)
-		st.Arena = append(st.Arena, c...)
-	}
-	for i := range st.Queue {
-		q := &st.Queue[i]
-		q.Off, q.End, q.Chunk = q.Off+base[q.Chunk], q.End+base[q.Chunk], 0
-	}
-	st.Version, st.Chunks = 1, nil
-	buf.Reset()
-	if err := gob.NewEncoder(&buf).Encode(&st); err != nil {
-		t.Fatal(err)
-	}
-	p, err := Restore(cfg, catalog.New(), &buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := half; i < len(events); i++ {
-		p.Add(&events[i])
-		if (i+1)%50 == 0 {
-			tb.keep(p.Flush(p.Watermark()))
-			p.Reset()
+		var buf bytes.Buffer
+		if err := p.Snapshot(&buf); err != nil {
+			t.Fatal(err)
 		}
-	}
-	p.Advance(p.Watermark() + 1e9)
-	tb.keep(p.Flush(p.Watermark()))
-	got := merged([]*tables{tb})
-	for k, w := range want {
-		if !slices.Equal(got[k], w) {
-			t.Fatalf("table %s differs (%d vs %d rows)\n%s", k, len(got[k]), len(w), firstDiff(got[k], w))
+		var st State
+		if err := gob.NewDecoder(&buf).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Chunks) < 3 || len(st.Queue) == 0 || len(st.SeenHashes) == 0 {
+			t.Fatalf("%d chunks, %d queued, %d bytes of ids: a weak test", len(st.Chunks), len(st.Queue), len(st.SeenHashes))
+		}
+		// The event ids as versions 1 and 2 held them: one SeenID each,
+		// with its block's time.
+		for i := 0; i < len(st.SeenHashes); i += 8 {
+			st.Seen = append(st.Seen, SeenID{Hash: binary.LittleEndian.Uint64(st.SeenHashes[i:]), Time: int64(st.SeenMaxes[i/8/dedupBlock]) * 1000})
+		}
+		st.Version, st.SeenHashes, st.SeenMaxes = version, nil, nil
+		if version == 1 {
+			// One arena, offsets into it.
+			base := make([]int, len(st.Chunks))
+			for i, c := range st.Chunks {
+				base[i] = len(st.Arena)
+				st.Arena = append(st.Arena, c...)
+			}
+			for i := range st.Queue {
+				q := &st.Queue[i]
+				q.Off, q.End, q.Chunk = q.Off+base[q.Chunk], q.End+base[q.Chunk], 0
+			}
+			st.Chunks = nil
+		}
+		buf.Reset()
+		if err := gob.NewEncoder(&buf).Encode(&st); err != nil {
+			t.Fatal(err)
+		}
+		p, err := Restore(cfg, catalog.New(), &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := half; i < len(events); i++ {
+			p.Add(&events[i])
+			if (i+1)%50 == 0 {
+				tb.keep(p.Flush(p.Watermark()))
+				p.Reset()
+			}
+		}
+		p.Advance(p.Watermark() + 1e9)
+		tb.keep(p.Flush(p.Watermark()))
+		got := merged([]*tables{tb})
+		for k, w := range want {
+			if !slices.Equal(got[k], w) {
+				t.Fatalf("version %d: table %s differs (%d vs %d rows)\n%s", version, k, len(got[k]), len(w), firstDiff(got[k], w))
+			}
 		}
 	}
 }
