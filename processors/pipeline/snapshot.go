@@ -1,9 +1,13 @@
 package pipeline
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 
 	"github.com/questline/questline/processors/bots"
@@ -31,11 +35,15 @@ type State struct {
 	Bots          *bots.State
 	All           ScopeState
 	Clean         *ScopeState
-	Arena         []byte   // version 1: the clean queue's records
-	Chunks        [][]byte // version 2: the clean queue's records
-	Queue         []QueuedState
-	Seen          []SeenID // versions 1, 2: event ids remembered for de-duplication
-	// Version 3: the event ids remembered for de-duplication (dedup.blocks).
+	Arena         []byte // version 1: the clean queue's records
+	// The clean queue's records: in the gob value in version 2, in a raw
+	// section after it since version 3 (see Snapshot).
+	Chunks [][]byte
+	Queue  []QueuedState
+	Seen   []SeenID // versions 1, 2: event ids remembered for de-duplication
+	// Since version 3, the event ids remembered for de-duplication
+	// (dedup.blocks): SeenMaxes in the gob value, SeenHashes in a raw
+	// section after it.
 	SeenHashes []byte
 	SeenMaxes  []uint32
 }
@@ -66,17 +74,26 @@ func (s *scope) restore(st *ScopeState) {
 	s.lift.Restore(st.Lift)
 }
 
-// Snapshot writes the partition's state to w (encoding/gob). Take it after
-// a Flush whose rows were written: the rows emitted so far are then in the
-// tables, and a partition restored from the snapshot re-emits, identically,
-// whatever it emits after. Records applied after the snapshot must be read
-// again after a restore (the caller stores the input offset with it).
+// Snapshot writes the partition's state to w. Take it after a Flush whose
+// rows were written: the rows emitted so far are then in the tables, and a
+// partition restored from the snapshot re-emits, identically, whatever it
+// emits after. Records applied after the snapshot must be read again after
+// a restore (the caller stores the input offset with it).
+//
+// The encoding (version 3) is a gob State followed by two raw sections,
+// each a uvarint byte length and the bytes: the remembered event ids'
+// hashes, then the clean queue's chunks (a uvarint count, then each
+// chunk). At high rates those two are most of the state (every id of the
+// dedup horizon, every record of the clean pass's lag); gob built them
+// into one message in memory, growing it by copies, before writing it.
 func (p *Partition) Snapshot(w io.Writer) error {
 	st := State{
 		Version: snapshotVersion, Max: p.wm.Max(), CleanMax: p.cleanWM.Max(), Stats: p.Stats(),
 		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(), Bots: p.bots.Snapshot(), All: p.all.snapshot(),
 	}
-	st.SeenHashes, st.SeenMaxes = p.seen.blocks()
+	hashes, maxes := p.seen.blocks()
+	st.SeenMaxes = maxes
+	var chunks [][]byte
 	if p.clean != nil {
 		c := p.clean.snapshot()
 		st.Clean = &c
@@ -84,8 +101,8 @@ func (p *Partition) Snapshot(w io.Writer) error {
 			// From the first record waiting: the chunks hold nothing
 			// older (releaseClean drops them).
 			h := p.queue[p.head]
-			st.Chunks = slices.Clone(p.chunks)
-			st.Chunks[0] = st.Chunks[0][h.off:]
+			chunks = slices.Clone(p.chunks)
+			chunks[0] = chunks[0][h.off:]
 			for _, q := range p.queue[p.head:] {
 				qs := QueuedState{Chunk: q.chunk - p.chunk0, Off: q.off, End: q.end, Need: q.need}
 				if qs.Chunk == 0 {
@@ -95,18 +112,97 @@ func (p *Partition) Snapshot(w io.Writer) error {
 			}
 		}
 	}
-	return gob.NewEncoder(w).Encode(&st)
+	if err := gob.NewEncoder(w).Encode(&st); err != nil {
+		return err
+	}
+	var n [binary.MaxVarintLen64]byte
+	section := func(b []byte) error {
+		if _, err := w.Write(binary.AppendUvarint(n[:0], uint64(len(b)))); err != nil {
+			return err
+		}
+		_, err := w.Write(b)
+		return err
+	}
+	if err := section(hashes); err != nil {
+		return err
+	}
+	if _, err := w.Write(binary.AppendUvarint(n[:0], uint64(len(chunks)))); err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if err := section(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshotReader is what readState reads: a gob value, then raw sections.
+type snapshotReader interface {
+	io.Reader
+	io.ByteReader
+}
+
+// readState reads a snapshot of any version into one State (since version
+// 3, the raw sections into SeenHashes and Chunks).
+func readState(r io.Reader) (*State, error) {
+	br, ok := r.(snapshotReader)
+	if !ok {
+		// gob reads exactly its value from a ByteReader; from anything
+		// else it would buffer past it, into the sections.
+		br = bufio.NewReader(r)
+	}
+	var st State
+	if err := gob.NewDecoder(br).Decode(&st); err != nil {
+		return nil, fmt.Errorf("pipeline: snapshot: %w", err)
+	}
+	if st.Version < 1 || st.Version > snapshotVersion {
+		return nil, fmt.Errorf("pipeline: snapshot version %d, want %d", st.Version, snapshotVersion)
+	}
+	if st.Version < 3 {
+		return &st, nil
+	}
+	section := func() ([]byte, error) {
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			return nil, err
+		}
+		if n > math.MaxInt64 {
+			return nil, fmt.Errorf("a section of %d bytes", n)
+		}
+		// A damaged length runs into the end of the file before it
+		// allocates more than 256 MiB at once.
+		buf := bytes.NewBuffer(make([]byte, 0, min(n, 1<<28)))
+		_, err = io.CopyN(buf, br, int64(n))
+		return buf.Bytes(), err
+	}
+	var err error
+	if st.SeenHashes, err = section(); err != nil {
+		return nil, fmt.Errorf("pipeline: snapshot: event ids: %w", err)
+	}
+	count, err := binary.ReadUvarint(br)
+	if err == nil && count > 1<<30 {
+		err = fmt.Errorf("%d chunks", count)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: snapshot: clean queue: %w", err)
+	}
+	for range count {
+		c, err := section()
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: snapshot: clean queue: %w", err)
+		}
+		st.Chunks = append(st.Chunks, c)
+	}
+	return &st, nil
 }
 
 // Restore returns the partition pipeline of a snapshot read from r. cat
 // receives the snapshot's catalog.
 func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (*Partition, error) {
-	var st State
-	if err := gob.NewDecoder(r).Decode(&st); err != nil {
-		return nil, fmt.Errorf("pipeline: snapshot: %w", err)
-	}
-	if st.Version < 1 || st.Version > snapshotVersion {
-		return nil, fmt.Errorf("pipeline: snapshot version %d, want %d", st.Version, snapshotVersion)
+	st, err := readState(r)
+	if err != nil {
+		return nil, err
 	}
 	if (st.Clean != nil) != cfg.Clean {
 		return nil, fmt.Errorf("pipeline: snapshot clean scope %v, config %v", st.Clean != nil, cfg.Clean)
