@@ -40,9 +40,12 @@ type Config struct {
 	Pipeline *pipeline.Config
 	// FlushInterval is how often rows are emitted and written. Default 1 s.
 	FlushInterval time.Duration
-	// SnapshotInterval is how often partition state is snapshotted and
-	// offsets committed. Default 1 min (a snapshot of 1M users takes seconds,
-	// during which the partition does not advance).
+	// SnapshotInterval is how often each partition's state is snapshotted
+	// and its offset committed; at most one partition is snapshotted per
+	// flush, the one waiting longest (so a process owning more than
+	// SnapshotInterval / FlushInterval partitions snapshots each one every
+	// partitions × FlushInterval instead). Default 1 min (a snapshot of 1M
+	// users takes seconds, during which the process does not advance).
 	SnapshotInterval time.Duration
 	// IdleTimeout: a partition that has had no record for this long, and
 	// has none left to read, gets a watermark record (kafka.WatermarkRecord)

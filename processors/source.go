@@ -37,6 +37,9 @@ type part struct {
 	lastRecord int64
 	markWM     int64 // the watermark last sent to the device stage
 	markDone   int64 // the Done watermark last sent to the merge stage
+	// snapAt is when the partition's last snapshot was written (or it was
+	// assigned): it is due for the next SnapshotInterval after.
+	snapAt time.Time
 }
 
 // source is the first stage: questline.events → pipelines → partials,
@@ -116,7 +119,8 @@ func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offs
 		}
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
-		s.parts[partition] = &part{p: p, next: next, lastRecord: s.cfg.Now().UnixMilli(), markWM: window.None, markDone: window.None}
+		now := s.cfg.Now()
+		s.parts[partition] = &part{p: p, next: next, lastRecord: now.UnixMilli(), markWM: window.None, markDone: window.None, snapAt: now}
 		offsets[kafka.TopicEvents][partition] = kgo.NewOffset().At(next).WithEpoch(-1)
 	}
 	return offsets, nil
@@ -137,7 +141,7 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 func (s *source) run(ctx context.Context) error {
 	defer s.cl.Close()
 	var e event.Event
-	lastFlush, lastSnap := s.cfg.Now(), s.cfg.Now()
+	lastFlush := s.cfg.Now()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
 		fetches := s.cl.PollRecords(pctx, 10_000)
@@ -198,9 +202,8 @@ func (s *source) run(ctx context.Context) error {
 		if now.Sub(lastFlush) >= s.cfg.FlushInterval {
 			err = s.flush(ctx, now)
 			lastFlush = now
-			if err == nil && now.Sub(lastSnap) >= s.cfg.SnapshotInterval {
-				err = s.snapshot(ctx)
-				lastSnap = now
+			if err == nil {
+				err = s.snapshot(ctx, now)
 			}
 		}
 		s.mu.Unlock()
@@ -427,20 +430,33 @@ func (s *source) partitionOf(key string, n int32) int32 {
 	return int32(h.Sum32() % uint32(n))
 }
 
-// snapshot stores every partition's state with its next offset, then
-// commits the offsets. Called after flush, with s.mu held.
-func (s *source) snapshot(ctx context.Context) error {
-	commit := map[int32]kgo.EpochOffset{}
+// snapshot stores the state of one partition due for it (the one whose
+// last snapshot is oldest, once SnapshotInterval has passed since) with
+// its next offset, then commits that offset (informational: the snapshot
+// is the source of truth). One partition per flush: a partition does not
+// advance while its state is written, and writing every partition at
+// once stalled them all together for seconds at high rates. Called after
+// flush, with s.mu held.
+func (s *source) snapshot(ctx context.Context, now time.Time) error {
+	var due int32 = -1
 	for _, partition := range s.sortedParts() {
 		pt := s.parts[partition]
-		start := time.Now()
-		if err := writeSnapshot(s.cfg.SnapshotDir, partition, pt.next, pt.p); err != nil {
-			return err
+		if now.Sub(pt.snapAt) >= s.cfg.SnapshotInterval && (due < 0 || pt.snapAt.Before(s.parts[due].snapAt)) {
+			due = partition
 		}
-		s.m.snapshot.Observe(time.Since(start).Seconds())
-		commit[partition] = kgo.EpochOffset{Epoch: -1, Offset: pt.next}
 	}
+	if due < 0 {
+		return nil
+	}
+	pt := s.parts[due]
+	start := time.Now()
+	if err := writeSnapshot(s.cfg.SnapshotDir, due, pt.next, pt.p); err != nil {
+		return err
+	}
+	s.m.snapshot.Observe(time.Since(start).Seconds())
+	pt.snapAt = now
 	var cerr error
+	commit := map[int32]kgo.EpochOffset{due: {Epoch: -1, Offset: pt.next}}
 	s.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{kafka.TopicEvents: commit}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { cerr = err })
 	if cerr != nil {
 		s.log.Warn("processors: offset commit failed (snapshots hold the offsets)", "err", cerr)

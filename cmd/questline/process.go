@@ -26,7 +26,7 @@ func (f *processFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.group, "process-group", "questline-processors", "Kafka consumer group of the processors; processes in one group share the partitions")
 	fs.StringVar(&f.snapshotDir, "snapshot-dir", "", "where partition state snapshots live; every processor process must see the same directory (default <data-dir>/snapshots)")
 	fs.DurationVar(&f.flushInterval, "process-flush-interval", time.Second, "how often window rows are emitted and written")
-	fs.DurationVar(&f.snapshotInterval, "process-snapshot-interval", time.Minute, "how often partition state is snapshotted and offsets committed")
+	fs.DurationVar(&f.snapshotInterval, "process-snapshot-interval", time.Minute, "how often each partition's state is snapshotted and its offset committed (one partition per flush at most, the one waiting longest)")
 	fs.DurationVar(&f.idleTimeout, "process-idle-timeout", 10*time.Second, "a partition without records this long, and none left to read, gets a watermark record (wall clock − the out-of-order bound) so its windows close; raise it for backfills of old events")
 	fs.DurationVar(&f.outOfOrder, "process-out-of-order", 30*time.Second, "the watermark's bound on disorder: a window's first row is written this long after its end; events later than that still update it until the allowed lateness (10 min), so a smaller bound gives fresher first rows at the cost of more row rewrites")
 }
