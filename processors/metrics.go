@@ -3,17 +3,18 @@ package processors
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	events       prometheus.Counter
-	late         *prometheus.CounterVec
-	watermarkLag *prometheus.GaugeVec
-	emitted      *prometheus.CounterVec
-	stateEvents  prometheus.Gauge
-	state        *prometheus.GaugeVec
-	restore      prometheus.Histogram
-	snapshot     prometheus.Histogram
-	rebalances   prometheus.Counter
-	idle         prometheus.Counter
-	refused      *prometheus.CounterVec
+	events        prometheus.Counter
+	late          *prometheus.CounterVec
+	watermarkLag  *prometheus.GaugeVec
+	emitted       *prometheus.CounterVec
+	stateEvents   prometheus.Gauge
+	state         *prometheus.GaugeVec
+	restore       prometheus.Histogram
+	snapshot      prometheus.Histogram
+	snapshotPause prometheus.Histogram
+	rebalances    prometheus.Counter
+	idle          prometheus.Counter
+	refused       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,7 +42,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
 		snapshot: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "questline_processor_snapshot_duration_seconds", Help: "Time to write a partition snapshot.",
+			Name: "questline_processor_snapshot_duration_seconds", Help: "Time to take and write a partition snapshot (most of it in the background: see questline_processor_snapshot_pause_seconds).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		snapshotPause: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_snapshot_pause_seconds", Help: "Time the source stage stops processing to freeze a partition's state for a snapshot.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
@@ -55,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"table"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.rebalances, m.idle, m.refused)
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.rebalances, m.idle, m.refused)
 	}
 	return m
 }

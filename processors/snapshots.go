@@ -19,9 +19,9 @@ func snapshotPath(dir string, partition int32) string {
 	return filepath.Join(dir, fmt.Sprintf("events-%d.snap", partition))
 }
 
-// writeSnapshot stores p's state and the next input offset atomically
-// (temporary file, fsync, rename).
-func writeSnapshot(dir string, partition int32, next int64, p *pipeline.Partition) error {
+// writeSnapshot stores a partition's frozen state and the next input
+// offset atomically (temporary file, fsync, rename).
+func writeSnapshot(dir string, partition int32, next int64, fz *pipeline.Frozen) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func writeSnapshot(dir string, partition int32, next int64, p *pipeline.Partitio
 	var hdr [8]byte
 	binary.BigEndian.PutUint64(hdr[:], uint64(next))
 	w.Write(hdr[:])
-	if err := p.Snapshot(w); err != nil {
+	if _, err := fz.WriteTo(w); err != nil {
 		f.Close()
 		return err
 	}

@@ -62,6 +62,7 @@ type source struct {
 	mu      sync.Mutex
 	parts   map[int32]*part
 	forward []*kgo.Record // catalog events seen, for questline.catalog
+	writing *snapshotJob  // the snapshot being written, if any
 }
 
 func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials, devices, sources int32) (*source, error) {
@@ -140,6 +141,7 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 
 func (s *source) run(ctx context.Context) error {
 	defer s.cl.Close()
+	defer s.waitSnapshot()
 	var e event.Event
 	lastFlush := s.cfg.Now()
 	for {
@@ -430,14 +432,42 @@ func (s *source) partitionOf(key string, n int32) int32 {
 	return int32(h.Sum32() % uint32(n))
 }
 
-// snapshot stores the state of one partition due for it (the one whose
-// last snapshot is oldest, once SnapshotInterval has passed since) with
-// its next offset, then commits that offset (informational: the snapshot
-// is the source of truth). One partition per flush: a partition does not
-// advance while its state is written, and writing every partition at
-// once stalled them all together for seconds at high rates. Called after
-// flush, with s.mu held.
+// snapshotJob is a partition's snapshot being written in the background.
+type snapshotJob struct {
+	partition int32
+	pt        *part // the owner's part: the offset is committed only if it still is
+	next      int64
+	done      chan error
+}
+
+// snapshot takes the snapshot of one partition due for it (the one whose
+// last snapshot is oldest, once SnapshotInterval has passed since) and
+// writes it in the background with its next offset; once written, a later
+// call commits that offset (informational: the snapshot is the source of
+// truth). The partition stops only while its state is frozen (the per-user
+// state encoded; the event ids and the clean queue, most of a high-rate
+// state, are only referenced: pipeline.Frozen). One snapshot at a time,
+// one partition per flush at most. Called after flush, with s.mu held.
 func (s *source) snapshot(ctx context.Context, now time.Time) error {
+	if j := s.writing; j != nil {
+		select {
+		case err := <-j.done:
+			s.writing = nil
+			if err != nil {
+				return err
+			}
+			if s.parts[j.partition] == j.pt {
+				commit := map[string]map[int32]kgo.EpochOffset{kafka.TopicEvents: {j.partition: {Epoch: -1, Offset: j.next}}}
+				s.cl.CommitOffsets(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+					if err != nil && ctx.Err() == nil {
+						s.log.Warn("processors: offset commit failed (snapshots hold the offsets)", "err", err)
+					}
+				})
+			}
+		default:
+			return nil // still writing: the next flush looks again
+		}
+	}
 	var due int32 = -1
 	for _, partition := range s.sortedParts() {
 		pt := s.parts[partition]
@@ -450,16 +480,27 @@ func (s *source) snapshot(ctx context.Context, now time.Time) error {
 	}
 	pt := s.parts[due]
 	start := time.Now()
-	if err := writeSnapshot(s.cfg.SnapshotDir, due, pt.next, pt.p); err != nil {
-		return err
-	}
-	s.m.snapshot.Observe(time.Since(start).Seconds())
+	f := pt.p.Freeze()
+	s.m.snapshotPause.Observe(time.Since(start).Seconds())
 	pt.snapAt = now
-	var cerr error
-	commit := map[int32]kgo.EpochOffset{due: {Epoch: -1, Offset: pt.next}}
-	s.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{kafka.TopicEvents: commit}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { cerr = err })
-	if cerr != nil {
-		s.log.Warn("processors: offset commit failed (snapshots hold the offsets)", "err", cerr)
-	}
+	j := &snapshotJob{partition: due, pt: pt, next: pt.next, done: make(chan error, 1)}
+	s.writing = j
+	go func() {
+		err := writeSnapshot(s.cfg.SnapshotDir, j.partition, j.next, f)
+		if err == nil {
+			s.m.snapshot.Observe(time.Since(start).Seconds())
+		}
+		j.done <- err
+	}()
 	return nil
+}
+
+// waitSnapshot waits for the snapshot being written, if any, so that the
+// process does not stop in the middle of it (a crash there leaves the
+// previous snapshot, which is as valid).
+func (s *source) waitSnapshot() {
+	if s.writing != nil {
+		<-s.writing.done
+		s.writing = nil
+	}
 }

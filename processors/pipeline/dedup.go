@@ -142,20 +142,16 @@ func (d *dedup) state() []SeenID {
 }
 
 // blocks returns the remembered ids for a snapshot (version 3): their
-// hashes oldest first, 8 bytes each (little-endian), from a block start,
-// and the latest event time (seconds) of each of their blocks. About 8
-// bytes per id, written at memory speed; the version-2 form (state) took
-// gob a struct per id.
-func (d *dedup) blocks() (hashes []byte, maxes []uint32) {
-	hashes = make([]byte, 0, 8*d.len())
+// hashes oldest first, from a block start, as references to the queue's
+// chunks (which are only appended to, and dropped once read, so the
+// references stay valid while the set goes on), and the latest event time
+// (seconds) of each of their blocks (a copy: the last block's changes).
+func (d *dedup) blocks() (hashes [][]uint64, maxes []uint32) {
 	for ci, c := range d.chunks {
-		from := 0
 		if ci == 0 {
-			from = d.head
+			c = c[d.head:]
 		}
-		for _, h := range c[from:] {
-			hashes = binary.LittleEndian.AppendUint64(hashes, h)
-		}
+		hashes = append(hashes, c[:len(c):len(c)])
 	}
 	first := d.head / dedupBlock
 	n := (d.len() + dedupBlock - 1) / dedupBlock

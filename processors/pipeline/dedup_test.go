@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -93,7 +94,7 @@ func TestDedupSnapshotKeepsBlocks(t *testing.T) {
 			b := newDedup(10 * sec) // version 2's form
 			b.restore(a.state())
 			c := newDedup(10 * sec) // version 3's
-			if err := c.restoreBlocks(a.blocks()); err != nil {
+			if err := c.restoreBlocks(hashBytes(a.blocks())); err != nil {
 				t.Fatal(err)
 			}
 			for j := 2501; j < 5000; j++ {
@@ -213,7 +214,7 @@ func TestDedupChunksAgainstModel(t *testing.T) {
 				t.Fatalf("event %d: restored state differs", i)
 			}
 			r3 := newDedup(horizon)
-			if err := r3.restoreBlocks(d.blocks()); err != nil {
+			if err := r3.restoreBlocks(hashBytes(d.blocks())); err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(r3.state(), s) {
@@ -224,4 +225,15 @@ func TestDedupChunksAgainstModel(t *testing.T) {
 	if len(d.chunks) > 3 {
 		t.Fatalf("%d chunks held for %d ids", len(d.chunks), d.len())
 	}
+}
+
+// hashBytes is what a snapshot's section holds of blocks' hashes.
+func hashBytes(hashes [][]uint64, maxes []uint32) ([]byte, []uint32) {
+	var b []byte
+	for _, c := range hashes {
+		for _, h := range c {
+			b = binary.LittleEndian.AppendUint64(b, h)
+		}
+	}
+	return b, maxes
 }

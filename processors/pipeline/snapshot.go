@@ -74,26 +74,45 @@ func (s *scope) restore(st *ScopeState) {
 	s.lift.Restore(st.Lift)
 }
 
-// Snapshot writes the partition's state to w. Take it after a Flush whose
-// rows were written: the rows emitted so far are then in the tables, and a
-// partition restored from the snapshot re-emits, identically, whatever it
-// emits after. Records applied after the snapshot must be read again after
-// a restore (the caller stores the input offset with it).
-//
-// The encoding (version 3) is a gob State followed by two raw sections,
-// each a uvarint byte length and the bytes: the remembered event ids'
-// hashes, then the clean queue's chunks (a uvarint count, then each
-// chunk). At high rates those two are most of the state (every id of the
-// dedup horizon, every record of the clean pass's lag); gob built them
-// into one message in memory, growing it by copies, before writing it.
+// Snapshot writes the partition's state to w: Freeze, then WriteTo. Take
+// it after a Flush whose rows were written: the rows emitted so far are
+// then in the tables, and a partition restored from the snapshot re-emits,
+// identically, whatever it emits after. Records applied after the snapshot
+// must be read again after a restore (the caller stores the input offset
+// with it).
 func (p *Partition) Snapshot(w io.Writer) error {
+	_, err := p.Freeze().WriteTo(w)
+	return err
+}
+
+// Frozen is a partition's snapshot as of one point, ready to be written
+// while the partition goes on: the state encoded, and the two parts that
+// are most of it at high rates (the event ids of the dedup horizon, the
+// records of the clean pass's lag) as references to memory the partition
+// never writes again (both are append-only, and dropped, not reused, once
+// read).
+//
+// The encoding (version 3) is a gob State followed by two raw sections:
+// the event ids' hashes (a uvarint byte length, then 8 bytes each,
+// little-endian), then the clean queue's chunks (a uvarint count, then
+// each chunk as a uvarint length and its bytes). Before version 3 they
+// were in the gob value, which gob built in memory, growing it by
+// copies, before writing any of it.
+type Frozen struct {
+	value  []byte     // the gob State
+	hashes [][]uint64 // the remembered ids, oldest first
+	chunks [][]byte   // the clean queue, from its first record
+}
+
+// Freeze takes the partition's snapshot. It costs the encoding of the
+// per-user state (gob); the raw sections are only referenced.
+func (p *Partition) Freeze() *Frozen {
 	st := State{
 		Version: snapshotVersion, Max: p.wm.Max(), CleanMax: p.cleanWM.Max(), Stats: p.Stats(),
 		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(), Bots: p.bots.Snapshot(), All: p.all.snapshot(),
 	}
-	hashes, maxes := p.seen.blocks()
-	st.SeenMaxes = maxes
-	var chunks [][]byte
+	f := &Frozen{}
+	f.hashes, st.SeenMaxes = p.seen.blocks()
 	if p.clean != nil {
 		c := p.clean.snapshot()
 		st.Clean = &c
@@ -101,8 +120,8 @@ func (p *Partition) Snapshot(w io.Writer) error {
 			// From the first record waiting: the chunks hold nothing
 			// older (releaseClean drops them).
 			h := p.queue[p.head]
-			chunks = slices.Clone(p.chunks)
-			chunks[0] = chunks[0][h.off:]
+			f.chunks = slices.Clone(p.chunks)
+			f.chunks[0] = f.chunks[0][h.off:]
 			for _, q := range p.queue[p.head:] {
 				qs := QueuedState{Chunk: q.chunk - p.chunk0, Off: q.off, End: q.end, Need: q.need}
 				if qs.Chunk == 0 {
@@ -112,29 +131,63 @@ func (p *Partition) Snapshot(w io.Writer) error {
 			}
 		}
 	}
-	if err := gob.NewEncoder(w).Encode(&st); err != nil {
-		return err
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(&st); err != nil {
+		// Only a type gob cannot encode fails, and State has none.
+		panic("pipeline: snapshot: " + err.Error())
 	}
-	var n [binary.MaxVarintLen64]byte
-	section := func(b []byte) error {
-		if _, err := w.Write(binary.AppendUvarint(n[:0], uint64(len(b)))); err != nil {
-			return err
+	f.value = b.Bytes()
+	return f
+}
+
+// WriteTo writes the snapshot to w. It may run on another goroutine than
+// the partition's, and after the partition has moved on.
+func (f *Frozen) WriteTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	cw.write(f.value)
+	n := 0
+	for _, c := range f.hashes {
+		n += len(c)
+	}
+	cw.uvarint(uint64(8 * n))
+	var buf [8 << 10]byte
+	for _, c := range f.hashes {
+		for len(c) > 0 {
+			k := min(len(c), len(buf)/8)
+			for i, h := range c[:k] {
+				binary.LittleEndian.PutUint64(buf[8*i:], h)
+			}
+			cw.write(buf[:8*k])
+			c = c[k:]
 		}
-		_, err := w.Write(b)
-		return err
 	}
-	if err := section(hashes); err != nil {
-		return err
+	cw.uvarint(uint64(len(f.chunks)))
+	for _, c := range f.chunks {
+		cw.uvarint(uint64(len(c)))
+		cw.write(c)
 	}
-	if _, err := w.Write(binary.AppendUvarint(n[:0], uint64(len(chunks)))); err != nil {
-		return err
+	return cw.n, cw.err
+}
+
+// countingWriter writes until the first error and counts the bytes.
+type countingWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countingWriter) write(b []byte) {
+	if c.err != nil {
+		return
 	}
-	for _, c := range chunks {
-		if err := section(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	c.err = err
+}
+
+func (c *countingWriter) uvarint(v uint64) {
+	var b [binary.MaxVarintLen64]byte
+	c.write(binary.AppendUvarint(b[:0], v))
 }
 
 // snapshotReader is what readState reads: a gob value, then raw sections.
