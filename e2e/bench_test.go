@@ -467,8 +467,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.Logf("backlog %d events: sent in %.1fs, drained in %.1fs (%.0f events/s); raw insert %d rows at %.0f rows/s (JSONEachRow %.0f); ratio %.3f (JSONEachRow %.3f)",
 		events, sentIn.Seconds(), e2eSecs, e2eRate, rows, rawRate, rawJSONRate, e2eRate/rawRate, e2eRate/rawJSONRate)
 	b.Logf("real-time rate received / raw insert: %.3f (JSONEachRow %.3f)", sentRate/rawRate, sentRate/rawJSONRate)
-	b.Logf("processors over the whole run: %.0f snapshots taking %.1f s in all (a partition pauses while it writes one)",
-		metric(b, metricsAddr, "questline_processor_snapshot_duration_seconds_count"), metric(b, metricsAddr, "questline_processor_snapshot_duration_seconds_sum"))
+	b.Logf("processors over the whole run: %.0f snapshots taking %.1f s in all, of which processing paused %.1f s (freezing the state; the rest is written in the background)",
+		metric(b, metricsAddr, "questline_processor_snapshot_duration_seconds_count"), metric(b, metricsAddr, "questline_processor_snapshot_duration_seconds_sum"),
+		metric(b, metricsAddr, "questline_processor_snapshot_pause_seconds_sum"))
 	b.Logf("real time, target %.0f events/s for %ds: %d events received (%.0f events/s); %d freshness samples; left out: %d sent > 2 s after their event time (offline devices, edge holds, or a generator behind real time), %d in windows ending after the last event time − %v (closed by idleness), %d whose window row had not appeared 2 min after the load ended; %d samples counted at an update of their window's row (received after its first version)",
 		rate, fresh, total, sentRate, len(fr), slow, tail, ooo, unseen, updated)
 }
