@@ -39,8 +39,10 @@ type State struct {
 	// The clean queue's records: in the gob value in version 2, in a raw
 	// section after it since version 3 (see Snapshot).
 	Chunks [][]byte
-	Queue  []QueuedState
-	Seen   []SeenID // versions 1, 2: event ids remembered for de-duplication
+	// The clean queue's entries: in the gob value before version 3, in a
+	// raw section since.
+	Queue []QueuedState
+	Seen  []SeenID // versions 1, 2: event ids remembered for de-duplication
 	// Since version 3, the event ids remembered for de-duplication
 	// (dedup.blocks): SeenMaxes in the gob value, SeenHashes in a raw
 	// section after it.
@@ -92,16 +94,19 @@ func (p *Partition) Snapshot(w io.Writer) error {
 // never writes again (both are append-only, and dropped, not reused, once
 // read).
 //
-// The encoding (version 3) is a gob State followed by two raw sections:
+// The encoding (version 3) is a gob State followed by three raw sections:
 // the event ids' hashes (a uvarint byte length, then 8 bytes each,
-// little-endian), then the clean queue's chunks (a uvarint count, then
-// each chunk as a uvarint length and its bytes). Before version 3 they
-// were in the gob value, which gob built in memory, growing it by
-// copies, before writing any of it.
+// little-endian); the clean queue's chunks (a uvarint count, then each
+// chunk as a uvarint length and its bytes); the clean queue's entries (a
+// uvarint count, then chunk, offset and end as uvarints and the watermark
+// it needs as a varint, each). Before version 3 they were in the gob
+// value, which gob built in memory, growing it by copies, before writing
+// any of it, and encoded a struct per id and per entry by reflection.
 type Frozen struct {
-	value  []byte     // the gob State
-	hashes [][]uint64 // the remembered ids, oldest first
-	chunks [][]byte   // the clean queue, from its first record
+	value  []byte        // the gob State
+	hashes [][]uint64    // the remembered ids, oldest first
+	chunks [][]byte      // the clean queue's records, from its first
+	queue  []QueuedState // the clean queue's entries (a copy)
 }
 
 // Freeze takes the partition's snapshot. It costs the encoding of the
@@ -122,12 +127,13 @@ func (p *Partition) Freeze() *Frozen {
 			h := p.queue[p.head]
 			f.chunks = slices.Clone(p.chunks)
 			f.chunks[0] = f.chunks[0][h.off:]
+			f.queue = make([]QueuedState, 0, len(p.queue)-p.head)
 			for _, q := range p.queue[p.head:] {
 				qs := QueuedState{Chunk: q.chunk - p.chunk0, Off: q.off, End: q.end, Need: q.need}
 				if qs.Chunk == 0 {
 					qs.Off, qs.End = qs.Off-h.off, qs.End-h.off
 				}
-				st.Queue = append(st.Queue, qs)
+				f.queue = append(f.queue, qs)
 			}
 		}
 	}
@@ -166,6 +172,19 @@ func (f *Frozen) WriteTo(w io.Writer) (int64, error) {
 		cw.uvarint(uint64(len(c)))
 		cw.write(c)
 	}
+	cw.uvarint(uint64(len(f.queue)))
+	b := make([]byte, 0, 8<<10)
+	for _, q := range f.queue {
+		b = binary.AppendUvarint(b, uint64(q.Chunk))
+		b = binary.AppendUvarint(b, uint64(q.Off))
+		b = binary.AppendUvarint(b, uint64(q.End))
+		b = binary.AppendVarint(b, q.Need)
+		if len(b) > cap(b)-4*binary.MaxVarintLen64 {
+			cw.write(b)
+			b = b[:0]
+		}
+	}
+	cw.write(b)
 	return cw.n, cw.err
 }
 
@@ -246,6 +265,29 @@ func readState(r io.Reader) (*State, error) {
 			return nil, fmt.Errorf("pipeline: snapshot: clean queue: %w", err)
 		}
 		st.Chunks = append(st.Chunks, c)
+	}
+	if count, err = binary.ReadUvarint(br); err != nil {
+		return nil, fmt.Errorf("pipeline: snapshot: clean queue: %w", err)
+	}
+	for range count {
+		var v [3]uint64
+		for i := range v {
+			if v[i], err = binary.ReadUvarint(br); err == nil && v[i] > math.MaxInt32 {
+				err = fmt.Errorf("an entry at %d", v[i])
+			}
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: snapshot: clean queue: %w", err)
+			}
+		}
+		need, err := binary.ReadVarint(br)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: snapshot: clean queue: %w", err)
+		}
+		q := QueuedState{Chunk: int(v[0]), Off: int(v[1]), End: int(v[2]), Need: need}
+		if q.Chunk >= len(st.Chunks) || q.Off > q.End || q.End > len(st.Chunks[q.Chunk]) {
+			return nil, fmt.Errorf("pipeline: snapshot: clean queue entry %+v outside its chunks", q)
+		}
+		st.Queue = append(st.Queue, q)
 	}
 	return &st, nil
 }
