@@ -103,7 +103,7 @@ type Processor struct {
 	eng    *window.Engine[pane]
 	evict  int64 // ms an auction outlives its anchor
 
-	auctions map[string]*auction
+	auctions auctionTable
 	// The auction of the last event (nil: none) and its id: an auction's
 	// events mostly come in a run, and a run skips the map and takes the
 	// auction's contribution before the event from cur. Cleared when
@@ -135,7 +135,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, scope: scope, filter: filter,
 		evict:    cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
-		auctions: make(map[string]*auction), names: newNames(), expire: math.MaxInt64,
+		auctions: newAuctionTable(), names: newNames(), expire: math.MaxInt64,
 	}
 	eng, err := window.NewEngine(cfg.Window, func(int64) *pane { return &pane{} }, p.emit)
 	if err != nil {
@@ -156,14 +156,11 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	a, hadOld, again := p.last, true, p.last != nil
 	if a == nil || string(p.lastID) != e.AuctionID {
 		again = false
-		a = p.auctions[e.AuctionID]
+		a = p.auctions.find(e.AuctionID)
 		if a == nil {
 			hadOld = false
-			a = &auction{anchor: e.EventTime}
-			if p.filter != nil {
-				a.user = strings.Clone(e.UserID)
-			}
-			p.auctions[strings.Clone(e.AuctionID)] = a
+			a = p.auctions.add(e.AuctionID, e.UserID, p.filter != nil)
+			a.anchor = e.EventTime
 		}
 		p.last, p.lastID = a, append(p.lastID[:0], e.AuctionID...)
 	}
@@ -203,11 +200,13 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	// Latencies are only ever added: each bid's once its auction is known.
 	switch {
 	case newReq:
-		for i := range a.bids {
-			p.addLatency(pn, a, &a.bids[i])
+		bids := a.bidList()
+		for i := range bids {
+			p.addLatency(pn, a, &bids[i])
 		}
 	case e.Type == event.Bid && a.hasReq:
-		p.addLatency(pn, a, &a.bids[len(a.bids)-1])
+		bids := a.bidList()
+		p.addLatency(pn, a, &bids[len(bids)-1])
 	}
 	return missed
 }
@@ -215,7 +214,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 func (p *Processor) pane(a *auction, anchor, wm int64) (*pane, int) {
 	r := window.Every
 	if p.filter != nil {
-		r = p.filter(a.user, anchor, p.cfg.Window)
+		r = p.filter(p.auctions.user(a.slot), anchor, p.cfg.Window)
 	}
 	return p.eng.PaneRange(anchor, wm, r)
 }
@@ -365,9 +364,9 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 	if wm := p.eng.Watermark(); wm != window.None && p.expire <= wm {
 		p.expire = math.MaxInt64
 		p.last = nil
-		for id, a := range p.auctions {
-			if x := p.expiry(a); x <= wm {
-				delete(p.auctions, id)
+		for id, s := range p.auctions.ids {
+			if x := p.expiry(p.auctions.at(s)); x <= wm {
+				p.auctions.remove(id, s)
 			} else {
 				p.expire = min(p.expire, x)
 			}
@@ -384,7 +383,7 @@ func (p *Processor) expiry(a *auction) int64 {
 }
 
 // Auctions returns the number of auctions in state.
-func (p *Processor) Auctions() int { return len(p.auctions) }
+func (p *Processor) Auctions() int { return p.auctions.len() }
 
 // Panes returns the number of live panes.
 func (p *Processor) Panes() int { return p.eng.Len() }
