@@ -52,7 +52,8 @@ type bid struct {
 // in an auctionTable; its first bids and billed amount are inline, and
 // only an auction with more of them has an auctionMore.
 type auction struct {
-	anchor    int64 // bid_request event time, else the first event's
+	id        string // a copy, or "" for a free slot of the table
+	anchor    int64  // bid_request event time, else the first event's
 	floor     int64
 	clearing  int64
 	billed0   [1]int64 // the billed amount, when nbilled is 1
@@ -68,6 +69,7 @@ type auction struct {
 	nbilled   uint8 // 0 or 1 (billed0), when more holds no amounts
 	hasReq    bool
 	hasFloor  bool
+	live      bool // in use in the table
 }
 
 // inlineBids is the number of bids an auction holds inline (auctions

@@ -63,9 +63,8 @@ func (p *Processor) Snapshot() *State {
 		}
 		s.Engine.Panes = append(s.Engine.Panes, out)
 	}
-	for id, slot := range p.auctions.ids {
-		a := p.auctions.at(slot)
-		as := AuctionState{User: p.auctions.user(slot), Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.strs[a.placement], Floor: a.floor,
+	p.auctions.each(func(a *auction) {
+		as := AuctionState{User: p.auctions.user(a), Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.strs[a.placement], Floor: a.floor,
 			HasFloor: a.hasFloor, Wins: int(a.wins), Winner: p.names.strs[a.winner], Clearing: a.clearing,
 			Shown: int(a.shown), Clicks: int(a.clicks), Billed: slices.Clone(a.billedList())}
 		for _, b := range a.bidList() {
@@ -74,8 +73,8 @@ func (p *Processor) Snapshot() *State {
 			as.Prices = append(as.Prices, b.price)
 			as.Latencies = append(as.Latencies, b.latency)
 		}
-		s.Auctions[id] = as
-	}
+		s.Auctions[a.id] = as
+	})
 	return s
 }
 
@@ -162,11 +161,11 @@ func (p *Processor) Restore(s *State) {
 		es.Panes = append(es.Panes, in)
 	}
 	p.eng.Restore(es)
-	p.auctions = newAuctionTable()
+	p.auctions = auctionTable{}
 	p.last = nil
 	p.expire = math.MinInt64 // the next Flush finds the earliest
 	for id, as := range s.Auctions {
-		a := p.auctions.add(id, as.User, p.filter != nil)
+		a := p.auctions.add(id, hashID(id), as.User, p.filter != nil)
 		a.anchor, a.hasReq, a.placement, a.floor = as.Anchor, as.HasReq, p.names.id(as.Placement), as.Floor
 		a.hasFloor, a.wins, a.winner, a.clearing = as.HasFloor, int32(as.Wins), p.names.id(as.Winner), as.Clearing
 		a.shown, a.clicks = int32(as.Shown), int32(as.Clicks)

@@ -1,41 +1,50 @@
 package yield
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/questline/questline/processors/internal/hashindex"
+)
 
 // chunkAuctions is the number of auctions in a chunk of an auction table.
 const chunkAuctions = 512
 
 // auctionTable holds a processor's auctions by value in fixed chunks that
-// never move (a *auction stays valid until the auction is freed), with
-// freed slots reused. Against one heap object per auction plus one for its
-// bids, it saves each allocation's rounding and header and gives the
-// garbage collector a few large objects to mark instead of two small ones
-// per auction.
+// never move (a *auction stays valid until the auction is removed), with
+// freed slots reused, and finds them by id through an index of 8-byte
+// slots confirmed against the auction's id. Against a map of one heap
+// object per auction plus one for its bids, it saves each allocation's
+// rounding, the map's entries and their growth, and gives the garbage
+// collector a few large objects to mark instead of three small ones per
+// auction.
 type auctionTable struct {
-	ids    map[string]int32 // auction id (a copy) → slot
+	index  hashindex.Index // slot numbers by hashID(id)
 	chunks []*[chunkAuctions]auction
 	free   []int32  // freed slots
 	users  []string // by slot: the auction's user, kept only where a filter needs it
 }
 
-func newAuctionTable() auctionTable { return auctionTable{ids: map[string]int32{}} }
+// hashID is the hash of an auction id in the index.
+func hashID(id string) uint64 { return xxhash.Sum64String(id) }
 
 // at returns the auction in slot s.
 func (t *auctionTable) at(s int32) *auction {
 	return &t.chunks[s/chunkAuctions][s%chunkAuctions]
 }
 
-// find returns the auction of id, or nil.
-func (t *auctionTable) find(id string) *auction {
-	if s, ok := t.ids[id]; ok {
-		return t.at(s)
+// find returns the auction of id (nil: none) and the hash of id.
+func (t *auctionTable) find(id string) (*auction, uint64) {
+	h := hashID(id)
+	if s, ok := t.index.Find(h, func(s uint32) bool { return t.at(int32(s)).id == id }); ok {
+		return t.at(int32(s)), h
 	}
-	return nil
+	return nil, h
 }
 
-// add returns a new, zero auction for id (absent), keeping copies of id
-// and, when keepUser, of user.
-func (t *auctionTable) add(id, user string, keepUser bool) *auction {
+// add returns a new, zero auction for id (absent), of hash h, keeping
+// copies of id and, when keepUser, of user.
+func (t *auctionTable) add(id string, h uint64, user string, keepUser bool) *auction {
 	var s int32
 	if n := len(t.free); n > 0 {
 		s, t.free = t.free[n-1], t.free[:n-1]
@@ -46,7 +55,7 @@ func (t *auctionTable) add(id, user string, keepUser bool) *auction {
 			t.free = append(t.free, i)
 		}
 	}
-	t.ids[strings.Clone(id)] = s
+	t.index.Insert(h, uint32(s))
 	if keepUser {
 		for int(s) >= len(t.users) {
 			t.users = append(t.users, "")
@@ -54,27 +63,39 @@ func (t *auctionTable) add(id, user string, keepUser bool) *auction {
 		t.users[s] = strings.Clone(user)
 	}
 	a := t.at(s)
-	a.slot = s
+	a.id, a.slot, a.live = strings.Clone(id), s, true
 	return a
 }
 
-// user returns the user kept for slot s ("" unless keepUser).
-func (t *auctionTable) user(s int32) string {
-	if int(s) < len(t.users) {
-		return t.users[s]
+// user returns the user kept for a ("" unless keepUser).
+func (t *auctionTable) user(a *auction) string {
+	if int(a.slot) < len(t.users) {
+		return t.users[a.slot]
 	}
 	return ""
 }
 
-// remove frees the auction of id in slot s.
-func (t *auctionTable) remove(id string, s int32) {
-	delete(t.ids, id)
-	*t.at(s) = auction{}
+// remove frees a.
+func (t *auctionTable) remove(a *auction) {
+	s := a.slot
+	t.index.Remove(hashID(a.id), uint32(s))
+	*a = auction{}
 	if int(s) < len(t.users) {
 		t.users[s] = ""
 	}
 	t.free = append(t.free, s)
 }
 
+// each calls fn for every auction, in slot order; fn may remove it.
+func (t *auctionTable) each(fn func(a *auction)) {
+	for _, c := range t.chunks {
+		for i := range c {
+			if c[i].live {
+				fn(&c[i])
+			}
+		}
+	}
+}
+
 // len returns the number of auctions.
-func (t *auctionTable) len() int { return len(t.ids) }
+func (t *auctionTable) len() int { return t.index.Len() }

@@ -134,8 +134,8 @@ type Processor struct {
 func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, scope: scope, filter: filter,
-		evict:    cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
-		auctions: newAuctionTable(), names: newNames(), expire: math.MaxInt64,
+		evict: cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
+		names: newNames(), expire: math.MaxInt64,
 	}
 	eng, err := window.NewEngine(cfg.Window, func(int64) *pane { return &pane{} }, p.emit)
 	if err != nil {
@@ -156,10 +156,10 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	a, hadOld, again := p.last, true, p.last != nil
 	if a == nil || string(p.lastID) != e.AuctionID {
 		again = false
-		a = p.auctions.find(e.AuctionID)
-		if a == nil {
+		var h uint64
+		if a, h = p.auctions.find(e.AuctionID); a == nil {
 			hadOld = false
-			a = p.auctions.add(e.AuctionID, e.UserID, p.filter != nil)
+			a = p.auctions.add(e.AuctionID, h, e.UserID, p.filter != nil)
 			a.anchor = e.EventTime
 		}
 		p.last, p.lastID = a, append(p.lastID[:0], e.AuctionID...)
@@ -214,7 +214,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 func (p *Processor) pane(a *auction, anchor, wm int64) (*pane, int) {
 	r := window.Every
 	if p.filter != nil {
-		r = p.filter(p.auctions.user(a.slot), anchor, p.cfg.Window)
+		r = p.filter(p.auctions.user(a), anchor, p.cfg.Window)
 	}
 	return p.eng.PaneRange(anchor, wm, r)
 }
@@ -364,13 +364,13 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 	if wm := p.eng.Watermark(); wm != window.None && p.expire <= wm {
 		p.expire = math.MaxInt64
 		p.last = nil
-		for id, s := range p.auctions.ids {
-			if x := p.expiry(p.auctions.at(s)); x <= wm {
-				p.auctions.remove(id, s)
+		p.auctions.each(func(a *auction) {
+			if x := p.expiry(a); x <= wm {
+				p.auctions.remove(a)
 			} else {
 				p.expire = min(p.expire, x)
 			}
-		}
+		})
 	}
 	rows, irows := p.rows, p.irows
 	p.rows, p.irows = p.rows[:0], p.irows[:0]
