@@ -122,10 +122,13 @@ func DecodeBinaryShared(b []byte, e *Event) error {
 func decode(s string, e *Event) error {
 	var version uint64
 	for i := 0; i < len(s); {
-		// One-byte varints (tags, lengths, small numbers) are most.
+		// One-byte varints (tags, lengths, small numbers) are most; the
+		// tags of fields 16 and up take two bytes.
 		key, n := uint64(s[i]), 1
 		if key >= 0x80 {
-			if key, n = uvarint(s[i:]); n <= 0 {
+			if i+1 < len(s) && s[i+1] < 0x80 {
+				key, n = key&0x7f|uint64(s[i+1])<<7, 2
+			} else if key, n = uvarint(s[i:]); n <= 0 {
 				return ErrCorrupt
 			}
 		}
