@@ -105,16 +105,19 @@ type Processor struct {
 
 	auctions auctionTable
 	// The auction of the last event (nil: none) and its id: an auction's
-	// events mostly come in a run, and a run skips the map and takes the
+	// events mostly come in a run, and a run skips the index and takes the
 	// auction's contribution before the event from cur. Cleared when
 	// auctions are evicted or restored.
 	last   *auction
 	lastID []byte
 	// expire is at most the earliest watermark at which an auction is
 	// evicted: Flush looks for them only from then on.
-	expire   int64
-	names    *names
-	old, cur contribution
+	expire int64
+	names  *names
+	// The auction's contribution before and after the event: two
+	// buffers, swapped by pointer.
+	old, cur *contribution
+	bufs     [2]contribution
 	// The keys numbered densely: nums[placement][bidder] is 1 + the
 	// number of the key (0: none yet), keys[n] the key numbered n.
 	nums [][]int32
@@ -142,6 +145,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		return nil, err
 	}
 	p.eng = eng
+	p.old, p.cur = &p.bufs[0], &p.bufs[1]
 	return p, nil
 }
 
@@ -170,12 +174,12 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		// after that event (nothing else changes an auction).
 		p.old, p.cur = p.cur, p.old
 	case hadOld:
-		a.contribute(&p.old)
+		a.contribute(p.old)
 	}
 	newReq := e.Type == event.BidRequest && !a.hasReq
 	a.apply(e, p.names.id)
 	p.expire = min(p.expire, p.expiry(a))
-	a.contribute(&p.cur)
+	a.contribute(p.cur)
 
 	var pn *pane
 	if hadOld && p.old.anchor == p.cur.anchor && p.old.placement == p.cur.placement && p.old.auction == p.cur.auction {
@@ -184,18 +188,18 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		if pn == nil {
 			return missed
 		}
-		p.applyDiff(pn, &p.old, &p.cur)
+		p.applyDiff(pn, p.old, p.cur)
 	} else {
 		if hadOld {
 			if opn, _ := p.pane(a, p.old.anchor, wm); opn != nil {
-				p.applyContribution(opn, &p.old, -1)
+				p.applyContribution(opn, p.old, -1)
 			}
 		}
 		pn, missed = p.pane(a, p.cur.anchor, wm)
 		if pn == nil {
 			return missed
 		}
-		p.applyContribution(pn, &p.cur, 1)
+		p.applyContribution(pn, p.cur, 1)
 	}
 	// Latencies are only ever added: each bid's once its auction is known.
 	switch {
