@@ -17,7 +17,8 @@ const chunkAuctions = 512
 // object per auction plus one for its bids, it saves each allocation's
 // rounding, the map's entries and their growth, and gives the garbage
 // collector a few large objects to mark instead of three small ones per
-// auction.
+// auction. Chunks are kept once made (a peak of auctions keeps its
+// memory, as a map's buckets did); the index shrinks.
 type auctionTable struct {
 	index  hashindex.Index // slot numbers by hashID(id)
 	chunks []*[chunkAuctions]auction

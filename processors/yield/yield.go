@@ -375,6 +375,7 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 				p.expire = min(p.expire, x)
 			}
 		})
+		p.auctions.index.Shrink()
 	}
 	rows, irows := p.rows, p.irows
 	p.rows, p.irows = p.rows[:0], p.irows[:0]
