@@ -66,7 +66,10 @@ func (p *Processor) Snapshot() *State {
 	p.auctions.each(func(a *auction) {
 		as := AuctionState{User: p.auctions.user(a), Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.strs[a.placement], Floor: a.floor,
 			HasFloor: a.hasFloor, Wins: int(a.wins), Winner: p.names.strs[a.winner], Clearing: a.clearing,
-			Shown: int(a.shown), Clicks: int(a.clicks), Billed: slices.Clone(a.billedList())}
+			Shown: int(a.shown), Clicks: int(a.clicks)}
+		if b := a.billedList(); len(b) > 0 {
+			as.Billed = slices.Clone(b) // nil without billing, as before
+		}
 		for _, b := range a.bidList() {
 			as.Bidders = append(as.Bidders, p.names.strs[b.bidder])
 			as.Outcomes = append(as.Outcomes, b.outcome)
