@@ -234,7 +234,9 @@ type geoMark struct {
 }
 
 // accum is an entity's window while it is emitted: pointer-free, its
-// event times and distinct users in the Processor's scratch arrays.
+// event times and distinct users in the Processor's scratch arrays. The
+// counts and offsets are int32: a window's events in one partition (600 M
+// in 10 minutes at 1 M events/s) fit.
 type accum struct {
 	n          int32 // events
 	claims     int32

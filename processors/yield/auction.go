@@ -52,7 +52,7 @@ type bid struct {
 // in an auctionTable; its first bids and billed amount are inline, and
 // only an auction with more of them has an auctionMore.
 type auction struct {
-	id        string // a copy, or "" for a free slot of the table
+	id        string // a copy of the auction id
 	anchor    int64  // bid_request event time, else the first event's
 	floor     int64
 	clearing  int64
@@ -100,6 +100,8 @@ func (a *auction) billedList() []int64 {
 	return a.billed0[:a.nbilled]
 }
 
+// addBid appends b to a's bids: inline while they fit, else all of them
+// in a.more.
 func (a *auction) addBid(b bid) {
 	if (a.more == nil || a.more.bids == nil) && int(a.nbids) < inlineBids {
 		a.bids0[a.nbids] = b
@@ -116,6 +118,8 @@ func (a *auction) addBid(b bid) {
 	a.more.bids = append(a.more.bids, b)
 }
 
+// addBilled appends amt to a's billed amounts: inline for the first, all
+// of them in a.more from the second.
 func (a *auction) addBilled(amt int64) {
 	if (a.more == nil || a.more.billed == nil) && a.nbilled == 0 {
 		a.billed0[0], a.nbilled = amt, 1
