@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"unsafe"
 )
 
@@ -121,10 +122,13 @@ func DecodeBinaryShared(b []byte, e *Event) error {
 func decode(s string, e *Event) error {
 	var version uint64
 	for i := 0; i < len(s); {
-		// One-byte varints (tags, lengths, small numbers) are most.
+		// One-byte varints (tags, lengths, small numbers) are most; the
+		// tags of fields 16 and up take two bytes.
 		key, n := uint64(s[i]), 1
 		if key >= 0x80 {
-			if key, n = uvarint(s[i:]); n <= 0 {
+			if i+1 < len(s) && s[i+1] < 0x80 {
+				key, n = key&0x7f|uint64(s[i+1])<<7, 2
+			} else if key, n = uvarint(s[i:]); n <= 0 {
 				return ErrCorrupt
 			}
 		}
@@ -263,7 +267,21 @@ func skipFixed(s string, i int, wire uint64) int {
 }
 
 // uvarint is binary.Uvarint over a string, so decoding needs no []byte.
+// A varint of at most 8 bytes with 8 bytes to read (two-byte tags,
+// timestamps) is decoded from one 64-bit load without the loop.
 func uvarint(s string) (uint64, int) {
+	if len(s) >= 8 {
+		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		if m := ^w & 0x8080808080808080; m != 0 {
+			// The lowest clear high bit ends the varint: keep its bytes,
+			// then close the gaps of the continuation bits.
+			w &= (m&-m)<<1 - 1
+			x := w&0x7f | w>>1&(0x7f<<7) | w>>2&(0x7f<<14) | w>>3&(0x7f<<21) |
+				w>>4&(0x7f<<28) | w>>5&(0x7f<<35) | w>>6&(0x7f<<42) | w>>7&(0x7f<<49)
+			return x, (bits.TrailingZeros64(m) + 1) / 8
+		}
+	}
 	var x uint64
 	var shift uint
 	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {

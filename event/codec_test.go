@@ -2,7 +2,9 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -179,4 +181,28 @@ func FuzzDecodeBinary(f *testing.F) {
 			t.Fatalf("re-encode changed the event:\n%+v\n%+v", got, again)
 		}
 	})
+}
+
+// TestUvarintFastPath: the 64-bit-load path of uvarint agrees with
+// binary.Uvarint for every length and position, with and without bytes
+// after the varint.
+func TestUvarintFastPath(t *testing.T) {
+	vals := []uint64{0, 1, 127, 128, 300, 1<<14 - 1, 1 << 14, 1<<21 + 5, 1<<28 - 1, 1 << 35, 1767225600123, 1<<49 - 1, 1 << 49, 1<<56 - 1, 1 << 56, 1<<63 + 12345, math.MaxUint64}
+	for _, v := range vals {
+		enc := binary.AppendUvarint(nil, v)
+		for _, tail := range [][]byte{nil, {0x00}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}} {
+			b := append(append([]byte{}, enc...), tail...)
+			wantV, wantN := binary.Uvarint(b)
+			if gotV, gotN := uvarint(string(b)); gotV != wantV || gotN != wantN {
+				t.Fatalf("%x: uvarint %d, %d; want %d, %d", b, gotV, gotN, wantV, wantN)
+			}
+		}
+	}
+	// Truncated and overlong varints.
+	for _, b := range [][]byte{{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, {0x80}} {
+		wantV, wantN := binary.Uvarint(b)
+		if gotV, gotN := uvarint(string(b)); gotV != wantV || gotN != wantN && !(wantN < 0 && gotN < 0) {
+			t.Fatalf("%x: uvarint %d, %d; want %d, %d", b, gotV, gotN, wantV, wantN)
+		}
+	}
 }

@@ -19,7 +19,12 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 		id    string
 		start int64
 	}
-	acc := map[wk]*accum{}
+	type win struct {
+		accum
+		times []int64
+		users []string
+	}
+	acc := map[wk]*win{}
 	marks := map[string][]geoMark{}
 	for i := range events {
 		e := &events[i]
@@ -37,7 +42,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 		for s := first; s <= last; s += slide {
 			a := acc[wk{id, s}]
 			if a == nil {
-				a = &accum{}
+				a = &win{}
 				acc[wk{id, s}] = a
 			}
 			a.times = append(a.times, e.EventTime)
@@ -67,7 +72,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 	var rows []Row
 	for k, a := range acc {
 		a.hop = a.geo > 0 && hopping(marks[k.id], k.start, k.start+size, hopMs(cfg))
-		sig := p.signals(a)
+		sig := p.signals(&a.accum, a.times, len(a.users))
 		if sig == 0 {
 			continue
 		}

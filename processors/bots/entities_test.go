@@ -33,17 +33,17 @@ func TestEntitiesAgainstMap(t *testing.T) {
 				}
 			}
 		}
-		if ents.len() != len(want) || ents.index.n != len(want) {
-			t.Fatalf("step %d: %d entities, index %d, want %d", step, ents.len(), ents.index.n, len(want))
+		if ents.len() != len(want) || ents.index.Len() != len(want) {
+			t.Fatalf("step %d: %d entities, index %d, want %d", step, ents.len(), ents.index.Len(), len(want))
 		}
 	}
 	for n, i := range want {
-		if j, ok := ents.index.find(hashName(n), n, ents.recs); !ok || j != i {
+		if j, ok := ents.index.Find(hashName(n), func(i uint32) bool { return ents.recs[i].name == n }); !ok || j != i {
 			t.Fatalf("%s: %d %v, want %d", n, j, ok, i)
 		}
 	}
-	if len(ents.index.slots) > 4096 {
-		t.Fatalf("index not shrunk: %d slots for %d", len(ents.index.slots), len(want))
+	if ents.index.Slots() > 4096 {
+		t.Fatalf("index not shrunk: %d slots for %d", ents.index.Slots(), len(want))
 	}
 }
 
@@ -62,7 +62,7 @@ func TestEntitiesSweepForgetsLastLookup(t *testing.T) {
 	if ents.recs[j].name != "u1" || ents.len() != 1 {
 		t.Fatalf("u1 after a sweep: number %d named %q, %d entities", j, ents.recs[j].name, ents.len())
 	}
-	if k, ok := ents.index.find(hashName("u1"), "u1", ents.recs); !ok || k != j {
+	if k, ok := ents.index.Find(hashName("u1"), func(i uint32) bool { return ents.recs[i].name == "u1" }); !ok || k != j {
 		t.Fatalf("u1 not in the index after a sweep: %d %v", k, ok)
 	}
 }

@@ -48,21 +48,91 @@ type bid struct {
 // auction is the state of one auction: everything its events said, in
 // arrival order. Its contribution to the windows is a pure function of it.
 // Placements and bidders are numbers in the processor's names (0 is the empty string):
-// auctions are most of the processor's state.
+// auctions are most of the processor's state. An auction is held by value
+// in an auctionTable; its first bids and billed amount are inline, and
+// only an auction with more of them has an auctionMore.
 type auction struct {
-	anchor    int64 // bid_request event time, else the first event's
+	id        string // a copy of the auction id
+	anchor    int64  // bid_request event time, else the first event's
 	floor     int64
 	clearing  int64
-	user      string // only where a filter needs it (the clean scope)
-	bids      []bid
-	billed    []int64 // billed amounts
-	placement uint32  // of the bid_request, else of the first offer_shown
-	winner    uint32  // of the first auction_won
+	billed0   [1]int64 // the billed amount, when nbilled is 1
+	bids0     [inlineBids]bid
+	more      *auctionMore // nil unless more than inlineBids bids or one billed amount
+	placement uint32       // of the bid_request, else of the first offer_shown
+	winner    uint32       // of the first auction_won
 	wins      int32
 	shown     int32
 	clicks    int32
+	slot      int32 // in the processor's auctionTable
+	nbids     uint8 // in bids0, when more holds no bids
+	nbilled   uint8 // 0 or 1 (billed0), when more holds no amounts
 	hasReq    bool
 	hasFloor  bool
+	live      bool // in use in the table
+}
+
+// inlineBids is the number of bids an auction holds inline (auctions
+// usually ask a few bidders).
+const inlineBids = 3
+
+// auctionMore holds the bids and billed amounts of an auction that has
+// more than fit inline: all of them, in arrival order, once they overflow.
+type auctionMore struct {
+	bids   []bid
+	billed []int64
+}
+
+// bidList returns a's bids in arrival order (a view of its state).
+func (a *auction) bidList() []bid {
+	if a.more != nil && a.more.bids != nil {
+		return a.more.bids
+	}
+	return a.bids0[:a.nbids]
+}
+
+// billedList returns a's billed amounts in arrival order (a view of its
+// state).
+func (a *auction) billedList() []int64 {
+	if a.more != nil && a.more.billed != nil {
+		return a.more.billed
+	}
+	return a.billed0[:a.nbilled]
+}
+
+// addBid appends b to a's bids: inline while they fit, else all of them
+// in a.more.
+func (a *auction) addBid(b bid) {
+	if (a.more == nil || a.more.bids == nil) && int(a.nbids) < inlineBids {
+		a.bids0[a.nbids] = b
+		a.nbids++
+		return
+	}
+	if a.more == nil {
+		a.more = &auctionMore{}
+	}
+	if a.more.bids == nil {
+		a.more.bids = append(make([]bid, 0, 2*inlineBids), a.bids0[:a.nbids]...)
+		a.bids0, a.nbids = [inlineBids]bid{}, 0
+	}
+	a.more.bids = append(a.more.bids, b)
+}
+
+// addBilled appends amt to a's billed amounts: inline for the first, all
+// of them in a.more from the second.
+func (a *auction) addBilled(amt int64) {
+	if (a.more == nil || a.more.billed == nil) && a.nbilled == 0 {
+		a.billed0[0], a.nbilled = amt, 1
+		return
+	}
+	if a.more == nil {
+		a.more = &auctionMore{}
+	}
+	if a.more.billed == nil {
+		a.more.billed = append(make([]int64, 0, 2), a.billed0[:a.nbilled]...)
+		a.billed0, a.nbilled = [1]int64{}, 0
+	}
+	a.more.billed = append(a.more.billed, amt)
 }
 
 // names numbers the placements and bidder ids of a processor (few: they
@@ -100,9 +170,6 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32) {
 		a.floor, a.hasFloor = e.FloorMicros, e.Has&event.HasFloorMicros != 0
 	case event.Bid:
 		b := bid{bidder: intern(e.BidderID), price: e.PriceMicros, latency: -1}
-		if a.bids == nil {
-			a.bids = make([]bid, 0, 3) // auctions usually ask a few bidders
-		}
 		switch e.Outcome {
 		case "bid":
 			b.outcome = outBid
@@ -116,7 +183,7 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32) {
 		if e.Has&event.HasLatencyMs != 0 {
 			b.latency = max(e.LatencyMs, 0)
 		}
-		a.bids = append(a.bids, b)
+		a.addBid(b)
 	case event.AuctionWon:
 		if a.wins == 0 {
 			a.winner, a.clearing = intern(e.BidderID), e.ClearingMicros
@@ -130,7 +197,7 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32) {
 	case event.OfferClicked:
 		a.clicks++
 	case event.Billed:
-		a.billed = append(a.billed, e.AmountMicros)
+		a.addBilled(e.AmountMicros)
 	}
 }
 
@@ -141,9 +208,10 @@ func (a *auction) violations() uint16 {
 	}
 	var v uint16
 	set := func(k Kind) { v |= 1 << k }
+	billed := a.billedList()
 	if a.wins > 0 {
 		var best int64 = -1
-		for _, b := range a.bids {
+		for _, b := range a.bidList() {
 			if b.bidder == a.winner && b.outcome == outBid {
 				best = max(best, b.price)
 			}
@@ -160,20 +228,20 @@ func (a *auction) violations() uint16 {
 		if a.wins > 1 {
 			set(DuplicateWin)
 		}
-		for _, amt := range a.billed {
+		for _, amt := range billed {
 			if amt != a.clearing {
 				set(BillingMismatch)
 			}
 		}
 	} else {
-		if len(a.billed) > 0 {
+		if len(billed) > 0 {
 			set(BilledWithoutWin)
 		}
 		if a.shown > 0 {
 			set(ImpressionWithoutWin)
 		}
 	}
-	if len(a.billed) > 1 {
+	if len(billed) > 1 {
 		set(DuplicateBilling)
 	}
 	return v
@@ -226,7 +294,7 @@ func (a *auction) contribute(c *contribution) {
 		return // orphans are in bidstream_integrity only
 	}
 	var revenue int64
-	for _, amt := range a.billed {
+	for _, amt := range a.billedList() {
 		revenue += amt
 	}
 	var all Counts
@@ -237,7 +305,7 @@ func (a *auction) contribute(c *contribution) {
 	all.Impressions, all.Clicks, all.RevenueMicros = int64(a.shown), int64(a.clicks), revenue
 	// Per bidder: the bidders that answered, plus a winner that did not.
 	start := len(c.yield)
-	for _, b := range a.bids {
+	for _, b := range a.bidList() {
 		i := start
 		for i < len(c.yield) && c.yield[i].k.bidder != b.bidder {
 			i++

@@ -13,6 +13,7 @@ import (
 // (nil: all users). Versions are zero.
 func Batch(cfg Config, scope string, events []event.Event, include func(user string, start int64) bool) ([]Row, []IntegrityRow) {
 	auctions := map[string]*auction{}
+	users := map[string]string{} // by auction id
 	nm := newNames()
 	var order []string
 	for i := range events {
@@ -24,8 +25,9 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 		}
 		a := auctions[e.AuctionID]
 		if a == nil {
-			a = &auction{user: e.UserID, anchor: e.EventTime}
+			a = &auction{anchor: e.EventTime}
 			auctions[e.AuctionID] = a
+			users[e.AuctionID] = e.UserID
 			order = append(order, e.AuctionID)
 		}
 		a.apply(e, nm.id)
@@ -40,7 +42,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 		a.contribute(&c)
 		first, last := spec.Starts(a.anchor)
 		for s := first; s <= last; s += slide {
-			if include != nil && !include(a.user, s) {
+			if include != nil && !include(users[id], s) {
 				continue
 			}
 			for _, kc := range c.yield {
@@ -55,7 +57,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 				}
 			}
 			if a.hasReq {
-				for _, b := range a.bids {
+				for _, b := range a.bidList() {
 					if b.latency < 0 {
 						continue
 					}

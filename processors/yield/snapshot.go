@@ -63,18 +63,21 @@ func (p *Processor) Snapshot() *State {
 		}
 		s.Engine.Panes = append(s.Engine.Panes, out)
 	}
-	for id, a := range p.auctions {
-		as := AuctionState{User: a.user, Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.strs[a.placement], Floor: a.floor,
+	p.auctions.each(func(a *auction) {
+		as := AuctionState{User: p.auctions.user(a), Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.strs[a.placement], Floor: a.floor,
 			HasFloor: a.hasFloor, Wins: int(a.wins), Winner: p.names.strs[a.winner], Clearing: a.clearing,
-			Shown: int(a.shown), Clicks: int(a.clicks), Billed: a.billed}
-		for _, b := range a.bids {
+			Shown: int(a.shown), Clicks: int(a.clicks)}
+		if b := a.billedList(); len(b) > 0 {
+			as.Billed = slices.Clone(b) // nil without billing, as before
+		}
+		for _, b := range a.bidList() {
 			as.Bidders = append(as.Bidders, p.names.strs[b.bidder])
 			as.Outcomes = append(as.Outcomes, b.outcome)
 			as.Prices = append(as.Prices, b.price)
 			as.Latencies = append(as.Latencies, b.latency)
 		}
-		s.Auctions[id] = as
-	}
+		s.Auctions[a.id] = as
+	})
 	return s
 }
 
@@ -161,19 +164,19 @@ func (p *Processor) Restore(s *State) {
 		es.Panes = append(es.Panes, in)
 	}
 	p.eng.Restore(es)
-	p.auctions = make(map[string]*auction, len(s.Auctions))
+	p.auctions = auctionTable{}
 	p.last = nil
 	p.expire = math.MinInt64 // the next Flush finds the earliest
 	for id, as := range s.Auctions {
-		a := &auction{anchor: as.Anchor, hasReq: as.HasReq, placement: p.names.id(as.Placement), floor: as.Floor,
-			hasFloor: as.HasFloor, wins: int32(as.Wins), winner: p.names.id(as.Winner), clearing: as.Clearing,
-			shown: int32(as.Shown), clicks: int32(as.Clicks), billed: as.Billed}
-		if p.filter != nil {
-			a.user = as.User
+		a := p.auctions.add(id, hashID(id), as.User, p.filter != nil)
+		a.anchor, a.hasReq, a.placement, a.floor = as.Anchor, as.HasReq, p.names.id(as.Placement), as.Floor
+		a.hasFloor, a.wins, a.winner, a.clearing = as.HasFloor, int32(as.Wins), p.names.id(as.Winner), as.Clearing
+		a.shown, a.clicks = int32(as.Shown), int32(as.Clicks)
+		for _, amt := range as.Billed {
+			a.addBilled(amt)
 		}
 		for i := range as.Bidders {
-			a.bids = append(a.bids, bid{bidder: p.names.id(as.Bidders[i]), outcome: as.Outcomes[i], price: as.Prices[i], latency: as.Latencies[i]})
+			a.addBid(bid{bidder: p.names.id(as.Bidders[i]), outcome: as.Outcomes[i], price: as.Prices[i], latency: as.Latencies[i]})
 		}
-		p.auctions[id] = a
 	}
 }

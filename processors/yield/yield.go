@@ -103,18 +103,21 @@ type Processor struct {
 	eng    *window.Engine[pane]
 	evict  int64 // ms an auction outlives its anchor
 
-	auctions map[string]*auction
+	auctions auctionTable
 	// The auction of the last event (nil: none) and its id: an auction's
-	// events mostly come in a run, and a run skips the map and takes the
+	// events mostly come in a run, and a run skips the index and takes the
 	// auction's contribution before the event from cur. Cleared when
 	// auctions are evicted or restored.
 	last   *auction
 	lastID []byte
 	// expire is at most the earliest watermark at which an auction is
 	// evicted: Flush looks for them only from then on.
-	expire   int64
-	names    *names
-	old, cur contribution
+	expire int64
+	names  *names
+	// The auction's contribution before and after the event: two
+	// buffers, swapped by pointer.
+	old, cur *contribution
+	bufs     [2]contribution
 	// The keys numbered densely: nums[placement][bidder] is 1 + the
 	// number of the key (0: none yet), keys[n] the key numbered n.
 	nums [][]int32
@@ -134,14 +137,15 @@ type Processor struct {
 func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, scope: scope, filter: filter,
-		evict:    cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
-		auctions: make(map[string]*auction), names: newNames(), expire: math.MaxInt64,
+		evict: cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
+		names: newNames(), expire: math.MaxInt64,
 	}
 	eng, err := window.NewEngine(cfg.Window, func(int64) *pane { return &pane{} }, p.emit)
 	if err != nil {
 		return nil, err
 	}
 	p.eng = eng
+	p.old, p.cur = &p.bufs[0], &p.bufs[1]
 	return p, nil
 }
 
@@ -156,14 +160,11 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	a, hadOld, again := p.last, true, p.last != nil
 	if a == nil || string(p.lastID) != e.AuctionID {
 		again = false
-		a = p.auctions[e.AuctionID]
-		if a == nil {
+		var h uint64
+		if a, h = p.auctions.find(e.AuctionID); a == nil {
 			hadOld = false
-			a = &auction{anchor: e.EventTime}
-			if p.filter != nil {
-				a.user = strings.Clone(e.UserID)
-			}
-			p.auctions[strings.Clone(e.AuctionID)] = a
+			a = p.auctions.add(e.AuctionID, h, e.UserID, p.filter != nil)
+			a.anchor = e.EventTime
 		}
 		p.last, p.lastID = a, append(p.lastID[:0], e.AuctionID...)
 	}
@@ -173,12 +174,12 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		// after that event (nothing else changes an auction).
 		p.old, p.cur = p.cur, p.old
 	case hadOld:
-		a.contribute(&p.old)
+		a.contribute(p.old)
 	}
 	newReq := e.Type == event.BidRequest && !a.hasReq
 	a.apply(e, p.names.id)
 	p.expire = min(p.expire, p.expiry(a))
-	a.contribute(&p.cur)
+	a.contribute(p.cur)
 
 	var pn *pane
 	if hadOld && p.old.anchor == p.cur.anchor && p.old.placement == p.cur.placement && p.old.auction == p.cur.auction {
@@ -187,27 +188,29 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		if pn == nil {
 			return missed
 		}
-		p.applyDiff(pn, &p.old, &p.cur)
+		p.applyDiff(pn, p.old, p.cur)
 	} else {
 		if hadOld {
 			if opn, _ := p.pane(a, p.old.anchor, wm); opn != nil {
-				p.applyContribution(opn, &p.old, -1)
+				p.applyContribution(opn, p.old, -1)
 			}
 		}
 		pn, missed = p.pane(a, p.cur.anchor, wm)
 		if pn == nil {
 			return missed
 		}
-		p.applyContribution(pn, &p.cur, 1)
+		p.applyContribution(pn, p.cur, 1)
 	}
 	// Latencies are only ever added: each bid's once its auction is known.
 	switch {
 	case newReq:
-		for i := range a.bids {
-			p.addLatency(pn, a, &a.bids[i])
+		bids := a.bidList()
+		for i := range bids {
+			p.addLatency(pn, a, &bids[i])
 		}
 	case e.Type == event.Bid && a.hasReq:
-		p.addLatency(pn, a, &a.bids[len(a.bids)-1])
+		bids := a.bidList()
+		p.addLatency(pn, a, &bids[len(bids)-1])
 	}
 	return missed
 }
@@ -215,7 +218,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 func (p *Processor) pane(a *auction, anchor, wm int64) (*pane, int) {
 	r := window.Every
 	if p.filter != nil {
-		r = p.filter(a.user, anchor, p.cfg.Window)
+		r = p.filter(p.auctions.user(a), anchor, p.cfg.Window)
 	}
 	return p.eng.PaneRange(anchor, wm, r)
 }
@@ -365,13 +368,14 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 	if wm := p.eng.Watermark(); wm != window.None && p.expire <= wm {
 		p.expire = math.MaxInt64
 		p.last = nil
-		for id, a := range p.auctions {
+		p.auctions.each(func(a *auction) {
 			if x := p.expiry(a); x <= wm {
-				delete(p.auctions, id)
+				p.auctions.remove(a)
 			} else {
 				p.expire = min(p.expire, x)
 			}
-		}
+		})
+		p.auctions.index.Shrink()
 	}
 	rows, irows := p.rows, p.irows
 	p.rows, p.irows = p.rows[:0], p.irows[:0]
@@ -384,7 +388,7 @@ func (p *Processor) expiry(a *auction) int64 {
 }
 
 // Auctions returns the number of auctions in state.
-func (p *Processor) Auctions() int { return len(p.auctions) }
+func (p *Processor) Auctions() int { return p.auctions.len() }
 
 // Panes returns the number of live panes.
 func (p *Processor) Panes() int { return p.eng.Len() }

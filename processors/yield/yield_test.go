@@ -308,3 +308,63 @@ func TestLastAuctionForgotten(t *testing.T) {
 		t.Fatalf("after a restore, rows or state differ from a fresh processor's:\n%s\n%s", out[0], out[1])
 	}
 }
+
+// TestAuctionOverflow: auctions with more bids than an auction holds
+// inline and several billed amounts (the overflow of the auction table's
+// records) give the batch rows, and their snapshot lists every bid and
+// amount in arrival order, across a restore.
+func TestAuctionOverflow(t *testing.T) {
+	cfg := DefaultConfig()
+	var events []event.Event
+	for i := range 40 {
+		m := mk{fmt.Sprintf("A%d", i), t0 + int64(i)*7*sec}
+		events = append(events, m.ev(event.BidRequest, req("feed")))
+		for b := range 2 + i%6 { // 2 to 7 bids
+			events = append(events, m.ev(event.Bid, bidEv(fmt.Sprintf("b%d", b%5), "bid", int64(600_000+b*1000), int64(10+b))))
+		}
+		events = append(events, m.ev(event.AuctionWon, won("b1", 601_000)))
+		for k := range i % 4 { // 0 to 3 billed amounts
+			events = append(events, m.ev(event.Billed, amount(int64(601_000+k))))
+		}
+	}
+	wantRows, wantInteg := Batch(cfg, window.ScopeAll, events, nil)
+	gotRows, gotInteg := stream(t, cfg, events, 0, 3)
+	gotRows, gotInteg = Merge(gotRows), MergeIntegrity(gotInteg)
+	if len(gotRows) != len(wantRows) || len(gotInteg) != len(wantInteg) {
+		t.Fatalf("%d rows, %d integrity rows, want %d, %d", len(gotRows), len(gotInteg), len(wantRows), len(wantInteg))
+	}
+	for i := range gotRows {
+		g, w := gotRows[i], wantRows[i]
+		if g.Start != w.Start || g.Placement != w.Placement || g.BidderID != w.BidderID || g.Counts != w.Counts || !g.Hist.Equal(&w.Hist) {
+			t.Fatalf("row %d:\n%+v\nwant\n%+v", i, g, w)
+		}
+	}
+	for i := range gotInteg {
+		if g := gotInteg[i]; g.Violations != wantInteg[i].Violations || g.Auctions != wantInteg[i].Auctions {
+			t.Fatalf("integrity row %d:\n%+v\nwant\n%+v", i, g, wantInteg[i])
+		}
+	}
+
+	p, err := New(cfg, window.ScopeAll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		p.Add(&events[i], t0)
+	}
+	s := p.Snapshot()
+	a := s.Auctions["A5"] // 7 bids, 1 billed amount
+	if len(a.Bidders) != 7 || a.Bidders[6] != "b1" || a.Prices[6] != 606_000 || len(a.Billed) != 1 {
+		t.Fatalf("snapshot of A5: %+v", a)
+	}
+	if a := s.Auctions["A7"]; len(a.Bidders) != 3 || len(a.Billed) != 3 || a.Billed[2] != 601_002 {
+		t.Fatalf("snapshot of A7: %+v", a)
+	}
+	q, _ := New(cfg, window.ScopeAll, nil)
+	q.Restore(s)
+	js1, _ := json.Marshal(s.Auctions)
+	js2, _ := json.Marshal(q.Snapshot().Auctions)
+	if string(js1) != string(js2) {
+		t.Fatalf("auctions after a restore differ:\n%s\n%s", js1, js2)
+	}
+}

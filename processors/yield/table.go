@@ -1,0 +1,102 @@
+package yield
+
+import (
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/questline/questline/processors/internal/hashindex"
+)
+
+// chunkAuctions is the number of auctions in a chunk of an auction table.
+const chunkAuctions = 512
+
+// auctionTable holds a processor's auctions by value in fixed chunks that
+// never move (a *auction stays valid until the auction is removed), with
+// freed slots reused, and finds them by id through an index of 8-byte
+// slots confirmed against the auction's id. Against a map of one heap
+// object per auction plus one for its bids, it saves each allocation's
+// rounding, the map's entries and their growth, and gives the garbage
+// collector a few large objects to mark instead of three small ones per
+// auction. Chunks are kept once made (a peak of auctions keeps its
+// memory, as a map's buckets did); the index shrinks.
+type auctionTable struct {
+	index  hashindex.Index // slot numbers by hashID(id)
+	chunks []*[chunkAuctions]auction
+	free   []int32  // freed slots
+	users  []string // by slot: the auction's user, kept only where a filter needs it
+}
+
+// hashID is the hash of an auction id in the index.
+func hashID(id string) uint64 { return xxhash.Sum64String(id) }
+
+// at returns the auction in slot s.
+func (t *auctionTable) at(s int32) *auction {
+	return &t.chunks[s/chunkAuctions][s%chunkAuctions]
+}
+
+// find returns the auction of id (nil: none) and the hash of id.
+func (t *auctionTable) find(id string) (*auction, uint64) {
+	h := hashID(id)
+	if s, ok := t.index.Find(h, func(s uint32) bool { return t.at(int32(s)).id == id }); ok {
+		return t.at(int32(s)), h
+	}
+	return nil, h
+}
+
+// add returns a new, zero auction for id (absent), of hash h, keeping
+// copies of id and, when keepUser, of user.
+func (t *auctionTable) add(id string, h uint64, user string, keepUser bool) *auction {
+	var s int32
+	if n := len(t.free); n > 0 {
+		s, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		s = int32(len(t.chunks) * chunkAuctions)
+		t.chunks = append(t.chunks, new([chunkAuctions]auction))
+		for i := s + chunkAuctions - 1; i > s; i-- {
+			t.free = append(t.free, i)
+		}
+	}
+	t.index.Insert(h, uint32(s))
+	if keepUser {
+		for int(s) >= len(t.users) {
+			t.users = append(t.users, "")
+		}
+		t.users[s] = strings.Clone(user)
+	}
+	a := t.at(s)
+	a.id, a.slot, a.live = strings.Clone(id), s, true
+	return a
+}
+
+// user returns the user kept for a ("" unless keepUser).
+func (t *auctionTable) user(a *auction) string {
+	if int(a.slot) < len(t.users) {
+		return t.users[a.slot]
+	}
+	return ""
+}
+
+// remove frees a.
+func (t *auctionTable) remove(a *auction) {
+	s := a.slot
+	t.index.Remove(hashID(a.id), uint32(s))
+	*a = auction{}
+	if int(s) < len(t.users) {
+		t.users[s] = ""
+	}
+	t.free = append(t.free, s)
+}
+
+// each calls fn for every auction, in slot order; fn may remove it.
+func (t *auctionTable) each(fn func(a *auction)) {
+	for _, c := range t.chunks {
+		for i := range c {
+			if c[i].live {
+				fn(&c[i])
+			}
+		}
+	}
+}
+
+// len returns the number of auctions.
+func (t *auctionTable) len() int { return t.index.Len() }
