@@ -74,6 +74,9 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		return err
 	}
 	defer c.Close()
+	if n, err := removeStaleTemps(cfg.SnapshotDir, cfg.Now()); err != nil || n > 0 {
+		logger.Info("processors: removed temporary snapshot files left by a crashed writer", "count", n, "err", err)
+	}
 	src, err := newSource(&cfg, logger, m, c, master, partials, devices, sources)
 	if err != nil {
 		return err

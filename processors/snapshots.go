@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/pipeline"
@@ -73,4 +74,32 @@ func readSnapshot(dir string, partition int32, cfg pipeline.Config) (p *pipeline
 		return nil, 0, false, err
 	}
 	return p, int64(binary.BigEndian.Uint64(hdr[:])), true, nil
+}
+
+// staleTemp is how old a snapshot's temporary file must be before a
+// starting process removes it: a writer takes seconds, so a file this old
+// was left by a process killed while writing (several gigabytes of them
+// after repeated crashes at high rates, otherwise).
+const staleTemp = time.Hour
+
+// removeStaleTemps removes the temporary files of snapshots in dir not
+// modified for staleTemp before now, and returns how many it removed.
+// Newer ones may belong to another process's writer (processes share the
+// directory) and are left alone.
+func removeStaleTemps(dir string, now time.Time) (int, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "events-*.snap.tmp*"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, path := range paths {
+		fi, err := os.Stat(path)
+		if err != nil || now.Sub(fi.ModTime()) < staleTemp {
+			continue // gone already, or maybe being written
+		}
+		if err := os.Remove(path); err == nil {
+			n++
+		}
+	}
+	return n, nil
 }

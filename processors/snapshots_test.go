@@ -1,0 +1,50 @@
+package processors
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestRemoveStaleTemps: a starting process removes the temporary snapshot
+// files a killed writer left, and only those: not snapshots, not another
+// process's write in progress, not other files.
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	files := map[string]time.Duration{
+		"events-0.snap":              2 * time.Hour, // a snapshot, however old
+		"events-0.snap.tmp123":       2 * time.Hour, // left by a crash
+		"events-11.snap.tmp9":        61 * time.Minute,
+		"events-1.snap.tmp456":       time.Minute, // maybe being written
+		"notes.tmp":                  2 * time.Hour,
+		"events-2.snap.tmp-in-a-dir": 0,
+	}
+	for name, age := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := removeStaleTemps(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	want := []string{"events-0.snap", "events-1.snap.tmp456", "events-2.snap.tmp-in-a-dir", "notes.tmp"}
+	if n != 2 || !slices.Equal(left, want) {
+		t.Fatalf("removed %d, left %v; want 2 removed, %v left", n, left, want)
+	}
+	if n, err := removeStaleTemps(filepath.Join(dir, "missing"), now); n != 0 || err != nil {
+		t.Fatalf("a missing directory: %d, %v", n, err)
+	}
+}
