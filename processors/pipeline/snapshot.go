@@ -242,11 +242,23 @@ func readState(r io.Reader) (*State, error) {
 		if n > math.MaxInt64 {
 			return nil, fmt.Errorf("a section of %d bytes", n)
 		}
-		// A damaged length runs into the end of the file before it
-		// allocates more than 256 MiB at once.
-		buf := bytes.NewBuffer(make([]byte, 0, min(n, 1<<28)))
-		_, err = io.CopyN(buf, br, int64(n))
-		return buf.Bytes(), err
+		// Into a slice of its length (a restored clean queue keeps its
+		// chunks), read in steps of at most 256 MiB: a damaged length runs
+		// into the end of the file before it allocates much more.
+		var b []byte
+		for uint64(len(b)) < n {
+			k := int(min(n-uint64(len(b)), 1<<28))
+			if b == nil {
+				b = make([]byte, 0, k)
+			} else {
+				b = slices.Grow(b, k)
+			}
+			if _, err := io.ReadFull(br, b[len(b):len(b)+k]); err != nil {
+				return nil, err
+			}
+			b = b[:len(b)+k]
+		}
+		return b, nil
 	}
 	var err error
 	if st.SeenHashes, err = section(); err != nil {

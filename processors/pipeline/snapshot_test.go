@@ -294,3 +294,35 @@ func TestFrozenWhileThePartitionGoesOn(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoredSectionsAreExact: the raw sections are read into slices of
+// their own length (bytes.Buffer, which they were read through, grew each
+// one to twice its size at its end, copying it: a restored clean queue
+// held twice its memory until read).
+func TestRestoredSectionsAreExact(t *testing.T) {
+	cfg := testConfig()
+	events := stream(11)
+	p := newTestPartition(t, cfg)
+	for i := range events[:len(events)/2] {
+		p.Add(&events[i])
+	}
+	var buf bytes.Buffer
+	if err := p.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	st, err := readState(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Chunks) == 0 || len(st.SeenHashes) == 0 {
+		t.Fatalf("a weak test: %d chunks, %d bytes of hashes", len(st.Chunks), len(st.SeenHashes))
+	}
+	if cap(st.SeenHashes) != len(st.SeenHashes) {
+		t.Errorf("event ids: %d bytes in a slice of %d", len(st.SeenHashes), cap(st.SeenHashes))
+	}
+	for i, c := range st.Chunks {
+		if cap(c) != len(c) {
+			t.Errorf("chunk %d: %d bytes in a slice of %d", i, len(c), cap(c))
+		}
+	}
+}
