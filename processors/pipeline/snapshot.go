@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/bots"
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/latency"
@@ -339,7 +340,18 @@ func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (*Partition, error) 
 		if st.Version == 1 && len(st.Queue) > 0 {
 			p.chunks = [][]byte{st.Arena} // every QueuedState.Chunk is 0
 		}
-		for _, q := range st.Queue {
+		// The records are decoded here, not first when the clean pass
+		// takes them (which panics: we encoded them): a damaged snapshot
+		// is an error, which rebuilds the partition, not a crash at every
+		// restart. The first starts chunk 0 (Freeze relies on it).
+		var e event.Event
+		for i, q := range st.Queue {
+			if q.Chunk < 0 || q.Chunk >= len(p.chunks) || q.Off < 0 || q.Off > q.End || q.End > len(p.chunks[q.Chunk]) || i == 0 && q.Chunk != 0 {
+				return nil, fmt.Errorf("pipeline: snapshot: clean queue entry %+v outside its chunks", q)
+			}
+			if err := event.DecodeBinaryShared(p.chunks[q.Chunk][q.Off:q.End], &e); err != nil {
+				return nil, fmt.Errorf("pipeline: snapshot: clean queue entry %d: %w", i, err)
+			}
 			p.queue = append(p.queue, queued{chunk: q.Chunk, off: q.Off, end: q.End, need: q.Need})
 		}
 	}
