@@ -20,7 +20,8 @@ import (
 )
 
 // snapshotVersion is the version of the snapshot encoding: 3 holds the
-// remembered event ids as raw hashes (SeenHashes, SeenMaxes), 2 the clean
+// remembered event ids as raw hashes (SeenHashes, SeenMaxes) and the clean
+// queue's chunks and entries in raw sections (see Frozen), 2 the clean
 // queue in Chunks. Restore also reads 2 (ids in Seen) and 1 (one Arena); a
 // process of an older version refuses a newer snapshot instead of losing
 // part of it.
@@ -38,7 +39,7 @@ type State struct {
 	Clean         *ScopeState
 	Arena         []byte // version 1: the clean queue's records
 	// The clean queue's records: in the gob value in version 2, in a raw
-	// section after it since version 3 (see Snapshot).
+	// section after it since version 3 (see Frozen).
 	Chunks [][]byte
 	// The clean queue's entries: in the gob value before version 3, in a
 	// raw section since.
