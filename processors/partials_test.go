@@ -2,6 +2,7 @@ package processors
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -168,6 +169,75 @@ func TestNoPartialAfterItsMarker(t *testing.T) {
 		flush()
 		if checked < 1000 {
 			t.Fatalf("seed %d: only %d partials checked", seed, checked)
+		}
+	}
+}
+
+// TestNoLiftRowAfterItsMarker: a partition's first event of a drop can
+// come when the watermark has already passed some of the drop's cutoffs,
+// or all of them and its end + attribution + lateness (an out-of-order
+// event, in a partition that had no user of the drop before). The drop's
+// rows for those cutoffs, and its final row, must not follow the marker
+// that passed their Until: the merge stage has forgotten the identity, and
+// the partial would start a row of its own.
+func TestNoLiftRowAfterItsMarker(t *testing.T) {
+	for _, c := range []struct {
+		clean         bool
+		horizon, view int64
+	}{
+		// Within the disorder bound; cutoffs 5:30 … 7:30 passed, the drop live.
+		{false, t0 + 8*60_000, t0 + 7*60_000},
+		// Late: every cutoff and the final row passed, in both scopes.
+		{false, t0 + 3*3600_000, t0 + 10*60_000},
+		{true, t0 + 6*3600_000, t0 + 10*60_000},
+	} {
+		cfg := pipeline.DefaultConfig()
+		cfg.Clean = c.clean
+		p, err := pipeline.New(cfg, catalog.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []event.Event{
+			{ID: "c1", Type: event.DropStarted, DropID: "drop0", CreatorID: "cr0", EventTime: t0 + 5*60_000},
+			{ID: "c2", Type: event.DropEnded, DropID: "drop0", EventTime: t0 + 20*60_000},
+		} {
+			p.Catalog().Apply(&e)
+		}
+		s := &source{cfg: &Config{Pipeline: &cfg}}
+		marker := int64(window.None)
+		flush := func() {
+			err := s.rowPartials(0, p.Flush(p.Watermark()), func(pt partial, err error) error {
+				if err != nil {
+					return err
+				}
+				if pt.Until <= marker {
+					t.Errorf("view at %d: %s %s emitted with Until %d after the marker %d", c.view-t0, pt.Table, pt.Identity, pt.Until, marker)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Reset()
+			marker = max(marker, p.Done())
+		}
+		// Another user's events move the watermark on, a minute at a time,
+		// outside the drop's live window (where they would start the drop),
+		// and a watermark record (an idle partition) to the horizon.
+		for tm := t0; tm <= c.horizon; tm += 60_000 {
+			if tm < t0+5*60_000 || tm > t0+20*60_000 {
+				p.Add(&event.Event{ID: fmt.Sprint("q", tm), Type: event.QuestStarted, UserID: "u1", QuestID: "q0", EventTime: tm})
+				flush()
+			}
+		}
+		p.Advance(c.horizon)
+		flush()
+		horizon := c.horizon
+		// The partition's first event of the drop, out of order.
+		p.Add(&event.Event{ID: "v1", Type: event.DropViewed, UserID: "u2", DropID: "drop0", EventTime: c.view})
+		for tm := horizon + 60_000; tm <= horizon+3*3600_000; tm += 60_000 {
+			p.Add(&event.Event{ID: fmt.Sprint("q", tm), Type: event.QuestStarted, UserID: "u1", QuestID: "q0", EventTime: tm})
+			flush()
 		}
 	}
 }

@@ -185,7 +185,24 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 		}
 		d := p.drops[cd.ID]
 		if d == nil {
-			d = newDrop(window.Floor(start, p.cfg.Update.Milliseconds()) + p.cfg.Update.Milliseconds())
+			// The partition's first event of the drop may come after the
+			// watermark passed some of its cutoffs (a watermark record, an
+			// out-of-order event, a drop_started that came late), or its
+			// end + attribution + lateness: those rows are made, and the
+			// merge stage forgotten, without it (see Row and the package
+			// comment: a row counts the events that arrived before the
+			// watermark passed its cutoff). Its first cutoff is the next
+			// one; past the final row, the event is late.
+			if ended && p.wm != window.None && end+attr+p.cfg.Lateness.Milliseconds() <= p.wm {
+				late = 1
+				continue
+			}
+			step := p.cfg.Update.Milliseconds()
+			next := window.Floor(start, step) + step
+			if p.wm != window.None {
+				next = max(next, window.Floor(p.wm, step)+step)
+			}
+			d = newDrop(next)
 			p.drops[cd.ID] = d
 		}
 		if n < 0 {

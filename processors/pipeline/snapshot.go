@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/bots"
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/latency"
@@ -19,7 +20,8 @@ import (
 )
 
 // snapshotVersion is the version of the snapshot encoding: 3 holds the
-// remembered event ids as raw hashes (SeenHashes, SeenMaxes), 2 the clean
+// remembered event ids as raw hashes (SeenHashes, SeenMaxes) and the clean
+// queue's chunks and entries in raw sections (see Frozen), 2 the clean
 // queue in Chunks. Restore also reads 2 (ids in Seen) and 1 (one Arena); a
 // process of an older version refuses a newer snapshot instead of losing
 // part of it.
@@ -37,7 +39,7 @@ type State struct {
 	Clean         *ScopeState
 	Arena         []byte // version 1: the clean queue's records
 	// The clean queue's records: in the gob value in version 2, in a raw
-	// section after it since version 3 (see Snapshot).
+	// section after it since version 3 (see Frozen).
 	Chunks [][]byte
 	// The clean queue's entries: in the gob value before version 3, in a
 	// raw section since.
@@ -242,11 +244,23 @@ func readState(r io.Reader) (*State, error) {
 		if n > math.MaxInt64 {
 			return nil, fmt.Errorf("a section of %d bytes", n)
 		}
-		// A damaged length runs into the end of the file before it
-		// allocates more than 256 MiB at once.
-		buf := bytes.NewBuffer(make([]byte, 0, min(n, 1<<28)))
-		_, err = io.CopyN(buf, br, int64(n))
-		return buf.Bytes(), err
+		// Into a slice of its length (a restored clean queue keeps its
+		// chunks), read in steps of at most 256 MiB: a damaged length runs
+		// into the end of the file before it allocates much more.
+		var b []byte
+		for uint64(len(b)) < n {
+			k := int(min(n-uint64(len(b)), 1<<28))
+			if b == nil {
+				b = make([]byte, 0, k)
+			} else {
+				b = slices.Grow(b, k)
+			}
+			if _, err := io.ReadFull(br, b[len(b):len(b)+k]); err != nil {
+				return nil, err
+			}
+			b = b[:len(b)+k]
+		}
+		return b, nil
 	}
 	var err error
 	if st.SeenHashes, err = section(); err != nil {
@@ -327,7 +341,18 @@ func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (*Partition, error) 
 		if st.Version == 1 && len(st.Queue) > 0 {
 			p.chunks = [][]byte{st.Arena} // every QueuedState.Chunk is 0
 		}
-		for _, q := range st.Queue {
+		// The records are decoded here, not first when the clean pass
+		// takes them (which panics: we encoded them): a damaged snapshot
+		// is an error, which rebuilds the partition, not a crash at every
+		// restart. The first starts chunk 0 (Freeze relies on it).
+		var e event.Event
+		for i, q := range st.Queue {
+			if q.Chunk < 0 || q.Chunk >= len(p.chunks) || q.Off < 0 || q.Off > q.End || q.End > len(p.chunks[q.Chunk]) || i == 0 && q.Chunk != 0 {
+				return nil, fmt.Errorf("pipeline: snapshot: clean queue entry %+v outside its chunks", q)
+			}
+			if err := event.DecodeBinaryShared(p.chunks[q.Chunk][q.Off:q.End], &e); err != nil {
+				return nil, fmt.Errorf("pipeline: snapshot: clean queue entry %d: %w", i, err)
+			}
 			p.queue = append(p.queue, queued{chunk: q.Chunk, off: q.Off, end: q.End, need: q.Need})
 		}
 	}
