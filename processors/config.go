@@ -41,11 +41,13 @@ type Config struct {
 	// FlushInterval is how often rows are emitted and written. Default 1 s.
 	FlushInterval time.Duration
 	// SnapshotInterval is how often each partition's state is snapshotted
-	// and its offset committed; at most one partition is snapshotted per
-	// flush, the one waiting longest (so a process owning more than
-	// SnapshotInterval / FlushInterval partitions snapshots each one every
-	// partitions × FlushInterval instead). Default 1 min (a snapshot of 1M
-	// users takes seconds, during which the process does not advance).
+	// and its offset committed. At most one partition's snapshot is taken
+	// per flush (the one waiting longest) and one is written at a time, so
+	// a process owning many partitions snapshots each one every partitions
+	// × max(FlushInterval, a snapshot's write time) at least. Default 1 min.
+	// Processing stops only while a snapshot's state is frozen (the
+	// per-user state encoded: about a second for 1M users); the rest is
+	// written in the background.
 	SnapshotInterval time.Duration
 	// IdleTimeout: a partition that has had no record for this long, and
 	// has none left to read, gets a watermark record (kafka.WatermarkRecord)

@@ -21,8 +21,10 @@ func snapshotPath(dir string, partition int32) string {
 }
 
 // writeSnapshot stores a partition's frozen state and the next input
-// offset atomically (temporary file, fsync, rename).
-func writeSnapshot(dir string, partition int32, next int64, fz *pipeline.Frozen) error {
+// offset atomically (temporary file, fsync, rename). The file is put in
+// place only if keep, asked just before, says so (a partition revoked
+// meanwhile may have a newer snapshot by its new owner).
+func writeSnapshot(dir string, partition int32, next int64, fz *pipeline.Frozen, keep func() bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -50,6 +52,9 @@ func writeSnapshot(dir string, partition int32, next int64, fz *pipeline.Frozen)
 	}
 	if err := f.Close(); err != nil {
 		return err
+	}
+	if !keep() {
+		return nil // the deferred Remove drops it
 	}
 	return os.Rename(f.Name(), path)
 }

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/pipeline"
 )
 
 // TestRemoveStaleTemps: a starting process removes the temporary snapshot
@@ -46,5 +49,29 @@ func TestRemoveStaleTemps(t *testing.T) {
 	}
 	if n, err := removeStaleTemps(filepath.Join(dir, "missing"), now); n != 0 || err != nil {
 		t.Fatalf("a missing directory: %d, %v", n, err)
+	}
+}
+
+// TestWriteSnapshotKeep: a snapshot whose partition was revoked while it
+// was written is not put in place (nor left as a temporary file); one that
+// is kept restores to its offset.
+func TestWriteSnapshotKeep(t *testing.T) {
+	dir := t.TempDir()
+	cfg := pipeline.DefaultConfig()
+	p, err := pipeline.New(cfg, catalog.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSnapshot(dir, 3, 42, p.Freeze(), func() bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a revoked partition's snapshot left %d files", len(entries))
+	}
+	if err := writeSnapshot(dir, 3, 42, p.Freeze(), func() bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if _, next, ok, err := readSnapshot(dir, 3, cfg); !ok || err != nil || next != 42 {
+		t.Fatalf("kept snapshot: ok %v, next %d, %v", ok, next, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -136,6 +137,11 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 		delete(s.parts, partition)
 		s.m.watermarkLag.DeleteLabelValues(strconv.Itoa(int(partition)))
 		s.m.rebalances.Inc()
+		if j := s.writing; j != nil && j.partition == partition {
+			// Its new owner may write a newer snapshot first: ours would
+			// replace it with an older one (valid, but a longer replay).
+			j.revoked.Store(true)
+		}
 	}
 }
 
@@ -438,6 +444,7 @@ type snapshotJob struct {
 	pt        *part // the owner's part: the offset is committed only if it still is
 	next      int64
 	done      chan error
+	revoked   atomic.Bool // the partition was revoked: the file is not put in place
 }
 
 // snapshot takes the snapshot of one partition due for it (the one whose
@@ -486,7 +493,7 @@ func (s *source) snapshot(ctx context.Context, now time.Time) error {
 	j := &snapshotJob{partition: due, pt: pt, next: pt.next, done: make(chan error, 1)}
 	s.writing = j
 	go func() {
-		err := writeSnapshot(s.cfg.SnapshotDir, j.partition, j.next, f)
+		err := writeSnapshot(s.cfg.SnapshotDir, j.partition, j.next, f, func() bool { return !j.revoked.Load() })
 		if err == nil {
 			s.m.snapshot.Observe(time.Since(start).Seconds())
 		}
