@@ -308,11 +308,25 @@ func readState(r io.Reader) (*State, error) {
 
 // Restore returns the partition pipeline of a snapshot read from r. cat
 // receives the snapshot's catalog.
-func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (*Partition, error) {
+func Restore(cfg Config, cat *catalog.Catalog, r io.Reader) (p *Partition, err error) {
 	st, err := readState(r)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		// A damaged snapshot that still decodes can hold what no processor
+		// wrote (an auction with more bidders than outcomes): an error,
+		// and the caller rebuilds the partition from its log, rather than
+		// a panic at every start.
+		if v := recover(); v != nil {
+			p, err = nil, fmt.Errorf("pipeline: snapshot: inconsistent state: %v", v)
+		}
+	}()
+	return restoreState(cfg, cat, st)
+}
+
+// restoreState is Restore of a snapshot read.
+func restoreState(cfg Config, cat *catalog.Catalog, st *State) (*Partition, error) {
 	if (st.Clean != nil) != cfg.Clean {
 		return nil, fmt.Errorf("pipeline: snapshot clean scope %v, config %v", st.Clean != nil, cfg.Clean)
 	}
