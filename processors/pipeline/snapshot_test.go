@@ -124,12 +124,7 @@ func TestRestoreOlderVersions(t *testing.T) {
 		if len(st.Chunks) < 3 || len(st.Queue) == 0 || len(st.SeenHashes) == 0 {
 			t.Fatalf("%d chunks, %d queued, %d bytes of ids: a weak test", len(st.Chunks), len(st.Queue), len(st.SeenHashes))
 		}
-		// The event ids as versions 1 and 2 held them: one SeenID each,
-		// with its block's time.
-		for i := 0; i < len(st.SeenHashes); i += 8 {
-			st.Seen = append(st.Seen, SeenID{Hash: binary.LittleEndian.Uint64(st.SeenHashes[i:]), Time: int64(st.SeenMaxes[i/8/dedupBlock]) * 1000})
-		}
-		st.Version, st.SeenHashes, st.SeenMaxes = version, nil, nil
+		asVersion(st, version)
 		if version == 1 {
 			// One arena, offsets into it.
 			base := make([]int, len(st.Chunks))
@@ -175,14 +170,7 @@ func TestRestoreOlderVersions(t *testing.T) {
 func TestSnapshotReadersAndDamage(t *testing.T) {
 	cfg := testConfig()
 	events := stream(11)
-	p := newTestPartition(t, cfg)
-	for i := range events[:len(events)/2] {
-		p.Add(&events[i])
-	}
-	var buf bytes.Buffer
-	if err := p.Snapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
+	buf := halfwaySnapshot(t, cfg, events)
 	full := buf.Bytes()
 	want, err := Restore(cfg, catalog.New(), bytes.NewReader(full))
 	if err != nil {
@@ -313,14 +301,7 @@ func TestFrozenWhileThePartitionGoesOn(t *testing.T) {
 func TestRestoredSectionsAreExact(t *testing.T) {
 	cfg := testConfig()
 	events := stream(11)
-	p := newTestPartition(t, cfg)
-	for i := range events[:len(events)/2] {
-		p.Add(&events[i])
-	}
-	var buf bytes.Buffer
-	if err := p.Snapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
+	buf := halfwaySnapshot(t, cfg, events)
 	st, err := readState(bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		t.Fatal(err)
@@ -409,15 +390,8 @@ func TestDamagedSnapshotErrs(t *testing.T) {
 func TestInconsistentSnapshotErrs(t *testing.T) {
 	cfg := testConfig()
 	events := stream(11)
-	p := newTestPartition(t, cfg)
-	for i := range events[:len(events)/2] {
-		p.Add(&events[i])
-	}
-	var buf bytes.Buffer
-	if err := p.Snapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
-	st, err := readState(&buf)
+	buf := halfwaySnapshot(t, cfg, events)
+	st, err := readState(buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,15 +408,37 @@ func TestInconsistentSnapshotErrs(t *testing.T) {
 		t.Fatal("no auction with bids: a weak test")
 	}
 	// Written as version 2 (everything in the gob value).
+	asVersion(st, 2)
+	buf.Reset()
+	if err := gob.NewEncoder(buf).Encode(st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(cfg, catalog.New(), buf); err == nil || !strings.Contains(err.Error(), "inconsistent state") {
+		t.Fatalf("restored an inconsistent snapshot: %v", err)
+	}
+}
+
+// halfwaySnapshot returns the snapshot of a partition that took the first
+// half of events.
+func halfwaySnapshot(t *testing.T, cfg Config, events []event.Event) *bytes.Buffer {
+	t.Helper()
+	p := newTestPartition(t, cfg)
+	for i := range events[:len(events)/2] {
+		p.Add(&events[i])
+	}
+	var buf bytes.Buffer
+	if err := p.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
+}
+
+// asVersion turns a snapshot's state of version 3 into version 1 or 2's
+// event ids: one SeenID each, with its block's time, in the gob value (the
+// caller writes the rest of it, gob-encoded whole).
+func asVersion(st *State, version int) {
 	for i := 0; i < len(st.SeenHashes); i += 8 {
 		st.Seen = append(st.Seen, SeenID{Hash: binary.LittleEndian.Uint64(st.SeenHashes[i:]), Time: int64(st.SeenMaxes[i/8/dedupBlock]) * 1000})
 	}
-	st.Version, st.SeenHashes, st.SeenMaxes = 2, nil, nil
-	buf.Reset()
-	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Restore(cfg, catalog.New(), &buf); err == nil || !strings.Contains(err.Error(), "inconsistent state") {
-		t.Fatalf("restored an inconsistent snapshot: %v", err)
-	}
+	st.Version, st.SeenHashes, st.SeenMaxes = version, nil, nil
 }
