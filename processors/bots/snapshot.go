@@ -2,6 +2,7 @@ package bots
 
 import (
 	"math"
+	"slices"
 
 	"github.com/questline/questline/processors/window"
 )
@@ -129,8 +130,14 @@ type FlagsState struct {
 	Flagged map[string][]int64
 }
 
-// Snapshot returns the flags (shared: encode before they change).
-func (f *Flags) Snapshot() *FlagsState { return &FlagsState{Flagged: f.flagged} }
+// Snapshot returns a copy of the flags.
+func (f *Flags) Snapshot() *FlagsState {
+	m := make(map[string][]int64, len(f.flagged))
+	for id, starts := range f.flagged {
+		m[id] = slices.Clone(starts)
+	}
+	return &FlagsState{Flagged: m}
+}
 
 // Restore replaces the flags with s.
 func (f *Flags) Restore(s *FlagsState) {

@@ -2,6 +2,7 @@ package latency
 
 import (
 	"math"
+	"slices"
 
 	"github.com/questline/questline/processors/window"
 )
@@ -14,10 +15,35 @@ type State struct {
 	Seq    uint64
 }
 
-// Snapshot returns the processor's state, sharing its memory: encode it
-// before the processor changes.
+// Snapshot returns a copy of the processor's state (it may be encoded
+// while the processor goes on).
 func (p *Processor) Snapshot() *State {
-	return &State{Engine: p.eng.Snapshot(), Users: p.users, Queue: p.queue.S, Seq: p.seq}
+	es := p.eng.Snapshot() // shares the panes
+	for i := range es.Panes {
+		es.Panes[i].Agg = es.Panes[i].Agg.clone()
+		for j := range es.Panes[i].Parts {
+			es.Panes[i].Parts[j].Agg = es.Panes[i].Parts[j].Agg.clone()
+		}
+	}
+	users := make(map[string]*user, len(p.users))
+	for id, u := range p.users {
+		users[id] = &user{Comps: slices.Clone(u.Comps), Released: slices.Clone(u.Released)}
+	}
+	return &State{Engine: es, Users: users, Queue: slices.Clone(p.queue.S), Seq: p.seq}
+}
+
+func (pn *pane) clone() *pane {
+	if pn == nil {
+		return nil
+	}
+	out := &pane{ByQuest: make(map[string]*stats, len(pn.ByQuest))}
+	for q, st := range pn.ByQuest {
+		c := *st
+		c.Hist.Buckets = slices.Clone(st.Hist.Buckets)
+		c.Lats = slices.Clone(st.Lats)
+		out.ByQuest[q] = &c
+	}
+	return out
 }
 
 // Restore replaces the processor's state with s.

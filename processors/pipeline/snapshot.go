@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/gob"
 	"fmt"
@@ -105,14 +104,15 @@ func (p *Partition) Snapshot(w io.Writer) error {
 // value, which gob built in memory, growing it by copies, before writing
 // any of it, and encoded a struct per id and per entry by reflection.
 type Frozen struct {
-	value  []byte        // the gob State
+	state  *State        // copies of the per-user state, gob-encoded by WriteTo
 	hashes [][]uint64    // the remembered ids, oldest first
 	chunks [][]byte      // the clean queue's records, from its first
 	queue  []QueuedState // the clean queue's entries (a copy)
 }
 
-// Freeze takes the partition's snapshot. It costs the encoding of the
-// per-user state (gob); the raw sections are only referenced.
+// Freeze takes the partition's snapshot. It costs copies of the per-user
+// state (each processor's Snapshot returns one); the raw sections are only
+// referenced, and WriteTo does the encoding.
 func (p *Partition) Freeze() *Frozen {
 	st := State{
 		Version: snapshotVersion, Max: p.wm.Max(), CleanMax: p.cleanWM.Max(), Stats: p.Stats(),
@@ -139,12 +139,7 @@ func (p *Partition) Freeze() *Frozen {
 			}
 		}
 	}
-	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(&st); err != nil {
-		// Only a type gob cannot encode fails, and State has none.
-		panic("pipeline: snapshot: " + err.Error())
-	}
-	f.value = b.Bytes()
+	f.state = &st
 	return f
 }
 
@@ -152,7 +147,9 @@ func (p *Partition) Freeze() *Frozen {
 // the partition's, and after the partition has moved on.
 func (f *Frozen) WriteTo(w io.Writer) (int64, error) {
 	cw := &countingWriter{w: w}
-	cw.write(f.value)
+	if err := gob.NewEncoder(cw).Encode(f.state); err != nil {
+		return cw.n, err
+	}
 	n := 0
 	for _, c := range f.hashes {
 		n += len(c)
@@ -204,6 +201,15 @@ func (c *countingWriter) write(b []byte) {
 	n, err := c.w.Write(b)
 	c.n += int64(n)
 	c.err = err
+}
+
+// Write is write as an io.Writer (for gob).
+func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.write(b)
+	return len(b), c.err
 }
 
 func (c *countingWriter) uvarint(v uint64) {

@@ -7,9 +7,30 @@ type State struct {
 	Engine window.EngineState[pane]
 }
 
-// Snapshot returns the processor's state, sharing its memory: encode it
-// before the processor changes.
-func (p *Processor) Snapshot() *State { return &State{Engine: p.eng.Snapshot()} }
+// Snapshot returns a copy of the processor's state (it may be encoded
+// while the processor goes on).
+func (p *Processor) Snapshot() *State {
+	es := p.eng.Snapshot() // shares the panes
+	for i := range es.Panes {
+		es.Panes[i].Agg = es.Panes[i].Agg.clone()
+		for j := range es.Panes[i].Parts {
+			es.Panes[i].Parts[j].Agg = es.Panes[i].Parts[j].Agg.clone()
+		}
+	}
+	return &State{Engine: es}
+}
+
+func (pn *pane) clone() *pane {
+	if pn == nil {
+		return nil
+	}
+	out := &pane{ByQuest: make(map[string]*Counts, len(pn.ByQuest))}
+	for q, c := range pn.ByQuest {
+		cc := *c
+		out.ByQuest[q] = &cc
+	}
+	return out
+}
 
 // Restore replaces the processor's state with s.
 func (p *Processor) Restore(s *State) {
