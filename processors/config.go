@@ -46,8 +46,8 @@ type Config struct {
 	// a process owning many partitions snapshots each one every partitions
 	// × max(FlushInterval, a snapshot's write time) at least. Default 1 min.
 	// Processing stops only while a snapshot's state is frozen (the
-	// per-user state encoded: about a second for 1M users); the rest is
-	// written in the background.
+	// per-user state copied); the encoding and the write happen in the
+	// background.
 	SnapshotInterval time.Duration
 	// IdleTimeout: a partition that has had no record for this long, and
 	// has none left to read, gets a watermark record (kafka.WatermarkRecord)

@@ -452,8 +452,8 @@ type snapshotJob struct {
 // writes it in the background with its next offset; once written, a later
 // call commits that offset (informational: the snapshot is the source of
 // truth). The partition stops only while its state is frozen (the per-user
-// state encoded; the event ids and the clean queue, most of a high-rate
-// state, are only referenced: pipeline.Frozen). One snapshot at a time,
+// state copied; the event ids and the clean queue, most of a high-rate
+// state, only referenced: pipeline.Frozen). One snapshot at a time,
 // one partition per flush at most. Called after flush, with s.mu held.
 func (s *source) snapshot(ctx context.Context, now time.Time) error {
 	if j := s.writing; j != nil {

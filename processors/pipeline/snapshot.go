@@ -89,8 +89,8 @@ func (p *Partition) Snapshot(w io.Writer) error {
 }
 
 // Frozen is a partition's snapshot as of one point, ready to be written
-// while the partition goes on: the state encoded, and the two parts that
-// are most of it at high rates (the event ids of the dedup horizon, the
+// while the partition goes on: a copy of the per-user state, and the two
+// parts that are most of it at high rates (the event ids of the dedup horizon, the
 // records of the clean pass's lag) as references to memory the partition
 // never writes again (both are append-only, and dropped, not reused, once
 // read).
