@@ -10,14 +10,7 @@ type State struct {
 // Snapshot returns a copy of the processor's state (it may be encoded
 // while the processor goes on).
 func (p *Processor) Snapshot() *State {
-	es := p.eng.Snapshot() // shares the panes
-	for i := range es.Panes {
-		es.Panes[i].Agg = es.Panes[i].Agg.clone()
-		for j := range es.Panes[i].Parts {
-			es.Panes[i].Parts[j].Agg = es.Panes[i].Parts[j].Agg.clone()
-		}
-	}
-	return &State{Engine: es}
+	return &State{Engine: p.eng.SnapshotCopy((*pane).clone)}
 }
 
 func (pn *pane) clone() *pane {

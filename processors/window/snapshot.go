@@ -22,7 +22,7 @@ type PartState[P any] struct {
 	Agg    *P
 }
 
-// Snapshot returns the engine's state. It shares the aggregates: encode it
+// Snapshot returns the engine's state. It shares the aggregates (see SnapshotCopy): encode it
 // before the engine changes.
 func (e *Engine[P]) Snapshot() EngineState[P] {
 	s := EngineState[P]{WM: e.wm, Next: e.next, EmitWM: e.emitWM}
@@ -32,6 +32,20 @@ func (e *Engine[P]) Snapshot() EngineState[P] {
 			ps.Parts = append(ps.Parts, PartState[P]{Lo: pt.lo, Hi: pt.hi, Agg: pt.agg})
 		}
 		s.Panes = append(s.Panes, ps)
+	}
+	return s
+}
+
+// SnapshotCopy returns the engine's state with every aggregate copied by
+// copyAgg, so that it may be encoded while the engine goes on.
+func (e *Engine[P]) SnapshotCopy(copyAgg func(*P) *P) EngineState[P] {
+	s := e.Snapshot()
+	for i := range s.Panes {
+		pn := &s.Panes[i]
+		pn.Agg = copyAgg(pn.Agg) // Snapshot made Panes and Parts: only the aggregates are shared
+		for j := range pn.Parts {
+			pn.Parts[j].Agg = copyAgg(pn.Parts[j].Agg)
+		}
 	}
 	return s
 }
