@@ -334,8 +334,6 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 // source never emits it again (partial.Until, against Partition.Done).
 func (s *source) rowPartials(partition int32, o *pipeline.Output, add func(partial, error) error) error {
 	pc := s.cfg.Pipeline
-	// Each row with its identity, version and the watermark from which
-	// its source never emits it again (see partial.Until).
 	for _, err := range []error{
 		addPartials(o.Quest, tQuest, partition, add, func(r *quest.Row) (string, uint64, int64) {
 			return questIdentity(r), r.Version, s.until(r.Scope, r.End, pc.Quest.Window.Lateness)
@@ -441,10 +439,11 @@ func (s *source) partitionOf(key string, n int32) int32 {
 // snapshotJob is a partition's snapshot being written in the background.
 type snapshotJob struct {
 	partition int32
-	pt        *part // the owner's part: the offset is committed only if it still is
 	next      int64
 	done      chan error
-	revoked   atomic.Bool // the partition was revoked: the file is not put in place
+	// revoked: the partition was revoked meanwhile (revoke), so the file
+	// is not put in place and the offset not committed.
+	revoked atomic.Bool
 }
 
 // snapshot takes the snapshot of one partition due for it (the one whose
@@ -463,7 +462,7 @@ func (s *source) snapshot(ctx context.Context, now time.Time) error {
 			if err != nil {
 				return err
 			}
-			if s.parts[j.partition] == j.pt {
+			if !j.revoked.Load() {
 				commit := map[string]map[int32]kgo.EpochOffset{kafka.TopicEvents: {j.partition: {Epoch: -1, Offset: j.next}}}
 				s.cl.CommitOffsets(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
 					if err != nil && ctx.Err() == nil {
@@ -490,7 +489,7 @@ func (s *source) snapshot(ctx context.Context, now time.Time) error {
 	f := pt.p.Freeze()
 	s.m.snapshotPause.Observe(time.Since(start).Seconds())
 	pt.snapAt = now
-	j := &snapshotJob{partition: due, pt: pt, next: pt.next, done: make(chan error, 1)}
+	j := &snapshotJob{partition: due, next: pt.next, done: make(chan error, 1)}
 	s.writing = j
 	go func() {
 		err := writeSnapshot(s.cfg.SnapshotDir, j.partition, j.next, f, func() bool { return !j.revoked.Load() })

@@ -125,22 +125,6 @@ func (d *dedup) evict(wm int64) {
 	}
 }
 
-// state returns the remembered ids, oldest first, each with its block's
-// time, for a snapshot.
-func (d *dedup) state() []SeenID {
-	out := make([]SeenID, 0, d.len())
-	for ci, c := range d.chunks {
-		from := 0
-		if ci == 0 {
-			from = d.head
-		}
-		for j := from; j < len(c); j++ {
-			out = append(out, SeenID{Hash: c[j], Time: int64(d.maxes[(ci*dedupChunk+j)/dedupBlock]) * 1000})
-		}
-	}
-	return out
-}
-
 // blocks returns the remembered ids for a snapshot (version 3): their
 // hashes oldest first, from a block start, as references to the queue's
 // chunks (which are only appended to, and dropped once read, so the

@@ -237,3 +237,19 @@ func hashBytes(hashes [][]uint64, maxes []uint32) ([]byte, []uint32) {
 	}
 	return b, maxes
 }
+
+// state returns the remembered ids, oldest first, each with its block's
+// time, as snapshots of versions 1 and 2 held them (restore reads them).
+func (d *dedup) state() []SeenID {
+	out := make([]SeenID, 0, d.len())
+	for ci, c := range d.chunks {
+		from := 0
+		if ci == 0 {
+			from = d.head
+		}
+		for j := from; j < len(c); j++ {
+			out = append(out, SeenID{Hash: c[j], Time: int64(d.maxes[(ci*dedupChunk+j)/dedupBlock]) * 1000})
+		}
+	}
+	return out
+}

@@ -303,11 +303,8 @@ func readState(r io.Reader) (*State, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: snapshot: clean queue: %w", err)
 		}
-		q := QueuedState{Chunk: int(v[0]), Off: int(v[1]), End: int(v[2]), Need: need}
-		if q.Chunk >= len(st.Chunks) || q.Off > q.End || q.End > len(st.Chunks[q.Chunk]) {
-			return nil, fmt.Errorf("pipeline: snapshot: clean queue entry %+v outside its chunks", q)
-		}
-		st.Queue = append(st.Queue, q)
+		// (restoreState checks the entries against the chunks, of every version.)
+		st.Queue = append(st.Queue, QueuedState{Chunk: int(v[0]), Off: int(v[1]), End: int(v[2]), Need: need})
 	}
 	return &st, nil
 }

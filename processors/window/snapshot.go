@@ -22,8 +22,8 @@ type PartState[P any] struct {
 	Agg    *P
 }
 
-// Snapshot returns the engine's state. It shares the aggregates (see SnapshotCopy): encode it
-// before the engine changes.
+// Snapshot returns the engine's state. It shares the aggregates: encode it
+// before the engine changes, or use SnapshotCopy.
 func (e *Engine[P]) Snapshot() EngineState[P] {
 	s := EngineState[P]{WM: e.wm, Next: e.next, EmitWM: e.emitWM}
 	for _, p := range e.sortedPanes() {
