@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -119,56 +120,28 @@ func TestNoPartialAfterItsMarker(t *testing.T) {
 	for seed := range uint64(6) {
 		cfg := pipeline.DefaultConfig()
 		cfg.OutOfOrder = 20 * time.Second
-		p, err := pipeline.New(cfg, catalog.New())
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &source{cfg: &Config{Pipeline: &cfg}}
-		for _, e := range []event.Event{
-			{ID: "c1", Type: event.DropStarted, DropID: "drop0", CreatorID: "cr0", EventTime: t0 + 5*60_000},
-			{ID: "c2", Type: event.DropEnded, DropID: "drop0", EventTime: t0 + 20*60_000},
-			{ID: "c3", Type: event.DropStarted, DropID: "drop1", CreatorID: "cr1", EventTime: t0 + 30*60_000},
-			{ID: "c4", Type: event.DropEnded, DropID: "drop1", EventTime: t0 + 50*60_000},
-		} {
-			p.Catalog().Apply(&e)
-		}
+		m := newMarkerCheck(t, cfg, append(slices.Clone(drop0),
+			event.Event{ID: "c3", Type: event.DropStarted, DropID: "drop1", CreatorID: "cr1", EventTime: t0 + 30*60_000},
+			event.Event{ID: "c4", Type: event.DropEnded, DropID: "drop1", EventTime: t0 + 50*60_000})...)
+		what := fmt.Sprint("seed ", seed)
 		rng := rand.New(rand.NewPCG(seed, 7))
-		marker, checked := int64(window.None), 0
-		flush := func() {
-			o := p.Flush(p.Watermark())
-			err := s.rowPartials(0, o, func(pt partial, err error) error {
-				if err != nil {
-					return err
-				}
-				if pt.Until <= marker {
-					t.Fatalf("seed %d: %s %s emitted with Until %d after the marker %d", seed, pt.Table, pt.Identity, pt.Until, marker)
-				}
-				checked++
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p.Reset()
-			marker = max(marker, p.Done())
-		}
 		next := 1 + rng.IntN(3000)
 		streamgen.Each(streamgen.Config{Seed: seed, Events: 40_000, Users: 300, Start: t0, Gap: 400, Disorder: 20_000}, func(e *event.Event) {
-			p.Add(e)
+			m.p.Add(e)
 			if next--; next > 0 {
 				return
 			}
 			next = 1 + rng.IntN(3000)
-			if rng.IntN(4) == 0 && p.Watermark() != window.None {
+			if rng.IntN(4) == 0 && m.p.Watermark() != window.None {
 				// A watermark record, up to ten minutes ahead of the events.
-				p.Advance(p.Watermark() + rng.Int64N(600_000))
+				m.p.Advance(m.p.Watermark() + rng.Int64N(600_000))
 			}
-			flush()
+			m.flush(what)
 		})
-		p.Advance(p.Watermark() + 24*3600_000)
-		flush()
-		if checked < 1000 {
-			t.Fatalf("seed %d: only %d partials checked", seed, checked)
+		m.p.Advance(m.p.Watermark() + 24*3600_000)
+		m.flush(what)
+		if m.checked < 1000 {
+			t.Fatalf("seed %d: only %d partials checked", seed, m.checked)
 		}
 	}
 }
@@ -193,51 +166,72 @@ func TestNoLiftRowAfterItsMarker(t *testing.T) {
 	} {
 		cfg := pipeline.DefaultConfig()
 		cfg.Clean = c.clean
-		p, err := pipeline.New(cfg, catalog.New())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range []event.Event{
-			{ID: "c1", Type: event.DropStarted, DropID: "drop0", CreatorID: "cr0", EventTime: t0 + 5*60_000},
-			{ID: "c2", Type: event.DropEnded, DropID: "drop0", EventTime: t0 + 20*60_000},
-		} {
-			p.Catalog().Apply(&e)
-		}
-		s := &source{cfg: &Config{Pipeline: &cfg}}
-		marker := int64(window.None)
-		flush := func() {
-			err := s.rowPartials(0, p.Flush(p.Watermark()), func(pt partial, err error) error {
-				if err != nil {
-					return err
-				}
-				if pt.Until <= marker {
-					t.Errorf("view at %d: %s %s emitted with Until %d after the marker %d", c.view-t0, pt.Table, pt.Identity, pt.Until, marker)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p.Reset()
-			marker = max(marker, p.Done())
-		}
+		m := newMarkerCheck(t, cfg, drop0...)
+		what := fmt.Sprint("view at ", c.view-t0)
+		p := m.p
 		// Another user's events move the watermark on, a minute at a time,
 		// outside the drop's live window (where they would start the drop),
 		// and a watermark record (an idle partition) to the horizon.
 		for tm := t0; tm <= c.horizon; tm += 60_000 {
 			if tm < t0+5*60_000 || tm > t0+20*60_000 {
 				p.Add(&event.Event{ID: fmt.Sprint("q", tm), Type: event.QuestStarted, UserID: "u1", QuestID: "q0", EventTime: tm})
-				flush()
+				m.flush(what)
 			}
 		}
 		p.Advance(c.horizon)
-		flush()
+		m.flush(what)
 		horizon := c.horizon
 		// The partition's first event of the drop, out of order.
 		p.Add(&event.Event{ID: "v1", Type: event.DropViewed, UserID: "u2", DropID: "drop0", EventTime: c.view})
 		for tm := horizon + 60_000; tm <= horizon+3*3600_000; tm += 60_000 {
 			p.Add(&event.Event{ID: fmt.Sprint("q", tm), Type: event.QuestStarted, UserID: "u1", QuestID: "q0", EventTime: tm})
-			flush()
+			m.flush(what)
 		}
 	}
+}
+
+// markerCheck flushes a partition as the source does and fails the test
+// for every partial emitted with its Until at or below a marker (Done)
+// the partition sent before.
+type markerCheck struct {
+	t       *testing.T
+	s       *source
+	p       *pipeline.Partition
+	marker  int64
+	checked int // partials checked
+}
+
+func newMarkerCheck(t *testing.T, cfg pipeline.Config, catalogEvents ...event.Event) *markerCheck {
+	p, err := pipeline.New(cfg, catalog.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range catalogEvents {
+		p.Catalog().Apply(&e)
+	}
+	return &markerCheck{t: t, s: &source{cfg: &Config{Pipeline: &cfg}}, p: p, marker: window.None}
+}
+
+func (m *markerCheck) flush(what string) {
+	err := m.s.rowPartials(0, m.p.Flush(m.p.Watermark()), func(pt partial, err error) error {
+		if err != nil {
+			return err
+		}
+		if pt.Until <= m.marker {
+			m.t.Errorf("%s: %s %s emitted with Until %d after the marker %d", what, pt.Table, pt.Identity, pt.Until, m.marker)
+		}
+		m.checked++
+		return nil
+	})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.p.Reset()
+	m.marker = max(m.marker, m.p.Done())
+}
+
+// drop0 is a drop live from t0 + 5 min to t0 + 20 min.
+var drop0 = []event.Event{
+	{ID: "c1", Type: event.DropStarted, DropID: "drop0", CreatorID: "cr0", EventTime: t0 + 5*60_000},
+	{ID: "c2", Type: event.DropEnded, DropID: "drop0", EventTime: t0 + 20*60_000},
 }

@@ -18,12 +18,12 @@ func TestRemoveStaleTemps(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
 	files := map[string]time.Duration{
-		"events-0.snap":              2 * time.Hour, // a snapshot, however old
-		"events-0.snap.tmp123":       2 * time.Hour, // left by a crash
-		"events-11.snap.tmp9":        61 * time.Minute,
-		"events-1.snap.tmp456":       time.Minute, // maybe being written
-		"notes.tmp":                  2 * time.Hour,
-		"events-2.snap.tmp-in-a-dir": 0,
+		"events-0.snap":        2 * time.Hour, // a snapshot, however old
+		"events-0.snap.tmp123": 2 * time.Hour, // left by a crash
+		"events-11.snap.tmp9":  61 * time.Minute,
+		"events-1.snap.tmp456": time.Minute, // maybe being written
+		"notes.tmp":            2 * time.Hour,
+		"events-2.snap.tmp789": 0, // just written
 	}
 	for name, age := range files {
 		path := filepath.Join(dir, name)
@@ -43,7 +43,7 @@ func TestRemoveStaleTemps(t *testing.T) {
 	for _, e := range entries {
 		left = append(left, e.Name())
 	}
-	want := []string{"events-0.snap", "events-1.snap.tmp456", "events-2.snap.tmp-in-a-dir", "notes.tmp"}
+	want := []string{"events-0.snap", "events-1.snap.tmp456", "events-2.snap.tmp789", "notes.tmp"}
 	if n != 2 || !slices.Equal(left, want) {
 		t.Fatalf("removed %d, left %v; want 2 removed, %v left", n, left, want)
 	}
