@@ -100,35 +100,26 @@ func TestRowDump(t *testing.T) {
 
 func dumpOut(buf *bytes.Buffer, tag string, i int, o *Output) {
 	var lines []string
-	add := func(kind string, rows any) { lines = append(lines, fmt.Sprintf("%s %+v", kind, rows)) }
-	for _, r := range o.Quest {
-		add("quest", r)
-	}
-	for _, r := range o.Latency {
-		add("latency", r)
-	}
-	for _, r := range o.Conversions {
-		add("conv", r)
-	}
-	for _, r := range o.Yield {
-		add("yield", r)
-	}
-	for _, r := range o.Integrity {
-		add("integ", r)
-	}
-	for _, r := range o.Lift {
-		add("lift", r)
-	}
-	for _, r := range o.Bots {
-		add("bots", r)
-	}
-	for _, r := range o.Late {
-		add("late", r)
-	}
+	lines = dumpRows(lines, "quest", o.Quest)
+	lines = dumpRows(lines, "latency", o.Latency)
+	lines = dumpRows(lines, "conv", o.Conversions)
+	lines = dumpRows(lines, "yield", o.Yield)
+	lines = dumpRows(lines, "integ", o.Integrity)
+	lines = dumpRows(lines, "lift", o.Lift)
+	lines = dumpRows(lines, "bots", o.Bots)
+	lines = dumpRows(lines, "late", o.Late)
 	slices.Sort(lines)
 	fmt.Fprintf(buf, "== %s %d (%d rows)\n", tag, i, len(lines))
 	for _, l := range lines {
 		buf.WriteString(l)
 		buf.WriteByte('\n')
 	}
+}
+
+// dumpRows appends a line per row, the kind and the row's fields.
+func dumpRows[T any](lines []string, kind string, rows []T) []string {
+	for _, r := range rows {
+		lines = append(lines, fmt.Sprintf("%s %+v", kind, r))
+	}
+	return lines
 }
