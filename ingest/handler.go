@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -53,6 +54,8 @@ type Handler struct {
 	inFlight chan struct{}
 	recent   *recentIDs
 	states   sync.Pool // *reqState
+	// partitions of questline.events, for the copies of catalog events
+	partitions partitionCount
 }
 
 // New returns the ingest handler producing with cl, a client built by
@@ -102,6 +105,7 @@ type reqState struct {
 	recs     []kgo.Record
 	buf      []byte
 	acked    []string
+	catalog  []int // indexes in recs (and acked) of catalog and lifecycle events
 	rejected []rejection
 	dead     []event.DeadLetter
 }
@@ -133,6 +137,7 @@ func (h *Handler) putState(st *reqState) {
 	st.buf = st.buf[:0]
 	clear(st.acked)
 	st.acked = st.acked[:0]
+	st.catalog = st.catalog[:0]
 	st.rejected = st.rejected[:0]
 	clear(st.dead)
 	st.dead = st.dead[:0]
@@ -342,6 +347,9 @@ func (h *Handler) classify(st *reqState, key Key, receivedAt int64, edgeCountry 
 				h.m.deduplicated.Inc()
 				continue
 			}
+			if e.Type.ServerOnly() {
+				st.catalog = append(st.catalog, len(st.acked))
+			}
 			st.acked = append(st.acked, e.ID)
 			continue
 		}
@@ -391,7 +399,9 @@ func echoID(id string) string {
 
 // produce sends st's accepted events to questline.events and its dead
 // letters to questline.events.dlq, and waits until Kafka acknowledges all
-// of them or ProduceTimeout passes. done is false when it gave up waiting:
+// of them or ProduceTimeout passes. A catalog or lifecycle event is
+// preceded by its copies to every partition (kafka.ProducerCopies), all
+// acknowledged before it is sent. done is false when it gave up waiting:
 // the producer may still hold st's records, so st must not be reused.
 func (h *Handler) produce(st *reqState, keyID string) (done bool, err error) {
 	n := len(st.acked) + len(st.dead)
@@ -419,6 +429,32 @@ func (h *Handler) produce(st *reqState, keyID string) (done bool, err error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.produceTimeout)
 	defer cancel()
+	t0 := time.Now()
+	if len(st.catalog) > 0 {
+		parts, err := h.partitions.count(ctx, h.cl)
+		if err != nil {
+			return true, err
+		}
+		var copies []*kgo.Record
+		for _, c := range st.catalog {
+			copies = append(copies, kafka.ProducerCopies(&st.recs[c], parts)...)
+		}
+		if done, err := h.send(ctx, len(copies), func(i int) *kgo.Record { return copies[i] }); !done || err != nil {
+			return done, err
+		}
+	}
+	if done, err := h.send(ctx, n, func(i int) *kgo.Record { return &st.recs[i] }); !done || err != nil {
+		return done, err
+	}
+	h.m.produce.Observe(time.Since(t0).Seconds())
+	h.recent.add(st.acked)
+	return true, nil
+}
+
+// send produces the n records rec(0)..rec(n-1) and waits for every
+// acknowledgement; it returns the first error. done is false when ctx
+// ended first.
+func (h *Handler) send(ctx context.Context, n int, rec func(int) *kgo.Record) (done bool, err error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -435,9 +471,8 @@ func (h *Handler) produce(st *reqState, keyID string) (done bool, err error) {
 		}
 		wg.Done()
 	}
-	t0 := time.Now()
-	for i := range st.recs {
-		h.cl.Produce(ctx, &st.recs[i], promise)
+	for i := range n {
+		h.cl.Produce(ctx, rec(i), promise)
 	}
 	acked := make(chan struct{})
 	go func() { wg.Wait(); close(acked) }()
@@ -446,12 +481,7 @@ func (h *Handler) produce(st *reqState, keyID string) (done bool, err error) {
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
-	h.m.produce.Observe(time.Since(t0).Seconds())
-	if first != nil {
-		return true, first
-	}
-	h.recent.add(st.acked)
-	return true, nil
+	return true, first
 }
 
 // failDead writes dl (a whole request that was refused) to the dead-letter
@@ -502,4 +532,28 @@ func (h *Handler) write(w http.ResponseWriter, status int, body []byte) {
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
 	h.m.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+}
+
+// partitionCount caches the partition count of questline.events for a
+// minute: catalog events are rare, and a topic's partitions are added
+// rarely (a copy then misses a new partition for up to a minute; the
+// processors read a new partition only after a restart anyway).
+type partitionCount struct {
+	mu sync.Mutex
+	n  int32
+	at time.Time
+}
+
+func (c *partitionCount) count(ctx context.Context, cl *kgo.Client) (int32, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n > 0 && time.Since(c.at) < time.Minute {
+		return c.n, nil
+	}
+	n, err := kafka.PartitionCount(ctx, cl, kafka.TopicEvents)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: partitions of %s: %w", kafka.TopicEvents, err)
+	}
+	c.n, c.at = n, time.Now()
+	return n, nil
 }

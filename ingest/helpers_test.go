@@ -171,11 +171,15 @@ func readTopic(t *testing.T, brokers []string, topic string) []*kgo.Record {
 	return recs
 }
 
-// events decodes the records of questline.events by event_id.
+// events decodes the records of questline.events by event_id, without
+// the copies of catalog events (kafka.IsCatalogCopy).
 func (e *env) events() map[string][]event.Event {
 	e.t.Helper()
 	out := map[string][]event.Event{}
 	for _, r := range readTopic(e.t, e.broker.Addrs(), kafka.TopicEvents) {
+		if kafka.IsCatalogCopy(r) {
+			continue
+		}
 		var ev event.Event
 		if err := event.DecodeBinary(r.Value, &ev); err != nil {
 			e.t.Fatalf("record at %d/%d: %v", r.Partition, r.Offset, err)

@@ -14,14 +14,15 @@ import (
 //     that no role weakens it by accident): a produce that returns nil is
 //     on every in-sync replica and never duplicated by a retry;
 //   - records hashed to partitions by key with Kafka's murmur2 partitioner,
-//     so non-Go producers (kcat, Kafka Connect) agree on user placement;
+//     so non-Go producers (kcat, Kafka Connect) agree on user placement,
+//     except catalog copies, placed where they say (Partitioner);
 //   - a bounded produce linger (5 ms) and request timeouts, so a stuck
 //     broker surfaces as an error instead of a hang.
 func NewClient(brokers []string, logger *slog.Logger, opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.RecordPartitioner(Partitioner()),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1 << 20),
 		kgo.RecordDeliveryTimeout(30 * time.Second),

@@ -51,36 +51,3 @@ func header(r *kgo.Record, key string) ([]byte, bool) {
 	}
 	return nil, false
 }
-
-// CatalogCopyHeader marks a copy of a catalog or lifecycle event (a
-// server-only event: quest_defined, drop_scheduled, drop_started,
-// drop_ended) that a processor appended to another partition of
-// questline.events. Every partition needs those events, and a copy in the
-// partition's own log is applied at the same place by every reader, so
-// what a partition knows of the catalog at each record is a function of
-// its log. The header's value is the partition of the original. The sink
-// skips copies (the original is the event); other consumers should too.
-const CatalogCopyHeader = "questline.catalog-copy"
-
-// CatalogCopies returns copies of the catalog event record r (of
-// questline.events) for every other of its topic's partitions partitions.
-func CatalogCopies(r *kgo.Record, partitions int32) []*kgo.Record {
-	out := make([]*kgo.Record, 0, partitions-1)
-	origin := []byte(strconv.Itoa(int(r.Partition)))
-	for p := range partitions {
-		if p == r.Partition {
-			continue
-		}
-		out = append(out, &kgo.Record{
-			Topic: TopicEvents, Partition: p, Key: r.Key, Value: r.Value,
-			Headers: []kgo.RecordHeader{{Key: CatalogCopyHeader, Value: origin}},
-		})
-	}
-	return out
-}
-
-// IsCatalogCopy reports whether r is a copy made by CatalogCopies.
-func IsCatalogCopy(r *kgo.Record) bool {
-	_, ok := header(r, CatalogCopyHeader)
-	return ok
-}

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -16,12 +17,15 @@ import (
 // received at the batch's simulated send time (so it is the true time),
 // and the ingest's fields set for trusted input: source, key id, sent_at,
 // received_at, clock_offset_ms, edge_country. Nothing is validated or
-// deduplicated on the way: the model only generates valid events.
+// deduplicated on the way: the model only generates valid events. Like
+// the ingest, it writes a catalog or lifecycle event's copies to every
+// partition before the event (kafka.ProducerCopies).
 type KafkaSender struct {
 	cl          *kgo.Client
 	topic       string
 	clientKeyID string
 	serverKeyID string
+	partitions  atomic.Int32 // of topic, looked up at the first catalog event
 }
 
 // KafkaOption configures a KafkaSender.
@@ -69,6 +73,26 @@ func (s *KafkaSender) Send(ctx context.Context, b *Batch) (SendResult, error) {
 	recs := make([]*kgo.Record, len(b.Events))
 	for i := range b.Events {
 		recs[i] = s.Record(b, i)
+	}
+	var copies []*kgo.Record
+	for i, r := range recs {
+		if !b.Events[i].Type.ServerOnly() {
+			continue
+		}
+		n := s.partitions.Load()
+		if n == 0 {
+			var err error
+			if n, err = kafka.PartitionCount(ctx, s.cl, s.topic); err != nil {
+				return SendResult{}, fmt.Errorf("loadgen: %w", err)
+			}
+			s.partitions.Store(n)
+		}
+		copies = append(copies, kafka.ProducerCopies(r, n)...)
+	}
+	if len(copies) > 0 {
+		if err := s.cl.ProduceSync(ctx, copies...).FirstErr(); err != nil {
+			return SendResult{}, fmt.Errorf("loadgen: produce catalog copies: %w", err)
+		}
 	}
 	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return SendResult{}, fmt.Errorf("loadgen: produce: %w", err)

@@ -14,7 +14,8 @@ import (
 
 // TestKafkaSender produces a run to a real (embedded) broker and reads it
 // back: every event once, keyed by user, with the event time the ingest
-// would derive (the true time) and the ingest's fields set.
+// would derive (the true time) and the ingest's fields set; a catalog
+// event after its copy in every partition, as the ingest writes them.
 func TestKafkaSender(t *testing.T) {
 	br := kafkatest.New(t)
 	cl, err := kafka.NewClient(br.Addrs(), nil)
@@ -49,16 +50,45 @@ func TestKafkaSender(t *testing.T) {
 	defer cons.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	parts, err := kafka.PartitionCount(ctx, cl, kafka.TopicEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := map[string]bool{}
-	for len(got) < len(want) {
+	copies := map[string]map[int32]bool{} // catalog event id → partitions with a copy
+	copied := func() bool {               // every catalog event read has a copy in every partition
+		for _, ps := range copies {
+			if len(ps) < int(parts) {
+				return false
+			}
+		}
+		return true
+	}
+	for len(got) < len(want) || !copied() {
 		fs := cons.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %d of %d records: %v", len(got), len(want), err)
+			t.Fatalf("read %d of %d records, copies complete %v: %v", len(got), len(want), copied(), err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			var e event.Event
 			if err := event.DecodeBinary(r.Value, &e); err != nil {
 				t.Fatalf("decode: %v", err)
+			}
+			if kafka.IsCatalogCopy(r) {
+				if !e.Type.ServerOnly() {
+					t.Fatalf("copy of %s (%s) in partition %d: not a catalog event", e.ID, e.Type, r.Partition)
+				}
+				if copies[e.ID] == nil {
+					copies[e.ID] = map[int32]bool{}
+				}
+				copies[e.ID][r.Partition] = true
+				return
+			}
+			if e.Type.ServerOnly() != kafka.IsCatalogCopied(r) {
+				t.Fatalf("record %s (%s): marked copied %v", e.ID, e.Type, kafka.IsCatalogCopied(r))
+			}
+			if e.Type.ServerOnly() && !copies[e.ID][r.Partition] {
+				t.Fatalf("catalog event %s in partition %d before its copy there", e.ID, r.Partition)
 			}
 			w, ok := want[e.ID]
 			if !ok || got[e.ID] {
@@ -81,5 +111,8 @@ func TestKafkaSender(t *testing.T) {
 				t.Fatalf("record %s: source %v key %q edge %q has %b", e.ID, e.Source, e.KeyID, e.EdgeCountry, e.Has)
 			}
 		})
+	}
+	if len(copies) == 0 {
+		t.Fatal("the run had no catalog event")
 	}
 }

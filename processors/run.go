@@ -49,15 +49,15 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	if err := kafka.EnsureTopics(ctx, admin, cfg.Partitions, cfg.Replication, Topics...); err != nil {
 		return err
 	}
-	partials, err := partitionCount(ctx, admin, TopicPartials)
+	partials, err := kafka.PartitionCount(ctx, admin, TopicPartials)
 	if err != nil {
 		return err
 	}
-	devices, err := partitionCount(ctx, admin, TopicDevices)
+	devices, err := kafka.PartitionCount(ctx, admin, TopicDevices)
 	if err != nil {
 		return err
 	}
-	sources, err := partitionCount(ctx, admin, kafka.TopicEvents)
+	sources, err := kafka.PartitionCount(ctx, admin, kafka.TopicEvents)
 	if err != nil {
 		return err
 	}
@@ -109,20 +109,6 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// partitionCount returns the partition count of topic.
-func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
-	adm := kadm.NewClient(cl)
-	td, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return 0, err
-	}
-	t, ok := td[topic]
-	if !ok || t.Err != nil || len(t.Partitions) == 0 {
-		return 0, fmt.Errorf("processors: topic %s missing (create it with the role's topics)", topic)
-	}
-	return int32(len(t.Partitions)), nil
 }
 
 // Topics are the topics the role needs besides kafka.CoreTopics.

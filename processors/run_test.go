@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -321,6 +322,95 @@ func TestCatalogFromTheLogIsDeterministic(t *testing.T) {
 			t.Fatalf("partition %d holds catalog events %v, want all 3", p, seen[p])
 		}
 	}
+}
+
+// TestCatalogCopiedByTheProducer: catalog events written as the ingest
+// writes them (a copy in every partition, then the original marked
+// copied) are applied where the copies are, at the start of every
+// partition here, so the drop's events of every partition count, where
+// copies made by the processors (the test above) land after them; and the
+// processors add no copies of their own.
+func TestCatalogCopiedByTheProducer(t *testing.T) {
+	f := newFixture(t, 6000, true)
+	g, h := *f, *f
+	g.stream, h.stream = nil, nil
+	n := 0
+	for _, r := range f.stream {
+		switch {
+		case r.Topic == TopicCatalog:
+			continue // no start catalog: what a partition knows is in its log
+		case isCatalogEvent(t, r):
+			o := *r
+			g.stream = append(g.stream, kafka.ProducerCopies(&o, partitions)...)
+			g.stream = append(g.stream, &o)
+			n++
+		default:
+			g.stream = append(g.stream, r)
+		}
+		h.stream = append(h.stream, r)
+	}
+	g.brokers, h.brokers = g.newBroker(t), h.newBroker(t)
+	dbG, dbH := g.newDB(t), h.newDB(t)
+	byProducer := g.runUntilStable(t, g.config(t, dbG, "prod", t.TempDir()), 1)
+	byProcessors := h.runUntilStable(t, h.config(t, dbH, "proc", t.TempDir()), 1)
+	if byProducer == byProcessors {
+		t.Fatal("the copies' place changed no row")
+	}
+	exposed := func(f *fixture, db string) int {
+		out, err := f.query("SELECT exposed_users FROM " + db + ".creator_lift FINAL WHERE drop_id = 'drop0' AND scope = 'all' AND final = 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatalf("final lift row of drop0: %q", out)
+		}
+		return n
+	}
+	if a, b := exposed(&g, dbG), exposed(&h, dbH); a <= b {
+		t.Fatalf("exposed users of drop0: %d with the producer's copies, %d with the processors': want more", a, b)
+	} else {
+		t.Logf("exposed users of drop0: %d with the producer's copies, %d with the processors'", a, b)
+	}
+	copiesBy := func(brokers []string) (producer, processors int) {
+		ends := kafkatest.EndOffsets(t, brokers, kafka.TopicEvents)
+		cl, err := kafka.NewClient(brokers, nil, kgo.ConsumeTopics(kafka.TopicEvents), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for read := map[int32]bool{}; len(read) < len(ends) && ctx.Err() == nil; {
+			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				for _, hd := range r.Headers {
+					if hd.Key == kafka.CatalogCopyHeader && len(hd.Value) == 0 {
+						producer++
+					} else if hd.Key == kafka.CatalogCopyHeader {
+						processors++
+					}
+				}
+				if r.Offset+1 >= ends[r.Partition] {
+					read[r.Partition] = true
+				}
+			})
+		}
+		return producer, processors
+	}
+	if p, q := copiesBy(g.brokers); p != n*partitions || q != 0 {
+		t.Fatalf("copied by the producer: %d copies by it, %d by the processors; want %d and 0", p, q, n*partitions)
+	}
+	if p, q := copiesBy(h.brokers); p != 0 || q != n*(partitions-1) {
+		t.Fatalf("copied by the processors: %d copies by the producer, %d by them; want 0 and %d", p, q, n*(partitions-1))
+	}
+}
+
+func isCatalogEvent(t *testing.T, r *kgo.Record) bool {
+	var e event.Event
+	if err := event.DecodeBinary(r.Value, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e.Type.ServerOnly()
 }
 
 // TestRefusedRowsAreDeadLettered: a window row ClickHouse refuses is

@@ -194,12 +194,16 @@ func (s *source) run(ctx context.Context) error {
 			}
 			if e.Type.ServerOnly() && !kafka.IsCatalogCopy(r) {
 				// Catalog and lifecycle events: every partition needs
-				// them, at a place in its own log (kafka.CatalogCopies),
-				// and a partition starting from nothing needs those of
-				// the past (questline.catalog, compacted).
+				// them, at a place in its own log (copies, made by the
+				// producer when it marked the original so, else here:
+				// kafka.CatalogCopies), and a partition starting from
+				// nothing needs those of the past (questline.catalog,
+				// compacted).
 				v := slices.Clone(r.Value)
 				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: v})
-				s.forward = append(s.forward, kafka.CatalogCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v}, s.sources)...)
+				if !kafka.IsCatalogCopied(r) {
+					s.forward = append(s.forward, kafka.CatalogCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v}, s.sources)...)
+				}
 			}
 			pt.p.AddRecord(r.Value, &e, r.Offset)
 			if !kafka.IsCatalogCopy(r) {

@@ -1,0 +1,35 @@
+package kafka
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestPartitionerPlacesCopies: copies go where they say, every other
+// keyed record where Kafka's murmur2 partitioner puts it.
+func TestPartitionerPlacesCopies(t *testing.T) {
+	const n = 8
+	ours := Partitioner().ForTopic(TopicEvents)
+	kafkas := kgo.StickyKeyPartitioner(nil).ForTopic(TopicEvents)
+	for i := range 200 {
+		r := &kgo.Record{Topic: TopicEvents, Key: []byte(fmt.Sprintf("user-%d", i))}
+		if got, want := ours.Partition(r, n), kafkas.Partition(r, n); got != want {
+			t.Fatalf("key %s: partition %d, murmur2 %d", r.Key, got, want)
+		}
+		if !ours.RequiresConsistency(r) {
+			t.Fatal("a keyed record must keep its partition")
+		}
+	}
+	orig := &kgo.Record{Topic: TopicEvents, Key: []byte("drop-1"), Value: []byte("v")}
+	copies := ProducerCopies(orig, n)
+	if len(copies) != n || !IsCatalogCopied(orig) || IsCatalogCopy(orig) {
+		t.Fatalf("%d copies, original marked copied %v, as copy %v", len(copies), IsCatalogCopied(orig), IsCatalogCopy(orig))
+	}
+	for p, c := range copies {
+		if got := ours.Partition(c, n); got != p || !IsCatalogCopy(c) || IsCatalogCopied(c) || !ours.RequiresConsistency(c) {
+			t.Fatalf("copy for %d placed in %d (copy %v, copied %v)", p, got, IsCatalogCopy(c), IsCatalogCopied(c))
+		}
+	}
+}
