@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,6 +191,55 @@ func TestNoLiftRowAfterItsMarker(t *testing.T) {
 	}
 }
 
+// TestLateDropEndedAfterItsMarker: a drop's end that reaches a partition
+// after the watermark passed end + attribution + lateness (its final row's
+// Until) adds no row below the partition's marker: the final row would
+// have been due before the partition knew it, so the partition's share of
+// it is late, and the drop_ended is recorded as a late event of lift. An
+// end that comes before that emits the final row as usual.
+func TestLateDropEndedAfterItsMarker(t *testing.T) {
+	for _, c := range []struct {
+		clean bool
+		at    int64 // the watermark when drop_ended arrives
+		late  bool
+	}{
+		{false, t0 + 3*3600_000, true},
+		{true, t0 + 6*3600_000, true},
+		{false, t0 + 55*60_000, false}, // before 20 + 30 + 10 min
+	} {
+		cfg := pipeline.DefaultConfig()
+		cfg.Clean = c.clean
+		m := newMarkerCheck(t, cfg, drop0[0]) // started; the end unknown
+		what := fmt.Sprint("drop_ended at ", (c.at-t0)/60_000, " min")
+		p := m.p
+		p.Add(&event.Event{ID: "v1", Type: event.DropViewed, UserID: "u2", DropID: "drop0", EventTime: t0 + 7*60_000})
+		tm := t0 + 8*60_000
+		for ; tm <= c.at; tm += 60_000 {
+			p.Add(&event.Event{ID: fmt.Sprint("q", tm), Type: event.QuestStarted, UserID: "u1", QuestID: "q0", EventTime: tm})
+			m.flush(what)
+		}
+		late := p.Stats().Late[3]
+		p.Add(&drop0[1])
+		for end := tm + 8*3600_000; tm <= end; tm += 60_000 {
+			p.Add(&event.Event{ID: fmt.Sprint("q", tm), Type: event.QuestStarted, UserID: "u1", QuestID: "q0", EventTime: tm})
+			m.flush(what)
+		}
+		if got := p.Stats().Late[3] - late; c.late != (got == 1) {
+			t.Errorf("%s: %d late lift events, late %v", what, got, c.late)
+		}
+		if m.finals != map[bool]int{true: 0, false: 1 + b2i(c.clean)}[c.late] {
+			t.Errorf("%s: %d final rows of drop0", what, m.finals)
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // markerCheck flushes a partition as the source does and fails the test
 // for every partial emitted with its Until at or below a marker (Done)
 // the partition sent before.
@@ -199,6 +249,7 @@ type markerCheck struct {
 	p       *pipeline.Partition
 	marker  int64
 	checked int // partials checked
+	finals  int // final creator_lift partials
 }
 
 func newMarkerCheck(t *testing.T, cfg pipeline.Config, catalogEvents ...event.Event) *markerCheck {
@@ -216,6 +267,9 @@ func (m *markerCheck) flush(what string) {
 	err := m.s.rowPartials(0, m.p.Flush(m.p.Watermark()), func(pt partial, err error) error {
 		if err != nil {
 			return err
+		}
+		if pt.Table == "creator_lift" && strings.HasSuffix(pt.Identity, "|true") {
+			m.finals++
 		}
 		if pt.Until <= m.marker {
 			m.t.Errorf("%s: %s %s emitted with Until %d after the marker %d", what, pt.Table, pt.Identity, pt.Until, m.marker)

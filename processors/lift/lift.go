@@ -223,6 +223,22 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 	return late
 }
 
+// EndPassed reports whether the drop holds state here and its end, as the
+// catalog now has it, put its final row at or before the watermark: a
+// catalog event that moved the end there came too late for this partition
+// to take part in that row.
+func (p *Processor) EndPassed(dropID string) bool {
+	if p.drops[dropID] == nil || p.wm == window.None {
+		return false
+	}
+	cd, ok := p.cat.Drop(dropID)
+	if !ok {
+		return false
+	}
+	_, end, ended := p.cfg.live(&cd)
+	return ended && end+p.cfg.Attribution.Milliseconds()+p.cfg.Lateness.Milliseconds() <= p.wm
+}
+
 // Advance moves the watermark to wm without an event.
 func (p *Processor) Advance(wm int64) { p.advance(wm) }
 
@@ -232,6 +248,7 @@ func (p *Processor) advance(wm int64) {
 	if wm <= p.wm {
 		return
 	}
+	prev := p.wm
 	p.wm = wm
 	attr, late, step := p.cfg.Attribution.Milliseconds(), p.cfg.Lateness.Milliseconds(), p.cfg.Update.Milliseconds()
 	for i := range p.candidates() {
@@ -246,7 +263,15 @@ func (p *Processor) advance(wm int64) {
 			d.next += step
 		}
 		if ended && end+attr+late <= wm {
-			p.rows = append(p.rows, p.row(cd, d, end+attr, true))
+			// The final row is due when the watermark passes end +
+			// attribution + lateness. If it passed before (prev) the
+			// partition knew this end — its drop_ended came late — the
+			// row's time is gone: emitted now, it could follow a merge
+			// marker past it. The partition's share of it is late
+			// (EndPassed, counted by the pipeline).
+			if prev == window.None || end+attr+late > prev {
+				p.rows = append(p.rows, p.row(cd, d, end+attr, true))
+			}
 			for _, n := range d.uids {
 				p.users.release(n)
 			}

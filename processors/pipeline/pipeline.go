@@ -240,6 +240,11 @@ func (p *Partition) add(e *event.Event, rec []byte) {
 		return
 	}
 	if p.cat.Apply(e) {
+		if e.DropID != "" && p.all.lift.EndPassed(e.DropID) {
+			// A drop's end that came after its final row's time (see
+			// lift.Processor.advance): a late event of lift.
+			p.late(e, p.wm.Time(), NameLift, 3, 1)
+		}
 		return
 	}
 	wm := p.wm.Observe(e.EventTime)
