@@ -1,12 +1,16 @@
 package processors
 
 import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/pipeline"
 )
@@ -73,5 +77,66 @@ func TestWriteSnapshotKeep(t *testing.T) {
 	}
 	if _, next, ok, err := readSnapshot(dir, 3, cfg); !ok || err != nil || next != 42 {
 		t.Fatalf("kept snapshot: ok %v, next %d, %v", ok, next, err)
+	}
+}
+
+// TestSnapshotChecksum: a snapshot file whose state still decodes after a
+// flipped bit (in an event id's hash: a consistent, wrong state) fails its
+// checksum, as do a changed trailer and bytes after it; a file written
+// before the trailer (none) still restores.
+func TestSnapshotChecksum(t *testing.T) {
+	dir := t.TempDir()
+	cfg := pipeline.DefaultConfig()
+	p, err := pipeline.New(cfg, catalog.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		p.Add(&event.Event{ID: fmt.Sprint("e", i), Type: event.QuestStarted, UserID: "u1", QuestID: "q1", EventTime: 1767225600000 + int64(i)*1000})
+	}
+	if err := writeSnapshot(dir, 0, 7, p.Freeze(), func() bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	path := snapshotPath(dir, 0)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := good[:len(good)-len(checksumMagic)-4]
+	if string(good[len(body):len(body)+len(checksumMagic)]) != checksumMagic {
+		t.Fatal("no trailer written")
+	}
+	// The event ids' section: its uvarint length (400 = 50 hashes) is
+	// followed by the hashes; flip a bit of the first. That state decodes.
+	at := bytes.Index(body, binary.AppendUvarint(nil, 8*50))
+	if at < 0 {
+		t.Fatal("event ids' section not found")
+	}
+	at += len(binary.AppendUvarint(nil, 8*50))
+	flipped := slices.Clone(body)
+	flipped[at] ^= 1
+	if _, err := pipeline.Restore(cfg, catalog.New(), bytes.NewReader(flipped[8:])); err != nil {
+		t.Fatalf("the damage must decode for this test to mean anything: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		file []byte
+		ok   bool
+	}{
+		{"intact", good, true},
+		{"without a trailer (before session 6)", body, true},
+		{"a flipped bit in an event id", append(slices.Clone(flipped), good[len(body):]...), false},
+		{"a changed checksum", append(slices.Clone(good[:len(good)-1]), good[len(good)-1]^1), false},
+		{"a byte after the trailer", append(slices.Clone(good), 0), false},
+		{"half a trailer", good[:len(good)-2], false},
+	} {
+		if err := os.WriteFile(path, c.file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, next, ok, err := readSnapshot(dir, 0, cfg)
+		t.Logf("%s: %v", c.name, err)
+		if c.ok != (err == nil) || c.ok && (!ok || next != 7) {
+			t.Errorf("%s: ok %v next %d err %v", c.name, ok, next, err)
+		}
 	}
 }
