@@ -289,3 +289,35 @@ var drop0 = []event.Event{
 	{ID: "c1", Type: event.DropStarted, DropID: "drop0", CreatorID: "cr0", EventTime: t0 + 5*60_000},
 	{ID: "c2", Type: event.DropEnded, DropID: "drop0", EventTime: t0 + 20*60_000},
 }
+
+// TestLateDropEndedRowIsTheSameInEveryPartition: a late drop_ended reaches
+// every partition (a copy in each), each at its own watermark; the late
+// event's rows must agree, since window_late_events keeps one row per
+// (processor, event_time, event_id) and which partition's row survives
+// depends on the order of the inserts (1 or 4 processes, restarts).
+func TestLateDropEndedRowIsTheSameInEveryPartition(t *testing.T) {
+	var rows []pipeline.Late
+	for i, at := range []int64{t0 + 3*3600_000, t0 + 5*3600_000} {
+		p, err := pipeline.New(pipeline.DefaultConfig(), catalog.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Add(&drop0[0])
+		p.Add(&event.Event{ID: fmt.Sprint("v", i), Type: event.DropViewed, UserID: fmt.Sprint("u", i), DropID: "drop0", EventTime: t0 + 7*60_000})
+		for tm := t0 + 8*60_000; tm <= at; tm += 60_000 {
+			p.Add(&event.Event{ID: fmt.Sprint("q", i, tm), Type: event.QuestStarted, UserID: fmt.Sprint("u", i), QuestID: "q0", EventTime: tm})
+		}
+		p.Flush(p.Watermark())
+		p.Reset()
+		p.Add(&drop0[1])
+		late := p.Flush(p.Watermark()).Late
+		if len(late) != 1 {
+			t.Fatalf("partition %d: %d late rows, want 1", i, len(late))
+		}
+		rows = append(rows, late[0])
+		p.Reset()
+	}
+	if rows[0] != rows[1] {
+		t.Errorf("the late drop_ended's rows differ between partitions:\n%+v\n%+v", rows[0], rows[1])
+	}
+}

@@ -226,17 +226,20 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 // EndPassed reports whether the drop holds state here and its end, as the
 // catalog now has it, put its final row at or before the watermark: a
 // catalog event that moved the end there came too late for this partition
-// to take part in that row.
-func (p *Processor) EndPassed(dropID string) bool {
+// to take part in that row. due is the watermark the final row was due at
+// (end + attribution + lateness): the same in every partition, unlike the
+// watermark each has when the catalog event's copy reaches it.
+func (p *Processor) EndPassed(dropID string) (due int64, passed bool) {
 	if p.drops[dropID] == nil || p.wm == window.None {
-		return false
+		return 0, false
 	}
 	cd, ok := p.cat.Drop(dropID)
 	if !ok {
-		return false
+		return 0, false
 	}
 	_, end, ended := p.cfg.live(&cd)
-	return ended && end+p.cfg.Attribution.Milliseconds()+p.cfg.Lateness.Milliseconds() <= p.wm
+	due = end + p.cfg.Attribution.Milliseconds() + p.cfg.Lateness.Milliseconds()
+	return due, ended && due <= p.wm
 }
 
 // Advance moves the watermark to wm without an event.

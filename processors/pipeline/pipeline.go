@@ -240,10 +240,14 @@ func (p *Partition) add(e *event.Event, rec []byte) {
 		return
 	}
 	if p.cat.Apply(e) {
-		if e.DropID != "" && p.all.lift.EndPassed(e.DropID) {
+		if due, passed := p.all.lift.EndPassed(e.DropID); e.DropID != "" && passed {
 			// A drop's end that came after its final row's time (see
-			// lift.Processor.advance): a late event of lift.
-			p.late(e, p.wm.Time(), NameLift, 3, 1)
+			// lift.Processor.advance): a late event of lift. Every
+			// partition holding the drop records it (a copy reaches each),
+			// and window_late_events keeps one row of an event, whichever
+			// was inserted last: its watermark is the one the final row
+			// was due at, the same everywhere, not this partition's.
+			p.late(e, due, NameLift, 3, 1)
 		}
 		return
 	}
