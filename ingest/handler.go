@@ -440,6 +440,13 @@ func (h *Handler) produce(st *reqState, keyID string) (done bool, err error) {
 			copies = append(copies, kafka.ProducerCopies(&st.recs[c], parts)...)
 		}
 		if done, err := h.send(ctx, len(copies), func(i int) *kgo.Record { return copies[i] }); !done || err != nil {
+			if done {
+				// A copy the client could not place (kafka.Partitioner:
+				// its metadata older than the count) fails until both
+				// agree: look both up again for the retry.
+				h.partitions.reset()
+				h.cl.ForceMetadataRefresh()
+			}
 			return done, err
 		}
 	}
@@ -556,4 +563,11 @@ func (c *partitionCount) count(ctx context.Context, cl *kgo.Client) (int32, erro
 	}
 	c.n, c.at = n, time.Now()
 	return n, nil
+}
+
+// reset forgets the count: the next catalog event looks it up.
+func (c *partitionCount) reset() {
+	c.mu.Lock()
+	c.n = 0
+	c.mu.Unlock()
 }

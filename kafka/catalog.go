@@ -106,8 +106,17 @@ func (c *copyTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
 	return IsCatalogCopy(r) || c.keys.RequiresConsistency(r)
 }
 
+// Partition places a catalog copy in the partition it names. A copy for a
+// partition the client does not know (its metadata predates partitions
+// added to the topic, or the count the copies were made for is wrong) gets
+// an invalid choice, so kgo fails it: placed by its key instead, it would
+// sit twice in one partition and never in the one it was made for, whose
+// processor, the original saying it was copied, would never learn it.
 func (c *copyTopicPartitioner) Partition(r *kgo.Record, n int) int {
-	if IsCatalogCopy(r) && int(r.Partition) < n {
+	if IsCatalogCopy(r) {
+		if r.Partition < 0 || int(r.Partition) >= n {
+			return -1
+		}
 		return int(r.Partition)
 	}
 	return c.keys.Partition(r, n)

@@ -32,4 +32,11 @@ func TestPartitionerPlacesCopies(t *testing.T) {
 			t.Fatalf("copy for %d placed in %d (copy %v, copied %v)", p, got, IsCatalogCopy(c), IsCatalogCopied(c))
 		}
 	}
+	// A copy for a partition the client does not know of (metadata older
+	// than the partitions added) must fail, not land by its key elsewhere.
+	for _, c := range ProducerCopies(&kgo.Record{Topic: TopicEvents, Key: []byte("drop-1")}, n+2)[n:] {
+		if got := ours.Partition(c, n); got >= 0 && got < n {
+			t.Fatalf("copy for partition %d of %d placed in %d", c.Partition, n, got)
+		}
+	}
 }

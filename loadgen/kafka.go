@@ -91,6 +91,11 @@ func (s *KafkaSender) Send(ctx context.Context, b *Batch) (SendResult, error) {
 	}
 	if len(copies) > 0 {
 		if err := s.cl.ProduceSync(ctx, copies...).FirstErr(); err != nil {
+			// A copy the client could not place (kafka.Partitioner:
+			// its metadata older than the count) fails until both
+			// agree: look both up again for a retry.
+			s.partitions.Store(0)
+			s.cl.ForceMetadataRefresh()
 			return SendResult{}, fmt.Errorf("loadgen: produce catalog copies: %w", err)
 		}
 	}
