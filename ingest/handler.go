@@ -543,8 +543,10 @@ func (h *Handler) write(w http.ResponseWriter, status int, body []byte) {
 
 // partitionCount caches the partition count of questline.events for a
 // minute: catalog events are rare, and a topic's partitions are added
-// rarely (a copy then misses a new partition for up to a minute; the
-// processors read a new partition only after a restart anyway).
+// rarely (for up to a minute copies then miss a new partition; the
+// processors, which read a new partition only after a restart, copy an
+// original to the partitions past the count in its header:
+// kafka.MissingCopies).
 type partitionCount struct {
 	mu sync.Mutex
 	n  int32

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -72,6 +73,22 @@ func ProducerCopies(r *kgo.Record, partitions int32) []*kgo.Record {
 	}
 	r.Headers = append(r.Headers, kgo.RecordHeader{Key: CatalogCopiedHeader, Value: []byte(strconv.Itoa(int(partitions)))})
 	return out
+}
+
+// MissingCopies returns the copies of the catalog event record r (an
+// original of questline.events) that its topic's partitions partitions
+// lack: for every other partition when its producer made none, else for
+// the partitions past the count it copied to (CatalogCopiedHeader), added
+// to the topic after its producer looked the count up. A header that does
+// not parse counts as no copies: a copy too many changes nothing.
+func MissingCopies(r *kgo.Record, partitions int32) []*kgo.Record {
+	copies := CatalogCopies(r, partitions)
+	if v, ok := header(r, CatalogCopiedHeader); ok {
+		if n, err := strconv.Atoi(string(v)); err == nil && n > 0 {
+			copies = slices.DeleteFunc(copies, func(c *kgo.Record) bool { return int(c.Partition) < n })
+		}
+	}
+	return copies
 }
 
 // IsCatalogCopy reports whether r is a copy made by CatalogCopies or

@@ -40,3 +40,29 @@ func TestPartitionerPlacesCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingCopies: the processors copy an original its producer did not
+// copy to every partition, and one its producer copied only to the
+// partitions there were when it counted them to those added since.
+func TestMissingCopies(t *testing.T) {
+	parts := func(rs []*kgo.Record) []int32 {
+		var out []int32
+		for _, r := range rs {
+			out = append(out, r.Partition)
+		}
+		return out
+	}
+	plain := &kgo.Record{Topic: TopicEvents, Partition: 1, Key: []byte("drop-1")}
+	if got := parts(MissingCopies(plain, 4)); fmt.Sprint(got) != "[0 2 3]" {
+		t.Errorf("not copied: copies to %v", got)
+	}
+	copied := &kgo.Record{Topic: TopicEvents, Key: []byte("drop-1")}
+	ProducerCopies(copied, 4)
+	copied.Partition = 1
+	if got := parts(MissingCopies(copied, 4)); len(got) != 0 {
+		t.Errorf("copied to every partition: copies to %v", got)
+	}
+	if got := parts(MissingCopies(copied, 6)); fmt.Sprint(got) != "[4 5]" {
+		t.Errorf("copied to 4 of 6 partitions: copies to %v", got)
+	}
+}

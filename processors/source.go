@@ -201,9 +201,9 @@ func (s *source) run(ctx context.Context) error {
 				// compacted).
 				v := slices.Clone(r.Value)
 				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: v})
-				if !kafka.IsCatalogCopied(r) {
-					s.forward = append(s.forward, kafka.CatalogCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v}, s.sources)...)
-				}
+				// (all of them, or those of partitions added after its
+				// producer counted them: kafka.MissingCopies)
+				s.forward = append(s.forward, kafka.MissingCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v, Headers: r.Headers}, s.sources)...)
 			}
 			pt.p.AddRecord(r.Value, &e, r.Offset)
 			if !kafka.IsCatalogCopy(r) {
