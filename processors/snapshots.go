@@ -117,23 +117,42 @@ func (c *checksumWriter) trailer() []byte {
 }
 
 // checksumReader reads, byte by byte too (pipeline.Restore reads its gob
-// value exactly through io.ByteReader), and keeps the checksum of what it
-// read.
+// value exactly through io.ByteReader, and the clean queue's entries as
+// varints, byte by byte: millions of calls), and keeps the checksum of
+// what it read. The bytes of ReadByte wait in pend and join the checksum
+// in blocks: one crc32.Update (and a slice made for it) per byte made a
+// restore's varints several times slower.
 type checksumReader struct {
-	r   *bufio.Reader
-	crc uint32
+	r    *bufio.Reader
+	crc  uint32
+	pend []byte // read by ReadByte, not yet in crc
+}
+
+// sum returns the checksum of everything read.
+func (c *checksumReader) sum() uint32 {
+	if len(c.pend) > 0 {
+		c.crc = crc32.Update(c.crc, castagnoli, c.pend)
+		c.pend = c.pend[:0]
+	}
+	return c.crc
 }
 
 func (c *checksumReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.crc = crc32.Update(c.crc, castagnoli, b[:n])
+	c.crc = crc32.Update(c.sum(), castagnoli, b[:n])
 	return n, err
 }
 
 func (c *checksumReader) ReadByte() (byte, error) {
 	b, err := c.r.ReadByte()
 	if err == nil {
-		c.crc = crc32.Update(c.crc, castagnoli, []byte{b})
+		if c.pend == nil {
+			c.pend = make([]byte, 0, 4<<10)
+		}
+		c.pend = append(c.pend, b)
+		if len(c.pend) == cap(c.pend) {
+			c.sum()
+		}
 	}
 	return b, err
 }
@@ -151,7 +170,7 @@ func (c *checksumReader) verify(br *bufio.Reader) error {
 		return nil
 	case len(rest) != len(checksumMagic)+4 || string(rest[:len(checksumMagic)]) != checksumMagic:
 		return fmt.Errorf("processors: snapshot: %d unexpected bytes after the state", len(rest))
-	case binary.BigEndian.Uint32(rest[len(checksumMagic):]) != c.crc:
+	case binary.BigEndian.Uint32(rest[len(checksumMagic):]) != c.sum():
 		return errors.New("processors: snapshot: checksum mismatch (the file is damaged)")
 	}
 	return nil

@@ -1,9 +1,11 @@
 package processors
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,5 +140,34 @@ func TestSnapshotChecksum(t *testing.T) {
 		if c.ok != (err == nil) || c.ok && (!ok || next != 7) {
 			t.Errorf("%s: ok %v next %d err %v", c.name, ok, next, err)
 		}
+	}
+}
+
+// TestChecksumReader: reads mixing Read and ReadByte (gob, varints, raw
+// sections) sum to the CRC-32C of the bytes in order, and ReadByte, called
+// for every byte of the clean queue's varints at a restore, allocates
+// nothing.
+func TestChecksumReader(t *testing.T) {
+	data := make([]byte, 20_000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	r := &checksumReader{r: bufio.NewReader(bytes.NewReader(data))}
+	buf := make([]byte, 100)
+	for i := 0; ; i++ {
+		if i%3 == 0 {
+			if _, err := r.Read(buf[:1+i%97]); err != nil {
+				break
+			}
+		} else if _, err := r.ReadByte(); err != nil {
+			break
+		}
+	}
+	if got, want := r.sum(), crc32.Checksum(data, castagnoli); got != want {
+		t.Fatalf("checksum %08x, want %08x", got, want)
+	}
+	r = &checksumReader{r: bufio.NewReader(bytes.NewReader(data))}
+	if a := testing.AllocsPerRun(10_000, func() { r.ReadByte() }); a > 0.01 {
+		t.Errorf("ReadByte allocates %.2f times per call", a)
 	}
 }
