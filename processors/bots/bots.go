@@ -72,7 +72,8 @@ func (s Signal) String() string { return signalNames[s] }
 // Config configures the processor. Zero fields take the defaults.
 type Config struct {
 	// Window is the window shape. Default: size 1 min, slide 10 s, allowed
-	// lateness 10 min. The slide must not exceed 65 s.
+	// lateness 10 min, updates at most every minute of event time. The
+	// slide must not exceed 65 s.
 	Window window.Spec
 	// Entity is EntityUser (default) or EntityDevice.
 	Entity string
@@ -99,7 +100,10 @@ type Config struct {
 // DefaultConfig returns the defaults for users.
 func DefaultConfig() Config {
 	return Config{
-		Window:   window.Spec{Size: time.Minute, Slide: 10 * time.Second, Lateness: 10 * time.Minute},
+		// An emission reads every event of the window (bot signals are
+		// not sums), so a window's updates for late events come at most
+		// once a minute of event time (window.Spec.UpdateEvery).
+		Window:   window.Spec{Size: time.Minute, Slide: 10 * time.Second, Lateness: 10 * time.Minute, UpdateEvery: time.Minute},
 		Entity:   EntityUser,
 		Velocity: 120, MetronomeEvents: 20, MetronomeCV: 0.1,
 		SharedDeviceUsers: 3, ClaimBurst: 5, GeoHop: 10 * time.Minute, Threshold: 0.5,

@@ -226,6 +226,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 func TestCountryHoppingLatePartner(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.GeoHop = 2 * time.Minute
+	cfg.Window.UpdateEvery = 0 // the update at the next flush
 	flags := NewFlags(cfg.Window)
 	p, err := New(cfg, nil, flags)
 	if err != nil {
@@ -269,6 +270,7 @@ func TestCountryHoppingLatePartner(t *testing.T) {
 // entity that never had a signal gets no row at all.
 func TestUpdatedWindowZeroRows(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.Window.UpdateEvery = 0 // the update at the next flush
 	p, err := New(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)

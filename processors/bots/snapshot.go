@@ -36,7 +36,7 @@ type EntityState struct {
 // Snapshot returns a copy of the processor's state.
 func (p *Processor) Snapshot() *State {
 	es := p.eng.Snapshot()
-	s := &State{Engine: window.EngineState[PaneState]{WM: es.WM, Next: es.Next, EmitWM: es.EmitWM}}
+	s := &State{Engine: window.EngineState[PaneState]{WM: es.WM, Next: es.Next, EmitWM: es.EmitWM, Emitted: es.Emitted, Pending: es.Pending}}
 	for _, ps := range es.Panes {
 		pn := ps.Agg
 		out := &PaneState{Start: pn.start}
@@ -72,7 +72,7 @@ func (p *Processor) Snapshot() *State {
 
 // Restore replaces the processor's state with s.
 func (p *Processor) Restore(s *State) {
-	es := window.EngineState[pane]{WM: s.Engine.WM, Next: s.Engine.Next, EmitWM: s.Engine.EmitWM}
+	es := window.EngineState[pane]{WM: s.Engine.WM, Next: s.Engine.Next, EmitWM: s.Engine.EmitWM, Emitted: s.Engine.Emitted, Pending: s.Engine.Pending}
 	p.ents = newEntities()
 	p.swept = window.None
 	for _, ps := range s.Engine.Panes {

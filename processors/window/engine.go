@@ -39,8 +39,16 @@ type Engine[P any] struct {
 	emitWM int64 // windows ending at or before it have been emitted once
 	panes  map[int64]*pane[P]
 
-	last     *pane[P] // cache: the pane of the previous event
-	scratch  []*P
+	last    *pane[P] // cache: the pane of the previous event
+	scratch []*P
+
+	// With Spec.UpdateEvery: every emitted, open window's last emission
+	// (the emission watermark then), and the windows with changes not
+	// emitted yet. Both keyed by window start.
+	every     int64
+	emittedAt map[int64]int64
+	pending   map[int64]bool
+
 	starts   []int64
 	finalSeq []int64
 }
@@ -71,7 +79,10 @@ func NewEngine[P any](spec Spec, newPane func(start int64) *P, emit Emit[P]) (*E
 		size: size, slide: slide, late: late,
 		newPane: newPane, emit: emit,
 		wm: None, emitWM: None, next: None,
-		panes: make(map[int64]*pane[P]),
+		panes:     make(map[int64]*pane[P]),
+		every:     spec.UpdateEvery.Milliseconds(),
+		emittedAt: map[int64]int64{},
+		pending:   map[int64]bool{},
 	}, nil
 }
 
@@ -186,12 +197,20 @@ func (e *Engine[P]) advance(wm int64) {
 		if closesAt > wm || (old != None && closesAt <= old) {
 			continue
 		}
-		if s+e.size > e.emitWM || e.anyDirty(s) {
+		if s+e.size > e.emitWM || e.anyDirty(s) || e.pending[s] {
 			e.finalSeq = append(e.finalSeq, s)
 		}
 	}
 	for _, s := range e.finalSeq {
 		e.emitWindow(s, true, s+e.size <= e.emitWM)
+	}
+	if e.every > 0 {
+		for s := range e.emittedAt {
+			if s+e.size+e.late <= wm {
+				delete(e.emittedAt, s)
+				delete(e.pending, s)
+			}
+		}
 	}
 	// Evict panes whose last window (the one starting at the pane) closed.
 	for p, pn := range e.panes {
@@ -223,9 +242,19 @@ func (e *Engine[P]) Flush(emitWM int64) {
 		if e.closed(s) || end > hw {
 			continue
 		}
-		if end > e.emitWM || e.anyDirty(s) {
-			e.emitWindow(s, false, end <= e.emitWM)
+		first := end > e.emitWM
+		if !first && !e.anyDirty(s) && !e.pending[s] {
+			continue
 		}
+		if e.every > 0 {
+			if !first && hw-e.emittedAt[s] < e.every {
+				e.pending[s] = true // the dirty marks are cleared below
+				continue
+			}
+			e.emittedAt[s] = hw
+			delete(e.pending, s)
+		}
+		e.emitWindow(s, false, !first)
 	}
 	if emitWM > e.emitWM {
 		e.emitWM = emitWM

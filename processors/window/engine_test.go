@@ -279,3 +279,83 @@ func TestEngineUpdateAfterIdleEmission(t *testing.T) {
 		"[0,10000) v2 final=false upd [7000 8000]",
 		"[5000,15000) v2 final=false upd [7000 8000]")
 }
+
+// TestEngineUpdateEvery: with Spec.UpdateEvery, a window's updates come
+// at least that far apart in emission watermark, fewer than without, the
+// changes in between wait for the next update or the final emission, and
+// every window ends with the same content as without it — also across a
+// snapshot and restore in the middle, which keeps the waiting changes.
+func TestEngineUpdateEvery(t *testing.T) {
+	base := Spec{Size: 60 * time.Second, Slide: 10 * time.Second, Lateness: 5 * time.Minute}
+	const bound, every = 5_000, 30_000
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		n := 2000 + rng.IntN(2000)
+		ts := make([]int64, n)
+		clock := int64(0)
+		for i := range ts {
+			clock += int64(rng.IntN(400))
+			ts[i] = clock - int64(rng.IntN(bound+1))
+			if rng.IntN(20) == 0 { // late for the bound, within the lateness
+				ts[i] -= int64(rng.IntN(4 * 60_000))
+			}
+		}
+		spaced := base
+		spaced.UpdateEvery = every * time.Millisecond
+		plain, coal := newHarness(t, base, bound*time.Millisecond), newHarness(t, spaced, bound*time.Millisecond)
+		// emission watermark of each update of the coalescing engine, by window
+		updates := map[int64][]int64{}
+		coalEmit := coal.eng.emit
+		coal.eng.emit = func(r Result, panes []*counter) {
+			if r.Updated && !r.Final {
+				updates[r.Start] = append(updates[r.Start], max(coal.wm.Time(), coal.eng.emitWM))
+			}
+			coalEmit(r, panes)
+		}
+		emissions := [2]int{}
+		restoreAt := n / 2
+		for i, x := range ts {
+			plain.add(x)
+			coal.add(x)
+			emissions[0] += len(plain.flush())
+			emissions[1] += len(coal.flush())
+			if i == restoreAt {
+				st := coal.eng.Snapshot()
+				if len(st.Pending) == 0 {
+					t.Logf("seed %d: no change waiting at the snapshot", seed)
+				}
+				eng, err := NewEngine(spaced, func(int64) *counter { return &counter{} }, coal.eng.emit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				eng.Restore(st)
+				coal.eng = eng
+			}
+		}
+		for _, h := range []*harness{plain, coal} {
+			h.eng.Advance(ts[n-1] + 1e9)
+			h.flush()
+		}
+		if len(coal.last) != len(plain.last) {
+			t.Fatalf("seed %d: %d windows with UpdateEvery, %d without", seed, len(coal.last), len(plain.last))
+		}
+		for s, want := range plain.last {
+			if !slices.Equal(coal.last[s], want) {
+				t.Fatalf("seed %d window %d: %v with UpdateEvery, %v without", seed, s, coal.last[s], want)
+			}
+		}
+		for s, at := range updates {
+			for i := 1; i < len(at); i++ {
+				if at[i]-at[i-1] < every {
+					t.Fatalf("seed %d window %d: updates at %d and %d, under %d apart", seed, s, at[i-1], at[i], every)
+				}
+			}
+		}
+		if emissions[1] >= emissions[0] {
+			t.Fatalf("seed %d: %d emissions with UpdateEvery, %d without", seed, emissions[1], emissions[0])
+		}
+		if seed == 0 {
+			t.Logf("emissions: %d without, %d with UpdateEvery %v", emissions[0], emissions[1], spaced.UpdateEvery)
+		}
+	}
+}

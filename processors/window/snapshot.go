@@ -1,10 +1,25 @@
 package window
 
+import (
+	"cmp"
+	"slices"
+)
+
 // EngineState is the serializable state of an Engine (encoding/gob: P's
 // fields must be exported).
 type EngineState[P any] struct {
 	WM, Next, EmitWM int64
 	Panes            []PaneState[P]
+	// With Spec.UpdateEvery: the open windows' last emissions and the
+	// windows whose changes wait (since session 6; absent before, when
+	// no spec had it).
+	Emitted []Emission
+	Pending []int64
+}
+
+// Emission is a window's last emission: the emission watermark then.
+type Emission struct {
+	Start, At int64
 }
 
 // PaneState is one pane of an EngineState.
@@ -26,6 +41,14 @@ type PartState[P any] struct {
 // before the engine changes, or use SnapshotCopy.
 func (e *Engine[P]) Snapshot() EngineState[P] {
 	s := EngineState[P]{WM: e.wm, Next: e.next, EmitWM: e.emitWM}
+	for start, at := range e.emittedAt {
+		s.Emitted = append(s.Emitted, Emission{Start: start, At: at})
+	}
+	slices.SortFunc(s.Emitted, func(a, b Emission) int { return cmp.Compare(a.Start, b.Start) })
+	for start := range e.pending {
+		s.Pending = append(s.Pending, start)
+	}
+	slices.Sort(s.Pending)
 	for _, p := range e.sortedPanes() {
 		ps := PaneState[P]{Start: p.start, Version: p.version, Dirty: p.dirty, Agg: p.agg}
 		for _, pt := range p.parts {
@@ -53,6 +76,13 @@ func (e *Engine[P]) SnapshotCopy(copyAgg func(*P) *P) EngineState[P] {
 // Restore replaces the engine's state with s.
 func (e *Engine[P]) Restore(s EngineState[P]) {
 	e.wm, e.next, e.emitWM = s.WM, s.Next, s.EmitWM
+	e.emittedAt, e.pending = map[int64]int64{}, map[int64]bool{}
+	for _, em := range s.Emitted {
+		e.emittedAt[em.Start] = em.At
+	}
+	for _, start := range s.Pending {
+		e.pending[start] = true
+	}
 	e.panes = make(map[int64]*pane[P], len(s.Panes))
 	e.last = nil
 	for _, ps := range s.Panes {

@@ -29,6 +29,16 @@ type Spec struct {
 	// Lateness is the allowed lateness: a window accepts updates until the
 	// watermark reaches end + Lateness. Zero means none.
 	Lateness time.Duration
+	// UpdateEvery spaces a window's updates: once emitted, a window that
+	// changes is emitted again at the first Flush whose emission watermark
+	// is at least UpdateEvery past its previous emission, or at its final
+	// emission (end + Lateness), whichever comes first; the changes wait
+	// meanwhile. For processors whose emission reads the whole window (bot
+	// signals), where late events trickling into every open window would
+	// otherwise cost a full pass over each at every Flush. The final
+	// emission holds every change, so final contents do not depend on it.
+	// Zero: at every Flush after a change.
+	UpdateEvery time.Duration
 }
 
 // Validate reports whether s is usable.
@@ -42,6 +52,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("window: size %v is not a multiple of slide %v", s.Size, s.Slide)
 	case s.Lateness < 0:
 		return errors.New("window: lateness must not be negative")
+	case s.UpdateEvery < 0:
+		return errors.New("window: update interval must not be negative")
 	}
 	return nil
 }

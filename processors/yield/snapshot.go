@@ -55,7 +55,7 @@ type AuctionState struct {
 // Snapshot returns the processor's state as a copy.
 func (p *Processor) Snapshot() *State {
 	es := p.eng.Snapshot()
-	s := &State{Engine: window.EngineState[PaneState]{WM: es.WM, Next: es.Next, EmitWM: es.EmitWM}, Auctions: map[string]AuctionState{}}
+	s := &State{Engine: window.EngineState[PaneState]{WM: es.WM, Next: es.Next, EmitWM: es.EmitWM, Emitted: es.Emitted, Pending: es.Pending}, Auctions: map[string]AuctionState{}}
 	for _, ps := range es.Panes {
 		out := window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: p.exportPane(ps.Agg)}
 		for _, pt := range ps.Parts {
@@ -155,7 +155,7 @@ func (p *Processor) importPane(ps *PaneState) *pane {
 
 // Restore replaces the processor's state with s.
 func (p *Processor) Restore(s *State) {
-	es := window.EngineState[pane]{WM: s.Engine.WM, Next: s.Engine.Next, EmitWM: s.Engine.EmitWM}
+	es := window.EngineState[pane]{WM: s.Engine.WM, Next: s.Engine.Next, EmitWM: s.Engine.EmitWM, Emitted: s.Engine.Emitted, Pending: s.Engine.Pending}
 	for _, ps := range s.Engine.Panes {
 		in := window.PaneState[pane]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: p.importPane(ps.Agg)}
 		for _, pt := range ps.Parts {
