@@ -128,14 +128,16 @@ func (d *dedup) push(k uint32, s uint32) {
 // forget forgets the id of a sighting of key k leaving the queue: the one
 // id of k, or, when k is shared, every id of k with its last sighting.
 func (d *dedup) forget(k uint32) {
-	if c, ok := d.shared[k]; ok {
-		if c > 1 {
-			d.shared[k] = c - 1
-			return
-		}
+	c, ok := d.shared[k]
+	switch {
+	case !ok:
+		d.seen.delKey(k, false)
+	case c > 1:
+		d.shared[k] = c - 1
+	default:
 		delete(d.shared, k)
+		d.seen.delKey(k, true)
 	}
-	d.seen.delKey(k)
 }
 
 func (d *dedup) evict(wm int64) {
@@ -319,11 +321,15 @@ func (s *hashSet) count(k uint32) int {
 	return n
 }
 
-// delKey removes every hash of key k (the set's sizes stay below 2^32
-// slots, so a key decides the home slot).
-func (s *hashSet) delKey(k uint32) {
-	if k == 0 {
+// delKey removes the hashes of key k: all of them, or the first found
+// (the caller knows there is one). The set's sizes stay below 2^32 slots,
+// so a key decides the home slot.
+func (s *hashSet) delKey(k uint32, all bool) {
+	if k == 0 && s.zero {
 		s.zero = false
+		if !all {
+			return
+		}
 	}
 	if len(s.slots) == 0 {
 		return
@@ -335,6 +341,9 @@ func (s *hashSet) delKey(k uint32) {
 			continue
 		}
 		s.delAt(i, mask) // the next of the run is now at i
+		if !all {
+			break
+		}
 	}
 	if len(s.slots) > 1024 && s.n*8 < len(s.slots) {
 		s.resize(len(s.slots) / 2)

@@ -141,7 +141,7 @@ func TestHashSetAgainstMap(t *testing.T) {
 		grow := (step/20_000)%2 == 0
 		if len(keys) > 0 && (!grow && rng.IntN(3) != 0 || rng.IntN(4) == 0) {
 			k := uint32(keys[rng.IntN(len(keys))])
-			s.delKey(k)
+			s.delKey(k, true)
 			keys = slices.DeleteFunc(keys, func(h uint64) bool {
 				if uint32(h) == k {
 					delete(want, h)
