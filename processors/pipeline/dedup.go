@@ -200,6 +200,11 @@ func (d *dedup) restoreFrozen(keys, hashes []byte, maxes []uint32, shared map[ui
 	}
 	d.chunks, d.maxes, d.head = nil, nil, 0
 	d.seen = hashSet{}
+	// At its final size first: the hashes come in the order of the
+	// snapshot's table, and a smaller table, swept again from its start
+	// before it grows, would pile them into one long probe run (3 M ids
+	// took 6 s instead of 0.2).
+	d.seen.reserve(len(hashes) / 8)
 	for i := 0; i < len(hashes); i += 8 {
 		d.seen.add(binary.LittleEndian.Uint64(hashes[i:]))
 	}
@@ -370,6 +375,17 @@ func (s *hashSet) delAt(i, mask uint64) {
 	}
 	s.slots[i] = 0
 	s.n--
+}
+
+// reserve makes the table as large as n hashes need.
+func (s *hashSet) reserve(n int) {
+	size := 1024
+	for (n+1)*4 > size*3 {
+		size *= 2
+	}
+	if size > len(s.slots) {
+		s.resize(size)
+	}
 }
 
 // appendTo appends the set's hashes to dst, in slot order (0 first if held).
