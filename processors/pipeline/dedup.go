@@ -98,13 +98,15 @@ func (d *dedup) remember(h uint64, s uint32) bool {
 		return false
 	}
 	k := uint32(h)
-	if c := d.shared[k]; c > 0 {
-		d.shared[k] = c + 1
-	} else if others > 0 { // the key's other id had one sighting
-		if d.shared == nil {
-			d.shared = map[uint32]int32{}
+	if others > 0 { // (a shared key has two ids or more in the set)
+		if c := d.shared[k]; c > 0 {
+			d.shared[k] = c + 1
+		} else { // the key's other id had one sighting
+			if d.shared == nil {
+				d.shared = map[uint32]int32{}
+			}
+			d.shared[k] = 2
 		}
-		d.shared[k] = 2
 	}
 	d.push(k, s)
 	return true
@@ -128,6 +130,10 @@ func (d *dedup) push(k uint32, s uint32) {
 // forget forgets the id of a sighting of key k leaving the queue: the one
 // id of k, or, when k is shared, every id of k with its last sighting.
 func (d *dedup) forget(k uint32) {
+	if len(d.shared) == 0 {
+		d.seen.delKey(k, false)
+		return
+	}
 	c, ok := d.shared[k]
 	switch {
 	case !ok:
