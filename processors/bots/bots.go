@@ -261,7 +261,7 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 	}
 	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None, geoMin: math.MaxInt64,
 		geo: map[string][]geoMark{}, strs: map[string]string{}, hopMs: hopMs(cfg)}
-	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.recs[a].name, p.ents.recs[b].name) }
+	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.rec(a).name, p.ents.rec(b).name) }
 	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
 	if err != nil {
 		return nil, err
@@ -294,7 +294,7 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		return missed
 	}
 	eid := p.ents.id(id)
-	t := &p.ents.recs[eid]
+	t := p.ents.rec(eid)
 	switch {
 	case t.serial == pn.serial:
 		t.count++
@@ -470,7 +470,7 @@ func (p *Processor) Flush(emitWM int64) []Row {
 func (p *Processor) Panes() int { return p.eng.Len() }
 
 func (p *Processor) emit(r window.Result, panes []*pane) {
-	if n := len(p.ents.recs); len(p.accOf) < n {
+	if n := p.ents.nums; len(p.accOf) < n {
 		p.accOf = append(p.accOf, make([]int32, n-len(p.accOf))...)
 		p.sel = append(p.sel, make([]bool, n-len(p.sel))...)
 	}
@@ -524,7 +524,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		// first one no entity is flagged in it.
 		if int(a.n) > p.cfg.Velocity || int(a.n) >= p.cfg.MetronomeEvents || int(a.claims) >= p.cfg.ClaimBurst ||
 			a.impossible > 0 || a.geo > 0 || int(a.devUsers) > p.cfg.SharedDeviceUsers ||
-			r.Updated && p.flags != nil && p.flags.Flagged(p.ents.recs[id].name, r.Start) {
+			r.Updated && p.flags != nil && p.flags.Flagged(p.ents.rec(id).name, r.Start) {
 			p.ids = append(p.ids, id)
 			p.sel[id] = true
 		}
@@ -566,7 +566,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	slices.SortFunc(p.ids, p.byName)
 	for _, eid := range p.ids {
 		a := &p.pool[p.accOf[eid]-1]
-		id := p.ents.recs[eid].name
+		id := p.ents.rec(eid).name
 		if a.geo > 0 {
 			a.hop = hopping(p.geo[id], r.Start, r.End, p.hopMs)
 		}

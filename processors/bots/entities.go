@@ -13,10 +13,14 @@ import (
 // of string-keyed maps. An id is forgotten (and its number reused) once no
 // live pane holds it.
 type entities struct {
-	index hashindex.Index // by hashName, confirmed against recs[i].name
-	recs  []entity        // by number
-	free  []uint32
-	n     int // entities held
+	index hashindex.Index // by hashName, confirmed against rec(i).name
+	// The records by number, in chunks of entityChunk that never move (a
+	// slice grown by append left ~4 times its final size to the garbage
+	// collector on the way, in steps of 1.25).
+	chunks []*[entityChunk]entity
+	nums   int // numbers handed out: the records in chunks
+	free   []uint32
+	n      int // entities held
 	// The last id looked up (its interned name) and its number: a
 	// partition's records come in runs of one user (a client's batch),
 	// and a run skips the index. Cleared by sweep.
@@ -34,7 +38,13 @@ type entity struct {
 	serial, count uint32
 }
 
+// entityChunk is the number of records in a chunk (32 KiB).
+const entityChunk = 1024
+
 func newEntities() entities { return entities{} }
+
+// rec returns the record of number i.
+func (t *entities) rec(i uint32) *entity { return &t.chunks[i/entityChunk][i%entityChunk] }
 
 // id returns the number of name, interning a copy of it (decoded strings
 // share their record's allocation).
@@ -43,8 +53,8 @@ func (t *entities) id(name string) uint32 {
 		return t.lastID
 	}
 	h := hashName(name)
-	if i, ok := t.index.Find(h, func(i uint32) bool { return t.recs[i].name == name }); ok {
-		t.lastName, t.lastID = t.recs[i].name, i
+	if i, ok := t.index.Find(h, func(i uint32) bool { return t.rec(i).name == name }); ok {
+		t.lastName, t.lastID = t.rec(i).name, i
 		return i
 	}
 	name = strings.Clone(name)
@@ -52,11 +62,14 @@ func (t *entities) id(name string) uint32 {
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
-		t.recs[i] = entity{name: name, last: math.MinInt64}
 	} else {
-		i = uint32(len(t.recs))
-		t.recs = append(t.recs, entity{name: name, last: math.MinInt64})
+		i = uint32(t.nums)
+		if t.nums%entityChunk == 0 {
+			t.chunks = append(t.chunks, new([entityChunk]entity))
+		}
+		t.nums++
 	}
+	*t.rec(i) = entity{name: name, last: math.MinInt64}
 	t.index.Insert(h, i)
 	t.n++
 	t.lastName, t.lastID = name, i
@@ -67,8 +80,8 @@ func (t *entities) id(name string) uint32 {
 // (every pane of theirs is evicted).
 func (t *entities) sweep(cut int64) {
 	t.lastName = ""
-	for i := range t.recs {
-		if e := &t.recs[i]; e.name != "" && e.last <= cut {
+	for i := range uint32(t.nums) {
+		if e := t.rec(i); e.name != "" && e.last <= cut {
 			t.index.Remove(hashName(e.name), uint32(i))
 			e.name = ""
 			t.free = append(t.free, uint32(i))

@@ -23,12 +23,12 @@ func TestEntitiesAgainstMap(t *testing.T) {
 			t.Fatalf("step %d: %s is %d, was %d", step, name, i, j)
 		}
 		want[name] = i
-		ents.recs[i].last = int64(step)
+		ents.rec(i).last = int64(step)
 		if step%5_000 == 4_999 {
 			cut := int64(step - 2_000)
 			ents.sweep(cut)
 			for n, i := range want {
-				if ents.recs[i].name != n {
+				if ents.rec(i).name != n {
 					delete(want, n)
 				}
 			}
@@ -38,7 +38,7 @@ func TestEntitiesAgainstMap(t *testing.T) {
 		}
 	}
 	for n, i := range want {
-		if j, ok := ents.index.Find(hashName(n), func(i uint32) bool { return ents.recs[i].name == n }); !ok || j != i {
+		if j, ok := ents.index.Find(hashName(n), func(i uint32) bool { return ents.rec(i).name == n }); !ok || j != i {
 			t.Fatalf("%s: %d %v, want %d", n, j, ok, i)
 		}
 	}
@@ -53,16 +53,16 @@ func TestEntitiesAgainstMap(t *testing.T) {
 func TestEntitiesSweepForgetsLastLookup(t *testing.T) {
 	ents := newEntities()
 	i := ents.id("u1")
-	ents.recs[i].last = 10
+	ents.rec(i).last = 10
 	ents.sweep(math.MaxInt64)
 	if ents.len() != 0 {
 		t.Fatalf("%d entities after sweeping every one", ents.len())
 	}
 	j := ents.id("u1")
-	if ents.recs[j].name != "u1" || ents.len() != 1 {
-		t.Fatalf("u1 after a sweep: number %d named %q, %d entities", j, ents.recs[j].name, ents.len())
+	if ents.rec(j).name != "u1" || ents.len() != 1 {
+		t.Fatalf("u1 after a sweep: number %d named %q, %d entities", j, ents.rec(j).name, ents.len())
 	}
-	if k, ok := ents.index.Find(hashName("u1"), func(i uint32) bool { return ents.recs[i].name == "u1" }); !ok || k != j {
+	if k, ok := ents.index.Find(hashName("u1"), func(i uint32) bool { return ents.rec(i).name == "u1" }); !ok || k != j {
 		t.Fatalf("u1 not in the index after a sweep: %d %v", k, ok)
 	}
 }

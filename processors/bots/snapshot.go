@@ -47,7 +47,7 @@ func (p *Processor) Snapshot() *State {
 				if !ok {
 					i = len(out.Entities)
 					at[ev.id] = i
-					out.Entities = append(out.Entities, EntityState{ID: p.ents.recs[ev.id].name, Users: pn.users[ev.id]})
+					out.Entities = append(out.Entities, EntityState{ID: p.ents.rec(ev.id).name, Users: pn.users[ev.id]})
 				}
 				es := &out.Entities[i]
 				es.Offsets = append(es.Offsets, ev.off&offMask)
@@ -80,7 +80,7 @@ func (p *Processor) Restore(s *State) {
 		if ps.Agg != nil {
 			for _, e := range ps.Agg.Entities {
 				id := p.ents.id(e.ID)
-				if e := &p.ents.recs[id]; ps.Start > e.last {
+				if e := p.ents.rec(id); ps.Start > e.last {
 					e.last = ps.Start
 				}
 				// Each count of marks goes on that many of the entity's

@@ -91,13 +91,28 @@ type user struct {
 }
 
 // released is a conversion the watermark has passed, with its current
-// attribution (C.QuestID, C.CompletionTime, C.LatencyMs; Attributed) and
-// whether that attribution is in the panes (Applied).
+// attribution (quest, completion time; attributed) and whether that
+// attribution is in the panes (applied). It keeps what its
+// quest_conversions row needs but the user (the key of its user) and the
+// latency (derived): ids of quests, drops, creators and currencies are
+// numbers in the processor's names. (A snapshot holds the row itself,
+// releasedState.)
 type released struct {
-	R          window.Range
-	C          Conversion
-	Attributed bool
-	Applied    bool
+	r                   window.Range
+	eventID, orderID    string
+	t, compT, amount    int64
+	version             uint64
+	quest, drop         uint32
+	creator, currency   uint32
+	attributed, applied bool
+}
+
+// latency returns the latency of rc's attribution (0 without one).
+func (rc *released) latency() int64 {
+	if !rc.attributed {
+		return 0
+	}
+	return rc.t - rc.compT
 }
 
 type pending struct {
@@ -172,6 +187,10 @@ type Processor struct {
 	sum   map[string]*Row
 	keys  []string
 	strs  map[string]string
+	// names numbers the interned strings of released conversions (0 is
+	// ""); nums finds them.
+	names []string
+	nums  map[string]uint32
 }
 
 // New returns a processor writing rows of scope; filter (nil for the all
@@ -182,6 +201,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
 		slideMs: cfg.Window.Slide.Milliseconds(),
 		users:   make(map[string]*user), sum: make(map[string]*Row), strs: make(map[string]string),
+		names: []string{""}, nums: map[string]uint32{"": 0},
 		prune: math.MaxInt64, queue: minheap.Heap[pending]{Less: pendingLess},
 	}
 	eng, err := window.NewEngine(cfg.Window,
@@ -207,7 +227,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		}
 		u.Comps = slices.Insert(u.Comps, i, c)
 		p.prune = lower(p.prune, p.compGone(c))
-		p.reattribute(u, c)
+		p.reattribute(u, c, e.UserID)
 	case event.Conversion:
 		p.seq++
 		c := Conversion{
@@ -257,47 +277,73 @@ func (p *Processor) open(t int64) bool {
 // conversions whose windows are all open change, so the window rows and
 // the quest_conversions row always agree; it is applied under the
 // watermark of before the record, like the conversions release applies.
-func (p *Processor) reattribute(u *user, c completion) {
+func (p *Processor) reattribute(u *user, c completion, userID string) {
+	uid := "" // userID, cloned once a row needs it
 	for i := range u.Released {
 		rc := &u.Released[i]
-		t := rc.C.ConversionTime
+		t := rc.t
 		if t < c.T || t-c.T > p.attrMs || !p.open(t) {
 			continue
 		}
-		if rc.Attributed && !c.after(completion{rc.C.CompletionTime, rc.C.QuestID}) {
+		if rc.attributed && !c.after(completion{rc.compT, p.names[rc.quest]}) {
 			continue
 		}
-		if rc.Applied {
-			if pn, _ := p.eng.PaneRange(t, p.eng.Watermark(), rc.R); pn != nil {
-				pn.ByQuest[rc.C.QuestID].retract(rc.C.LatencyMs)
+		if rc.applied {
+			if pn, _ := p.eng.PaneRange(t, p.eng.Watermark(), rc.r); pn != nil {
+				pn.ByQuest[p.names[rc.quest]].retract(rc.latency())
 			}
-			rc.Applied = false
+			rc.applied = false
 		}
-		p.attribute(rc, c)
+		if uid == "" {
+			uid = strings.Clone(userID)
+		}
+		p.attribute(rc, c, uid)
 	}
 }
 
 // attribute sets rc's attribution to c and adds it to the panes of its
-// windows still open (and to quest_conversions).
-func (p *Processor) attribute(rc *released, c completion) {
-	rc.Attributed = true
-	rc.C.QuestID, rc.C.CompletionTime, rc.C.LatencyMs = c.Quest, c.T, rc.C.ConversionTime-c.T
-	pn, missed := p.eng.PaneRange(rc.C.ConversionTime, p.eng.Watermark(), rc.R)
+// windows still open (and to quest_conversions, as a row of userID).
+func (p *Processor) attribute(rc *released, c completion, userID string) {
+	rc.attributed = true
+	rc.quest, rc.compT = p.num(c.Quest), c.T
+	pn, missed := p.eng.PaneRange(rc.t, p.eng.Watermark(), rc.r)
 	p.missed += missed
 	if pn == nil {
 		return
 	}
-	rc.Applied = true
+	rc.applied = true
 	if p.cfg.Conversions {
-		rc.C.Version++
-		p.convs = append(p.convs, rc.C)
+		rc.version++
+		p.convs = append(p.convs, p.row(rc, userID))
 	}
 	s := pn.ByQuest[c.Quest]
 	if s == nil {
 		s = &stats{}
 		pn.ByQuest[c.Quest] = s
 	}
-	s.record(rc.C.LatencyMs)
+	s.record(rc.latency())
+}
+
+// row returns the quest_conversions row of rc, a conversion of userID.
+func (p *Processor) row(rc *released, userID string) Conversion {
+	return Conversion{
+		EventID: rc.eventID, OrderID: rc.orderID, UserID: userID, QuestID: p.names[rc.quest],
+		DropID: p.names[rc.drop], CreatorID: p.names[rc.creator],
+		ConversionTime: rc.t, CompletionTime: rc.compT, LatencyMs: rc.latency(),
+		AmountMicros: rc.amount, Currency: p.names[rc.currency], Version: rc.version,
+	}
+}
+
+// num returns the number of s in names, interning it.
+func (p *Processor) num(s string) uint32 {
+	if n, ok := p.nums[s]; ok {
+		return n
+	}
+	s = p.intern(s)
+	n := uint32(len(p.names))
+	p.names = append(p.names, s)
+	p.nums[s] = n
+	return n
 }
 
 // release attributes the queued conversions the watermark wm has passed,
@@ -310,7 +356,10 @@ func (p *Processor) release(wm int64) {
 		pd := p.queue.Pop()
 		t := pd.C.ConversionTime
 		u := p.users[pd.C.UserID] // made only to keep rc (below)
-		rc := released{R: pd.R, C: pd.C}
+		rc := released{
+			r: pd.R, eventID: pd.C.EventID, orderID: pd.C.OrderID, t: t, amount: pd.C.AmountMicros,
+			drop: p.num(pd.C.DropID), creator: p.num(pd.C.CreatorID), currency: p.num(pd.C.Currency),
+		}
 		// Latest completion at or before the conversion: the last one
 		// with T ≤ t (ties: the greatest quest id, sorted last).
 		var comps []completion
@@ -324,7 +373,7 @@ func (p *Processor) release(wm int64) {
 			return 1
 		})
 		if i > 0 && t-comps[i-1].T <= p.attrMs {
-			p.attribute(&rc, comps[i-1])
+			p.attribute(&rc, comps[i-1], pd.C.UserID)
 		}
 		// Kept while a late completion could still change it. One that
 		// missed windows is final: its rows are (partly) closed.
@@ -360,7 +409,7 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 					i++
 				}
 				u.Comps = slices.Delete(u.Comps, 0, i)
-				u.Released = slices.DeleteFunc(u.Released, func(rc released) bool { return !p.open(rc.C.ConversionTime) })
+				u.Released = slices.DeleteFunc(u.Released, func(rc released) bool { return !p.open(rc.t) })
 				if len(u.Comps) == 0 && len(u.Released) == 0 {
 					delete(p.users, id)
 					continue
@@ -369,7 +418,7 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 					p.prune = lower(p.prune, p.compGone(u.Comps[0]))
 				}
 				for _, rc := range u.Released {
-					p.prune = lower(p.prune, p.releasedGone(rc.C.ConversionTime))
+					p.prune = lower(p.prune, p.releasedGone(rc.t))
 				}
 			}
 		}

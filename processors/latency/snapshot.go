@@ -10,18 +10,41 @@ import (
 // State is the serializable state of a Processor (encoding/gob).
 type State struct {
 	Engine window.EngineState[pane]
-	Users  map[string]*user
+	Users  map[string]*userState
 	Queue  []pending
 	Seq    uint64
+}
+
+// userState is a user's state in a snapshot: a released conversion with
+// its whole row, as the processor held it before session 6 (the encoding
+// did not change).
+type userState struct {
+	Comps    []completion
+	Released []releasedState
+}
+
+type releasedState struct {
+	R          window.Range
+	C          Conversion
+	Attributed bool
+	Applied    bool
 }
 
 // Snapshot returns a copy of the processor's state (it may be encoded
 // while the processor goes on).
 func (p *Processor) Snapshot() *State {
 	es := p.eng.SnapshotCopy((*pane).clone)
-	users := make(map[string]*user, len(p.users))
+	users := make(map[string]*userState, len(p.users))
 	for id, u := range p.users {
-		users[id] = &user{Comps: slices.Clone(u.Comps), Released: slices.Clone(u.Released)}
+		us := &userState{Comps: slices.Clone(u.Comps)}
+		if len(u.Released) > 0 {
+			us.Released = make([]releasedState, len(u.Released))
+			for i := range u.Released {
+				rc := &u.Released[i]
+				us.Released[i] = releasedState{R: rc.r, C: p.row(rc, id), Attributed: rc.attributed, Applied: rc.applied}
+			}
+		}
+		users[id] = us
 	}
 	return &State{Engine: es, Users: users, Queue: slices.Clone(p.queue.S), Seq: p.seq}
 }
@@ -54,11 +77,23 @@ func (p *Processor) Restore(s *State) {
 		}
 	}
 	p.eng.Restore(s.Engine)
-	p.users = s.Users
-	p.prune = math.MinInt64 // the next Flush finds the earliest
-	if p.users == nil {
-		p.users = map[string]*user{}
+	p.users = make(map[string]*user, len(s.Users))
+	for id, us := range s.Users {
+		u := &user{Comps: us.Comps}
+		if len(us.Released) > 0 {
+			u.Released = make([]released, len(us.Released))
+		}
+		for i, rs := range us.Released {
+			c := &rs.C
+			u.Released[i] = released{
+				r: rs.R, eventID: c.EventID, orderID: c.OrderID, t: c.ConversionTime, compT: c.CompletionTime,
+				amount: c.AmountMicros, version: c.Version, quest: p.num(c.QuestID), drop: p.num(c.DropID),
+				creator: p.num(c.CreatorID), currency: p.num(c.Currency), attributed: rs.Attributed, applied: rs.Applied,
+			}
+		}
+		p.users[id] = u
 	}
+	p.prune = math.MinInt64 // the next Flush finds the earliest
 	p.queue.S = s.Queue
 	p.queue.Init()
 	p.seq = s.Seq

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -22,30 +23,38 @@ import (
 // that is late for every window anyway. Ids are forgotten by blocks of
 // dedupBlock in arrival order: a full block once the watermark is past the
 // horizon of its latest event time (in whole seconds, rounded up), so an
-// id may be remembered a little longer, never shorter. Memory: about 22
+// id may be remembered a little longer, never shorter. Memory: about 18
 // bytes per event within the horizon (a slot of an open-addressing set of
-// 8-byte hashes of the ids, at most 3/4 full, and the hash again in the
-// eviction queue; a 64-bit hash collision among the ids of one horizon is
-// vanishingly unlikely). The decision depends only on the partition's
-// records, so it is deterministic, and the set is part of the snapshot
-// (which lists the ids from a block start, so a restore has the same
-// blocks).
+// 8-byte hashes of the ids, at most 3/4 full, and the hash's low 32 bits,
+// its key, in the eviction queue; a 64-bit hash collision among the ids
+// of one horizon is vanishingly unlikely). A key tells which id to forget
+// because the ids of one key share a probe run of the set, where only
+// that id has it; the rare key two or more remembered ids have (shared)
+// counts its sightings in the queue, and those ids are forgotten together
+// with the last of them (later than their blocks, never earlier). The
+// decision depends only on the partition's records, so it is
+// deterministic, and the set is part of the snapshot (which lists the
+// keys from a block start, so a restore has the same blocks, the set's
+// hashes and the shared keys).
 type dedup struct {
 	horizon int64
 	seen    hashSet
-	// Sightings in arrival order, for eviction, in chunks of dedupChunk
-	// (all full but the last; a chunk read to the end is dropped, so the
-	// queue never copies what it holds): the i-th hash from the start of
-	// chunks[0] is in block i/dedupBlock, whose latest event time (seconds,
-	// see secs) is maxes[i/dedupBlock]. head, the index in chunks[0] of the
-	// first remembered, starts a block.
-	chunks [][]uint64
+	// Keys of the sightings in arrival order, for eviction, in chunks of
+	// dedupChunk (all full but the last; a chunk read to the end is
+	// dropped, so the queue never copies what it holds): the i-th key from
+	// the start of chunks[0] is in block i/dedupBlock, whose latest event
+	// time (seconds, see secs) is maxes[i/dedupBlock]. head, the index in
+	// chunks[0] of the first remembered, starts a block.
+	chunks [][]uint32
 	maxes  []uint32
 	head   int
+	// shared counts the sightings in the queue of each key that two or
+	// more remembered ids have.
+	shared map[uint32]int32
 }
 
 // dedupBlock is the number of ids forgotten together; dedupChunk, a
-// multiple of it, the number of hashes in a chunk of the queue (64 KiB).
+// multiple of it, the number of keys in a chunk of the queue (32 KiB).
 const (
 	dedupBlock = 64
 	dedupChunk = 8192
@@ -78,26 +87,62 @@ func secs(t int64) uint32 {
 // forgets ids whose event time is more than the horizon behind wm.
 func (d *dedup) first(id string, eventTime, wm int64) bool {
 	d.evict(wm)
-	h := xxhash.Sum64String(id)
-	if !d.seen.add(h) {
+	return d.remember(xxhash.Sum64String(id), secs(eventTime))
+}
+
+// remember adds hash h, of a sighting of time s, unless the set has it,
+// and reports whether it was new.
+func (d *dedup) remember(h uint64, s uint32) bool {
+	added, others := d.seen.add(h)
+	if !added {
 		return false
 	}
-	d.push(h, secs(eventTime))
+	k := uint32(h)
+	if others > 0 { // (a shared key has two ids or more in the set)
+		if c := d.shared[k]; c > 0 {
+			d.shared[k] = c + 1
+		} else { // the key's other id had one sighting
+			if d.shared == nil {
+				d.shared = map[uint32]int32{}
+			}
+			d.shared[k] = 2
+		}
+	}
+	d.push(k, s)
 	return true
 }
 
-func (d *dedup) push(h uint64, s uint32) {
+func (d *dedup) push(k uint32, s uint32) {
 	n := len(d.chunks)
 	if n == 0 || len(d.chunks[n-1]) == dedupChunk {
-		d.chunks = append(d.chunks, make([]uint64, 0, dedupChunk))
+		d.chunks = append(d.chunks, make([]uint32, 0, dedupChunk))
 		n++
 	}
 	i := (n-1)*dedupChunk + len(d.chunks[n-1]) // from the start of chunks[0]
-	d.chunks[n-1] = append(d.chunks[n-1], h)
+	d.chunks[n-1] = append(d.chunks[n-1], k)
 	if i%dedupBlock == 0 {
 		d.maxes = append(d.maxes, s)
 	} else {
 		d.maxes[i/dedupBlock] = max(d.maxes[i/dedupBlock], s)
+	}
+}
+
+// forget forgets the id of a sighting of key k leaving the queue: the one
+// id of k, or, when k is shared, every id of k with its last sighting.
+func (d *dedup) forget(k uint32) {
+	if len(d.shared) == 0 {
+		d.seen.delKey(k, false)
+		return
+	}
+	c, ok := d.shared[k]
+	switch {
+	case !ok:
+		d.seen.delKey(k, false)
+	case c > 1:
+		d.shared[k] = c - 1
+	default:
+		delete(d.shared, k)
+		d.seen.delKey(k, true)
 	}
 }
 
@@ -118,41 +163,84 @@ func (d *dedup) evict(wm int64) {
 		if d.head+dedupBlock > len(c) || int64(d.maxes[d.head/dedupBlock])*1000 >= cut {
 			return
 		}
-		for _, h := range c[d.head : d.head+dedupBlock] {
-			d.seen.del(h)
+		for _, k := range c[d.head : d.head+dedupBlock] {
+			d.forget(k)
 		}
 		d.head += dedupBlock
 	}
 }
 
-// blocks returns the remembered ids for a snapshot (version 3): their
-// hashes oldest first, from a block start, as references to the queue's
-// chunks (which are only appended to, and dropped once read, so the
-// references stay valid while the set goes on), and the latest event time
-// (seconds) of each of their blocks (a copy: the last block's changes).
-func (d *dedup) blocks() (hashes [][]uint64, maxes []uint32) {
+// frozenSeen is the remembered ids as a snapshot (version 4) holds them.
+type frozenSeen struct {
+	keys   [][]uint32 // the queue's keys, oldest first, from a block start
+	maxes  []uint32   // the latest event time (seconds) of each of their blocks
+	hashes []uint64   // the set's hashes, in no order
+	shared map[uint32]int32
+}
+
+// freeze returns the remembered ids for a snapshot: the queue's keys as
+// references to its chunks (which are only appended to, and dropped once
+// read, so the references stay valid while the set goes on), copies of
+// the rest.
+func (d *dedup) freeze() frozenSeen {
+	var f frozenSeen
 	for ci, c := range d.chunks {
 		if ci == 0 {
 			c = c[d.head:]
 		}
-		hashes = append(hashes, c[:len(c):len(c)])
+		f.keys = append(f.keys, c[:len(c):len(c)])
 	}
 	first := d.head / dedupBlock
 	n := (d.len() + dedupBlock - 1) / dedupBlock
-	return hashes, slices.Clone(d.maxes[first : first+n])
+	f.maxes = slices.Clone(d.maxes[first : first+n])
+	f.hashes = d.seen.appendTo(make([]uint64, 0, d.seen.n+1))
+	f.shared = maps.Clone(d.shared)
+	return f
 }
 
-// restoreBlocks replaces the remembered ids with those of blocks.
+// restoreFrozen replaces the remembered ids with those of a snapshot of
+// version 4: keys (4 bytes each) and hashes (8 bytes each), little-endian.
+func (d *dedup) restoreFrozen(keys, hashes []byte, maxes []uint32, shared map[uint32]int32) error {
+	if len(keys)%4 != 0 || len(hashes)%8 != 0 || (len(keys)/4+dedupBlock-1)/dedupBlock != len(maxes) || len(hashes)/8 < len(keys)/4-sharedSightings(shared) {
+		return fmt.Errorf("pipeline: snapshot: %d bytes of event id keys, %d of hashes, %d block times", len(keys), len(hashes), len(maxes))
+	}
+	d.chunks, d.maxes, d.head = nil, nil, 0
+	d.seen = hashSet{}
+	// At its final size first: the hashes come in the order of the
+	// snapshot's table, and a smaller table, swept again from its start
+	// before it grows, would pile them into one long probe run (3 M ids
+	// took 6 s instead of 0.2).
+	d.seen.reserve(len(hashes) / 8)
+	for i := 0; i < len(hashes); i += 8 {
+		d.seen.add(binary.LittleEndian.Uint64(hashes[i:]))
+	}
+	for i := 0; i < len(keys); i += 4 {
+		d.push(binary.LittleEndian.Uint32(keys[i:]), maxes[i/4/dedupBlock])
+	}
+	d.shared = maps.Clone(shared)
+	return nil
+}
+
+// sharedSightings returns the sightings counted in shared.
+func sharedSightings(shared map[uint32]int32) int {
+	n := 0
+	for _, c := range shared {
+		n += int(c)
+	}
+	return n
+}
+
+// restoreBlocks replaces the remembered ids with those of a snapshot of
+// version 3: hashes (8 bytes each, little-endian) oldest first, from a
+// block start.
 func (d *dedup) restoreBlocks(hashes []byte, maxes []uint32) error {
 	if len(hashes)%8 != 0 || (len(hashes)/8+dedupBlock-1)/dedupBlock != len(maxes) {
 		return fmt.Errorf("pipeline: snapshot: %d bytes of event id hashes with %d block times", len(hashes), len(maxes))
 	}
-	d.chunks, d.maxes, d.head = nil, nil, 0
+	d.chunks, d.maxes, d.head, d.shared = nil, nil, 0, nil
 	d.seen = hashSet{}
 	for i := 0; i < len(hashes); i += 8 {
-		h := binary.LittleEndian.Uint64(hashes[i:])
-		d.seen.add(h)
-		d.push(h, maxes[i/8/dedupBlock])
+		d.restoreOne(binary.LittleEndian.Uint64(hashes[i:]), maxes[i/8/dedupBlock])
 	}
 	return nil
 }
@@ -160,11 +248,18 @@ func (d *dedup) restoreBlocks(hashes []byte, maxes []uint32) error {
 // restore replaces the remembered ids with those of a snapshot of
 // version 1 or 2.
 func (d *dedup) restore(ids []SeenID) {
-	d.chunks, d.maxes, d.head = nil, nil, 0
+	d.chunks, d.maxes, d.head, d.shared = nil, nil, 0, nil
 	d.seen = hashSet{}
 	for _, s := range ids {
-		d.seen.add(s.Hash)
-		d.push(s.Hash, secs(s.Time))
+		d.restoreOne(s.Hash, secs(s.Time))
+	}
+}
+
+// restoreOne is remember for a sighting of an older snapshot, which holds
+// each hash once.
+func (d *dedup) restoreOne(h uint64, s uint32) {
+	if !d.remember(h, s) {
+		d.push(uint32(h), s) // a damaged snapshot: keep the blocks aligned
 	}
 }
 
@@ -186,46 +281,88 @@ type hashSet struct {
 	zero  bool     // the hash 0, which cannot be stored in a slot
 }
 
-// add inserts h and reports whether it was absent.
-func (s *hashSet) add(h uint64) bool {
+// add inserts h and reports whether it was absent and, if it was, how
+// many other hashes of the set have its low 32 bits (its key). Hashes of
+// one key share their home slot, so they are all in the probe run that
+// add walks to the first empty slot.
+func (s *hashSet) add(h uint64) (added bool, others int) {
 	if h == 0 {
-		had := s.zero
+		if s.zero {
+			return false, 0
+		}
 		s.zero = true
-		return !had
+		return true, s.count(0) - 1
 	}
 	if (s.n+1)*4 > len(s.slots)*3 {
 		s.resize(max(1024, 2*len(s.slots)))
 	}
 	mask := uint64(len(s.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		switch s.slots[i] {
-		case h:
-			return false
-		case 0:
+		switch v := s.slots[i]; {
+		case v == h:
+			return false, 0
+		case v == 0:
 			s.slots[i] = h
 			s.n++
-			return true
+			if uint32(h) == 0 && s.zero {
+				others++
+			}
+			return true, others
+		case uint32(v) == uint32(h):
+			others++
 		}
 	}
 }
 
-// del removes h if present.
-func (s *hashSet) del(h uint64) {
-	if h == 0 {
+// count returns the number of hashes of key k in the set.
+func (s *hashSet) count(k uint32) int {
+	n := 0
+	if k == 0 && s.zero {
+		n++
+	}
+	if len(s.slots) == 0 {
+		return n
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := uint64(k) & mask; s.slots[i] != 0; i = (i + 1) & mask {
+		if uint32(s.slots[i]) == k {
+			n++
+		}
+	}
+	return n
+}
+
+// delKey removes the hashes of key k: all of them, or the first found
+// (the caller knows there is one). The set's sizes stay below 2^32 slots,
+// so a key decides the home slot.
+func (s *hashSet) delKey(k uint32, all bool) {
+	if k == 0 && s.zero {
 		s.zero = false
-		return
+		if !all {
+			return
+		}
 	}
 	if len(s.slots) == 0 {
 		return
 	}
 	mask := uint64(len(s.slots) - 1)
-	i := h & mask
-	for s.slots[i] != h {
-		if s.slots[i] == 0 {
-			return
+	for i := uint64(k) & mask; s.slots[i] != 0; {
+		if uint32(s.slots[i]) != k {
+			i = (i + 1) & mask
+			continue
 		}
-		i = (i + 1) & mask
+		s.delAt(i, mask) // the next of the run is now at i
+		if !all {
+			break
+		}
 	}
+	if len(s.slots) > 1024 && s.n*8 < len(s.slots) {
+		s.resize(len(s.slots) / 2)
+	}
+}
+
+// delAt removes the hash in slot i.
+func (s *hashSet) delAt(i, mask uint64) {
 	// Shift back the entries of the probe run that would no longer be
 	// reachable from their home slot.
 	for j := i; ; {
@@ -244,9 +381,30 @@ func (s *hashSet) del(h uint64) {
 	}
 	s.slots[i] = 0
 	s.n--
-	if len(s.slots) > 1024 && s.n*8 < len(s.slots) {
-		s.resize(len(s.slots) / 2)
+}
+
+// reserve makes the table as large as n hashes need.
+func (s *hashSet) reserve(n int) {
+	size := 1024
+	for (n+1)*4 > size*3 {
+		size *= 2
 	}
+	if size > len(s.slots) {
+		s.resize(size)
+	}
+}
+
+// appendTo appends the set's hashes to dst, in slot order (0 first if held).
+func (s *hashSet) appendTo(dst []uint64) []uint64 {
+	if s.zero {
+		dst = append(dst, 0)
+	}
+	for _, v := range s.slots {
+		if v != 0 {
+			dst = append(dst, v)
+		}
+	}
+	return dst
 }
 
 func (s *hashSet) resize(size int) {

@@ -18,13 +18,15 @@ import (
 	"github.com/questline/questline/processors/yield"
 )
 
-// snapshotVersion is the version of the snapshot encoding: 3 holds the
-// remembered event ids as raw hashes (SeenHashes, SeenMaxes) and the clean
-// queue's chunks and entries in raw sections (see Frozen), 2 the clean
-// queue in Chunks. Restore also reads 2 (ids in Seen) and 1 (one Arena); a
-// process of an older version refuses a newer snapshot instead of losing
-// part of it.
-const snapshotVersion = 3
+// snapshotVersion is the version of the snapshot encoding: 4 holds the
+// remembered event ids as the eviction queue's keys and the set's hashes
+// in raw sections (SeenKeys, SeenHashes; SeenMaxes, SeenShared in the gob
+// value), 3 as raw hashes in arrival order (SeenHashes, SeenMaxes); both
+// hold the clean queue's chunks and entries in raw sections (see Frozen),
+// 2 the clean queue in Chunks. Restore also reads 3, 2 (ids in Seen) and
+// 1 (one Arena); a process of an older version refuses a newer snapshot
+// instead of losing part of it.
+const snapshotVersion = 4
 
 // State is a partition's state as a snapshot holds it.
 type State struct {
@@ -44,11 +46,16 @@ type State struct {
 	// raw section since.
 	Queue []QueuedState
 	Seen  []SeenID // versions 1, 2: event ids remembered for de-duplication
-	// Since version 3, the event ids remembered for de-duplication
-	// (dedup.blocks): SeenMaxes in the gob value, SeenHashes in a raw
-	// section after it.
+	// Since version 3, the event ids remembered for de-duplication:
+	// SeenMaxes in the gob value, SeenHashes in a raw section after it
+	// (version 3: in arrival order, from a block start; since version 4:
+	// the set's, in no order, after the section of SeenKeys, the eviction
+	// queue's keys, 4 bytes each; see dedup.freeze). SeenShared: since
+	// version 4, the shared keys' counts.
 	SeenHashes []byte
 	SeenMaxes  []uint32
+	SeenKeys   []byte
+	SeenShared map[uint32]int32
 }
 
 // ScopeState is the state of one scope's processors.
@@ -95,9 +102,11 @@ func (p *Partition) Snapshot(w io.Writer) error {
 // never writes again (both are append-only, and dropped, not reused, once
 // read).
 //
-// The encoding (version 3) is a gob State followed by three raw sections:
-// the event ids' hashes (a uvarint byte length, then 8 bytes each,
-// little-endian); the clean queue's chunks (a uvarint count, then each
+// The encoding (version 4) is a gob State followed by four raw sections:
+// the event ids' keys in the eviction queue (a uvarint byte length, then
+// 4 bytes each, little-endian), their hashes (a uvarint byte length, then 8
+// bytes each, little-endian; version 3 had only a section of the hashes,
+// in the queue's order); the clean queue's chunks (a uvarint count, then each
 // chunk as a uvarint length and its bytes); the clean queue's entries (a
 // uvarint count, then chunk, offset and end as uvarints and the watermark
 // it needs as a varint, each). Before version 3 they were in the gob
@@ -105,13 +114,14 @@ func (p *Partition) Snapshot(w io.Writer) error {
 // any of it, and encoded a struct per id and per entry by reflection.
 type Frozen struct {
 	state  *State        // copies of the per-user state, gob-encoded by WriteTo
-	hashes [][]uint64    // the remembered ids, oldest first
+	seen   frozenSeen    // the remembered ids
 	chunks [][]byte      // the clean queue's records, from its first
 	queue  []QueuedState // the clean queue's entries (a copy)
 }
 
 // Freeze takes the partition's snapshot. It costs copies of the per-user
-// state (each processor's Snapshot returns one); the raw sections are only
+// state (each processor's Snapshot returns one) and of the remembered ids'
+// hashes (8 bytes each, read in order); the other raw sections are only
 // referenced, and WriteTo does the encoding.
 func (p *Partition) Freeze() *Frozen {
 	st := State{
@@ -119,7 +129,8 @@ func (p *Partition) Freeze() *Frozen {
 		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(), Bots: p.bots.Snapshot(), All: p.all.snapshot(),
 	}
 	f := &Frozen{}
-	f.hashes, st.SeenMaxes = p.seen.blocks()
+	f.seen = p.seen.freeze()
+	st.SeenMaxes, st.SeenShared = f.seen.maxes, f.seen.shared
 	if p.clean != nil {
 		c := p.clean.snapshot()
 		st.Clean = &c
@@ -151,20 +162,29 @@ func (f *Frozen) WriteTo(w io.Writer) (int64, error) {
 		return cw.n, err
 	}
 	n := 0
-	for _, c := range f.hashes {
+	for _, c := range f.seen.keys {
 		n += len(c)
 	}
-	cw.uvarint(uint64(8 * n))
+	cw.uvarint(uint64(4 * n))
 	var buf [8 << 10]byte
-	for _, c := range f.hashes {
+	for _, c := range f.seen.keys {
 		for len(c) > 0 {
-			k := min(len(c), len(buf)/8)
+			k := min(len(c), len(buf)/4)
 			for i, h := range c[:k] {
-				binary.LittleEndian.PutUint64(buf[8*i:], h)
+				binary.LittleEndian.PutUint32(buf[4*i:], h)
 			}
-			cw.write(buf[:8*k])
+			cw.write(buf[:4*k])
 			c = c[k:]
 		}
+	}
+	cw.uvarint(uint64(8 * len(f.seen.hashes)))
+	for c := f.seen.hashes; len(c) > 0; {
+		k := min(len(c), len(buf)/8)
+		for i, h := range c[:k] {
+			binary.LittleEndian.PutUint64(buf[8*i:], h)
+		}
+		cw.write(buf[:8*k])
+		c = c[k:]
 	}
 	cw.uvarint(uint64(len(f.chunks)))
 	for _, c := range f.chunks {
@@ -224,7 +244,7 @@ type snapshotReader interface {
 }
 
 // readState reads a snapshot of any version into one State (since version
-// 3, the raw sections into SeenHashes and Chunks).
+// 3, the raw sections into SeenKeys, SeenHashes and Chunks).
 func readState(r io.Reader) (*State, error) {
 	br, ok := r.(snapshotReader)
 	if !ok {
@@ -269,6 +289,11 @@ func readState(r io.Reader) (*State, error) {
 		return b, nil
 	}
 	var err error
+	if st.Version >= 4 {
+		if st.SeenKeys, err = section(); err != nil {
+			return nil, fmt.Errorf("pipeline: snapshot: event id keys: %w", err)
+		}
+	}
 	if st.SeenHashes, err = section(); err != nil {
 		return nil, fmt.Errorf("pipeline: snapshot: event ids: %w", err)
 	}
@@ -342,11 +367,16 @@ func restoreState(cfg Config, cat *catalog.Catalog, st *State) (*Partition, erro
 	p.cleanWM.Restore(st.CleanMax)
 	p.stats = st.Stats
 	p.stats.CleanPending = 0
-	if st.Version >= 3 {
+	switch {
+	case st.Version >= 4:
+		if err := p.seen.restoreFrozen(st.SeenKeys, st.SeenHashes, st.SeenMaxes, st.SeenShared); err != nil {
+			return nil, err
+		}
+	case st.Version == 3:
 		if err := p.seen.restoreBlocks(st.SeenHashes, st.SeenMaxes); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		p.seen.restore(st.Seen)
 	}
 	p.flags.Restore(st.Flags)

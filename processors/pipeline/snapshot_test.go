@@ -94,15 +94,16 @@ func TestCrashRestoreSmallChunks(t *testing.T) {
 }
 
 // TestRestoreOlderVersions: snapshots of versions 1 (the clean queue in
-// one Arena, event ids in Seen) and 2 (the queue in Chunks, ids in Seen)
-// restore and continue to the same tables.
+// one Arena, event ids in Seen), 2 (the queue in Chunks, ids in Seen) and
+// 3 (ids' hashes in arrival order in a raw section) restore and continue
+// to the same tables.
 func TestRestoreOlderVersions(t *testing.T) {
 	defer func(size, slack int) { chunkSize, chunkSlack = size, slack }(chunkSize, chunkSlack)
 	chunkSize, chunkSlack = 1024, 200
 	cfg := testConfig()
 	events := stream(11)
 	want := run(t, cfg, events, 1, 50, 0)
-	for _, version := range []int{1, 2} {
+	for _, version := range []int{1, 2, 3} {
 		p := newTestPartition(t, cfg)
 		tb := newTables()
 		half := len(events) / 2 / 50 * 50
@@ -139,7 +140,9 @@ func TestRestoreOlderVersions(t *testing.T) {
 			st.Chunks = nil
 		}
 		buf.Reset()
-		if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		if version == 3 {
+			writeVersion3(t, &buf, st)
+		} else if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 			t.Fatal(err)
 		}
 		p, err = Restore(cfg, catalog.New(), &buf)
@@ -438,12 +441,59 @@ func halfwaySnapshot(t *testing.T, cfg Config, events []event.Event) *bytes.Buff
 	return &buf
 }
 
-// asVersion turns a snapshot's state of version 3 into version 1 or 2's
-// event ids: one SeenID each, with its block's time, in the gob value (the
-// caller writes the rest of it, gob-encoded whole).
-func asVersion(st *State, version int) {
-	for i := 0; i < len(st.SeenHashes); i += 8 {
-		st.Seen = append(st.Seen, SeenID{Hash: binary.LittleEndian.Uint64(st.SeenHashes[i:]), Time: int64(st.SeenMaxes[i/8/dedupBlock]) * 1000})
+// writeVersion3 writes st (of version 3) as version 3 did: the gob value,
+// then the sections of the hashes, the clean queue's chunks and entries.
+func writeVersion3(t *testing.T, w io.Writer, st *State) {
+	hashes, chunks, queue := st.SeenHashes, st.Chunks, st.Queue
+	st.SeenHashes, st.Chunks, st.Queue = nil, nil, nil
+	cw := &countingWriter{w: w}
+	if err := gob.NewEncoder(cw).Encode(st); err != nil {
+		t.Fatal(err)
 	}
-	st.Version, st.SeenHashes, st.SeenMaxes = version, nil, nil
+	cw.uvarint(uint64(len(hashes)))
+	cw.write(hashes)
+	cw.uvarint(uint64(len(chunks)))
+	for _, c := range chunks {
+		cw.uvarint(uint64(len(c)))
+		cw.write(c)
+	}
+	cw.uvarint(uint64(len(queue)))
+	for _, q := range queue {
+		b := binary.AppendUvarint(nil, uint64(q.Chunk))
+		b = binary.AppendUvarint(b, uint64(q.Off))
+		b = binary.AppendUvarint(b, uint64(q.End))
+		cw.write(binary.AppendVarint(b, q.Need))
+	}
+	if cw.err != nil {
+		t.Fatal(cw.err)
+	}
+}
+
+// asVersion turns a snapshot's state of version 4 into version 1, 2 or
+// 3's event ids: their hashes in arrival order (each key's from the set;
+// a test's ids share no key), in SeenHashes (3) or one SeenID each, with
+// its block's time, in the gob value (1, 2; the caller writes the rest of
+// it, gob-encoded whole).
+func asVersion(st *State, version int) {
+	byKey := map[uint32]uint64{}
+	for i := 0; i < len(st.SeenHashes); i += 8 {
+		h := binary.LittleEndian.Uint64(st.SeenHashes[i:])
+		byKey[uint32(h)] = h
+	}
+	if len(byKey) != len(st.SeenHashes)/8 || len(st.SeenShared) > 0 {
+		panic("pipeline: test ids share a key")
+	}
+	var hashes []byte
+	for i := 0; i < len(st.SeenKeys); i += 4 {
+		h := byKey[binary.LittleEndian.Uint32(st.SeenKeys[i:])]
+		if version == 3 {
+			hashes = binary.LittleEndian.AppendUint64(hashes, h)
+		} else {
+			st.Seen = append(st.Seen, SeenID{Hash: h, Time: int64(st.SeenMaxes[i/4/dedupBlock]) * 1000})
+		}
+	}
+	st.Version, st.SeenHashes, st.SeenKeys, st.SeenShared = version, hashes, nil, nil
+	if version < 3 {
+		st.SeenMaxes = nil
+	}
 }
