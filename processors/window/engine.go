@@ -229,7 +229,10 @@ func (e *Engine[P]) advance(wm int64) {
 
 // Flush emits every open window that ends at or before the emission
 // watermark emitWM (at least the event-time watermark; see Idle) and either
-// was never emitted or changed since the last Flush.
+// was never emitted or changed since its last emission. With
+// Spec.UpdateEvery, a changed window whose last emission is less than that
+// behind the emission watermark waits (pending) for a later Flush or its
+// final emission.
 func (e *Engine[P]) Flush(emitWM int64) {
 	if emitWM < e.wm {
 		emitWM = e.wm
