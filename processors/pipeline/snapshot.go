@@ -25,7 +25,9 @@ import (
 // hold the clean queue's chunks and entries in raw sections (see Frozen),
 // 2 the clean queue in Chunks. Restore also reads 3, 2 (ids in Seen) and
 // 1 (one Arena); a process of an older version refuses a newer snapshot
-// instead of losing part of it.
+// instead of losing part of it. Version 4 (session 6) also holds the
+// window engines' spaced updates (window.EngineState's Emitted and Pending,
+// bots only): a version 3 process would drop the pending changes.
 const snapshotVersion = 4
 
 // State is a partition's state as a snapshot holds it.

@@ -204,12 +204,16 @@ func (e *Engine[P]) advance(wm int64) {
 	for _, s := range e.finalSeq {
 		e.emitWindow(s, true, s+e.size <= e.emitWM)
 	}
-	if e.every > 0 {
-		for s := range e.emittedAt {
-			if s+e.size+e.late <= wm {
-				delete(e.emittedAt, s)
-				delete(e.pending, s)
-			}
+	// Whatever the spec: a restored snapshot may hold entries made with
+	// another UpdateEvery.
+	for s := range e.emittedAt {
+		if s+e.size+e.late <= wm {
+			delete(e.emittedAt, s)
+		}
+	}
+	for s := range e.pending {
+		if s+e.size+e.late <= wm {
+			delete(e.pending, s)
 		}
 	}
 	// Evict panes whose last window (the one starting at the pane) closed.
@@ -225,7 +229,10 @@ func (e *Engine[P]) advance(wm int64) {
 
 // Flush emits every open window that ends at or before the emission
 // watermark emitWM (at least the event-time watermark; see Idle) and either
-// was never emitted or changed since the last Flush.
+// was never emitted or changed since its last emission. With
+// Spec.UpdateEvery, a changed window whose last emission is less than that
+// behind the emission watermark waits (pending) for a later Flush or its
+// final emission.
 func (e *Engine[P]) Flush(emitWM int64) {
 	if emitWM < e.wm {
 		emitWM = e.wm
@@ -252,8 +259,8 @@ func (e *Engine[P]) Flush(emitWM int64) {
 				continue
 			}
 			e.emittedAt[s] = hw
-			delete(e.pending, s)
 		}
+		delete(e.pending, s) // also without UpdateEvery (a snapshot made with it)
 		e.emitWindow(s, false, !first)
 	}
 	if emitWM > e.emitWM {

@@ -359,3 +359,41 @@ func TestEngineUpdateEvery(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineRestorePendingWithoutUpdateEvery: a snapshot made with
+// UpdateEvery, restored into an engine without it (the spec changed across a
+// restart), emits the waiting change once, at the next Flush, not at every
+// Flush until the window closes, and forgets the restored entries once
+// their windows close.
+func TestEngineRestorePendingWithoutUpdateEvery(t *testing.T) {
+	spaced := Spec{Size: 10 * time.Second, Slide: 5 * time.Second, Lateness: time.Minute, UpdateEvery: 30 * time.Second}
+	plain := spaced
+	plain.UpdateEvery = 0
+	const b = 1_000_000
+	h := newHarness(t, spaced, 0)
+	h.add(b + 1000)
+	h.add(b + 10_000)
+	h.flush() // [b, b+10s) emitted
+	h.add(b + 2000)
+	if got := h.flush(); len(got) != 0 {
+		t.Fatalf("update before UpdateEvery: %v", got)
+	}
+	st := h.eng.Snapshot()
+	if !slices.Equal(st.Pending, []int64{b - 5000, b}) {
+		t.Fatalf("pending %v, want [%d %d]", st.Pending, b-5000, b)
+	}
+
+	h2 := newHarness(t, plain, 0)
+	h2.wm = h.wm
+	h2.eng.Restore(st)
+	expect(t, h2.flush(),
+		"[995000,1005000) v2 final=false upd [1001000 1002000]",
+		"[1000000,1010000) v2 final=false upd [1001000 1002000]")
+	expect(t, h2.flush())
+	expect(t, h2.flush())
+	h2.add(b + 10*60_000) // closes every window
+	h2.flush()
+	if st := h2.eng.Snapshot(); len(st.Pending) != 0 || len(st.Emitted) != 0 {
+		t.Fatalf("after every window closed: pending %v, emitted %v", st.Pending, st.Emitted)
+	}
+}
