@@ -3,7 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"slices"
+	"math"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -20,7 +20,7 @@ import (
 // time the event was accepted, whatever the processors are doing. An
 // original without CatalogCopiedHeader (written by another producer, or by
 // questline before producers made copies) is copied by the processor that
-// reads it (CatalogCopies), which puts the copies where that processor
+// reads it (MissingCopies), which puts the copies where that processor
 // happens to be in the other partitions' logs.
 
 // CatalogCopyHeader marks a copy of a catalog or lifecycle event in
@@ -36,24 +36,6 @@ const CatalogCopyHeader = "questline.catalog-copy"
 // every copy acknowledged, before writing it: a processor reading it makes
 // no copies. Its value is the number of partitions copied to.
 const CatalogCopiedHeader = "questline.catalog-copied"
-
-// CatalogCopies returns copies of the catalog event record r (of
-// questline.events) for every other of its topic's partitions partitions:
-// the processors' copies of an original its producer did not copy.
-func CatalogCopies(r *kgo.Record, partitions int32) []*kgo.Record {
-	out := make([]*kgo.Record, 0, partitions-1)
-	origin := []byte(strconv.Itoa(int(r.Partition)))
-	for p := range partitions {
-		if p == r.Partition {
-			continue
-		}
-		out = append(out, &kgo.Record{
-			Topic: TopicEvents, Partition: p, Key: r.Key, Value: r.Value,
-			Headers: []kgo.RecordHeader{{Key: CatalogCopyHeader, Value: origin}},
-		})
-	}
-	return out
-}
 
 // ProducerCopies returns copies of the catalog event r, about to be
 // produced to r.Topic, for every one of the topic's partitions partitions
@@ -77,21 +59,33 @@ func ProducerCopies(r *kgo.Record, partitions int32) []*kgo.Record {
 
 // MissingCopies returns the copies of the catalog event record r (an
 // original of questline.events) that its topic's partitions partitions
-// lack: for every other partition when its producer made none, else for
-// the partitions past the count it copied to (CatalogCopiedHeader), added
-// to the topic after its producer looked the count up. A header that does
-// not parse counts as no copies: a copy too many changes nothing.
+// lack, for the processor reading r to write: for every other partition
+// when its producer made none (the copy's header then names r's
+// partition), else for the partitions past the count it copied to
+// (CatalogCopiedHeader), added to the topic after its producer looked the
+// count up. A header that does not parse counts as no copies: a copy too
+// many changes nothing.
 func MissingCopies(r *kgo.Record, partitions int32) []*kgo.Record {
-	copies := CatalogCopies(r, partitions)
+	var from int32 // the first partition without a copy
 	if v, ok := header(r, CatalogCopiedHeader); ok {
 		if n, err := strconv.Atoi(string(v)); err == nil && n > 0 {
-			copies = slices.DeleteFunc(copies, func(c *kgo.Record) bool { return int(c.Partition) < n })
+			from = int32(min(n, math.MaxInt32))
 		}
 	}
-	return copies
+	var out []*kgo.Record
+	origin := []byte(strconv.Itoa(int(r.Partition)))
+	for p := from; p < partitions; p++ {
+		if p != r.Partition {
+			out = append(out, &kgo.Record{
+				Topic: TopicEvents, Partition: p, Key: r.Key, Value: r.Value,
+				Headers: []kgo.RecordHeader{{Key: CatalogCopyHeader, Value: origin}},
+			})
+		}
+	}
+	return out
 }
 
-// IsCatalogCopy reports whether r is a copy made by CatalogCopies or
+// IsCatalogCopy reports whether r is a copy made by MissingCopies or
 // ProducerCopies.
 func IsCatalogCopy(r *kgo.Record) bool {
 	_, ok := header(r, CatalogCopyHeader)

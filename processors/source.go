@@ -194,15 +194,14 @@ func (s *source) run(ctx context.Context) error {
 			}
 			if e.Type.ServerOnly() && !kafka.IsCatalogCopy(r) {
 				// Catalog and lifecycle events: every partition needs
-				// them, at a place in its own log (copies, made by the
-				// producer when it marked the original so, else here:
-				// kafka.CatalogCopies), and a partition starting from
-				// nothing needs those of the past (questline.catalog,
-				// compacted).
+				// them, at a place in its own log (copies: made by the
+				// producer when the original says so, else here, and
+				// here for partitions added after the producer counted
+				// them: kafka.MissingCopies), and a partition starting
+				// from nothing needs those of the past
+				// (questline.catalog, compacted).
 				v := slices.Clone(r.Value)
 				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: v})
-				// (all of them, or those of partitions added after its
-				// producer counted them: kafka.MissingCopies)
 				s.forward = append(s.forward, kafka.MissingCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v, Headers: r.Headers}, s.sources)...)
 			}
 			pt.p.AddRecord(r.Value, &e, r.Offset)

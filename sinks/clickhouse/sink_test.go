@@ -128,7 +128,7 @@ func TestSinkWritesEveryEventAndRejectionOnce(t *testing.T) {
 	produce(t, manual, []*kgo.Record{kafka.WatermarkRecord(0, evs[0].EventTime)})
 	// Nor is a processor's copy of a catalog event (its original is).
 	cp := event.Event{ID: "copy-only", Type: event.DropStarted, DropID: "d1", CreatorID: "c1", EventTime: evs[0].EventTime, TS: evs[0].EventTime, ReceivedAt: evs[0].EventTime, Source: event.SourceServer}
-	produce(t, manual, kafka.CatalogCopies(&kgo.Record{Partition: 0, Key: []byte("d1"), Value: event.AppendBinary(nil, &cp)}, 2))
+	produce(t, manual, kafka.MissingCopies(&kgo.Record{Partition: 0, Key: []byte("d1"), Value: event.AppendBinary(nil, &cp)}, 2))
 
 	// Two sinks in one group share the partitions.
 	cfg := SinkConfig{Brokers: b.Addrs(), DSN: srv.DSN(db), BatchRows: 500, BatchWait: 100 * time.Millisecond}
