@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -53,9 +52,8 @@ type Handler struct {
 	log      *slog.Logger
 	inFlight chan struct{}
 	recent   *recentIDs
-	states   sync.Pool // *reqState
-	// partitions of questline.events, for the copies of catalog events
-	partitions partitionCount
+	states   sync.Pool        // *reqState
+	copies   *kafka.CopyMaker // of catalog events, in questline.events
 }
 
 // New returns the ingest handler producing with cl, a client built by
@@ -77,6 +75,7 @@ func New(cl *kgo.Client, opts ...Option) (*Handler, error) {
 		log:      cfg.logger,
 		inFlight: make(chan struct{}, cfg.maxInFlight),
 		recent:   newRecentIDs(cfg.recentIDs),
+		copies:   kafka.NewCopyMaker(cl, kafka.TopicEvents),
 	}
 	if h.limiter == nil {
 		if h.limiter, err = NewLimiter(); err != nil {
@@ -431,21 +430,17 @@ func (h *Handler) produce(st *reqState, keyID string) (done bool, err error) {
 	defer cancel()
 	t0 := time.Now()
 	if len(st.catalog) > 0 {
-		parts, err := h.partitions.count(ctx, h.cl)
-		if err != nil {
-			return true, err
-		}
 		var copies []*kgo.Record
 		for _, c := range st.catalog {
-			copies = append(copies, kafka.ProducerCopies(&st.recs[c], parts)...)
+			cs, err := h.copies.Copies(ctx, &st.recs[c])
+			if err != nil {
+				return true, err
+			}
+			copies = append(copies, cs...)
 		}
 		if done, err := h.send(ctx, len(copies), func(i int) *kgo.Record { return copies[i] }); !done || err != nil {
 			if done {
-				// A copy the client could not place (kafka.Partitioner:
-				// its metadata older than the count) fails until both
-				// agree: look both up again for the retry.
-				h.partitions.reset()
-				h.cl.ForceMetadataRefresh()
+				h.copies.Failed()
 			}
 			return done, err
 		}
@@ -539,37 +534,4 @@ func (h *Handler) write(w http.ResponseWriter, status int, body []byte) {
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
 	h.m.requests.WithLabelValues(strconv.Itoa(status)).Inc()
-}
-
-// partitionCount caches the partition count of questline.events for a
-// minute: catalog events are rare, and a topic's partitions are added
-// rarely (for up to a minute copies then miss a new partition; the
-// processors, which read a new partition only after a restart, copy an
-// original to the partitions past the count in its header:
-// kafka.MissingCopies).
-type partitionCount struct {
-	mu sync.Mutex
-	n  int32
-	at time.Time
-}
-
-func (c *partitionCount) count(ctx context.Context, cl *kgo.Client) (int32, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n > 0 && time.Since(c.at) < time.Minute {
-		return c.n, nil
-	}
-	n, err := kafka.PartitionCount(ctx, cl, kafka.TopicEvents)
-	if err != nil {
-		return 0, fmt.Errorf("ingest: partitions of %s: %w", kafka.TopicEvents, err)
-	}
-	c.n, c.at = n, time.Now()
-	return n, nil
-}
-
-// reset forgets the count: the next catalog event looks it up.
-func (c *partitionCount) reset() {
-	c.mu.Lock()
-	c.n = 0
-	c.mu.Unlock()
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -152,4 +154,49 @@ func PartitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, e
 		return 0, fmt.Errorf("kafka: topic %s missing (create it with the role's topics)", topic)
 	}
 	return int32(len(t.Partitions)), nil
+}
+
+// CopyMaker makes the copies that a producer of catalog events writes
+// before each of them (ProducerCopies), for every partition of its topic.
+// It looks the partition count up at most once a minute: partitions are
+// added rarely, and the processors copy an original to those added since
+// its producer counted (MissingCopies). Safe for concurrent use.
+type CopyMaker struct {
+	cl    *kgo.Client
+	topic string
+	mu    sync.Mutex
+	n     int32 // 0: look it up
+	at    time.Time
+}
+
+// NewCopyMaker returns a CopyMaker for records of topic produced by cl (a
+// client of NewClient, whose partitioner places the copies).
+func NewCopyMaker(cl *kgo.Client, topic string) *CopyMaker {
+	return &CopyMaker{cl: cl, topic: topic}
+}
+
+// Copies returns r's copies for every partition of the topic and marks r
+// as copied (ProducerCopies): produce them, wait for every
+// acknowledgement, then produce r.
+func (c *CopyMaker) Copies(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 || time.Since(c.at) >= time.Minute {
+		n, err := PartitionCount(ctx, c.cl, c.topic)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: partitions of %s: %w", c.topic, err)
+		}
+		c.n, c.at = n, time.Now()
+	}
+	return ProducerCopies(r, c.n), nil
+}
+
+// Failed is for a produce of copies that failed: a copy the client cannot
+// place (Partitioner: its metadata older than the count) fails until both
+// agree, so both are looked up again before the next copies.
+func (c *CopyMaker) Failed() {
+	c.mu.Lock()
+	c.n = 0
+	c.mu.Unlock()
+	c.cl.ForceMetadataRefresh()
 }

@@ -3,7 +3,6 @@ package loadgen
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -25,7 +24,7 @@ type KafkaSender struct {
 	topic       string
 	clientKeyID string
 	serverKeyID string
-	partitions  atomic.Int32 // of topic, looked up at the first catalog event
+	copies      *kafka.CopyMaker
 }
 
 // KafkaOption configures a KafkaSender.
@@ -47,6 +46,7 @@ func NewKafkaSender(cl *kgo.Client, opts ...KafkaOption) *KafkaSender {
 	for _, o := range opts {
 		o(s)
 	}
+	s.copies = kafka.NewCopyMaker(cl, s.topic)
 	return s
 }
 
@@ -79,23 +79,15 @@ func (s *KafkaSender) Send(ctx context.Context, b *Batch) (SendResult, error) {
 		if !b.Events[i].Type.ServerOnly() {
 			continue
 		}
-		n := s.partitions.Load()
-		if n == 0 {
-			var err error
-			if n, err = kafka.PartitionCount(ctx, s.cl, s.topic); err != nil {
-				return SendResult{}, fmt.Errorf("loadgen: %w", err)
-			}
-			s.partitions.Store(n)
+		cs, err := s.copies.Copies(ctx, r)
+		if err != nil {
+			return SendResult{}, fmt.Errorf("loadgen: %w", err)
 		}
-		copies = append(copies, kafka.ProducerCopies(r, n)...)
+		copies = append(copies, cs...)
 	}
 	if len(copies) > 0 {
 		if err := s.cl.ProduceSync(ctx, copies...).FirstErr(); err != nil {
-			// A copy the client could not place (kafka.Partitioner:
-			// its metadata older than the count) fails until both
-			// agree: look both up again for a retry.
-			s.partitions.Store(0)
-			s.cl.ForceMetadataRefresh()
+			s.copies.Failed()
 			return SendResult{}, fmt.Errorf("loadgen: produce catalog copies: %w", err)
 		}
 	}
