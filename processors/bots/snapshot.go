@@ -35,10 +35,7 @@ type EntityState struct {
 
 // Snapshot returns a copy of the processor's state.
 func (p *Processor) Snapshot() *State {
-	es := p.eng.Snapshot()
-	s := &State{Engine: window.EngineState[PaneState]{WM: es.WM, Next: es.Next, EmitWM: es.EmitWM, Emitted: es.Emitted, Pending: es.Pending}}
-	for _, ps := range es.Panes {
-		pn := ps.Agg
+	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), func(_ int64, pn *pane) *PaneState {
 		out := &PaneState{Start: pn.start}
 		at := map[uint32]int{} // entity → index in out.Entities
 		for _, blk := range pn.evs.blocks {
@@ -55,8 +52,8 @@ func (p *Processor) Snapshot() *State {
 				es.Claims, es.Impossible, es.Geo = es.Claims+uint16(c), es.Impossible+uint16(i), es.Geo+uint16(g)
 			}
 		}
-		s.Engine.Panes = append(s.Engine.Panes, window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: out})
-	}
+		return out
+	})}
 	if len(p.geo) > 0 {
 		s.Geo = make(map[string][]GeoMark, len(p.geo))
 		for id, marks := range p.geo {
@@ -72,16 +69,15 @@ func (p *Processor) Snapshot() *State {
 
 // Restore replaces the processor's state with s.
 func (p *Processor) Restore(s *State) {
-	es := window.EngineState[pane]{WM: s.Engine.WM, Next: s.Engine.Next, EmitWM: s.Engine.EmitWM, Emitted: s.Engine.Emitted, Pending: s.Engine.Pending}
 	p.ents = newEntities()
 	p.swept = window.None
-	for _, ps := range s.Engine.Panes {
-		pn := p.newPane(ps.Start)
-		if ps.Agg != nil {
-			for _, e := range ps.Agg.Entities {
+	p.eng.Restore(window.ConvertState(s.Engine, func(start int64, ps *PaneState) *pane {
+		pn := p.newPane(start)
+		if ps != nil {
+			for _, e := range ps.Entities {
 				id := p.ents.id(e.ID)
-				if e := p.ents.rec(id); ps.Start > e.last {
-					e.last = ps.Start
+				if e := p.ents.rec(id); start > e.last {
+					e.last = start
 				}
 				// Each count of marks goes on that many of the entity's
 				// events here (a window sums them per entity).
@@ -111,9 +107,8 @@ func (p *Processor) Restore(s *State) {
 				}
 			}
 		}
-		es.Panes = append(es.Panes, window.PaneState[pane]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: pn})
-	}
-	p.eng.Restore(es)
+		return pn
+	}))
 	p.geo = make(map[string][]geoMark, len(s.Geo))
 	p.geoMin = math.MinInt64 // the next Flush finds the oldest
 	for id, marks := range s.Geo {

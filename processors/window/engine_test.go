@@ -3,6 +3,7 @@ package window
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -395,5 +396,31 @@ func TestEngineRestorePendingWithoutUpdateEvery(t *testing.T) {
 	h2.flush()
 	if st := h2.eng.Snapshot(); len(st.Pending) != 0 || len(st.Emitted) != 0 {
 		t.Fatalf("after every window closed: pending %v, emitted %v", st.Pending, st.Emitted)
+	}
+}
+
+// TestConvertStateCarriesEverything: converting a state's aggregates
+// keeps every other field, so a field added to EngineState is not lost by
+// a processor that converts its panes for its snapshot (the input sets
+// every field: a new one fails the test until it is set here and carried).
+func TestConvertStateCarriesEverything(t *testing.T) {
+	in := EngineState[counter]{WM: 1, Next: 2, EmitWM: 3, Emitted: []Emission{{4, 5}}, Pending: []int64{6},
+		Panes: []PaneState[counter]{{Start: 7, Version: 8, Dirty: true, Agg: &counter{ts: []int64{9}},
+			Parts: []PartState[counter]{{Lo: 10, Hi: 11, Agg: &counter{ts: []int64{12}}}}}}}
+	for _, v := range []reflect.Value{reflect.ValueOf(in), reflect.ValueOf(in.Panes[0]), reflect.ValueOf(in.Panes[0].Parts[0])} {
+		for i := range v.NumField() {
+			if v.Field(i).IsZero() {
+				t.Fatalf("%s.%s is not set in the test's input", v.Type().Name(), v.Type().Field(i).Name)
+			}
+		}
+	}
+	type box struct{ ts []int64 }
+	out := ConvertState(in, func(start int64, c *counter) *box { return &box{append([]int64{start}, c.ts...)} })
+	if p := out.Panes[0]; p.Agg.ts[0] != 7 || p.Parts[0].Agg.ts[0] != 7 {
+		t.Fatalf("conv did not get the pane's start: %v %v", p.Agg.ts, p.Parts[0].Agg.ts)
+	}
+	back := ConvertState(out, func(_ int64, b *box) *counter { return &counter{ts: b.ts[1:]} })
+	if !reflect.DeepEqual(back, in) {
+		t.Fatalf("round trip:\n%+v\nwant\n%+v", back, in)
 	}
 }

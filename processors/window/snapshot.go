@@ -102,3 +102,23 @@ func (e *Engine[P]) sortedPanes() []*pane[P] {
 	e.Each(func(start int64, _ uint64, _ *P) { out = append(out, e.panes[start]) })
 	return out
 }
+
+// ConvertState returns s with every aggregate (of panes and their parts)
+// converted by conv, which gets the pane's start too; everything else is
+// carried over as is. Processors whose snapshot form of a pane differs
+// from the pane itself convert through it, so that no field of the
+// engine's state is left behind (Emitted and Pending once were).
+func ConvertState[P, Q any](s EngineState[P], conv func(start int64, agg *P) *Q) EngineState[Q] {
+	out := EngineState[Q]{WM: s.WM, Next: s.Next, EmitWM: s.EmitWM, Emitted: s.Emitted, Pending: s.Pending}
+	if s.Panes != nil {
+		out.Panes = make([]PaneState[Q], len(s.Panes))
+	}
+	for i, ps := range s.Panes {
+		q := PaneState[Q]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: conv(ps.Start, ps.Agg)}
+		for _, pt := range ps.Parts {
+			q.Parts = append(q.Parts, PartState[Q]{Lo: pt.Lo, Hi: pt.Hi, Agg: conv(ps.Start, pt.Agg)})
+		}
+		out.Panes[i] = q
+	}
+	return out
+}

@@ -54,15 +54,8 @@ type AuctionState struct {
 
 // Snapshot returns the processor's state as a copy.
 func (p *Processor) Snapshot() *State {
-	es := p.eng.Snapshot()
-	s := &State{Engine: window.EngineState[PaneState]{WM: es.WM, Next: es.Next, EmitWM: es.EmitWM, Emitted: es.Emitted, Pending: es.Pending}, Auctions: map[string]AuctionState{}}
-	for _, ps := range es.Panes {
-		out := window.PaneState[PaneState]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: p.exportPane(ps.Agg)}
-		for _, pt := range ps.Parts {
-			out.Parts = append(out.Parts, window.PartState[PaneState]{Lo: pt.Lo, Hi: pt.Hi, Agg: p.exportPane(pt.Agg)})
-		}
-		s.Engine.Panes = append(s.Engine.Panes, out)
-	}
+	export := func(_ int64, pn *pane) *PaneState { return p.exportPane(pn) }
+	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), export), Auctions: map[string]AuctionState{}}
 	p.auctions.each(func(a *auction) {
 		as := AuctionState{User: p.auctions.user(a), Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.strs[a.placement], Floor: a.floor,
 			HasFloor: a.hasFloor, Wins: int(a.wins), Winner: p.names.strs[a.winner], Clearing: a.clearing,
@@ -155,15 +148,7 @@ func (p *Processor) importPane(ps *PaneState) *pane {
 
 // Restore replaces the processor's state with s.
 func (p *Processor) Restore(s *State) {
-	es := window.EngineState[pane]{WM: s.Engine.WM, Next: s.Engine.Next, EmitWM: s.Engine.EmitWM, Emitted: s.Engine.Emitted, Pending: s.Engine.Pending}
-	for _, ps := range s.Engine.Panes {
-		in := window.PaneState[pane]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: p.importPane(ps.Agg)}
-		for _, pt := range ps.Parts {
-			in.Parts = append(in.Parts, window.PartState[pane]{Lo: pt.Lo, Hi: pt.Hi, Agg: p.importPane(pt.Agg)})
-		}
-		es.Panes = append(es.Panes, in)
-	}
-	p.eng.Restore(es)
+	p.eng.Restore(window.ConvertState(s.Engine, func(_ int64, ps *PaneState) *pane { return p.importPane(ps) }))
 	p.auctions = auctionTable{}
 	p.last = nil
 	p.expire = math.MinInt64 // the next Flush finds the earliest
