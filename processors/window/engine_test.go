@@ -323,7 +323,7 @@ func TestEngineUpdateEvery(t *testing.T) {
 			if i == restoreAt {
 				st := coal.eng.Snapshot()
 				if len(st.Pending) == 0 {
-					t.Logf("seed %d: no change waiting at the snapshot", seed)
+					t.Fatalf("seed %d: no change waiting at the snapshot: the restore would test nothing", seed)
 				}
 				eng, err := NewEngine(spaced, func(int64) *counter { return &counter{} }, coal.eng.emit)
 				if err != nil {
