@@ -324,12 +324,18 @@ func BenchmarkEndToEnd(b *testing.B) {
 	if r := envInt("E2E_FRESH_RATE", 0); r > 0 {
 		rate = float64(r)
 	} else if pregen {
-		// The pregenerated phase is held in memory, about 600 bytes per
-		// event: keep it within a third of what the machine has free.
-		if budget := memAvailable() / 3; budget > 0 && rate*float64(fresh)*600 > float64(budget) {
-			capped := float64(int(float64(budget)/600/float64(fresh)/100) * 100)
+		// The pregenerated phase is held in memory: about 1 GB for the
+		// model's world and 300 bytes per event of the model's rate
+		// (1.34 GB for 30 s at 50,000 events/s, 1.75 GB for 60 s, peak
+		// RSS; 600 bytes per event before the load generator let the
+		// events of a built request go and kept GOGC at 100 while
+		// pregenerating). Keep it within a third of what the machine has
+		// free.
+		const base, perEvent = 1e9, 300
+		if budget := float64(memAvailable()/3) - base; budget > 0 && rate*float64(fresh)*perEvent > budget {
+			capped := float64(int(budget/perEvent/float64(fresh)/100) * 100)
 			b.Logf("real time: %.0f events/s for %ds would take about %.1f GB to pregenerate; capped at %.0f events/s (a third of the %.1f GB available)",
-				rate, fresh, rate*float64(fresh)*600/1e9, capped, float64(3*budget)/1e9)
+				rate, fresh, (base+rate*float64(fresh)*perEvent)/1e9, capped, float64(memAvailable())/1e9)
 			rate = capped
 		}
 	}

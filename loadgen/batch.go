@@ -64,6 +64,9 @@ type Batch struct {
 	Events []event.Event
 
 	prepared []byte // the request body built ahead by a Preparer, or nil
+	// recorded: the events are in the truth already (a pregenerated
+	// batch whose body was built, its Events let go).
+	recorded bool
 }
 
 // TrueTime returns the true time of b.Events[i].

@@ -125,11 +125,14 @@ type Config struct {
 	// Pregenerate builds every request of the run before sending the
 	// first, so that the sending is timed apart from the model (as a bulk
 	// load tool reads a file generated beforehand). It holds the whole run
-	// in memory (about 600 bytes per event). A Sender that is a Preparer
-	// builds then the bodies that do not depend on the send time (the
-	// HTTP sender: server batches and edge requests, whose sent_at is
-	// the time they are due); a device's own batch still takes its
-	// sent_at and clock correction when it is sent. With Speed > 0,
+	// in memory: the model's world, and each request. A Sender that is a
+	// Preparer builds the bodies that do not depend on the send time as
+	// they are generated (the HTTP sender: server batches and edge
+	// requests, whose sent_at is the time they are due); their events are
+	// then recorded in the truth and let go, so the truth of an
+	// interrupted run counts them as sent. A device's own batch is kept
+	// whole and still takes its sent_at and clock correction when it is
+	// sent. With Speed > 0,
 	// pacing starts when the generation ends; set Origin that far ahead of
 	// the wall clock to send every batch at its simulated time (real time
 	// at Speed 1). Default false.

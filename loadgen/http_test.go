@@ -125,14 +125,40 @@ func newTestIngest(t *testing.T) (*testIngest, *httptest.Server) {
 type tee struct {
 	s  Sender
 	cs captureSender
+
+	mu       sync.Mutex
+	prepared map[uint64][]event.Event // seq → events, kept at Prepare
+	emptied  int                      // prepared batches sent without their events
 }
 
+// Send captures b, with the events it had when its body was prepared
+// (Run lets them go once the body is built).
 func (t *tee) Send(ctx context.Context, b *Batch) (SendResult, error) {
-	t.cs.Send(ctx, b)
+	cp := *b
+	if b.recorded {
+		t.mu.Lock()
+		cp.Events = t.prepared[b.Seq]
+		if len(b.Events) == 0 {
+			t.emptied++
+		}
+		t.mu.Unlock()
+	}
+	t.cs.Send(ctx, &cp)
 	return t.s.Send(ctx, b)
 }
 
-func (t *tee) Prepare(b *Batch) { t.s.(Preparer).Prepare(b) }
+func (t *tee) Prepare(b *Batch) {
+	t.s.(Preparer).Prepare(b)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.prepared == nil {
+		t.prepared = map[uint64][]event.Event{}
+	}
+	if _, dup := t.prepared[b.Seq]; dup {
+		panic(fmt.Sprintf("batch seq %d prepared twice", b.Seq))
+	}
+	t.prepared[b.Seq] = slices.Clone(b.Events)
+}
 
 func TestHTTPSenderRun(t *testing.T) {
 	ti, srv := newTestIngest(t)
@@ -367,6 +393,9 @@ func TestHTTPSenderEdge(t *testing.T) {
 			}
 			if mode.pregenerate != (prepared == tr.Run.Batches) {
 				t.Fatalf("%d of %d requests prepared before their send (pregenerate %v)", prepared, tr.Run.Batches, mode.pregenerate)
+			}
+			if mode.pregenerate && out.emptied != prepared {
+				t.Fatalf("%d of %d prepared requests held their events until sent", prepared-out.emptied, prepared)
 			}
 			t.Logf("%d events: %d device batches, %d requests through edge nodes (%d with several devices, %d events corrected at the edge)",
 				tr.Run.Events, len(plainOut.batches), tr.Run.Batches, multi, fixed)

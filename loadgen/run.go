@@ -17,7 +17,7 @@ import (
 // A batch that fails for good is counted (Truth.Run.SendErrors) and the
 // run goes on; an authentication failure (401, 403) ends it. When ctx ends
 // the run stops and Run returns the truth of what was sent with ctx's
-// error.
+// error (with Config.Pregenerate, of what was built: see there).
 func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Truth, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -118,7 +118,9 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 		case <-ctx.Done():
 			return false
 		}
-		tb.add(b, len(b.Events))
+		if !b.recorded {
+			tb.add(b, len(b.Events))
+		}
 		simMu.Lock()
 		simAt = b.SendAt - o // the simulated time the run has sent up to
 		simMu.Unlock()
@@ -134,7 +136,18 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 	emit := dispatch
 	var queue []*Batch
 	if cfg.Pregenerate {
+		p, _ := out.(Preparer)
 		emit = func(b *Batch) bool {
+			if p != nil {
+				p.Prepare(b)
+			}
+			if b.prepared != nil {
+				// The request is built: its events are recorded in the
+				// truth now and let go: a pregenerated run holds the
+				// compressed bodies, not the events as well.
+				tb.add(b, len(b.Events))
+				b.recorded, b.Events = true, nil
+			}
 			queue = append(queue, b)
 			return ctx.Err() == nil
 		}
@@ -185,11 +198,6 @@ loop:
 		}
 	}
 	if cfg.Pregenerate && ctx.Err() == nil {
-		if p, ok := out.(Preparer); ok {
-			for _, b := range queue {
-				p.Prepare(b)
-			}
-		}
 		if progress != nil {
 			fmt.Fprintf(progress, "loadgen: pregenerated %d requests of %d events in %v; sending\n",
 				len(queue), sent, time.Since(wallStart).Round(time.Millisecond))
