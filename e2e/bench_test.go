@@ -378,6 +378,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 		time.Sleep(time.Until(freshOrigin))
 	}
 	freshStart := time.Now()
+	// Each process's CPU over the real-time load (from the origin to the
+	// load generator's exit; its generation before the origin left out).
+	rtRun0, rtCH0, rtLG0 := testtool.ProcessCPU(run.Process.Pid), testtool.ProcessCPU(chPid), testtool.ProcessCPU(lg.Process.Pid)
+	rtBusy0, rtTotal0 := testtool.MachineCPU()
+	var rtRun, rtCH, rtLG, rtBusy, rtTotal time.Duration
 	// seen: window end (ms) → when each version of its row first appeared
 	// (wall ms, ascending). An event counts at the first version that
 	// appeared after ingest received it: a version written before that
@@ -409,6 +414,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 				b.Fatalf("loadgen (real time): %v; see %s", err, lgOut.Name())
 			}
 			lgEnd = time.Now()
+			rtRun, rtCH = testtool.ProcessCPU(run.Process.Pid)-rtRun0, testtool.ProcessCPU(chPid)-rtCH0
+			rtLG = lg.ProcessState.UserTime() + lg.ProcessState.SystemTime() - rtLG0
+			rtBusy, rtTotal = testtool.MachineCPU()
+			rtBusy, rtTotal = rtBusy-rtBusy0, rtTotal-rtTotal0
 			maxET, _ := strconv.ParseInt(q(fmt.Sprintf("SELECT max(event_time_ms) FROM {db}.events WHERE received_at_ms >= %d", freshStart.UnixMilli())), 10, 64)
 			wm := maxET - ooo.Milliseconds()
 			closable = wm - wm%slide
@@ -473,6 +482,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.Logf("backlog %d events: sent in %.1fs, drained in %.1fs (%.0f events/s); raw insert %d rows at %.0f rows/s (JSONEachRow %.0f); ratio %.3f (JSONEachRow %.3f)",
 		events, sentIn.Seconds(), e2eSecs, e2eRate, rows, rawRate, rawJSONRate, e2eRate/rawRate, e2eRate/rawJSONRate)
 	b.Logf("real-time rate received / raw insert: %.3f (JSONEachRow %.3f)", sentRate/rawRate, sentRate/rawJSONRate)
+	rtPer := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(total, 1)) }
+	b.Logf("real-time CPU: machine %.1f of %.1f core-s busy (%.0f%%); loadgen %.1fs (%.1f µs/event), questline run %.1fs (%.1f µs/event), clickhouse-server %.1fs (%.1f µs/event), other %.1fs",
+		rtBusy.Seconds(), rtTotal.Seconds(), 100*rtBusy.Seconds()/max(rtTotal.Seconds(), 1e-9), rtLG.Seconds(), rtPer(rtLG),
+		rtRun.Seconds(), rtPer(rtRun), rtCH.Seconds(), rtPer(rtCH), (rtBusy - rtRun - rtCH - rtLG).Seconds())
+	b.ReportMetric(rtPer(rtRun), "fresh_run_cpu_µs/event")
 	b.Logf("processors over the whole run: %.0f snapshots taking %.1f s in all, of which processing paused %.1f s (freezing the state; the rest is written in the background)",
 		metric(b, metricsAddr, "questline_processor_snapshot_duration_seconds_count"), metric(b, metricsAddr, "questline_processor_snapshot_duration_seconds_sum"),
 		metric(b, metricsAddr, "questline_processor_snapshot_pause_seconds_sum"))
