@@ -24,7 +24,8 @@ const TopicDevices = "questline.devices"
 
 // Device record values: a kind byte, the source partition, then
 //
-//	event:  source offset, first open window start, the event record
+//	event:  source offset, first open window start, the event's device
+//	        record (the fields the device signals read: pipeline.DeviceEvent)
 //	marker: the source partition's watermark
 const (
 	devEvent  byte = 1

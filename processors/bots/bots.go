@@ -318,7 +318,13 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 	case event.QuestCompleted:
 		if e.Has&event.HasDurationMs != 0 {
 			minMs := catalog.DefaultMinDuration.Milliseconds()
-			if p.catalog != nil {
+			switch {
+			case p.cfg.Entity == EntityDevice && e.Has&event.HasMinDurationMs != 0:
+				// Set from the source partition's catalog in the device
+				// stage's events (pipeline's deviceRecord); a client's
+				// own min_duration_ms on a completion counts nowhere.
+				minMs = e.MinDurationMs
+			case p.catalog != nil:
 				minMs = p.catalog.MinDurationMs(e.QuestID)
 			}
 			if e.DurationMs < minMs {

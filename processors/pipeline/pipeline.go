@@ -106,7 +106,8 @@ type Output struct {
 	Devices     []DeviceEvent
 }
 
-// DeviceEvent is an event forwarded to the device stage: its record and
+// DeviceEvent is an event forwarded to the device stage: its record (the
+// fields the device bot signals read, see deviceRecord) and
 // the first bot window (start, Unix ms) that was still open at the source,
 // so the device stage decides lateness as the source did.
 type DeviceEvent struct {
@@ -263,7 +264,7 @@ func (p *Partition) add(e *event.Event, rec []byte) {
 		// Windows closed at wm start at or before this one.
 		lo := max(first, window.Floor(wm-spec.Size.Milliseconds()-spec.Lateness.Milliseconds(), spec.Slide.Milliseconds())+spec.Slide.Milliseconds())
 		if lo <= last {
-			p.out.Devices = append(p.out.Devices, DeviceEvent{Lo: lo, Offset: p.offset, Record: appendRecord(nil, rec, e)})
+			p.out.Devices = append(p.out.Devices, DeviceEvent{Lo: lo, Offset: p.offset, Record: p.deviceRecord(e)})
 		}
 	}
 	if p.clean != nil {
