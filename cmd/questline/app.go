@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,9 +32,10 @@ type app struct {
 	log  *slog.Logger
 	reg  *prometheus.Registry
 
-	mu      sync.Mutex
-	checks  map[string]func(context.Context) error
-	closers []func()
+	mu        sync.Mutex
+	checks    map[string]func(context.Context) error
+	closers   []func()
+	adminAddr net.Addr // where serveAdmin listens, once it does
 }
 
 // newApp parses args for the named role. flags, if not nil, registers the
@@ -86,7 +88,9 @@ func (a *app) close() {
 
 // serveAdmin starts the admin server on -metrics-addr: /metrics (this
 // process's registry only), /healthz (the process is up) and /readyz (every
-// readiness check passes; 503 with the failing ones otherwise).
+// readiness check passes; 503 with the failing ones otherwise); with -pprof
+// also /debug/pprof/ (off by default: profiles show the code's internals
+// and cost CPU while they run, so an operator turns them on).
 func (a *app) serveAdmin() error {
 	if a.cfg.MetricsAddr == "" {
 		return nil
@@ -97,10 +101,18 @@ func (a *app) serveAdmin() error {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", a.serveReady)
+	if a.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	ln, err := net.Listen("tcp", a.cfg.MetricsAddr)
 	if err != nil {
 		return fmt.Errorf("metrics listener: %w", err)
 	}
+	a.adminAddr = ln.Addr()
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestAdminPprof: Go's profiles are on the admin server only with -pprof.
+func TestAdminPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		args := []string{"-metrics-addr", "127.0.0.1:0"}
+		if on {
+			args = append(args, "-pprof")
+		}
+		a, err := newApp("test", args, io.Discard, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.serveAdmin(); err != nil {
+			t.Fatal(err)
+		}
+		get := func(path string) (int, string) {
+			resp, err := http.Get("http://" + a.adminAddr.String() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, _ := get("/metrics"); code != http.StatusOK {
+			t.Fatalf("pprof %v: /metrics answered %d", on, code)
+		}
+		code, body := get("/debug/pprof/heap?debug=1")
+		switch {
+		case on && (code != http.StatusOK || !strings.Contains(body, "heap profile")):
+			t.Fatalf("-pprof: /debug/pprof/heap answered %d: %.100s", code, body)
+		case !on && code != http.StatusNotFound:
+			t.Fatalf("without -pprof: /debug/pprof/heap answered %d", code)
+		}
+		if code, body := get("/debug/pprof/"); on && (code != http.StatusOK || !strings.Contains(body, "goroutine")) {
+			t.Fatalf("-pprof: the index answered %d: %.100s", code, body)
+		}
+		a.close()
+	}
+}
