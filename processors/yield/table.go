@@ -24,6 +24,7 @@ type auctionTable struct {
 	chunks []*[chunkAuctions]auction
 	free   []int32  // freed slots
 	users  []string // by slot: the auction's user, kept only where a filter needs it
+	more   overflow // of the auctions with more bids or billed amounts than fit inline
 }
 
 // hashID is the hash of an auction id in the index.
@@ -80,6 +81,7 @@ func (t *auctionTable) user(a *auction) string {
 func (t *auctionTable) remove(a *auction) {
 	s := a.slot
 	t.index.Remove(hashID(a.id), uint32(s))
+	t.more.drop(a)
 	*a = auction{}
 	if int(s) < len(t.users) {
 		t.users[s] = ""

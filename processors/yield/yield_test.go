@@ -368,3 +368,30 @@ func TestAuctionOverflow(t *testing.T) {
 		t.Fatalf("auctions after a restore differ:\n%s\n%s", js1, js2)
 	}
 }
+
+// TestInlineBidWords: a bid's outcome and latency survive the inline
+// word at its limits, and a latency it cannot hold (or an outcome out of
+// range, as a damaged snapshot might have) moves the auction's bids to
+// its overflow, in arrival order.
+func TestInlineBidWords(t *testing.T) {
+	for _, bids := range [][]bid{
+		{{price: 1, latency: -1, bidder: 1, outcome: outBid}, {price: 2, latency: 0, bidder: 2, outcome: outError}, {price: 3, latency: latMax, bidder: 3, outcome: outTimeout}},
+		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: latMax + 1, bidder: 2, outcome: outBid}},
+		{{price: 7, latency: event.MaxNumber, bidder: 4, outcome: outBid}},
+		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: -2, bidder: 2, outcome: 200}},
+	} {
+		var a auction
+		var o overflow
+		for _, b := range bids {
+			a.addBid(b, &o)
+		}
+		var buf [inlineBids]bid
+		got := a.bidList(&o, &buf)
+		if fmt.Sprint(got) != fmt.Sprint(bids) {
+			t.Fatalf("bids %v, want %v", got, bids)
+		}
+		if fits := len(bids) <= inlineBids && bids[len(bids)-1].latency <= latMax && bids[len(bids)-1].latency >= -1; a.spilled == fits {
+			t.Fatalf("%v: spilled %v", bids, a.spilled)
+		}
+	}
+}
