@@ -134,8 +134,8 @@ func (r *Row) Reasons() []string {
 }
 
 // evt is one event of a pane: its entity, and its time as an offset from
-// the pane start (below offMask: a slide is at most 65 s) with the event's
-// marks in the high bits.
+// the pane start (below 2^16: a slide is at most 65 s) with the event's
+// marks in the high bits. A pane holds it in 6 bytes (evBlock).
 type evt struct{ id, off uint32 }
 
 const (
@@ -153,22 +153,45 @@ func (e evt) marks() (claim, impossible, geo int) {
 // events is a pane's events in blocks (the first of 64, each next twice
 // as large up to eventsBlock): growing never copies what it holds, and a
 // full pane wastes at most the end of its last block.
-type events struct{ blocks [][]evt }
+type events struct{ blocks []evBlock }
 
-// eventsBlock is the largest block of events (8 KiB).
+// evBlock is a block of events in 6 bytes each, as parallel arrays: the
+// entity number with the event's marks in the bits above offMask (as in
+// evt.off), and the offset, below 2^16 (a slide is at most 65 s).
+type evBlock struct {
+	ids  []uint32
+	offs []uint16
+}
+
+// at returns the i-th event of b.
+func (b *evBlock) at(i int) evt {
+	w := b.ids[i]
+	return evt{id: w & offMask, off: uint32(b.offs[i]) | w&^offMask}
+}
+
+// eventsBlock is the largest block of events (6 KiB).
 const eventsBlock = 1024
 
+// maxEntities bounds the entity numbers, which share a word with an
+// event's marks.
+const maxEntities = offMask + 1
+
 func (l *events) add(e evt) {
+	if e.id > offMask || e.off&offMask > 1<<16-1 {
+		panic("bots: an event's entity number or offset out of range")
+	}
 	n := len(l.blocks)
-	if n == 0 || len(l.blocks[n-1]) == cap(l.blocks[n-1]) {
+	if n == 0 || len(l.blocks[n-1].ids) == cap(l.blocks[n-1].ids) {
 		size := 64
 		if n > 0 {
-			size = min(2*cap(l.blocks[n-1]), eventsBlock)
+			size = min(2*cap(l.blocks[n-1].ids), eventsBlock)
 		}
-		l.blocks = append(l.blocks, make([]evt, 0, size))
+		l.blocks = append(l.blocks, evBlock{make([]uint32, 0, size), make([]uint16, 0, size)})
 		n++
 	}
-	l.blocks[n-1] = append(l.blocks[n-1], e)
+	b := &l.blocks[n-1]
+	b.ids = append(b.ids, e.id|e.off&^offMask)
+	b.offs = append(b.offs, uint16(e.off))
 }
 
 // pane is a pane's events, pointer-free but for the devices' users: the
@@ -488,8 +511,10 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		}
 	}
 	for _, pn := range panes {
-		for _, blk := range pn.evs.blocks {
-			for _, ev := range blk {
+		for bi := range pn.evs.blocks {
+			blk := &pn.evs.blocks[bi]
+			for j := range blk.ids {
+				ev := blk.at(j)
 				k := p.accOf[ev.id]
 				if k == 0 {
 					if !r.Updated {
@@ -542,8 +567,10 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	p.times = slices.Grow(p.times[:0], int(nt))[:nt]
 	p.users = slices.Grow(p.users[:0], int(nu))[:nu]
 	for _, pn := range panes {
-		for _, blk := range pn.evs.blocks {
-			for _, ev := range blk {
+		for bi := range pn.evs.blocks {
+			blk := &pn.evs.blocks[bi]
+			for j := range blk.ids {
+				ev := blk.at(j)
 				if p.sel[ev.id] {
 					a := &p.pool[p.accOf[ev.id]-1]
 					p.times[a.off+a.nt] = pn.start + int64(ev.off&offMask)

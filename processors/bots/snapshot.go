@@ -38,8 +38,10 @@ func (p *Processor) Snapshot() *State {
 	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), func(_ int64, pn *pane) *PaneState {
 		out := &PaneState{Start: pn.start}
 		at := map[uint32]int{} // entity → index in out.Entities
-		for _, blk := range pn.evs.blocks {
-			for _, ev := range blk {
+		for bi := range pn.evs.blocks {
+			blk := &pn.evs.blocks[bi]
+			for j := range blk.ids {
+				ev := blk.at(j)
 				i, ok := at[ev.id]
 				if !ok {
 					i = len(out.Entities)
