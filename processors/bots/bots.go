@@ -239,25 +239,49 @@ type Processor struct {
 	// in pool (0: none), sel marks the entities whose times are gathered,
 	// into times (and their distinct users into users) at the offsets
 	// their accumulators hold: one array each, not one per entity.
-	accOf   []int32
-	accIDs  []uint32
-	pool    []accum
-	times   []int64
-	users   []string
-	ids     []uint32
-	sel     []bool
-	byName  func(a, b uint32) int
-	geo     map[string][]geoMark // entity → its geo-mismatched events, by time
-	geoMin  int64                // at most the oldest time in geo: Flush prunes from then on
-	hopMs   int64
-	strs    map[string]string
-	touched []int64
+	accOf     []int32
+	accIDs    []uint32
+	pool      []accum
+	times     []int64
+	users     []string
+	ids       []uint32
+	sel       []bool
+	byName    func(a, b uint32) int
+	geo       map[string][]geoMark // entity → its geo-mismatched events, by time
+	geoMin    int64                // at most the oldest time in geo: Flush prunes from then on
+	hopMs     int64
+	countries countries
+	touched   []int64
 }
 
-// geoMark is a geo-mismatched event: its time and declared country.
+// geoMark is a geo-mismatched event: its time and declared country (a
+// number in the processor's countries).
 type geoMark struct {
 	T       int64
-	Country string
+	Country uint32
+}
+
+// countries numbers the declared countries of geo marks (few: they are
+// not forgotten).
+type countries struct {
+	nums map[string]uint32
+	strs []string
+}
+
+// id returns the number of country s, numbering a copy of it (decoded
+// strings share their record's allocation).
+func (c *countries) id(s string) uint32 {
+	if n, ok := c.nums[s]; ok {
+		return n
+	}
+	if c.nums == nil {
+		c.nums = map[string]uint32{}
+	}
+	s = strings.Clone(s)
+	n := uint32(len(c.strs))
+	c.strs = append(c.strs, s)
+	c.nums[s] = n
+	return n
 }
 
 // accum is an entity's window while it is emitted: pointer-free, its
@@ -283,7 +307,7 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 		cfg.Window.Slide = 0 // rejected by Validate below
 	}
 	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None, geoMin: math.MaxInt64,
-		geo: map[string][]geoMark{}, strs: map[string]string{}, hopMs: hopMs(cfg)}
+		geo: map[string][]geoMark{}, hopMs: hopMs(cfg)}
 	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.rec(a).name, p.ents.rec(b).name) }
 	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
 	if err != nil {
@@ -365,7 +389,10 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		pn.notable = appendOnce(pn.notable, eid)
 	}
 	if geoMismatch(e) {
-		p.addGeo(id, e.EventTime, e.Country, wm) // may add panes: en is stale
+		// The entity's interned name keys its marks (kept alive by them
+		// after the entity is forgotten).
+		p.addGeo(p.ents.rec(eid).name, e.EventTime, e.Country, wm) // may add panes
+
 	}
 	return missed
 }
@@ -390,11 +417,9 @@ func hopMs(cfg Config) int64 { return cfg.GeoHop.Milliseconds() }
 func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 	p.geoMin = min(p.geoMin, t)
 	marks := p.geo[id]
-	if marks == nil {
-		id = strings.Clone(id)
-	}
 	i, _ := slices.BinarySearchFunc(marks, t, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
-	marks = slices.Insert(marks, i, geoMark{t, p.intern(country)})
+	c := p.countries.id(country)
+	marks = slices.Insert(marks, i, geoMark{t, c})
 	p.geo[id] = marks
 	p.touched = p.touched[:0]
 	for _, m := range marks[i:] {
@@ -402,7 +427,7 @@ func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 			break
 		}
 		pane := window.Floor(m.T, p.cfg.Window.Slide.Milliseconds())
-		if m.Country != country && !slices.Contains(p.touched, pane) {
+		if m.Country != c && !slices.Contains(p.touched, pane) {
 			p.touched = append(p.touched, pane)
 			p.eng.Pane(m.T, wm)
 		}
@@ -436,16 +461,6 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
-}
-
-// intern returns a copy of s shared by every equal string (countries).
-func (p *Processor) intern(s string) string {
-	if v, ok := p.strs[s]; ok {
-		return v
-	}
-	v := strings.Clone(s)
-	p.strs[v] = v
-	return v
 }
 
 // Advance moves the watermark to wm without an event.

@@ -61,7 +61,7 @@ func (p *Processor) Snapshot() *State {
 		for id, marks := range p.geo {
 			out := make([]GeoMark, len(marks))
 			for i, m := range marks {
-				out[i] = GeoMark(m)
+				out[i] = GeoMark{m.T, p.countries.strs[m.Country]}
 			}
 			s.Geo[id] = out
 		}
@@ -116,7 +116,7 @@ func (p *Processor) Restore(s *State) {
 	for id, marks := range s.Geo {
 		out := make([]geoMark, len(marks))
 		for i, m := range marks {
-			out[i] = geoMark{m.T, p.intern(m.Country)}
+			out[i] = geoMark{m.T, p.countries.id(m.Country)}
 		}
 		p.geo[id] = out
 	}
