@@ -82,8 +82,21 @@ func (a completion) after(b completion) bool {
 	return a.T > b.T || a.T == b.T && a.Quest > b.Quest
 }
 
+// userComp is a completion as a user's state holds it: the quest a number in
+// the processor's names.
+type userComp struct {
+	T     int64
+	quest uint32
+}
+
+// after reports whether completion a is a better attribution than b (see
+// completion.after).
+func (p *Processor) after(a, b userComp) bool {
+	return a.T > b.T || a.T == b.T && p.names[a.quest] > p.names[b.quest]
+}
+
 type user struct {
-	Comps []completion // ascending by (T, Quest)
+	Comps []userComp // ascending by (T, quest id)
 	// Released are the user's conversions already attributed (or found
 	// unattributable) whose windows are all still open: a late completion
 	// may re-attribute them.
@@ -220,9 +233,9 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	switch e.Type {
 	case event.QuestCompleted:
 		u := p.user(e.UserID)
-		c := completion{e.EventTime, p.intern(e.QuestID)}
+		c := userComp{e.EventTime, p.num(e.QuestID)}
 		i := len(u.Comps)
-		for i > 0 && u.Comps[i-1].after(c) {
+		for i > 0 && p.after(u.Comps[i-1], c) {
 			i--
 		}
 		u.Comps = slices.Insert(u.Comps, i, c)
@@ -277,7 +290,7 @@ func (p *Processor) open(t int64) bool {
 // conversions whose windows are all open change, so the window rows and
 // the quest_conversions row always agree; it is applied under the
 // watermark of before the record, like the conversions release applies.
-func (p *Processor) reattribute(u *user, c completion, userID string) {
+func (p *Processor) reattribute(u *user, c userComp, userID string) {
 	uid := "" // userID, cloned once a row needs it
 	for i := range u.Released {
 		rc := &u.Released[i]
@@ -285,7 +298,7 @@ func (p *Processor) reattribute(u *user, c completion, userID string) {
 		if t < c.T || t-c.T > p.attrMs || !p.open(t) {
 			continue
 		}
-		if rc.attributed && !c.after(completion{rc.compT, p.names[rc.quest]}) {
+		if rc.attributed && !p.after(c, userComp{rc.compT, rc.quest}) {
 			continue
 		}
 		if rc.applied {
@@ -303,9 +316,9 @@ func (p *Processor) reattribute(u *user, c completion, userID string) {
 
 // attribute sets rc's attribution to c and adds it to the panes of its
 // windows still open (and to quest_conversions, as a row of userID).
-func (p *Processor) attribute(rc *released, c completion, userID string) {
+func (p *Processor) attribute(rc *released, c userComp, userID string) {
 	rc.attributed = true
-	rc.quest, rc.compT = p.num(c.Quest), c.T
+	rc.quest, rc.compT = c.quest, c.T
 	pn, missed := p.eng.PaneRange(rc.t, p.eng.Watermark(), rc.r)
 	p.missed += missed
 	if pn == nil {
@@ -316,10 +329,11 @@ func (p *Processor) attribute(rc *released, c completion, userID string) {
 		rc.version++
 		p.convs = append(p.convs, p.row(rc, userID))
 	}
-	s := pn.ByQuest[c.Quest]
+	quest := p.names[c.quest]
+	s := pn.ByQuest[quest]
 	if s == nil {
 		s = &stats{}
-		pn.ByQuest[c.Quest] = s
+		pn.ByQuest[quest] = s
 	}
 	s.record(rc.latency())
 }
@@ -362,11 +376,11 @@ func (p *Processor) release(wm int64) {
 		}
 		// Latest completion at or before the conversion: the last one
 		// with T ≤ t (ties: the greatest quest id, sorted last).
-		var comps []completion
+		var comps []userComp
 		if u != nil {
 			comps = u.Comps
 		}
-		i, _ := slices.BinarySearchFunc(comps, t+1, func(a completion, t int64) int {
+		i, _ := slices.BinarySearchFunc(comps, t+1, func(a userComp, t int64) int {
 			if a.T < t {
 				return -1
 			}
@@ -438,7 +452,7 @@ func lower(a, b int64) int64 {
 
 // compGone returns the watermark from which Flush forgets completion c
 // (c.T < wm − lateness − size − attribution).
-func (p *Processor) compGone(c completion) int64 {
+func (p *Processor) compGone(c userComp) int64 {
 	return c.T + p.lateMs + p.cfg.Window.Size.Milliseconds() + p.attrMs + 1
 }
 
