@@ -95,10 +95,11 @@ func (p *Processor) Restore(s *State) {
 		for i, rs := range us.Released {
 			c := &rs.C
 			u.Released[i] = released{
-				r: rs.R, eventID: c.EventID, orderID: c.OrderID, t: c.ConversionTime, compT: c.CompletionTime,
+				r: rs.R, t: c.ConversionTime, compT: c.CompletionTime,
 				amount: c.AmountMicros, version: c.Version, quest: p.num(c.QuestID), drop: p.num(c.DropID),
 				creator: p.num(c.CreatorID), currency: p.num(c.Currency), attributed: rs.Attributed, applied: rs.Applied,
 			}
+			u.Released[i].setIDs("", c.EventID, c.OrderID)
 		}
 		p.users[id] = u
 	}
