@@ -1,6 +1,7 @@
 package yield
 
 import (
+	"math"
 	"strings"
 
 	"github.com/questline/questline/event"
@@ -50,11 +51,11 @@ type bid struct {
 // arrival order. Its contribution to the windows is a pure function of it.
 // Placements and bidders are numbers in the processor's names (0 is the empty string):
 // auctions are most of the processor's state. An auction is held by value
-// in an auctionTable, in 128 bytes: its first inlineBids bids (as parallel
-// arrays, each bid's outcome and latency in one word) and its billed
-// amount are inline; an auction with more bids, a bid whose latency does
-// not fit its word, or a second billed amount keeps them in an overflow
-// (spilled) instead.
+// in an auctionTable, in 120 bytes: its first inlineBids bids (as parallel
+// arrays, each bid's outcome and latency in one word, its bidder in 16
+// bits) and its billed amount are inline; an auction with more bids, a bid
+// that does not fit (a latency or a bidder number too large), or a second
+// billed amount keeps them in an overflow (spilled) instead.
 type auction struct {
 	id        string // a copy of the auction id
 	anchor    int64  // bid_request event time, else the first event's
@@ -62,16 +63,16 @@ type auction struct {
 	clearing  int64
 	billed0   [1]int64 // the billed amount, when nbilled is 1
 	prices0   [inlineBids]int64
-	bidders0  [inlineBids]uint32
 	lats0     [inlineBids]uint32 // outcome and latency: see packLat
 	placement uint32             // of the bid_request, else of the first offer_shown
 	winner    uint32             // of the first auction_won
 	wins      int32
 	shown     int32
 	clicks    int32
-	slot      int32 // in the processor's auctionTable
-	nbids     uint8 // inline, when the overflow holds no bids
-	nbilled   uint8 // 0 or 1 (billed0), when the overflow holds no amounts
+	slot      int32              // in the processor's auctionTable
+	bidders0  [inlineBids]uint16 // bidder numbers of the inline bids
+	nbids     uint8              // inline, when the overflow holds no bids
+	nbilled   uint8              // 0 or 1 (billed0), when the overflow holds no amounts
 	hasReq    bool
 	hasFloor  bool
 	live      bool // in use in the table
@@ -90,9 +91,9 @@ const (
 )
 
 // packLat returns b's outcome and latency as an inline word, and whether
-// they fit in one.
+// b fits inline (its bidder number too).
 func packLat(b bid) (uint32, bool) {
-	if b.latency < -1 || b.latency > latMax || b.outcome >= 1<<latOutcomeBits {
+	if b.latency < -1 || b.latency > latMax || b.outcome >= 1<<latOutcomeBits || b.bidder > math.MaxUint16 {
 		return 0, false
 	}
 	return uint32(b.outcome)<<(32-latOutcomeBits) | uint32(b.latency+1), true
@@ -104,7 +105,7 @@ func (a *auction) inlineBid(i int) bid {
 	return bid{
 		price:   a.prices0[i],
 		latency: int64(w&(1<<(32-latOutcomeBits)-1)) - 1,
-		bidder:  a.bidders0[i],
+		bidder:  uint32(a.bidders0[i]),
 		outcome: uint8(w >> (32 - latOutcomeBits)),
 	}
 }
@@ -178,7 +179,7 @@ func (a *auction) addBid(b bid, o *overflow) {
 	if (m == nil || m.bids == nil) && int(a.nbids) < inlineBids {
 		if w, ok := packLat(b); ok {
 			i := a.nbids
-			a.prices0[i], a.bidders0[i], a.lats0[i] = b.price, b.bidder, w
+			a.prices0[i], a.bidders0[i], a.lats0[i] = b.price, uint16(b.bidder), w
 			a.nbids++
 			return
 		}
@@ -191,7 +192,7 @@ func (a *auction) addBid(b bid, o *overflow) {
 		for i := range m.bids {
 			m.bids[i] = a.inlineBid(i)
 		}
-		a.prices0, a.bidders0, a.lats0, a.nbids = [inlineBids]int64{}, [inlineBids]uint32{}, [inlineBids]uint32{}, 0
+		a.prices0, a.bidders0, a.lats0, a.nbids = [inlineBids]int64{}, [inlineBids]uint16{}, [inlineBids]uint32{}, 0
 	}
 	m.bids = append(m.bids, b)
 }

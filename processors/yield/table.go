@@ -7,8 +7,10 @@ import (
 	"github.com/questline/questline/processors/internal/hashindex"
 )
 
-// chunkAuctions is the number of auctions in a chunk of an auction table.
-const chunkAuctions = 512
+// chunkAuctions is the number of auctions in a chunk of an auction table:
+// 1,024 records of 120 bytes are 15 pages of 8 KiB, which a large
+// allocation takes without rounding (512 would be rounded up to 8 pages).
+const chunkAuctions = 1024
 
 // auctionTable holds a processor's auctions by value in fixed chunks that
 // never move (a *auction stays valid until the auction is removed), with

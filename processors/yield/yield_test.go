@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/internal/streamgen"
@@ -379,6 +380,8 @@ func TestInlineBidWords(t *testing.T) {
 		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: latMax + 1, bidder: 2, outcome: outBid}},
 		{{price: 7, latency: event.MaxNumber, bidder: 4, outcome: outBid}},
 		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: -2, bidder: 2, outcome: 200}},
+		{{price: 1, latency: 5, bidder: 1<<16 - 1, outcome: outNoBid}},
+		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: 5, bidder: 1 << 16, outcome: outBid}},
 	} {
 		var a auction
 		var o overflow
@@ -390,8 +393,20 @@ func TestInlineBidWords(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(bids) {
 			t.Fatalf("bids %v, want %v", got, bids)
 		}
-		if fits := len(bids) <= inlineBids && bids[len(bids)-1].latency <= latMax && bids[len(bids)-1].latency >= -1; a.spilled == fits {
+		_, fits := packLat(bids[len(bids)-1])
+		if fits = fits && len(bids) <= inlineBids; a.spilled == fits {
 			t.Fatalf("%v: spilled %v", bids, a.spilled)
 		}
+	}
+}
+
+// TestAuctionChunkPages: an auction record is 120 bytes and a chunk of
+// them a whole number of 8 KiB pages (a large allocation is rounded up to
+// pages: a field added to the record, or another chunk size, would waste
+// up to a page per chunk unnoticed).
+func TestAuctionChunkPages(t *testing.T) {
+	size := unsafe.Sizeof(auction{})
+	if size != 120 || size*chunkAuctions%8192 != 0 {
+		t.Fatalf("auction record %d bytes, chunk %d bytes", size, size*chunkAuctions)
 	}
 }
