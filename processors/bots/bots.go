@@ -527,20 +527,20 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	}
 	for _, pn := range panes {
 		for bi := range pn.evs.blocks {
-			blk := &pn.evs.blocks[bi]
-			for j := range blk.ids {
-				ev := blk.at(j)
-				k := p.accOf[ev.id]
+			// The counts need the entities and marks only, not the offsets.
+			for _, w := range pn.evs.blocks[bi].ids {
+				id := w & offMask
+				k := p.accOf[id]
 				if k == 0 {
 					if !r.Updated {
 						continue
 					}
-					k = p.accumFor(ev.id)
+					k = p.accumFor(id)
 				}
 				a := &p.pool[k-1]
 				a.n++
-				if ev.off&^offMask != 0 {
-					c, i, g := ev.marks()
+				if w&^offMask != 0 {
+					c, i, g := evt{off: w &^ offMask}.marks()
 					a.claims, a.impossible, a.geo = a.claims+int32(c), a.impossible+int32(i), a.geo+int32(g)
 				}
 			}
@@ -584,11 +584,10 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	for _, pn := range panes {
 		for bi := range pn.evs.blocks {
 			blk := &pn.evs.blocks[bi]
-			for j := range blk.ids {
-				ev := blk.at(j)
-				if p.sel[ev.id] {
-					a := &p.pool[p.accOf[ev.id]-1]
-					p.times[a.off+a.nt] = pn.start + int64(ev.off&offMask)
+			for j, w := range blk.ids {
+				if id := w & offMask; p.sel[id] {
+					a := &p.pool[p.accOf[id]-1]
+					p.times[a.off+a.nt] = pn.start + int64(blk.offs[j])
 					a.nt++
 				}
 			}
