@@ -26,6 +26,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 	}
 	acc := map[wk]*win{}
 	marks := map[string][]geoMark{}
+	var cs countries
 	for i := range events {
 		e := &events[i]
 		id := e.UserID
@@ -36,7 +37,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 			continue
 		}
 		if geoMismatch(e) {
-			marks[id] = append(marks[id], geoMark{e.EventTime, e.Country})
+			marks[id] = append(marks[id], geoMark{e.EventTime, cs.id(e.Country)})
 		}
 		first, last := spec.Starts(e.EventTime)
 		for s := first; s <= last; s += slide {

@@ -134,8 +134,8 @@ func (r *Row) Reasons() []string {
 }
 
 // evt is one event of a pane: its entity, and its time as an offset from
-// the pane start (below offMask: a slide is at most 65 s) with the event's
-// marks in the high bits.
+// the pane start (below 2^16: a slide is at most 65 s) with the event's
+// marks in the high bits. A pane holds it in 6 bytes (evBlock).
 type evt struct{ id, off uint32 }
 
 const (
@@ -153,22 +153,45 @@ func (e evt) marks() (claim, impossible, geo int) {
 // events is a pane's events in blocks (the first of 64, each next twice
 // as large up to eventsBlock): growing never copies what it holds, and a
 // full pane wastes at most the end of its last block.
-type events struct{ blocks [][]evt }
+type events struct{ blocks []evBlock }
 
-// eventsBlock is the largest block of events (8 KiB).
+// evBlock is a block of events in 6 bytes each, as parallel arrays: the
+// entity number with the event's marks in the bits above offMask (as in
+// evt.off), and the offset, below 2^16 (a slide is at most 65 s).
+type evBlock struct {
+	ids  []uint32
+	offs []uint16
+}
+
+// at returns the i-th event of b.
+func (b *evBlock) at(i int) evt {
+	w := b.ids[i]
+	return evt{id: w & offMask, off: uint32(b.offs[i]) | w&^offMask}
+}
+
+// eventsBlock is the largest block of events (6 KiB).
 const eventsBlock = 1024
 
+// maxEntities bounds the entity numbers, which share a word with an
+// event's marks.
+const maxEntities = offMask + 1
+
 func (l *events) add(e evt) {
+	if e.id > offMask || e.off&offMask > 1<<16-1 {
+		panic("bots: an event's entity number or offset out of range")
+	}
 	n := len(l.blocks)
-	if n == 0 || len(l.blocks[n-1]) == cap(l.blocks[n-1]) {
+	if n == 0 || len(l.blocks[n-1].ids) == cap(l.blocks[n-1].ids) {
 		size := 64
 		if n > 0 {
-			size = min(2*cap(l.blocks[n-1]), eventsBlock)
+			size = min(2*cap(l.blocks[n-1].ids), eventsBlock)
 		}
-		l.blocks = append(l.blocks, make([]evt, 0, size))
+		l.blocks = append(l.blocks, evBlock{make([]uint32, 0, size), make([]uint16, 0, size)})
 		n++
 	}
-	l.blocks[n-1] = append(l.blocks[n-1], e)
+	b := &l.blocks[n-1]
+	b.ids = append(b.ids, e.id|e.off&^offMask)
+	b.offs = append(b.offs, uint16(e.off))
 }
 
 // pane is a pane's events, pointer-free but for the devices' users: the
@@ -216,25 +239,49 @@ type Processor struct {
 	// in pool (0: none), sel marks the entities whose times are gathered,
 	// into times (and their distinct users into users) at the offsets
 	// their accumulators hold: one array each, not one per entity.
-	accOf   []int32
-	accIDs  []uint32
-	pool    []accum
-	times   []int64
-	users   []string
-	ids     []uint32
-	sel     []bool
-	byName  func(a, b uint32) int
-	geo     map[string][]geoMark // entity → its geo-mismatched events, by time
-	geoMin  int64                // at most the oldest time in geo: Flush prunes from then on
-	hopMs   int64
-	strs    map[string]string
-	touched []int64
+	accOf     []int32
+	accIDs    []uint32
+	pool      []accum
+	times     []int64
+	users     []string
+	ids       []uint32
+	sel       []bool
+	byName    func(a, b uint32) int
+	geo       map[string][]geoMark // entity → its geo-mismatched events, by time
+	geoMin    int64                // at most the oldest time in geo: Flush prunes from then on
+	hopMs     int64
+	countries countries
+	touched   []int64
 }
 
-// geoMark is a geo-mismatched event: its time and declared country.
+// geoMark is a geo-mismatched event: its time and declared country (a
+// number in the processor's countries).
 type geoMark struct {
 	T       int64
-	Country string
+	Country uint32
+}
+
+// countries numbers the declared countries of geo marks (few: they are
+// not forgotten).
+type countries struct {
+	nums map[string]uint32
+	strs []string
+}
+
+// id returns the number of country s, numbering a copy of it (decoded
+// strings share their record's allocation).
+func (c *countries) id(s string) uint32 {
+	if n, ok := c.nums[s]; ok {
+		return n
+	}
+	if c.nums == nil {
+		c.nums = map[string]uint32{}
+	}
+	s = strings.Clone(s)
+	n := uint32(len(c.strs))
+	c.strs = append(c.strs, s)
+	c.nums[s] = n
+	return n
 }
 
 // accum is an entity's window while it is emitted: pointer-free, its
@@ -260,7 +307,7 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 		cfg.Window.Slide = 0 // rejected by Validate below
 	}
 	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None, geoMin: math.MaxInt64,
-		geo: map[string][]geoMark{}, strs: map[string]string{}, hopMs: hopMs(cfg)}
+		geo: map[string][]geoMark{}, hopMs: hopMs(cfg)}
 	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.rec(a).name, p.ents.rec(b).name) }
 	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
 	if err != nil {
@@ -348,7 +395,10 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		pn.notable = appendOnce(pn.notable, eid)
 	}
 	if geoMismatch(e) {
-		p.addGeo(id, e.EventTime, e.Country, wm) // may add panes: en is stale
+		// The entity's interned name keys its marks (kept alive by them
+		// after the entity is forgotten).
+		p.addGeo(p.ents.rec(eid).name, e.EventTime, e.Country, wm) // may add panes
+
 	}
 	return missed
 }
@@ -373,11 +423,9 @@ func hopMs(cfg Config) int64 { return cfg.GeoHop.Milliseconds() }
 func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 	p.geoMin = min(p.geoMin, t)
 	marks := p.geo[id]
-	if marks == nil {
-		id = strings.Clone(id)
-	}
 	i, _ := slices.BinarySearchFunc(marks, t, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
-	marks = slices.Insert(marks, i, geoMark{t, p.intern(country)})
+	c := p.countries.id(country)
+	marks = slices.Insert(marks, i, geoMark{t, c})
 	p.geo[id] = marks
 	p.touched = p.touched[:0]
 	for _, m := range marks[i:] {
@@ -385,7 +433,7 @@ func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 			break
 		}
 		pane := window.Floor(m.T, p.cfg.Window.Slide.Milliseconds())
-		if m.Country != country && !slices.Contains(p.touched, pane) {
+		if m.Country != c && !slices.Contains(p.touched, pane) {
 			p.touched = append(p.touched, pane)
 			p.eng.Pane(m.T, wm)
 		}
@@ -419,16 +467,6 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
-}
-
-// intern returns a copy of s shared by every equal string (countries).
-func (p *Processor) intern(s string) string {
-	if v, ok := p.strs[s]; ok {
-		return v
-	}
-	v := strings.Clone(s)
-	p.strs[v] = v
-	return v
 }
 
 // Advance moves the watermark to wm without an event.
@@ -494,19 +532,21 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		}
 	}
 	for _, pn := range panes {
-		for _, blk := range pn.evs.blocks {
-			for _, ev := range blk {
-				k := p.accOf[ev.id]
+		for bi := range pn.evs.blocks {
+			// The counts need the entities and marks only, not the offsets.
+			for _, w := range pn.evs.blocks[bi].ids {
+				id := w & offMask
+				k := p.accOf[id]
 				if k == 0 {
 					if !r.Updated {
 						continue
 					}
-					k = p.accumFor(ev.id)
+					k = p.accumFor(id)
 				}
 				a := &p.pool[k-1]
 				a.n++
-				if ev.off&^offMask != 0 {
-					c, i, g := ev.marks()
+				if w&^offMask != 0 {
+					c, i, g := evt{off: w &^ offMask}.marks()
 					a.claims, a.impossible, a.geo = a.claims+int32(c), a.impossible+int32(i), a.geo+int32(g)
 				}
 			}
@@ -548,11 +588,12 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	p.times = slices.Grow(p.times[:0], int(nt))[:nt]
 	p.users = slices.Grow(p.users[:0], int(nu))[:nu]
 	for _, pn := range panes {
-		for _, blk := range pn.evs.blocks {
-			for _, ev := range blk {
-				if p.sel[ev.id] {
-					a := &p.pool[p.accOf[ev.id]-1]
-					p.times[a.off+a.nt] = pn.start + int64(ev.off&offMask)
+		for bi := range pn.evs.blocks {
+			blk := &pn.evs.blocks[bi]
+			for j, w := range blk.ids {
+				if id := w & offMask; p.sel[id] {
+					a := &p.pool[p.accOf[id]-1]
+					p.times[a.off+a.nt] = pn.start + int64(blk.offs[j])
 					a.nt++
 				}
 			}

@@ -63,6 +63,9 @@ func (t *entities) id(name string) uint32 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
 	} else {
+		if t.nums == maxEntities {
+			panic("bots: more entities than an event's word numbers")
+		}
 		i = uint32(t.nums)
 		if t.nums%entityChunk == 0 {
 			t.chunks = append(t.chunks, new([entityChunk]entity))

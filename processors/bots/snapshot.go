@@ -38,8 +38,10 @@ func (p *Processor) Snapshot() *State {
 	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), func(_ int64, pn *pane) *PaneState {
 		out := &PaneState{Start: pn.start}
 		at := map[uint32]int{} // entity → index in out.Entities
-		for _, blk := range pn.evs.blocks {
-			for _, ev := range blk {
+		for bi := range pn.evs.blocks {
+			blk := &pn.evs.blocks[bi]
+			for j := range blk.ids {
+				ev := blk.at(j)
 				i, ok := at[ev.id]
 				if !ok {
 					i = len(out.Entities)
@@ -59,7 +61,7 @@ func (p *Processor) Snapshot() *State {
 		for id, marks := range p.geo {
 			out := make([]GeoMark, len(marks))
 			for i, m := range marks {
-				out[i] = GeoMark(m)
+				out[i] = GeoMark{m.T, p.countries.strs[m.Country]}
 			}
 			s.Geo[id] = out
 		}
@@ -114,7 +116,7 @@ func (p *Processor) Restore(s *State) {
 	for id, marks := range s.Geo {
 		out := make([]geoMark, len(marks))
 		for i, m := range marks {
-			out[i] = geoMark{m.T, p.intern(m.Country)}
+			out[i] = geoMark{m.T, p.countries.id(m.Country)}
 		}
 		p.geo[id] = out
 	}

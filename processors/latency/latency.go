@@ -82,8 +82,21 @@ func (a completion) after(b completion) bool {
 	return a.T > b.T || a.T == b.T && a.Quest > b.Quest
 }
 
+// userComp is a completion as a user's state holds it: the quest a number in
+// the processor's names.
+type userComp struct {
+	T     int64
+	quest uint32
+}
+
+// after reports whether completion a is a better attribution than b (see
+// completion.after).
+func (p *Processor) after(a, b userComp) bool {
+	return a.T > b.T || a.T == b.T && p.names[a.quest] > p.names[b.quest]
+}
+
 type user struct {
-	Comps []completion // ascending by (T, Quest)
+	Comps []userComp // ascending by (T, quest id)
 	// Released are the user's conversions already attributed (or found
 	// unattributable) whose windows are all still open: a late completion
 	// may re-attribute them.
@@ -95,17 +108,43 @@ type user struct {
 // attribution is in the panes (applied). It keeps what its
 // quest_conversions row needs but the user (the key of its user) and the
 // latency (derived): ids of quests, drops, creators and currencies are
-// numbers in the processor's names. (A snapshot holds the row itself,
-// releasedState.)
+// numbers in the processor's names, the event and order ids one string.
+// (A snapshot holds the row itself, releasedState.)
 type released struct {
 	r                   window.Range
-	eventID, orderID    string
+	ids                 string // the event id, then the order id
 	t, compT, amount    int64
 	version             uint64
 	quest, drop         uint32
 	creator, currency   uint32
+	eventLen            uint32 // of the event id in ids
 	attributed, applied bool
 }
+
+// setIDs sets rc's event and order ids: ids, their concatenation (the
+// event id first), or "" to make it of them.
+func (rc *released) setIDs(ids, eventID, orderID string) {
+	if ids == "" {
+		ids = eventID + orderID
+	}
+	rc.ids, rc.eventLen = ids, uint32(len(eventID))
+}
+
+// concat returns a new copy of a followed by b (where a + b may return a
+// or b itself, which would keep its record).
+func concat(a, b string) string {
+	var sb strings.Builder
+	sb.Grow(len(a) + len(b))
+	sb.WriteString(a)
+	sb.WriteString(b)
+	return sb.String()
+}
+
+// eventID returns the event id of rc.
+func (rc *released) eventID() string { return rc.ids[:rc.eventLen] }
+
+// orderID returns the order id of rc.
+func (rc *released) orderID() string { return rc.ids[rc.eventLen:] }
 
 // latency returns the latency of rc's attribution (0 without one).
 func (rc *released) latency() int64 {
@@ -119,6 +158,9 @@ type pending struct {
 	Seq uint64
 	R   window.Range
 	C   Conversion
+	// ids is C.EventID followed by C.OrderID, the string both are parts
+	// of ("" after a restore: not in snapshots).
+	ids string
 }
 
 // pendingLess orders the conversion queue: by conversion time, then
@@ -220,9 +262,9 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	switch e.Type {
 	case event.QuestCompleted:
 		u := p.user(e.UserID)
-		c := completion{e.EventTime, p.intern(e.QuestID)}
+		c := userComp{e.EventTime, p.num(e.QuestID)}
 		i := len(u.Comps)
-		for i > 0 && u.Comps[i-1].after(c) {
+		for i > 0 && p.after(u.Comps[i-1], c) {
 			i--
 		}
 		u.Comps = slices.Insert(u.Comps, i, c)
@@ -234,8 +276,10 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 			EventID: e.ID, OrderID: e.OrderID, UserID: e.UserID, DropID: e.DropID, CreatorID: e.CreatorID,
 			ConversionTime: e.EventTime, AmountMicros: e.AmountMicros, Currency: e.Currency,
 		}
-		if p.cfg.Conversions { // the strings outlive the record
-			c.EventID, c.OrderID, c.UserID = strings.Clone(c.EventID), strings.Clone(c.OrderID), strings.Clone(c.UserID)
+		var ids string
+		if p.cfg.Conversions { // the strings outlive the record (the ids in one copy)
+			ids = concat(e.ID, e.OrderID)
+			c.EventID, c.OrderID, c.UserID = ids[:len(e.ID)], ids[len(e.ID):], strings.Clone(c.UserID)
 			c.DropID, c.CreatorID, c.Currency = p.intern(c.DropID), p.intern(c.CreatorID), p.intern(c.Currency)
 		} else {
 			c = Conversion{UserID: strings.Clone(e.UserID), ConversionTime: e.EventTime}
@@ -244,7 +288,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		if p.filter != nil {
 			r = p.filter(e.UserID, e.EventTime, p.cfg.Window)
 		}
-		p.queue.Push(pending{Seq: p.seq, R: r, C: c})
+		p.queue.Push(pending{Seq: p.seq, R: r, C: c, ids: ids})
 	}
 	p.release(wm)
 	m := p.missed
@@ -277,7 +321,7 @@ func (p *Processor) open(t int64) bool {
 // conversions whose windows are all open change, so the window rows and
 // the quest_conversions row always agree; it is applied under the
 // watermark of before the record, like the conversions release applies.
-func (p *Processor) reattribute(u *user, c completion, userID string) {
+func (p *Processor) reattribute(u *user, c userComp, userID string) {
 	uid := "" // userID, cloned once a row needs it
 	for i := range u.Released {
 		rc := &u.Released[i]
@@ -285,7 +329,7 @@ func (p *Processor) reattribute(u *user, c completion, userID string) {
 		if t < c.T || t-c.T > p.attrMs || !p.open(t) {
 			continue
 		}
-		if rc.attributed && !c.after(completion{rc.compT, p.names[rc.quest]}) {
+		if rc.attributed && !p.after(c, userComp{rc.compT, rc.quest}) {
 			continue
 		}
 		if rc.applied {
@@ -303,9 +347,9 @@ func (p *Processor) reattribute(u *user, c completion, userID string) {
 
 // attribute sets rc's attribution to c and adds it to the panes of its
 // windows still open (and to quest_conversions, as a row of userID).
-func (p *Processor) attribute(rc *released, c completion, userID string) {
+func (p *Processor) attribute(rc *released, c userComp, userID string) {
 	rc.attributed = true
-	rc.quest, rc.compT = p.num(c.Quest), c.T
+	rc.quest, rc.compT = c.quest, c.T
 	pn, missed := p.eng.PaneRange(rc.t, p.eng.Watermark(), rc.r)
 	p.missed += missed
 	if pn == nil {
@@ -316,10 +360,11 @@ func (p *Processor) attribute(rc *released, c completion, userID string) {
 		rc.version++
 		p.convs = append(p.convs, p.row(rc, userID))
 	}
-	s := pn.ByQuest[c.Quest]
+	quest := p.names[c.quest]
+	s := pn.ByQuest[quest]
 	if s == nil {
 		s = &stats{}
-		pn.ByQuest[c.Quest] = s
+		pn.ByQuest[quest] = s
 	}
 	s.record(rc.latency())
 }
@@ -327,7 +372,7 @@ func (p *Processor) attribute(rc *released, c completion, userID string) {
 // row returns the quest_conversions row of rc, a conversion of userID.
 func (p *Processor) row(rc *released, userID string) Conversion {
 	return Conversion{
-		EventID: rc.eventID, OrderID: rc.orderID, UserID: userID, QuestID: p.names[rc.quest],
+		EventID: rc.eventID(), OrderID: rc.orderID(), UserID: userID, QuestID: p.names[rc.quest],
 		DropID: p.names[rc.drop], CreatorID: p.names[rc.creator],
 		ConversionTime: rc.t, CompletionTime: rc.compT, LatencyMs: rc.latency(),
 		AmountMicros: rc.amount, Currency: p.names[rc.currency], Version: rc.version,
@@ -357,16 +402,17 @@ func (p *Processor) release(wm int64) {
 		t := pd.C.ConversionTime
 		u := p.users[pd.C.UserID] // made only to keep rc (below)
 		rc := released{
-			r: pd.R, eventID: pd.C.EventID, orderID: pd.C.OrderID, t: t, amount: pd.C.AmountMicros,
+			r: pd.R, t: t, amount: pd.C.AmountMicros,
 			drop: p.num(pd.C.DropID), creator: p.num(pd.C.CreatorID), currency: p.num(pd.C.Currency),
 		}
+		rc.setIDs(pd.ids, pd.C.EventID, pd.C.OrderID)
 		// Latest completion at or before the conversion: the last one
 		// with T ≤ t (ties: the greatest quest id, sorted last).
-		var comps []completion
+		var comps []userComp
 		if u != nil {
 			comps = u.Comps
 		}
-		i, _ := slices.BinarySearchFunc(comps, t+1, func(a completion, t int64) int {
+		i, _ := slices.BinarySearchFunc(comps, t+1, func(a userComp, t int64) int {
 			if a.T < t {
 				return -1
 			}
@@ -438,7 +484,7 @@ func lower(a, b int64) int64 {
 
 // compGone returns the watermark from which Flush forgets completion c
 // (c.T < wm − lateness − size − attribution).
-func (p *Processor) compGone(c completion) int64 {
+func (p *Processor) compGone(c userComp) int64 {
 	return c.T + p.lateMs + p.cfg.Window.Size.Milliseconds() + p.attrMs + 1
 }
 

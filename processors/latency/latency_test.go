@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/internal/streamgen"
@@ -325,5 +326,22 @@ func TestLateCompletion(t *testing.T) {
 	}
 	if p.Users() != 0 || p.Panes() != 0 {
 		t.Fatalf("state left: %d users, %d panes", p.Users(), p.Panes())
+	}
+}
+
+// TestConcatCopies: a released conversion's ids are a copy of their own
+// even when one of them is empty (a + b would then return the other, and
+// keep the record it was decoded from).
+func TestConcatCopies(t *testing.T) {
+	rec := []byte("event-1order-9")
+	id, order := string(rec[:7]), string(rec[7:])
+	for _, c := range [][2]string{{id, ""}, {"", order}, {id, order}, {"", ""}} {
+		got := concat(c[0], c[1])
+		if got != c[0]+c[1] {
+			t.Fatalf("concat(%q, %q) = %q", c[0], c[1], got)
+		}
+		if len(got) > 0 && (unsafe.StringData(got) == unsafe.StringData(c[0]) || unsafe.StringData(got) == unsafe.StringData(c[1])) {
+			t.Fatalf("concat(%q, %q) shares its argument's bytes", c[0], c[1])
+		}
 	}
 }

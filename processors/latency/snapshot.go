@@ -36,7 +36,10 @@ func (p *Processor) Snapshot() *State {
 	es := p.eng.SnapshotCopy((*pane).clone)
 	users := make(map[string]*userState, len(p.users))
 	for id, u := range p.users {
-		us := &userState{Comps: slices.Clone(u.Comps)}
+		us := &userState{Comps: make([]completion, len(u.Comps))}
+		for i, c := range u.Comps {
+			us.Comps[i] = completion{c.T, p.names[c.quest]}
+		}
 		if len(u.Released) > 0 {
 			us.Released = make([]releasedState, len(u.Released))
 			for i := range u.Released {
@@ -79,17 +82,24 @@ func (p *Processor) Restore(s *State) {
 	p.eng.Restore(s.Engine)
 	p.users = make(map[string]*user, len(s.Users))
 	for id, us := range s.Users {
-		u := &user{Comps: us.Comps}
+		u := &user{}
+		if len(us.Comps) > 0 {
+			u.Comps = make([]userComp, len(us.Comps))
+			for i, c := range us.Comps {
+				u.Comps[i] = userComp{c.T, p.num(c.Quest)}
+			}
+		}
 		if len(us.Released) > 0 {
 			u.Released = make([]released, len(us.Released))
 		}
 		for i, rs := range us.Released {
 			c := &rs.C
 			u.Released[i] = released{
-				r: rs.R, eventID: c.EventID, orderID: c.OrderID, t: c.ConversionTime, compT: c.CompletionTime,
+				r: rs.R, t: c.ConversionTime, compT: c.CompletionTime,
 				amount: c.AmountMicros, version: c.Version, quest: p.num(c.QuestID), drop: p.num(c.DropID),
 				creator: p.num(c.CreatorID), currency: p.num(c.Currency), attributed: rs.Attributed, applied: rs.Applied,
 			}
+			u.Released[i].setIDs("", c.EventID, c.OrderID)
 		}
 		p.users[id] = u
 	}
@@ -97,9 +107,4 @@ func (p *Processor) Restore(s *State) {
 	p.queue.S = s.Queue
 	p.queue.Init()
 	p.seq = s.Seq
-	for _, u := range p.users {
-		for i := range u.Comps {
-			u.Comps[i].Quest = p.intern(u.Comps[i].Quest)
-		}
-	}
 }

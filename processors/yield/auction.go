@@ -1,6 +1,7 @@
 package yield
 
 import (
+	"math"
 	"strings"
 
 	"github.com/questline/questline/event"
@@ -38,6 +39,7 @@ const (
 	outError
 )
 
+// bid is one bid of an auction, as its events said it.
 type bid struct {
 	price   int64
 	latency int64  // -1 when absent
@@ -49,32 +51,64 @@ type bid struct {
 // arrival order. Its contribution to the windows is a pure function of it.
 // Placements and bidders are numbers in the processor's names (0 is the empty string):
 // auctions are most of the processor's state. An auction is held by value
-// in an auctionTable; its first bids and billed amount are inline, and
-// only an auction with more of them has an auctionMore.
+// in an auctionTable, in 120 bytes: its first inlineBids bids (as parallel
+// arrays, each bid's outcome and latency in one word, its bidder in 16
+// bits) and its billed amount are inline; an auction with more bids, a bid
+// that does not fit (a latency or a bidder number too large), or a second
+// billed amount keeps them in an overflow (spilled) instead.
 type auction struct {
 	id        string // a copy of the auction id
 	anchor    int64  // bid_request event time, else the first event's
 	floor     int64
 	clearing  int64
 	billed0   [1]int64 // the billed amount, when nbilled is 1
-	bids0     [inlineBids]bid
-	more      *auctionMore // nil unless more than inlineBids bids or one billed amount
-	placement uint32       // of the bid_request, else of the first offer_shown
-	winner    uint32       // of the first auction_won
+	prices0   [inlineBids]int64
+	lats0     [inlineBids]uint32 // outcome and latency: see packLat
+	placement uint32             // of the bid_request, else of the first offer_shown
+	winner    uint32             // of the first auction_won
 	wins      int32
 	shown     int32
 	clicks    int32
-	slot      int32 // in the processor's auctionTable
-	nbids     uint8 // in bids0, when more holds no bids
-	nbilled   uint8 // 0 or 1 (billed0), when more holds no amounts
+	slot      int32              // in the processor's auctionTable
+	bidders0  [inlineBids]uint16 // bidder numbers of the inline bids
+	nbids     uint8              // inline, when the overflow holds no bids
+	nbilled   uint8              // 0 or 1 (billed0), when the overflow holds no amounts
 	hasReq    bool
 	hasFloor  bool
 	live      bool // in use in the table
+	spilled   bool // has an entry in its overflow
 }
 
 // inlineBids is the number of bids an auction holds inline (auctions
 // usually ask a few bidders).
 const inlineBids = 3
+
+// An inline bid's word: the outcome in the top latOutcomeBits bits, the
+// latency + 1 (0: absent) below.
+const (
+	latOutcomeBits = 3
+	latMax         = 1<<(32-latOutcomeBits) - 2 // the largest latency a word holds
+)
+
+// packLat returns b's outcome and latency as an inline word, and whether
+// b fits inline (its bidder number too).
+func packLat(b bid) (uint32, bool) {
+	if b.latency < -1 || b.latency > latMax || b.outcome >= 1<<latOutcomeBits || b.bidder > math.MaxUint16 {
+		return 0, false
+	}
+	return uint32(b.outcome)<<(32-latOutcomeBits) | uint32(b.latency+1), true
+}
+
+// inlineBid returns the i-th inline bid of a.
+func (a *auction) inlineBid(i int) bid {
+	w := a.lats0[i]
+	return bid{
+		price:   a.prices0[i],
+		latency: int64(w&(1<<(32-latOutcomeBits)-1)) - 1,
+		bidder:  uint32(a.bidders0[i]),
+		outcome: uint8(w >> (32 - latOutcomeBits)),
+	}
+}
 
 // auctionMore holds the bids and billed amounts of an auction that has
 // more than fit inline: all of them, in arrival order, once they overflow.
@@ -83,56 +117,102 @@ type auctionMore struct {
 	billed []int64
 }
 
-// bidList returns a's bids in arrival order (a view of its state).
-func (a *auction) bidList() []bid {
-	if a.more != nil && a.more.bids != nil {
-		return a.more.bids
+// overflow holds the auctionMore of each spilled auction (few: the rest
+// have no entry), by the auction's address, which stays valid while the
+// auction lives (auctionTable's chunks never move).
+type overflow struct{ m map[*auction]*auctionMore }
+
+// of returns the overflow of a (nil: none).
+func (o *overflow) of(a *auction) *auctionMore {
+	if !a.spilled {
+		return nil
 	}
-	return a.bids0[:a.nbids]
+	return o.m[a]
+}
+
+// make returns the overflow of a, adding an empty one.
+func (o *overflow) make(a *auction) *auctionMore {
+	if m := o.of(a); m != nil {
+		return m
+	}
+	if o.m == nil {
+		o.m = map[*auction]*auctionMore{}
+	}
+	m := &auctionMore{}
+	o.m[a], a.spilled = m, true
+	return m
+}
+
+// drop forgets the overflow of a.
+func (o *overflow) drop(a *auction) {
+	if a.spilled {
+		delete(o.m, a)
+		a.spilled = false
+	}
+}
+
+// bidList returns a's bids in arrival order: a view of its overflow, or
+// the inline bids copied into buf.
+func (a *auction) bidList(o *overflow, buf *[inlineBids]bid) []bid {
+	if m := o.of(a); m != nil && m.bids != nil {
+		return m.bids
+	}
+	for i := range int(a.nbids) {
+		buf[i] = a.inlineBid(i)
+	}
+	return buf[:a.nbids]
 }
 
 // billedList returns a's billed amounts in arrival order (a view of its
 // state).
-func (a *auction) billedList() []int64 {
-	if a.more != nil && a.more.billed != nil {
-		return a.more.billed
+func (a *auction) billedList(o *overflow) []int64 {
+	if m := o.of(a); m != nil && m.billed != nil {
+		return m.billed
 	}
 	return a.billed0[:a.nbilled]
 }
 
 // addBid appends b to a's bids: inline while they fit, else all of them
-// in a.more.
-func (a *auction) addBid(b bid) {
-	if (a.more == nil || a.more.bids == nil) && int(a.nbids) < inlineBids {
-		a.bids0[a.nbids] = b
-		a.nbids++
-		return
+// in a's overflow.
+func (a *auction) addBid(b bid, o *overflow) {
+	m := o.of(a)
+	if (m == nil || m.bids == nil) && int(a.nbids) < inlineBids {
+		if w, ok := packLat(b); ok {
+			i := a.nbids
+			a.prices0[i], a.bidders0[i], a.lats0[i] = b.price, uint16(b.bidder), w
+			a.nbids++
+			return
+		}
 	}
-	if a.more == nil {
-		a.more = &auctionMore{}
+	if m == nil {
+		m = o.make(a)
 	}
-	if a.more.bids == nil {
-		a.more.bids = append(make([]bid, 0, 2*inlineBids), a.bids0[:a.nbids]...)
-		a.bids0, a.nbids = [inlineBids]bid{}, 0
+	if m.bids == nil {
+		m.bids = make([]bid, a.nbids, 2*inlineBids)
+		for i := range m.bids {
+			m.bids[i] = a.inlineBid(i)
+		}
+		a.prices0, a.bidders0, a.lats0, a.nbids = [inlineBids]int64{}, [inlineBids]uint16{}, [inlineBids]uint32{}, 0
 	}
-	a.more.bids = append(a.more.bids, b)
+	m.bids = append(m.bids, b)
 }
 
 // addBilled appends amt to a's billed amounts: inline for the first, all
-// of them in a.more from the second.
-func (a *auction) addBilled(amt int64) {
-	if (a.more == nil || a.more.billed == nil) && a.nbilled == 0 {
+// of them in a's overflow from the second.
+func (a *auction) addBilled(amt int64, o *overflow) {
+	m := o.of(a)
+	if (m == nil || m.billed == nil) && a.nbilled == 0 {
 		a.billed0[0], a.nbilled = amt, 1
 		return
 	}
-	if a.more == nil {
-		a.more = &auctionMore{}
+	if m == nil {
+		m = o.make(a)
 	}
-	if a.more.billed == nil {
-		a.more.billed = append(make([]int64, 0, 2), a.billed0[:a.nbilled]...)
+	if m.billed == nil {
+		m.billed = append(make([]int64, 0, 2), a.billed0[:a.nbilled]...)
 		a.billed0, a.nbilled = [1]int64{}, 0
 	}
-	a.more.billed = append(a.more.billed, amt)
+	m.billed = append(m.billed, amt)
 }
 
 // names numbers the placements and bidder ids of a processor (few: they
@@ -157,8 +237,9 @@ func (n *names) id(s string) uint32 {
 	return i
 }
 
-// apply folds e (an event of this auction) in; intern numbers strings.
-func (a *auction) apply(e *event.Event, intern func(string) uint32) {
+// apply folds e (an event of this auction) in; intern numbers strings, o
+// holds a's overflow.
+func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow) {
 	switch e.Type {
 	case event.BidRequest:
 		if a.hasReq {
@@ -183,7 +264,7 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32) {
 		if e.Has&event.HasLatencyMs != 0 {
 			b.latency = max(e.LatencyMs, 0)
 		}
-		a.addBid(b)
+		a.addBid(b, o)
 	case event.AuctionWon:
 		if a.wins == 0 {
 			a.winner, a.clearing = intern(e.BidderID), e.ClearingMicros
@@ -197,21 +278,21 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32) {
 	case event.OfferClicked:
 		a.clicks++
 	case event.Billed:
-		a.addBilled(e.AmountMicros)
+		a.addBilled(e.AmountMicros, o)
 	}
 }
 
-// violations returns the auction's violation kinds as a bit set.
-func (a *auction) violations() uint16 {
+// violations returns the auction's violation kinds as a bit set, given
+// its bids and billed amounts.
+func (a *auction) violations(bids []bid, billed []int64) uint16 {
 	if !a.hasReq {
 		return 1 << Orphan
 	}
 	var v uint16
 	set := func(k Kind) { v |= 1 << k }
-	billed := a.billedList()
 	if a.wins > 0 {
 		var best int64 = -1
-		for _, b := range a.bidList() {
+		for _, b := range bids {
 			if b.bidder == a.winner && b.outcome == outBid {
 				best = max(best, b.price)
 			}
@@ -284,17 +365,20 @@ type contribution struct {
 	auction   bool   // counts in auctions (has a bid_request)
 	kinds     uint16 // violations
 	yield     []keyed
+	bids      [inlineBids]bid // scratch for the auction's inline bids
 }
 
-// contribute computes a's contribution into c, reusing c's memory.
-func (a *auction) contribute(c *contribution) {
-	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.hasReq, a.violations()
+// contribute computes a's contribution into c, reusing c's memory; o
+// holds a's overflow.
+func (a *auction) contribute(c *contribution, o *overflow) {
+	bids, billed := a.bidList(o, &c.bids), a.billedList(o)
+	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.hasReq, a.violations(bids, billed)
 	c.yield = c.yield[:0]
 	if !a.hasReq {
 		return // orphans are in bidstream_integrity only
 	}
 	var revenue int64
-	for _, amt := range a.billedList() {
+	for _, amt := range billed {
 		revenue += amt
 	}
 	var all Counts
@@ -305,7 +389,7 @@ func (a *auction) contribute(c *contribution) {
 	all.Impressions, all.Clicks, all.RevenueMicros = int64(a.shown), int64(a.clicks), revenue
 	// Per bidder: the bidders that answered, plus a winner that did not.
 	start := len(c.yield)
-	for _, b := range a.bidList() {
+	for _, b := range bids {
 		i := start
 		for i < len(c.yield) && c.yield[i].k.bidder != b.bidder {
 			i++

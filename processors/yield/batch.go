@@ -15,6 +15,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 	auctions := map[string]*auction{}
 	users := map[string]string{} // by auction id
 	nm := newNames()
+	var more overflow
 	var order []string
 	for i := range events {
 		e := &events[i]
@@ -30,16 +31,17 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 			users[e.AuctionID] = e.UserID
 			order = append(order, e.AuctionID)
 		}
-		a.apply(e, nm.id)
+		a.apply(e, nm.id, &more)
 	}
 	spec := cfg.Window
 	slide, size := spec.Slide.Milliseconds(), spec.Size.Milliseconds()
 	yrows := map[[3]any]*Row{}
 	irows := map[[2]any]*integ{}
 	var c contribution
+	var buf [inlineBids]bid
 	for _, id := range order {
 		a := auctions[id]
-		a.contribute(&c)
+		a.contribute(&c, &more)
 		first, last := spec.Starts(a.anchor)
 		for s := first; s <= last; s += slide {
 			if include != nil && !include(users[id], s) {
@@ -57,7 +59,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 				}
 			}
 			if a.hasReq {
-				for _, b := range a.bidList() {
+				for _, b := range a.bidList(&more, &buf) {
 					if b.latency < 0 {
 						continue
 					}

@@ -56,14 +56,15 @@ type AuctionState struct {
 func (p *Processor) Snapshot() *State {
 	export := func(_ int64, pn *pane) *PaneState { return p.exportPane(pn) }
 	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), export), Auctions: map[string]AuctionState{}}
+	var buf [inlineBids]bid
 	p.auctions.each(func(a *auction) {
 		as := AuctionState{User: p.auctions.user(a), Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.strs[a.placement], Floor: a.floor,
 			HasFloor: a.hasFloor, Wins: int(a.wins), Winner: p.names.strs[a.winner], Clearing: a.clearing,
 			Shown: int(a.shown), Clicks: int(a.clicks)}
-		if b := a.billedList(); len(b) > 0 {
+		if b := a.billedList(&p.auctions.more); len(b) > 0 {
 			as.Billed = slices.Clone(b) // nil without billing, as before
 		}
-		for _, b := range a.bidList() {
+		for _, b := range a.bidList(&p.auctions.more, &buf) {
 			as.Bidders = append(as.Bidders, p.names.strs[b.bidder])
 			as.Outcomes = append(as.Outcomes, b.outcome)
 			as.Prices = append(as.Prices, b.price)
@@ -158,10 +159,10 @@ func (p *Processor) Restore(s *State) {
 		a.hasFloor, a.wins, a.winner, a.clearing = as.HasFloor, int32(as.Wins), p.names.id(as.Winner), as.Clearing
 		a.shown, a.clicks = int32(as.Shown), int32(as.Clicks)
 		for _, amt := range as.Billed {
-			a.addBilled(amt)
+			a.addBilled(amt, &p.auctions.more)
 		}
 		for i := range as.Bidders {
-			a.addBid(bid{bidder: p.names.id(as.Bidders[i]), outcome: as.Outcomes[i], price: as.Prices[i], latency: as.Latencies[i]})
+			a.addBid(bid{bidder: p.names.id(as.Bidders[i]), outcome: as.Outcomes[i], price: as.Prices[i], latency: as.Latencies[i]}, &p.auctions.more)
 		}
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"github.com/questline/questline/processors/internal/hashindex"
 )
 
-// chunkAuctions is the number of auctions in a chunk of an auction table.
-const chunkAuctions = 512
+// chunkAuctions is the number of auctions in a chunk of an auction table:
+// 1,024 records of 120 bytes are 15 pages of 8 KiB, which a large
+// allocation takes without rounding (512 would be rounded up to 8 pages).
+const chunkAuctions = 1024
 
 // auctionTable holds a processor's auctions by value in fixed chunks that
 // never move (a *auction stays valid until the auction is removed), with
@@ -24,6 +26,7 @@ type auctionTable struct {
 	chunks []*[chunkAuctions]auction
 	free   []int32  // freed slots
 	users  []string // by slot: the auction's user, kept only where a filter needs it
+	more   overflow // of the auctions with more bids or billed amounts than fit inline
 }
 
 // hashID is the hash of an auction id in the index.
@@ -80,6 +83,7 @@ func (t *auctionTable) user(a *auction) string {
 func (t *auctionTable) remove(a *auction) {
 	s := a.slot
 	t.index.Remove(hashID(a.id), uint32(s))
+	t.more.drop(a)
 	*a = auction{}
 	if int(s) < len(t.users) {
 		t.users[s] = ""

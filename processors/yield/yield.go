@@ -118,6 +118,7 @@ type Processor struct {
 	// buffers, swapped by pointer.
 	old, cur *contribution
 	bufs     [2]contribution
+	bidBuf   [inlineBids]bid // scratch for an auction's inline bids
 	// The keys numbered densely: nums[placement][bidder] is 1 + the
 	// number of the key (0: none yet), keys[n] the key numbered n.
 	nums [][]int32
@@ -174,12 +175,12 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		// after that event (nothing else changes an auction).
 		p.old, p.cur = p.cur, p.old
 	case hadOld:
-		a.contribute(p.old)
+		a.contribute(p.old, &p.auctions.more)
 	}
 	newReq := e.Type == event.BidRequest && !a.hasReq
-	a.apply(e, p.names.id)
+	a.apply(e, p.names.id, &p.auctions.more)
 	p.expire = min(p.expire, p.expiry(a))
-	a.contribute(p.cur)
+	a.contribute(p.cur, &p.auctions.more)
 
 	var pn *pane
 	if hadOld && p.old.anchor == p.cur.anchor && p.old.placement == p.cur.placement && p.old.auction == p.cur.auction {
@@ -204,12 +205,12 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	// Latencies are only ever added: each bid's once its auction is known.
 	switch {
 	case newReq:
-		bids := a.bidList()
+		bids := a.bidList(&p.auctions.more, &p.bidBuf)
 		for i := range bids {
 			p.addLatency(pn, a, &bids[i])
 		}
 	case e.Type == event.Bid && a.hasReq:
-		bids := a.bidList()
+		bids := a.bidList(&p.auctions.more, &p.bidBuf)
 		p.addLatency(pn, a, &bids[len(bids)-1])
 	}
 	return missed

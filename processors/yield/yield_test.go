@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/internal/streamgen"
@@ -366,5 +367,46 @@ func TestAuctionOverflow(t *testing.T) {
 	js2, _ := json.Marshal(q.Snapshot().Auctions)
 	if string(js1) != string(js2) {
 		t.Fatalf("auctions after a restore differ:\n%s\n%s", js1, js2)
+	}
+}
+
+// TestInlineBidWords: a bid's outcome and latency survive the inline
+// word at its limits, and a latency it cannot hold (or an outcome out of
+// range, as a damaged snapshot might have) moves the auction's bids to
+// its overflow, in arrival order.
+func TestInlineBidWords(t *testing.T) {
+	for _, bids := range [][]bid{
+		{{price: 1, latency: -1, bidder: 1, outcome: outBid}, {price: 2, latency: 0, bidder: 2, outcome: outError}, {price: 3, latency: latMax, bidder: 3, outcome: outTimeout}},
+		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: latMax + 1, bidder: 2, outcome: outBid}},
+		{{price: 7, latency: event.MaxNumber, bidder: 4, outcome: outBid}},
+		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: -2, bidder: 2, outcome: 200}},
+		{{price: 1, latency: 5, bidder: 1<<16 - 1, outcome: outNoBid}},
+		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: 5, bidder: 1 << 16, outcome: outBid}},
+	} {
+		var a auction
+		var o overflow
+		for _, b := range bids {
+			a.addBid(b, &o)
+		}
+		var buf [inlineBids]bid
+		got := a.bidList(&o, &buf)
+		if fmt.Sprint(got) != fmt.Sprint(bids) {
+			t.Fatalf("bids %v, want %v", got, bids)
+		}
+		_, fits := packLat(bids[len(bids)-1])
+		if fits = fits && len(bids) <= inlineBids; a.spilled == fits {
+			t.Fatalf("%v: spilled %v", bids, a.spilled)
+		}
+	}
+}
+
+// TestAuctionChunkPages: an auction record is 120 bytes and a chunk of
+// them a whole number of 8 KiB pages (a large allocation is rounded up to
+// pages: a field added to the record, or another chunk size, would waste
+// up to a page per chunk unnoticed).
+func TestAuctionChunkPages(t *testing.T) {
+	size := unsafe.Sizeof(auction{})
+	if size != 120 || size*chunkAuctions%8192 != 0 {
+		t.Fatalf("auction record %d bytes, chunk %d bytes", size, size*chunkAuctions)
 	}
 }
