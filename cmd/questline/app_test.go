@@ -43,6 +43,10 @@ func TestAdminPprof(t *testing.T) {
 		if code, body := get("/debug/pprof/"); on && (code != http.StatusOK || !strings.Contains(body, "goroutine")) {
 			t.Fatalf("-pprof: the index answered %d: %.100s", code, body)
 		}
+		// The command line may hold keys and a DSN's password.
+		if code, body := get("/debug/pprof/cmdline"); code != http.StatusNotFound {
+			t.Fatalf("pprof %v: /debug/pprof/cmdline answered %d: %.100s", on, code, body)
+		}
 		a.close()
 	}
 }
