@@ -331,12 +331,20 @@ func BenchmarkEndToEnd(b *testing.B) {
 		// events of a built request go and kept GOGC at 100 while
 		// pregenerating). Keep it within a third of what the machine has
 		// free.
+		// (A machine with less than 3 GB free gets no room for events at
+		// all, not no cap; an unknown MemAvailable, 0, leaves the rate.)
 		const base, perEvent = 1e9, 300
-		if budget := float64(memAvailable()/3) - base; budget > 0 && rate*float64(fresh)*perEvent > budget {
-			capped := float64(int(budget/perEvent/float64(fresh)/100) * 100)
-			b.Logf("real time: %.0f events/s for %ds would take about %.1f GB to pregenerate; capped at %.0f events/s (a third of the %.1f GB available)",
-				rate, fresh, (base+rate*float64(fresh)*perEvent)/1e9, capped, float64(memAvailable())/1e9)
-			rate = capped
+		if avail := memAvailable(); avail > 0 {
+			if budget := float64(avail/3) - base; rate*float64(fresh)*perEvent > budget {
+				capped := float64(int(max(budget, 0)/perEvent/float64(fresh)/100) * 100)
+				if capped < 100 {
+					b.Fatalf("real time: %.1f GB available is too little to pregenerate in a third of it (about 1 GB + 300 B per event); set E2E_FRESH_RATE or E2E_PREGENERATE=0",
+						float64(avail)/1e9)
+				}
+				b.Logf("real time: %.0f events/s for %ds would take about %.1f GB to pregenerate; capped at %.0f events/s (a third of the %.1f GB available)",
+					rate, fresh, (base+rate*float64(fresh)*perEvent)/1e9, capped, float64(avail)/1e9)
+				rate = capped
+			}
 		}
 	}
 	lgArgs = []string{"-seed", "2", "-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", fmt.Sprintf("%ds", fresh), "-speed", "1", "-concurrency", concurrency}

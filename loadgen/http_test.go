@@ -402,3 +402,34 @@ func TestHTTPSenderEdge(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPSenderPregenerate: a pregenerated run sent device by device
+// records its server batches in the truth as they are built (their
+// bodies are prepared, their events let go) and the devices' own batches
+// as they are sent; its truth is that of the same run not pregenerated.
+func TestHTTPSenderPregenerate(t *testing.T) {
+	cfg := testConfig(20000)
+	cfg.Origin = time.Now().Add(-40 * time.Minute)
+	cfg.Concurrency = 4
+	want, _ := run(t, cfg)
+	ti, srv := newTestIngest(t)
+	cfg.Pregenerate = true
+	out := &tee{s: NewHTTPSender(srv.URL, "ck", "sk")}
+	tr, err := Run(context.Background(), cfg, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Run.SendErrors != 0 || tr.Run.Events != 20000 || len(ti.arrivals) != 20000 {
+		t.Fatalf("send errors %d, truth %d events, ingest got %d", tr.Run.SendErrors, tr.Run.Events, len(ti.arrivals))
+	}
+	if out.emptied == 0 || out.emptied == tr.Run.Batches {
+		t.Fatalf("%d of %d batches sent without their events: want the server batches only", out.emptied, tr.Run.Batches)
+	}
+	for _, v := range [][2]any{{tr.Expected, want.Expected}, {tr.Planted, want.Planted}, {tr.Run.End, want.Run.End}, {tr.Run.Batches, want.Run.Batches}} {
+		got, _ := json.Marshal(v[0])
+		exp, _ := json.Marshal(v[1])
+		if string(got) != string(exp) {
+			t.Fatalf("the pregenerated run's truth differs from the same run's not pregenerated:\n%.300s\n%.300s", got, exp)
+		}
+	}
+}

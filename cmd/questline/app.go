@@ -102,8 +102,11 @@ func (a *app) serveAdmin() error {
 	})
 	mux.HandleFunc("GET /readyz", a.serveReady)
 	if a.cfg.Pprof {
+		// No /debug/pprof/cmdline: the command line may hold secrets
+		// (-api-keys, -client-keys, a -clickhouse-dsn with a password),
+		// and nothing guards the metrics address. The index answers 404
+		// for it (no such profile).
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)

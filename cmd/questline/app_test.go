@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAdminPprof: Go's profiles are on the admin server only with -pprof.
@@ -42,6 +43,23 @@ func TestAdminPprof(t *testing.T) {
 		}
 		if code, body := get("/debug/pprof/"); on && (code != http.StatusOK || !strings.Contains(body, "goroutine")) {
 			t.Fatalf("-pprof: the index answered %d: %.100s", code, body)
+		}
+		// The command line may hold keys and a DSN's password.
+		if code, body := get("/debug/pprof/cmdline"); code != http.StatusNotFound {
+			t.Fatalf("pprof %v: /debug/pprof/cmdline answered %d: %.100s", on, code, body)
+		}
+		if on {
+			// A CPU profile of the default 30 s, as long as the admin
+			// server's WriteTimeout: net/http/pprof (since Go 1.23)
+			// extends the write deadline by the profile's seconds instead
+			// of refusing it (400), so it runs until the client gives up.
+			c := &http.Client{Timeout: time.Second}
+			resp, err := c.Get("http://" + a.adminAddr.String() + "/debug/pprof/profile")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				t.Fatalf("-pprof: a 30 s CPU profile answered %d within 1 s: %.100s", resp.StatusCode, b)
+			}
 		}
 		a.close()
 	}

@@ -51,7 +51,7 @@ func newFlagSet(name string, stderr io.Writer, cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.KafkaReplication, "kafka-replication", -1, "replication factor of the topics questline creates (-1: the broker's default)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
-	fs.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's profiles (/debug/pprof/) on the metrics address; CPU profiles of up to 29 s")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's profiles (/debug/pprof/) on the metrics address")
 	return fs
 }
 

@@ -22,6 +22,9 @@ func TestDeviceRecords(t *testing.T) {
 	cfg.ForwardDevices = true
 	devCfg := cfg.Bots
 	devCfg.Entity = bots.EntityDevice
+	// The stream's shared device, d0, has 3 users: over 2, so that
+	// shared_device (the events' users) is among the signals compared.
+	devCfg.SharedDeviceUsers = 2
 	newBots := func(cat *catalog.Catalog) *bots.Processor {
 		b, err := bots.New(devCfg, cat, nil)
 		if err != nil {
@@ -34,9 +37,13 @@ func TestDeviceRecords(t *testing.T) {
 		p := newTestPartition(t, cfg)
 		stage, whole, noCatalog := newBots(nil), newBots(p.Catalog()), newBots(nil)
 		var rows [3][]string
+		var signals uint8 // of the whole events' rows
 		keep := func(i int, rs []bots.Row) {
 			for _, r := range rs {
 				rows[i] = append(rows[i], fmt.Sprintf("%+v", r))
+				if i == 1 {
+					signals |= r.Signals
+				}
 			}
 		}
 		var rec []byte
@@ -81,6 +88,13 @@ func TestDeviceRecords(t *testing.T) {
 		}
 		if len(rows[1]) == 0 {
 			t.Fatalf("seed %d: no device rows", seed)
+		}
+		// Each field forwarded shows in a signal: the type (claims and
+		// completions), the duration and minimum, the user, the countries.
+		for _, sig := range []bots.Signal{bots.ImpossibleQuest, bots.SharedDevice, bots.GeoMismatch, bots.ClaimBurst} {
+			if signals&(1<<sig) == 0 {
+				t.Fatalf("seed %d: no device row with %v: the test shows nothing of the fields it reads", seed, sig)
+			}
 		}
 		if !slices.Equal(rows[0], rows[1]) {
 			t.Fatalf("seed %d: the device stage's rows (%d) differ from the rows of the whole events with the catalog (%d)", seed, len(rows[0]), len(rows[1]))

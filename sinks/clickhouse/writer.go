@@ -229,13 +229,21 @@ func (w *Writer[T]) Write(ctx context.Context, rows ...T) ([]Refused[T], error) 
 func (w *Writer[T]) insert(ctx context.Context, rows []T) ([]Refused[T], error) {
 	backoff := w.cfg.minBackoff
 	blocked := false
+	// block is the rows per block of this call's INSERTs. A server that
+	// refuses a block closes the connection after its exception, and an
+	// INSERT still streaming blocks then fails writing the next one
+	// (EPIPE, reset) without reading the exception: a poison row looked
+	// like an unavailable server and was retried, the same way, for as
+	// long as it sat in a block before the last. After a failure the
+	// retries send each INSERT as one block, whose exception is read.
+	block := blockRows
 	defer func() {
 		if blocked {
 			w.c.metrics.retrying.WithLabelValues(w.table.Name).Set(0)
 		}
 	}()
 	for {
-		err := w.attempt(ctx, rows)
+		err := w.attempt(ctx, rows, block)
 		if err == nil {
 			return nil, nil
 		}
@@ -266,6 +274,7 @@ func (w *Writer[T]) insert(ctx context.Context, rows []T) ([]Refused[T], error) 
 			}
 			return append(left, right...), nil
 		}
+		block = len(rows)
 		if !blocked {
 			blocked = true
 			w.c.metrics.retrying.WithLabelValues(w.table.Name).Set(1)
@@ -286,7 +295,7 @@ func (w *Writer[T]) insert(ctx context.Context, rows []T) ([]Refused[T], error) 
 }
 
 // attempt performs one INSERT of rows.
-func (w *Writer[T]) attempt(ctx context.Context, rows []T) error {
+func (w *Writer[T]) attempt(ctx context.Context, rows []T, block int) error {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.insertTimeout)
 	defer cancel()
 	start := time.Now()
@@ -306,7 +315,7 @@ func (w *Writer[T]) attempt(ctx context.Context, rows []T) error {
 	}
 	var err error
 	if n == 1 {
-		err = w.insertPart(ctx, rows, 0)
+		err = w.insertPart(ctx, rows, 0, block)
 	} else {
 		// Several INSERTs at once use several server threads. Should one
 		// fail, the whole batch is retried: the parts already written
@@ -316,7 +325,7 @@ func (w *Writer[T]) attempt(ctx context.Context, rows []T) error {
 		size := (len(rows) + n - 1) / n
 		for k := range n {
 			part := rows[min(k*size, len(rows)):min((k+1)*size, len(rows))]
-			wg.Go(func() { errs[k] = w.insertPart(ctx, part, k) })
+			wg.Go(func() { errs[k] = w.insertPart(ctx, part, k, block) })
 		}
 		wg.Wait()
 		for _, e := range errs {
@@ -336,7 +345,7 @@ func (w *Writer[T]) attempt(ctx context.Context, rows []T) error {
 // insertPart performs one INSERT of rows, streaming them in blocks: the
 // server decodes one block while the next is encoded, and the column
 // buffers (scratch k) stay block-sized.
-func (w *Writer[T]) insertPart(ctx context.Context, rows []T, k int) error {
+func (w *Writer[T]) insertPart(ctx context.Context, rows []T, k, blockRows int) error {
 	if len(rows) == 0 {
 		return nil
 	}

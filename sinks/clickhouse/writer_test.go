@@ -169,9 +169,16 @@ func TestWriterParallelInsertsWithPoison(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	refused, err := w.Write(context.Background(), testEvents("big", 40_000)...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A refusal that surfaced as a broken connection (the INSERT still
+	// streaming blocks after the server's exception) was retried with
+	// backoff until the exception won the race: over a minute here.
+	if el := time.Since(start); el > 20*time.Second {
+		t.Fatalf("the poison row took %v to find", el.Round(time.Millisecond))
 	}
 	if len(refused) != 1 || refused[0].Row.ID != "big-31000" {
 		t.Fatalf("refused %d rows, want only big-31000", len(refused))
