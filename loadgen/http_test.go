@@ -160,19 +160,27 @@ func (t *tee) Prepare(b *Batch) {
 	t.prepared[b.Seq] = slices.Clone(b.Events)
 }
 
-func TestHTTPSenderRun(t *testing.T) {
+// sendHTTP runs cfg through an HTTPSender (teed) to a test ingest and
+// checks that every event of cfg.Count arrived, without send errors.
+func sendHTTP(t *testing.T, cfg Config) (*testIngest, *tee, *Truth) {
+	t.Helper()
 	ti, srv := newTestIngest(t)
-	cfg := testConfig(20000)
-	cfg.Origin = time.Now().Add(-40 * time.Minute)
-	cfg.Concurrency = 4
 	out := &tee{s: NewHTTPSender(srv.URL, "ck", "sk")}
 	tr, err := Run(context.Background(), cfg, out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Run.SendErrors != 0 || tr.Run.Events != 20000 || len(ti.arrivals) != 20000 {
-		t.Fatalf("send errors %d, truth %d events, ingest got %d", tr.Run.SendErrors, tr.Run.Events, len(ti.arrivals))
+	if tr.Run.SendErrors != 0 || tr.Run.Events != cfg.Count || len(ti.arrivals) != cfg.Count {
+		t.Fatalf("send errors %d, truth %d events, ingest got %d, want %d", tr.Run.SendErrors, tr.Run.Events, len(ti.arrivals), cfg.Count)
 	}
+	return ti, out, tr
+}
+
+func TestHTTPSenderRun(t *testing.T) {
+	cfg := testConfig(20000)
+	cfg.Origin = time.Now().Add(-40 * time.Minute)
+	cfg.Concurrency = 4
+	ti, out, _ := sendHTTP(t, cfg)
 	withOffset, slow := 0, 0
 	for _, s := range out.cs.sorted() {
 		b := &s.b
@@ -320,19 +328,11 @@ func TestHTTPSenderEdge(t *testing.T) {
 	for _, mode := range []struct{ correct, pregenerate bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 		correct := mode.correct
 		t.Run(fmt.Sprintf("correct=%v,pregenerate=%v", correct, mode.pregenerate), func(t *testing.T) {
-			ti, srv := newTestIngest(t)
 			cfg := cfg
 			cfg.EdgeEvents = 300
 			cfg.EdgeCorrect = correct
 			cfg.Pregenerate = mode.pregenerate
-			out := &tee{s: NewHTTPSender(srv.URL, "ck", "sk")}
-			tr, err := Run(context.Background(), cfg, out, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tr.Run.SendErrors != 0 || tr.Run.Events != 20000 || len(ti.arrivals) != 20000 {
-				t.Fatalf("send errors %d, truth %d events, ingest got %d", tr.Run.SendErrors, tr.Run.Events, len(ti.arrivals))
-			}
+			ti, out, tr := sendHTTP(t, cfg)
 			got, _ := json.Marshal(tr.Expected)
 			exp, _ := json.Marshal(want.Expected)
 			if string(got) != string(exp) {
@@ -412,16 +412,8 @@ func TestHTTPSenderPregenerate(t *testing.T) {
 	cfg.Origin = time.Now().Add(-40 * time.Minute)
 	cfg.Concurrency = 4
 	want, _ := run(t, cfg)
-	ti, srv := newTestIngest(t)
 	cfg.Pregenerate = true
-	out := &tee{s: NewHTTPSender(srv.URL, "ck", "sk")}
-	tr, err := Run(context.Background(), cfg, out, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tr.Run.SendErrors != 0 || tr.Run.Events != 20000 || len(ti.arrivals) != 20000 {
-		t.Fatalf("send errors %d, truth %d events, ingest got %d", tr.Run.SendErrors, tr.Run.Events, len(ti.arrivals))
-	}
+	_, out, tr := sendHTTP(t, cfg)
 	if out.emptied == 0 || out.emptied == tr.Run.Batches {
 		t.Fatalf("%d of %d batches sent without their events: want the server batches only", out.emptied, tr.Run.Batches)
 	}
