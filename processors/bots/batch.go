@@ -6,6 +6,7 @@ import (
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/internal/intern"
 )
 
 // Batch recomputes the rows with a score above zero from a complete set of
@@ -26,7 +27,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 	}
 	acc := map[wk]*win{}
 	marks := map[string][]geoMark{}
-	var cs countries
+	cs := intern.New()
 	for i := range events {
 		e := &events[i]
 		id := e.UserID
@@ -37,7 +38,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 			continue
 		}
 		if geoMismatch(e) {
-			marks[id] = append(marks[id], geoMark{e.EventTime, cs.id(e.Country)})
+			marks[id] = append(marks[id], geoMark{e.EventTime, cs.ID(e.Country)})
 		}
 		first, last := spec.Starts(e.EventTime)
 		for s := first; s <= last; s += slide {

@@ -37,6 +37,7 @@ import (
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/catalog"
+	"github.com/questline/questline/processors/internal/intern"
 	"github.com/questline/questline/processors/window"
 )
 
@@ -250,38 +251,15 @@ type Processor struct {
 	geo       map[string][]geoMark // entity → its geo-mismatched events, by time
 	geoMin    int64                // at most the oldest time in geo: Flush prunes from then on
 	hopMs     int64
-	countries countries
+	countries *intern.Table // the declared countries of geo marks
 	touched   []int64
 }
 
-// geoMark is a geo-mismatched event: its time and declared country (a
+// geoMark is a geo-mismatched event: its time and declared country (its
 // number in the processor's countries).
 type geoMark struct {
 	T       int64
 	Country uint32
-}
-
-// countries numbers the declared countries of geo marks (few: they are
-// not forgotten).
-type countries struct {
-	nums map[string]uint32
-	strs []string
-}
-
-// id returns the number of country s, numbering a copy of it (decoded
-// strings share their record's allocation).
-func (c *countries) id(s string) uint32 {
-	if n, ok := c.nums[s]; ok {
-		return n
-	}
-	if c.nums == nil {
-		c.nums = map[string]uint32{}
-	}
-	s = strings.Clone(s)
-	n := uint32(len(c.strs))
-	c.strs = append(c.strs, s)
-	c.nums[s] = n
-	return n
 }
 
 // accum is an entity's window while it is emitted: pointer-free, its
@@ -307,7 +285,7 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 		cfg.Window.Slide = 0 // rejected by Validate below
 	}
 	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None, geoMin: math.MaxInt64,
-		geo: map[string][]geoMark{}, hopMs: hopMs(cfg)}
+		geo: map[string][]geoMark{}, hopMs: hopMs(cfg), countries: intern.New()}
 	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.rec(a).name, p.ents.rec(b).name) }
 	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
 	if err != nil {
@@ -394,11 +372,10 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 	if notable {
 		pn.notable = appendOnce(pn.notable, eid)
 	}
-	if geoMismatch(e) {
+	if off&markGeo != 0 {
 		// The entity's interned name keys its marks (kept alive by them
 		// after the entity is forgotten).
 		p.addGeo(p.ents.rec(eid).name, e.EventTime, e.Country, wm) // may add panes
-
 	}
 	return missed
 }
@@ -424,7 +401,7 @@ func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 	p.geoMin = min(p.geoMin, t)
 	marks := p.geo[id]
 	i, _ := slices.BinarySearchFunc(marks, t, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
-	c := p.countries.id(country)
+	c := p.countries.ID(country)
 	marks = slices.Insert(marks, i, geoMark{t, c})
 	p.geo[id] = marks
 	p.touched = p.touched[:0]

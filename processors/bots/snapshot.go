@@ -61,7 +61,7 @@ func (p *Processor) Snapshot() *State {
 		for id, marks := range p.geo {
 			out := make([]GeoMark, len(marks))
 			for i, m := range marks {
-				out[i] = GeoMark{m.T, p.countries.strs[m.Country]}
+				out[i] = GeoMark{m.T, p.countries.Name(m.Country)}
 			}
 			s.Geo[id] = out
 		}
@@ -116,7 +116,7 @@ func (p *Processor) Restore(s *State) {
 	for id, marks := range s.Geo {
 		out := make([]geoMark, len(marks))
 		for i, m := range marks {
-			out[i] = geoMark{m.T, p.countries.id(m.Country)}
+			out[i] = geoMark{m.T, p.countries.ID(m.Country)}
 		}
 		p.geo[id] = out
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/internal/minheap"
 	"github.com/questline/questline/processors/histogram"
+	"github.com/questline/questline/processors/internal/intern"
 	"github.com/questline/questline/processors/window"
 )
 
@@ -92,7 +93,7 @@ type userComp struct {
 // after reports whether completion a is a better attribution than b (see
 // completion.after).
 func (p *Processor) after(a, b userComp) bool {
-	return a.T > b.T || a.T == b.T && p.names[a.quest] > p.names[b.quest]
+	return a.T > b.T || a.T == b.T && p.names.Name(a.quest) > p.names.Name(b.quest)
 }
 
 type user struct {
@@ -228,11 +229,9 @@ type Processor struct {
 	convs []Conversion
 	sum   map[string]*Row
 	keys  []string
-	strs  map[string]string
-	// names numbers the interned strings of released conversions (0 is
-	// ""); nums finds them.
-	names []string
-	nums  map[string]uint32
+	// names numbers the quest, drop, creator and currency ids of
+	// completions and released conversions.
+	names *intern.Table
 }
 
 // New returns a processor writing rows of scope; filter (nil for the all
@@ -242,8 +241,8 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		cfg: cfg, scope: scope, filter: filter,
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
 		slideMs: cfg.Window.Slide.Milliseconds(),
-		users:   make(map[string]*user), sum: make(map[string]*Row), strs: make(map[string]string),
-		names: []string{""}, nums: map[string]uint32{"": 0},
+		users:   make(map[string]*user), sum: make(map[string]*Row),
+		names: intern.New(),
 		prune: math.MaxInt64, queue: minheap.Heap[pending]{Less: pendingLess},
 	}
 	eng, err := window.NewEngine(cfg.Window,
@@ -262,7 +261,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	switch e.Type {
 	case event.QuestCompleted:
 		u := p.user(e.UserID)
-		c := userComp{e.EventTime, p.num(e.QuestID)}
+		c := userComp{e.EventTime, p.names.ID(e.QuestID)}
 		i := len(u.Comps)
 		for i > 0 && p.after(u.Comps[i-1], c) {
 			i--
@@ -334,7 +333,7 @@ func (p *Processor) reattribute(u *user, c userComp, userID string) {
 		}
 		if rc.applied {
 			if pn, _ := p.eng.PaneRange(t, p.eng.Watermark(), rc.r); pn != nil {
-				pn.ByQuest[p.names[rc.quest]].retract(rc.latency())
+				pn.ByQuest[p.names.Name(rc.quest)].retract(rc.latency())
 			}
 			rc.applied = false
 		}
@@ -360,7 +359,7 @@ func (p *Processor) attribute(rc *released, c userComp, userID string) {
 		rc.version++
 		p.convs = append(p.convs, p.row(rc, userID))
 	}
-	quest := p.names[c.quest]
+	quest := p.names.Name(c.quest)
 	s := pn.ByQuest[quest]
 	if s == nil {
 		s = &stats{}
@@ -372,23 +371,11 @@ func (p *Processor) attribute(rc *released, c userComp, userID string) {
 // row returns the quest_conversions row of rc, a conversion of userID.
 func (p *Processor) row(rc *released, userID string) Conversion {
 	return Conversion{
-		EventID: rc.eventID(), OrderID: rc.orderID(), UserID: userID, QuestID: p.names[rc.quest],
-		DropID: p.names[rc.drop], CreatorID: p.names[rc.creator],
+		EventID: rc.eventID(), OrderID: rc.orderID(), UserID: userID, QuestID: p.names.Name(rc.quest),
+		DropID: p.names.Name(rc.drop), CreatorID: p.names.Name(rc.creator),
 		ConversionTime: rc.t, CompletionTime: rc.compT, LatencyMs: rc.latency(),
-		AmountMicros: rc.amount, Currency: p.names[rc.currency], Version: rc.version,
+		AmountMicros: rc.amount, Currency: p.names.Name(rc.currency), Version: rc.version,
 	}
-}
-
-// num returns the number of s in names, interning it.
-func (p *Processor) num(s string) uint32 {
-	if n, ok := p.nums[s]; ok {
-		return n
-	}
-	s = p.intern(s)
-	n := uint32(len(p.names))
-	p.names = append(p.names, s)
-	p.nums[s] = n
-	return n
 }
 
 // release attributes the queued conversions the watermark wm has passed,
@@ -403,7 +390,7 @@ func (p *Processor) release(wm int64) {
 		u := p.users[pd.C.UserID] // made only to keep rc (below)
 		rc := released{
 			r: pd.R, t: t, amount: pd.C.AmountMicros,
-			drop: p.num(pd.C.DropID), creator: p.num(pd.C.CreatorID), currency: p.num(pd.C.Currency),
+			drop: p.names.ID(pd.C.DropID), creator: p.names.ID(pd.C.CreatorID), currency: p.names.ID(pd.C.Currency),
 		}
 		rc.setIDs(pd.ids, pd.C.EventID, pd.C.OrderID)
 		// Latest completion at or before the conversion: the last one
@@ -494,16 +481,10 @@ func (p *Processor) releasedGone(t int64) int64 {
 	return window.Floor(t, p.slideMs) + p.slideMs + p.lateMs
 }
 
-// intern returns a copy of s shared by every equal string (quest, drop,
-// creator ids and currencies are few), so state never pins a record.
-func (p *Processor) intern(s string) string {
-	if v, ok := p.strs[s]; ok {
-		return v
-	}
-	v := strings.Clone(s)
-	p.strs[v] = v
-	return v
-}
+// intern returns the copy of s in names, shared by every equal string
+// (quest, drop, creator ids and currencies are few), so state never pins a
+// record.
+func (p *Processor) intern(s string) string { return p.names.Name(p.names.ID(s)) }
 
 // Users returns the number of users with attribution state.
 func (p *Processor) Users() int { return len(p.users) }

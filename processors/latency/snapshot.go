@@ -38,7 +38,7 @@ func (p *Processor) Snapshot() *State {
 	for id, u := range p.users {
 		us := &userState{Comps: make([]completion, len(u.Comps))}
 		for i, c := range u.Comps {
-			us.Comps[i] = completion{c.T, p.names[c.quest]}
+			us.Comps[i] = completion{c.T, p.names.Name(c.quest)}
 		}
 		if len(u.Released) > 0 {
 			us.Released = make([]releasedState, len(u.Released))
@@ -86,7 +86,7 @@ func (p *Processor) Restore(s *State) {
 		if len(us.Comps) > 0 {
 			u.Comps = make([]userComp, len(us.Comps))
 			for i, c := range us.Comps {
-				u.Comps[i] = userComp{c.T, p.num(c.Quest)}
+				u.Comps[i] = userComp{c.T, p.names.ID(c.Quest)}
 			}
 		}
 		if len(us.Released) > 0 {
@@ -96,8 +96,8 @@ func (p *Processor) Restore(s *State) {
 			c := &rs.C
 			u.Released[i] = released{
 				r: rs.R, t: c.ConversionTime, compT: c.CompletionTime,
-				amount: c.AmountMicros, version: c.Version, quest: p.num(c.QuestID), drop: p.num(c.DropID),
-				creator: p.num(c.CreatorID), currency: p.num(c.Currency), attributed: rs.Attributed, applied: rs.Applied,
+				amount: c.AmountMicros, version: c.Version, quest: p.names.ID(c.QuestID), drop: p.names.ID(c.DropID),
+				creator: p.names.ID(c.CreatorID), currency: p.names.ID(c.Currency), attributed: rs.Attributed, applied: rs.Applied,
 			}
 			u.Released[i].setIDs("", c.EventID, c.OrderID)
 		}

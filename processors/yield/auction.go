@@ -2,7 +2,6 @@ package yield
 
 import (
 	"math"
-	"strings"
 
 	"github.com/questline/questline/event"
 )
@@ -213,28 +212,6 @@ func (a *auction) addBilled(amt int64, o *overflow) {
 		a.billed0, a.nbilled = [1]int64{}, 0
 	}
 	m.billed = append(m.billed, amt)
-}
-
-// names numbers the placements and bidder ids of a processor (few: they
-// are configuration, not users); 0 is the empty string.
-type names struct {
-	ids  map[string]uint32
-	strs []string
-}
-
-func newNames() *names { return &names{ids: map[string]uint32{"": 0}, strs: []string{""}} }
-
-// id returns the number of s, keeping a copy of s (decoded strings share
-// their record's allocation).
-func (n *names) id(s string) uint32 {
-	if i, ok := n.ids[s]; ok {
-		return i
-	}
-	c := strings.Clone(s)
-	i := uint32(len(n.strs))
-	n.strs = append(n.strs, c)
-	n.ids[c] = i
-	return i
 }
 
 // apply folds e (an event of this auction) in; intern numbers strings, o

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/internal/intern"
 )
 
 // Batch recomputes the rows from a complete set of events in arrival order:
@@ -14,7 +15,7 @@ import (
 func Batch(cfg Config, scope string, events []event.Event, include func(user string, start int64) bool) ([]Row, []IntegrityRow) {
 	auctions := map[string]*auction{}
 	users := map[string]string{} // by auction id
-	nm := newNames()
+	nm := intern.New()
 	var more overflow
 	var order []string
 	for i := range events {
@@ -31,7 +32,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 			users[e.AuctionID] = e.UserID
 			order = append(order, e.AuctionID)
 		}
-		a.apply(e, nm.id, &more)
+		a.apply(e, nm.ID, &more)
 	}
 	spec := cfg.Window
 	slide, size := spec.Slide.Milliseconds(), spec.Size.Milliseconds()
@@ -52,7 +53,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 					k := [3]any{s, rk.placement, rk.bidder}
 					r := yrows[k]
 					if r == nil {
-						r = &Row{Start: s, End: s + size, Placement: nm.strs[rk.placement], BidderID: nm.strs[rk.bidder], Scope: scope}
+						r = &Row{Start: s, End: s + size, Placement: nm.Name(rk.placement), BidderID: nm.Name(rk.bidder), Scope: scope}
 						yrows[k] = r
 					}
 					r.Counts.add(&kc.c, 1)
@@ -93,7 +94,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 		s := k[0].(int64)
 		for kind := range NumKinds {
 			out = append(out, IntegrityRow{
-				Start: s, End: s + size, Placement: nm.strs[k[1].(uint32)], Kind: kind.String(), Scope: scope,
+				Start: s, End: s + size, Placement: nm.Name(k[1].(uint32)), Kind: kind.String(), Scope: scope,
 				Violations: g.kinds[kind], Auctions: g.auctions, CleanAuctions: g.clean,
 			})
 		}

@@ -58,14 +58,14 @@ func (p *Processor) Snapshot() *State {
 	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), export), Auctions: map[string]AuctionState{}}
 	var buf [inlineBids]bid
 	p.auctions.each(func(a *auction) {
-		as := AuctionState{User: p.auctions.user(a), Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.strs[a.placement], Floor: a.floor,
-			HasFloor: a.hasFloor, Wins: int(a.wins), Winner: p.names.strs[a.winner], Clearing: a.clearing,
+		as := AuctionState{User: p.auctions.user(a), Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.Name(a.placement), Floor: a.floor,
+			HasFloor: a.hasFloor, Wins: int(a.wins), Winner: p.names.Name(a.winner), Clearing: a.clearing,
 			Shown: int(a.shown), Clicks: int(a.clicks)}
 		if b := a.billedList(&p.auctions.more); len(b) > 0 {
 			as.Billed = slices.Clone(b) // nil without billing, as before
 		}
 		for _, b := range a.bidList(&p.auctions.more, &buf) {
-			as.Bidders = append(as.Bidders, p.names.strs[b.bidder])
+			as.Bidders = append(as.Bidders, p.names.Name(b.bidder))
 			as.Outcomes = append(as.Outcomes, b.outcome)
 			as.Prices = append(as.Prices, b.price)
 			as.Latencies = append(as.Latencies, b.latency)
@@ -86,7 +86,7 @@ func (p *Processor) exportPane(pn *pane) *PaneState {
 		if !ok {
 			i = len(out.Yield)
 			at[k] = i
-			out.Yield = append(out.Yield, CellState{Placement: p.names.strs[k.placement], Bidder: p.names.strs[k.bidder]})
+			out.Yield = append(out.Yield, CellState{Placement: p.names.Name(k.placement), Bidder: p.names.Name(k.bidder)})
 		}
 		return &out.Yield[i]
 	}
@@ -120,7 +120,7 @@ func (p *Processor) exportPane(pn *pane) *PaneState {
 		if *g == (integ{}) {
 			continue
 		}
-		out.Integ = append(out.Integ, IntegState{Placement: p.names.strs[pl], Auctions: g.auctions, Clean: g.clean, Kinds: slices.Clone(g.kinds[:])})
+		out.Integ = append(out.Integ, IntegState{Placement: p.names.Name(uint32(pl)), Auctions: g.auctions, Clean: g.clean, Kinds: slices.Clone(g.kinds[:])})
 	}
 	return out
 }
@@ -131,14 +131,14 @@ func (p *Processor) importPane(ps *PaneState) *pane {
 		return pn
 	}
 	for _, cs := range ps.Yield {
-		c := p.cell(pn, key{p.names.id(cs.Placement), p.names.id(cs.Bidder)})
+		c := p.cell(pn, key{p.names.ID(cs.Placement), p.names.ID(cs.Bidder)})
 		c.Counts = cs.Counts
 		for i := 0; i+1 < len(cs.Lat); i += 2 {
 			c.lat.RecordN(cs.Lat[i], cs.Lat[i+1])
 		}
 	}
 	for _, is := range ps.Integ {
-		c := contribution{placement: p.names.id(is.Placement)}
+		c := contribution{placement: p.names.ID(is.Placement)}
 		p.applyInteg(pn, &c, 0) // sizes pn.integ
 		g := &pn.integ[c.placement]
 		g.auctions, g.clean = is.Auctions, is.Clean
@@ -155,14 +155,14 @@ func (p *Processor) Restore(s *State) {
 	p.expire = math.MinInt64 // the next Flush finds the earliest
 	for id, as := range s.Auctions {
 		a := p.auctions.add(id, hashID(id), as.User, p.filter != nil)
-		a.anchor, a.hasReq, a.placement, a.floor = as.Anchor, as.HasReq, p.names.id(as.Placement), as.Floor
-		a.hasFloor, a.wins, a.winner, a.clearing = as.HasFloor, int32(as.Wins), p.names.id(as.Winner), as.Clearing
+		a.anchor, a.hasReq, a.placement, a.floor = as.Anchor, as.HasReq, p.names.ID(as.Placement), as.Floor
+		a.hasFloor, a.wins, a.winner, a.clearing = as.HasFloor, int32(as.Wins), p.names.ID(as.Winner), as.Clearing
 		a.shown, a.clicks = int32(as.Shown), int32(as.Clicks)
 		for _, amt := range as.Billed {
 			a.addBilled(amt, &p.auctions.more)
 		}
 		for i := range as.Bidders {
-			a.addBid(bid{bidder: p.names.id(as.Bidders[i]), outcome: as.Outcomes[i], price: as.Prices[i], latency: as.Latencies[i]}, &p.auctions.more)
+			a.addBid(bid{bidder: p.names.ID(as.Bidders[i]), outcome: as.Outcomes[i], price: as.Prices[i], latency: as.Latencies[i]}, &p.auctions.more)
 		}
 	}
 }

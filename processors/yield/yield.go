@@ -24,6 +24,7 @@ import (
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/histogram"
+	"github.com/questline/questline/processors/internal/intern"
 	"github.com/questline/questline/processors/window"
 )
 
@@ -113,7 +114,7 @@ type Processor struct {
 	// expire is at most the earliest watermark at which an auction is
 	// evicted: Flush looks for them only from then on.
 	expire int64
-	names  *names
+	names  *intern.Table
 	// The auction's contribution before and after the event: two
 	// buffers, swapped by pointer.
 	old, cur *contribution
@@ -139,7 +140,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, scope: scope, filter: filter,
 		evict: cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
-		names: newNames(), expire: math.MaxInt64,
+		names: intern.New(), expire: math.MaxInt64,
 	}
 	eng, err := window.NewEngine(cfg.Window, func(int64) *pane { return &pane{} }, p.emit)
 	if err != nil {
@@ -178,7 +179,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		a.contribute(p.old, &p.auctions.more)
 	}
 	newReq := e.Type == event.BidRequest && !a.hasReq
-	a.apply(e, p.names.id, &p.auctions.more)
+	a.apply(e, p.names.ID, &p.auctions.more)
 	p.expire = min(p.expire, p.expiry(a))
 	a.contribute(p.cur, &p.auctions.more)
 
@@ -403,7 +404,7 @@ func (p *Processor) sum(r *window.Result, k key) *Row {
 	if i := p.ysum[n]; i > 0 {
 		return &p.sums[i-1]
 	}
-	p.sums = append(p.sums, Row{Start: r.Start, End: r.End, Placement: p.names.strs[k.placement], BidderID: p.names.strs[k.bidder], Scope: p.scope, Version: r.Version})
+	p.sums = append(p.sums, Row{Start: r.Start, End: r.End, Placement: p.names.Name(k.placement), BidderID: p.names.Name(k.bidder), Scope: p.scope, Version: r.Version})
 	p.ysum[n] = int32(len(p.sums))
 	p.order = append(p.order, n)
 	return &p.sums[len(p.sums)-1]
@@ -462,12 +463,12 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		}
 		p.pkeys = append(p.pkeys, uint32(pl))
 	}
-	slices.SortFunc(p.pkeys, func(a, b uint32) int { return strings.Compare(p.names.strs[a], p.names.strs[b]) })
+	slices.SortFunc(p.pkeys, func(a, b uint32) int { return strings.Compare(p.names.Name(a), p.names.Name(b)) })
 	for _, pl := range p.pkeys {
 		s := &p.isum[pl]
 		for k := range NumKinds {
 			p.irows = append(p.irows, IntegrityRow{
-				Start: r.Start, End: r.End, Placement: p.names.strs[pl], Kind: k.String(), Scope: p.scope,
+				Start: r.Start, End: r.End, Placement: p.names.Name(pl), Kind: k.String(), Scope: p.scope,
 				Violations: s.kinds[k], Auctions: s.auctions, CleanAuctions: s.clean, Version: r.Version,
 			})
 		}
