@@ -63,10 +63,10 @@ type Batch struct {
 	SendAt int64
 	Events []event.Event
 
-	prepared []byte // the request body built ahead by a Preparer, or nil
-	// recorded: the events are in the truth already (a pregenerated
-	// batch whose body was built, its Events let go).
-	recorded bool
+	// prepared is the request body built ahead by a Preparer, or nil. Its
+	// events are in the truth already and Events is nil (Run records them
+	// and lets them go as it builds the body).
+	prepared []byte
 }
 
 // TrueTime returns the true time of b.Events[i].

@@ -135,7 +135,7 @@ type tee struct {
 // (Run lets them go once the body is built).
 func (t *tee) Send(ctx context.Context, b *Batch) (SendResult, error) {
 	cp := *b
-	if b.recorded {
+	if b.prepared != nil {
 		t.mu.Lock()
 		cp.Events = t.prepared[b.Seq]
 		if len(b.Events) == 0 {

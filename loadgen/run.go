@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 		case <-ctx.Done():
 			return false
 		}
-		if !b.recorded {
+		if b.prepared == nil { // a prepared batch is in the truth already
 			tb.add(b, len(b.Events))
 		}
 		simMu.Lock()
@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg Config, out Sender, progress io.Writer) (*Trut
 				// truth now and let go: a pregenerated run holds the
 				// compressed bodies, not the events as well.
 				tb.add(b, len(b.Events))
-				b.recorded, b.Events = true, nil
+				b.Events = nil
 			}
 			queue = append(queue, b)
 			return ctx.Err() == nil
