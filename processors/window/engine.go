@@ -1,6 +1,7 @@
 package window
 
 import (
+	"maps"
 	"slices"
 )
 
@@ -206,16 +207,8 @@ func (e *Engine[P]) advance(wm int64) {
 	}
 	// Whatever the spec: a restored snapshot may hold entries made with
 	// another UpdateEvery.
-	for s := range e.emittedAt {
-		if s+e.size+e.late <= wm {
-			delete(e.emittedAt, s)
-		}
-	}
-	for s := range e.pending {
-		if s+e.size+e.late <= wm {
-			delete(e.pending, s)
-		}
-	}
+	maps.DeleteFunc(e.emittedAt, func(s, _ int64) bool { return s+e.size+e.late <= wm })
+	maps.DeleteFunc(e.pending, func(s int64, _ bool) bool { return s+e.size+e.late <= wm })
 	// Evict panes whose last window (the one starting at the pane) closed.
 	for p, pn := range e.panes {
 		if p+e.size+e.late <= wm {
