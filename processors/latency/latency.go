@@ -126,7 +126,7 @@ type released struct {
 // event id first), or "" to make it of them.
 func (rc *released) setIDs(ids, eventID, orderID string) {
 	if ids == "" {
-		ids = eventID + orderID
+		ids = concat(eventID, orderID)
 	}
 	rc.ids, rc.eventLen = ids, uint32(len(eventID))
 }
