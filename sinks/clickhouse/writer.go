@@ -342,10 +342,10 @@ func (w *Writer[T]) attempt(ctx context.Context, rows []T, block int) error {
 	return nil
 }
 
-// insertPart performs one INSERT of rows, streaming them in blocks: the
-// server decodes one block while the next is encoded, and the column
-// buffers (scratch k) stay block-sized.
-func (w *Writer[T]) insertPart(ctx context.Context, rows []T, k, blockRows int) error {
+// insertPart performs one INSERT of rows, streaming them in blocks of
+// size rows: the server decodes one block while the next is encoded, and
+// the column buffers (scratch k) stay block-sized.
+func (w *Writer[T]) insertPart(ctx context.Context, rows []T, k, size int) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -357,8 +357,8 @@ func (w *Writer[T]) insertPart(ctx context.Context, rows []T, k, blockRows int) 
 		w.scratch[k] = make([]any, len(w.table.Columns))
 	}
 	scratch := w.scratch[k]
-	for start := 0; start < len(rows); start += blockRows {
-		block := rows[start:min(start+blockRows, len(rows))]
+	for start := 0; start < len(rows); start += size {
+		block := rows[start:min(start+size, len(rows))]
 		for i, col := range w.table.Columns {
 			scratch[i] = col.build(block, scratch[i])
 			if err := batch.Column(i).Append(values(scratch[i])); err != nil {
@@ -366,7 +366,7 @@ func (w *Writer[T]) insertPart(ctx context.Context, rows []T, k, blockRows int) 
 				return &refusedError{fmt.Errorf("column %s: %w", col.Name, err)}
 			}
 		}
-		if start+blockRows < len(rows) {
+		if start+size < len(rows) {
 			if err := batch.Flush(); err != nil {
 				batch.Abort()
 				return err
