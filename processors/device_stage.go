@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -54,6 +55,10 @@ type devicePart struct {
 	maxOff  map[int32]int64 // per source partition: the highest offset applied
 	srcWM   map[int32]int64 // per source partition: its watermark
 	sources int
+	next    int64 // the next offset of the devices partition to apply
+	// snapAt is when the partition's last snapshot was taken (or it was
+	// assigned): it is due for the next SnapshotInterval after.
+	snapAt time.Time
 }
 
 // watermark is the minimum over all source partitions, None until every
@@ -70,23 +75,63 @@ func (d *devicePart) watermark() int64 {
 	return wm
 }
 
+// apply applies v, the record at offset of the partition, decoding its
+// event (if any) into e.
+func (d *devicePart) apply(offset int64, v []byte, e *event.Event) {
+	d.next = offset + 1
+	if len(v) < 13 {
+		return
+	}
+	source := int32(binary.BigEndian.Uint32(v[1:5]))
+	switch v[0] {
+	case devMarker:
+		wm := int64(binary.BigEndian.Uint64(v[5:13]))
+		if old, ok := d.srcWM[source]; !ok || wm > old {
+			d.srcWM[source] = wm
+			if w := d.watermark(); w != window.None {
+				d.p.Advance(w)
+			}
+		}
+	case devEvent:
+		if len(v) < 21 {
+			return
+		}
+		off, lo := int64(binary.BigEndian.Uint64(v[5:13])), int64(binary.BigEndian.Uint64(v[13:21]))
+		if max, ok := d.maxOff[source]; ok && off <= max {
+			return // re-sent after a source restore
+		}
+		d.maxOff[source] = off
+		// The event's strings are the record's bytes, as in the source
+		// stage: the bots processor clones what it keeps.
+		if event.DecodeBinaryShared(v[21:], e) != nil {
+			return
+		}
+		d.p.AddRange(e, d.watermark(), window.Range{Lo: lo, Hi: 1<<63 - 1})
+	}
+}
+
 // deviceStage computes bot signals per device. Sources forward only events
 // on time for some bot window, with the first window open at the source;
 // the stage's watermark never passes a source's, so the device windows an
 // event reaches are exactly those open at its source: the rows do not
-// depend on how the sources' records interleave. On assignment it
-// re-reads its partitions from the start (re-sent records are dropped by
-// source offset); its commits are for lag monitoring only (commitPolled).
+// depend on how the sources' records interleave. Records re-sent after a
+// source restore are dropped by source offset. Each partition is
+// snapshotted every SnapshotInterval (device_snapshot.go) with the offset
+// it reflects; on assignment it is restored from its snapshot and read on
+// from that offset, or, without a usable snapshot, re-read from the start.
+// Its commits are for lag monitoring only (commitPolled).
 type deviceStage struct {
 	cfg     *Config
 	log     *slog.Logger
+	m       *metrics
 	cl      *kgo.Client
 	w       *ch.Writer[bots.Row]
 	refs    *refusals
 	sources int
 
-	mu    sync.Mutex
-	parts map[int32]*devicePart
+	mu      sync.Mutex
+	parts   map[int32]*devicePart
+	writing *snapshotJob // the snapshot being written, if any
 }
 
 func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*deviceStage, error) {
@@ -94,7 +139,7 @@ func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sou
 	if err != nil {
 		return nil, err
 	}
-	s := &deviceStage{cfg: cfg, log: log, w: w, sources: int(sources), parts: map[int32]*devicePart{}}
+	s := &deviceStage{cfg: cfg, log: log, m: m, w: w, sources: int(sources), parts: map[int32]*devicePart{}}
 	s.cl, err = kafka.NewClient(cfg.Brokers, log,
 		kgo.ConsumerGroup(cfg.Group+"-devices"),
 		kgo.ConsumeTopics(TopicDevices),
@@ -119,12 +164,12 @@ func (s *deviceStage) assign(_ context.Context, offsets map[string]map[int32]kgo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for partition := range offsets[TopicDevices] {
-		p, err := bots.New(s.deviceConfig(), nil, nil)
+		dp, err := s.restore(partition)
 		if err != nil {
 			return nil, err
 		}
-		s.parts[partition] = &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, sources: s.sources}
-		offsets[TopicDevices][partition] = kgo.NewOffset().AtStart()
+		s.parts[partition] = dp
+		offsets[TopicDevices][partition] = kgo.NewOffset().At(dp.next).WithEpoch(-1)
 	}
 	return offsets, nil
 }
@@ -134,11 +179,15 @@ func (s *deviceStage) revoke(_ context.Context, _ *kgo.Client, revoked map[strin
 	defer s.mu.Unlock()
 	for _, p := range revoked[TopicDevices] {
 		delete(s.parts, p)
+		if j := s.writing; j != nil && j.partition == p {
+			j.revoked.Store(true) // its new owner may write a newer one first
+		}
 	}
 }
 
 func (s *deviceStage) run(ctx context.Context) error {
 	defer s.cl.Close()
+	defer s.waitSnapshot()
 	var e event.Event
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
@@ -156,36 +205,11 @@ func (s *deviceStage) run(ctx context.Context) error {
 		s.mu.Lock()
 		fetches.EachRecord(func(r *kgo.Record) {
 			dp := s.parts[r.Partition]
-			v := r.Value
-			if dp == nil || len(v) < 13 {
-				return
+			if dp == nil || r.Offset < dp.next {
+				return // not ours, or already in the restored state
 			}
-			source := int32(binary.BigEndian.Uint32(v[1:5]))
-			switch v[0] {
-			case devMarker:
-				wm := int64(binary.BigEndian.Uint64(v[5:13]))
-				if old, ok := dp.srcWM[source]; !ok || wm > old {
-					dp.srcWM[source] = wm
-					if w := dp.watermark(); w != window.None {
-						dp.p.Advance(w)
-					}
-				}
-			case devEvent:
-				if len(v) < 21 {
-					return
-				}
-				off, lo := int64(binary.BigEndian.Uint64(v[5:13])), int64(binary.BigEndian.Uint64(v[13:21]))
-				if max, ok := dp.maxOff[source]; ok && off <= max {
-					return // re-sent after a source restore
-				}
-				dp.maxOff[source] = off
-				// The event's strings are the record's bytes, as in the
-				// source stage: the bots processor clones what it keeps.
-				if event.DecodeBinaryShared(v[21:], &e) != nil {
-					return
-				}
-				dp.p.AddRange(&e, dp.watermark(), window.Range{Lo: lo, Hi: 1<<63 - 1})
-			}
+			s.m.deviceRecords.Inc()
+			dp.apply(r.Offset, r.Value, &e)
 		})
 		for _, dp := range s.parts {
 			s.w.Add(dp.p.Flush(dp.watermark())...)
@@ -193,6 +217,9 @@ func (s *deviceStage) run(ctx context.Context) error {
 		err := flushRefusing(ctx, s.w, tables.BotSignals.Name, s.refs)
 		if err == nil && !fetches.Empty() {
 			commitPolled(ctx, s.cl, s.log, "device")
+		}
+		if err == nil {
+			err = s.snapshot(s.cfg.Now())
 		}
 		s.mu.Unlock()
 		s.cl.AllowRebalance()

@@ -15,6 +15,10 @@ type metrics struct {
 	rebalances    prometheus.Counter
 	idle          prometheus.Counter
 	refused       *prometheus.CounterVec
+	// The device stage's.
+	deviceRestore  prometheus.Histogram
+	deviceSnapshot prometheus.Histogram
+	deviceRecords  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,9 +62,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_processor_rows_refused_total", Help: "Window rows ClickHouse refused, dead-lettered to questline.events.dlq (kind processor_refused), by table.",
 		}, []string{"table"}),
+		deviceRestore: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_device_restore_duration_seconds", Help: "Time to restore a partition of questline.devices from its snapshot (or to find it has none) on assignment.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		deviceSnapshot: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_device_snapshot_duration_seconds", Help: "Time to take and write a snapshot of a partition of questline.devices (the write in the background).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		deviceRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "questline_processor_device_records_total", Help: "Records of questline.devices applied by the device stage, re-reads after an assignment included.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.rebalances, m.idle, m.refused)
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.rebalances, m.idle, m.refused,
+			m.deviceRestore, m.deviceSnapshot, m.deviceRecords)
 	}
 	return m
 }

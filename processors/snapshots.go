@@ -22,14 +22,28 @@ func snapshotPath(dir string, partition int32) string {
 }
 
 // writeSnapshot stores a partition's frozen state and the next input
-// offset atomically (temporary file, fsync, rename). The file is put in
-// place only if keep, asked just before, says so (a partition revoked
-// meanwhile may have a newer snapshot by its new owner).
+// offset atomically (writeAtomic).
 func writeSnapshot(dir string, partition int32, next int64, fz *pipeline.Frozen, keep func() bool) error {
+	return writeAtomic(dir, snapshotPath(dir, partition), func(w io.Writer) error {
+		var hdr [8]byte
+		binary.BigEndian.PutUint64(hdr[:], uint64(next))
+		if _, err := w.Write(hdr[:]); err != nil {
+			return err
+		}
+		_, err := fz.WriteTo(w)
+		return err
+	}, keep)
+}
+
+// writeAtomic writes a snapshot file at path: what write writes, then
+// the checksum trailer, to a temporary file in dir, fsynced, then renamed
+// over path. The file is put in place only if keep, asked just before,
+// says so (a partition revoked meanwhile may have a newer snapshot by its
+// new owner); a crash at any point leaves the previous file whole.
+func writeAtomic(dir, path string, write func(io.Writer) error, keep func() bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	path := snapshotPath(dir, partition)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -37,10 +51,7 @@ func writeSnapshot(dir string, partition int32, next int64, fz *pipeline.Frozen,
 	defer os.Remove(f.Name())
 	bw := bufio.NewWriterSize(f, 1<<20)
 	w := &checksumWriter{w: bw}
-	var hdr [8]byte
-	binary.BigEndian.PutUint64(hdr[:], uint64(next))
-	w.Write(hdr[:])
-	if _, err := fz.WriteTo(w); err != nil {
+	if err := write(w); err != nil {
 		f.Close()
 		return err
 	}
@@ -160,14 +171,20 @@ func (c *checksumReader) ReadByte() (byte, error) {
 // verify reads what follows the state from br: nothing (a file written
 // before the trailer) or the trailer, which must hold the checksum of
 // what c read.
-func (c *checksumReader) verify(br *bufio.Reader) error {
+func (c *checksumReader) verify(br *bufio.Reader) error { return c.verifyTrailer(br, true) }
+
+// verifyTrailer is verify; a missing trailer is an error unless optional
+// (files that never existed without one, such as the device stage's).
+func (c *checksumReader) verifyTrailer(br *bufio.Reader, optional bool) error {
 	rest, err := io.ReadAll(io.LimitReader(br, int64(len(checksumMagic))+5))
 	if err != nil {
 		return err
 	}
 	switch {
-	case len(rest) == 0:
+	case len(rest) == 0 && optional:
 		return nil
+	case len(rest) == 0:
+		return errors.New("processors: snapshot: no checksum trailer (the file is truncated)")
 	case len(rest) != len(checksumMagic)+4 || string(rest[:len(checksumMagic)]) != checksumMagic:
 		return fmt.Errorf("processors: snapshot: %d unexpected bytes after the state", len(rest))
 	case binary.BigEndian.Uint32(rest[len(checksumMagic):]) != c.sum():
@@ -182,14 +199,19 @@ func (c *checksumReader) verify(br *bufio.Reader) error {
 // after repeated crashes at high rates, otherwise).
 const staleTemp = time.Hour
 
-// removeStaleTemps removes the temporary files of snapshots in dir not
+// removeStaleTemps removes the temporary files of snapshots in dir (the
+// source stage's events-N, the device stage's devices-N) not
 // modified for staleTemp before now, and returns how many it removed.
 // Newer ones may belong to another process's writer (processes share the
 // directory) and are left alone.
 func removeStaleTemps(dir string, now time.Time) (int, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "events-*.snap.tmp*"))
-	if err != nil {
-		return 0, err
+	var paths []string
+	for _, pattern := range []string{"events-*.snap.tmp*", "devices-*.snap.tmp*"} {
+		ps, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return 0, err
+		}
+		paths = append(paths, ps...)
 	}
 	n := 0
 	for _, path := range paths {

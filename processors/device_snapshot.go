@@ -1,0 +1,211 @@
+package processors
+
+import (
+	"bufio"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/questline/questline/processors/bots"
+	"github.com/questline/questline/processors/window"
+)
+
+// deviceSnapshotPath is the file of a device partition's snapshot, beside
+// the source stage's (snapshotPath) in Config.SnapshotDir.
+func deviceSnapshotPath(dir string, partition int32) string {
+	return filepath.Join(dir, fmt.Sprintf("devices-%d.snap", partition))
+}
+
+// deviceSnapshotVersion is the version of deviceState; a process refuses a
+// snapshot of another version and re-reads the partition from its start.
+const deviceSnapshotVersion = 1
+
+// deviceState is a partition of questline.devices as its snapshot holds
+// it. The file is the gob value followed by the checksum trailer
+// (checksumMagic, CRC-32C), which is not optional here: device snapshots
+// never existed without it.
+type deviceState struct {
+	Version int
+	// Next is the next offset of the devices partition: the records below
+	// it are in the state, the fetch resumes there.
+	Next int64
+	// Window is the bot window's size, slide and lateness (ms) the state
+	// was built with: panes of another shape are not restored.
+	Window [3]int64
+	// MaxOff and SrcWM are devicePart's: per source partition, the highest
+	// source offset applied and the watermark.
+	MaxOff, SrcWM map[int32]int64
+	// Bots is the processor's state: panes with their versions and dirty
+	// marks, the emission watermark, the windows' last emissions and the
+	// pending updates (window.EngineState), the geo marks.
+	Bots *bots.State
+}
+
+// windowShape returns the fields of spec a device state depends on.
+func windowShape(spec window.Spec) [3]int64 {
+	return [3]int64{spec.Size.Milliseconds(), spec.Slide.Milliseconds(), spec.Lateness.Milliseconds()}
+}
+
+// freeze returns the partition's snapshot as of now. Taken after a flush
+// whose rows were written: a partition restored from it re-emits,
+// identically, whatever it emitted after. The maps are copied and
+// bots.Processor.Snapshot shares no memory the processor writes again, so
+// the state may be encoded while the partition goes on.
+func (d *devicePart) freeze(spec window.Spec) *deviceState {
+	return &deviceState{
+		Version: deviceSnapshotVersion, Next: d.next, Window: windowShape(spec),
+		MaxOff: maps.Clone(d.maxOff), SrcWM: maps.Clone(d.srcWM), Bots: d.p.Snapshot(),
+	}
+}
+
+// writeDeviceSnapshot stores a device partition's snapshot atomically
+// (writeAtomic): put in place only if keep says so just before.
+func writeDeviceSnapshot(dir string, partition int32, st *deviceState, keep func() bool) error {
+	return writeAtomic(dir, deviceSnapshotPath(dir, partition), func(w io.Writer) error {
+		return gob.NewEncoder(w).Encode(st)
+	}, keep)
+}
+
+// readDeviceSnapshot restores a device partition for a stage with the
+// given bot config and number of source partitions; ok is false when it
+// has no snapshot. An error means a file that cannot be restored (damaged,
+// truncated, another version or window shape): the caller re-reads the
+// partition from its start.
+func readDeviceSnapshot(dir string, partition int32, cfg bots.Config, sources int) (d *devicePart, ok bool, err error) {
+	f, err := os.Open(deviceSnapshotPath(dir, partition))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	r := &checksumReader{r: br} // an io.ByteReader: gob reads exactly its value
+	var st deviceState
+	if err := gob.NewDecoder(r).Decode(&st); err != nil {
+		return nil, false, fmt.Errorf("processors: device snapshot: %w", err)
+	}
+	if err := r.verifyTrailer(br, false); err != nil {
+		return nil, false, err
+	}
+	switch {
+	case st.Version != deviceSnapshotVersion:
+		return nil, false, fmt.Errorf("processors: device snapshot version %d, want %d", st.Version, deviceSnapshotVersion)
+	case st.Window != windowShape(cfg.Window):
+		return nil, false, fmt.Errorf("processors: device snapshot of windows %v (size, slide, lateness ms), config %v", st.Window, windowShape(cfg.Window))
+	case st.Next < 0 || st.Bots == nil:
+		return nil, false, fmt.Errorf("processors: device snapshot: offset %d, state %v", st.Next, st.Bots != nil)
+	}
+	d, err = restoreDevicePart(cfg, sources, &st)
+	if err != nil {
+		return nil, false, err
+	}
+	return d, true, nil
+}
+
+// restoreDevicePart returns the partition a snapshot holds. A damaged
+// state that still decoded can hold what no processor wrote (an event
+// offset beyond a pane): an error, not a panic at every start.
+func restoreDevicePart(cfg bots.Config, sources int, st *deviceState) (d *devicePart, err error) {
+	p, err := bots.New(cfg, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			d, err = nil, fmt.Errorf("processors: device snapshot: inconsistent state: %v", v)
+		}
+	}()
+	p.Restore(st.Bots)
+	d = &devicePart{p: p, maxOff: st.MaxOff, srcWM: st.SrcWM, sources: sources, next: st.Next}
+	if d.maxOff == nil {
+		d.maxOff = map[int32]int64{} // gob leaves an empty map out
+	}
+	if d.srcWM == nil {
+		d.srcWM = map[int32]int64{}
+	}
+	return d, nil
+}
+
+// snapshot takes the snapshot of one device partition due for it (the one
+// whose last snapshot is oldest, once SnapshotInterval has passed since)
+// and writes it in the background, as the source stage does: the loop
+// stops only while bots.Processor.Snapshot copies the state; one snapshot
+// at a time, one partition per poll at most. Called after a flush whose
+// rows were written, with s.mu held. The stage's offset commits stay
+// informational (commitPolled): the snapshot says where a partition
+// resumes.
+func (s *deviceStage) snapshot(now time.Time) error {
+	if j := s.writing; j != nil {
+		select {
+		case err := <-j.done:
+			s.writing = nil
+			if err != nil {
+				return err
+			}
+		default:
+			return nil // still writing: the next poll looks again
+		}
+	}
+	var due int32 = -1
+	for partition, dp := range s.parts {
+		if now.Sub(dp.snapAt) >= s.cfg.SnapshotInterval && (due < 0 || dp.snapAt.Before(s.parts[due].snapAt) ||
+			dp.snapAt.Equal(s.parts[due].snapAt) && partition < due) {
+			due = partition
+		}
+	}
+	if due < 0 {
+		return nil
+	}
+	dp := s.parts[due]
+	start := time.Now()
+	st := dp.freeze(s.deviceConfig().Window)
+	dp.snapAt = now
+	j := &snapshotJob{partition: due, next: dp.next, done: make(chan error, 1)}
+	s.writing = j
+	go func() {
+		err := writeDeviceSnapshot(s.cfg.SnapshotDir, j.partition, st, func() bool { return !j.revoked.Load() })
+		if err == nil {
+			s.m.deviceSnapshot.Observe(time.Since(start).Seconds())
+		}
+		j.done <- err
+	}()
+	return nil
+}
+
+// waitSnapshot waits for the snapshot being written, if any (a crash in
+// the middle of it leaves the previous snapshot, which is as valid).
+func (s *deviceStage) waitSnapshot() {
+	if s.writing != nil {
+		<-s.writing.done
+		s.writing = nil
+	}
+}
+
+// restore returns the state of a newly assigned partition: from its
+// snapshot, or, without one or with one that cannot be restored (logged),
+// empty, to be rebuilt from the partition's start.
+func (s *deviceStage) restore(partition int32) (*devicePart, error) {
+	start := time.Now()
+	dp, ok, err := readDeviceSnapshot(s.cfg.SnapshotDir, partition, s.deviceConfig(), s.sources)
+	if err != nil {
+		s.log.Error("processors: unreadable device snapshot; re-reading the partition from its start", "partition", partition, "err", err)
+	}
+	if !ok || err != nil {
+		p, err := bots.New(s.deviceConfig(), nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		dp = &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, sources: s.sources}
+	}
+	s.m.deviceRestore.Observe(time.Since(start).Seconds())
+	dp.snapAt = s.cfg.Now()
+	return dp, nil
+}
