@@ -167,6 +167,7 @@ func (s *deviceStage) snapshot(now time.Time) error {
 	dp := s.parts[due]
 	start := time.Now()
 	st := dp.freeze(s.deviceConfig().Window)
+	s.m.devicePause.Observe(time.Since(start).Seconds())
 	dp.snapAt = now
 	j := &snapshotJob{partition: due, next: dp.next, done: make(chan error, 1)}
 	s.writing = j

@@ -18,6 +18,7 @@ type metrics struct {
 	// The device stage's.
 	deviceRestore  prometheus.Histogram
 	deviceSnapshot prometheus.Histogram
+	devicePause    prometheus.Histogram
 	deviceRecords  prometheus.Counter
 }
 
@@ -70,13 +71,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "questline_processor_device_snapshot_duration_seconds", Help: "Time to take and write a snapshot of a partition of questline.devices (the write in the background).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
+		devicePause: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_device_snapshot_pause_seconds", Help: "Time the device stage stops processing to copy a partition's state for a snapshot.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
 		deviceRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_processor_device_records_total", Help: "Records of questline.devices applied by the device stage, re-reads after an assignment included.",
 		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.rebalances, m.idle, m.refused,
-			m.deviceRestore, m.deviceSnapshot, m.deviceRecords)
+			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords)
 	}
 	return m
 }
