@@ -1,13 +1,16 @@
 package processors
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"fmt"
 	"log/slog"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -331,5 +334,54 @@ func TestDeviceSnapshotMidStream(t *testing.T) {
 		if !slices.Equal(want[i], got[i]) {
 			t.Fatalf("flush %d: restored partition emitted\n%v\nwant\n%v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestDeviceFrozenWhileThePartitionGoesOn: a device partition's frozen
+// state, encoded after the partition took the rest of its stream (as the
+// background writer does), is the state at the freeze. Run it under -race
+// too.
+func TestDeviceFrozenWhileThePartitionGoesOn(t *testing.T) {
+	stream := deviceStream(3000)
+	cfg := pipeline.DefaultConfig().Bots
+	cfg.Entity = bots.EntityDevice
+	p, err := bots.New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, sources: 2}
+	var e event.Event
+	for i, v := range stream[:len(stream)/2] {
+		dp.apply(int64(i), v, &e)
+		if i%7 == 6 {
+			dp.p.Flush(dp.watermark())
+		}
+	}
+	encode := func(st *deviceState) *deviceState {
+		var b bytes.Buffer
+		if err := gob.NewEncoder(&b).Encode(st); err != nil {
+			t.Fatal(err)
+		}
+		var out deviceState
+		if err := gob.NewDecoder(&b).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return &out
+	}
+	st := dp.freeze(cfg.Window)
+	want := encode(st)
+	done := make(chan *deviceState)
+	go func() { done <- encode(st) }() // beside the partition, as the writer runs
+	for i, v := range stream[len(stream)/2:] {
+		dp.apply(int64(len(stream)/2+i), v, &e)
+		if i%7 == 6 {
+			dp.p.Flush(dp.watermark())
+		}
+	}
+	if got := <-done; !reflect.DeepEqual(got, want) {
+		t.Fatal("the frozen state changed while the partition went on")
+	}
+	if got := encode(st); !reflect.DeepEqual(got, want) {
+		t.Fatal("the frozen state changed after the partition went on")
 	}
 }
