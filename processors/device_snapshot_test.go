@@ -115,19 +115,57 @@ func TestDeviceStageRestoresItsSnapshot(t *testing.T) {
 	if !strings.Contains(want, "shared_device") {
 		t.Fatalf("the reference has no shared_device row:\n%.1000s", want)
 	}
-	recs := readTopic(t, f.brokers, TopicDevices)
+	f.restartHalfway(t, stageRestart{
+		topic: TopicDevices, group: "-devices", path: deviceSnapshotPath,
+		records: "questline_processor_device_records_total",
+		run: func(ctx context.Context, cfg Config, reg prometheus.Registerer) error {
+			return runDeviceStage(ctx, cfg, partitions, reg)
+		},
+		next: func(cfg Config, dir string, p int32) (int64, bool, error) {
+			dp, ok, err := readDeviceSnapshot(dir, p, f.deviceBots(cfg), partitions)
+			if !ok {
+				return 0, ok, err
+			}
+			return dp.next, ok, err
+		},
+		rows: f.deviceRows, want: want,
+	})
+}
+
+// stageRestart is a stage of the processors run alone over a copy of its
+// input topic, for restartHalfway.
+type stageRestart struct {
+	topic, group string // the stage's input topic and group suffix
+	path         func(dir string, partition int32) string
+	records      string                 // the counter of records the stage applies
+	counts       func(*kgo.Record) bool // whether it counts a record (nil: all)
+	run          func(ctx context.Context, cfg Config, reg prometheus.Registerer) error
+	// next returns the offset the partition's snapshot in dir holds.
+	next func(cfg Config, dir string, partition int32) (int64, bool, error)
+	rows func(t *testing.T, db string) string
+	want string // rows of an uninterrupted run
+}
+
+// restartHalfway runs s over the first half of every partition of its
+// topic (copied from f's broker into a new one), stops it (as by a crash)
+// once every partition's snapshot holds that half, adds the second half
+// and restarts it: it must read only the second half and end with the
+// uninterrupted run's rows. Then the same with the snapshots of three
+// partitions damaged (a flipped bit, a truncated file) or missing: those
+// three are re-read from their start, with the same rows.
+func (f *fixture) restartHalfway(t *testing.T, s stageRestart) {
+	recs := readTopic(t, f.brokers, s.topic)
 	half := map[int32]int{}
 	for p, rs := range recs {
 		half[p] = len(rs) / 2
 	}
-
 	for _, c := range []struct {
 		name   string
 		damage func(t *testing.T, dir string) (reread []int32)
 	}{
 		{"intact", nil},
 		{"damaged or missing", func(t *testing.T, dir string) []int32 {
-			path := deviceSnapshotPath(dir, 0)
+			path := s.path(dir, 0)
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -136,10 +174,10 @@ func TestDeviceStageRestoresItsSnapshot(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Remove(deviceSnapshotPath(dir, 1)); err != nil {
+			if err := os.Remove(s.path(dir, 1)); err != nil {
 				t.Fatal(err)
 			}
-			path = deviceSnapshotPath(dir, 2)
+			path = s.path(dir, 2)
 			if b, err = os.ReadFile(path); err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +191,7 @@ func TestDeviceStageRestoresItsSnapshot(t *testing.T) {
 			g := *f
 			g.brokers = kafkatest.New(t, kafkatest.Partitions(partitions), kafkatest.Topics(Topics...)).Addrs()
 			db, dir := g.newDB(t), t.TempDir()
-			cfg := g.config(t, db, "dev", dir)
+			cfg := g.config(t, db, "restart", dir)
 			var first, second []*kgo.Record
 			for p, rs := range recs {
 				first = append(first, rs[:half[p]]...)
@@ -161,19 +199,17 @@ func TestDeviceStageRestoresItsSnapshot(t *testing.T) {
 			}
 			produceAt(t, g.brokers, first)
 
-			// The first run: stopped (as by a crash) once every
-			// partition's snapshot holds its first half.
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- runDeviceStage(ctx, cfg, partitions, nil) }()
+			go func() { done <- s.run(ctx, cfg, nil) }()
 			deadline := time.Now().Add(time.Minute)
 			for p := range int32(partitions) {
 				for {
-					dp, ok, err := readDeviceSnapshot(dir, p, g.deviceBots(cfg), partitions)
+					next, ok, err := s.next(cfg, dir, p)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if ok && dp.next == int64(half[p]) {
+					if ok && next == int64(half[p]) {
 						break
 					}
 					if time.Now().After(deadline) {
@@ -187,36 +223,45 @@ func TestDeviceStageRestoresItsSnapshot(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			wantRead := len(second)
+			count := func(rs []*kgo.Record) int {
+				n := 0
+				for _, r := range rs {
+					if s.counts == nil || s.counts(r) {
+						n++
+					}
+				}
+				return n
+			}
+			wantRead := count(second)
 			if c.damage != nil {
 				for _, p := range c.damage(t, dir) {
-					wantRead += half[p]
+					wantRead += count(recs[p][:half[p]])
 				}
 			}
 			produceAt(t, g.brokers, second)
 			reg := prometheus.NewRegistry()
 			ctx, cancel = context.WithCancel(context.Background())
-			go func() { done <- runDeviceStage(ctx, cfg, partitions, reg) }()
+			go func() { done <- s.run(ctx, cfg, reg) }()
 			defer func() {
 				cancel()
 				if err := <-done; err != nil {
 					t.Error(err)
 				}
 			}()
-			ends := kafkatest.EndOffsets(t, g.brokers, TopicDevices)
-			for !kafkatest.CommittedAtLeast(t, g.brokers, cfg.Group+"-devices", TopicDevices, ends) {
+			ends := kafkatest.EndOffsets(t, g.brokers, s.topic)
+			for !kafkatest.CommittedAtLeast(t, g.brokers, cfg.Group+s.group, s.topic, ends) {
 				if time.Now().After(deadline.Add(time.Minute)) {
 					t.Fatal("the restarted stage did not catch up")
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			read, _ := metric(t, reg, "questline_processor_device_records_total", "")
-			t.Logf("records read after the restart: %.0f of %d (second half %d)", read, len(first)+len(second), len(second))
+			read, _ := metric(t, reg, s.records, "")
+			t.Logf("records applied after the restart: %.0f (want %d; %d in the topic, %d in its second half)", read, wantRead, len(first)+len(second), len(second))
 			if int(read) != wantRead {
 				t.Errorf("the restarted stage read %.0f records, want %d", read, wantRead)
 			}
-			if got := g.deviceRows(t, db); got != want {
-				t.Fatalf("device rows differ from an uninterrupted run's:\n%s", firstDiff(want, got))
+			if got := s.rows(t, db); got != s.want {
+				t.Fatalf("rows differ from an uninterrupted run's:\n%s", firstDiff(s.want, got))
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/questline/questline/processors/latency"
 	"github.com/questline/questline/processors/lift"
@@ -99,6 +100,10 @@ type mergeState struct {
 	until   map[string]int64             // table|identity → greatest Until
 	dirty   map[string]bool
 	srcWM   map[int32]int64
+	next    int64 // the next offset of the partials partition to apply
+	// snapAt is when the partition's last snapshot was taken (or it was
+	// assigned): it is due for the next SnapshotInterval after.
+	snapAt time.Time
 }
 
 func newMergeState(sources int) *mergeState {

@@ -13,11 +13,14 @@ import (
 )
 
 // mergeStage is the second stage: it keeps the latest partial of every
-// (identity, source partition) and writes the merged rows. On every
-// assignment it reads its partitions of the compacted partials topic from
-// the start, so its state is always complete and the merged rows it writes
-// are a function of the partials (idempotent); the offsets it commits once
-// its rows are written are for lag monitoring only (commitPolled).
+// (identity, source partition) and writes the merged rows. Each partition
+// is snapshotted every SnapshotInterval (merge_snapshot.go) with the offset
+// it reflects; on assignment it is restored from its snapshot and read on
+// from that offset, or, without a usable snapshot, read from the start of
+// the compacted partials topic. Either way its state is complete and the
+// merged rows it writes are a function of the partials (idempotent); the
+// offsets it commits once its rows are written are for lag monitoring only
+// (commitPolled).
 type mergeStage struct {
 	cfg     *Config
 	log     *slog.Logger
@@ -26,8 +29,9 @@ type mergeStage struct {
 	sources int // partitions of questline.events
 	m       *metrics
 
-	mu     sync.Mutex
-	states map[int32]*mergeState
+	mu      sync.Mutex
+	states  map[int32]*mergeState
+	writing *snapshotJob // the snapshot being written, if any
 }
 
 func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*mergeStage, error) {
@@ -56,8 +60,9 @@ func (s *mergeStage) assign(_ context.Context, offsets map[string]map[int32]kgo.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for partition := range offsets[TopicPartials] {
-		s.states[partition] = newMergeState(s.sources)
-		offsets[TopicPartials][partition] = kgo.NewOffset().AtStart()
+		st := s.restore(partition)
+		s.states[partition] = st
+		offsets[TopicPartials][partition] = kgo.NewOffset().At(st.next).WithEpoch(-1)
 	}
 	return offsets, nil
 }
@@ -67,11 +72,15 @@ func (s *mergeStage) revoke(_ context.Context, _ *kgo.Client, revoked map[string
 	defer s.mu.Unlock()
 	for _, p := range revoked[TopicPartials] {
 		delete(s.states, p)
+		if j := s.writing; j != nil && j.partition == p {
+			j.revoked.Store(true) // its new owner may write a newer one first
+		}
 	}
 }
 
 func (s *mergeStage) run(ctx context.Context) error {
 	defer s.cl.Close()
+	defer s.waitSnapshot()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
 		fetches := s.cl.PollRecords(pctx, 50_000)
@@ -89,12 +98,14 @@ func (s *mergeStage) run(ctx context.Context) error {
 		var err error
 		fetches.EachRecord(func(r *kgo.Record) {
 			st := s.states[r.Partition]
-			if st == nil || err != nil {
-				return
+			if st == nil || err != nil || r.Offset < st.next {
+				return // not ours, or already in the restored state
 			}
+			st.next = r.Offset + 1
 			if len(r.Value) == 0 {
 				return // a tombstone: its identity was evicted
 			}
+			s.m.mergeRecords.Inc()
 			var p partial
 			if e := decodePartial(r.Value, &p); e != nil {
 				s.log.Warn("processors: undecodable partial skipped", "partition", r.Partition, "offset", r.Offset, "err", e)
@@ -132,6 +143,9 @@ func (s *mergeStage) run(ctx context.Context) error {
 		}
 		if err == nil && !fetches.Empty() {
 			commitPolled(ctx, s.cl, s.log, "merge")
+		}
+		if err == nil {
+			err = s.snapshot(s.cfg.Now())
 		}
 		s.mu.Unlock()
 		s.cl.AllowRebalance()

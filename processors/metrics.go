@@ -20,6 +20,10 @@ type metrics struct {
 	deviceSnapshot prometheus.Histogram
 	devicePause    prometheus.Histogram
 	deviceRecords  prometheus.Counter
+	// The merge stage's.
+	mergeRestore  prometheus.Histogram
+	mergeSnapshot prometheus.Histogram
+	mergeRecords  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,10 +82,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deviceRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_processor_device_records_total", Help: "Records of questline.devices applied by the device stage, re-reads after an assignment included.",
 		}),
+		mergeRestore: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_merge_restore_duration_seconds", Help: "Time to restore a partition of the partials topic from its snapshot (or to find it has none) on assignment.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		mergeSnapshot: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_merge_snapshot_duration_seconds", Help: "Time to take and write a snapshot of a partition of the partials topic (the write in the background).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		mergeRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "questline_processor_merge_records_total", Help: "Partials and markers (not tombstones) of the partials topic applied by the merge stage, re-reads after an assignment included.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.rebalances, m.idle, m.refused,
-			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords)
+			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords, m.mergeRestore, m.mergeSnapshot, m.mergeRecords)
 	}
 	return m
 }
