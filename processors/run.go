@@ -155,11 +155,10 @@ func loadCatalog(ctx context.Context, brokers []string, logger *slog.Logger, adm
 }
 
 // commitPolled commits the offsets of the records polled so far, once the
-// rows they produced are written. The merge stage re-reads its partitions
-// from the start on every assignment and the device stage resumes where
-// its snapshots say, so these commits never decide where they resume: they
-// show the stages' consumer lag to operators and tell tests that a stage
-// has caught up.
+// rows they produced are written. The merge and device stages resume where
+// their snapshots say (from the start without one), so these commits never
+// decide where they resume: they show the stages' consumer lag to
+// operators and tell tests that a stage has caught up.
 func commitPolled(ctx context.Context, cl *kgo.Client, log *slog.Logger, stage string) {
 	if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
 		log.Warn("processors: offset commit failed (informational only)", "stage", stage, "err", err)

@@ -200,13 +200,14 @@ func (c *checksumReader) verifyTrailer(br *bufio.Reader, optional bool) error {
 const staleTemp = time.Hour
 
 // removeStaleTemps removes the temporary files of snapshots in dir (the
-// source stage's events-N, the device stage's devices-N) not
+// source stage's events-N, the device stage's devices-N, the merge
+// stage's partials-N) not
 // modified for staleTemp before now, and returns how many it removed.
 // Newer ones may belong to another process's writer (processes share the
 // directory) and are left alone.
 func removeStaleTemps(dir string, now time.Time) (int, error) {
 	var paths []string
-	for _, pattern := range []string{"events-*.snap.tmp*", "devices-*.snap.tmp*"} {
+	for _, pattern := range []string{"events-*.snap.tmp*", "devices-*.snap.tmp*", "partials-*.snap.tmp*"} {
 		ps, err := filepath.Glob(filepath.Join(dir, pattern))
 		if err != nil {
 			return 0, err

@@ -33,6 +33,7 @@ func TestRemoveStaleTemps(t *testing.T) {
 		"events-2.snap.tmp789": 0, // just written
 		"devices-3.snap":       2 * time.Hour,
 		"devices-3.snap.tmp5":  2 * time.Hour, // the device stage's, left by a crash
+		"partials-1.snap.tmp7": 2 * time.Hour, // the merge stage's
 	}
 	for name, age := range files {
 		path := filepath.Join(dir, name)
@@ -53,8 +54,8 @@ func TestRemoveStaleTemps(t *testing.T) {
 		left = append(left, e.Name())
 	}
 	want := []string{"devices-3.snap", "events-0.snap", "events-1.snap.tmp456", "events-2.snap.tmp789", "notes.tmp"}
-	if n != 3 || !slices.Equal(left, want) {
-		t.Fatalf("removed %d, left %v; want 3 removed, %v left", n, left, want)
+	if n != 4 || !slices.Equal(left, want) {
+		t.Fatalf("removed %d, left %v; want 4 removed, %v left", n, left, want)
 	}
 	if n, err := removeStaleTemps(filepath.Join(dir, "missing"), now); n != 0 || err != nil {
 		t.Fatalf("a missing directory: %d, %v", n, err)
