@@ -15,6 +15,7 @@ type metrics struct {
 	rebalances    prometheus.Counter
 	idle          prometheus.Counter
 	refused       *prometheus.CounterVec
+	yield         *yieldGauges
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,9 +59,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_processor_rows_refused_total", Help: "Window rows ClickHouse refused, dead-lettered to questline.events.dlq (kind processor_refused), by table.",
 		}, []string{"table"}),
+		yield: newYieldGauges(),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.rebalances, m.idle, m.refused)
+		reg.MustRegister(m.yield.collectors()...)
 	}
 	return m
 }
