@@ -15,6 +15,12 @@ import (
 // merged and wrote it to ClickHouse. The values are the rows' own: a late
 // event that updates the window shown updates them too.
 //
+// The sources' watermarks are their markers' Done watermarks (see
+// pipeline.Partition.Done), which in a steady state are their event-time
+// watermarks; after a cold start (no snapshot) they wait for the clean
+// pass's first events, its lag (about 11 minutes of event time by
+// default), so the gauges appear that late.
+//
 // A window's identity is merged by one partials partition, so with several
 // processes each shows the latest complete window of those it merged, and
 // questline_yield_window_end_timestamp_seconds tells which is newest (the
