@@ -109,7 +109,13 @@ func (b board) build() (dashboard.Dashboard, error) {
 		Time("now-6h", "now").
 		Refresh("1m").
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
-		Editable()
+		Editable().
+		Link(dashboard.NewDashboardLinkBuilder("questline").
+			Type(dashboard.DashboardLinkTypeDashboards).
+			Tags([]string{"questline"}).
+			AsDropdown(true).
+			IncludeVars(true).
+			KeepTime(true))
 	if b.scope {
 		db.WithVariable(scopeVariable())
 	}
