@@ -87,6 +87,11 @@ func TestClickHousePanels(t *testing.T) {
 		}
 	}
 	panels := clickHousePanels()
+	for _, p := range panels {
+		if (p.viz == vizTimeSeries) != (p.sql.columns[0] == "time") {
+			t.Errorf("%s / %q: a time series query returns time first, and only it: %v", p.board, p.title, p.sql.columns)
+		}
+	}
 	run := func() map[string]string {
 		answers := map[string]string{}
 		for _, p := range panels {
@@ -107,6 +112,11 @@ func TestClickHousePanels(t *testing.T) {
 				}
 				if len(lines) < 2 {
 					t.Errorf("%s / %q (scope %s): no rows\n%s", p.board, p.title, scope, q)
+				}
+				if p.viz == vizTimeSeries && !slices.IsSortedFunc(lines[1:], func(a, b string) int {
+					return strings.Compare(strings.Split(a, "\t")[0], strings.Split(b, "\t")[0])
+				}) {
+					t.Errorf("%s / %q: time series rows not in time order (the plugin pivots them as they come)", p.board, p.title)
 				}
 				answers[p.board+"/"+p.title+"/"+scope] = out
 			}
