@@ -52,22 +52,32 @@ type yieldWindow struct {
 }
 
 func newYieldGauges() *yieldGauges {
-	vec := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-	}
+	placement := []string{"placement"}
 	return &yieldGauges{
-		end: vec("questline_yield_window_end_timestamp_seconds",
-			"End (event time) of the latest complete offer_yield window this process merged, by placement (scope all).", "placement"),
-		auctions: vec("questline_yield_window_auctions",
-			"Auctions of that window (offer_yield.auctions, every bidder).", "placement"),
-		impressions: vec("questline_yield_window_impressions",
-			"Impressions of that window (offer_yield.impressions).", "placement"),
-		revenue: vec("questline_yield_window_revenue_micros",
-			"Revenue of that window in micros (offer_yield.revenue_micros); rpm = revenue_micros / 1e3 / auctions.", "placement"),
-		integrity: vec("questline_yield_window_integrity_ratio",
-			"Auctions without violation / auctions of that window (bidstream_integrity.integrity_ratio); absent without auctions.", "placement"),
-		violations: vec("questline_yield_window_violations",
-			"Auctions of that window with a violation of the kind (bidstream_integrity.violations).", "placement", "kind"),
+		end: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_end_timestamp_seconds",
+			Help: "End (event time) of the latest complete offer_yield window this process merged, by placement (scope all).",
+		}, placement),
+		auctions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_auctions",
+			Help: "Auctions of that window (offer_yield.auctions, every bidder).",
+		}, placement),
+		impressions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_impressions",
+			Help: "Impressions of that window (offer_yield.impressions).",
+		}, placement),
+		revenue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_revenue_micros",
+			Help: "Revenue of that window in micros (offer_yield.revenue_micros); rpm = revenue_micros / 1e3 / auctions.",
+		}, placement),
+		integrity: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_integrity_ratio",
+			Help: "Auctions without violation / auctions of that window (bidstream_integrity.integrity_ratio); absent without auctions.",
+		}, placement),
+		violations: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_violations",
+			Help: "Auctions of that window with a violation of the kind (bidstream_integrity.violations).",
+		}, []string{"placement", "kind"}),
 		windows: map[string]map[int64]*yieldWindow{},
 		shown:   map[string]int64{},
 	}
