@@ -101,6 +101,36 @@ func operationsBoard() board {
 					},
 				},
 			}},
+			{title: "Offer yield: what the alerts read", panels: []panel{
+				{
+					title: "RPM of the latest complete window", viz: vizTimeSeries, unit: unitShort,
+					description: "Per placement, revenue per thousand auctions of its latest complete yield window (recording rule of alerts/questline.rules.yml; QuestlineYieldDrop pages when it falls under half its hour's average).",
+					prom: []promQuery{
+						{`questline:yield_rpm:latest`, "{{placement}}"},
+					},
+				},
+				{
+					title: "Integrity ratio of the latest complete window", viz: vizTimeSeries, unit: unitPercent,
+					description: "Per placement, auctions without integrity violation / auctions (QuestlineIntegrityRatioLow pages under 90 % with 100 auctions or more).",
+					prom: []promQuery{
+						{`questline:yield_integrity_ratio:latest`, "{{placement}}"},
+					},
+				},
+				{
+					title: "Auctions and fill rate of the latest complete window", viz: vizTimeSeries, unit: unitShort,
+					prom: []promQuery{
+						{`questline:yield_auctions:latest`, "auctions {{placement}}"},
+						{`questline:yield_fill_rate:latest`, "fill rate {{placement}}"},
+					},
+				},
+				{
+					title: "Age of the newest complete yield window", viz: vizStat, unit: unitSeconds,
+					description: "Wall clock − the end of the newest complete yield window (QuestlineYieldStale pages above 15 minutes).",
+					prom: []promQuery{
+						{`time() - max(questline:yield_window_end_timestamp_seconds:latest)`, "age"},
+					},
+				},
+			}},
 			{title: "ClickHouse", panels: []panel{
 				{
 					title: "Insert errors", viz: vizTimeSeries, unit: unitOps,

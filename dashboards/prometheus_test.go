@@ -159,6 +159,35 @@ func registeredMetrics(t *testing.T, root string) map[string]string {
 // metricName finds the metric names of questline in an expression.
 var metricName = regexp.MustCompile(`\bquestline_[a-z0-9_]+\b`)
 
+// recordedName is a recording rule's name (level:metric:operations).
+var recordedName = regexp.MustCompile(`\bquestline:[a-z0-9_:]+\b`)
+
+// TestPromQLUsesRecordedSeries: a recording rule an expression reads is
+// one alerts/questline.rules.yml records.
+func TestPromQLUsesRecordedSeries(t *testing.T) {
+	rules, err := os.ReadFile("../alerts/questline.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*- record: (\S+)$`).FindAllStringSubmatch(string(rules), -1) {
+		recorded[m[1]] = true
+	}
+	n := 0
+	exprs := promPanels()
+	for _, k := range sortedKeys(exprs) {
+		for _, m := range recordedName.FindAllString(exprs[k], -1) {
+			n++
+			if !recorded[m] {
+				t.Errorf("%s: %s is not recorded by alerts/questline.rules.yml", k, m)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no panel reads a recording rule: the yield alerts' inputs are not shown")
+	}
+}
+
 // TestPromQLUsesRegisteredMetrics checks that every metric an expression
 // names is registered by questline's code, with a suffix its kind has
 // (_bucket, _sum, _count of histograms), that counters and histograms are
