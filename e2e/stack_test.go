@@ -84,13 +84,19 @@ type stack struct {
 	url     string
 	errs    chan error
 	clock   *clock
+	// reg holds the metrics of every role (of the processors only with
+	// one instance: two would register the same names); names records
+	// every name registered on it, series or not.
+	reg   *prometheus.Registry
+	names *namesRegisterer
 }
 
 // newStack starts every role; they stop at t's cleanup.
 func newStack(t *testing.T, w loadgen.Windows, processes int, limits ...ingest.LimiterOpt) *stack {
 	t.Helper()
 	br := kafkatest.New(t, kafkatest.Partitions(4), kafkatest.Topics(processors.Topics...))
-	s := &stack{t: t, srv: chs.Server(t), brokers: br.Addrs(), errs: make(chan error, 8), clock: &clock{}}
+	s := &stack{t: t, srv: chs.Server(t), brokers: br.Addrs(), errs: make(chan error, 8), clock: &clock{}, reg: prometheus.NewRegistry()}
+	s.names = &namesRegisterer{Registerer: s.reg, names: map[string]bool{}}
 	s.db = s.srv.NewDatabase(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -114,7 +120,7 @@ func newStack(t *testing.T, w loadgen.Windows, processes int, limits ...ingest.L
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := ingest.New(cl, ingest.Keys(keys), ingest.RateLimits(lim), ingest.Registerer(prometheus.NewRegistry()),
+	h, err := ingest.New(cl, ingest.Keys(keys), ingest.RateLimits(lim), ingest.Registerer(s.names),
 		ingest.TrustedProxies(netip.MustParsePrefix("127.0.0.0/8")))
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +133,7 @@ func newStack(t *testing.T, w loadgen.Windows, processes int, limits ...ingest.L
 
 	// The sink: events and rejected_events.
 	sink, err := ch.NewSink(ctx, ch.SinkConfig{Brokers: s.brokers, DSN: s.srv.DSN(s.db), Group: sinkGroup, BatchWait: 200 * time.Millisecond},
-		prometheus.NewRegistry(), nil)
+		s.names, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +156,12 @@ func newStack(t *testing.T, w loadgen.Windows, processes int, limits ...ingest.L
 		// window, the final lift rows and the clean pass.
 		IdleTimeout: 30 * time.Second, Now: s.clock.Now,
 	}
+	var reg prometheus.Registerer
+	if processes == 1 {
+		reg = s.names
+	}
 	for range processes {
-		s.goRun(ctx, &wg, "processors", func(ctx context.Context) error { return processors.Run(ctx, cfg, nil, nil) })
+		s.goRun(ctx, &wg, "processors", func(ctx context.Context) error { return processors.Run(ctx, cfg, reg, nil) })
 	}
 	return s
 }

@@ -88,6 +88,13 @@ func StartEmbedded(opts ...EmbeddedOpt) (*Embedded, error) {
 // Addrs returns the broker addresses clients should use.
 func (e *Embedded) Addrs() []string { return e.c.ListenAddrs() }
 
+// ApplyRetention deletes now what the topics' retention no longer keeps
+// (the broker does it by itself every hour: Kafka's log.cleaner.backoff.ms
+// default). Topics keep 7 days (retention.ms, Kafka's default) unless
+// created otherwise; questline's compacted topics keep everything
+// (EnsureTopics).
+func (e *Embedded) ApplyRetention() { e.c.ApplyRetention() }
+
 // Close stops the broker, flushing its data to disk.
 func (e *Embedded) Close() { e.c.Close() }
 

@@ -128,3 +128,37 @@ func TestEmbeddedRejectsUnspecifiedAddr(t *testing.T) {
 		t.Fatal("want an error for 0.0.0.0: clients cannot connect to an advertised 0.0.0.0")
 	}
 }
+
+// TestEmbeddedRetention: the embedded broker deletes records older than 7
+// days (Kafka's default retention) from an ordinary topic, and keeps them
+// in a compacted topic created by EnsureTopics (the catalog, the
+// partials), as real Kafka does under cleanup.policy=compact.
+func TestEmbeddedRetention(t *testing.T) {
+	const compacted, ordinary = "questline.test.compacted", "questline.test.log"
+	b := kafkatest.New(t, kafkatest.Partitions(1), kafkatest.Topics(kafka.Topic{Name: compacted, Compact: true}, kafka.Topic{Name: ordinary}))
+	// A plain client: questline's has a delivery timeout, which kgo
+	// counts from the record's timestamp.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	old := time.Now().Add(-8 * 24 * time.Hour)
+	for _, topic := range []string{compacted, ordinary} {
+		// Separate produces: retention deletes whole batches.
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: topic, Key: []byte("old"), Value: []byte("1"), Timestamp: old}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: topic, Key: []byte("new"), Value: []byte("2")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.ApplyRetention()
+	if got := consumeAll(t, b.Addrs(), compacted, 2); string(got[0].Key) != "old" {
+		t.Errorf("compacted topic: first record %q, want the 8-day-old one", got[0].Key)
+	}
+	got := consumeAll(t, b.Addrs(), ordinary, 1)
+	if len(got) != 1 || string(got[0].Key) != "new" || got[0].Offset != 1 {
+		t.Errorf("ordinary topic after retention: %d records, first %q at offset %d; want only the new one at 1", len(got), got[0].Key, got[0].Offset)
+	}
+}

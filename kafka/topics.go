@@ -52,8 +52,13 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replica
 		}
 		var configs map[string]*string
 		if t.Compact {
-			compact := "compact"
-			configs = map[string]*string{"cleanup.policy": &compact}
+			// A compacted topic keeps every key's latest value for ever:
+			// real Kafka never deletes by time under cleanup.policy
+			// compact alone, but the embedded broker applies retention.ms
+			// (7 days by default) to every topic unless it is -1, which
+			// would drop old catalog definitions and partials.
+			compact, forever := "compact", "-1"
+			configs = map[string]*string{"cleanup.policy": &compact, "retention.ms": &forever}
 		}
 		resp, err := adm.CreateTopic(ctx, p, replication, configs, t.Name)
 		if err == nil {

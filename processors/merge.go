@@ -10,6 +10,7 @@ import (
 	"github.com/questline/questline/processors/lift"
 	"github.com/questline/questline/processors/quest"
 	"github.com/questline/questline/processors/tables"
+	"github.com/questline/questline/processors/window"
 	"github.com/questline/questline/processors/yield"
 	ch "github.com/questline/questline/sinks/clickhouse"
 )
@@ -30,6 +31,7 @@ type tableMerger[T any] struct {
 	w      *ch.Writer[T]
 	name   string
 	refs   *refusals
+	seen   func(*T) // if set, sees every merged row
 }
 
 func (m *tableMerger[T]) decode(row []byte) (any, error) {
@@ -54,6 +56,9 @@ func (m *tableMerger[T]) merge(parts []any) error {
 	if len(merged) != 1 {
 		return fmt.Errorf("processors: %d merged rows for one identity", len(merged))
 	}
+	if m.seen != nil {
+		m.seen(&merged[0])
+	}
 	m.w.Add(merged[0])
 	return nil
 }
@@ -62,15 +67,17 @@ func (m *tableMerger[T]) flush(ctx context.Context) error {
 	return flushRefusing(ctx, m.w, m.name, m.refs)
 }
 
-func newMerger[T any](c *ch.Client, table ch.Table[T], merge func([]T) []T, refs *refusals) (merger, error) {
+func newMerger[T any](c *ch.Client, table ch.Table[T], merge func([]T) []T, refs *refusals, seen func(*T)) (merger, error) {
 	w, err := ch.NewWriter(c, table)
 	if err != nil {
 		return nil, err
 	}
-	return &tableMerger[T]{merge1: merge, w: w, name: table.Name, refs: refs}, nil
+	return &tableMerger[T]{merge1: merge, w: w, name: table.Name, refs: refs, seen: seen}, nil
 }
 
-func newMergers(c *ch.Client, refs *refusals) (map[string]merger, error) {
+// newMergers returns a merger per window table; g sees the merged yield
+// and integrity rows.
+func newMergers(c *ch.Client, refs *refusals, g *yieldGauges) (map[string]merger, error) {
 	out := map[string]merger{}
 	var err error
 	add := func(name string, m merger, e error) {
@@ -79,15 +86,15 @@ func newMergers(c *ch.Client, refs *refusals) (map[string]merger, error) {
 		}
 		out[name] = m
 	}
-	m, e := newMerger(c, tables.QuestCompletion, quest.Merge, refs)
+	m, e := newMerger(c, tables.QuestCompletion, quest.Merge, refs, nil)
 	add(tQuest, m, e)
-	m, e = newMerger(c, tables.ConversionLatency, latency.Merge, refs)
+	m, e = newMerger(c, tables.ConversionLatency, latency.Merge, refs, nil)
 	add(tLatency, m, e)
-	m, e = newMerger(c, tables.OfferYield, yield.Merge, refs)
+	m, e = newMerger(c, tables.OfferYield, yield.Merge, refs, g.offer)
 	add(tYield, m, e)
-	m, e = newMerger(c, tables.BidstreamIntegrity, yield.MergeIntegrity, refs)
+	m, e = newMerger(c, tables.BidstreamIntegrity, yield.MergeIntegrity, refs, g.integrityRow)
 	add(tIntegrity, m, e)
-	m, e = newMerger(c, tables.CreatorLift, lift.Merge, refs)
+	m, e = newMerger(c, tables.CreatorLift, lift.Merge, refs, nil)
 	add(tLift, m, e)
 	return out, err
 }
@@ -168,17 +175,27 @@ func (s *mergeState) emit(ms map[string]merger) error {
 	return nil
 }
 
+// low returns the lowest of the sources' watermarks; window.None until
+// every source has sent a marker.
+func (s *mergeState) low() int64 {
+	if len(s.srcWM) < s.sources {
+		return window.None
+	}
+	low := int64(1<<63 - 1)
+	for _, w := range s.srcWM {
+		low = min(low, w)
+	}
+	return low
+}
+
 // evict forgets, once emitted, every identity that no source will send
 // again — every source's watermark has passed its Until — and returns the
 // keys of their partials, for tombstones. A source that never sent a
 // marker keeps everything.
 func (s *mergeState) evict() (keys []string) {
-	if len(s.srcWM) < s.sources {
+	low := s.low()
+	if low == window.None {
 		return nil
-	}
-	low := int64(1<<63 - 1)
-	for _, w := range s.srcWM {
-		low = min(low, w)
 	}
 	for id, u := range s.until {
 		if u > low || s.dirty[id] {

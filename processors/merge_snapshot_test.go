@@ -69,7 +69,7 @@ func TestMergeStageRestoresItsSnapshot(t *testing.T) {
 			return runMergeStage(ctx, cfg, partitions, reg)
 		},
 		next: func(_ Config, dir string, p int32) (int64, bool, error) {
-			ms, err := newMergers(nil, nil)
+			ms, err := newMergers(nil, nil, newYieldGauges())
 			if err != nil {
 				return 0, false, err
 			}

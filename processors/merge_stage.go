@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/processors/window"
 	ch "github.com/questline/questline/sinks/clickhouse"
 )
 
@@ -36,7 +37,7 @@ type mergeStage struct {
 
 func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*mergeStage, error) {
 	refs := &refusals{log: log, m: m, now: cfg.Now}
-	ms, err := newMergers(c, refs)
+	ms, err := newMergers(c, refs, m.yield)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +77,22 @@ func (s *mergeStage) revoke(_ context.Context, _ *kgo.Client, revoked map[string
 			j.revoked.Store(true) // its new owner may write a newer one first
 		}
 	}
+}
+
+// low returns the lowest source watermark of the stage's partitions
+// (window.None while one has not heard from every source).
+func (s *mergeStage) low() int64 {
+	low := int64(window.None)
+	for _, st := range s.states {
+		l := st.low()
+		if l == window.None {
+			return window.None
+		}
+		if low == window.None || l < low {
+			low = l
+		}
+	}
+	return low
 }
 
 func (s *mergeStage) run(ctx context.Context) error {
@@ -135,6 +152,7 @@ func (s *mergeStage) run(ctx context.Context) error {
 				n += len(st.latest)
 			}
 			s.m.state.WithLabelValues("merge_identities").Set(float64(n))
+			s.m.yield.publish(s.low()) // the rows are written
 			if len(tombs) > 0 {
 				// Compaction then drops the evicted partials, so a stage
 				// re-reading the topic does not rebuild them.

@@ -24,6 +24,7 @@ type metrics struct {
 	mergeRestore  prometheus.Histogram
 	mergeSnapshot prometheus.Histogram
 	mergeRecords  prometheus.Counter
+	yield         *yieldGauges
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -93,10 +94,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		mergeRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_processor_merge_records_total", Help: "Partials and markers (not tombstones) of the partials topic applied by the merge stage, re-reads after an assignment included.",
 		}),
+		yield: newYieldGauges(),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.rebalances, m.idle, m.refused,
 			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords, m.mergeRestore, m.mergeSnapshot, m.mergeRecords)
+		reg.MustRegister(m.yield.collectors()...)
 	}
 	return m
 }

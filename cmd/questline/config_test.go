@@ -64,7 +64,7 @@ func TestUnknownCommandAndNotBuilt(t *testing.T) {
 		t.Errorf("unknown command: exit %d, want 2", code)
 	}
 	errb.Reset()
-	if code := runMain(t.Context(), []string{"dashboards"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not built yet") {
+	if code := runMain(t.Context(), []string{"api"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not built yet") {
 		t.Errorf("unbuilt role: exit %d, stderr %q", code, errb.String())
 	}
 }

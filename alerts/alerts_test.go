@@ -1,0 +1,231 @@
+// Package alerts_test checks questline's Prometheus rules and Alertmanager
+// routing with the real tools that read them (promtool, amtool), and that
+// every alert is complete: routed by its severity, described, tested, and
+// pointing at a runbook section whose queries run on ClickHouse. e2e's
+// TestAlertsEndToEnd runs them in a real Prometheus against the pipeline.
+package alerts_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/questline/questline/internal/chtest"
+	"github.com/questline/questline/internal/testtool"
+	ch "github.com/questline/questline/sinks/clickhouse"
+)
+
+var chs chtest.Shared
+
+func TestMain(m *testing.M) { os.Exit(chs.Run(m)) }
+
+// tool runs a tool and returns its standard output.
+func tool(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(testtool.Require(t, name), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+func TestRulesAreValid(t *testing.T) {
+	tool(t, "promtool", "check", "rules", "questline.rules.yml")
+}
+
+// TestRulesUnitTests runs questline.rules.test.yml: every alert fires on
+// the series that should fire it, and not beside them.
+func TestRulesUnitTests(t *testing.T) {
+	tool(t, "promtool", "test", "rules", "questline.rules.test.yml")
+}
+
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []struct {
+			Alert       string            `yaml:"alert"`
+			Record      string            `yaml:"record"`
+			Expr        string            `yaml:"expr"`
+			Labels      map[string]string `yaml:"labels"`
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+type ruleTests struct {
+	Tests []struct {
+		AlertRuleTest []struct {
+			Alertname string `yaml:"alertname"`
+			ExpAlerts []any  `yaml:"exp_alerts"`
+		} `yaml:"alert_rule_test"`
+	} `yaml:"tests"`
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// runbookAnchors returns the anchors of docs/runbook.md's "## " headings
+// (as GitHub makes them: lower case, spaces to dashes).
+func runbookAnchors(t *testing.T) map[string]bool {
+	b, err := os.ReadFile("../docs/runbook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			out[strings.ReplaceAll(strings.ToLower(strings.TrimSpace(h)), " ", "-")] = true
+		}
+	}
+	return out
+}
+
+// TestEveryAlertIsComplete: each alert has a severity that Alertmanager
+// routes to a receiver of its own, a summary, a description, a runbook
+// section that exists, and a unit test in which it fires.
+func TestEveryAlertIsComplete(t *testing.T) {
+	var rf ruleFile
+	readYAML(t, "questline.rules.yml", &rf)
+	var rt ruleTests
+	readYAML(t, "questline.rules.test.yml", &rt)
+	fired := map[string]bool{}
+	for _, tc := range rt.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				fired[a.Alertname] = true
+			}
+		}
+	}
+	anchors := runbookAnchors(t)
+	receivers := map[string]string{
+		"page":   "oncall",
+		"ticket": "ticket",
+	}
+	alerts := 0
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts++
+			sev := r.Labels["severity"]
+			want, ok := receivers[sev]
+			if !ok {
+				t.Errorf("%s: severity %q, want page or ticket", r.Alert, sev)
+				continue
+			}
+			got := strings.TrimSpace(tool(t, "amtool", "config", "routes", "test", "--config.file", "alertmanager.yml",
+				"alertname="+r.Alert, "severity="+sev))
+			if got != want {
+				t.Errorf("%s (severity %s) is routed to %q, want %q", r.Alert, sev, got, want)
+			}
+			for _, a := range []string{"summary", "description", "runbook_url"} {
+				if strings.TrimSpace(r.Annotations[a]) == "" {
+					t.Errorf("%s has no %s", r.Alert, a)
+				}
+			}
+			if want := "docs/runbook.md#" + strings.ToLower(r.Alert); r.Annotations["runbook_url"] != want {
+				t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
+			}
+			if !anchors[strings.ToLower(r.Alert)] {
+				t.Errorf("%s: docs/runbook.md has no section ## %s", r.Alert, r.Alert)
+			}
+			if !fired[r.Alert] {
+				t.Errorf("%s: no test in questline.rules.test.yml fires it", r.Alert)
+			}
+		}
+	}
+	if alerts == 0 {
+		t.Fatal("no alerts read")
+	}
+	// The inhibition in alertmanager.yml names this alert.
+	if !fired["QuestlinePipelineDown"] {
+		t.Error("QuestlinePipelineDown, which alertmanager.yml's inhibition names, is gone")
+	}
+}
+
+// TestRunbookQueries runs every SQL block of docs/runbook.md on a
+// migrated schema: the runbook's queries name real tables and columns and
+// run on this ClickHouse.
+func TestRunbookQueries(t *testing.T) {
+	b, err := os.ReadFile("../docs/runbook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(b), -1)
+	if len(blocks) == 0 {
+		t.Fatal("no ```sql blocks in docs/runbook.md")
+	}
+	srv := chs.Server(t)
+	db := srv.NewDatabase(t)
+	ctx := context.Background()
+	if err := ch.Migrate(ctx, srv.DSN(db), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range blocks {
+		q := strings.TrimSuffix(strings.TrimSpace(m[1]), ";")
+		if err := httpQuery(ctx, srv.HTTPAddr(), db, q); err != nil {
+			t.Errorf("runbook query\n%s\n%v", q, err)
+		}
+	}
+}
+
+func httpQuery(ctx context.Context, addr, db, q string) error {
+	u := "http://" + addr + "/?" + url.Values{"database": {db}, "query": {q}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// TestRulesReadOnlyKnownLabels: the rules group and match by labels the
+// metrics have (a typo in on(...) or by(...) makes an alert silently
+// never fire).
+func TestRulesReadOnlyKnownLabels(t *testing.T) {
+	var rf ruleFile
+	readYAML(t, "questline.rules.yml", &rf)
+	known := []string{"instance", "job", "placement", "table", "topic", "partition", "kind", "reason", "source"}
+	re := regexp.MustCompile(`\b(?:by|on)\s*\(([^)]*)\)`)
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			for _, m := range re.FindAllStringSubmatch(r.Expr, -1) {
+				for _, l := range strings.Split(m[1], ",") {
+					if l = strings.TrimSpace(l); l != "" && !slices.Contains(known, l) {
+						t.Errorf("%s%s: unknown label %q in %s", r.Alert, r.Record, l, m[0])
+					}
+				}
+			}
+		}
+	}
+}

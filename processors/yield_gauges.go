@@ -1,0 +1,210 @@
+package processors
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/questline/questline/processors/window"
+	"github.com/questline/questline/processors/yield"
+)
+
+// yieldGauges shows on-call engineers the offer yield in Prometheus, where
+// the alert rules of alerts/ read it: per placement, the figures of the
+// latest offer_yield and bidstream_integrity window (scope all, every
+// bidder) that is complete — every source partition's watermark has passed
+// its end, so every partition's partial is merged — as this process
+// merged and wrote it to ClickHouse. The values are the rows' own: a late
+// event that updates the window shown updates them too.
+//
+// The sources' watermarks are their markers' Done watermarks (see
+// pipeline.Partition.Done), which in a steady state are their event-time
+// watermarks; after a cold start (no snapshot) they wait for the clean
+// pass's first events, its lag (about 11 minutes of event time by
+// default), so the gauges appear that late.
+//
+// A window's identity is merged by one partials partition, so with several
+// processes each shows the latest complete window of those it merged, and
+// questline_yield_window_end_timestamp_seconds tells which is newest (the
+// recording rules in alerts/ pick it). A placement whose last window shown
+// is more than staleAfter of event time older than the newest window shown
+// by this process is dropped: a retired placement does not stay on a
+// dashboard or keep an alert firing.
+type yieldGauges struct {
+	end, auctions, impressions, revenue, integrity *prometheus.GaugeVec
+	violations                                     *prometheus.GaugeVec
+
+	windows map[string]map[int64]*yieldWindow // placement → window start → figures
+	shown   map[string]int64                  // placement → start of the window shown
+}
+
+// yieldStaleAfter is how far (event time, ms) a placement's last window
+// shown may trail the newest before its series are dropped.
+const yieldStaleAfter = int64(60 * 60 * 1000)
+
+// yieldWindow is what the gauges show of one placement's window.
+type yieldWindow struct {
+	end            int64
+	yield          yield.Counts
+	haveYield      bool
+	integrityRatio float64 // -1: no auctions
+	violations     map[string]int64
+	haveIntegrity  bool
+	changed        bool // since it was last shown
+}
+
+func newYieldGauges() *yieldGauges {
+	placement := []string{"placement"}
+	return &yieldGauges{
+		end: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_end_timestamp_seconds",
+			Help: "End (event time) of the latest complete offer_yield window this process merged, by placement (scope all).",
+		}, placement),
+		auctions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_auctions",
+			Help: "Auctions of that window (offer_yield.auctions, every bidder).",
+		}, placement),
+		impressions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_impressions",
+			Help: "Impressions of that window (offer_yield.impressions).",
+		}, placement),
+		revenue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_revenue_micros",
+			Help: "Revenue of that window in micros (offer_yield.revenue_micros); rpm = revenue_micros / 1e3 / auctions.",
+		}, placement),
+		integrity: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_integrity_ratio",
+			Help: "Auctions without violation / auctions of that window (bidstream_integrity.integrity_ratio); absent without auctions.",
+		}, placement),
+		violations: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "questline_yield_window_violations",
+			Help: "Auctions of that window with a violation of the kind (bidstream_integrity.violations).",
+		}, []string{"placement", "kind"}),
+		windows: map[string]map[int64]*yieldWindow{},
+		shown:   map[string]int64{},
+	}
+}
+
+func (g *yieldGauges) collectors() []prometheus.Collector {
+	return []prometheus.Collector{g.end, g.auctions, g.impressions, g.revenue, g.integrity, g.violations}
+}
+
+// window returns the figures of placement's window starting at start,
+// unless that window is older than the one shown (a late row of a window
+// no longer shown: ClickHouse has it, the gauges do not go back).
+func (g *yieldGauges) window(placement string, start, end int64) *yieldWindow {
+	if s, ok := g.shown[placement]; ok && start < s {
+		return nil
+	}
+	ws := g.windows[placement]
+	if ws == nil {
+		ws = map[int64]*yieldWindow{}
+		g.windows[placement] = ws
+	}
+	w := ws[start]
+	if w == nil {
+		w = &yieldWindow{end: end, integrityRatio: -1}
+		ws[start] = w
+	}
+	w.changed = true
+	return w
+}
+
+// offer takes a merged offer_yield row.
+func (g *yieldGauges) offer(r *yield.Row) {
+	if r.Scope != window.ScopeAll || r.BidderID != "" || r.Placement == "" {
+		return
+	}
+	if w := g.window(r.Placement, r.Start, r.End); w != nil {
+		w.yield, w.haveYield = r.Counts, true
+	}
+}
+
+// integrityRow takes a merged bidstream_integrity row (one per kind; each
+// carries the window's auctions and clean auctions).
+func (g *yieldGauges) integrityRow(r *yield.IntegrityRow) {
+	if r.Scope != window.ScopeAll || r.Placement == "" {
+		return
+	}
+	w := g.window(r.Placement, r.Start, r.End)
+	if w == nil {
+		return
+	}
+	w.haveIntegrity = true
+	w.integrityRatio = -1
+	if ratio := r.IntegrityRatio(); ratio != nil {
+		w.integrityRatio = *ratio
+	}
+	if w.violations == nil {
+		w.violations = map[string]int64{}
+	}
+	w.violations[r.Kind] = r.Violations
+}
+
+// publish shows, per placement, the newest window whose end is at or below
+// low (the lowest watermark of every source partition; window.None: not
+// known yet), and forgets the windows before it.
+func (g *yieldGauges) publish(low int64) {
+	if low == window.None {
+		return
+	}
+	newest := int64(window.None)
+	for placement, ws := range g.windows {
+		best, ok := int64(0), false
+		for start, w := range ws {
+			if w.end <= low && (!ok || start > best) {
+				best, ok = start, true
+			}
+		}
+		if !ok {
+			continue
+		}
+		for start := range ws {
+			if start < best {
+				delete(ws, start)
+			}
+		}
+		if w := ws[best]; w.changed || g.shown[placement] != best {
+			g.show(placement, w)
+		}
+		g.shown[placement] = best
+	}
+	for _, start := range g.shown {
+		newest = max(newest, start)
+	}
+	for placement, start := range g.shown {
+		if start < newest-yieldStaleAfter {
+			g.drop(placement)
+		}
+	}
+}
+
+func (g *yieldGauges) show(placement string, w *yieldWindow) {
+	w.changed = false
+	g.end.WithLabelValues(placement).Set(float64(w.end) / 1e3)
+	if w.haveYield {
+		g.auctions.WithLabelValues(placement).Set(float64(w.yield.Auctions))
+		g.impressions.WithLabelValues(placement).Set(float64(w.yield.Impressions))
+		g.revenue.WithLabelValues(placement).Set(float64(w.yield.RevenueMicros))
+	} else { // only orphans: no offer_yield row
+		g.auctions.WithLabelValues(placement).Set(0)
+		g.impressions.WithLabelValues(placement).Set(0)
+		g.revenue.WithLabelValues(placement).Set(0)
+	}
+	if w.haveIntegrity && w.integrityRatio >= 0 {
+		g.integrity.WithLabelValues(placement).Set(w.integrityRatio)
+	} else {
+		g.integrity.DeleteLabelValues(placement)
+	}
+	g.violations.DeletePartialMatch(prometheus.Labels{"placement": placement})
+	for kind, n := range w.violations {
+		g.violations.WithLabelValues(placement, kind).Set(float64(n))
+	}
+}
+
+func (g *yieldGauges) drop(placement string) {
+	delete(g.windows, placement)
+	delete(g.shown, placement)
+	for _, v := range []*prometheus.GaugeVec{g.end, g.auctions, g.impressions, g.revenue, g.integrity} {
+		v.DeleteLabelValues(placement)
+	}
+	g.violations.DeletePartialMatch(prometheus.Labels{"placement": placement})
+}

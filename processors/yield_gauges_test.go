@@ -1,0 +1,123 @@
+package processors
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/questline/questline/processors/yield"
+)
+
+// gathered returns the registry's series as name{label="value",...} → value.
+func gathered(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			out[mf.GetName()+"{"+strings.Join(ls, ",")+"}"] = m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+func expectSeries(t *testing.T, step string, got, want map[string]float64) {
+	t.Helper()
+	if !maps.Equal(got, want) {
+		keys := slices.Sorted(maps.Keys(got))
+		var b strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&b, "  %s %v\n", k, got[k])
+		}
+		t.Fatalf("%s: series\n%swant %v", step, b.String(), want)
+	}
+}
+
+// TestYieldGauges: the gauges show, per placement, the newest window every
+// source is past, with its rows' own figures (late updates included),
+// never an incomplete window, another scope or a per-bidder row; a window
+// older than the one shown does not come back, and a placement an hour of
+// event time behind the others is dropped.
+func TestYieldGauges(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := newYieldGauges()
+	reg.MustRegister(g.collectors()...)
+	const min = int64(60_000)
+	row := func(placement, bidder, scope string, start, auctions, impressions, revenue int64) *yield.Row {
+		return &yield.Row{Start: start, End: start + 5*min, Placement: placement, BidderID: bidder, Scope: scope,
+			Counts: yield.Counts{Auctions: auctions, Impressions: impressions, RevenueMicros: revenue}}
+	}
+	integ := func(placement string, start int64, kind string, violations, auctions, clean int64) *yield.IntegrityRow {
+		return &yield.IntegrityRow{Start: start, End: start + 5*min, Placement: placement, Kind: kind, Scope: "all",
+			Violations: violations, Auctions: auctions, CleanAuctions: clean}
+	}
+	g.offer(row("home", "", "all", 0, 100, 80, 5_000_000))
+	g.offer(row("home", "b1", "all", 0, 60, 50, 3_000_000)) // a bidder's row: not shown
+	g.offer(row("home", "", "clean", 0, 90, 70, 4_000_000)) // clean scope: not shown
+	g.offer(row("", "", "all", 0, 100, 80, 5_000_000))      // every placement: not shown
+	g.integrityRow(integ("home", 0, "orphan", 3, 104, 96))
+	g.integrityRow(integ("home", 0, "duplicate_win", 5, 104, 96))
+	g.offer(row("home", "", "all", min, 120, 90, 6_000_000))
+
+	g.publish(5*min - 1) // window 0 ends at 5 min: not complete
+	expectSeries(t, "before any window is complete", gathered(t, reg), map[string]float64{})
+
+	g.publish(5 * min)
+	window0 := map[string]float64{
+		`questline_yield_window_end_timestamp_seconds{placement="home"}`:           300,
+		`questline_yield_window_auctions{placement="home"}`:                        100,
+		`questline_yield_window_impressions{placement="home"}`:                     80,
+		`questline_yield_window_revenue_micros{placement="home"}`:                  5_000_000,
+		`questline_yield_window_integrity_ratio{placement="home"}`:                 96.0 / 104,
+		`questline_yield_window_violations{kind="orphan",placement="home"}`:        3,
+		`questline_yield_window_violations{kind="duplicate_win",placement="home"}`: 5,
+	}
+	expectSeries(t, "window 0 complete", gathered(t, reg), window0)
+
+	// A late event updates the window shown.
+	g.offer(row("home", "", "all", 0, 101, 80, 5_100_000))
+	g.publish(5*min + 10)
+	window0[`questline_yield_window_auctions{placement="home"}`] = 101
+	window0[`questline_yield_window_revenue_micros{placement="home"}`] = 5_100_000
+	expectSeries(t, "late update", gathered(t, reg), window0)
+
+	// The next window completes; it has no integrity rows yet: no ratio.
+	g.publish(6 * min)
+	window1 := map[string]float64{
+		`questline_yield_window_end_timestamp_seconds{placement="home"}`: 360,
+		`questline_yield_window_auctions{placement="home"}`:              120,
+		`questline_yield_window_impressions{placement="home"}`:           90,
+		`questline_yield_window_revenue_micros{placement="home"}`:        6_000_000,
+	}
+	expectSeries(t, "window 1 complete", gathered(t, reg), window1)
+	g.offer(row("home", "", "all", 0, 500, 500, 1)) // older than shown: ignored
+	g.publish(6 * min)
+	expectSeries(t, "late row of a window no longer shown", gathered(t, reg), window1)
+
+	// Another placement moves on for more than an hour: home is dropped.
+	for i := int64(0); i <= 62; i++ {
+		g.offer(row("search", "", "all", i*min, 10, 5, 1000))
+		g.publish(i*min + 5*min)
+	}
+	got := gathered(t, reg)
+	if _, ok := got[`questline_yield_window_auctions{placement="home"}`]; ok {
+		t.Fatalf("a placement an hour behind is still shown: %v", got)
+	}
+	if got[`questline_yield_window_end_timestamp_seconds{placement="search"}`] != float64(67*min/1000) {
+		t.Fatalf("search: %v", got)
+	}
+	if n := len(g.windows["search"]); n != 1 {
+		t.Fatalf("%d windows of search held, want only the one shown", n)
+	}
+}
