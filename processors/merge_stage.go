@@ -69,6 +69,7 @@ func (s *mergeStage) revoke(_ context.Context, _ *kgo.Client, revoked map[string
 	for _, p := range revoked[TopicPartials] {
 		delete(s.states, p)
 	}
+	s.m.yield.revoke(revoked[TopicPartials])
 }
 
 // low returns the lowest source watermark of the stage's partitions
@@ -119,8 +120,9 @@ func (s *mergeStage) run(ctx context.Context) error {
 			}
 			st.add(p)
 		})
-		for _, st := range s.states {
+		for partition, st := range s.states {
 			if err == nil {
+				s.m.yield.from = partition
 				err = st.emit(s.mergers)
 			}
 		}
