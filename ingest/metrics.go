@@ -1,6 +1,10 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/questline/questline/event"
+)
 
 // metrics of the ingest handler. Names follow Prometheus conventions: base
 // units, _total for counters.
@@ -62,6 +66,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "questline_ingest_in_flight_requests",
 			Help: "Requests being read, parsed or produced.",
 		}),
+	}
+	// Accepted events of each source exist from the start at 0: an
+	// instance that rejects every event would otherwise have no accepted
+	// series, and QuestlineIngestRejectsHigh (alerts/), a ratio over it,
+	// no value.
+	for _, s := range []event.Source{event.SourceClient, event.SourceServer} {
+		m.accepted.WithLabelValues(s.String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.accepted, m.rejected, m.deduplicated, m.rateLimited,

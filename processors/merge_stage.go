@@ -77,6 +77,7 @@ func (s *mergeStage) revoke(_ context.Context, _ *kgo.Client, revoked map[string
 			j.revoked.Store(true) // its new owner may write a newer one first
 		}
 	}
+	s.m.yield.revoke(revoked[TopicPartials])
 }
 
 // low returns the lowest source watermark of the stage's partitions
@@ -130,8 +131,9 @@ func (s *mergeStage) run(ctx context.Context) error {
 			}
 			st.add(p)
 		})
-		for _, st := range s.states {
+		for partition, st := range s.states {
 			if err == nil {
+				s.m.yield.from = partition
 				err = st.emit(s.mergers)
 			}
 		}

@@ -1,6 +1,10 @@
 package processors
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/questline/questline/processors/tables"
+)
 
 type metrics struct {
 	events        prometheus.Counter
@@ -95,6 +99,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "questline_processor_merge_records_total", Help: "Partials and markers (not tombstones) of the partials topic applied by the merge stage, re-reads after an assignment included.",
 		}),
 		yield: newYieldGauges(),
+	}
+	// Every table's counter exists from the start at 0: increase() sees
+	// nothing of a series whose first sample is already 1, so
+	// QuestlineRowsDeadLettered (alerts/) would miss a process's first
+	// refused rows.
+	for _, t := range []string{tables.QuestCompletion.Name, tables.ConversionLatency.Name, tables.QuestConversions.Name,
+		tables.CreatorLift.Name, tables.OfferYield.Name, tables.BidstreamIntegrity.Name, tables.BotSignals.Name, tables.LateEvents.Name} {
+		m.refused.WithLabelValues(t)
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.rebalances, m.idle, m.refused,

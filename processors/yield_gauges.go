@@ -1,6 +1,8 @@
 package processors
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/questline/questline/processors/window"
@@ -21,19 +23,31 @@ import (
 // pass's first events, its lag (about 11 minutes of event time by
 // default), so the gauges appear that late.
 //
-// A window's identity is merged by one partials partition, so with several
-// processes each shows the latest complete window of those it merged, and
+// Each row's identity is merged by one partials partition: a window's
+// offer_yield row and each of its bidstream_integrity rows (one per kind)
+// may be merged by different processes. So with several processes each
+// shows the latest complete window of those it merged, with the offer
+// figures only if it merged the window's offer_yield row and the
+// integrity ratio only if it merged one of its integrity rows, and
 // questline_yield_window_end_timestamp_seconds tells which is newest (the
-// recording rules in alerts/ pick it). A placement whose last window shown
-// is more than staleAfter of event time older than the newest window shown
-// by this process is dropped: a retired placement does not stay on a
-// dashboard or keep an alert firing.
+// recording rules in alerts/ pick, for the offer figures and for the
+// integrity ratio apart, the process showing the newest window that has
+// them). A window not shown yet that a revoked partials partition
+// contributed to is forgotten (revoke): its partition's next owner merges
+// the rest of it, and this process would show it incomplete.
+//
+// A placement whose last window shown is more than staleAfter of event
+// time older than the newest window shown by this process is dropped: a
+// retired placement does not stay on a dashboard or keep an alert firing.
 type yieldGauges struct {
 	end, auctions, impressions, revenue, integrity *prometheus.GaugeVec
 	violations                                     *prometheus.GaugeVec
 
 	windows map[string]map[int64]*yieldWindow // placement → window start → figures
 	shown   map[string]int64                  // placement → start of the window shown
+	// from is the partials partition whose rows are being merged (set
+	// by the merge stage before each partition's emit).
+	from int32
 }
 
 // yieldStaleAfter is how far (event time, ms) a placement's last window
@@ -48,7 +62,8 @@ type yieldWindow struct {
 	integrityRatio float64 // -1: no auctions
 	violations     map[string]int64
 	haveIntegrity  bool
-	changed        bool // since it was last shown
+	changed        bool    // since it was last shown
+	parts          []int32 // partials partitions its rows came from
 }
 
 func newYieldGauges() *yieldGauges {
@@ -60,7 +75,7 @@ func newYieldGauges() *yieldGauges {
 		}, placement),
 		auctions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "questline_yield_window_auctions",
-			Help: "Auctions of that window (offer_yield.auctions, every bidder).",
+			Help: "Auctions of that window (offer_yield.auctions, every bidder); absent if this process did not merge its offer_yield row.",
 		}, placement),
 		impressions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "questline_yield_window_impressions",
@@ -105,7 +120,32 @@ func (g *yieldGauges) window(placement string, start, end int64) *yieldWindow {
 		ws[start] = w
 	}
 	w.changed = true
+	if !slices.Contains(w.parts, g.from) {
+		w.parts = append(w.parts, g.from)
+	}
 	return w
+}
+
+// revoke forgets the windows not shown yet that a revoked partials
+// partition contributed rows to: the rows their sources send next go to
+// the partition's new owner, so this process would show them incomplete
+// once the watermarks pass their end. The windows shown are complete and
+// stay (only their late updates go elsewhere).
+func (g *yieldGauges) revoke(partitions []int32) {
+	for placement, ws := range g.windows {
+		shown, ok := g.shown[placement]
+		for start, w := range ws {
+			if ok && start == shown {
+				continue
+			}
+			for _, p := range partitions {
+				if slices.Contains(w.parts, p) {
+					delete(ws, start)
+					break
+				}
+			}
+		}
+	}
 }
 
 // offer takes a merged offer_yield row.
@@ -184,10 +224,13 @@ func (g *yieldGauges) show(placement string, w *yieldWindow) {
 		g.auctions.WithLabelValues(placement).Set(float64(w.yield.Auctions))
 		g.impressions.WithLabelValues(placement).Set(float64(w.yield.Impressions))
 		g.revenue.WithLabelValues(placement).Set(float64(w.yield.RevenueMicros))
-	} else { // only orphans: no offer_yield row
-		g.auctions.WithLabelValues(placement).Set(0)
-		g.impressions.WithLabelValues(placement).Set(0)
-		g.revenue.WithLabelValues(placement).Set(0)
+	} else {
+		// No offer_yield row: another process merged it, or the window
+		// has only orphans. Not 0 auctions: the recording rules take the
+		// offer figures from the process that has them.
+		for _, v := range []*prometheus.GaugeVec{g.auctions, g.impressions, g.revenue} {
+			v.DeleteLabelValues(placement)
+		}
 	}
 	if w.haveIntegrity && w.integrityRatio >= 0 {
 		g.integrity.WithLabelValues(placement).Set(w.integrityRatio)

@@ -121,3 +121,85 @@ func TestYieldGauges(t *testing.T) {
 		t.Fatalf("%d windows of search held, want only the one shown", n)
 	}
 }
+
+// TestYieldGaugesSplitWindow: a window's offer_yield row and its
+// bidstream_integrity rows are different identities, merged in different
+// partials partitions and so, with several processes, by different
+// processes. A process with only the integrity rows shows the ratio and
+// no offer figures (not 0 auctions, which would hide the other process's
+// figures from the recording rules); one with only the offer row shows no
+// ratio.
+func TestYieldGaugesSplitWindow(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := newYieldGauges()
+	reg.MustRegister(g.collectors()...)
+	g.integrityRow(&yield.IntegrityRow{Start: 0, End: 300_000, Placement: "home", Kind: "orphan", Scope: "all",
+		Violations: 3, Auctions: 100, CleanAuctions: 90})
+	g.publish(300_000)
+	expectSeries(t, "integrity rows only", gathered(t, reg), map[string]float64{
+		`questline_yield_window_end_timestamp_seconds{placement="home"}`:    300,
+		`questline_yield_window_integrity_ratio{placement="home"}`:          0.9,
+		`questline_yield_window_violations{kind="orphan",placement="home"}`: 3,
+	})
+	g.offer(&yield.Row{Start: 60_000, End: 360_000, Placement: "home", Scope: "all", Counts: yield.Counts{Auctions: 100, Impressions: 80, RevenueMicros: 1000}})
+	g.publish(360_000)
+	expectSeries(t, "offer row only", gathered(t, reg), map[string]float64{
+		`questline_yield_window_end_timestamp_seconds{placement="home"}`: 360,
+		`questline_yield_window_auctions{placement="home"}`:              100,
+		`questline_yield_window_impressions{placement="home"}`:           80,
+		`questline_yield_window_revenue_micros{placement="home"}`:        1000,
+	})
+}
+
+// TestYieldGaugesRevoke: a window not shown yet with rows merged from a
+// partials partition that is revoked is forgotten — the rest of its
+// partials go to the partition's new owner, so once every source is past
+// its end this process would show it without them — while the window
+// shown and the windows of the partitions kept stay.
+func TestYieldGaugesRevoke(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := newYieldGauges()
+	reg.MustRegister(g.collectors()...)
+	const min = int64(60_000)
+	row := func(placement string, start, auctions int64) *yield.Row {
+		return &yield.Row{Start: start, End: start + 5*min, Placement: placement, Scope: "all",
+			Counts: yield.Counts{Auctions: auctions, Impressions: auctions / 2, RevenueMicros: 10 * auctions}}
+	}
+	g.from = 1
+	g.offer(row("home", 0, 100))
+	g.publish(5 * min)              // home's window 0 is shown
+	g.offer(row("home", min, 30))   // partition 1: one source's partial of window 1 so far
+	g.offer(row("search", min, 50)) // partition 1
+	g.from = 2
+	g.offer(row("search", 2*min, 70)) // partition 2
+	g.integrityRow(&yield.IntegrityRow{Start: 2 * min, End: 7 * min, Placement: "home", Kind: "orphan", Scope: "all", Auctions: 10, CleanAuctions: 9})
+
+	g.revoke([]int32{1})
+	g.publish(6 * min) // window 1 is complete: not shown, this process lacks the rest of it
+	expectSeries(t, "after partition 1 is revoked", gathered(t, reg), map[string]float64{
+		`questline_yield_window_end_timestamp_seconds{placement="home"}`: 300,
+		`questline_yield_window_auctions{placement="home"}`:              100,
+		`questline_yield_window_impressions{placement="home"}`:           50,
+		`questline_yield_window_revenue_micros{placement="home"}`:        1000,
+	})
+	g.publish(7 * min)
+	expectSeries(t, "window 2, of partition 2", gathered(t, reg), map[string]float64{
+		`questline_yield_window_end_timestamp_seconds{placement="home"}`:    420,
+		`questline_yield_window_integrity_ratio{placement="home"}`:          0.9,
+		`questline_yield_window_violations{kind="orphan",placement="home"}`: 0,
+		`questline_yield_window_end_timestamp_seconds{placement="search"}`:  420,
+		`questline_yield_window_auctions{placement="search"}`:               70,
+		`questline_yield_window_impressions{placement="search"}`:            35,
+		`questline_yield_window_revenue_micros{placement="search"}`:         700,
+	})
+
+	// The window shown stays when its partition is revoked.
+	g.from = 3
+	g.offer(row("lobby", 0, 40))
+	g.publish(7 * min)
+	g.revoke([]int32{3})
+	g.publish(8 * min)
+	if got := gathered(t, reg)[`questline_yield_window_auctions{placement="lobby"}`]; got != 40 {
+		t.Fatalf("lobby's window shown: %v auctions after its partition was revoked, want 40", got)
+	}
+}

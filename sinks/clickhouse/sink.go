@@ -174,12 +174,26 @@ func NewSink(ctx context.Context, cfg SinkConfig, reg prometheus.Registerer, log
 		// tolerance of long pauses.
 		kgo.SessionTimeout(10 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
+		kgo.OnPartitionsRevoked(s.forgetLag),
+		kgo.OnPartitionsLost(s.forgetLag),
 	}, cfg.KafkaOpts...)
 	if s.cl, err = kafka.NewClient(cfg.Brokers, logger, opts...); err != nil {
 		s.ch.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// forgetLag drops the lag series of partitions the sink no longer owns:
+// their last value would stay, and QuestlineSinkLagging (alerts/) compares
+// the sum with the sink's intake, so a partition moved away while behind
+// would keep it firing.
+func (s *Sink) forgetLag(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	for topic, ps := range revoked {
+		for _, p := range ps {
+			s.m.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
+		}
+	}
 }
 
 // Ready reports whether ClickHouse answers, for readiness checks.

@@ -1,6 +1,10 @@
 package clickhouse
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/questline/questline/kafka"
+)
 
 // sinkMetrics are the sink role's own series; inserts are counted by the
 // writer metrics.
@@ -39,6 +43,17 @@ func newSinkMetrics(reg prometheus.Registerer) (*sinkMetrics, error) {
 			Name: "questline_sink_fetch_errors_total",
 			Help: "Errors returned by Kafka fetches.",
 		}),
+	}
+	// The counters the alerts read with rate() and increase() exist from
+	// the start at 0: increase() sees nothing of a series whose first
+	// sample is already 1 (QuestlineRowsDeadLettered would miss the first
+	// dead letters), and a sink stuck before its first records has a
+	// rate of 0 rather than none (QuestlineSinkLagging).
+	for _, reason := range []string{"refused", "undecodable"} {
+		m.deadLettered.WithLabelValues(reason)
+	}
+	for _, topic := range []string{kafka.TopicEvents, kafka.TopicDLQ} {
+		m.records.WithLabelValues(topic)
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.records, m.lag, m.deadLettered, m.dropped, m.commits, m.fetchErrors} {
