@@ -6,9 +6,13 @@
 package alerts_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -228,4 +233,96 @@ func TestRulesReadOnlyKnownLabels(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestInhibition posts alerts to a real Alertmanager running
+// alertmanager.yml: QuestlinePipelineDown of one process holds that
+// process's other pages, not another process's, not a yield page (by
+// placement, no instance), and not itself.
+func TestInhibition(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cmd := exec.Command(testtool.Require(t, "prometheus-alertmanager"), "--config.file=alertmanager.yml",
+		"--storage.path="+dir, "--web.listen-address="+addr, "--cluster.listen-address=")
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("alertmanager:\n%s", logs.String())
+		}
+	})
+	type alert struct {
+		Labels map[string]string `json:"labels"`
+	}
+	sent := []alert{
+		{map[string]string{"alertname": "QuestlinePipelineDown", "severity": "page", "instance": "q1", "job": "questline"}},
+		{map[string]string{"alertname": "QuestlineWatermarkLagHigh", "severity": "page", "instance": "q1"}},
+		{map[string]string{"alertname": "QuestlineWatermarkLagHigh", "severity": "page", "instance": "q2"}},
+		{map[string]string{"alertname": "QuestlineYieldDrop", "severity": "page", "placement": "home"}},
+		{map[string]string{"alertname": "QuestlineSinkLagging", "severity": "ticket", "instance": "q1"}},
+	}
+	body, _ := json.Marshal(sent)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Post("http://"+addr+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alertmanager did not take the alerts: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	want := map[string]bool{ // alertname/instance-or-placement → inhibited
+		"QuestlinePipelineDown/q1":     false,
+		"QuestlineWatermarkLagHigh/q1": true,
+		"QuestlineWatermarkLagHigh/q2": false,
+		"QuestlineYieldDrop/home":      false,
+		"QuestlineSinkLagging/q1":      false, // a ticket
+	}
+	var got map[string]bool
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/api/v2/alerts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var alerts []struct {
+			Labels map[string]string `json:"labels"`
+			Status struct {
+				InhibitedBy []string `json:"inhibitedBy"`
+			} `json:"status"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&alerts)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = map[string]bool{}
+		for _, a := range alerts {
+			got[a.Labels["alertname"]+"/"+a.Labels["instance"]+a.Labels["placement"]] = len(a.Status.InhibitedBy) > 0
+		}
+		if maps.Equal(got, want) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("inhibited: %v, want %v", got, want)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
