@@ -143,24 +143,10 @@ func restoreDevicePart(cfg bots.Config, sources int, st *deviceState) (d *device
 // informational (commitPolled): the snapshot says where a partition
 // resumes.
 func (s *deviceStage) snapshot(now time.Time) error {
-	if j := s.writing; j != nil {
-		select {
-		case err := <-j.done:
-			s.writing = nil
-			if err != nil {
-				return err
-			}
-		default:
-			return nil // still writing: the next poll looks again
-		}
+	if _, busy, err := s.snaps.finished(); busy || err != nil {
+		return err // still writing: the next poll looks again
 	}
-	var due int32 = -1
-	for partition, dp := range s.parts {
-		if now.Sub(dp.snapAt) >= s.cfg.SnapshotInterval && (due < 0 || dp.snapAt.Before(s.parts[due].snapAt) ||
-			dp.snapAt.Equal(s.parts[due].snapAt) && partition < due) {
-			due = partition
-		}
-	}
+	due := oldestDue(s.parts, func(dp *devicePart) time.Time { return dp.snapAt }, now, s.cfg.SnapshotInterval)
 	if due < 0 {
 		return nil
 	}
@@ -169,25 +155,10 @@ func (s *deviceStage) snapshot(now time.Time) error {
 	st := dp.freeze(s.deviceConfig().Window)
 	s.m.devicePause.Observe(time.Since(start).Seconds())
 	dp.snapAt = now
-	j := &snapshotJob{partition: due, next: dp.next, done: make(chan error, 1)}
-	s.writing = j
-	go func() {
-		err := writeDeviceSnapshot(s.cfg.SnapshotDir, j.partition, st, func() bool { return !j.revoked.Load() })
-		if err == nil {
-			s.m.deviceSnapshot.Observe(time.Since(start).Seconds())
-		}
-		j.done <- err
-	}()
+	s.snaps.start(due, dp.next, func(keep func() bool) error {
+		return writeDeviceSnapshot(s.cfg.SnapshotDir, due, st, keep)
+	}, func() { s.m.deviceSnapshot.Observe(time.Since(start).Seconds()) })
 	return nil
-}
-
-// waitSnapshot waits for the snapshot being written, if any (a crash in
-// the middle of it leaves the previous snapshot, which is as valid).
-func (s *deviceStage) waitSnapshot() {
-	if s.writing != nil {
-		<-s.writing.done
-		s.writing = nil
-	}
 }
 
 // restore returns the state of a newly assigned partition: from its

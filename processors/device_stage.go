@@ -129,9 +129,9 @@ type deviceStage struct {
 	refs    *refusals
 	sources int
 
-	mu      sync.Mutex
-	parts   map[int32]*devicePart
-	writing *snapshotJob // the snapshot being written, if any
+	mu    sync.Mutex
+	parts map[int32]*devicePart
+	snaps snapshotWriter
 }
 
 func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*deviceStage, error) {
@@ -179,15 +179,13 @@ func (s *deviceStage) revoke(_ context.Context, _ *kgo.Client, revoked map[strin
 	defer s.mu.Unlock()
 	for _, p := range revoked[TopicDevices] {
 		delete(s.parts, p)
-		if j := s.writing; j != nil && j.partition == p {
-			j.revoked.Store(true) // its new owner may write a newer one first
-		}
+		s.snaps.revoked(p) // its new owner may write a newer one first
 	}
 }
 
 func (s *deviceStage) run(ctx context.Context) error {
 	defer s.cl.Close()
-	defer s.waitSnapshot()
+	defer s.snaps.wait()
 	var e event.Event
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)

@@ -159,24 +159,10 @@ func readMergeSnapshot(dir string, partition int32, ms map[string]merger, source
 // SnapshotInterval has passed). Called after the merged rows were written
 // and the tombstones produced, with s.mu held.
 func (s *mergeStage) snapshot(now time.Time) error {
-	if j := s.writing; j != nil {
-		select {
-		case err := <-j.done:
-			s.writing = nil
-			if err != nil {
-				return err
-			}
-		default:
-			return nil
-		}
+	if _, busy, err := s.snaps.finished(); busy || err != nil {
+		return err // still writing: the next poll looks again
 	}
-	var due int32 = -1
-	for partition, st := range s.states {
-		if now.Sub(st.snapAt) >= s.cfg.SnapshotInterval && (due < 0 || st.snapAt.Before(s.states[due].snapAt) ||
-			st.snapAt.Equal(s.states[due].snapAt) && partition < due) {
-			due = partition
-		}
-	}
+	due := oldestDue(s.states, func(st *mergeState) time.Time { return st.snapAt }, now, s.cfg.SnapshotInterval)
 	if due < 0 {
 		return nil
 	}
@@ -184,24 +170,10 @@ func (s *mergeStage) snapshot(now time.Time) error {
 	start := time.Now()
 	f := st.freeze()
 	st.snapAt = now
-	j := &snapshotJob{partition: due, next: st.next, done: make(chan error, 1)}
-	s.writing = j
-	go func() {
-		err := writeMergeSnapshot(s.cfg.SnapshotDir, j.partition, f, func() bool { return !j.revoked.Load() })
-		if err == nil {
-			s.m.mergeSnapshot.Observe(time.Since(start).Seconds())
-		}
-		j.done <- err
-	}()
+	s.snaps.start(due, st.next, func(keep func() bool) error {
+		return writeMergeSnapshot(s.cfg.SnapshotDir, due, f, keep)
+	}, func() { s.m.mergeSnapshot.Observe(time.Since(start).Seconds()) })
 	return nil
-}
-
-// waitSnapshot waits for the snapshot being written, if any.
-func (s *mergeStage) waitSnapshot() {
-	if s.writing != nil {
-		<-s.writing.done
-		s.writing = nil
-	}
 }
 
 // restore returns the state of a newly assigned partials partition: from

@@ -30,9 +30,9 @@ type mergeStage struct {
 	sources int // partitions of questline.events
 	m       *metrics
 
-	mu      sync.Mutex
-	states  map[int32]*mergeState
-	writing *snapshotJob // the snapshot being written, if any
+	mu     sync.Mutex
+	states map[int32]*mergeState
+	snaps  snapshotWriter
 }
 
 func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*mergeStage, error) {
@@ -73,9 +73,7 @@ func (s *mergeStage) revoke(_ context.Context, _ *kgo.Client, revoked map[string
 	defer s.mu.Unlock()
 	for _, p := range revoked[TopicPartials] {
 		delete(s.states, p)
-		if j := s.writing; j != nil && j.partition == p {
-			j.revoked.Store(true) // its new owner may write a newer one first
-		}
+		s.snaps.revoked(p) // its new owner may write a newer one first
 	}
 	s.m.yield.revoke(revoked[TopicPartials])
 }
@@ -98,7 +96,7 @@ func (s *mergeStage) low() int64 {
 
 func (s *mergeStage) run(ctx context.Context) error {
 	defer s.cl.Close()
-	defer s.waitSnapshot()
+	defer s.snaps.wait()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
 		fetches := s.cl.PollRecords(pctx, 50_000)

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -63,7 +62,7 @@ type source struct {
 	mu      sync.Mutex
 	parts   map[int32]*part
 	forward []*kgo.Record // catalog events seen, for questline.catalog
-	writing *snapshotJob  // the snapshot being written, if any
+	snaps   snapshotWriter
 }
 
 func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials, devices, sources int32) (*source, error) {
@@ -137,17 +136,15 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 		delete(s.parts, partition)
 		s.m.watermarkLag.DeleteLabelValues(strconv.Itoa(int(partition)))
 		s.m.rebalances.Inc()
-		if j := s.writing; j != nil && j.partition == partition {
-			// Its new owner may write a newer snapshot first: ours would
-			// replace it with an older one (valid, but a longer replay).
-			j.revoked.Store(true)
-		}
+		// Its new owner may write a newer snapshot first: ours would
+		// replace it with an older one (valid, but a longer replay).
+		s.snaps.revoked(partition)
 	}
 }
 
 func (s *source) run(ctx context.Context) error {
 	defer s.cl.Close()
-	defer s.waitSnapshot()
+	defer s.snaps.wait()
 	var e event.Event
 	lastFlush := s.cfg.Now()
 	for {
@@ -439,16 +436,6 @@ func (s *source) partitionOf(key string, n int32) int32 {
 	return int32(h.Sum32() % uint32(n))
 }
 
-// snapshotJob is a partition's snapshot being written in the background.
-type snapshotJob struct {
-	partition int32
-	next      int64
-	done      chan error
-	// revoked: the partition was revoked meanwhile (revoke), so the file
-	// is not put in place and the offset not committed.
-	revoked atomic.Bool
-}
-
 // snapshot takes the snapshot of one partition due for it (the one whose
 // last snapshot is oldest, once SnapshotInterval has passed since) and
 // writes it in the background with its next offset; once written, a later
@@ -458,32 +445,19 @@ type snapshotJob struct {
 // state, only referenced: pipeline.Frozen). One snapshot at a time,
 // one partition per flush at most. Called after flush, with s.mu held.
 func (s *source) snapshot(ctx context.Context, now time.Time) error {
-	if j := s.writing; j != nil {
-		select {
-		case err := <-j.done:
-			s.writing = nil
-			if err != nil {
-				return err
-			}
-			if !j.revoked.Load() {
-				commit := map[string]map[int32]kgo.EpochOffset{kafka.TopicEvents: {j.partition: {Epoch: -1, Offset: j.next}}}
-				s.cl.CommitOffsets(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-					if err != nil && ctx.Err() == nil {
-						s.log.Warn("processors: offset commit failed (snapshots hold the offsets)", "err", err)
-					}
-				})
-			}
-		default:
-			return nil // still writing: the next flush looks again
-		}
+	j, busy, err := s.snaps.finished()
+	if busy || err != nil {
+		return err // still writing: the next flush looks again
 	}
-	var due int32 = -1
-	for _, partition := range s.sortedParts() {
-		pt := s.parts[partition]
-		if now.Sub(pt.snapAt) >= s.cfg.SnapshotInterval && (due < 0 || pt.snapAt.Before(s.parts[due].snapAt)) {
-			due = partition
-		}
+	if j != nil && !j.revoked.Load() {
+		commit := map[string]map[int32]kgo.EpochOffset{kafka.TopicEvents: {j.partition: {Epoch: -1, Offset: j.next}}}
+		s.cl.CommitOffsets(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("processors: offset commit failed (snapshots hold the offsets)", "err", err)
+			}
+		})
 	}
+	due := oldestDue(s.parts, func(pt *part) time.Time { return pt.snapAt }, now, s.cfg.SnapshotInterval)
 	if due < 0 {
 		return nil
 	}
@@ -492,24 +466,9 @@ func (s *source) snapshot(ctx context.Context, now time.Time) error {
 	f := pt.p.Freeze()
 	s.m.snapshotPause.Observe(time.Since(start).Seconds())
 	pt.snapAt = now
-	j := &snapshotJob{partition: due, next: pt.next, done: make(chan error, 1)}
-	s.writing = j
-	go func() {
-		err := writeSnapshot(s.cfg.SnapshotDir, j.partition, j.next, f, func() bool { return !j.revoked.Load() })
-		if err == nil {
-			s.m.snapshot.Observe(time.Since(start).Seconds())
-		}
-		j.done <- err
-	}()
+	next := pt.next
+	s.snaps.start(due, next, func(keep func() bool) error {
+		return writeSnapshot(s.cfg.SnapshotDir, due, next, f, keep)
+	}, func() { s.m.snapshot.Observe(time.Since(start).Seconds()) })
 	return nil
-}
-
-// waitSnapshot waits for the snapshot being written, if any, so that the
-// process does not stop in the middle of it (a crash there leaves the
-// previous snapshot, which is as valid).
-func (s *source) waitSnapshot() {
-	if s.writing != nil {
-		<-s.writing.done
-		s.writing = nil
-	}
 }

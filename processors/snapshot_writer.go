@@ -1,0 +1,94 @@
+package processors
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// snapshotWriter writes a stage's partition snapshots in the background,
+// one at a time, for the three stages that keep state (source, device,
+// merge). A stage calls it with its lock held: finished after each flush
+// whose rows are written, then start for the partition due (oldestDue);
+// revoked from its revoke callback; wait before it stops, so that it does
+// not stop in the middle of a write (a crash there leaves the previous
+// snapshot, which is as valid).
+type snapshotWriter struct {
+	job *snapshotJob // the snapshot being written, if any
+}
+
+// snapshotJob is a partition's snapshot being written in the background.
+type snapshotJob struct {
+	partition int32
+	next      int64
+	done      chan error
+	// revoked: the partition was revoked meanwhile, so the file is not put
+	// in place and the offset not committed.
+	revoked atomic.Bool
+}
+
+// finished reports on the snapshot being written: busy while it still is;
+// else the job that ended since the last call (nil if none) and its
+// error.
+func (w *snapshotWriter) finished() (j *snapshotJob, busy bool, err error) {
+	if w.job == nil {
+		return nil, false, nil
+	}
+	select {
+	case err := <-w.job.done:
+		j, w.job = w.job, nil
+		return j, false, err
+	default:
+		return nil, true, nil
+	}
+}
+
+// start writes a snapshot of partition, whose state resumes at offset
+// next, in the background: write puts the file in place only if keep,
+// asked just before, says so (the partition was not revoked meanwhile);
+// written runs after a write that succeeded.
+func (w *snapshotWriter) start(partition int32, next int64, write func(keep func() bool) error, written func()) {
+	j := &snapshotJob{partition: partition, next: next, done: make(chan error, 1)}
+	w.job = j
+	go func() {
+		err := write(func() bool { return !j.revoked.Load() })
+		if err == nil {
+			written()
+		}
+		j.done <- err
+	}()
+}
+
+// revoked marks the snapshot being written as not to be put in place if
+// it is of partition: the partition's new owner may write a newer one
+// first.
+func (w *snapshotWriter) revoked(partition int32) {
+	if j := w.job; j != nil && j.partition == partition {
+		j.revoked.Store(true)
+	}
+}
+
+// wait waits for the snapshot being written, if any.
+func (w *snapshotWriter) wait() {
+	if w.job != nil {
+		<-w.job.done
+		w.job = nil
+	}
+}
+
+// oldestDue returns the partition whose last snapshot (snapAt) is the
+// oldest once interval has passed since it, the lowest such partition on
+// a tie; -1 when none is due.
+func oldestDue[T any](parts map[int32]T, snapAt func(T) time.Time, now time.Time, interval time.Duration) int32 {
+	var due int32 = -1
+	var dueAt time.Time
+	for partition, p := range parts {
+		at := snapAt(p)
+		if now.Sub(at) < interval {
+			continue
+		}
+		if due < 0 || at.Before(dueAt) || at.Equal(dueAt) && partition < due {
+			due, dueAt = partition, at
+		}
+	}
+	return due
+}
