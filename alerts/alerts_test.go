@@ -9,12 +9,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -190,28 +187,10 @@ func TestRunbookQueries(t *testing.T) {
 	}
 	for _, m := range blocks {
 		q := strings.TrimSuffix(strings.TrimSpace(m[1]), ";")
-		if err := httpQuery(ctx, srv.HTTPAddr(), db, q); err != nil {
+		if _, err := srv.QueryIn(ctx, db, q); err != nil {
 			t.Errorf("runbook query\n%s\n%v", q, err)
 		}
 	}
-}
-
-func httpQuery(ctx context.Context, addr, db, q string) error {
-	u := "http://" + addr + "/?" + url.Values{"database": {db}, "query": {q}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return nil
 }
 
 // TestRulesReadOnlyKnownLabels: the rules group and match by labels the

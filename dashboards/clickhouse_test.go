@@ -3,8 +3,6 @@ package dashboards
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -82,7 +80,7 @@ func TestClickHousePanels(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tb := range fixture() {
-		if _, err := post(ctx, srv, tb.insert(false)); err != nil {
+		if _, err := srv.Query(ctx, tb.insert(false)); err != nil {
 			t.Fatalf("%s: %v", tb.name, err)
 		}
 	}
@@ -101,7 +99,7 @@ func TestClickHousePanels(t *testing.T) {
 			}
 			for _, scope := range scopes {
 				q := expand(p.sql.text, scope)
-				out, err := post(ctx, srv, q+"\nFORMAT TabSeparatedWithNames")
+				out, err := srv.Query(ctx, q+"\nFORMAT TabSeparatedWithNames")
 				if err != nil {
 					t.Errorf("%s / %q (scope %s): %v\n%s", p.board, p.title, scope, err, q)
 					continue
@@ -130,7 +128,7 @@ func TestClickHousePanels(t *testing.T) {
 	checkValues(t, first)
 	for _, tb := range fixture() {
 		for _, stale := range []bool{false, true} {
-			if _, err := post(ctx, srv, tb.insert(stale)); err != nil {
+			if _, err := srv.Query(ctx, tb.insert(stale)); err != nil {
 				t.Fatalf("%s: %v", tb.name, err)
 			}
 		}
@@ -141,29 +139,6 @@ func TestClickHousePanels(t *testing.T) {
 			t.Errorf("%s changed when rows were delivered again or in stale versions:\nbefore:\n%s\nafter:\n%s", k, v, again[k])
 		}
 	}
-}
-
-// post runs query on srv over HTTP with the query as the request body
-// (chtest's helpers put it in the URL, too short for the fixture's
-// INSERTs) and returns the answer.
-func post(ctx context.Context, srv *chtest.Server, query string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+srv.HTTPAddr()+"/", strings.NewReader(query))
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return string(body), nil
 }
 
 // checkValues checks answers that follow from the fixture by hand.

@@ -110,17 +110,28 @@ func identifier(name string) string {
 // Query runs query over HTTP and returns its output in TabSeparated
 // format, for assertions in tests.
 func (s *Server) Query(ctx context.Context, query string) (string, error) {
-	return s.httpDo(ctx, query)
+	return s.httpDo(ctx, "", query)
+}
+
+// QueryIn is Query with db as the current database (unqualified table
+// names are db's).
+func (s *Server) QueryIn(ctx context.Context, db, query string) (string, error) {
+	return s.httpDo(ctx, db, query)
 }
 
 func (s *Server) httpQuery(ctx context.Context, query string) error {
-	_, err := s.httpDo(ctx, query)
+	_, err := s.httpDo(ctx, "", query)
 	return err
 }
 
-func (s *Server) httpDo(ctx context.Context, query string) (string, error) {
-	u := "http://" + s.HTTPAddr() + "/?" + url.Values{"query": {query}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+// httpDo posts query as the request body (a URL parameter would limit its
+// length: large INSERTs are refused).
+func (s *Server) httpDo(ctx context.Context, db, query string) (string, error) {
+	u := "http://" + s.HTTPAddr() + "/"
+	if db != "" {
+		u += "?" + url.Values{"database": {db}}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(query))
 	if err != nil {
 		return "", err
 	}
