@@ -52,3 +52,72 @@ func TestAgainstMap(t *testing.T) {
 		t.Fatalf("%d indexed in %d slots after removing all", x.Len(), x.Slots())
 	}
 }
+
+// check checks the invariants of x: every value at or after its home slot
+// with no empty slot in between, the values increasing, n of them, and
+// the last slot empty.
+func check(t *testing.T, x *Index) {
+	t.Helper()
+	if x.size == 0 {
+		return
+	}
+	n, prev := 0, uint64(0)
+	for i, v := range x.slots {
+		if v == 0 {
+			continue
+		}
+		n++
+		h := x.home(uint32(v >> 32))
+		for j := h; j < i; j++ {
+			if x.slots[j] == 0 {
+				t.Fatalf("slot %d: value %x of home %d with an empty slot between", i, v, h)
+			}
+		}
+		if h > i || v <= prev {
+			t.Fatalf("slot %d: value %x of home %d after %x", i, v, h, prev)
+		}
+		prev = v
+	}
+	if n != x.n || x.slots[len(x.slots)-1] != 0 || len(x.slots) < x.size+spill {
+		t.Fatalf("%d values in %d slots (%d home), counted %d", n, len(x.slots), x.size, x.n)
+	}
+}
+
+// TestOrderedRuns: many equal tags at the top of the tag range (runs from
+// the last home slots, longer than the spill) and random ones keep the
+// table's invariants through inserts, removals, growth and shrinking.
+func TestOrderedRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var x Index
+	held := map[uint32]uint64{} // number → hash
+	for step := range 50_000 {
+		if len(held) > 0 && (step/10_000)%2 == 1 && r.IntN(4) != 0 {
+			for i, h := range held {
+				x.Remove(h, i)
+				delete(held, i)
+				break
+			}
+			x.Shrink()
+		} else {
+			h := r.Uint64()
+			if r.IntN(3) == 0 {
+				h = uint64(0xffff_fff0+r.IntN(16)) << 32
+			}
+			i := uint32(step)
+			x.Insert(h, i)
+			held[i] = h
+		}
+		if step%500 == 0 {
+			check(t, &x)
+		}
+		if x.Len() != len(held) {
+			t.Fatalf("step %d: %d indexed, want %d", step, x.Len(), len(held))
+		}
+	}
+	check(t, &x)
+	for i, h := range held {
+		if j, ok := x.Find(h, func(j uint32) bool { return j == i }); !ok || j != i {
+			t.Fatalf("%d: %d, %v", i, j, ok)
+		}
+	}
+}
