@@ -50,7 +50,8 @@ type bid struct {
 // arrival order. Its contribution to the windows is a pure function of it.
 // Placements and bidders are numbers in the processor's names (0 is the empty string):
 // auctions are most of the processor's state. An auction is held by value
-// in an auctionTable, in 120 bytes: its first inlineBids bids (as parallel
+// in an auctionTable, in 112 bytes (its slot there is not kept: the
+// callers have it from the table): its first inlineBids bids (as parallel
 // arrays, each bid's outcome and latency in one word, its bidder in 16
 // bits) and its billed amount are inline; an auction with more bids, a bid
 // that does not fit (a latency or a bidder number too large), or a second
@@ -60,7 +61,7 @@ type auction struct {
 	anchor    int64  // bid_request event time, else the first event's
 	floor     int64
 	clearing  int64
-	billed0   [1]int64 // the billed amount, when nbilled is 1
+	billed0   [1]int64 // the billed amount, when bits has bBilled
 	prices0   [inlineBids]int64
 	lats0     [inlineBids]uint32 // outcome and latency: see packLat
 	placement uint32             // of the bid_request, else of the first offer_shown
@@ -68,15 +69,34 @@ type auction struct {
 	wins      int32
 	shown     int32
 	clicks    int32
-	slot      int32              // in the processor's auctionTable
 	bidders0  [inlineBids]uint16 // bidder numbers of the inline bids
 	nbids     uint8              // inline, when the overflow holds no bids
-	nbilled   uint8              // 0 or 1 (billed0), when the overflow holds no amounts
-	hasReq    bool
-	hasFloor  bool
-	live      bool // in use in the table
-	spilled   bool // has an entry in its overflow
+	bits      uint8              // bReq, bFloor, bLive, bSpilled, bBilled
 }
+
+// The bits of an auction.
+const (
+	bReq     uint8 = 1 << iota // has a bid_request
+	bFloor                     // the bid_request has a floor
+	bLive                      // in use in the table
+	bSpilled                   // has an entry in its overflow
+	bBilled                    // billed0 holds a billed amount (the overflow none)
+)
+
+// has reports whether a has bit b.
+func (a *auction) has(b uint8) bool { return a.bits&b != 0 }
+
+// set sets or clears bit b of a.
+func (a *auction) set(b uint8, on bool) {
+	if on {
+		a.bits |= b
+	} else {
+		a.bits &^= b
+	}
+}
+
+// nbilled returns the number of billed amounts inline (0 or 1).
+func (a *auction) nbilled() int { return int(a.bits&bBilled) / int(bBilled) }
 
 // inlineBids is the number of bids an auction holds inline (auctions
 // usually ask a few bidders).
@@ -123,7 +143,7 @@ type overflow struct{ m map[*auction]*auctionMore }
 
 // of returns the overflow of a (nil: none).
 func (o *overflow) of(a *auction) *auctionMore {
-	if !a.spilled {
+	if !a.has(bSpilled) {
 		return nil
 	}
 	return o.m[a]
@@ -138,15 +158,16 @@ func (o *overflow) make(a *auction) *auctionMore {
 		o.m = map[*auction]*auctionMore{}
 	}
 	m := &auctionMore{}
-	o.m[a], a.spilled = m, true
+	o.m[a] = m
+	a.set(bSpilled, true)
 	return m
 }
 
 // drop forgets the overflow of a.
 func (o *overflow) drop(a *auction) {
-	if a.spilled {
+	if a.has(bSpilled) {
 		delete(o.m, a)
-		a.spilled = false
+		a.set(bSpilled, false)
 	}
 }
 
@@ -168,7 +189,7 @@ func (a *auction) billedList(o *overflow) []int64 {
 	if m := o.of(a); m != nil && m.billed != nil {
 		return m.billed
 	}
-	return a.billed0[:a.nbilled]
+	return a.billed0[:a.nbilled()]
 }
 
 // addBid appends b to a's bids: inline while they fit, else all of them
@@ -200,16 +221,18 @@ func (a *auction) addBid(b bid, o *overflow) {
 // of them in a's overflow from the second.
 func (a *auction) addBilled(amt int64, o *overflow) {
 	m := o.of(a)
-	if (m == nil || m.billed == nil) && a.nbilled == 0 {
-		a.billed0[0], a.nbilled = amt, 1
+	if (m == nil || m.billed == nil) && !a.has(bBilled) {
+		a.billed0[0] = amt
+		a.set(bBilled, true)
 		return
 	}
 	if m == nil {
 		m = o.make(a)
 	}
 	if m.billed == nil {
-		m.billed = append(make([]int64, 0, 2), a.billed0[:a.nbilled]...)
-		a.billed0, a.nbilled = [1]int64{}, 0
+		m.billed = append(make([]int64, 0, 2), a.billed0[:a.nbilled()]...)
+		a.billed0 = [1]int64{}
+		a.set(bBilled, false)
 	}
 	m.billed = append(m.billed, amt)
 }
@@ -219,13 +242,14 @@ func (a *auction) addBilled(amt int64, o *overflow) {
 func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow) {
 	switch e.Type {
 	case event.BidRequest:
-		if a.hasReq {
+		if a.has(bReq) {
 			return // a repeated bid_request changes nothing
 		}
-		a.hasReq = true
+		a.set(bReq, true)
 		a.anchor = e.EventTime
 		a.placement = intern(e.Placement)
-		a.floor, a.hasFloor = e.FloorMicros, e.Has&event.HasFloorMicros != 0
+		a.floor = e.FloorMicros
+		a.set(bFloor, e.Has&event.HasFloorMicros != 0)
 	case event.Bid:
 		b := bid{bidder: intern(e.BidderID), price: e.PriceMicros, latency: -1}
 		switch e.Outcome {
@@ -248,7 +272,7 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow)
 		}
 		a.wins++
 	case event.OfferShown:
-		if !a.hasReq && a.shown == 0 {
+		if !a.has(bReq) && a.shown == 0 {
 			a.placement = intern(e.Placement)
 		}
 		a.shown++
@@ -262,7 +286,7 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow)
 // violations returns the auction's violation kinds as a bit set, given
 // its bids and billed amounts.
 func (a *auction) violations(bids []bid, billed []int64) uint16 {
-	if !a.hasReq {
+	if !a.has(bReq) {
 		return 1 << Orphan
 	}
 	var v uint16
@@ -280,7 +304,7 @@ func (a *auction) violations(bids []bid, billed []int64) uint16 {
 		case a.clearing > best:
 			set(ClearingAboveBid)
 		}
-		if a.hasFloor && a.clearing < a.floor {
+		if a.has(bFloor) && a.clearing < a.floor {
 			set(ClearingBelowFloor)
 		}
 		if a.wins > 1 {
@@ -349,9 +373,9 @@ type contribution struct {
 // holds a's overflow.
 func (a *auction) contribute(c *contribution, o *overflow) {
 	bids, billed := a.bidList(o, &c.bids), a.billedList(o)
-	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.hasReq, a.violations(bids, billed)
+	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.has(bReq), a.violations(bids, billed)
 	c.yield = c.yield[:0]
-	if !a.hasReq {
+	if !a.has(bReq) {
 		return // orphans are in bidstream_integrity only
 	}
 	var revenue int64

@@ -394,19 +394,19 @@ func TestInlineBidWords(t *testing.T) {
 			t.Fatalf("bids %v, want %v", got, bids)
 		}
 		_, fits := packLat(bids[len(bids)-1])
-		if fits = fits && len(bids) <= inlineBids; a.spilled == fits {
-			t.Fatalf("%v: spilled %v", bids, a.spilled)
+		if fits = fits && len(bids) <= inlineBids; a.has(bSpilled) == fits {
+			t.Fatalf("%v: spilled %v", bids, a.has(bSpilled))
 		}
 	}
 }
 
-// TestAuctionChunkPages: an auction record is 120 bytes and a chunk of
+// TestAuctionChunkPages: an auction record is 112 bytes and a chunk of
 // them a whole number of 8 KiB pages (a large allocation is rounded up to
 // pages: a field added to the record, or another chunk size, would waste
 // up to a page per chunk unnoticed).
 func TestAuctionChunkPages(t *testing.T) {
 	size := unsafe.Sizeof(auction{})
-	if size != 120 || size*chunkAuctions%8192 != 0 {
+	if size != 112 || size*chunkAuctions%8192 != 0 {
 		t.Fatalf("auction record %d bytes, chunk %d bytes", size, size*chunkAuctions)
 	}
 }
