@@ -23,9 +23,9 @@ import (
 // that is late for every window anyway. Ids are forgotten by blocks of
 // dedupBlock in arrival order: a full block once the watermark is past the
 // horizon of its latest event time (in whole seconds, rounded up), so an
-// id may be remembered a little longer, never shorter. Memory: 13 to 16
+// id may be remembered a little longer, never shorter. Memory: 14 to 19
 // bytes per event within the horizon (a slot of an ordered hash set of
-// 8-byte hashes of the ids, 0.70 to 0.875 full once grown: 9.1 to 11.4
+// 8-byte hashes of the ids, 0.53 to 0.80 full once grown: 10 to 15
 // bytes, and the hash's low 32 bits, its key, in the eviction queue: 4; a
 // 64-bit hash collision among the ids of one horizon is vanishingly
 // unlikely). A key tells which id to forget because the ids of one key

@@ -12,11 +12,14 @@ package pipeline
 // next to each other, and a resize places the hashes in one pass in order
 // (no random writes).
 //
-// Memory: 8 bytes per slot; the table grows by 5/4 once more than 7/8 of
-// its home slots would be full, so a grown table is 0.70 to 0.875 full:
-// 9.1 to 11.4 bytes per hash (the power-of-two table with linear probing
-// it replaces was 0.375 to 0.75 full, 10.7 to 21.3 bytes per hash). It
-// shrinks by half below 1/8 full. Runs spilling past the last home slot
+// Memory: 8 bytes per slot; the table grows by 3/2 once more than 4/5 of
+// its home slots would be full, so a grown table is 0.53 to 0.80 full:
+// 10 to 15 bytes per hash, 12.3 on average over sizes (the power-of-two
+// table with linear probing it replaces was 0.375 to 0.75 full, 10.7 to
+// 21.3 bytes per hash, 15.4 on average). It shrinks by half below 1/8
+// full. Growth by 5/4 up to 7/8 full (10.2 bytes on average) took a
+// third more CPU while growing and longer runs when nearly full
+// (docs/benchmarks/processors.md, session 8). Runs spilling past the last home slot
 // take the setSpill slots after it (more are added when one spills
 // further); the last slot of the array is always empty, so a scan ends.
 type hashSet struct {
@@ -26,15 +29,15 @@ type hashSet struct {
 	zero  bool     // the hash 0, which cannot be stored in a slot
 }
 
-// Sizes of the table: the smallest (home slots), its growth (size·5/4),
-// its largest load (7/8 of the home slots), and the slots after the last
+// Sizes of the table: the smallest (home slots), its growth (size·3/2),
+// its largest load (4/5 of the home slots), and the slots after the last
 // home slot.
 const (
 	setMinSize     = 1024
-	setGrowNum     = 5
-	setGrowDen     = 4
-	setLoadNum     = 7
-	setLoadDen     = 8
+	setGrowNum     = 3
+	setGrowDen     = 2
+	setLoadNum     = 4
+	setLoadDen     = 5
 	setSpill       = 64
 	setShrinkBelow = 8 // shrinks to half when fewer than size/8 are held
 )
