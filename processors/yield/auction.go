@@ -50,19 +50,20 @@ type bid struct {
 // arrival order. Its contribution to the windows is a pure function of it.
 // Placements and bidders are numbers in the processor's names (0 is the empty string):
 // auctions are most of the processor's state. An auction is held by value
-// in an auctionTable, in 112 bytes (its slot there is not kept: the
+// in an auctionTable, in 104 bytes (its slot there is not kept: the
 // callers have it from the table): its first inlineBids bids (as parallel
-// arrays, each bid's outcome and latency in one word, its bidder in 16
-// bits) and its billed amount are inline; an auction with more bids, a bid
-// that does not fit (a latency or a bidder number too large), or a second
-// billed amount keeps them in an overflow (spilled) instead.
+// arrays, each bid's price in 32 bits, its outcome and latency in one
+// word, its bidder in 16 bits) and its billed amount are inline; an
+// auction with more bids, a bid that does not fit (a price, a latency or
+// a bidder number too large), or a second billed amount keeps them in an
+// overflow (spilled) instead.
 type auction struct {
 	id        string // a copy of the auction id
 	anchor    int64  // bid_request event time, else the first event's
 	floor     int64
 	clearing  int64
-	billed0   [1]int64 // the billed amount, when bits has bBilled
-	prices0   [inlineBids]int64
+	billed0   [1]int64           // the billed amount, when bits has bBilled
+	prices0   [inlineBids]int32  // prices of the inline bids: see packLat
 	lats0     [inlineBids]uint32 // outcome and latency: see packLat
 	placement uint32             // of the bid_request, else of the first offer_shown
 	winner    uint32             // of the first auction_won
@@ -110,9 +111,11 @@ const (
 )
 
 // packLat returns b's outcome and latency as an inline word, and whether
-// b fits inline (its bidder number too).
+// b fits inline (its bidder number and price too: a price in micros
+// within int32, up to 2,147 currency units, which bid prices are).
 func packLat(b bid) (uint32, bool) {
-	if b.latency < -1 || b.latency > latMax || b.outcome >= 1<<latOutcomeBits || b.bidder > math.MaxUint16 {
+	if b.latency < -1 || b.latency > latMax || b.outcome >= 1<<latOutcomeBits || b.bidder > math.MaxUint16 ||
+		b.price < math.MinInt32 || b.price > math.MaxInt32 {
 		return 0, false
 	}
 	return uint32(b.outcome)<<(32-latOutcomeBits) | uint32(b.latency+1), true
@@ -122,7 +125,7 @@ func packLat(b bid) (uint32, bool) {
 func (a *auction) inlineBid(i int) bid {
 	w := a.lats0[i]
 	return bid{
-		price:   a.prices0[i],
+		price:   int64(a.prices0[i]),
 		latency: int64(w&(1<<(32-latOutcomeBits)-1)) - 1,
 		bidder:  uint32(a.bidders0[i]),
 		outcome: uint8(w >> (32 - latOutcomeBits)),
@@ -199,7 +202,7 @@ func (a *auction) addBid(b bid, o *overflow) {
 	if (m == nil || m.bids == nil) && int(a.nbids) < inlineBids {
 		if w, ok := packLat(b); ok {
 			i := a.nbids
-			a.prices0[i], a.bidders0[i], a.lats0[i] = b.price, uint16(b.bidder), w
+			a.prices0[i], a.bidders0[i], a.lats0[i] = int32(b.price), uint16(b.bidder), w
 			a.nbids++
 			return
 		}
@@ -212,7 +215,7 @@ func (a *auction) addBid(b bid, o *overflow) {
 		for i := range m.bids {
 			m.bids[i] = a.inlineBid(i)
 		}
-		a.prices0, a.bidders0, a.lats0, a.nbids = [inlineBids]int64{}, [inlineBids]uint16{}, [inlineBids]uint32{}, 0
+		a.prices0, a.bidders0, a.lats0, a.nbids = [inlineBids]int32{}, [inlineBids]uint16{}, [inlineBids]uint32{}, 0
 	}
 	m.bids = append(m.bids, b)
 }

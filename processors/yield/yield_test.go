@@ -3,6 +3,7 @@ package yield
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 	"unsafe"
@@ -371,9 +372,10 @@ func TestAuctionOverflow(t *testing.T) {
 }
 
 // TestInlineBidWords: a bid's outcome and latency survive the inline
-// word at its limits, and a latency it cannot hold (or an outcome out of
-// range, as a damaged snapshot might have) moves the auction's bids to
-// its overflow, in arrival order.
+// word, and its price the 32-bit inline price, at their limits, and a
+// latency or price they cannot hold (or an outcome out of range, as a
+// damaged snapshot might have) moves the auction's bids to its overflow,
+// in arrival order.
 func TestInlineBidWords(t *testing.T) {
 	for _, bids := range [][]bid{
 		{{price: 1, latency: -1, bidder: 1, outcome: outBid}, {price: 2, latency: 0, bidder: 2, outcome: outError}, {price: 3, latency: latMax, bidder: 3, outcome: outTimeout}},
@@ -382,6 +384,10 @@ func TestInlineBidWords(t *testing.T) {
 		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: -2, bidder: 2, outcome: 200}},
 		{{price: 1, latency: 5, bidder: 1<<16 - 1, outcome: outNoBid}},
 		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: 5, bidder: 1 << 16, outcome: outBid}},
+		{{price: math.MaxInt32, latency: 5, bidder: 1, outcome: outBid}, {price: math.MinInt32, latency: 5, bidder: 2, outcome: outBid}},
+		{{price: 1, latency: 5, bidder: 1, outcome: outBid}, {price: math.MaxInt32 + 1, latency: 5, bidder: 2, outcome: outBid}},
+		{{price: math.MinInt32 - 1, latency: 5, bidder: 1, outcome: outBid}},
+		{{price: event.MaxNumber, latency: 5, bidder: 1, outcome: outBid}},
 	} {
 		var a auction
 		var o overflow
@@ -400,13 +406,13 @@ func TestInlineBidWords(t *testing.T) {
 	}
 }
 
-// TestAuctionChunkPages: an auction record is 112 bytes and a chunk of
+// TestAuctionChunkPages: an auction record is 104 bytes and a chunk of
 // them a whole number of 8 KiB pages (a large allocation is rounded up to
 // pages: a field added to the record, or another chunk size, would waste
 // up to a page per chunk unnoticed).
 func TestAuctionChunkPages(t *testing.T) {
 	size := unsafe.Sizeof(auction{})
-	if size != 112 || size*chunkAuctions%8192 != 0 {
+	if size != 104 || size*chunkAuctions%8192 != 0 {
 		t.Fatalf("auction record %d bytes, chunk %d bytes", size, size*chunkAuctions)
 	}
 }
