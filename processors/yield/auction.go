@@ -50,23 +50,25 @@ type bid struct {
 // arrival order. Its contribution to the windows is a pure function of it.
 // Placements and bidders are numbers in the processor's names (0 is the empty string):
 // auctions are most of the processor's state. An auction is held by value
-// in an auctionTable, in 104 bytes (its slot there is not kept: the
+// in an auctionTable, in 96 bytes (its slot there is not kept: the
 // callers have it from the table): its first inlineBids bids (as parallel
 // arrays, each bid's price in 32 bits, its outcome and latency in one
-// word, its bidder in 16 bits) and its billed amount are inline; an
-// auction with more bids, a bid that does not fit (a price, a latency or
-// a bidder number too large), or a second billed amount keeps them in an
-// overflow (spilled) instead.
+// word, its bidder in 16 bits), its billed amount, and its floor and
+// clearing price in 32 bits each are inline; an auction with more bids, a
+// bid that does not fit (a price, a latency or a bidder number too
+// large), or a second billed amount keeps them in an overflow (spilled)
+// instead, and one whose floor or clearing price does not fit in 32 bits
+// keeps both there (bWide).
 type auction struct {
-	id        string // a copy of the auction id
-	anchor    int64  // bid_request event time, else the first event's
-	floor     int64
-	clearing  int64
+	id        string             // a copy of the auction id
+	anchor    int64              // bid_request event time, else the first event's
 	billed0   [1]int64           // the billed amount, when bits has bBilled
 	prices0   [inlineBids]int32  // prices of the inline bids: see packLat
 	lats0     [inlineBids]uint32 // outcome and latency: see packLat
 	placement uint32             // of the bid_request, else of the first offer_shown
 	winner    uint32             // of the first auction_won
+	floor     int32              // unless bWide: see amounts
+	clearing  int32              // of the first auction_won, unless bWide
 	wins      int32
 	shown     int32
 	clicks    int32
@@ -82,6 +84,7 @@ const (
 	bLive                      // in use in the table
 	bSpilled                   // has an entry in its overflow
 	bBilled                    // billed0 holds a billed amount (the overflow none)
+	bWide                      // the floor and clearing price are in the overflow
 )
 
 // has reports whether a has bit b.
@@ -135,8 +138,31 @@ func (a *auction) inlineBid(i int) bid {
 // auctionMore holds the bids and billed amounts of an auction that has
 // more than fit inline: all of them, in arrival order, once they overflow.
 type auctionMore struct {
-	bids   []bid
-	billed []int64
+	bids            []bid
+	billed          []int64
+	floor, clearing int64 // when the auction has bWide
+}
+
+// amounts returns a's floor and clearing price; o holds a's overflow.
+func (a *auction) amounts(o *overflow) (floor, clearing int64) {
+	if a.has(bWide) {
+		m := o.of(a)
+		return m.floor, m.clearing
+	}
+	return int64(a.floor), int64(a.clearing)
+}
+
+// setAmounts sets a's floor and clearing price: inline while both fit in
+// 32 bits, else both in a's overflow from then on.
+func (a *auction) setAmounts(floor, clearing int64, o *overflow) {
+	if !a.has(bWide) && floor == int64(int32(floor)) && clearing == int64(int32(clearing)) {
+		a.floor, a.clearing = int32(floor), int32(clearing)
+		return
+	}
+	m := o.make(a)
+	m.floor, m.clearing = floor, clearing
+	a.floor, a.clearing = 0, 0
+	a.set(bWide, true)
 }
 
 // overflow holds the auctionMore of each spilled auction (few: the rest
@@ -166,11 +192,12 @@ func (o *overflow) make(a *auction) *auctionMore {
 	return m
 }
 
-// drop forgets the overflow of a.
+// drop forgets the overflow of a (its bids, billed amounts, floor and
+// clearing price: a is being removed).
 func (o *overflow) drop(a *auction) {
 	if a.has(bSpilled) {
 		delete(o.m, a)
-		a.set(bSpilled, false)
+		a.set(bSpilled|bWide, false)
 	}
 }
 
@@ -251,7 +278,8 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow)
 		a.set(bReq, true)
 		a.anchor = e.EventTime
 		a.placement = intern(e.Placement)
-		a.floor = e.FloorMicros
+		_, clearing := a.amounts(o)
+		a.setAmounts(e.FloorMicros, clearing, o)
 		a.set(bFloor, e.Has&event.HasFloorMicros != 0)
 	case event.Bid:
 		b := bid{bidder: intern(e.BidderID), price: e.PriceMicros, latency: -1}
@@ -271,7 +299,9 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow)
 		a.addBid(b, o)
 	case event.AuctionWon:
 		if a.wins == 0 {
-			a.winner, a.clearing = intern(e.BidderID), e.ClearingMicros
+			a.winner = intern(e.BidderID)
+			floor, _ := a.amounts(o)
+			a.setAmounts(floor, e.ClearingMicros, o)
 		}
 		a.wins++
 	case event.OfferShown:
@@ -287,8 +317,8 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow)
 }
 
 // violations returns the auction's violation kinds as a bit set, given
-// its bids and billed amounts.
-func (a *auction) violations(bids []bid, billed []int64) uint16 {
+// its bids, billed amounts, floor and clearing price.
+func (a *auction) violations(bids []bid, billed []int64, floor, clearing int64) uint16 {
 	if !a.has(bReq) {
 		return 1 << Orphan
 	}
@@ -304,17 +334,17 @@ func (a *auction) violations(bids []bid, billed []int64) uint16 {
 		switch {
 		case best < 0:
 			set(WinWithoutBid)
-		case a.clearing > best:
+		case clearing > best:
 			set(ClearingAboveBid)
 		}
-		if a.has(bFloor) && a.clearing < a.floor {
+		if a.has(bFloor) && clearing < floor {
 			set(ClearingBelowFloor)
 		}
 		if a.wins > 1 {
 			set(DuplicateWin)
 		}
 		for _, amt := range billed {
-			if amt != a.clearing {
+			if amt != clearing {
 				set(BillingMismatch)
 			}
 		}
@@ -376,7 +406,8 @@ type contribution struct {
 // holds a's overflow.
 func (a *auction) contribute(c *contribution, o *overflow) {
 	bids, billed := a.bidList(o, &c.bids), a.billedList(o)
-	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.has(bReq), a.violations(bids, billed)
+	floor, clearing := a.amounts(o)
+	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.has(bReq), a.violations(bids, billed, floor, clearing)
 	c.yield = c.yield[:0]
 	if !a.has(bReq) {
 		return // orphans are in bidstream_integrity only

@@ -58,8 +58,9 @@ func (p *Processor) Snapshot() *State {
 	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), export), Auctions: map[string]AuctionState{}}
 	var buf [inlineBids]bid
 	p.auctions.each(func(a *auction, slot int32) {
-		as := AuctionState{User: p.auctions.user(slot), Anchor: a.anchor, HasReq: a.has(bReq), Placement: p.names.Name(a.placement), Floor: a.floor,
-			HasFloor: a.has(bFloor), Wins: int(a.wins), Winner: p.names.Name(a.winner), Clearing: a.clearing,
+		floor, clearing := a.amounts(&p.auctions.more)
+		as := AuctionState{User: p.auctions.user(slot), Anchor: a.anchor, HasReq: a.has(bReq), Placement: p.names.Name(a.placement), Floor: floor,
+			HasFloor: a.has(bFloor), Wins: int(a.wins), Winner: p.names.Name(a.winner), Clearing: clearing,
 			Shown: int(a.shown), Clicks: int(a.clicks)}
 		if b := a.billedList(&p.auctions.more); len(b) > 0 {
 			as.Billed = slices.Clone(b) // nil without billing, as before
@@ -155,10 +156,11 @@ func (p *Processor) Restore(s *State) {
 	p.expire = math.MinInt64 // the next Flush finds the earliest
 	for id, as := range s.Auctions {
 		a, _ := p.auctions.add(id, hashID(id), as.User, p.filter != nil)
-		a.anchor, a.placement, a.floor = as.Anchor, p.names.ID(as.Placement), as.Floor
+		a.anchor, a.placement = as.Anchor, p.names.ID(as.Placement)
+		a.setAmounts(as.Floor, as.Clearing, &p.auctions.more)
 		a.set(bReq, as.HasReq)
 		a.set(bFloor, as.HasFloor)
-		a.wins, a.winner, a.clearing = int32(as.Wins), p.names.ID(as.Winner), as.Clearing
+		a.wins, a.winner = int32(as.Wins), p.names.ID(as.Winner)
 		a.shown, a.clicks = int32(as.Shown), int32(as.Clicks)
 		for _, amt := range as.Billed {
 			a.addBilled(amt, &p.auctions.more)

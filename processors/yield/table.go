@@ -8,8 +8,8 @@ import (
 )
 
 // chunkAuctions is the number of auctions in a chunk of an auction table:
-// 1,024 records of 104 bytes are 13 pages of 8 KiB, which a large
-// allocation takes without rounding (512 would be rounded up to 7 pages).
+// 1,024 records of 96 bytes are 12 pages of 8 KiB, which a large
+// allocation takes without rounding.
 const chunkAuctions = 1024
 
 // auctionTable holds a processor's auctions by value in fixed chunks that

@@ -406,13 +406,52 @@ func TestInlineBidWords(t *testing.T) {
 	}
 }
 
-// TestAuctionChunkPages: an auction record is 104 bytes and a chunk of
+// TestAuctionChunkPages: an auction record is 96 bytes and a chunk of
 // them a whole number of 8 KiB pages (a large allocation is rounded up to
 // pages: a field added to the record, or another chunk size, would waste
 // up to a page per chunk unnoticed).
 func TestAuctionChunkPages(t *testing.T) {
 	size := unsafe.Sizeof(auction{})
-	if size != 104 || size*chunkAuctions%8192 != 0 {
+	if size != 96 || size*chunkAuctions%8192 != 0 {
 		t.Fatalf("auction record %d bytes, chunk %d bytes", size, size*chunkAuctions)
+	}
+}
+
+// TestWideAmounts: a floor or clearing price outside 32 bits moves both to
+// the auction's overflow, where they stay exact (also when set again
+// small), the inline bids stay inline, and the violations see them.
+func TestWideAmounts(t *testing.T) {
+	var a auction
+	var o overflow
+	a.set(bReq, true)
+	a.set(bFloor, true)
+	a.setAmounts(math.MaxInt32, math.MinInt32, &o)
+	if f, c := a.amounts(&o); f != math.MaxInt32 || c != math.MinInt32 || a.has(bSpilled) {
+		t.Fatalf("inline: %d, %d, spilled %v", f, c, a.has(bSpilled))
+	}
+	a.addBid(bid{price: 10, latency: 1, bidder: 1, outcome: outBid}, &o)
+	a.wins = 1
+	a.winner = 1
+	a.setAmounts(math.MaxInt32+1, 9, &o)
+	if f, c := a.amounts(&o); f != math.MaxInt32+1 || c != 9 || !a.has(bWide) {
+		t.Fatalf("wide: %d, %d, wide %v", f, c, a.has(bWide))
+	}
+	var buf [inlineBids]bid
+	bids := a.bidList(&o, &buf)
+	if len(bids) != 1 || o.of(&a).bids != nil {
+		t.Fatalf("bids %v, overflow bids %v", bids, o.of(&a).bids)
+	}
+	var c contribution
+	a.contribute(&c, &o)
+	if c.kinds != 1<<ClearingBelowFloor {
+		t.Fatalf("violations %b, want clearing below floor", c.kinds)
+	}
+	a.setAmounts(5, 6, &o)
+	if f, c := a.amounts(&o); f != 5 || c != 6 || !a.has(bWide) {
+		t.Fatalf("set small again: %d, %d, wide %v", f, c, a.has(bWide))
+	}
+	o.drop(&a)
+	if len(o.m) != 0 {
+		t.Fatal("overflow kept")
 	}
 }
