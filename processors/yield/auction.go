@@ -50,19 +50,19 @@ type bid struct {
 // arrival order. Its contribution to the windows is a pure function of it.
 // Placements and bidders are numbers in the processor's names (0 is the empty string):
 // auctions are most of the processor's state. An auction is held by value
-// in an auctionTable, in 96 bytes (its slot there is not kept: the
+// in an auctionTable, in 88 bytes (its slot there is not kept: the
 // callers have it from the table): its first inlineBids bids (as parallel
 // arrays, each bid's price in 32 bits, its outcome and latency in one
 // word, its bidder in 16 bits), its billed amount, and its floor and
-// clearing price in 32 bits each are inline; an auction with more bids, a
-// bid that does not fit (a price, a latency or a bidder number too
-// large), or a second billed amount keeps them in an overflow (spilled)
-// instead, and one whose floor or clearing price does not fit in 32 bits
+// clearing price, in 32 bits each, are inline; an auction with more bids,
+// a bid that does not fit (a price, a latency or a bidder number too
+// large), a second billed amount or one outside 32 bits keeps them in an
+// overflow (spilled) instead, and one whose floor or clearing price does not fit in 32 bits
 // keeps both there (bWide).
 type auction struct {
 	id        string             // a copy of the auction id
 	anchor    int64              // bid_request event time, else the first event's
-	billed0   [1]int64           // the billed amount, when bits has bBilled
+	billed0   int32              // the billed amount, when bits has bBilled
 	prices0   [inlineBids]int32  // prices of the inline bids: see packLat
 	lats0     [inlineBids]uint32 // outcome and latency: see packLat
 	placement uint32             // of the bid_request, else of the first offer_shown
@@ -213,13 +213,14 @@ func (a *auction) bidList(o *overflow, buf *[inlineBids]bid) []bid {
 	return buf[:a.nbids]
 }
 
-// billedList returns a's billed amounts in arrival order (a view of its
-// state).
-func (a *auction) billedList(o *overflow) []int64 {
+// billedList returns a's billed amounts in arrival order: a view of its
+// overflow, or the inline amount copied into buf.
+func (a *auction) billedList(o *overflow, buf *[1]int64) []int64 {
 	if m := o.of(a); m != nil && m.billed != nil {
 		return m.billed
 	}
-	return a.billed0[:a.nbilled()]
+	buf[0] = int64(a.billed0)
+	return buf[:a.nbilled()]
 }
 
 // addBid appends b to a's bids: inline while they fit, else all of them
@@ -247,12 +248,13 @@ func (a *auction) addBid(b bid, o *overflow) {
 	m.bids = append(m.bids, b)
 }
 
-// addBilled appends amt to a's billed amounts: inline for the first, all
-// of them in a's overflow from the second.
+// addBilled appends amt to a's billed amounts: inline for the first if it
+// fits in 32 bits (micros: up to 2,147 currency units), else all of them
+// in a's overflow from then on.
 func (a *auction) addBilled(amt int64, o *overflow) {
 	m := o.of(a)
-	if (m == nil || m.billed == nil) && !a.has(bBilled) {
-		a.billed0[0] = amt
+	if (m == nil || m.billed == nil) && !a.has(bBilled) && amt == int64(int32(amt)) {
+		a.billed0 = int32(amt)
 		a.set(bBilled, true)
 		return
 	}
@@ -260,8 +262,11 @@ func (a *auction) addBilled(amt int64, o *overflow) {
 		m = o.make(a)
 	}
 	if m.billed == nil {
-		m.billed = append(make([]int64, 0, 2), a.billed0[:a.nbilled()]...)
-		a.billed0 = [1]int64{}
+		m.billed = make([]int64, a.nbilled(), 2)
+		if a.has(bBilled) {
+			m.billed[0] = int64(a.billed0)
+		}
+		a.billed0 = 0
 		a.set(bBilled, false)
 	}
 	m.billed = append(m.billed, amt)
@@ -400,12 +405,13 @@ type contribution struct {
 	kinds     uint16 // violations
 	yield     []keyed
 	bids      [inlineBids]bid // scratch for the auction's inline bids
+	billed    [1]int64        // and for its inline billed amount
 }
 
 // contribute computes a's contribution into c, reusing c's memory; o
 // holds a's overflow.
 func (a *auction) contribute(c *contribution, o *overflow) {
-	bids, billed := a.bidList(o, &c.bids), a.billedList(o)
+	bids, billed := a.bidList(o, &c.bids), a.billedList(o, &c.billed)
 	floor, clearing := a.amounts(o)
 	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.has(bReq), a.violations(bids, billed, floor, clearing)
 	c.yield = c.yield[:0]

@@ -62,7 +62,8 @@ func (p *Processor) Snapshot() *State {
 		as := AuctionState{User: p.auctions.user(slot), Anchor: a.anchor, HasReq: a.has(bReq), Placement: p.names.Name(a.placement), Floor: floor,
 			HasFloor: a.has(bFloor), Wins: int(a.wins), Winner: p.names.Name(a.winner), Clearing: clearing,
 			Shown: int(a.shown), Clicks: int(a.clicks)}
-		if b := a.billedList(&p.auctions.more); len(b) > 0 {
+		var one [1]int64
+		if b := a.billedList(&p.auctions.more, &one); len(b) > 0 {
 			as.Billed = slices.Clone(b) // nil without billing, as before
 		}
 		for _, b := range a.bidList(&p.auctions.more, &buf) {

@@ -8,7 +8,7 @@ import (
 )
 
 // chunkAuctions is the number of auctions in a chunk of an auction table:
-// 1,024 records of 96 bytes are 12 pages of 8 KiB, which a large
+// 1,024 records of 88 bytes are 11 pages of 8 KiB, which a large
 // allocation takes without rounding.
 const chunkAuctions = 1024
 

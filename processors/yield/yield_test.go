@@ -406,13 +406,13 @@ func TestInlineBidWords(t *testing.T) {
 	}
 }
 
-// TestAuctionChunkPages: an auction record is 96 bytes and a chunk of
+// TestAuctionChunkPages: an auction record is 88 bytes and a chunk of
 // them a whole number of 8 KiB pages (a large allocation is rounded up to
 // pages: a field added to the record, or another chunk size, would waste
 // up to a page per chunk unnoticed).
 func TestAuctionChunkPages(t *testing.T) {
 	size := unsafe.Sizeof(auction{})
-	if size != 96 || size*chunkAuctions%8192 != 0 {
+	if size != 88 || size*chunkAuctions%8192 != 0 {
 		t.Fatalf("auction record %d bytes, chunk %d bytes", size, size*chunkAuctions)
 	}
 }
@@ -453,5 +453,29 @@ func TestWideAmounts(t *testing.T) {
 	o.drop(&a)
 	if len(o.m) != 0 {
 		t.Fatal("overflow kept")
+	}
+}
+
+// TestInlineBilled: the first billed amount is inline when it fits in 32
+// bits; one that does not, or a second one, puts all of them in the
+// overflow, in arrival order.
+func TestInlineBilled(t *testing.T) {
+	for _, amts := range [][]int64{
+		{math.MaxInt32}, {math.MinInt32}, {math.MaxInt32 + 1}, {math.MinInt32 - 1},
+		{5, math.MaxInt32 + 1}, {math.MaxInt32 + 1, 5}, {1, 2, 3}, {event.MaxNumber},
+	} {
+		var a auction
+		var o overflow
+		for _, amt := range amts {
+			a.addBilled(amt, &o)
+		}
+		var buf [1]int64
+		if got := a.billedList(&o, &buf); fmt.Sprint(got) != fmt.Sprint(amts) {
+			t.Fatalf("billed %v, want %v", got, amts)
+		}
+		inline := len(amts) == 1 && amts[0] == int64(int32(amts[0]))
+		if a.has(bSpilled) == inline || a.has(bBilled) != inline {
+			t.Fatalf("%v: spilled %v, inline %v", amts, a.has(bSpilled), a.has(bBilled))
+		}
 	}
 }
