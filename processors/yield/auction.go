@@ -57,8 +57,8 @@ type bid struct {
 // clearing price, in 32 bits each, are inline; an auction with more bids,
 // a bid that does not fit (a price, a latency or a bidder number too
 // large), a second billed amount or one outside 32 bits keeps them in an
-// overflow (spilled) instead, and one whose floor or clearing price does not fit in 32 bits
-// keeps both there (bWide).
+// overflow (spilled) instead, and one whose floor or clearing price does
+// not fit in 32 bits keeps both there (bWide).
 type auction struct {
 	id        string             // a copy of the auction id
 	anchor    int64              // bid_request event time, else the first event's
@@ -74,7 +74,7 @@ type auction struct {
 	clicks    int32
 	bidders0  [inlineBids]uint16 // bidder numbers of the inline bids
 	nbids     uint8              // inline, when the overflow holds no bids
-	bits      uint8              // bReq, bFloor, bLive, bSpilled, bBilled
+	bits      uint8              // bReq, bFloor, bLive, bSpilled, bBilled, bWide
 }
 
 // The bits of an auction.
@@ -136,7 +136,8 @@ func (a *auction) inlineBid(i int) bid {
 }
 
 // auctionMore holds the bids and billed amounts of an auction that has
-// more than fit inline: all of them, in arrival order, once they overflow.
+// more than fit inline: all of them, in arrival order, once they overflow;
+// and its floor and clearing price once either does not fit inline.
 type auctionMore struct {
 	bids            []bid
 	billed          []int64
