@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -119,9 +120,9 @@ func TestDedupSnapshotKeepsBlocks(t *testing.T) {
 }
 
 // TestHashSetAgainstMap: random adds and deletes by key of clustered
-// hashes (long probe runs that wrap around the end of the table, many
-// hashes of one key, growth and shrinking) keep the set equal to a map,
-// and add counts the other hashes of the key.
+// hashes (long runs spilling past the last home slot, many hashes of one
+// key, growth and shrinking) keep the set equal to a map and the table
+// ordered (checkSet), and add counts the other hashes of the key.
 func TestHashSetAgainstMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var s hashSet
@@ -129,12 +130,12 @@ func TestHashSetAgainstMap(t *testing.T) {
 	perKey := map[uint32]int{} // hashes in want by key
 	var keys []uint64
 	for step := range 200_000 {
-		// Homes cluster on a few slots near the end of the table, keys
-		// repeat (few low bits), and the population swings between small
-		// and large.
-		h := rng.Uint64()<<12 | uint64(1016+rng.IntN(16))
+		// Homes cluster near the end of the table (keys near 2^32),
+		// keys repeat (few distinct ones), and the population swings
+		// between small and large.
+		h := rng.Uint64()<<32 | uint64(0xffff_f000+rng.IntN(1<<12))
 		if rng.IntN(4) == 0 {
-			h = rng.Uint64()<<32 | uint64(rng.IntN(64))<<12 | uint64(1016+rng.IntN(16))
+			h = rng.Uint64()<<32 | uint64(0xffff_ffc0+rng.IntN(64))
 		}
 		if rng.IntN(50) == 0 {
 			h = 0
@@ -163,7 +164,11 @@ func TestHashSetAgainstMap(t *testing.T) {
 			perKey[uint32(h)]++
 			keys = append(keys, h)
 		}
+		if step%1000 == 0 {
+			checkSet(t, &s)
+		}
 	}
+	checkSet(t, &s)
 	n := len(want)
 	if want[0] {
 		n--
@@ -367,10 +372,12 @@ func (d *dedup) state() []SeenID {
 }
 
 // TestDedupRestoreInTableOrder: a snapshot's hashes come in its table's
-// order; restoring them into a table that grows would pile them into one
-// probe run (seconds for millions of ids, 25 times as long as adding them
-// in random order). At its final size at once, a restore takes about as
-// long as that.
+// order; restoring them into a power-of-two table with linear probing that
+// grows piled them into one probe run (seconds for millions of ids, 25
+// times as long as adding them in random order). At its final size at
+// once, a restore takes about as long as that, from the ordered set's
+// snapshot and from one of the power-of-two table's order (before session
+// 8), which restores the same set.
 func TestDedupRestoreInTableOrder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3 M ids")
@@ -387,8 +394,27 @@ func TestDedupRestoreInTableOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	restore := time.Since(start)
-	if r.seen.n != d.seen.n || len(r.seen.slots) != len(d.seen.slots) {
-		t.Fatalf("restored %d ids into %d slots, from %d in %d", r.seen.n, len(r.seen.slots), d.seen.n, len(d.seen.slots))
+	if r.seen.n != d.seen.n || r.seen.size != d.seen.size {
+		t.Fatalf("restored %d ids into %d home slots, from %d in %d", r.seen.n, r.seen.size, d.seen.n, d.seen.size)
+	}
+	checkSet(t, &r.seen)
+	// A snapshot of the power-of-two table (before session 8) lists the
+	// hashes in the order of their low bits (2^22 slots for 3 M ids).
+	old := d.seen.appendTo(nil)
+	slices.SortStableFunc(old, func(a, b uint64) int { return cmp.Compare(a&(1<<22-1), b&(1<<22-1)) })
+	oldHashes := make([]byte, 0, 8*len(old))
+	for _, h := range old {
+		oldHashes = binary.LittleEndian.AppendUint64(oldHashes, h)
+	}
+	start = time.Now()
+	var o dedup
+	if err := o.restoreFrozen(keys, oldHashes, maxes, shared); err != nil {
+		t.Fatal(err)
+	}
+	oldOrder := time.Since(start)
+	checkSet(t, &o.seen)
+	if a, b := o.seen.appendTo(nil), r.seen.appendTo(nil); o.seen.size != r.seen.size || !slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))) {
+		t.Fatal("the hashes in the old table's order restore into another set")
 	}
 	shuffled := d.seen.appendTo(nil)
 	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
@@ -397,7 +423,58 @@ func TestDedupRestoreInTableOrder(t *testing.T) {
 	for _, h := range shuffled {
 		s.add(h)
 	}
-	if random := time.Since(start); restore > 5*random+100*time.Millisecond {
-		t.Fatalf("restore of %d ids took %v, adding them in random order %v", r.seen.n, restore, random)
+	if random := time.Since(start); max(restore, oldOrder) > 5*random+100*time.Millisecond {
+		t.Fatalf("restore of %d ids took %v (%v in the old table's order), adding them in random order %v", r.seen.n, restore, oldOrder, random)
+	}
+}
+
+// checkSet checks the invariants of s: every hash at or after its home
+// slot with no empty slot in between, the hashes in the order of their
+// keys, n of them, and the last slot empty.
+func checkSet(t *testing.T, s *hashSet) {
+	t.Helper()
+	if s.size == 0 {
+		return
+	}
+	n, prev := 0, uint32(0)
+	for i, v := range s.slots {
+		if v == 0 {
+			continue
+		}
+		n++
+		k := uint32(v)
+		if h := s.home(k); h > i || slices.Contains(s.slots[h:i], 0) {
+			t.Fatalf("slot %d: hash %x of home %d with an empty slot between", i, v, h)
+		}
+		if k < prev {
+			t.Fatalf("slot %d: key %x after key %x", i, k, prev)
+		}
+		prev = k
+	}
+	if n != s.n || s.slots[len(s.slots)-1] != 0 || len(s.slots) < s.size+setSpill {
+		t.Fatalf("%d hashes in %d slots (%d home), counted %d, last %x", n, len(s.slots), s.size, s.n, s.slots[len(s.slots)-1])
+	}
+}
+
+// TestHashSetSpill: the hashes of one key at the top of the key range (a
+// run from the last home slot, longer than the spill) are all held, in
+// a table that does not grow for them, and deleted again.
+func TestHashSetSpill(t *testing.T) {
+	var s hashSet
+	const k = 0xffff_ffff
+	for i := range uint64(3 * setSpill) {
+		if added, others := s.add(i<<32 | k); !added || others != int(i) {
+			t.Fatalf("add %d: %v, %d others", i, added, others)
+		}
+	}
+	checkSet(t, &s)
+	if s.size != setMinSize || s.count(k) != 3*setSpill {
+		t.Fatalf("size %d, %d of the key", s.size, s.count(k))
+	}
+	s.delKey(k, false)
+	s.delKey(k, true)
+	checkSet(t, &s)
+	if s.n != 0 {
+		t.Fatalf("%d left", s.n)
 	}
 }

@@ -50,33 +50,57 @@ type bid struct {
 // arrival order. Its contribution to the windows is a pure function of it.
 // Placements and bidders are numbers in the processor's names (0 is the empty string):
 // auctions are most of the processor's state. An auction is held by value
-// in an auctionTable, in 120 bytes: its first inlineBids bids (as parallel
-// arrays, each bid's outcome and latency in one word, its bidder in 16
-// bits) and its billed amount are inline; an auction with more bids, a bid
-// that does not fit (a latency or a bidder number too large), or a second
-// billed amount keeps them in an overflow (spilled) instead.
+// in an auctionTable, in 88 bytes (its slot there is not kept: the
+// callers have it from the table): its first inlineBids bids (as parallel
+// arrays, each bid's price in 32 bits, its outcome and latency in one
+// word, its bidder in 16 bits), its billed amount, and its floor and
+// clearing price, in 32 bits each, are inline; an auction with more bids,
+// a bid that does not fit (a price, a latency or a bidder number too
+// large), a second billed amount or one outside 32 bits keeps them in an
+// overflow (spilled) instead, and one whose floor or clearing price does
+// not fit in 32 bits keeps both there (bWide).
 type auction struct {
-	id        string // a copy of the auction id
-	anchor    int64  // bid_request event time, else the first event's
-	floor     int64
-	clearing  int64
-	billed0   [1]int64 // the billed amount, when nbilled is 1
-	prices0   [inlineBids]int64
+	id        string             // a copy of the auction id
+	anchor    int64              // bid_request event time, else the first event's
+	billed0   int32              // the billed amount, when bits has bBilled
+	prices0   [inlineBids]int32  // prices of the inline bids: see packLat
 	lats0     [inlineBids]uint32 // outcome and latency: see packLat
 	placement uint32             // of the bid_request, else of the first offer_shown
 	winner    uint32             // of the first auction_won
+	floor     int32              // unless bWide: see amounts
+	clearing  int32              // of the first auction_won, unless bWide
 	wins      int32
 	shown     int32
 	clicks    int32
-	slot      int32              // in the processor's auctionTable
 	bidders0  [inlineBids]uint16 // bidder numbers of the inline bids
 	nbids     uint8              // inline, when the overflow holds no bids
-	nbilled   uint8              // 0 or 1 (billed0), when the overflow holds no amounts
-	hasReq    bool
-	hasFloor  bool
-	live      bool // in use in the table
-	spilled   bool // has an entry in its overflow
+	bits      uint8              // bReq, bFloor, bLive, bSpilled, bBilled, bWide
 }
+
+// The bits of an auction.
+const (
+	bReq     uint8 = 1 << iota // has a bid_request
+	bFloor                     // the bid_request has a floor
+	bLive                      // in use in the table
+	bSpilled                   // has an entry in its overflow
+	bBilled                    // billed0 holds a billed amount (the overflow none)
+	bWide                      // the floor and clearing price are in the overflow
+)
+
+// has reports whether a has bit b.
+func (a *auction) has(b uint8) bool { return a.bits&b != 0 }
+
+// set sets or clears bit b of a.
+func (a *auction) set(b uint8, on bool) {
+	if on {
+		a.bits |= b
+	} else {
+		a.bits &^= b
+	}
+}
+
+// nbilled returns the number of billed amounts inline (0 or 1).
+func (a *auction) nbilled() int { return int(a.bits&bBilled) / int(bBilled) }
 
 // inlineBids is the number of bids an auction holds inline (auctions
 // usually ask a few bidders).
@@ -90,9 +114,11 @@ const (
 )
 
 // packLat returns b's outcome and latency as an inline word, and whether
-// b fits inline (its bidder number too).
+// b fits inline (its bidder number and price too: a price in micros
+// within int32, up to 2,147 currency units, which bid prices are).
 func packLat(b bid) (uint32, bool) {
-	if b.latency < -1 || b.latency > latMax || b.outcome >= 1<<latOutcomeBits || b.bidder > math.MaxUint16 {
+	if b.latency < -1 || b.latency > latMax || b.outcome >= 1<<latOutcomeBits || b.bidder > math.MaxUint16 ||
+		b.price < math.MinInt32 || b.price > math.MaxInt32 {
 		return 0, false
 	}
 	return uint32(b.outcome)<<(32-latOutcomeBits) | uint32(b.latency+1), true
@@ -102,7 +128,7 @@ func packLat(b bid) (uint32, bool) {
 func (a *auction) inlineBid(i int) bid {
 	w := a.lats0[i]
 	return bid{
-		price:   a.prices0[i],
+		price:   int64(a.prices0[i]),
 		latency: int64(w&(1<<(32-latOutcomeBits)-1)) - 1,
 		bidder:  uint32(a.bidders0[i]),
 		outcome: uint8(w >> (32 - latOutcomeBits)),
@@ -110,10 +136,34 @@ func (a *auction) inlineBid(i int) bid {
 }
 
 // auctionMore holds the bids and billed amounts of an auction that has
-// more than fit inline: all of them, in arrival order, once they overflow.
+// more than fit inline: all of them, in arrival order, once they overflow;
+// and its floor and clearing price once either does not fit inline.
 type auctionMore struct {
-	bids   []bid
-	billed []int64
+	bids            []bid
+	billed          []int64
+	floor, clearing int64 // when the auction has bWide
+}
+
+// amounts returns a's floor and clearing price; o holds a's overflow.
+func (a *auction) amounts(o *overflow) (floor, clearing int64) {
+	if a.has(bWide) {
+		m := o.of(a)
+		return m.floor, m.clearing
+	}
+	return int64(a.floor), int64(a.clearing)
+}
+
+// setAmounts sets a's floor and clearing price: inline while both fit in
+// 32 bits, else both in a's overflow from then on.
+func (a *auction) setAmounts(floor, clearing int64, o *overflow) {
+	if !a.has(bWide) && floor == int64(int32(floor)) && clearing == int64(int32(clearing)) {
+		a.floor, a.clearing = int32(floor), int32(clearing)
+		return
+	}
+	m := o.make(a)
+	m.floor, m.clearing = floor, clearing
+	a.floor, a.clearing = 0, 0
+	a.set(bWide, true)
 }
 
 // overflow holds the auctionMore of each spilled auction (few: the rest
@@ -123,7 +173,7 @@ type overflow struct{ m map[*auction]*auctionMore }
 
 // of returns the overflow of a (nil: none).
 func (o *overflow) of(a *auction) *auctionMore {
-	if !a.spilled {
+	if !a.has(bSpilled) {
 		return nil
 	}
 	return o.m[a]
@@ -138,15 +188,17 @@ func (o *overflow) make(a *auction) *auctionMore {
 		o.m = map[*auction]*auctionMore{}
 	}
 	m := &auctionMore{}
-	o.m[a], a.spilled = m, true
+	o.m[a] = m
+	a.set(bSpilled, true)
 	return m
 }
 
-// drop forgets the overflow of a.
+// drop forgets the overflow of a (its bids, billed amounts, floor and
+// clearing price: a is being removed).
 func (o *overflow) drop(a *auction) {
-	if a.spilled {
+	if a.has(bSpilled) {
 		delete(o.m, a)
-		a.spilled = false
+		a.set(bSpilled|bWide, false)
 	}
 }
 
@@ -162,13 +214,14 @@ func (a *auction) bidList(o *overflow, buf *[inlineBids]bid) []bid {
 	return buf[:a.nbids]
 }
 
-// billedList returns a's billed amounts in arrival order (a view of its
-// state).
-func (a *auction) billedList(o *overflow) []int64 {
+// billedList returns a's billed amounts in arrival order: a view of its
+// overflow, or the inline amount copied into buf.
+func (a *auction) billedList(o *overflow, buf *[1]int64) []int64 {
 	if m := o.of(a); m != nil && m.billed != nil {
 		return m.billed
 	}
-	return a.billed0[:a.nbilled]
+	buf[0] = int64(a.billed0)
+	return buf[:a.nbilled()]
 }
 
 // addBid appends b to a's bids: inline while they fit, else all of them
@@ -178,7 +231,7 @@ func (a *auction) addBid(b bid, o *overflow) {
 	if (m == nil || m.bids == nil) && int(a.nbids) < inlineBids {
 		if w, ok := packLat(b); ok {
 			i := a.nbids
-			a.prices0[i], a.bidders0[i], a.lats0[i] = b.price, uint16(b.bidder), w
+			a.prices0[i], a.bidders0[i], a.lats0[i] = int32(b.price), uint16(b.bidder), w
 			a.nbids++
 			return
 		}
@@ -191,25 +244,31 @@ func (a *auction) addBid(b bid, o *overflow) {
 		for i := range m.bids {
 			m.bids[i] = a.inlineBid(i)
 		}
-		a.prices0, a.bidders0, a.lats0, a.nbids = [inlineBids]int64{}, [inlineBids]uint16{}, [inlineBids]uint32{}, 0
+		a.prices0, a.bidders0, a.lats0, a.nbids = [inlineBids]int32{}, [inlineBids]uint16{}, [inlineBids]uint32{}, 0
 	}
 	m.bids = append(m.bids, b)
 }
 
-// addBilled appends amt to a's billed amounts: inline for the first, all
-// of them in a's overflow from the second.
+// addBilled appends amt to a's billed amounts: inline for the first if it
+// fits in 32 bits (micros: up to 2,147 currency units), else all of them
+// in a's overflow from then on.
 func (a *auction) addBilled(amt int64, o *overflow) {
 	m := o.of(a)
-	if (m == nil || m.billed == nil) && a.nbilled == 0 {
-		a.billed0[0], a.nbilled = amt, 1
+	if (m == nil || m.billed == nil) && !a.has(bBilled) && amt == int64(int32(amt)) {
+		a.billed0 = int32(amt)
+		a.set(bBilled, true)
 		return
 	}
 	if m == nil {
 		m = o.make(a)
 	}
 	if m.billed == nil {
-		m.billed = append(make([]int64, 0, 2), a.billed0[:a.nbilled]...)
-		a.billed0, a.nbilled = [1]int64{}, 0
+		m.billed = make([]int64, a.nbilled(), 2)
+		if a.has(bBilled) {
+			m.billed[0] = int64(a.billed0)
+		}
+		a.billed0 = 0
+		a.set(bBilled, false)
 	}
 	m.billed = append(m.billed, amt)
 }
@@ -219,13 +278,15 @@ func (a *auction) addBilled(amt int64, o *overflow) {
 func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow) {
 	switch e.Type {
 	case event.BidRequest:
-		if a.hasReq {
+		if a.has(bReq) {
 			return // a repeated bid_request changes nothing
 		}
-		a.hasReq = true
+		a.set(bReq, true)
 		a.anchor = e.EventTime
 		a.placement = intern(e.Placement)
-		a.floor, a.hasFloor = e.FloorMicros, e.Has&event.HasFloorMicros != 0
+		_, clearing := a.amounts(o)
+		a.setAmounts(e.FloorMicros, clearing, o)
+		a.set(bFloor, e.Has&event.HasFloorMicros != 0)
 	case event.Bid:
 		b := bid{bidder: intern(e.BidderID), price: e.PriceMicros, latency: -1}
 		switch e.Outcome {
@@ -244,11 +305,13 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow)
 		a.addBid(b, o)
 	case event.AuctionWon:
 		if a.wins == 0 {
-			a.winner, a.clearing = intern(e.BidderID), e.ClearingMicros
+			a.winner = intern(e.BidderID)
+			floor, _ := a.amounts(o)
+			a.setAmounts(floor, e.ClearingMicros, o)
 		}
 		a.wins++
 	case event.OfferShown:
-		if !a.hasReq && a.shown == 0 {
+		if !a.has(bReq) && a.shown == 0 {
 			a.placement = intern(e.Placement)
 		}
 		a.shown++
@@ -260,9 +323,9 @@ func (a *auction) apply(e *event.Event, intern func(string) uint32, o *overflow)
 }
 
 // violations returns the auction's violation kinds as a bit set, given
-// its bids and billed amounts.
-func (a *auction) violations(bids []bid, billed []int64) uint16 {
-	if !a.hasReq {
+// its bids, billed amounts, floor and clearing price.
+func (a *auction) violations(bids []bid, billed []int64, floor, clearing int64) uint16 {
+	if !a.has(bReq) {
 		return 1 << Orphan
 	}
 	var v uint16
@@ -277,17 +340,17 @@ func (a *auction) violations(bids []bid, billed []int64) uint16 {
 		switch {
 		case best < 0:
 			set(WinWithoutBid)
-		case a.clearing > best:
+		case clearing > best:
 			set(ClearingAboveBid)
 		}
-		if a.hasFloor && a.clearing < a.floor {
+		if a.has(bFloor) && clearing < floor {
 			set(ClearingBelowFloor)
 		}
 		if a.wins > 1 {
 			set(DuplicateWin)
 		}
 		for _, amt := range billed {
-			if amt != a.clearing {
+			if amt != clearing {
 				set(BillingMismatch)
 			}
 		}
@@ -343,15 +406,17 @@ type contribution struct {
 	kinds     uint16 // violations
 	yield     []keyed
 	bids      [inlineBids]bid // scratch for the auction's inline bids
+	billed    [1]int64        // and for its inline billed amount
 }
 
 // contribute computes a's contribution into c, reusing c's memory; o
 // holds a's overflow.
 func (a *auction) contribute(c *contribution, o *overflow) {
-	bids, billed := a.bidList(o, &c.bids), a.billedList(o)
-	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.hasReq, a.violations(bids, billed)
+	bids, billed := a.bidList(o, &c.bids), a.billedList(o, &c.billed)
+	floor, clearing := a.amounts(o)
+	c.anchor, c.placement, c.auction, c.kinds = a.anchor, a.placement, a.has(bReq), a.violations(bids, billed, floor, clearing)
 	c.yield = c.yield[:0]
-	if !a.hasReq {
+	if !a.has(bReq) {
 		return // orphans are in bidstream_integrity only
 	}
 	var revenue int64

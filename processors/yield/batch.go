@@ -59,7 +59,7 @@ func Batch(cfg Config, scope string, events []event.Event, include func(user str
 					r.Counts.add(&kc.c, 1)
 				}
 			}
-			if a.hasReq {
+			if a.has(bReq) {
 				for _, b := range a.bidList(&more, &buf) {
 					if b.latency < 0 {
 						continue

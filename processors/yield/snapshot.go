@@ -57,11 +57,13 @@ func (p *Processor) Snapshot() *State {
 	export := func(_ int64, pn *pane) *PaneState { return p.exportPane(pn) }
 	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), export), Auctions: map[string]AuctionState{}}
 	var buf [inlineBids]bid
-	p.auctions.each(func(a *auction) {
-		as := AuctionState{User: p.auctions.user(a), Anchor: a.anchor, HasReq: a.hasReq, Placement: p.names.Name(a.placement), Floor: a.floor,
-			HasFloor: a.hasFloor, Wins: int(a.wins), Winner: p.names.Name(a.winner), Clearing: a.clearing,
+	p.auctions.each(func(a *auction, slot int32) {
+		floor, clearing := a.amounts(&p.auctions.more)
+		as := AuctionState{User: p.auctions.user(slot), Anchor: a.anchor, HasReq: a.has(bReq), Placement: p.names.Name(a.placement), Floor: floor,
+			HasFloor: a.has(bFloor), Wins: int(a.wins), Winner: p.names.Name(a.winner), Clearing: clearing,
 			Shown: int(a.shown), Clicks: int(a.clicks)}
-		if b := a.billedList(&p.auctions.more); len(b) > 0 {
+		var one [1]int64
+		if b := a.billedList(&p.auctions.more, &one); len(b) > 0 {
 			as.Billed = slices.Clone(b) // nil without billing, as before
 		}
 		for _, b := range a.bidList(&p.auctions.more, &buf) {
@@ -154,9 +156,12 @@ func (p *Processor) Restore(s *State) {
 	p.last = nil
 	p.expire = math.MinInt64 // the next Flush finds the earliest
 	for id, as := range s.Auctions {
-		a := p.auctions.add(id, hashID(id), as.User, p.filter != nil)
-		a.anchor, a.hasReq, a.placement, a.floor = as.Anchor, as.HasReq, p.names.ID(as.Placement), as.Floor
-		a.hasFloor, a.wins, a.winner, a.clearing = as.HasFloor, int32(as.Wins), p.names.ID(as.Winner), as.Clearing
+		a, _ := p.auctions.add(id, hashID(id), as.User, p.filter != nil)
+		a.anchor, a.placement = as.Anchor, p.names.ID(as.Placement)
+		a.setAmounts(as.Floor, as.Clearing, &p.auctions.more)
+		a.set(bReq, as.HasReq)
+		a.set(bFloor, as.HasFloor)
+		a.wins, a.winner = int32(as.Wins), p.names.ID(as.Winner)
 		a.shown, a.clicks = int32(as.Shown), int32(as.Clicks)
 		for _, amt := range as.Billed {
 			a.addBilled(amt, &p.auctions.more)

@@ -8,8 +8,8 @@ import (
 )
 
 // chunkAuctions is the number of auctions in a chunk of an auction table:
-// 1,024 records of 120 bytes are 15 pages of 8 KiB, which a large
-// allocation takes without rounding (512 would be rounded up to 8 pages).
+// 1,024 records of 88 bytes are 11 pages of 8 KiB, which a large
+// allocation takes without rounding.
 const chunkAuctions = 1024
 
 // auctionTable holds a processor's auctions by value in fixed chunks that
@@ -37,18 +37,18 @@ func (t *auctionTable) at(s int32) *auction {
 	return &t.chunks[s/chunkAuctions][s%chunkAuctions]
 }
 
-// find returns the auction of id (nil: none) and the hash of id.
-func (t *auctionTable) find(id string) (*auction, uint64) {
+// find returns the auction of id (nil: none), its slot and the hash of id.
+func (t *auctionTable) find(id string) (*auction, int32, uint64) {
 	h := hashID(id)
 	if s, ok := t.index.Find(h, func(s uint32) bool { return t.at(int32(s)).id == id }); ok {
-		return t.at(int32(s)), h
+		return t.at(int32(s)), int32(s), h
 	}
-	return nil, h
+	return nil, -1, h
 }
 
-// add returns a new, zero auction for id (absent), of hash h, keeping
-// copies of id and, when keepUser, of user.
-func (t *auctionTable) add(id string, h uint64, user string, keepUser bool) *auction {
+// add returns a new, zero auction for id (absent), of hash h, and its
+// slot, keeping copies of id and, when keepUser, of user.
+func (t *auctionTable) add(id string, h uint64, user string, keepUser bool) (*auction, int32) {
 	var s int32
 	if n := len(t.free); n > 0 {
 		s, t.free = t.free[n-1], t.free[:n-1]
@@ -67,21 +67,22 @@ func (t *auctionTable) add(id string, h uint64, user string, keepUser bool) *auc
 		t.users[s] = strings.Clone(user)
 	}
 	a := t.at(s)
-	a.id, a.slot, a.live = strings.Clone(id), s, true
-	return a
+	a.id = strings.Clone(id)
+	a.set(bLive, true)
+	return a, s
 }
 
-// user returns the user kept for a ("" unless keepUser).
-func (t *auctionTable) user(a *auction) string {
-	if int(a.slot) < len(t.users) {
-		return t.users[a.slot]
+// user returns the user kept for the auction in slot s ("" unless
+// keepUser).
+func (t *auctionTable) user(s int32) string {
+	if int(s) < len(t.users) {
+		return t.users[s]
 	}
 	return ""
 }
 
-// remove frees a.
-func (t *auctionTable) remove(a *auction) {
-	s := a.slot
+// remove frees a, in slot s.
+func (t *auctionTable) remove(a *auction, s int32) {
 	t.index.Remove(hashID(a.id), uint32(s))
 	t.more.drop(a)
 	*a = auction{}
@@ -91,12 +92,13 @@ func (t *auctionTable) remove(a *auction) {
 	t.free = append(t.free, s)
 }
 
-// each calls fn for every auction, in slot order; fn may remove it.
-func (t *auctionTable) each(fn func(a *auction)) {
-	for _, c := range t.chunks {
+// each calls fn for every auction and its slot, in slot order; fn may
+// remove it.
+func (t *auctionTable) each(fn func(a *auction, s int32)) {
+	for ci, c := range t.chunks {
 		for i := range c {
-			if c[i].live {
-				fn(&c[i])
+			if c[i].has(bLive) {
+				fn(&c[i], int32(ci*chunkAuctions+i))
 			}
 		}
 	}

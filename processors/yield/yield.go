@@ -105,12 +105,13 @@ type Processor struct {
 	evict  int64 // ms an auction outlives its anchor
 
 	auctions auctionTable
-	// The auction of the last event (nil: none) and its id: an auction's
+	// The auction of the last event (nil: none), its slot and its id: an auction's
 	// events mostly come in a run, and a run skips the index and takes the
 	// auction's contribution before the event from cur. Cleared when
 	// auctions are evicted or restored.
-	last   *auction
-	lastID []byte
+	last     *auction
+	lastSlot int32
+	lastID   []byte
 	// expire is at most the earliest watermark at which an auction is
 	// evicted: Flush looks for them only from then on.
 	expire int64
@@ -159,16 +160,16 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	default:
 		return 0
 	}
-	a, hadOld, again := p.last, true, p.last != nil
+	a, slot, hadOld, again := p.last, p.lastSlot, true, p.last != nil
 	if a == nil || string(p.lastID) != e.AuctionID {
 		again = false
 		var h uint64
-		if a, h = p.auctions.find(e.AuctionID); a == nil {
+		if a, slot, h = p.auctions.find(e.AuctionID); a == nil {
 			hadOld = false
-			a = p.auctions.add(e.AuctionID, h, e.UserID, p.filter != nil)
+			a, slot = p.auctions.add(e.AuctionID, h, e.UserID, p.filter != nil)
 			a.anchor = e.EventTime
 		}
-		p.last, p.lastID = a, append(p.lastID[:0], e.AuctionID...)
+		p.last, p.lastSlot, p.lastID = a, slot, append(p.lastID[:0], e.AuctionID...)
 	}
 	switch {
 	case again:
@@ -178,7 +179,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	case hadOld:
 		a.contribute(p.old, &p.auctions.more)
 	}
-	newReq := e.Type == event.BidRequest && !a.hasReq
+	newReq := e.Type == event.BidRequest && !a.has(bReq)
 	a.apply(e, p.names.ID, &p.auctions.more)
 	p.expire = min(p.expire, p.expiry(a))
 	a.contribute(p.cur, &p.auctions.more)
@@ -186,18 +187,18 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	var pn *pane
 	if hadOld && p.old.anchor == p.cur.anchor && p.old.placement == p.cur.placement && p.old.auction == p.cur.auction {
 		// The usual case: same pane, a few keys changed.
-		pn, missed = p.pane(a, p.cur.anchor, wm)
+		pn, missed = p.pane(slot, p.cur.anchor, wm)
 		if pn == nil {
 			return missed
 		}
 		p.applyDiff(pn, p.old, p.cur)
 	} else {
 		if hadOld {
-			if opn, _ := p.pane(a, p.old.anchor, wm); opn != nil {
+			if opn, _ := p.pane(slot, p.old.anchor, wm); opn != nil {
 				p.applyContribution(opn, p.old, -1)
 			}
 		}
-		pn, missed = p.pane(a, p.cur.anchor, wm)
+		pn, missed = p.pane(slot, p.cur.anchor, wm)
 		if pn == nil {
 			return missed
 		}
@@ -210,17 +211,19 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		for i := range bids {
 			p.addLatency(pn, a, &bids[i])
 		}
-	case e.Type == event.Bid && a.hasReq:
+	case e.Type == event.Bid && a.has(bReq):
 		bids := a.bidList(&p.auctions.more, &p.bidBuf)
 		p.addLatency(pn, a, &bids[len(bids)-1])
 	}
 	return missed
 }
 
-func (p *Processor) pane(a *auction, anchor, wm int64) (*pane, int) {
+// pane returns the pane of anchor for the auction in slot s (the filter
+// takes its user), or nil and the number of its closed windows.
+func (p *Processor) pane(s int32, anchor, wm int64) (*pane, int) {
 	r := window.Every
 	if p.filter != nil {
-		r = p.filter(p.auctions.user(a), anchor, p.cfg.Window)
+		r = p.filter(p.auctions.user(s), anchor, p.cfg.Window)
 	}
 	return p.eng.PaneRange(anchor, wm, r)
 }
@@ -370,9 +373,9 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 	if wm := p.eng.Watermark(); wm != window.None && p.expire <= wm {
 		p.expire = math.MaxInt64
 		p.last = nil
-		p.auctions.each(func(a *auction) {
+		p.auctions.each(func(a *auction, s int32) {
 			if x := p.expiry(a); x <= wm {
-				p.auctions.remove(a)
+				p.auctions.remove(a, s)
 			} else {
 				p.expire = min(p.expire, x)
 			}

@@ -3,6 +3,7 @@ package yield
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 	"unsafe"
@@ -371,9 +372,10 @@ func TestAuctionOverflow(t *testing.T) {
 }
 
 // TestInlineBidWords: a bid's outcome and latency survive the inline
-// word at its limits, and a latency it cannot hold (or an outcome out of
-// range, as a damaged snapshot might have) moves the auction's bids to
-// its overflow, in arrival order.
+// word, and its price the 32-bit inline price, at their limits, and a
+// latency or price they cannot hold (or an outcome out of range, as a
+// damaged snapshot might have) moves the auction's bids to its overflow,
+// in arrival order.
 func TestInlineBidWords(t *testing.T) {
 	for _, bids := range [][]bid{
 		{{price: 1, latency: -1, bidder: 1, outcome: outBid}, {price: 2, latency: 0, bidder: 2, outcome: outError}, {price: 3, latency: latMax, bidder: 3, outcome: outTimeout}},
@@ -382,6 +384,10 @@ func TestInlineBidWords(t *testing.T) {
 		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: -2, bidder: 2, outcome: 200}},
 		{{price: 1, latency: 5, bidder: 1<<16 - 1, outcome: outNoBid}},
 		{{price: 1, latency: 5, bidder: 1, outcome: outNoBid}, {price: 2, latency: 5, bidder: 1 << 16, outcome: outBid}},
+		{{price: math.MaxInt32, latency: 5, bidder: 1, outcome: outBid}, {price: math.MinInt32, latency: 5, bidder: 2, outcome: outBid}},
+		{{price: 1, latency: 5, bidder: 1, outcome: outBid}, {price: math.MaxInt32 + 1, latency: 5, bidder: 2, outcome: outBid}},
+		{{price: math.MinInt32 - 1, latency: 5, bidder: 1, outcome: outBid}},
+		{{price: event.MaxNumber, latency: 5, bidder: 1, outcome: outBid}},
 	} {
 		var a auction
 		var o overflow
@@ -394,19 +400,82 @@ func TestInlineBidWords(t *testing.T) {
 			t.Fatalf("bids %v, want %v", got, bids)
 		}
 		_, fits := packLat(bids[len(bids)-1])
-		if fits = fits && len(bids) <= inlineBids; a.spilled == fits {
-			t.Fatalf("%v: spilled %v", bids, a.spilled)
+		if fits = fits && len(bids) <= inlineBids; a.has(bSpilled) == fits {
+			t.Fatalf("%v: spilled %v", bids, a.has(bSpilled))
 		}
 	}
 }
 
-// TestAuctionChunkPages: an auction record is 120 bytes and a chunk of
+// TestAuctionChunkPages: an auction record is 88 bytes and a chunk of
 // them a whole number of 8 KiB pages (a large allocation is rounded up to
 // pages: a field added to the record, or another chunk size, would waste
 // up to a page per chunk unnoticed).
 func TestAuctionChunkPages(t *testing.T) {
 	size := unsafe.Sizeof(auction{})
-	if size != 120 || size*chunkAuctions%8192 != 0 {
+	if size != 88 || size*chunkAuctions%8192 != 0 {
 		t.Fatalf("auction record %d bytes, chunk %d bytes", size, size*chunkAuctions)
+	}
+}
+
+// TestWideAmounts: a floor or clearing price outside 32 bits moves both to
+// the auction's overflow, where they stay exact (also when set again
+// small), the inline bids stay inline, and the violations see them.
+func TestWideAmounts(t *testing.T) {
+	var a auction
+	var o overflow
+	a.set(bReq, true)
+	a.set(bFloor, true)
+	a.setAmounts(math.MaxInt32, math.MinInt32, &o)
+	if f, c := a.amounts(&o); f != math.MaxInt32 || c != math.MinInt32 || a.has(bSpilled) {
+		t.Fatalf("inline: %d, %d, spilled %v", f, c, a.has(bSpilled))
+	}
+	a.addBid(bid{price: 10, latency: 1, bidder: 1, outcome: outBid}, &o)
+	a.wins = 1
+	a.winner = 1
+	a.setAmounts(math.MaxInt32+1, 9, &o)
+	if f, c := a.amounts(&o); f != math.MaxInt32+1 || c != 9 || !a.has(bWide) {
+		t.Fatalf("wide: %d, %d, wide %v", f, c, a.has(bWide))
+	}
+	var buf [inlineBids]bid
+	bids := a.bidList(&o, &buf)
+	if len(bids) != 1 || o.of(&a).bids != nil {
+		t.Fatalf("bids %v, overflow bids %v", bids, o.of(&a).bids)
+	}
+	var c contribution
+	a.contribute(&c, &o)
+	if c.kinds != 1<<ClearingBelowFloor {
+		t.Fatalf("violations %b, want clearing below floor", c.kinds)
+	}
+	a.setAmounts(5, 6, &o)
+	if f, c := a.amounts(&o); f != 5 || c != 6 || !a.has(bWide) {
+		t.Fatalf("set small again: %d, %d, wide %v", f, c, a.has(bWide))
+	}
+	o.drop(&a)
+	if len(o.m) != 0 {
+		t.Fatal("overflow kept")
+	}
+}
+
+// TestInlineBilled: the first billed amount is inline when it fits in 32
+// bits; one that does not, or a second one, puts all of them in the
+// overflow, in arrival order.
+func TestInlineBilled(t *testing.T) {
+	for _, amts := range [][]int64{
+		{math.MaxInt32}, {math.MinInt32}, {math.MaxInt32 + 1}, {math.MinInt32 - 1},
+		{5, math.MaxInt32 + 1}, {math.MaxInt32 + 1, 5}, {1, 2, 3}, {event.MaxNumber},
+	} {
+		var a auction
+		var o overflow
+		for _, amt := range amts {
+			a.addBilled(amt, &o)
+		}
+		var buf [1]int64
+		if got := a.billedList(&o, &buf); fmt.Sprint(got) != fmt.Sprint(amts) {
+			t.Fatalf("billed %v, want %v", got, amts)
+		}
+		inline := len(amts) == 1 && amts[0] == int64(int32(amts[0]))
+		if a.has(bSpilled) == inline || a.has(bBilled) != inline {
+			t.Fatalf("%v: spilled %v, inline %v", amts, a.has(bSpilled), a.has(bBilled))
+		}
 	}
 }
