@@ -1,12 +1,16 @@
 package kafka
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Embedded is the in-process Kafka-protocol broker of the default run
@@ -82,7 +86,70 @@ func StartEmbedded(opts ...EmbeddedOpt) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: start embedded broker: %w", err)
 	}
+	if err := keepCompacted(c.ListenAddrs()); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("kafka: start embedded broker: %w", err)
+	}
 	return &Embedded{c: c}, nil
+}
+
+// keepCompacted sets retention.ms=-1 on the compacted topics of a data
+// directory that lack it: EnsureTopics creates them so, but a directory
+// written by an older questline has them with the broker's default
+// retention (7 days), which kfake, unlike Kafka, applies to compacted
+// topics too.
+func keepCompacted(addrs []string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		return err
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	described, err := adm.DescribeTopicConfigs(ctx, topics.Names()...)
+	if err != nil {
+		return err
+	}
+	forever := "-1"
+	var alter []string
+	for _, rc := range described {
+		if rc.Err != nil {
+			return rc.Err
+		}
+		compactOnly, retention := false, ""
+		for _, c := range rc.Configs {
+			switch c.Key {
+			case "cleanup.policy":
+				compactOnly = c.MaybeValue() == "compact"
+			case "retention.ms":
+				retention = c.MaybeValue()
+			}
+		}
+		if compactOnly && retention != forever {
+			alter = append(alter, rc.Name)
+		}
+	}
+	if len(alter) == 0 {
+		return nil
+	}
+	resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &forever}}, alter...)
+	if err != nil {
+		return err
+	}
+	for _, r := range resp {
+		if r.Err != nil {
+			return fmt.Errorf("retention of %s: %w", r.Name, r.Err)
+		}
+	}
+	return nil
 }
 
 // Addrs returns the broker addresses clients should use.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/internal/testtool"
@@ -161,4 +162,57 @@ func TestEmbeddedRetention(t *testing.T) {
 	if len(got) != 1 || string(got[0].Key) != "new" || got[0].Offset != 1 {
 		t.Errorf("ordinary topic after retention: %d records, first %q at offset %d; want only the new one at 1", len(got), got[0].Key, got[0].Offset)
 	}
+}
+
+// TestEmbeddedKeepsOldCompactedTopics: a data directory whose compacted
+// topic was created without retention.ms=-1 (by questline before session
+// 8) gets it when the broker starts on it, so the old records stay.
+func TestEmbeddedKeepsOldCompactedTopics(t *testing.T) {
+	const topic = "questline.test.oldcompacted"
+	dir := t.TempDir()
+	b := kafkatest.New(t, kafkatest.DataDir(dir))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact := "compact"
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(t.Context(), 1, 1, map[string]*string{"cleanup.policy": &compact}, topic); err != nil {
+		t.Fatal(err)
+	}
+	if got := retentionMs(t, adm, topic); got == "-1" {
+		t.Fatalf("created without the setting, retention.ms is already %q: the test shows nothing", got)
+	}
+	cl.Close()
+	b.Close()
+
+	b2 := kafkatest.New(t, kafkatest.DataDir(dir))
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(b2.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	adm2 := kadm.NewClient(cl2)
+	if got := retentionMs(t, adm2, topic); got != "-1" {
+		t.Fatalf("after a restart on the old directory, retention.ms of the compacted topic is %q, want -1", got)
+	}
+	if got := retentionMs(t, adm2, kafka.TopicEvents); got == "-1" {
+		t.Fatalf("an ordinary topic got retention.ms -1")
+	}
+}
+
+func retentionMs(t *testing.T, adm *kadm.Client, topic string) string {
+	t.Helper()
+	rcs, err := adm.DescribeTopicConfigs(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Key == "retention.ms" {
+				return c.MaybeValue()
+			}
+		}
+	}
+	return ""
 }
