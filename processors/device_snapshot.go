@@ -162,11 +162,15 @@ func (s *deviceStage) snapshot(now time.Time) error {
 }
 
 // restore returns the state of a newly assigned partition: from its
-// snapshot, or, without one or with one that cannot be restored (logged),
-// empty, to be rebuilt from the partition's start.
-func (s *deviceStage) restore(partition int32) (*devicePart, error) {
+// snapshot, or, without one or with one that cannot be restored or is
+// past the partition's end (ends: logEnds; logged), empty, to be rebuilt
+// from the partition's start.
+func (s *deviceStage) restore(partition int32, ends map[int32]int64) (*devicePart, error) {
 	start := time.Now()
 	dp, ok, err := readDeviceSnapshot(s.cfg.SnapshotDir, partition, s.deviceConfig(), s.sources)
+	if ok && err == nil {
+		err = pastEnd(ends, partition, dp.next)
+	}
 	if err != nil {
 		s.log.Error("processors: unreadable device snapshot; re-reading the partition from its start", "partition", partition, "err", err)
 	}

@@ -160,11 +160,12 @@ func (s *deviceStage) deviceConfig() bots.Config {
 	return c
 }
 
-func (s *deviceStage) assign(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+func (s *deviceStage) assign(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	ends := logEnds(ctx, s.cl, s.log, TopicDevices)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for partition := range offsets[TopicDevices] {
-		dp, err := s.restore(partition)
+		dp, err := s.restore(partition, ends)
 		if err != nil {
 			return nil, err
 		}

@@ -177,11 +177,15 @@ func (s *mergeStage) snapshot(now time.Time) error {
 }
 
 // restore returns the state of a newly assigned partials partition: from
-// its snapshot, or, without one or with one that does not restore
-// (logged), empty, to be rebuilt from the partition's start.
-func (s *mergeStage) restore(partition int32) *mergeState {
+// its snapshot, or, without one or with one that does not restore or is
+// past the partition's end (ends: logEnds; logged), empty, to be rebuilt
+// from the partition's start.
+func (s *mergeStage) restore(partition int32, ends map[int32]int64) *mergeState {
 	start := time.Now()
 	st, ok, err := readMergeSnapshot(s.cfg.SnapshotDir, partition, s.mergers, s.sources)
+	if ok && err == nil {
+		err = pastEnd(ends, partition, st.next)
+	}
 	if err != nil {
 		s.log.Error("processors: unreadable merge snapshot; re-reading the partition from its start", "partition", partition, "err", err)
 	}

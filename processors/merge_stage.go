@@ -57,11 +57,12 @@ func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sour
 	return s, err
 }
 
-func (s *mergeStage) assign(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+func (s *mergeStage) assign(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	ends := logEnds(ctx, s.cl, s.log, TopicPartials)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for partition := range offsets[TopicPartials] {
-		st := s.restore(partition)
+		st := s.restore(partition, ends)
 		s.states[partition] = st
 		offsets[TopicPartials][partition] = kgo.NewOffset().At(st.next).WithEpoch(-1)
 	}

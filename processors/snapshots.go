@@ -2,15 +2,20 @@ package processors
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/pipeline"
@@ -225,4 +230,36 @@ func removeStaleTemps(dir string, now time.Time) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// logEnds returns the end offset of every partition of topic, for the
+// stages' assign callbacks to refuse a snapshot past its partition's end
+// (pastEnd); nil, logged, when they cannot be listed (the snapshots are
+// then trusted, as without the check).
+func logEnds(ctx context.Context, cl *kgo.Client, log *slog.Logger, topic string) map[int32]int64 {
+	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		log.Warn("processors: listing end offsets to check the snapshots' offsets", "topic", topic, "err", err)
+		return nil
+	}
+	ends := map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+	return ends
+}
+
+// pastEnd returns an error when a snapshot's offset next is past the end
+// of its partition (ends from logEnds): the log the snapshot was taken
+// from is not this one (a topic deleted and created again, a broker's
+// data lost or replaced while the snapshots stayed). Fetching from next
+// would reset to the log's start, and every record below next would be
+// taken for one already in the state and skipped: the caller rebuilds
+// the partition from its start instead.
+func pastEnd(ends map[int32]int64, partition int32, next int64) error {
+	if end, ok := ends[partition]; ok && next > end {
+		return fmt.Errorf("processors: snapshot at offset %d, past the partition's end %d (not this log's)", next, end)
+	}
+	return nil
 }

@@ -96,14 +96,20 @@ func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *
 }
 
 // assign restores each newly assigned partition from its snapshot and
-// starts fetching at the snapshot's offset; without a snapshot, from the
-// start of the partition, so state is always a function of the records.
-func (s *source) assign(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+// starts fetching at the snapshot's offset; without a snapshot (or with
+// one that does not restore or is past the partition's end: pastEnd),
+// from the start of the partition, so state is always a function of the
+// records.
+func (s *source) assign(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	ends := logEnds(ctx, s.cl, s.log, kafka.TopicEvents)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for partition := range offsets[kafka.TopicEvents] {
 		start := time.Now()
 		p, next, ok, err := readSnapshot(s.cfg.SnapshotDir, partition, *s.cfg.Pipeline)
+		if ok && err == nil {
+			err = pastEnd(ends, partition, next)
+		}
 		if err != nil {
 			s.log.Error("processors: unreadable snapshot; rebuilding the partition from its start", "partition", partition, "err", err)
 		}
