@@ -186,7 +186,7 @@ func (s *deviceStage) revoke(_ context.Context, _ *kgo.Client, revoked map[strin
 
 func (s *deviceStage) run(ctx context.Context) error {
 	defer s.cl.Close()
-	defer s.snaps.wait()
+	defer s.snaps.wait(&s.mu)
 	var e event.Event
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)

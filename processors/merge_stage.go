@@ -97,7 +97,7 @@ func (s *mergeStage) low() int64 {
 
 func (s *mergeStage) run(ctx context.Context) error {
 	defer s.cl.Close()
-	defer s.snaps.wait()
+	defer s.snaps.wait(&s.mu)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
 		fetches := s.cl.PollRecords(pctx, 50_000)

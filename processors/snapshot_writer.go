@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -9,8 +10,8 @@ import (
 // one at a time, for the three stages that keep state (source, device,
 // merge). A stage calls it with its lock held: finished after each flush
 // whose rows are written, then start for the partition due (oldestDue);
-// revoked from its revoke callback; wait before it stops, so that it does
-// not stop in the middle of a write (a crash there leaves the previous
+// revoked from its revoke callback; wait (which takes the lock itself)
+// before it stops, so that it does not stop in the middle of a write (a crash there leaves the previous
 // snapshot, which is as valid).
 type snapshotWriter struct {
 	job *snapshotJob // the snapshot being written, if any
@@ -67,12 +68,22 @@ func (w *snapshotWriter) revoked(partition int32) {
 	}
 }
 
-// wait waits for the snapshot being written, if any.
-func (w *snapshotWriter) wait() {
-	if w.job != nil {
-		<-w.job.done
+// wait waits for the snapshot being written, if any. It is called
+// without the stage's lock mu held (the write may take seconds), while a
+// revoke callback may still run: it takes mu to read and clear the job.
+func (w *snapshotWriter) wait(mu sync.Locker) {
+	mu.Lock()
+	j := w.job
+	mu.Unlock()
+	if j == nil {
+		return
+	}
+	<-j.done
+	mu.Lock()
+	if w.job == j {
 		w.job = nil
 	}
+	mu.Unlock()
 }
 
 // oldestDue returns the partition whose last snapshot (snapAt) is the

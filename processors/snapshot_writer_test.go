@@ -2,6 +2,7 @@ package processors
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,7 +47,8 @@ func TestSnapshotWriter(t *testing.T) {
 	if <-kept {
 		t.Error("a revoked partition's snapshot was kept")
 	}
-	w.wait()
+	var mu sync.Mutex
+	w.wait(&mu)
 	if _, busy, err := w.finished(); busy || err != nil {
 		t.Fatalf("after wait: busy %v, err %v", busy, err)
 	}
@@ -64,5 +66,36 @@ func TestSnapshotWriter(t *testing.T) {
 	}
 	if j, busy, err := w.finished(); j != nil || busy || err != nil {
 		t.Fatalf("reported twice: %+v %v %v", j, busy, err)
+	}
+}
+
+// TestSnapshotWriterWaitWhileRevoked: a revoke callback (the stage's lock
+// held) may run while the stopping stage waits for its last write; under
+// -race, wait's reads and writes of the job race with it unless wait takes
+// the lock too.
+func TestSnapshotWriterWaitWhileRevoked(t *testing.T) {
+	var w snapshotWriter
+	var mu sync.Mutex
+	release := make(chan struct{})
+	w.start(3, 1, func(keep func() bool) error { <-release; return nil }, func() {})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			mu.Lock()
+			w.revoked(3)
+			mu.Unlock()
+		}
+		close(release)
+		for range 100 {
+			mu.Lock()
+			w.revoked(3)
+			mu.Unlock()
+		}
+	}()
+	w.wait(&mu)
+	<-done
+	if _, busy, err := w.finished(); busy || err != nil {
+		t.Fatalf("after wait: busy %v, err %v", busy, err)
 	}
 }

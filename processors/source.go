@@ -150,7 +150,7 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 
 func (s *source) run(ctx context.Context) error {
 	defer s.cl.Close()
-	defer s.snaps.wait()
+	defer s.snaps.wait(&s.mu)
 	var e event.Event
 	lastFlush := s.cfg.Now()
 	for {
