@@ -132,6 +132,9 @@ type deviceStage struct {
 	mu    sync.Mutex
 	parts map[int32]*devicePart
 	snaps snapshotWriter
+	// ready is closed once cl is set: the group may join, and call
+	// assign, before the constructor returns.
+	ready chan struct{}
 }
 
 func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*deviceStage, error) {
@@ -139,7 +142,7 @@ func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sou
 	if err != nil {
 		return nil, err
 	}
-	s := &deviceStage{cfg: cfg, log: log, m: m, w: w, sources: int(sources), parts: map[int32]*devicePart{}}
+	s := &deviceStage{ready: make(chan struct{}), cfg: cfg, log: log, m: m, w: w, sources: int(sources), parts: map[int32]*devicePart{}}
 	s.cl, err = kafka.NewClient(cfg.Brokers, log,
 		kgo.ConsumerGroup(cfg.Group+"-devices"),
 		kgo.ConsumeTopics(TopicDevices),
@@ -150,6 +153,7 @@ func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sou
 		kgo.OnPartitionsRevoked(s.revoke),
 		kgo.OnPartitionsLost(s.revoke),
 	)
+	close(s.ready)
 	s.refs = &refusals{cl: s.cl, log: log, m: m, now: cfg.Now}
 	return s, err
 }
@@ -161,6 +165,7 @@ func (s *deviceStage) deviceConfig() bots.Config {
 }
 
 func (s *deviceStage) assign(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	<-s.ready
 	ends := logEnds(ctx, s.cl, s.log, TopicDevices)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -33,6 +33,9 @@ type mergeStage struct {
 	mu     sync.Mutex
 	states map[int32]*mergeState
 	snaps  snapshotWriter
+	// ready is closed once cl is set: the group may join, and call
+	// assign, before the constructor returns.
+	ready chan struct{}
 }
 
 func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sources int32) (*mergeStage, error) {
@@ -41,7 +44,7 @@ func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sour
 	if err != nil {
 		return nil, err
 	}
-	s := &mergeStage{cfg: cfg, log: log, mergers: ms, sources: int(sources), m: m, states: map[int32]*mergeState{}}
+	s := &mergeStage{ready: make(chan struct{}), cfg: cfg, log: log, mergers: ms, sources: int(sources), m: m, states: map[int32]*mergeState{}}
 	s.cl, err = kafka.NewClient(cfg.Brokers, log,
 		kgo.ConsumerGroup(cfg.Group+"-merge"),
 		kgo.ConsumeTopics(TopicPartials),
@@ -53,11 +56,13 @@ func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sour
 		kgo.OnPartitionsLost(s.revoke),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), // tombstones go where their partials are
 	)
+	close(s.ready)
 	refs.cl = s.cl
 	return s, err
 }
 
 func (s *mergeStage) assign(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	<-s.ready
 	ends := logEnds(ctx, s.cl, s.log, TopicPartials)
 	s.mu.Lock()
 	defer s.mu.Unlock()

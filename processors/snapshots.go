@@ -237,6 +237,9 @@ func removeStaleTemps(dir string, now time.Time) (int, error) {
 // (pastEnd); nil, logged, when they cannot be listed (the snapshots are
 // then trusted, as without the check).
 func logEnds(ctx context.Context, cl *kgo.Client, log *slog.Logger, topic string) map[int32]int64 {
+	if cl == nil {
+		return nil
+	}
 	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = listed.Error()

@@ -63,10 +63,13 @@ type source struct {
 	parts   map[int32]*part
 	forward []*kgo.Record // catalog events seen, for questline.catalog
 	snaps   snapshotWriter
+	// ready is closed once cl is set: the group may join, and call
+	// assign, before the constructor returns.
+	ready chan struct{}
 }
 
 func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials, devices, sources int32) (*source, error) {
-	s := &source{cfg: cfg, log: log, m: m, master: master, partials: partials, devices: devices, sources: sources, parts: map[int32]*part{}}
+	s := &source{ready: make(chan struct{}), cfg: cfg, log: log, m: m, master: master, partials: partials, devices: devices, sources: sources, parts: map[int32]*part{}}
 	var err error
 	if s.convs, err = ch.NewWriter(c, tables.QuestConversions); err != nil {
 		return nil, err
@@ -88,6 +91,7 @@ func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *
 		kgo.OnPartitionsLost(s.revoke),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 	)
+	close(s.ready)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +105,7 @@ func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *
 // from the start of the partition, so state is always a function of the
 // records.
 func (s *source) assign(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	<-s.ready
 	ends := logEnds(ctx, s.cl, s.log, kafka.TopicEvents)
 	s.mu.Lock()
 	defer s.mu.Unlock()
