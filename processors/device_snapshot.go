@@ -1,14 +1,10 @@
 package processors
 
 import (
-	"bufio"
 	"encoding/gob"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -78,21 +74,14 @@ func writeDeviceSnapshot(dir string, partition int32, st *deviceState, keep func
 // truncated, another version or window shape): the caller re-reads the
 // partition from its start.
 func readDeviceSnapshot(dir string, partition int32, cfg bots.Config, sources int) (d *devicePart, ok bool, err error) {
-	f, err := os.Open(deviceSnapshotPath(dir, partition))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	r := &checksumReader{r: br} // an io.ByteReader: gob reads exactly its value
 	var st deviceState
-	if err := gob.NewDecoder(r).Decode(&st); err != nil {
-		return nil, false, fmt.Errorf("processors: device snapshot: %w", err)
-	}
-	if err := r.verifyTrailer(br, false); err != nil {
+	ok, err = readAtomic(deviceSnapshotPath(dir, partition), false, func(r *checksumReader) error {
+		if err := gob.NewDecoder(r).Decode(&st); err != nil {
+			return fmt.Errorf("processors: device snapshot: %w", err)
+		}
+		return nil
+	})
+	if !ok || err != nil {
 		return nil, false, err
 	}
 	switch {

@@ -5,12 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/gob"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -96,51 +93,44 @@ func writeMergeSnapshot(dir string, partition int32, f *frozenMerge, keep func()
 // cannot read) is an error, and the caller re-reads the partition from
 // its start, rather than a failure at every merge after.
 func readMergeSnapshot(dir string, partition int32, ms map[string]merger, sources int) (st *mergeState, ok bool, err error) {
-	f, err := os.Open(mergeSnapshotPath(dir, partition))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	r := &checksumReader{r: br}
 	var hdr mergeHeader
-	if err := gob.NewDecoder(r).Decode(&hdr); err != nil {
-		return nil, false, fmt.Errorf("processors: merge snapshot: %w", err)
-	}
-	if hdr.Version != mergeSnapshotVersion || hdr.Next < 0 || hdr.Partials < 0 {
-		return nil, false, fmt.Errorf("processors: merge snapshot version %d (want %d), offset %d, %d partials", hdr.Version, mergeSnapshotVersion, hdr.Next, hdr.Partials)
-	}
-	st = newMergeState(sources)
-	for i := range hdr.Partials {
-		n, err := binary.ReadUvarint(r)
-		if err == nil && n > 1<<30 {
-			err = fmt.Errorf("a partial of %d bytes", n)
+	ok, err = readAtomic(mergeSnapshotPath(dir, partition), false, func(r *checksumReader) error {
+		if err := gob.NewDecoder(r).Decode(&hdr); err != nil {
+			return fmt.Errorf("processors: merge snapshot: %w", err)
 		}
-		if err != nil {
-			return nil, false, fmt.Errorf("processors: merge snapshot: partial %d: %w", i, err)
+		if hdr.Version != mergeSnapshotVersion || hdr.Next < 0 || hdr.Partials < 0 {
+			return fmt.Errorf("processors: merge snapshot version %d (want %d), offset %d, %d partials", hdr.Version, mergeSnapshotVersion, hdr.Next, hdr.Partials)
 		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return nil, false, fmt.Errorf("processors: merge snapshot: partial %d: %w", i, err)
+		st = newMergeState(sources)
+		for i := range hdr.Partials {
+			n, err := binary.ReadUvarint(r)
+			if err == nil && n > 1<<30 {
+				err = fmt.Errorf("a partial of %d bytes", n)
+			}
+			if err != nil {
+				return fmt.Errorf("processors: merge snapshot: partial %d: %w", i, err)
+			}
+			b := make([]byte, n)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return fmt.Errorf("processors: merge snapshot: partial %d: %w", i, err)
+			}
+			var p partial
+			if err := decodePartial(b, &p); err != nil {
+				return fmt.Errorf("processors: merge snapshot: partial %d: %w", i, err)
+			}
+			m := ms[p.Table]
+			if m == nil {
+				return fmt.Errorf("processors: merge snapshot: partial %d of table %q", i, p.Table)
+			}
+			if p.decoded, err = m.decode(p.Row); err != nil {
+				return fmt.Errorf("processors: merge snapshot: partial %s: %w", p.key(), err)
+			}
+			p.Row = nil
+			st.add(p)
 		}
-		var p partial
-		if err := decodePartial(b, &p); err != nil {
-			return nil, false, fmt.Errorf("processors: merge snapshot: partial %d: %w", i, err)
-		}
-		m := ms[p.Table]
-		if m == nil {
-			return nil, false, fmt.Errorf("processors: merge snapshot: partial %d of table %q", i, p.Table)
-		}
-		if p.decoded, err = m.decode(p.Row); err != nil {
-			return nil, false, fmt.Errorf("processors: merge snapshot: partial %s: %w", p.key(), err)
-		}
-		p.Row = nil
-		st.add(p)
-	}
-	if err := r.verifyTrailer(br, false); err != nil {
+		return nil
+	})
+	if !ok || err != nil {
 		return nil, false, err
 	}
 	if hdr.SrcWM != nil {

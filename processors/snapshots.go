@@ -80,28 +80,42 @@ func writeAtomic(dir, path string, write func(io.Writer) error, keep func() bool
 
 // readSnapshot restores a partition; ok is false when it has none.
 func readSnapshot(dir string, partition int32, cfg pipeline.Config) (p *pipeline.Partition, next int64, ok bool, err error) {
-	f, err := os.Open(snapshotPath(dir, partition))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, false, nil
-	}
-	if err != nil {
-		return nil, 0, false, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	r := &checksumReader{r: br}
 	var hdr [8]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, 0, false, err
-	}
-	p, err = pipeline.Restore(cfg, catalog.New(), r)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	if err := r.verify(br); err != nil {
+	ok, err = readAtomic(snapshotPath(dir, partition), true, func(r *checksumReader) error {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return err
+		}
+		p, err = pipeline.Restore(cfg, catalog.New(), r)
+		return err
+	})
+	if !ok || err != nil {
 		return nil, 0, false, err
 	}
 	return p, int64(binary.BigEndian.Uint64(hdr[:])), true, nil
+}
+
+// readAtomic reads a snapshot file written by writeAtomic: read reads the
+// state through a checksumReader, then the checksum trailer must follow
+// (or nothing, if trailerOptional: files that may predate trailers). ok
+// is false when there is no file.
+func readAtomic(path string, trailerOptional bool, read func(r *checksumReader) error) (ok bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	r := &checksumReader{r: br} // an io.ByteReader: gob reads exactly its value
+	if err := read(r); err != nil {
+		return false, err
+	}
+	if err := r.verifyTrailer(br, trailerOptional); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // A snapshot file is the next offset (8 bytes, big-endian), the frozen
@@ -173,13 +187,10 @@ func (c *checksumReader) ReadByte() (byte, error) {
 	return b, err
 }
 
-// verify reads what follows the state from br: nothing (a file written
-// before the trailer) or the trailer, which must hold the checksum of
-// what c read.
-func (c *checksumReader) verify(br *bufio.Reader) error { return c.verifyTrailer(br, true) }
-
-// verifyTrailer is verify; a missing trailer is an error unless optional
-// (files that never existed without one, such as the device stage's).
+// verifyTrailer reads what follows the state from br: the trailer, which
+// must hold the checksum of what c read, or nothing if optional (a file
+// written before the trailer; files that never existed without one, such
+// as the device and merge stages', make it an error).
 func (c *checksumReader) verifyTrailer(br *bufio.Reader, optional bool) error {
 	rest, err := io.ReadAll(io.LimitReader(br, int64(len(checksumMagic))+5))
 	if err != nil {
