@@ -59,9 +59,8 @@ type yieldWindow struct {
 	end            int64
 	yield          yield.Counts
 	haveYield      bool
-	integrityRatio float64 // -1: no auctions
+	integrityRatio *float64 // nil: no integrity row, or no auctions
 	violations     map[string]int64
-	haveIntegrity  bool
 	changed        bool    // since it was last shown
 	parts          []int32 // partials partitions its rows came from
 }
@@ -116,7 +115,7 @@ func (g *yieldGauges) window(placement string, start, end int64) *yieldWindow {
 	}
 	w := ws[start]
 	if w == nil {
-		w = &yieldWindow{end: end, integrityRatio: -1}
+		w = &yieldWindow{end: end}
 		ws[start] = w
 	}
 	w.changed = true
@@ -168,11 +167,7 @@ func (g *yieldGauges) integrityRow(r *yield.IntegrityRow) {
 	if w == nil {
 		return
 	}
-	w.haveIntegrity = true
-	w.integrityRatio = -1
-	if ratio := r.IntegrityRatio(); ratio != nil {
-		w.integrityRatio = *ratio
-	}
+	w.integrityRatio = r.IntegrityRatio()
 	if w.violations == nil {
 		w.violations = map[string]int64{}
 	}
@@ -232,8 +227,8 @@ func (g *yieldGauges) show(placement string, w *yieldWindow) {
 			v.DeleteLabelValues(placement)
 		}
 	}
-	if w.haveIntegrity && w.integrityRatio >= 0 {
-		g.integrity.WithLabelValues(placement).Set(w.integrityRatio)
+	if w.integrityRatio != nil {
+		g.integrity.WithLabelValues(placement).Set(*w.integrityRatio)
 	} else {
 		g.integrity.DeleteLabelValues(placement)
 	}
