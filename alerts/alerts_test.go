@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -220,7 +219,7 @@ func TestRulesReadOnlyKnownLabels(t *testing.T) {
 // placement, no instance), and not itself.
 func TestInhibition(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testtool.FreeAddr(t)
 	cmd := exec.Command(testtool.Require(t, "prometheus-alertmanager"), "--config.file=alertmanager.yml",
 		"--storage.path="+dir, "--web.listen-address="+addr, "--cluster.listen-address=")
 	var logs strings.Builder
@@ -294,14 +293,4 @@ func TestInhibition(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("inhibited: %v, want %v", got, want)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

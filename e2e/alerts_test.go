@@ -221,7 +221,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 		t.Fatal("alertmanager.yml's receivers are not at http://127.0.0.1:9099: update this test")
 	}
 	writeFile(t, filepath.Join(dir, "alertmanager.yml"), amCfg)
-	amAddr := freeAddr(t)
+	amAddr := testtool.FreeAddr(t)
 	startProcess(t, dir, "prometheus-alertmanager", "--config.file="+filepath.Join(dir, "alertmanager.yml"),
 		"--storage.path="+filepath.Join(dir, "am"), "--web.listen-address="+amAddr, "--cluster.listen-address=")
 
@@ -246,7 +246,7 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, filepath.Join(dir, "questline.rules.yml"), amAddr, target))
-	promAddr := freeAddr(t)
+	promAddr := testtool.FreeAddr(t)
 	startProcess(t, dir, "prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "prom"), "--web.listen-address="+promAddr)
 

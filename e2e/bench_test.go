@@ -72,7 +72,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	srv := chs.Server(b)
 	db := srv.NewDatabase(b)
-	httpAddr, metricsAddr, kafkaAddr := freeAddr(b), freeAddr(b), freeAddr(b)
+	httpAddr, metricsAddr, kafkaAddr := testtool.FreeAddr(b), testtool.FreeAddr(b), testtool.FreeAddr(b)
 	env := append(os.Environ(),
 		"QUESTLINE_DATA_DIR="+filepath.Join(dir, "data"),
 		"QUESTLINE_HTTP_ADDR="+httpAddr,
@@ -517,15 +517,6 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
-}
-
-func freeAddr(b testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitUntil(b *testing.B, d time.Duration, what string, cond func() bool) {

@@ -33,7 +33,7 @@ func TestQuickStart(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	data := filepath.Join(dir, "data")
-	port := func() string { a := freeAddr(t); return a[strings.LastIndexByte(a, ':')+1:] }
+	port := func() string { a := testtool.FreeAddr(t); return a[strings.LastIndexByte(a, ':')+1:] }
 	cmd := exec.Command("bash", "../scripts/quickstart.sh")
 	// A group of its own, so that Ctrl-C can be sent as a terminal sends
 	// it: to every process of the foreground group.
@@ -41,9 +41,9 @@ func TestQuickStart(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"QUESTLINE_BIN="+bin,
 		"QUESTLINE_DATA_DIR="+data,
-		"QUESTLINE_HTTP_ADDR="+freeAddr(t),
-		"QUESTLINE_METRICS_ADDR="+freeAddr(t),
-		"QUESTLINE_EMBEDDED_KAFKA_ADDR="+freeAddr(t),
+		"QUESTLINE_HTTP_ADDR="+testtool.FreeAddr(t),
+		"QUESTLINE_METRICS_ADDR="+testtool.FreeAddr(t),
+		"QUESTLINE_EMBEDDED_KAFKA_ADDR="+testtool.FreeAddr(t),
 		"QUESTLINE_CLICKHOUSE_DSN=",
 		"CH_TCP_PORT="+port(),
 		"CH_HTTP_PORT="+port(),

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,18 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/internal/testtool"
 	"github.com/questline/questline/kafka"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // buildQuestline builds this command into a temporary directory.
 func buildQuestline(t *testing.T) string {
@@ -53,7 +43,7 @@ func TestIngestKill9(t *testing.T) {
 	}
 	bin := buildQuestline(t)
 	dataDir := t.TempDir()
-	httpAddr, metricsAddr, kafkaAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	httpAddr, metricsAddr, kafkaAddr := testtool.FreeAddr(t), testtool.FreeAddr(t), testtool.FreeAddr(t)
 	logPath := filepath.Join(t.TempDir(), "ingest.log")
 	logf, err := os.Create(logPath)
 	if err != nil {

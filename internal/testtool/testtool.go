@@ -6,6 +6,7 @@
 package testtool
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -38,6 +39,18 @@ func Require(t testing.TB, name string) string {
 	}
 	t.Skipf("%s is not installed (apt-get install %s, or scripts/deps.sh)", name, pkg)
 	return ""
+}
+
+// FreeAddr returns a loopback address with a port free a moment ago, for
+// a server a test starts (another process could take it first: rare).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // clkTck is USER_HZ, the unit of the CPU times in /proc/stat and

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -185,7 +184,7 @@ func BenchmarkEventsInsert(b *testing.B) {
 		if err := Migrate(ctx, srv.DSN(dbs), nil); err != nil {
 			b.Fatal(err)
 		}
-		metricsAddr := freeAddr(b)
+		metricsAddr := testtool.FreeAddr(b)
 		cmd := exec.Command(bin, "sink", "-metrics-addr", metricsAddr, "-sink-group", "bench-"+strconv.Itoa(round), "-log-level", "debug", "-log-format", "json")
 		cmd.Env = append(os.Environ(), "QUESTLINE_KAFKA_BROKERS="+strings.Join(brk.Addrs(), ","), "QUESTLINE_CLICKHOUSE_DSN="+srv.DSN(dbs))
 		logs, err := cmd.StderrPipe()
@@ -368,14 +367,6 @@ func BenchmarkWriterEvents(b *testing.B) {
 }
 
 // freeAddr returns a free loopback address.
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // scrape returns the value of one series from a /metrics endpoint, or 0.
 func scrape(addr, series string) float64 {
