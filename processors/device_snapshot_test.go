@@ -27,9 +27,10 @@ import (
 	ch "github.com/questline/questline/sinks/clickhouse"
 )
 
-// runDeviceStage runs the device stage alone (as Run does beside the
-// other stages) for sources source partitions, until ctx ends.
-func runDeviceStage(ctx context.Context, cfg Config, sources int32, reg prometheus.Registerer) error {
+// runStageAlone runs one stage alone (as Run does beside the other
+// stages) for sources source partitions, until ctx ends.
+func runStageAlone[S interface{ run(context.Context) error }](ctx context.Context, cfg Config, sources int32, reg prometheus.Registerer,
+	newStage func(*Config, *slog.Logger, *metrics, *ch.Client, int32) (S, error)) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
@@ -38,11 +39,16 @@ func runDeviceStage(ctx context.Context, cfg Config, sources int32, reg promethe
 		return err
 	}
 	defer c.Close()
-	s, err := newDeviceStage(&cfg, slog.New(slog.DiscardHandler), newMetrics(reg), c, sources)
+	s, err := newStage(&cfg, slog.New(slog.DiscardHandler), newMetrics(reg), c, sources)
 	if err != nil {
 		return err
 	}
 	return s.run(ctx)
+}
+
+// runDeviceStage runs the device stage alone.
+func runDeviceStage(ctx context.Context, cfg Config, sources int32, reg prometheus.Registerer) error {
+	return runStageAlone(ctx, cfg, sources, reg, newDeviceStage)
 }
 
 const deviceRowsQuery = "SELECT window_start, entity_id, score, reasons, flagged, version FROM %s.bot_signals FINAL WHERE entity_type = 'device' AND score > 0 ORDER BY entity_id, window_start"

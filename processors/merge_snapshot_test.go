@@ -3,32 +3,16 @@ package processors
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	ch "github.com/questline/questline/sinks/clickhouse"
 )
 
-// runMergeStage runs the merge stage alone (as Run does beside the other
-// stages) for sources source partitions, until ctx ends.
+// runMergeStage runs the merge stage alone (runStageAlone).
 func runMergeStage(ctx context.Context, cfg Config, sources int32, reg prometheus.Registerer) error {
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	c, err := ch.Open(ctx, cfg.ClickHouseDSN, nil, nil)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	s, err := newMergeStage(&cfg, slog.New(slog.DiscardHandler), newMetrics(reg), c, sources)
-	if err != nil {
-		return err
-	}
-	return s.run(ctx)
+	return runStageAlone(ctx, cfg, sources, reg, newMergeStage)
 }
 
 // mergedRows returns the tables the merge stage writes (dumpQueries').
