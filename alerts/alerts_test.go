@@ -198,7 +198,7 @@ func TestRunbookQueries(t *testing.T) {
 func TestRulesReadOnlyKnownLabels(t *testing.T) {
 	var rf ruleFile
 	readYAML(t, "questline.rules.yml", &rf)
-	known := []string{"instance", "job", "placement", "table", "topic", "partition", "kind", "reason", "source"}
+	known := []string{"instance", "job", "placement", "table", "topic", "partition", "kind", "reason", "source", "stage"}
 	re := regexp.MustCompile(`\b(?:by|on)\s*\(([^)]*)\)`)
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {

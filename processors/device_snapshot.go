@@ -131,13 +131,13 @@ func restoreDevicePart(cfg bots.Config, sources int, st *deviceState) (d *device
 // rows were written, with s.mu held. The stage's offset commits stay
 // informational (commitPolled): the snapshot says where a partition
 // resumes.
-func (s *deviceStage) snapshot(now time.Time) error {
-	if _, busy, err := s.snaps.finished(); busy || err != nil {
-		return err // still writing: the next poll looks again
+func (s *deviceStage) snapshot(now time.Time) {
+	if _, busy := s.snaps.finished(); busy {
+		return // still writing: the next poll looks again
 	}
 	due := oldestDue(s.parts, func(dp *devicePart) time.Time { return dp.snapAt }, now, s.cfg.SnapshotInterval)
 	if due < 0 {
-		return nil
+		return
 	}
 	dp := s.parts[due]
 	start := time.Now()
@@ -147,7 +147,6 @@ func (s *deviceStage) snapshot(now time.Time) error {
 	s.snaps.start(due, dp.next, func(keep func() bool) error {
 		return writeDeviceSnapshot(s.cfg.SnapshotDir, due, st, keep)
 	}, func() { s.m.deviceSnapshot.Observe(time.Since(start).Seconds()) })
-	return nil
 }
 
 // restore returns the state of a newly assigned partition: from its

@@ -142,7 +142,7 @@ func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sou
 	if err != nil {
 		return nil, err
 	}
-	s := &deviceStage{ready: make(chan struct{}), cfg: cfg, log: log, m: m, w: w, sources: int(sources), parts: map[int32]*devicePart{}}
+	s := &deviceStage{ready: make(chan struct{}), cfg: cfg, log: log, m: m, w: w, sources: int(sources), parts: map[int32]*devicePart{}, snaps: newSnapshotWriter("device", log, m)}
 	s.cl, err = kafka.NewClient(cfg.Brokers, log,
 		kgo.ConsumerGroup(cfg.Group+"-devices"),
 		kgo.ConsumeTopics(TopicDevices),
@@ -223,7 +223,7 @@ func (s *deviceStage) run(ctx context.Context) error {
 			commitPolled(ctx, s.cl, s.log, "device")
 		}
 		if err == nil {
-			err = s.snapshot(s.cfg.Now())
+			s.snapshot(s.cfg.Now())
 		}
 		s.mu.Unlock()
 		s.cl.AllowRebalance()

@@ -148,13 +148,13 @@ func readMergeSnapshot(dir string, partition int32, ms map[string]merger, source
 // one per poll at most, the partition waiting longest once
 // SnapshotInterval has passed). Called after the merged rows were written
 // and the tombstones produced, with s.mu held.
-func (s *mergeStage) snapshot(now time.Time) error {
-	if _, busy, err := s.snaps.finished(); busy || err != nil {
-		return err // still writing: the next poll looks again
+func (s *mergeStage) snapshot(now time.Time) {
+	if _, busy := s.snaps.finished(); busy {
+		return // still writing: the next poll looks again
 	}
 	due := oldestDue(s.states, func(st *mergeState) time.Time { return st.snapAt }, now, s.cfg.SnapshotInterval)
 	if due < 0 {
-		return nil
+		return
 	}
 	st := s.states[due]
 	start := time.Now()
@@ -163,7 +163,6 @@ func (s *mergeStage) snapshot(now time.Time) error {
 	s.snaps.start(due, st.next, func(keep func() bool) error {
 		return writeMergeSnapshot(s.cfg.SnapshotDir, due, f, keep)
 	}, func() { s.m.mergeSnapshot.Observe(time.Since(start).Seconds()) })
-	return nil
 }
 
 // restore returns the state of a newly assigned partials partition: from

@@ -44,7 +44,7 @@ func newMergeStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sour
 	if err != nil {
 		return nil, err
 	}
-	s := &mergeStage{ready: make(chan struct{}), cfg: cfg, log: log, mergers: ms, sources: int(sources), m: m, states: map[int32]*mergeState{}}
+	s := &mergeStage{ready: make(chan struct{}), cfg: cfg, log: log, mergers: ms, sources: int(sources), m: m, states: map[int32]*mergeState{}, snaps: newSnapshotWriter("merge", log, m)}
 	s.cl, err = kafka.NewClient(cfg.Brokers, log,
 		kgo.ConsumerGroup(cfg.Group+"-merge"),
 		kgo.ConsumeTopics(TopicPartials),
@@ -169,7 +169,7 @@ func (s *mergeStage) run(ctx context.Context) error {
 			commitPolled(ctx, s.cl, s.log, "merge")
 		}
 		if err == nil {
-			err = s.snapshot(s.cfg.Now())
+			s.snapshot(s.cfg.Now())
 		}
 		s.mu.Unlock()
 		s.cl.AllowRebalance()

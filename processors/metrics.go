@@ -16,9 +16,11 @@ type metrics struct {
 	restore       prometheus.Histogram
 	snapshot      prometheus.Histogram
 	snapshotPause prometheus.Histogram
-	rebalances    prometheus.Counter
-	idle          prometheus.Counter
-	refused       *prometheus.CounterVec
+	// snapshotFailures counts failed snapshot writes by stage.
+	snapshotFailures *prometheus.CounterVec
+	rebalances       prometheus.Counter
+	idle             prometheus.Counter
+	refused          *prometheus.CounterVec
 	// The device stage's.
 	deviceRestore  prometheus.Histogram
 	deviceSnapshot prometheus.Histogram
@@ -63,6 +65,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "questline_processor_snapshot_pause_seconds", Help: "Time the source stage stops processing to freeze a partition's state for a snapshot.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
+		snapshotFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "questline_processor_snapshot_failures_total", Help: "Partition snapshots that could not be written (the stage goes on; the partition keeps its previous snapshot), by stage (source, device, merge).",
+		}, []string{"stage"}),
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_processor_rebalances_total", Help: "Partition assignments and revocations.",
 		}),
@@ -108,8 +113,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tables.CreatorLift.Name, tables.OfferYield.Name, tables.BidstreamIntegrity.Name, tables.BotSignals.Name, tables.LateEvents.Name} {
 		m.refused.WithLabelValues(t)
 	}
+	for _, stage := range []string{"source", "device", "merge"} { // at 0, for increase()
+		m.snapshotFailures.WithLabelValues(stage)
+	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.rebalances, m.idle, m.refused,
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.snapshotFailures, m.rebalances, m.idle, m.refused,
 			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords, m.mergeRestore, m.mergeSnapshot, m.mergeRecords)
 		reg.MustRegister(m.yield.collectors()...)
 	}

@@ -1,9 +1,12 @@
 package processors
 
 import (
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // snapshotWriter writes a stage's partition snapshots in the background,
@@ -13,8 +16,27 @@ import (
 // revoked from its revoke callback; wait (which takes the lock itself)
 // before it stops, so that it does not stop in the middle of a write (a crash there leaves the previous
 // snapshot, which is as valid).
+//
+// A write that fails (a full disk, a directory that cannot be written) is
+// logged and counted (questline_processor_snapshot_failures_total, which
+// alerts/ pages on as QuestlineSnapshotsFailing), and the stage goes on:
+// the partition keeps its previous snapshot and committed offset, and its
+// next snapshot is tried once the interval has passed again. A snapshot
+// only shortens a restart (without one a partition is rebuilt from an
+// older snapshot or its start, to the same rows), so stopping the process
+// for it, as the stages did until session 9, traded a slower restart for
+// a crash loop on a full disk.
 type snapshotWriter struct {
-	job *snapshotJob // the snapshot being written, if any
+	stage    string // source, device or merge, for the log
+	log      *slog.Logger
+	failures prometheus.Counter
+	job      *snapshotJob // the snapshot being written, if any
+}
+
+// newSnapshotWriter returns the snapshot writer of stage (a label value of
+// questline_processor_snapshot_failures_total).
+func newSnapshotWriter(stage string, log *slog.Logger, m *metrics) snapshotWriter {
+	return snapshotWriter{stage: stage, log: log, failures: m.snapshotFailures.WithLabelValues(stage)}
 }
 
 // snapshotJob is a partition's snapshot being written in the background.
@@ -28,18 +50,24 @@ type snapshotJob struct {
 }
 
 // finished reports on the snapshot being written: busy while it still is;
-// else the job that ended since the last call (nil if none) and its
-// error.
-func (w *snapshotWriter) finished() (j *snapshotJob, busy bool, err error) {
+// else the job whose file was written since the last call (nil if none,
+// or if it failed: logged and counted).
+func (w *snapshotWriter) finished() (j *snapshotJob, busy bool) {
 	if w.job == nil {
-		return nil, false, nil
+		return nil, false
 	}
 	select {
 	case err := <-w.job.done:
 		j, w.job = w.job, nil
-		return j, false, err
+		if err != nil {
+			w.failures.Inc()
+			w.log.Warn("processors: snapshot write failed; the partition keeps its previous snapshot and offset, and the next is tried after the snapshot interval",
+				"stage", w.stage, "partition", j.partition, "err", err)
+			return nil, false
+		}
+		return j, false
 	default:
-		return nil, true, nil
+		return nil, true
 	}
 }
 

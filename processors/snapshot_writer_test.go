@@ -1,10 +1,18 @@
 package processors
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestOldestDue: the partition whose snapshot is oldest once the interval
@@ -26,19 +34,27 @@ func TestOldestDue(t *testing.T) {
 	}
 }
 
-// TestSnapshotWriter: one write at a time, reported once finished with
-// its error; a revoked partition's write is told not to keep its file.
+// newTestWriter returns a snapshot writer whose failures are counted in
+// the returned metrics and logged to log.
+func newTestWriter(log *bytes.Buffer) (snapshotWriter, *metrics) {
+	m := newMetrics(nil)
+	return newSnapshotWriter("device", slog.New(slog.NewTextHandler(log, nil)), m), m
+}
+
+// TestSnapshotWriter: one write at a time, reported once finished; a
+// revoked partition's write is told not to keep its file; a failed write
+// is counted and logged, not reported as written, and the next one goes.
 func TestSnapshotWriter(t *testing.T) {
-	var w snapshotWriter
+	var log bytes.Buffer
+	w, m := newTestWriter(&log)
 	release := make(chan struct{})
 	kept := make(chan bool, 1)
-	written := false
 	w.start(7, 42, func(keep func() bool) error {
 		<-release
 		kept <- keep()
-		return errors.New("disk full")
-	}, func() { written = true })
-	if _, busy, _ := w.finished(); !busy {
+		return nil
+	}, func() {})
+	if _, busy := w.finished(); !busy {
 		t.Fatal("not busy while writing")
 	}
 	w.revoked(8) // another partition: no effect
@@ -49,23 +65,90 @@ func TestSnapshotWriter(t *testing.T) {
 	}
 	var mu sync.Mutex
 	w.wait(&mu)
-	if _, busy, err := w.finished(); busy || err != nil {
-		t.Fatalf("after wait: busy %v, err %v", busy, err)
+	if _, busy := w.finished(); busy {
+		t.Fatal("busy after wait")
 	}
-	w.start(1, 5, func(keep func() bool) error { return errors.New("disk full") }, func() { written = true })
-	for {
-		j, busy, err := w.finished()
-		if busy {
+
+	finish := func() *snapshotJob {
+		t.Helper()
+		for {
+			j, busy := w.finished()
+			if !busy {
+				return j
+			}
 			time.Sleep(time.Millisecond)
-			continue
 		}
-		if j == nil || j.partition != 1 || j.next != 5 || err == nil || written {
-			t.Fatalf("finished: %+v, %v; written %v", j, err, written)
-		}
-		break
 	}
-	if j, busy, err := w.finished(); j != nil || busy || err != nil {
-		t.Fatalf("reported twice: %+v %v %v", j, busy, err)
+	written := false
+	w.start(1, 5, func(keep func() bool) error { return errors.New("disk full") }, func() { written = true })
+	if j := finish(); j != nil || written {
+		t.Fatalf("a failed write reported as written: %+v, written %v", j, written)
+	}
+	if n := testutil.ToFloat64(m.snapshotFailures.WithLabelValues("device")); n != 1 {
+		t.Errorf("failures counted: %v, want 1", n)
+	}
+	if !strings.Contains(log.String(), "disk full") || !strings.Contains(log.String(), "partition=1") {
+		t.Errorf("the failure is not logged with its partition and error: %q", log.String())
+	}
+	w.start(2, 9, func(keep func() bool) error { return nil }, func() { written = true })
+	if j := finish(); j == nil || j.partition != 2 || j.next != 9 || !written {
+		t.Fatalf("the write after a failure: %+v, written %v", j, written)
+	}
+	if j, busy := w.finished(); j != nil || busy {
+		t.Fatalf("reported twice: %+v %v", j, busy)
+	}
+}
+
+// TestSnapshotsFailingDoNotStopTheProcessors: with a snapshot directory
+// that cannot be created (a file is in its place), every stage counts its
+// failed snapshots and goes on; once the directory can be written, the
+// snapshots and commits follow, and the tables equal those of a run that
+// never failed.
+func TestSnapshotsFailingDoNotStopTheProcessors(t *testing.T) {
+	f := newFixture(t, 6000, true)
+	db := f.newDB(t)
+	dir := filepath.Join(t.TempDir(), "snapshots")
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	freed := make(chan map[string]float64, 1)
+	go func() {
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			counts := map[string]float64{}
+			mfs, _ := reg.Gather()
+			for _, mf := range mfs {
+				if mf.GetName() != "questline_processor_snapshot_failures_total" {
+					continue
+				}
+				for _, m := range mf.GetMetric() {
+					counts[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+			if counts["source"] > 0 && counts["device"] > 0 && counts["merge"] > 0 {
+				os.Remove(dir) // the disk is mended
+				freed <- counts
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		freed <- nil
+	}()
+	got := f.runUntilStable(t, f.config(t, db, "snapfail", dir), 1, reg)
+	counts := <-freed
+	if counts == nil {
+		t.Fatal("not every stage counted a failed snapshot")
+	}
+	t.Logf("failed snapshots before the directory was mended: %v", counts)
+	if _, err := os.Stat(filepath.Join(dir, "events-0.snap")); err != nil {
+		t.Errorf("no snapshot written once the directory could be: %v", err)
+	}
+
+	fr := f.fork(t)
+	ref := fr.newDB(t)
+	if want := fr.runUntilStable(t, fr.config(t, ref, "snapfail-ref", t.TempDir()), 1); got != want {
+		t.Fatalf("the tables differ from a run whose snapshots never failed:\n%s", firstDiff(want, got))
 	}
 }
 
@@ -74,7 +157,7 @@ func TestSnapshotWriter(t *testing.T) {
 // -race, wait's reads and writes of the job race with it unless wait takes
 // the lock too.
 func TestSnapshotWriterWaitWhileRevoked(t *testing.T) {
-	var w snapshotWriter
+	w, _ := newTestWriter(new(bytes.Buffer))
 	var mu sync.Mutex
 	release := make(chan struct{})
 	w.start(3, 1, func(keep func() bool) error { <-release; return nil }, func() {})
@@ -95,7 +178,7 @@ func TestSnapshotWriterWaitWhileRevoked(t *testing.T) {
 	}()
 	w.wait(&mu)
 	<-done
-	if _, busy, err := w.finished(); busy || err != nil {
-		t.Fatalf("after wait: busy %v, err %v", busy, err)
+	if _, busy := w.finished(); busy {
+		t.Fatal("busy after wait")
 	}
 }

@@ -69,7 +69,7 @@ type source struct {
 }
 
 func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials, devices, sources int32) (*source, error) {
-	s := &source{ready: make(chan struct{}), cfg: cfg, log: log, m: m, master: master, partials: partials, devices: devices, sources: sources, parts: map[int32]*part{}}
+	s := &source{ready: make(chan struct{}), cfg: cfg, log: log, m: m, master: master, partials: partials, devices: devices, sources: sources, parts: map[int32]*part{}, snaps: newSnapshotWriter("source", log, m)}
 	var err error
 	if s.convs, err = ch.NewWriter(c, tables.QuestConversions); err != nil {
 		return nil, err
@@ -222,7 +222,7 @@ func (s *source) run(ctx context.Context) error {
 			err = s.flush(ctx, now)
 			lastFlush = now
 			if err == nil {
-				err = s.snapshot(ctx, now)
+				s.snapshot(ctx, now)
 			}
 		}
 		s.mu.Unlock()
@@ -455,10 +455,10 @@ func (s *source) partitionOf(key string, n int32) int32 {
 // state copied; the event ids and the clean queue, most of a high-rate
 // state, only referenced: pipeline.Frozen). One snapshot at a time,
 // one partition per flush at most. Called after flush, with s.mu held.
-func (s *source) snapshot(ctx context.Context, now time.Time) error {
-	j, busy, err := s.snaps.finished()
-	if busy || err != nil {
-		return err // still writing: the next flush looks again
+func (s *source) snapshot(ctx context.Context, now time.Time) {
+	j, busy := s.snaps.finished()
+	if busy {
+		return // still writing: the next flush looks again
 	}
 	if j != nil && !j.revoked.Load() {
 		commit := map[string]map[int32]kgo.EpochOffset{kafka.TopicEvents: {j.partition: {Epoch: -1, Offset: j.next}}}
@@ -470,7 +470,7 @@ func (s *source) snapshot(ctx context.Context, now time.Time) error {
 	}
 	due := oldestDue(s.parts, func(pt *part) time.Time { return pt.snapAt }, now, s.cfg.SnapshotInterval)
 	if due < 0 {
-		return nil
+		return
 	}
 	pt := s.parts[due]
 	start := time.Now()
@@ -481,5 +481,4 @@ func (s *source) snapshot(ctx context.Context, now time.Time) error {
 	s.snaps.start(due, next, func(keep func() bool) error {
 		return writeSnapshot(s.cfg.SnapshotDir, due, next, f, keep)
 	}, func() { s.m.snapshot.Observe(time.Since(start).Seconds()) })
-	return nil
 }
