@@ -119,7 +119,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.snapshotFailures, m.rebalances, m.idle, m.refused,
 			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords, m.mergeRestore, m.mergeSnapshot, m.mergeRecords)
-		reg.MustRegister(m.yield.collectors()...)
+		reg.MustRegister(m.yield)
 	}
 	return m
 }

@@ -1,7 +1,9 @@
 package processors
 
 import (
+	"maps"
 	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -39,15 +41,24 @@ import (
 // A placement whose last window shown is more than staleAfter of event
 // time older than the newest window shown by this process is dropped: a
 // retired placement does not stay on a dashboard or keep an alert firing.
+//
+// It is a prometheus.Collector of its own that keeps a copy of the
+// figures shown (showing), changed by publish and read by Collect under
+// mu: a scrape reads every series of one publish. (Gauges set one after
+// another could be scraped half-way, and even a lock around a GaugeVec's
+// Collect does not help: the registry reads a gauge's value after Collect
+// has handed it over, while the next publish may be setting it.)
 type yieldGauges struct {
-	end, auctions, impressions, revenue, integrity *prometheus.GaugeVec
-	violations                                     *prometheus.GaugeVec
+	end, auctions, impressions, revenue, integrity, violations *prometheus.Desc
 
 	windows map[string]map[int64]*yieldWindow // placement → window start → figures
 	shown   map[string]int64                  // placement → start of the window shown
 	// from is the partials partition whose rows are being merged (set
 	// by the merge stage before each partition's emit).
 	from int32
+
+	mu      sync.Mutex
+	showing map[string]yieldWindow // placement → a copy of the figures shown
 }
 
 // yieldStaleAfter is how far (event time, ms) a placement's last window
@@ -65,40 +76,77 @@ type yieldWindow struct {
 	parts          []int32 // partials partitions its rows came from
 }
 
+// gaugeDesc returns the description of the gauge opts declares, with
+// labels. (The declarations are GaugeOpts literals, as every other metric's,
+// which dashboards/ reads to know the metrics that exist.)
+func gaugeDesc(opts prometheus.GaugeOpts, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(opts.Name, opts.Help, labels, nil)
+}
+
 func newYieldGauges() *yieldGauges {
-	placement := []string{"placement"}
 	return &yieldGauges{
-		end: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		end: gaugeDesc(prometheus.GaugeOpts{
 			Name: "questline_yield_window_end_timestamp_seconds",
 			Help: "End (event time) of the latest complete offer_yield window this process merged, by placement (scope all).",
-		}, placement),
-		auctions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, "placement"),
+		auctions: gaugeDesc(prometheus.GaugeOpts{
 			Name: "questline_yield_window_auctions",
 			Help: "Auctions of that window (offer_yield.auctions, every bidder); absent if this process did not merge its offer_yield row.",
-		}, placement),
-		impressions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, "placement"),
+		impressions: gaugeDesc(prometheus.GaugeOpts{
 			Name: "questline_yield_window_impressions",
 			Help: "Impressions of that window (offer_yield.impressions).",
-		}, placement),
-		revenue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, "placement"),
+		revenue: gaugeDesc(prometheus.GaugeOpts{
 			Name: "questline_yield_window_revenue_micros",
 			Help: "Revenue of that window in micros (offer_yield.revenue_micros); rpm = revenue_micros / 1e3 / auctions.",
-		}, placement),
-		integrity: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, "placement"),
+		integrity: gaugeDesc(prometheus.GaugeOpts{
 			Name: "questline_yield_window_integrity_ratio",
 			Help: "Auctions without violation / auctions of that window (bidstream_integrity.integrity_ratio); absent without auctions.",
-		}, placement),
-		violations: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, "placement"),
+		violations: gaugeDesc(prometheus.GaugeOpts{
 			Name: "questline_yield_window_violations",
 			Help: "Auctions of that window with a violation of the kind (bidstream_integrity.violations).",
-		}, []string{"placement", "kind"}),
+		}, "placement", "kind"),
 		windows: map[string]map[int64]*yieldWindow{},
 		shown:   map[string]int64{},
+		showing: map[string]yieldWindow{},
 	}
 }
 
-func (g *yieldGauges) collectors() []prometheus.Collector {
-	return []prometheus.Collector{g.end, g.auctions, g.impressions, g.revenue, g.integrity, g.violations}
+// Describe implements prometheus.Collector.
+func (g *yieldGauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{g.end, g.auctions, g.impressions, g.revenue, g.integrity, g.violations} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: the series of every placement
+// as the last publish left them. A window without its offer_yield row
+// (another process merged it, or it has only orphans) has no offer
+// figures, not 0 auctions: the recording rules take them from the process
+// that has them.
+func (g *yieldGauges) Collect(ch chan<- prometheus.Metric) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for placement, w := range g.showing {
+		gauge(g.end, float64(w.end)/1e3, placement)
+		if w.haveYield {
+			gauge(g.auctions, float64(w.yield.Auctions), placement)
+			gauge(g.impressions, float64(w.yield.Impressions), placement)
+			gauge(g.revenue, float64(w.yield.RevenueMicros), placement)
+		}
+		if w.integrityRatio != nil {
+			gauge(g.integrity, *w.integrityRatio, placement)
+		}
+		for kind, n := range w.violations {
+			gauge(g.violations, float64(n), placement, kind)
+		}
+	}
 }
 
 // window returns the figures of placement's window starting at start,
@@ -181,6 +229,8 @@ func (g *yieldGauges) publish(low int64) {
 	if low == window.None {
 		return
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	newest := int64(window.None)
 	for placement, ws := range g.windows {
 		best, ok := int64(0), false
@@ -212,37 +262,18 @@ func (g *yieldGauges) publish(low int64) {
 	}
 }
 
+// show makes w the window shown for placement, with mu held.
 func (g *yieldGauges) show(placement string, w *yieldWindow) {
 	w.changed = false
-	g.end.WithLabelValues(placement).Set(float64(w.end) / 1e3)
-	if w.haveYield {
-		g.auctions.WithLabelValues(placement).Set(float64(w.yield.Auctions))
-		g.impressions.WithLabelValues(placement).Set(float64(w.yield.Impressions))
-		g.revenue.WithLabelValues(placement).Set(float64(w.yield.RevenueMicros))
-	} else {
-		// No offer_yield row: another process merged it, or the window
-		// has only orphans. Not 0 auctions: the recording rules take the
-		// offer figures from the process that has them.
-		for _, v := range []*prometheus.GaugeVec{g.auctions, g.impressions, g.revenue} {
-			v.DeleteLabelValues(placement)
-		}
-	}
-	if w.integrityRatio != nil {
-		g.integrity.WithLabelValues(placement).Set(*w.integrityRatio)
-	} else {
-		g.integrity.DeleteLabelValues(placement)
-	}
-	g.violations.DeletePartialMatch(prometheus.Labels{"placement": placement})
-	for kind, n := range w.violations {
-		g.violations.WithLabelValues(placement, kind).Set(float64(n))
-	}
+	c := *w // later rows change w; a scrape reads the copy
+	c.violations = maps.Clone(w.violations)
+	c.parts = nil
+	g.showing[placement] = c
 }
 
+// drop forgets placement, with mu held.
 func (g *yieldGauges) drop(placement string) {
 	delete(g.windows, placement)
 	delete(g.shown, placement)
-	for _, v := range []*prometheus.GaugeVec{g.end, g.auctions, g.impressions, g.revenue, g.integrity} {
-		v.DeleteLabelValues(placement)
-	}
-	g.violations.DeletePartialMatch(prometheus.Labels{"placement": placement})
+	delete(g.showing, placement)
 }

@@ -52,7 +52,7 @@ func expectSeries(t *testing.T, step string, got, want map[string]float64) {
 func TestYieldGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g := newYieldGauges()
-	reg.MustRegister(g.collectors()...)
+	reg.MustRegister(g)
 	const min = int64(60_000)
 	row := func(placement, bidder, scope string, start, auctions, impressions, revenue int64) *yield.Row {
 		return &yield.Row{Start: start, End: start + 5*min, Placement: placement, BidderID: bidder, Scope: scope,
@@ -132,7 +132,7 @@ func TestYieldGauges(t *testing.T) {
 func TestYieldGaugesSplitWindow(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g := newYieldGauges()
-	reg.MustRegister(g.collectors()...)
+	reg.MustRegister(g)
 	g.integrityRow(&yield.IntegrityRow{Start: 0, End: 300_000, Placement: "home", Kind: "orphan", Scope: "all",
 		Violations: 3, Auctions: 100, CleanAuctions: 90})
 	g.publish(300_000)
@@ -159,7 +159,7 @@ func TestYieldGaugesSplitWindow(t *testing.T) {
 func TestYieldGaugesRevoke(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g := newYieldGauges()
-	reg.MustRegister(g.collectors()...)
+	reg.MustRegister(g)
 	const min = int64(60_000)
 	row := func(placement string, start, auctions int64) *yield.Row {
 		return &yield.Row{Start: start, End: start + 5*min, Placement: placement, Scope: "all",
@@ -202,4 +202,58 @@ func TestYieldGaugesRevoke(t *testing.T) {
 	if got := gathered(t, reg)[`questline_yield_window_auctions{placement="lobby"}`]; got != 40 {
 		t.Fatalf("lobby's window shown: %v auctions after its partition was revoked, want 40", got)
 	}
+}
+
+// TestYieldGaugesScrapeReadsOneWindow: scrapes racing with publishes read
+// every series of one window — never the new window's end with the old
+// window's auctions (the gauges are one collector, read and published
+// under one lock). Each window's figures are a function of its end here,
+// so a mixed scrape shows.
+func TestYieldGaugesScrapeReadsOneWindow(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := newYieldGauges()
+	reg.MustRegister(g)
+	const min = int64(60_000)
+	placements := []string{"home", "search", "lobby", "feed"}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range int64(3000) {
+			start := i * min
+			for _, p := range placements {
+				g.offer(&yield.Row{Start: start, End: start + 5*min, Placement: p, Scope: "all",
+					Counts: yield.Counts{Auctions: i + 1, Impressions: i, RevenueMicros: 10 * (i + 1)}})
+				g.integrityRow(&yield.IntegrityRow{Start: start, End: start + 5*min, Placement: p, Kind: "orphan", Scope: "all",
+					Violations: i, Auctions: i + 1, CleanAuctions: 1})
+			}
+			g.publish(start + 5*min)
+		}
+	}()
+	scrapes := 0
+	for running := true; running; scrapes++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		got := gathered(t, reg)
+		ends := map[float64]bool{}
+		for _, p := range placements {
+			end, ok := got[fmt.Sprintf(`questline_yield_window_end_timestamp_seconds{placement=%q}`, p)]
+			if !ok {
+				continue
+			}
+			ends[end] = true
+			i := float64(int64(end*1e3)/min - 5) // the window's number
+			for name, want := range map[string]float64{"auctions": i + 1, "impressions": i, "revenue_micros": 10 * (i + 1), "integrity_ratio": 1 / (i + 1)} {
+				if v := got[fmt.Sprintf(`questline_yield_window_%s{placement=%q}`, name, p)]; v != want {
+					t.Fatalf("scrape %d: %s's window ending %v shows %s %v, want %v (another window's)", scrapes, p, end, name, v, want)
+				}
+			}
+		}
+		if len(ends) > 1 {
+			t.Fatalf("scrape %d: the placements show different windows %v in one scrape", scrapes, ends)
+		}
+	}
+	t.Logf("%d scrapes", scrapes)
 }
