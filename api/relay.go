@@ -31,7 +31,9 @@ func (h *Handler) runRelay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	// With BlockRebalanceOnPoll, leaving the group at Close waits for
+	// AllowRebalance.
+	defer func() { cl.AllowRebalance(); cl.Close() }()
 	// The relay decides nothing until the fold has caught up.
 	for h.seq.Ready(ctx) != nil {
 		select {
