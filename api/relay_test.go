@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -115,10 +116,17 @@ func TestCatchUp(t *testing.T) {
 	appendRecords(t, brokers, recs)
 	t.Logf("wrote %d claims records in %v", n, time.Since(t0).Round(time.Millisecond))
 
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	t0 = time.Now()
 	in := startInstance(t, brokers, OutcomeRelay(false))
 	took := time.Since(t0)
-	t.Logf("a fresh instance caught up with %d records in %v (sequencer: %v)", n, took.Round(time.Millisecond), in.h.seq.readyAt.Round(time.Millisecond))
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("a fresh instance caught up with %d records in %v (sequencer: %v); live heap grew %d MB (%d bytes per record)",
+		n, took.Round(time.Millisecond), in.h.seq.readyAt.Round(time.Millisecond),
+		(int64(after.HeapAlloc)-int64(before.HeapAlloc))>>20, (int64(after.HeapAlloc)-int64(before.HeapAlloc))/int64(n))
 	granted := 0
 	for d := range drops {
 		dr, ok := in.h.seq.drop(fmt.Sprintf("d%d", d))
