@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -131,5 +133,30 @@ func TestRunServesIngestAndAPI(t *testing.T) {
 	code, v := post(t, addr, "/v1/events", `{"events":[{"event_id":"e1","type":"quest_started","ts":"`+ts+`","user_id":"u1","props":{"quest_id":"q"}}]}`)
 	if code != 200 || v["accepted"] != float64(1) {
 		t.Fatalf("POST /v1/events: %d %v", code, v)
+	}
+}
+
+// TestAPISecretFlags: -api-secret-file wins over -api-secret; a short
+// secret is a usage error; none is nil (a random one per process).
+func TestAPISecretFlags(t *testing.T) {
+	file := t.TempDir() + "/secret"
+	if err := os.WriteFile(file, []byte("from the file, long enough\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		f    apiFlags
+		want string
+		err  bool
+	}{
+		{apiFlags{}, "", false},
+		{apiFlags{secret: "sixteen bytes or more"}, "sixteen bytes or more", false},
+		{apiFlags{secret: "sixteen bytes or more", secretFile: file}, "from the file, long enough", false},
+		{apiFlags{secret: "short"}, "", true},
+		{apiFlags{secretFile: file + ".missing"}, "", true},
+	} {
+		got, err := tc.f.secretBytes()
+		if (err != nil) != tc.err || string(got) != tc.want || err != nil && !errors.Is(err, errUsage) {
+			t.Errorf("%+v: %q, %v", tc.f, got, err)
+		}
 	}
 }
