@@ -27,12 +27,12 @@ const (
 
 var testSecret = []byte("a secret shared by all instances")
 
-func newBroker(t *testing.T) []string {
+func newBroker(t testing.TB) []string {
 	t.Helper()
 	return kafkatest.New(t, kafkatest.Partitions(4), kafkatest.Topics(Topics...)).Addrs()
 }
 
-func keyring(t *testing.T) *ingest.Keyring {
+func keyring(t testing.TB) *ingest.Keyring {
 	t.Helper()
 	k, err := ingest.NewKeyring([]string{serverKey}, []string{clientKey})
 	if err != nil {
@@ -42,7 +42,7 @@ func keyring(t *testing.T) *ingest.Keyring {
 }
 
 // generous returns a limiter that never limits the tests' traffic.
-func generous(t *testing.T) *ingest.Limiter {
+func generous(t testing.TB) *ingest.Limiter {
 	t.Helper()
 	l, err := ingest.NewLimiter(ingest.IPRate(1e6, 1e6), ingest.KeyRate(1e6, 1e6), ingest.DeviceRate(1e6, 1e6), ingest.NewDeviceBurst(1e6))
 	if err != nil {
@@ -63,7 +63,7 @@ type instance struct {
 
 // startInstance starts an API instance on brokers and waits until it is
 // ready (caught up with questline.claims).
-func startInstance(t *testing.T, brokers []string, opts ...Option) *instance {
+func startInstance(t testing.TB, brokers []string, opts ...Option) *instance {
 	t.Helper()
 	cl, err := kafka.NewClient(brokers, nil)
 	if err != nil {
@@ -185,7 +185,7 @@ func decodeEvent(t *testing.T, r *kgo.Record) event.Event {
 	return e
 }
 
-func scheduleLive(t *testing.T, base, drop string, inventory int) {
+func scheduleLive(t testing.TB, base, drop string, inventory int) {
 	t.Helper()
 	now := time.Now().UTC()
 	a := call(t, base, "POST", "/v1/drops", serverKey, map[string]any{

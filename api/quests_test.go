@@ -178,3 +178,21 @@ func TestIPRateLimit(t *testing.T) {
 		t.Errorf("third request of an IP with burst 2: %d Retry-After %q", last.code, last.retry)
 	}
 }
+
+// TestKafkaDown503: when Kafka does not acknowledge, the answer is 503
+// with Retry-After, and nothing is claimed to be written.
+func TestKafkaDown503(t *testing.T) {
+	brokers := newBroker(t)
+	in := startInstance(t, brokers, RequestTimeout(2*time.Second))
+	in.cl.Close() // the producer is gone; the claims log readers still run
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/quests", `{"quest_id":"q","min_duration_ms":1}`},
+		{"/v1/drops/d/claims", `{"claim_id":"c","user_id":"u"}`},
+		{"/v1/drops/d/start", `{"creator_id":"c"}`},
+	} {
+		a := call(t, in.srv.URL, "POST", tc.path, serverKey, tc.body)
+		if a.code != 503 || a.retry == "" || a.str("error") == "" {
+			t.Errorf("%s with Kafka gone: %d Retry-After %q %v", tc.path, a.code, a.retry, a.body)
+		}
+	}
+}
