@@ -135,7 +135,9 @@ func TestClaimsNeverOversold(t *testing.T) {
 	}
 
 	// A fresh instance re-reads the log and answers every claim as before.
+	tf := time.Now()
 	fresh := startInstance(t, brokers)
+	t.Logf("a fresh instance was ready in %v", time.Since(tf).Round(time.Millisecond))
 	for _, c := range append(claims, claims2...) {
 		a := call(t, fresh.srv.URL, "POST", "/v1/drops/"+c.drop+"/claims", serverKey, map[string]any{"claim_id": c.id, "user_id": c.user})
 		if o := outcome(a); o != first[c.id] {
@@ -149,6 +151,7 @@ func TestClaimsNeverOversold(t *testing.T) {
 
 	// Every claim's outcome is in questline.events once (by event_id)
 	// once the relays committed the whole claims log.
+	t0 := time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	for !kafkatest.CommittedAtEnd(t, brokers, "questline-api", kafka.TopicClaims) {
 		if time.Now().After(deadline) {
@@ -156,6 +159,7 @@ func TestClaimsNeverOversold(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("the relays committed the whole claims log %v after the last answer", time.Since(t0).Round(time.Millisecond))
 	ids := map[string]map[string]string{} // claim_id → event_id → type or reason
 	for _, r := range eventRecords(t, brokers) {
 		e := decodeEvent(t, r)

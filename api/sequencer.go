@@ -29,6 +29,7 @@ type sequencer struct {
 	folds    map[int32]*Fold
 	advanced chan struct{} // closed (and replaced) whenever folds advance
 	ready    chan struct{} // closed once caught up with the ends at start
+	stopped  chan struct{} // closed when run returns: nothing advances any more
 	readyAt  time.Duration
 }
 
@@ -47,11 +48,13 @@ func newSequencer(brokers []string, m *metrics, log *slog.Logger) (*sequencer, e
 		folds:    map[int32]*Fold{},
 		advanced: make(chan struct{}),
 		ready:    make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}, nil
 }
 
 // run folds the log until ctx ends, then closes the client.
 func (s *sequencer) run(ctx context.Context) error {
+	defer close(s.stopped)
 	defer s.cl.Close()
 	t0 := time.Now()
 	ends, err := s.endOffsets(ctx)
@@ -150,7 +153,12 @@ func (s *sequencer) Ready(context.Context) error {
 	}
 }
 
-// wait returns once partition p is applied past offset, or ctx's error.
+// errStopped is wait's error once the reader has stopped (the instance is
+// shutting down): a request waiting for a decision gets 503 at once.
+var errStopped = errors.New("the claims log reader stopped")
+
+// wait returns once partition p is applied past offset, or ctx's error,
+// or errStopped.
 func (s *sequencer) wait(ctx context.Context, p int32, offset int64) error {
 	for {
 		s.mu.RLock()
@@ -163,6 +171,8 @@ func (s *sequencer) wait(ctx context.Context, p int32, offset int64) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.stopped:
+			return errStopped
 		case <-ch:
 		}
 	}
