@@ -52,8 +52,12 @@ func (h *Handler) runRelay(ctx context.Context) error {
 		})
 		recs := fs.Records()
 		if err := h.relay(ctx, recs); err != nil {
-			cl.AllowRebalance()
-			return ctx.Err()
+			// ctx ended or the fold stopped: nothing committed, the
+			// partitions' next owner relays these records.
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
 		}
 		if len(recs) > 0 {
 			// A partition revoked meanwhile fails its commit; its new
