@@ -11,8 +11,9 @@ import (
 // A drop's schedule, start and end go through the claims log first (the
 // sequencer decides claims from them), then into questline.events as
 // ordinary events with catalog copies. A request that fails after the
-// first step answers 503; its retry (same Idempotency-Key) appends the
-// record again, which changes nothing, and writes the event.
+// first step answers 503; its retry (same Idempotency-Key, so the same
+// event_id) appends the record again, which the fold skips, and writes the
+// event.
 
 type scheduleDropReq struct {
 	DropID    string `json:"drop_id"`
@@ -52,7 +53,7 @@ func (h *Handler) scheduleDrop(ctx context.Context, w http.ResponseWriter, r *ht
 	e.DropID, e.CreatorID, e.OfferID = q.DropID, q.CreatorID, q.OfferID
 	e.StartsAt, e.EndsAt, e.Inventory = starts, ends, *q.Inventory
 	e.Has = event.HasStartsAt | event.HasEndsAt | event.HasInventory
-	h.lifecycle(ctx, w, e, &Record{Kind: KindSchedule, DropID: q.DropID, At: now, CreatorID: q.CreatorID,
+	h.lifecycle(ctx, w, e, &Record{Kind: KindSchedule, DropID: q.DropID, At: now, EventID: e.ID, CreatorID: q.CreatorID,
 		StartsAt: starts, EndsAt: ends, Inventory: q.Inventory})
 }
 
@@ -77,7 +78,7 @@ func (h *Handler) startDrop(ctx context.Context, w http.ResponseWriter, r *http.
 	now := h.cfg.now().UnixMilli()
 	e := newEvent(event.DropStarted, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
 	e.DropID, e.CreatorID = r.PathValue("drop_id"), q.CreatorID
-	rec := &Record{Kind: KindStart, DropID: e.DropID, At: now, CreatorID: q.CreatorID, Inventory: q.Inventory}
+	rec := &Record{Kind: KindStart, DropID: e.DropID, At: now, EventID: e.ID, CreatorID: q.CreatorID, Inventory: q.Inventory}
 	if q.EndsAt != "" {
 		ends, err := parseTime("ends_at", q.EndsAt)
 		if err != nil {
@@ -105,7 +106,7 @@ func (h *Handler) endDrop(ctx context.Context, w http.ResponseWriter, r *http.Re
 	now := h.cfg.now().UnixMilli()
 	e := newEvent(event.DropEnded, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
 	e.DropID = r.PathValue("drop_id")
-	h.lifecycle(ctx, w, e, &Record{Kind: KindEnd, DropID: e.DropID, At: now})
+	h.lifecycle(ctx, w, e, &Record{Kind: KindEnd, DropID: e.DropID, At: now, EventID: e.ID})
 }
 
 // lifecycle validates e, appends rec to the claims log, waits until this

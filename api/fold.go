@@ -79,12 +79,13 @@ type Fold struct {
 	partition int32
 	drops     map[string]*Drop
 	claims    map[string]*Decision
-	next      int64 // the offset after the last applied record
+	applied   map[string]struct{} // event ids of the drop records applied
+	next      int64               // the offset after the last applied record
 }
 
 // NewFold returns the empty state of partition p.
 func NewFold(p int32) *Fold {
-	return &Fold{partition: p, drops: map[string]*Drop{}, claims: map[string]*Decision{}}
+	return &Fold{partition: p, drops: map[string]*Drop{}, claims: map[string]*Decision{}, applied: map[string]struct{}{}}
 }
 
 // Next returns the offset after the last record applied.
@@ -102,6 +103,15 @@ func (f *Fold) Claim(id string) *Decision { return f.claims[id] }
 // drop; the record then changes nothing).
 func (f *Fold) Apply(offset int64, r *Record) (d *Decision, conflict bool) {
 	f.next = offset + 1
+	if r.Kind != KindClaim && r.EventID != "" {
+		// A retried schedule, start or end (same Idempotency-Key, same
+		// event_id) applies once: its repeat must not undo what came
+		// between, e.g. a start's inventory.
+		if _, dup := f.applied[r.EventID]; dup {
+			return nil, false
+		}
+		f.applied[r.EventID] = struct{}{}
+	}
 	switch r.Kind {
 	case KindSchedule:
 		dr := f.drop(r.DropID)

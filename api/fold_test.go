@@ -60,6 +60,12 @@ func TestFoldDecisions(t *testing.T) {
 			[]string{"granted", "granted"}},
 		{"start's ends_at overrides the schedule's", []Record{sched, {Kind: KindStart, DropID: "d", At: 100, EndsAt: 150}, claimRec(160, "d", "c1", "u1")}, []string{"not_live"}},
 		{"zero inventory", []Record{{Kind: KindStart, DropID: "d", At: 1, Inventory: inv(0)}, claimRec(2, "d", "c1", "u1")}, []string{"sold_out"}},
+		{"a retried schedule (same event_id) does not undo a start's inventory", []Record{
+			{Kind: KindSchedule, DropID: "d", At: 0, StartsAt: 100, EndsAt: 200, Inventory: inv(2), EventID: "e1"},
+			{Kind: KindStart, DropID: "d", At: 100, Inventory: inv(1), EventID: "e2"},
+			{Kind: KindSchedule, DropID: "d", At: 101, StartsAt: 100, EndsAt: 200, Inventory: inv(2), EventID: "e1"},
+			claimRec(110, "d", "c1", "u1"), claimRec(111, "d", "c2", "u2")},
+			[]string{"granted", "sold_out"}},
 		{"a start after the end does not reopen", []Record{{Kind: KindStart, DropID: "d", At: 1}, {Kind: KindEnd, DropID: "d", At: 2}, {Kind: KindStart, DropID: "d", At: 3}, claimRec(4, "d", "c1", "u1")}, []string{"not_live"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

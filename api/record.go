@@ -22,6 +22,7 @@ type Record struct {
 	At     int64  `json:"at"`
 
 	// Drop records.
+	EventID   string `json:"event_id,omitempty"` // of the drop event: a retried request's record applies once
 	CreatorID string `json:"creator_id,omitempty"`
 	StartsAt  int64  `json:"starts_at,omitempty"` // schedule
 	EndsAt    int64  `json:"ends_at,omitempty"`   // schedule, start (0: none)
