@@ -99,3 +99,14 @@ func ipBucket(a netip.Addr) string {
 	}
 	return a.String()
 }
+
+// NewEdge returns the Edge of the trusted proxies and country header (see
+// TrustedProxies, EdgeCountryHeader), for the quest/drop API, which
+// derives client addresses as ingest does.
+func NewEdge(trusted []netip.Prefix, countryHeader string) Edge {
+	return Edge{trusted: trusted, countryHeader: countryHeader}
+}
+
+// IPBucket returns the rate-limit identity of a client address, as
+// Limiter.AllowIP expects it: the address for IPv4, its /64 for IPv6.
+func IPBucket(a netip.Addr) string { return ipBucket(a) }

@@ -135,8 +135,9 @@ func TestEmbeddedRejectsUnspecifiedAddr(t *testing.T) {
 // in a compacted topic created by EnsureTopics (the catalog, the
 // partials), as real Kafka does under cleanup.policy=compact.
 func TestEmbeddedRetention(t *testing.T) {
-	const compacted, ordinary = "questline.test.compacted", "questline.test.log"
-	b := kafkatest.New(t, kafkatest.Partitions(1), kafkatest.Topics(kafka.Topic{Name: compacted, Compact: true}, kafka.Topic{Name: ordinary}))
+	const compacted, ordinary, forever = "questline.test.compacted", "questline.test.log", "questline.test.forever"
+	b := kafkatest.New(t, kafkatest.Partitions(1), kafkatest.Topics(kafka.Topic{Name: compacted, Compact: true}, kafka.Topic{Name: ordinary},
+		kafka.Topic{Name: forever, KeepForever: true}))
 	// A plain client: questline's has a delivery timeout, which kgo
 	// counts from the record's timestamp.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
@@ -145,7 +146,7 @@ func TestEmbeddedRetention(t *testing.T) {
 	}
 	defer cl.Close()
 	old := time.Now().Add(-8 * 24 * time.Hour)
-	for _, topic := range []string{compacted, ordinary} {
+	for _, topic := range []string{compacted, ordinary, forever} {
 		// Separate produces: retention deletes whole batches.
 		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: topic, Key: []byte("old"), Value: []byte("1"), Timestamp: old}).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -157,6 +158,9 @@ func TestEmbeddedRetention(t *testing.T) {
 	b.ApplyRetention()
 	if got := consumeAll(t, b.Addrs(), compacted, 2); string(got[0].Key) != "old" {
 		t.Errorf("compacted topic: first record %q, want the 8-day-old one", got[0].Key)
+	}
+	if got := consumeAll(t, b.Addrs(), forever, 2); string(got[0].Key) != "old" {
+		t.Errorf("KeepForever topic: first record %q, want the 8-day-old one", got[0].Key)
 	}
 	got := consumeAll(t, b.Addrs(), ordinary, 1)
 	if len(got) != 1 || string(got[0].Key) != "new" || got[0].Offset != 1 {

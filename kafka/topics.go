@@ -23,6 +23,11 @@ const (
 	// TopicDLQ holds rejected events and requests; values are
 	// event.DeadLetter JSON.
 	TopicDLQ = "questline.events.dlq"
+	// TopicClaims is the quest/drop API's claims log, keyed by drop_id:
+	// every claim and every drop schedule, start and end made through the
+	// API, in the order that decides claims (docs/api.md). Not compacted
+	// and kept for ever (KeepForever): the log is the claims' state.
+	TopicClaims = "questline.claims"
 )
 
 // Topic is a topic questline creates on start.
@@ -30,6 +35,9 @@ type Topic struct {
 	Name string
 	// Compact selects cleanup.policy=compact (changelogs, catalogs).
 	Compact bool
+	// KeepForever sets retention.ms=-1 on a topic that is not compacted
+	// (a log that is its readers' state, e.g. TopicClaims).
+	KeepForever bool
 	// Partitions overrides the configured default when > 0 (e.g. 1 for a
 	// topic that must be totally ordered).
 	Partitions int32
@@ -59,6 +67,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replica
 			// would drop old catalog definitions and partials.
 			compact, forever := "compact", "-1"
 			configs = map[string]*string{"cleanup.policy": &compact, "retention.ms": &forever}
+		} else if t.KeepForever {
+			forever := "-1"
+			configs = map[string]*string{"retention.ms": &forever}
 		}
 		resp, err := adm.CreateTopic(ctx, p, replication, configs, t.Name)
 		if err == nil {

@@ -2,10 +2,121 @@ package main
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/api"
+	"github.com/questline/questline/ingest"
+	"github.com/questline/questline/kafka"
 )
 
-// runAPI is the api role.
+// apiFlags are the API's own flags (also used by run). QUESTLINE_API_SECRET
+// is -api-secret, like every flag.
+type apiFlags struct {
+	secret       string
+	secretFile   string
+	maxBodyBytes int64
+}
+
+func (f *apiFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.secret, "api-secret", "", "secret (at least 16 bytes) signing quest attempt tokens; every API instance needs the same one (empty: a random one per process, tokens then work only on the instance that issued them)")
+	fs.StringVar(&f.secretFile, "api-secret-file", "", "file holding -api-secret (for production; wins over -api-secret)")
+	fs.Int64Var(&f.maxBodyBytes, "api-max-body-bytes", 64<<10, "largest quest/drop API request body")
+}
+
+// secretBytes returns the configured token secret, or nil for none.
+func (f *apiFlags) secretBytes() ([]byte, error) {
+	s := f.secret
+	if f.secretFile != "" {
+		b, err := os.ReadFile(f.secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: -api-secret-file: %v", errUsage, err)
+		}
+		s = strings.TrimSpace(string(b))
+	}
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) < 16 {
+		return nil, fmt.Errorf("%w: the API secret must be at least 16 bytes", errUsage)
+	}
+	return []byte(s), nil
+}
+
+// newAPI builds the quest/drop API producing with cl and reading
+// questline.claims from brokers; lim is ingest's limiter under run.
+func newAPI(a *app, cl *kgo.Client, brokers []string, f *apiFlags, e *edgeFlags, lim *ingest.Limiter) (*api.Handler, error) {
+	keys, err := a.keyring()
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := e.proxies()
+	if err != nil {
+		return nil, err
+	}
+	if lim == nil {
+		if lim, err = e.limiter(); err != nil {
+			return nil, err
+		}
+	}
+	secret, err := f.secretBytes()
+	if err != nil {
+		return nil, err
+	}
+	opts := []api.Option{
+		api.Keys(keys), api.RateLimits(lim), api.TrustedProxies(proxies...),
+		api.MaxBodyBytes(f.maxBodyBytes), api.Registerer(a.reg), api.Logger(a.log),
+	}
+	if secret != nil {
+		opts = append(opts, api.Secret(secret))
+	}
+	h, err := api.New(cl, brokers, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	a.readyCheck("claims-log", h.Ready)
+	return h, nil
+}
+
+// runAPI is the api role: the quest/drop API on -http-addr, and its
+// readers of questline.claims (the claims sequencer and outcome relay).
 func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notBuilt("the quest/drop API (SPEC §3)")
+	var (
+		f apiFlags
+		e edgeFlags
+	)
+	a, err := newApp("api", args, stderr, func(fs *flag.FlagSet) { f.register(fs); e.register(fs) })
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	brokers, err := a.kafka(ctx, api.Topics...)
+	if err != nil {
+		return err
+	}
+	cl, err := kafka.NewClient(brokers, a.log)
+	if err != nil {
+		return err
+	}
+	a.onClose(cl.Close) // after serveHTTP returned: every answer's events are acknowledged
+	a.readyCheck("kafka", cl.Ping)
+	h, err := newAPI(a, cl, brokers, &f, &e, nil)
+	if err != nil {
+		return err
+	}
+	if err := a.serveAdmin(); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	return runRoles(ctx, a, map[string]func(context.Context) error{
+		"api":        func(ctx context.Context) error { return serveHTTP(ctx, a, mux) },
+		"claims-log": h.Run,
+	})
 }

@@ -58,13 +58,9 @@ func TestKeysFromListAndFile(t *testing.T) {
 	}
 }
 
-func TestUnknownCommandAndNotBuilt(t *testing.T) {
+func TestUnknownCommand(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := runMain(t.Context(), []string{"nope"}, &out, &errb); code != 2 {
 		t.Errorf("unknown command: exit %d, want 2", code)
-	}
-	errb.Reset()
-	if code := runMain(t.Context(), []string{"api"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not built yet") {
-		t.Errorf("unbuilt role: exit %d, stderr %q", code, errb.String())
 	}
 }

@@ -22,30 +22,39 @@ import (
 // has its QUESTLINE_* variable like the shared ones, e.g.
 // QUESTLINE_TRUSTED_PROXIES, QUESTLINE_EDGE_COUNTRY_HEADER.
 type ingestFlags struct {
+	edgeFlags
+	countryHeader string
+	maxBodyBytes  int64
+	maxEvents     int
+	maxAge        time.Duration
+}
+
+func (f *ingestFlags) register(fs *flag.FlagSet) {
+	f.edgeFlags.register(fs)
+	fs.StringVar(&f.countryHeader, "edge-country-header", "X-Edge-Country", "header in which a trusted edge proxy sends the client's country (e.g. CF-IPCountry)")
+	fs.Int64Var(&f.maxBodyBytes, "ingest-max-body-bytes", 1<<20, "largest POST /v1/events body as sent (decoded: 8x, at least 8 MiB)")
+	fs.IntVar(&f.maxEvents, "ingest-max-events", 1000, "most events in one batch")
+	fs.DurationVar(&f.maxAge, "ingest-max-age", 72*time.Hour, "oldest event_time accepted, relative to receipt")
+}
+
+// edgeFlags are the flags ingest and the API share: trusted proxies and
+// rate limits (SPEC §3: the API has the same authentication and limits).
+type edgeFlags struct {
 	trustedProxies string
-	countryHeader  string
-	maxBodyBytes   int64
-	maxEvents      int
-	maxAge         time.Duration
 	rateKey        float64
 	rateDevice     float64
 	rateIP         float64
 }
 
-func (f *ingestFlags) register(fs *flag.FlagSet) {
+func (f *edgeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For and edge country header are believed (empty: none)")
-	fs.StringVar(&f.countryHeader, "edge-country-header", "X-Edge-Country", "header in which a trusted edge proxy sends the client's country (e.g. CF-IPCountry)")
-	fs.Int64Var(&f.maxBodyBytes, "ingest-max-body-bytes", 1<<20, "largest POST /v1/events body as sent (decoded: 8x, at least 8 MiB)")
-	fs.IntVar(&f.maxEvents, "ingest-max-events", 1000, "most events in one batch")
-	fs.DurationVar(&f.maxAge, "ingest-max-age", 72*time.Hour, "oldest event_time accepted, relative to receipt")
-	fs.Float64Var(&f.rateKey, "rate-limit-key", 20000, "events per second per API key (burst: 2 s worth)")
-	fs.Float64Var(&f.rateDevice, "rate-limit-device", 50, "events per second per device_id (burst: 10 s worth; a new device starts with 2 s worth)")
+	fs.Float64Var(&f.rateKey, "rate-limit-key", 20000, "events (API: requests) per second per API key (burst: 2 s worth)")
+	fs.Float64Var(&f.rateDevice, "rate-limit-device", 50, "events (API: requests) per second per device_id (burst: 10 s worth; a new device starts with 2 s worth)")
 	fs.Float64Var(&f.rateIP, "rate-limit-ip", 50, "requests per second per client IP (burst: 4 s worth)")
 }
 
-// newIngest builds the ingest handler from the configuration; run mounts
-// it beside the quest/drop API and shares its rate limiter.
-func newIngest(a *app, cl *kgo.Client, f *ingestFlags) (*ingest.Handler, error) {
+// keyring returns the configured API keys.
+func (a *app) keyring() (*ingest.Keyring, error) {
 	server, client, err := a.cfg.keys()
 	if err != nil {
 		return nil, err
@@ -57,6 +66,11 @@ func newIngest(a *app, cl *kgo.Client, f *ingestFlags) (*ingest.Handler, error) 
 	if keys.Len() == 0 {
 		return nil, fmt.Errorf("%w: no API keys: set QUESTLINE_API_KEYS and/or QUESTLINE_CLIENT_KEYS (or -api-keys, -client-keys)", errUsage)
 	}
+	return keys, nil
+}
+
+// proxies parses -trusted-proxies.
+func (f *edgeFlags) proxies() ([]netip.Prefix, error) {
 	var proxies []netip.Prefix
 	for _, s := range strings.Split(f.trustedProxies, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -68,6 +82,11 @@ func newIngest(a *app, cl *kgo.Client, f *ingestFlags) (*ingest.Handler, error) 
 		}
 		proxies = append(proxies, p)
 	}
+	return proxies, nil
+}
+
+// limiter builds the rate limiter of the -rate-limit-* flags.
+func (f *edgeFlags) limiter() (*ingest.Limiter, error) {
 	lim, err := ingest.NewLimiter(
 		ingest.KeyRate(f.rateKey, 2*f.rateKey),
 		ingest.DeviceRate(f.rateDevice, 10*f.rateDevice),
@@ -76,6 +95,24 @@ func newIngest(a *app, cl *kgo.Client, f *ingestFlags) (*ingest.Handler, error) 
 	)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return lim, nil
+}
+
+// newIngest builds the ingest handler from the configuration; run mounts
+// it beside the quest/drop API and shares its rate limiter.
+func newIngest(a *app, cl *kgo.Client, f *ingestFlags) (*ingest.Handler, error) {
+	keys, err := a.keyring()
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := f.proxies()
+	if err != nil {
+		return nil, err
+	}
+	lim, err := f.limiter()
+	if err != nil {
+		return nil, err
 	}
 	h, err := ingest.New(cl,
 		ingest.Keys(keys),

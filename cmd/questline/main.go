@@ -25,7 +25,7 @@ type command struct {
 var commands = map[string]command{
 	"run":        {"every role in one process: ingest, API, processors, sink", runAll},
 	"ingest":     {"HTTP edge ingest: POST /v1/events into Kafka", runIngest},
-	"api":        {"the quest/drop API (SPEC §3)", runAPI},
+	"api":        {"the quest/drop API (SPEC §3): quests, drops, claims on -http-addr", runAPI},
 	"process":    {"the window processors: Kafka -> metrics -> ClickHouse", runProcess},
 	"sink":       {"raw events and dead letters: Kafka -> ClickHouse", runSink},
 	"loadgen":    {"synthetic traffic with ground truth", runLoadgen},
@@ -79,10 +79,4 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nEvery flag can also be set by an environment variable: -http-addr is QUESTLINE_HTTP_ADDR.\nRun 'questline <command> -h' for a command's flags.")
-}
-
-// notBuilt is the answer of a role whose code has not landed yet: it says
-// so plainly instead of pretending to run.
-func notBuilt(what string) error {
-	return fmt.Errorf("not built yet: %s has not landed in this version of questline", what)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/questline/questline/api"
 	"github.com/questline/questline/kafka"
 	"github.com/questline/questline/processors"
 	"github.com/questline/questline/sinks/clickhouse"
@@ -17,6 +18,7 @@ import (
 // runFlags are the run role's flags: those of every role it runs.
 type runFlags struct {
 	ingest  ingestFlags
+	api     apiFlags
 	sink    sinkFlags
 	process processFlags
 	migrate bool
@@ -24,13 +26,15 @@ type runFlags struct {
 
 func (f *runFlags) register(fs *flag.FlagSet) {
 	f.ingest.register(fs)
+	f.api.register(fs)
 	f.sink.register(fs)
 	f.process.register(fs)
 	fs.BoolVar(&f.migrate, "migrate", true, "create or upgrade the ClickHouse schema before starting (as questline migrate)")
 }
 
-// runAll runs every role in one process: ingest on -http-addr, the sink and
-// the processors, on the embedded broker unless -kafka-brokers is given.
+// runAll runs every role in one process: ingest and the quest/drop API on
+// one mux on -http-addr (sharing the rate limiter), the sink and the
+// processors, on the embedded broker unless -kafka-brokers is given.
 // The roles share the process's Kafka connection settings, registry and
 // admin server; when one fails, the others are stopped and run returns its
 // error.
@@ -41,7 +45,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer a.close()
-	brokers, err := a.kafka(ctx, processors.Topics...)
+	brokers, err := a.kafka(ctx, append(append([]kafka.Topic{}, processors.Topics...), api.Topics...)...)
 	if err != nil {
 		return err
 	}
@@ -54,7 +58,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	// Ingest.
+	// Ingest and the API.
 	cl, err := kafka.NewClient(brokers, a.log)
 	if err != nil {
 		return err
@@ -65,8 +69,13 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	ah, err := newAPI(a, cl, brokers, &f.api, &f.ingest.edgeFlags, h.Limiter())
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	h.Register(mux)
+	ah.Register(mux)
 
 	// Sink.
 	s, err := f.sink.newSink(ctx, a, brokers)
@@ -75,8 +84,9 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	roles := map[string]func(context.Context) error{
-		"ingest": func(ctx context.Context) error { return serveHTTP(ctx, a, mux) },
-		"sink":   s.Run,
+		"http":       func(ctx context.Context) error { return serveHTTP(ctx, a, mux) }, // ingest and the API
+		"claims-log": ah.Run,
+		"sink":       s.Run,
 		"process": func(ctx context.Context) error {
 			return processors.Run(ctx, f.process.config(a, brokers), a.reg, a.log)
 		},

@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/ingest"
+)
+
+type claimReq struct {
+	ClaimID  string `json:"claim_id"`
+	UserID   string `json:"user_id"`
+	DeviceID string `json:"device_id"`
+}
+
+// claim: POST /v1/drops/{drop_id}/claims. The claim is appended to the
+// drop's partition of questline.claims; once this instance's fold has
+// applied the partition up to it, the fold's decision is the answer
+// (every instance folds the same log, so every instance agrees). The
+// outcome event is written before the answer: 200 granted, 409 rejected.
+// A claim_id already decided is answered from the fold as it was first.
+func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, r *http.Request, key ingest.Key) {
+	var q claimReq
+	if !h.decode(w, r, &q) {
+		return
+	}
+	dropID := r.PathValue("drop_id")
+	if msg := required("claim_id", q.ClaimID, "user_id", q.UserID); msg != "" {
+		h.fail(w, http.StatusBadRequest, msg, 0)
+		return
+	}
+	// The outcome event's rules check the request's ids.
+	probe := event.Event{ID: "probe", Type: event.DropClaimed, UserID: q.UserID, DeviceID: q.DeviceID, DropID: dropID, ClaimID: q.ClaimID}
+	if err := event.Validate(&probe); err != nil {
+		h.fail(w, http.StatusBadRequest, fieldName(err.Error()), 0)
+		return
+	}
+	if !h.allowDevice(w, q.DeviceID) {
+		return
+	}
+	if err := h.seq.Ready(ctx); err != nil {
+		h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
+		return
+	}
+	d, known := h.seq.claimAnywhere(q.ClaimID)
+	if !known {
+		rec := &Record{Kind: KindClaim, DropID: dropID, At: h.cfg.now().UnixMilli(),
+			ClaimID: q.ClaimID, UserID: q.UserID, DeviceID: q.DeviceID, KeyID: key.ID}
+		p, off, err := h.appendClaims(ctx, rec)
+		if err != nil {
+			h.unavailable(w, "appending to the claims log", err)
+			return
+		}
+		t0 := time.Now()
+		if err := h.seq.wait(ctx, p, off); err != nil {
+			h.unavailable(w, "waiting for the claim's decision", err)
+			return
+		}
+		h.m.decisionWait.Observe(time.Since(t0).Seconds())
+		d, _ = h.seq.claim(p, q.ClaimID)
+	}
+	if d.DropID != dropID || d.UserID != q.UserID {
+		h.m.claims.WithLabelValues("conflict").Inc()
+		h.answer(w, http.StatusConflict, map[string]any{
+			"status": "conflict", "claim_id": q.ClaimID,
+			"error": "claim_id: already used by another user or drop; a claim_id names one claim of one user on one drop (nothing was granted)",
+		})
+		return
+	}
+	if err := h.writeEvents(ctx, outcomeEvent(&d)); err != nil {
+		h.unavailable(w, "writing the claim's outcome", err)
+		return
+	}
+	v := map[string]any{
+		"drop_id": d.DropID, "claim_id": d.ClaimID, "user_id": d.UserID,
+		"event_id": OutcomeEventID(d.DropID, d.ClaimID), "decided_at": formatTime(d.At),
+	}
+	if d.Granted {
+		h.m.claims.WithLabelValues("granted").Inc()
+		v["status"] = "granted"
+		h.answer(w, http.StatusOK, v)
+		return
+	}
+	h.m.claims.WithLabelValues(d.Reason).Inc()
+	v["status"], v["reason"] = "rejected", d.Reason
+	v["error"] = "the drop is sold out"
+	if d.Reason == ReasonNotLive {
+		v["error"] = "the drop is not live (not started, ended, past its end, or never scheduled or started through the API)"
+	}
+	h.answer(w, http.StatusConflict, v)
+}

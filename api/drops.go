@@ -1,0 +1,176 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/ingest"
+)
+
+// A drop's schedule, start and end go through the claims log first (the
+// sequencer decides claims from them), then into questline.events as
+// ordinary events with catalog copies. A request that fails after the
+// first step answers 503; its retry (same Idempotency-Key, so the same
+// event_id) appends the record again, which the fold skips, and writes the
+// event.
+
+type scheduleDropReq struct {
+	DropID    string `json:"drop_id"`
+	CreatorID string `json:"creator_id"`
+	StartsAt  string `json:"starts_at"`
+	EndsAt    string `json:"ends_at"`
+	Inventory *int64 `json:"inventory"`
+	OfferID   string `json:"offer_id"`
+}
+
+// scheduleDrop: POST /v1/drops → drop_scheduled (catalog).
+func (h *Handler) scheduleDrop(ctx context.Context, w http.ResponseWriter, r *http.Request, key ingest.Key) {
+	var q scheduleDropReq
+	if !h.decode(w, r, &q) {
+		return
+	}
+	if msg := required("drop_id", q.DropID, "creator_id", q.CreatorID, "starts_at", q.StartsAt, "ends_at", q.EndsAt); msg != "" {
+		h.fail(w, http.StatusBadRequest, msg, 0)
+		return
+	}
+	if q.Inventory == nil {
+		h.fail(w, http.StatusBadRequest, "inventory: required", 0)
+		return
+	}
+	starts, err := parseTime("starts_at", q.StartsAt)
+	if err != nil {
+		h.fail(w, http.StatusBadRequest, err.Error(), 0)
+		return
+	}
+	ends, err := parseTime("ends_at", q.EndsAt)
+	if err != nil {
+		h.fail(w, http.StatusBadRequest, err.Error(), 0)
+		return
+	}
+	now := h.cfg.now().UnixMilli()
+	e := newEvent(event.DropScheduled, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
+	e.DropID, e.CreatorID, e.OfferID = q.DropID, q.CreatorID, q.OfferID
+	e.StartsAt, e.EndsAt, e.Inventory = starts, ends, *q.Inventory
+	e.Has = event.HasStartsAt | event.HasEndsAt | event.HasInventory
+	h.lifecycle(ctx, w, e, &Record{Kind: KindSchedule, DropID: q.DropID, At: now, EventID: e.ID, CreatorID: q.CreatorID,
+		StartsAt: starts, EndsAt: ends, Inventory: q.Inventory})
+}
+
+type startDropReq struct {
+	CreatorID string `json:"creator_id"`
+	EndsAt    string `json:"ends_at"`
+	Inventory *int64 `json:"inventory"`
+}
+
+// startDrop: POST /v1/drops/{drop_id}/start → drop_started. The drop is
+// live from now until ends_at (this one's, else the schedule's), or until
+// it is ended; inventory, when given, replaces the schedule's.
+func (h *Handler) startDrop(ctx context.Context, w http.ResponseWriter, r *http.Request, key ingest.Key) {
+	var q startDropReq
+	if !h.decode(w, r, &q) {
+		return
+	}
+	if msg := required("creator_id", q.CreatorID); msg != "" {
+		h.fail(w, http.StatusBadRequest, msg, 0)
+		return
+	}
+	now := h.cfg.now().UnixMilli()
+	e := newEvent(event.DropStarted, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
+	e.DropID, e.CreatorID = r.PathValue("drop_id"), q.CreatorID
+	rec := &Record{Kind: KindStart, DropID: e.DropID, At: now, EventID: e.ID, CreatorID: q.CreatorID, Inventory: q.Inventory}
+	if q.EndsAt != "" {
+		ends, err := parseTime("ends_at", q.EndsAt)
+		if err != nil {
+			h.fail(w, http.StatusBadRequest, err.Error(), 0)
+			return
+		}
+		if ends <= now {
+			h.fail(w, http.StatusBadRequest, "ends_at: must be in the future", 0)
+			return
+		}
+		e.EndsAt, e.Has, rec.EndsAt = ends, e.Has|event.HasEndsAt, ends
+	}
+	if q.Inventory != nil {
+		e.Inventory, e.Has = *q.Inventory, e.Has|event.HasInventory
+	}
+	h.lifecycle(ctx, w, e, rec)
+}
+
+// endDrop: POST /v1/drops/{drop_id}/end → drop_ended. Ending is final.
+func (h *Handler) endDrop(ctx context.Context, w http.ResponseWriter, r *http.Request, key ingest.Key) {
+	var q struct{}
+	if !h.decode(w, r, &q) {
+		return
+	}
+	now := h.cfg.now().UnixMilli()
+	e := newEvent(event.DropEnded, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
+	e.DropID = r.PathValue("drop_id")
+	h.lifecycle(ctx, w, e, &Record{Kind: KindEnd, DropID: e.DropID, At: now, EventID: e.ID})
+}
+
+// lifecycle validates e, appends rec to the claims log, waits until this
+// instance's fold applied it (so that a read here sees it), writes e and
+// answers with the drop as folded.
+func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, e *event.Event, rec *Record) {
+	if err := event.Validate(e); err != nil {
+		h.fail(w, http.StatusBadRequest, fieldName(err.Error()), 0)
+		return
+	}
+	if err := h.seq.Ready(ctx); err != nil {
+		h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
+		return
+	}
+	p, off, err := h.appendClaims(ctx, rec)
+	if err != nil {
+		h.unavailable(w, "appending to the claims log", err)
+		return
+	}
+	if err := h.seq.wait(ctx, p, off); err != nil {
+		h.unavailable(w, "reading the claims log", err)
+		return
+	}
+	d, _ := h.seq.drop(rec.DropID)
+	h.write(ctx, w, e, map[string]any{"drop": h.dropView(&d)})
+}
+
+// getDrop: GET /v1/drops/{drop_id} → the drop as the claims fold knows it.
+func (h *Handler) getDrop(ctx context.Context, w http.ResponseWriter, r *http.Request, _ ingest.Key) {
+	if err := h.seq.Ready(ctx); err != nil {
+		h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
+		return
+	}
+	d, ok := h.seq.drop(r.PathValue("drop_id"))
+	if !ok {
+		h.fail(w, http.StatusNotFound, "drop_id: no drop of this id was scheduled or started through the API", 0)
+		return
+	}
+	h.answer(w, http.StatusOK, h.dropView(&d))
+}
+
+// dropView is a drop's JSON answer; "live" is at this server's time.
+func (h *Handler) dropView(d *Drop) map[string]any {
+	v := map[string]any{
+		"drop_id": d.ID, "creator_id": d.CreatorID,
+		"scheduled": d.Scheduled, "started": d.Started, "ended": d.Ended,
+		"live": d.Live(h.cfg.now().UnixMilli()), "granted": d.Granted,
+		"starts_at": nil, "ends_at": nil, "started_at": nil, "ended_at": nil,
+		"inventory": nil, "remaining": nil,
+	}
+	if d.Scheduled {
+		v["starts_at"] = formatTime(d.StartsAt)
+	}
+	if end := d.End(); end > 0 {
+		v["ends_at"] = formatTime(end)
+	}
+	if d.Started {
+		v["started_at"] = formatTime(d.StartedAt)
+	}
+	if d.Ended {
+		v["ended_at"] = formatTime(d.EndedAt)
+	}
+	if n, ok := d.Remaining(); ok {
+		v["inventory"], v["remaining"] = d.Inventory, n
+	}
+	return v
+}

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/ingest"
+	"github.com/questline/questline/kafka"
+)
+
+// IdempotencyHeader is the optional request header whose value (1–64
+// characters of [A-Za-z0-9._:-], as an event_id) makes the event a request
+// writes have the same event_id when the request is retried.
+const IdempotencyHeader = "Idempotency-Key"
+
+// eventID returns the event_id of the event written by request r: derived
+// from its Idempotency-Key and route when it has one, else fresh.
+func eventID(r *http.Request, idemKey string) string {
+	if idemKey == "" {
+		b := make([]byte, 16)
+		rand.Read(b)
+		return "api-" + hex.EncodeToString(b)
+	}
+	return "idem-" + hashID(r.Method, r.URL.Path, idemKey)
+}
+
+// OutcomeEventID is the event_id of the outcome event (drop_claimed or
+// claim_rejected) of claim claimID on drop dropID: the same for every
+// writer (the answering instance, the outcome relay, any retry), so the
+// outcome is one event downstream.
+func OutcomeEventID(dropID, claimID string) string { return "claim-" + hashID(dropID, claimID) }
+
+// hashID returns 40 hex digits of the SHA-256 of parts (length-prefixed,
+// so that no two part lists collide by concatenation).
+func hashID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		var n [4]byte
+		n[0], n[1], n[2], n[3] = byte(len(p)>>24), byte(len(p)>>16), byte(len(p)>>8), byte(len(p))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:40]
+}
+
+// validIdemKey checks an Idempotency-Key with event_id's rules.
+func validIdemKey(s string) bool {
+	if len(s) == 0 || len(s) > event.MaxEventIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// newEvent returns an event of type t written by the API at server time
+// now (Unix ms) for key: ts, event time and receipt are all the server's
+// time (SPEC §2: server-side sources are trusted as they are).
+func newEvent(t event.Type, id string, now int64, key ingest.Key) *event.Event {
+	return &event.Event{
+		ID: id, Type: t, TS: now, EventTime: now, ReceivedAt: now,
+		Source: event.SourceAPI, KeyID: key.ID,
+	}
+}
+
+// outcomeEvent returns the outcome event of decision d: its time is the
+// deciding record's server time, so every writer writes the same event.
+func outcomeEvent(d *Decision) *event.Event {
+	t := event.DropClaimed
+	if !d.Granted {
+		t = event.ClaimRejected
+	}
+	e := newEvent(t, OutcomeEventID(d.DropID, d.ClaimID), d.At, ingest.Key{ID: d.KeyID})
+	e.UserID, e.DeviceID, e.DropID, e.ClaimID, e.Reason = d.UserID, d.DeviceID, d.DropID, d.ClaimID, d.Reason
+	return e
+}
+
+// eventRecord returns e's record of questline.events, keyed as ingest
+// keys it (user_id, else drop_id or quest_id).
+func eventRecord(e *event.Event) *kgo.Record {
+	return &kgo.Record{Topic: kafka.TopicEvents, Key: []byte(e.Key()), Value: event.AppendBinary(nil, e)}
+}
+
+// writeEvents produces es to questline.events and waits for every
+// acknowledgement (acks=all). A catalog or lifecycle event is preceded by
+// its copies to every partition, all acknowledged first, as ingest does
+// (kafka.CopyMaker).
+func (h *Handler) writeEvents(ctx context.Context, es ...*event.Event) error {
+	recs := make([]*kgo.Record, len(es))
+	var copies []*kgo.Record
+	for i, e := range es {
+		recs[i] = eventRecord(e)
+		if e.Type.ServerOnly() {
+			cs, err := h.copies.Copies(ctx, recs[i])
+			if err != nil {
+				return err
+			}
+			copies = append(copies, cs...)
+		}
+	}
+	if len(copies) > 0 {
+		if err := h.cl.ProduceSync(ctx, copies...).FirstErr(); err != nil {
+			h.copies.Failed()
+			return err
+		}
+	}
+	return h.cl.ProduceSync(ctx, recs...).FirstErr()
+}
+
+// appendClaims appends r to questline.claims (keyed by drop_id) and
+// returns where it landed once Kafka acknowledged it.
+func (h *Handler) appendClaims(ctx context.Context, r *Record) (partition int32, offset int64, err error) {
+	rec := &kgo.Record{Topic: kafka.TopicClaims, Key: []byte(r.DropID), Value: r.Marshal()}
+	res := h.cl.ProduceSync(ctx, rec)
+	if err := res.FirstErr(); err != nil {
+		return 0, 0, err
+	}
+	return res[0].Record.Partition, res[0].Record.Offset, nil
+}

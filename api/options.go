@@ -1,0 +1,121 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/questline/questline/ingest"
+)
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	keys           *ingest.Keyring
+	limiter        *ingest.Limiter
+	trusted        []netip.Prefix
+	secret         []byte
+	maxBodyBytes   int64
+	requestTimeout time.Duration
+	retryAfter     time.Duration
+	relay          bool
+	group          string
+	reg            prometheus.Registerer
+	logger         *slog.Logger
+	now            func() time.Time
+}
+
+// Keys sets the accepted API keys; only server-scope keys may call the
+// API (SPEC §2). Required.
+func Keys(k *ingest.Keyring) Option { return func(c *config) { c.keys = k } }
+
+// RateLimits sets the rate limiter (questline run shares ingest's).
+// Default: ingest.NewLimiter() with its defaults.
+func RateLimits(l *ingest.Limiter) Option { return func(c *config) { c.limiter = l } }
+
+// TrustedProxies sets the networks whose X-Forwarded-For is believed when
+// deriving the client IP, as ingest.TrustedProxies. Default none.
+func TrustedProxies(p ...netip.Prefix) Option {
+	return func(c *config) { c.trusted = append(c.trusted, p...) }
+}
+
+// Secret sets the key that signs quest attempt tokens; every API instance
+// must share it (at least 16 bytes). Default: a random key per process, so
+// a token works only on the instance that issued it (New logs a warning).
+func Secret(b []byte) Option { return func(c *config) { c.secret = b } }
+
+// MaxBodyBytes limits a request body; a larger one gets 413. Default 64 KiB.
+func MaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
+
+// RequestTimeout bounds a whole request, Kafka's acknowledgements and the
+// wait for a claim's decision included; past it the answer is 503.
+// Default 10s.
+func RequestTimeout(d time.Duration) Option { return func(c *config) { c.requestTimeout = d } }
+
+// RetryAfter is the Retry-After of a 503. Default 1s.
+func RetryAfter(d time.Duration) Option { return func(c *config) { c.retryAfter = d } }
+
+// OutcomeRelay turns the outcome relay (a member of consumer group Group
+// writing every decided claim's outcome event) on or off. Default on.
+func OutcomeRelay(on bool) Option { return func(c *config) { c.relay = on } }
+
+// Group sets the outcome relay's consumer group. Default "questline-api".
+func Group(name string) Option { return func(c *config) { c.group = name } }
+
+// Registerer registers the API's metrics. Default none (unregistered).
+func Registerer(r prometheus.Registerer) Option { return func(c *config) { c.reg = r } }
+
+// Logger sets the logger. Default slog.Default().
+func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// Clock sets the server clock (tests). Default time.Now.
+func Clock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		maxBodyBytes:   64 << 10,
+		requestTimeout: 10 * time.Second,
+		retryAfter:     time.Second,
+		relay:          true,
+		group:          "questline-api",
+		logger:         slog.Default(),
+		now:            time.Now,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if c.keys == nil || c.keys.Len() == 0 {
+		errs = append(errs, errors.New("no API keys: the API would refuse every request"))
+	}
+	if c.secret != nil && len(c.secret) < 16 {
+		errs = append(errs, errors.New("the token secret must be at least 16 bytes"))
+	}
+	if c.maxBodyBytes <= 0 || c.requestTimeout <= 0 || c.retryAfter <= 0 {
+		errs = append(errs, errors.New("MaxBodyBytes, RequestTimeout and RetryAfter must be positive"))
+	}
+	if c.relay && c.group == "" {
+		errs = append(errs, errors.New("the outcome relay needs a consumer group"))
+	}
+	for _, p := range c.trusted {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("invalid trusted proxy prefix %v", p))
+		}
+	}
+	if c.logger == nil || c.now == nil {
+		errs = append(errs, errors.New("nil logger or clock"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package api
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/ingest"
+	"github.com/questline/questline/kafka"
+)
+
+// clock is a settable clock for Clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestQuestDurationMeasuredByServer: the server measures a quest's
+// duration from the attempt token, on any instance sharing the secret; a
+// tampered token, another user's and another secret's are refused.
+func TestQuestDurationMeasuredByServer(t *testing.T) {
+	brokers := newBroker(t)
+	clk := &clock{t: time.Now()}
+	a := startInstance(t, brokers, Clock(clk.now)).srv.URL
+	b := startInstance(t, brokers, Clock(clk.now)).srv.URL
+	foreign := startInstance(t, brokers, Clock(clk.now), Secret([]byte("another secret, not shared....."))).srv.URL
+
+	st := call(t, a, "POST", "/v1/quests/q7/start", serverKey, map[string]any{"user_id": "u1", "device_id": "d1"})
+	token := st.str("attempt")
+	if st.code != 200 || token == "" {
+		t.Fatalf("start: %d %v", st.code, st.body)
+	}
+	clk.add(4*time.Minute + 30*time.Second)
+	done := call(t, b, "POST", "/v1/quests/q7/complete", serverKey, map[string]any{"user_id": "u1", "attempt": token})
+	if done.code != 200 || done.body["duration_ms"] != float64(270000) {
+		t.Fatalf("complete on another instance: %d %v", done.code, done.body)
+	}
+
+	flip := []byte(token)
+	flip[20] ^= 1
+	for name, tc := range map[string]struct{ base, quest, user, token string }{
+		"tampered":      {b, "q7", "u1", string(flip)},
+		"another user":  {b, "q7", "u2", token},
+		"another quest": {b, "q8", "u1", token},
+		"other secret":  {foreign, "q7", "u1", token},
+		"not a token":   {b, "q7", "u1", "hello"},
+	} {
+		r := call(t, tc.base, "POST", "/v1/quests/"+tc.quest+"/complete", serverKey, map[string]any{"user_id": tc.user, "attempt": tc.token})
+		if r.code != 400 || !strings.Contains(r.str("error"), "attempt") {
+			t.Errorf("%s token: %d %v", name, r.code, r.body)
+		}
+	}
+
+	var started, completed *event.Event
+	for _, r := range eventRecords(t, brokers) {
+		e := decodeEvent(t, r)
+		switch e.Type {
+		case event.QuestStarted:
+			started = &e
+		case event.QuestCompleted:
+			completed = &e
+		}
+	}
+	if started == nil || completed == nil {
+		t.Fatal("quest_started or quest_completed missing from questline.events")
+	}
+	if completed.DurationMs != 270000 || completed.Has&event.HasDurationMs == 0 || completed.UserID != "u1" || completed.QuestID != "q7" {
+		t.Errorf("quest_completed: %+v", completed)
+	}
+	if completed.EventTime-started.EventTime != 270000 || started.Source != event.SourceAPI || started.DeviceID != "d1" {
+		t.Errorf("server times: started %+v, completed %+v", started, completed)
+	}
+}
+
+// TestCatalogCopies: quest_defined and drop_scheduled written by the API
+// reach every partition of questline.events as copies before the
+// original, as ingest writes them, so the processors learn them.
+func TestCatalogCopies(t *testing.T) {
+	brokers := newBroker(t)
+	base := startInstance(t, brokers).srv.URL
+	a := call(t, base, "POST", "/v1/quests", serverKey, map[string]any{"quest_id": "q1", "min_duration_ms": 60000, "title": "Speedrun"},
+		IdempotencyHeader, "define-q1")
+	if a.code != 200 {
+		t.Fatalf("define: %d %v", a.code, a.body)
+	}
+	again := call(t, base, "POST", "/v1/quests", serverKey, map[string]any{"quest_id": "q1", "min_duration_ms": 60000, "title": "Speedrun"},
+		IdempotencyHeader, "define-q1")
+	if again.str("event_id") != a.str("event_id") {
+		t.Errorf("a retry with the same Idempotency-Key has event_id %q, the first %q", again.str("event_id"), a.str("event_id"))
+	}
+	scheduleLive(t, base, "d1", 3)
+
+	copies := map[event.Type]map[int32]bool{}
+	originals := map[event.Type]int{}
+	for _, r := range eventRecords(t, brokers) {
+		e := decodeEvent(t, r)
+		if e.Type != event.QuestDefined && e.Type != event.DropScheduled {
+			continue
+		}
+		if kafka.IsCatalogCopy(r) {
+			if copies[e.Type] == nil {
+				copies[e.Type] = map[int32]bool{}
+			}
+			copies[e.Type][r.Partition] = true
+			continue
+		}
+		if !kafka.IsCatalogCopied(r) {
+			t.Errorf("%s original without the copied header", e.Type)
+		}
+		originals[e.Type]++
+		if e.Type == event.QuestDefined && (e.MinDurationMs != 60000 || e.Title != "Speedrun" || string(r.Key) != "q1") {
+			t.Errorf("quest_defined: %+v key %q", e, r.Key)
+		}
+	}
+	for _, ty := range []event.Type{event.QuestDefined, event.DropScheduled} {
+		if len(copies[ty]) != 4 || originals[ty] == 0 {
+			t.Errorf("%s: copies in %d partitions (want 4), %d originals", ty, len(copies[ty]), originals[ty])
+		}
+	}
+}
+
+// TestAuthAndLimits: the API's whole-request errors.
+func TestAuthAndLimits(t *testing.T) {
+	brokers := newBroker(t)
+	lim, err := ingest.NewLimiter(ingest.IPRate(1e6, 1e6), ingest.KeyRate(0.01, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startInstance(t, brokers, RateLimits(lim), MaxBodyBytes(1024)).srv.URL
+	body := map[string]any{"quest_id": "q", "min_duration_ms": 1}
+	if a := call(t, base, "POST", "/v1/quests", "", body); a.code != 401 || a.str("error") == "" {
+		t.Errorf("no key: %d %v", a.code, a.body)
+	}
+	if a := call(t, base, "POST", "/v1/quests", "wrong", body); a.code != 401 {
+		t.Errorf("unknown key: %d %v", a.code, a.body)
+	}
+	if a := call(t, base, "POST", "/v1/quests", clientKey, body); a.code != 403 || !strings.Contains(a.str("error"), "server-scope") {
+		t.Errorf("client key: %d %v", a.code, a.body)
+	}
+	if a := call(t, base, "POST", "/v1/quests", serverKey, `{"quest_id":"q","min_duration_ms":1,"title":"`+strings.Repeat("x", 2000)+`"}`); a.code != 413 {
+		t.Errorf("oversize body: %d %v", a.code, a.body)
+	}
+	if a := call(t, base, "POST", "/v1/quests", serverKey, map[string]any{"quest_id": "q", "min_duration_ms": 1, "colour": "red"}); a.code != 400 || !strings.Contains(a.str("error"), "colour") {
+		t.Errorf("unknown field: %d %v", a.code, a.body)
+	}
+	a := call(t, base, "POST", "/v1/quests", serverKey, body)
+	if a.code != 429 || a.retry == "" {
+		t.Errorf("past the key's burst: %d Retry-After %q %v", a.code, a.retry, a.body)
+	}
+	if a := call(t, base, "GET", "/v1/openapi.json", "", nil); a.code != 200 || a.body["openapi"] == nil {
+		t.Errorf("openapi without a key: %d", a.code)
+	}
+}
+
+// TestIPRateLimit: the client IP's bucket is spent before the key is
+// checked, so guessing keys is limited too.
+func TestIPRateLimit(t *testing.T) {
+	brokers := newBroker(t)
+	lim, err := ingest.NewLimiter(ingest.IPRate(0.01, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startInstance(t, brokers, RateLimits(lim)).srv.URL
+	var last answer
+	for range 3 {
+		last = call(t, base, "GET", "/v1/drops/x", "wrong", nil)
+	}
+	if last.code != 429 || last.retry == "" {
+		t.Errorf("third request of an IP with burst 2: %d Retry-After %q", last.code, last.retry)
+	}
+}
+
+// TestKafkaDown503: when Kafka does not acknowledge, the answer is 503
+// with Retry-After, and nothing is claimed to be written.
+func TestKafkaDown503(t *testing.T) {
+	brokers := newBroker(t)
+	in := startInstance(t, brokers, RequestTimeout(2*time.Second))
+	in.cl.Close() // the producer is gone; the claims log readers still run
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/quests", `{"quest_id":"q","min_duration_ms":1}`},
+		{"/v1/drops/d/claims", `{"claim_id":"c","user_id":"u"}`},
+		{"/v1/drops/d/start", `{"creator_id":"c"}`},
+	} {
+		a := call(t, in.srv.URL, "POST", tc.path, serverKey, tc.body)
+		if a.code != 503 || a.retry == "" || a.str("error") == "" {
+			t.Errorf("%s with Kafka gone: %d Retry-After %q %v", tc.path, a.code, a.retry, a.body)
+		}
+	}
+}

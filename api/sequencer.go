@@ -1,0 +1,215 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/kafka"
+)
+
+// errNotReady is answered (503) while an instance re-reads questline.claims.
+var errNotReady = errors.New("this API instance is still reading the claims log; retry shortly")
+
+// sequencer reads every partition of questline.claims from the start
+// (direct partition consumption, no group) and folds each partition in
+// log order. A decision is read from the fold once it has applied the
+// partition up to the deciding record.
+type sequencer struct {
+	cl  *kgo.Client
+	m   *metrics
+	log *slog.Logger
+
+	mu       sync.RWMutex
+	folds    map[int32]*Fold
+	advanced chan struct{} // closed (and replaced) whenever folds advance
+	ready    chan struct{} // closed once caught up with the ends at start
+	stopped  chan struct{} // closed when run returns: nothing advances any more
+	readyAt  time.Duration
+}
+
+func newSequencer(brokers []string, m *metrics, log *slog.Logger) (*sequencer, error) {
+	cl, err := kafka.NewClient(brokers, log,
+		kgo.ConsumeTopics(kafka.TopicClaims),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.MetadataMinAge(time.Second),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &sequencer{
+		cl: cl, m: m, log: log,
+		folds:    map[int32]*Fold{},
+		advanced: make(chan struct{}),
+		ready:    make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}, nil
+}
+
+// run folds the log until ctx ends, then closes the client.
+func (s *sequencer) run(ctx context.Context) error {
+	defer close(s.stopped)
+	defer s.cl.Close()
+	t0 := time.Now()
+	ends, err := s.endOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	s.checkReady(ends, t0)
+	for {
+		fs := s.cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			s.log.Warn("reading the claims log", "topic", t, "partition", p, "err", err)
+		})
+		s.mu.Lock()
+		fs.EachPartition(func(ft kgo.FetchTopicPartition) {
+			f := s.folds[ft.Partition]
+			if f == nil {
+				f = NewFold(ft.Partition)
+				s.folds[ft.Partition] = f
+			}
+			for _, r := range ft.Records {
+				rec, err := ParseRecord(r.Value)
+				if err != nil {
+					s.m.badRecords.Inc()
+					s.log.Warn("skipping a claims record that does not decode", "partition", r.Partition, "offset", r.Offset, "err", err)
+					f.next = r.Offset + 1
+					continue
+				}
+				f.Apply(r.Offset, &rec)
+				s.m.applied.Inc()
+			}
+		})
+		close(s.advanced)
+		s.advanced = make(chan struct{})
+		s.mu.Unlock()
+		s.checkReady(ends, t0)
+	}
+}
+
+// endOffsets lists the end of every partition of questline.claims,
+// retrying until the broker answers.
+func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
+	adm := kadm.NewClient(s.cl)
+	for {
+		listed, err := adm.ListEndOffsets(ctx, kafka.TopicClaims)
+		if err == nil {
+			err = listed.Error()
+		}
+		if err == nil {
+			ends := map[int32]int64{}
+			listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+			if len(ends) > 0 {
+				return ends, nil
+			}
+			err = errors.New("topic " + kafka.TopicClaims + " has no partitions")
+		}
+		s.log.Warn("listing the end of the claims log; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *sequencer) checkReady(ends map[int32]int64, t0 time.Time) {
+	select {
+	case <-s.ready:
+		return
+	default:
+	}
+	s.mu.RLock()
+	for p, end := range ends {
+		if end > 0 && (s.folds[p] == nil || s.folds[p].next < end) {
+			s.mu.RUnlock()
+			return
+		}
+	}
+	s.mu.RUnlock()
+	s.readyAt = time.Since(t0)
+	s.m.catchUp.Set(s.readyAt.Seconds())
+	s.m.ready.Set(1)
+	s.log.Info("caught up with the claims log; answering claims", "took", s.readyAt.String())
+	close(s.ready)
+}
+
+// Ready reports nil once caught up, else errNotReady.
+func (s *sequencer) Ready(context.Context) error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
+		return errNotReady
+	}
+}
+
+// errStopped is wait's error once the reader has stopped (the instance is
+// shutting down): a request waiting for a decision gets 503 at once.
+var errStopped = errors.New("the claims log reader stopped")
+
+// wait returns once partition p is applied past offset, or ctx's error,
+// or errStopped.
+func (s *sequencer) wait(ctx context.Context, p int32, offset int64) error {
+	for {
+		s.mu.RLock()
+		f, ch := s.folds[p], s.advanced
+		done := f != nil && f.next > offset
+		s.mu.RUnlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stopped:
+			return errStopped
+		case <-ch:
+		}
+	}
+}
+
+// claim returns a copy of the decision on claimID in partition p, if any.
+func (s *sequencer) claim(p int32, claimID string) (Decision, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if f := s.folds[p]; f != nil {
+		if d := f.Claim(claimID); d != nil {
+			return *d, true
+		}
+	}
+	return Decision{}, false
+}
+
+// claimAnywhere returns a copy of the decision on claimID in any partition.
+func (s *sequencer) claimAnywhere(claimID string) (Decision, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, f := range s.folds {
+		if d := f.Claim(claimID); d != nil {
+			return *d, true
+		}
+	}
+	return Decision{}, false
+}
+
+// drop returns a copy of drop id as folded, if any.
+func (s *sequencer) drop(id string) (Drop, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, f := range s.folds {
+		if d := f.Drop(id); d != nil {
+			return *d, true
+		}
+	}
+	return Drop{}, false
+}
