@@ -9,6 +9,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/questline/questline/api"
 	"github.com/questline/questline/ingest"
 	"github.com/questline/questline/internal/chtest"
 	"github.com/questline/questline/kafka"
@@ -75,7 +77,8 @@ func (c *clock) fast() {
 }
 
 // stack is the whole pipeline on one machine: broker, ClickHouse database,
-// ingest behind an HTTP test server, the sink and n processor instances.
+// ingest and the quest/drop API behind an HTTP test server, the sink and
+// n processor instances.
 type stack struct {
 	t       *testing.T
 	srv     *chtest.Server
@@ -94,7 +97,7 @@ type stack struct {
 // newStack starts every role; they stop at t's cleanup.
 func newStack(t *testing.T, w loadgen.Windows, processes int, limits ...ingest.LimiterOpt) *stack {
 	t.Helper()
-	br := kafkatest.New(t, kafkatest.Partitions(4), kafkatest.Topics(processors.Topics...))
+	br := kafkatest.New(t, kafkatest.Partitions(4), kafkatest.Topics(append(append([]kafka.Topic{}, processors.Topics...), api.Topics...)...))
 	s := &stack{t: t, srv: chs.Server(t), brokers: br.Addrs(), errs: make(chan error, 8), clock: &clock{}, reg: prometheus.NewRegistry()}
 	s.names = &namesRegisterer{Registerer: s.reg, names: map[string]bool{}}
 	s.db = s.srv.NewDatabase(t)
@@ -125,8 +128,15 @@ func newStack(t *testing.T, w loadgen.Windows, processes int, limits ...ingest.L
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The quest/drop API beside it, as questline run mounts it.
+	ah, err := api.New(cl, s.brokers, api.Keys(keys), api.RateLimits(lim), api.Registerer(s.names),
+		api.Secret([]byte("e2e-api-secret-0123456789")), api.Logger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	h.Register(mux)
+	ah.Register(mux)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	s.url = hs.URL
@@ -139,6 +149,7 @@ func newStack(t *testing.T, w loadgen.Windows, processes int, limits ...ingest.L
 	}
 	t.Cleanup(func() { sink.Close() })
 	s.goRun(ctx, &wg, "sink", sink.Run)
+	s.goRun(ctx, &wg, "api", ah.Run)
 
 	// The processors, configured with the load generator's windows.
 	pc := pipeline.DefaultConfig()
