@@ -33,6 +33,10 @@ if [[ ! -f $data/dev-keys.env ]]; then
     "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$data/dev-keys.env"
 fi
+# The API's attempt-token secret (added to a data directory made before it).
+if ! grep -q '^QUESTLINE_API_SECRET=' "$data/dev-keys.env"; then
+  (umask 077; printf 'QUESTLINE_API_SECRET=%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >>"$data/dev-keys.env")
+fi
 set -a; . "$data/dev-keys.env"; set +a
 
 # The embedded broker's address must be free: with another process on it,
@@ -79,7 +83,7 @@ for _ in $(seq 1 100); do
   kill -0 "${pids[0]}" 2>/dev/null || { echo "questline run exited; see $data/questline.log" >&2; tail -n 20 "$data/questline.log" >&2; exit 1; }
   sleep 0.3
 done
-echo "questline run: ingest on http://$QUESTLINE_HTTP_ADDR, metrics on http://$QUESTLINE_METRICS_ADDR/metrics (log: $data/questline.log)"
+echo "questline run: ingest and the quest/drop API on http://$QUESTLINE_HTTP_ADDR, metrics on http://$QUESTLINE_METRICS_ADDR/metrics (log: $data/questline.log)"
 
 # The first live drop starts 30 s in (default 2 min), so lift shows sooner.
 QUESTLINE_METRICS_ADDR= "$bin" loadgen -rate "${LOADGEN_RATE:-500}" -duration "${LOADGEN_DURATION:-2h}" -drop-first 30s \
@@ -92,7 +96,12 @@ The pipeline is running with synthetic traffic (log: $data/loadgen.log).
 Query it from another terminal, e.g.:
   clickhouse-client --host $ch_host --port $ch_port -d questline -q 'SELECT type, count() FROM events FINAL GROUP BY type'
   clickhouse-client --host $ch_host --port $ch_port -d questline -q 'SELECT * FROM offer_yield FINAL WHERE scope = '\''all'\'' AND placement = '\'''\'' AND bidder_id = '\'''\'' ORDER BY window_start DESC LIMIT 5'
-Tables and queries: docs/analysts.md. Press Ctrl-C to stop everything.
+Tables and queries: docs/analysts.md. The quest/drop API (docs/api.md;
+its OpenAPI document: http://$QUESTLINE_HTTP_ADDR/v1/openapi.json), e.g.:
+  set -a; . $data/dev-keys.env; set +a   # the development keys
+  curl -s -H "Authorization: Bearer \$QUESTLINE_API_KEYS" -H 'Content-Type: application/json' \\
+    -d '{"quest_id":"q-demo","min_duration_ms":60000}' http://$QUESTLINE_HTTP_ADDR/v1/quests
+Press Ctrl-C to stop everything.
 
 MSG
 
