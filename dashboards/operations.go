@@ -9,7 +9,7 @@ func operationsBoard() board {
 		uid:   "questline-operations",
 		title: "questline / Operations",
 		description: "Pipeline health from the questline processes' /metrics: ingest, dead letters, sink lag, " +
-			"processor watermarks and late events, ClickHouse inserts, snapshots and restores.",
+			"processor watermarks and late events, snapshots and restores, the quest/drop API, ClickHouse inserts.",
 		tags: []string{"questline", "operations", "prometheus"},
 		rows: []row{
 			{title: "Ingest", panels: []panel{
@@ -98,6 +98,45 @@ func operationsBoard() board {
 						{`histogram_quantile(0.99, sum by (le) (rate(questline_processor_snapshot_duration_seconds_bucket[$__rate_interval])))`, "snapshot"},
 						{`histogram_quantile(0.99, sum by (le) (rate(questline_processor_snapshot_pause_seconds_bucket[$__rate_interval])))`, "snapshot pause"},
 						{`histogram_quantile(0.99, sum by (le) (rate(questline_processor_restore_duration_seconds_bucket[$__rate_interval])))`, "restore"},
+					},
+				},
+				{
+					title: "Snapshot failures", viz: vizTimeSeries, width: 24, unit: unitOps,
+					description: "Partition snapshots that could not be written, by stage. The stage goes on (results are unaffected) but restarts re-read from older snapshots; QuestlineSnapshotsFailing opens a ticket when it lasts.",
+					prom: []promQuery{
+						{`sum by (stage) (rate(questline_processor_snapshot_failures_total[$__rate_interval]))`, "{{stage}}"},
+					},
+				},
+			}},
+			{title: "Quest/drop API", panels: []panel{
+				{
+					title: "API requests by status", viz: vizTimeSeries, unit: unitOps,
+					prom: []promQuery{
+						{`sum by (code) (rate(questline_api_requests_total[$__rate_interval]))`, "{{code}}"},
+						{`sum by (limit) (rate(questline_api_rate_limited_total[$__rate_interval]))`, "429 {{limit}}"},
+					},
+				},
+				{
+					title: "Claims by outcome", viz: vizTimeSeries, unit: unitOps,
+					description: "Claims answered: granted, sold_out, not_live, or conflict (a claim_id reused for another user or drop); repeats included.",
+					prom: []promQuery{
+						{`sum by (outcome) (rate(questline_api_claims_total[$__rate_interval]))`, "{{outcome}}"},
+					},
+				},
+				{
+					title: "Claim decision wait (p50, p99)", viz: vizTimeSeries, unit: unitSeconds,
+					description: "From appending a claim to questline.claims to its decision in the instance's fold: the claims log's round trip.",
+					prom: []promQuery{
+						{`histogram_quantile(0.5, sum by (le) (rate(questline_api_claim_decision_wait_seconds_bucket[$__rate_interval])))`, "p50"},
+						{`histogram_quantile(0.99, sum by (le) (rate(questline_api_claim_decision_wait_seconds_bucket[$__rate_interval])))`, "p99"},
+					},
+				},
+				{
+					title: "Claims log readers and outcome relay", viz: vizTimeSeries, unit: unitShort,
+					description: "Instances caught up with questline.claims (answering claims), and failed attempts of the outcome relay, which writes every decided claim's outcome event (retried).",
+					prom: []promQuery{
+						{`sum(questline_api_claims_ready)`, "instances answering claims"},
+						{`sum(rate(questline_api_relay_failures_total[$__rate_interval]))`, "relay failures/s"},
 					},
 				},
 			}},
