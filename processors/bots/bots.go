@@ -286,7 +286,7 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 	}
 	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None, geoMin: math.MaxInt64,
 		geo: map[string][]geoMark{}, hopMs: hopMs(cfg), countries: intern.New()}
-	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.rec(a).name, p.ents.rec(b).name) }
+	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.name(a), p.ents.name(b)) }
 	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
 	if err != nil {
 		return nil, err
@@ -373,9 +373,7 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		pn.notable = appendOnce(pn.notable, eid)
 	}
 	if off&markGeo != 0 {
-		// The entity's interned name keys its marks (kept alive by them
-		// after the entity is forgotten).
-		p.addGeo(p.ents.rec(eid).name, e.EventTime, e.Country, wm) // may add panes
+		p.addGeo(p.ents.name(eid), e.EventTime, e.Country, wm) // may add panes
 	}
 	return missed
 }
@@ -402,6 +400,11 @@ func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 	marks := p.geo[id]
 	i, _ := slices.BinarySearchFunc(marks, t, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
 	c := p.countries.ID(country)
+	if marks == nil {
+		// A copy keys the marks, which outlive the entity (a view of its
+		// name would keep the names' chunk).
+		id = strings.Clone(id)
+	}
 	marks = slices.Insert(marks, i, geoMark{t, c})
 	p.geo[id] = marks
 	p.touched = p.touched[:0]
@@ -547,7 +550,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		// first one no entity is flagged in it.
 		if int(a.n) > p.cfg.Velocity || int(a.n) >= p.cfg.MetronomeEvents || int(a.claims) >= p.cfg.ClaimBurst ||
 			a.impossible > 0 || a.geo > 0 || int(a.devUsers) > p.cfg.SharedDeviceUsers ||
-			r.Updated && p.flags != nil && p.flags.Flagged(p.ents.rec(id).name, r.Start) {
+			r.Updated && p.flags != nil && p.flags.Flagged(p.ents.name(id), r.Start) {
 			p.ids = append(p.ids, id)
 			p.sel[id] = true
 		}
@@ -590,7 +593,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	slices.SortFunc(p.ids, p.byName)
 	for _, eid := range p.ids {
 		a := &p.pool[p.accOf[eid]-1]
-		id := p.ents.rec(eid).name
+		id := p.ents.name(eid) // a view: cloned for a row
 		if a.geo > 0 {
 			a.hop = hopping(p.geo[id], r.Start, r.End, p.hopMs)
 		}
@@ -605,7 +608,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			continue
 		}
 		p.rows = append(p.rows, Row{
-			Start: r.Start, End: r.End, EntityType: p.cfg.Entity, EntityID: id,
+			Start: r.Start, End: r.End, EntityType: p.cfg.Entity, EntityID: strings.Clone(id),
 			Events: len(times), Signals: sig, Score: score, Flagged: flagged, Version: r.Version,
 		})
 	}

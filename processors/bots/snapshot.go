@@ -46,7 +46,7 @@ func (p *Processor) Snapshot() *State {
 				if !ok {
 					i = len(out.Entities)
 					at[ev.id] = i
-					out.Entities = append(out.Entities, EntityState{ID: p.ents.rec(ev.id).name, Users: pn.users[ev.id]})
+					out.Entities = append(out.Entities, EntityState{ID: p.ents.name(ev.id), Users: pn.users[ev.id]})
 				}
 				es := &out.Entities[i]
 				es.Offsets = append(es.Offsets, ev.off&offMask)
