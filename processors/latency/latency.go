@@ -96,14 +96,6 @@ func (p *Processor) after(a, b userComp) bool {
 	return a.T > b.T || a.T == b.T && p.names.Name(a.quest) > p.names.Name(b.quest)
 }
 
-type user struct {
-	Comps []userComp // ascending by (T, quest id)
-	// Released are the user's conversions already attributed (or found
-	// unattributable) whose windows are all still open: a late completion
-	// may re-attribute them.
-	Released []released
-}
-
 // released is a conversion the watermark has passed, with its current
 // attribution (quest, completion time; attributed) and whether that
 // attribution is in the panes (applied). It keeps what its
@@ -217,7 +209,7 @@ type Processor struct {
 	lateMs  int64
 	slideMs int64
 	eng     *window.Engine[pane]
-	users   map[string]*user
+	users   users
 	// prune is at most the earliest watermark at which Flush has a
 	// completion or released conversion to forget: it looks from then on.
 	prune  int64
@@ -241,9 +233,9 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		cfg: cfg, scope: scope, filter: filter,
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
 		slideMs: cfg.Window.Slide.Milliseconds(),
-		users:   make(map[string]*user), sum: make(map[string]*Row),
-		names: intern.New(),
-		prune: math.MaxInt64, queue: minheap.Heap[pending]{Less: pendingLess},
+		sum:     make(map[string]*Row),
+		names:   intern.New(),
+		prune:   math.MaxInt64, queue: minheap.Heap[pending]{Less: pendingLess},
 	}
 	eng, err := window.NewEngine(cfg.Window,
 		func(int64) *pane { return &pane{ByQuest: make(map[string]*stats)} },
@@ -295,16 +287,13 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	return m
 }
 
-// user returns the state of the user with id, creating it.
+// user returns the state of the user with id, creating it (the caller
+// adds to its lists).
 func (p *Processor) user(id string) *user {
-	u := p.users[id]
-	if u == nil {
-		u = &user{}
-		// Decoded strings share their record's allocation: clone what
-		// outlives the record.
-		p.users[strings.Clone(id)] = u
+	if u := p.users.find(id); u != nil {
+		return u
 	}
-	return u
+	return p.users.add(id)
 }
 
 // open reports whether every window of a conversion at t still takes
@@ -387,7 +376,7 @@ func (p *Processor) release(wm int64) {
 	for p.queue.Len() > 0 && p.queue.Top().C.ConversionTime < wm {
 		pd := p.queue.Pop()
 		t := pd.C.ConversionTime
-		u := p.users[pd.C.UserID] // made only to keep rc (below)
+		u := p.users.find(pd.C.UserID) // made only to keep rc (below)
 		rc := released{
 			r: pd.R, t: t, amount: pd.C.AmountMicros,
 			drop: p.names.ID(pd.C.DropID), creator: p.names.ID(pd.C.CreatorID), currency: p.names.ID(pd.C.Currency),
@@ -436,7 +425,12 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 		horizon := wm - p.lateMs - p.cfg.Window.Size.Milliseconds() - p.attrMs
 		if p.prune <= wm {
 			p.prune = math.MaxInt64
-			for id, u := range p.users {
+			removed := false
+			for n := range uint32(p.users.nums) {
+				if !p.users.held(n) {
+					continue
+				}
+				u := p.users.rec(n)
 				i := 0
 				for i < len(u.Comps) && u.Comps[i].T < horizon {
 					i++
@@ -444,7 +438,8 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 				u.Comps = slices.Delete(u.Comps, 0, i)
 				u.Released = slices.DeleteFunc(u.Released, func(rc released) bool { return !p.open(rc.t) })
 				if len(u.Comps) == 0 && len(u.Released) == 0 {
-					delete(p.users, id)
+					p.users.remove(n)
+					removed = true
 					continue
 				}
 				if len(u.Comps) > 0 {
@@ -453,6 +448,9 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 				for _, rc := range u.Released {
 					p.prune = lower(p.prune, p.releasedGone(rc.t))
 				}
+			}
+			if removed {
+				p.users.compact()
 			}
 		}
 	}
@@ -487,7 +485,7 @@ func (p *Processor) releasedGone(t int64) int64 {
 func (p *Processor) intern(s string) string { return p.names.Name(p.names.ID(s)) }
 
 // Users returns the number of users with attribution state.
-func (p *Processor) Users() int { return len(p.users) }
+func (p *Processor) Users() int { return p.users.len() }
 
 // Panes returns the number of live panes.
 func (p *Processor) Panes() int { return p.eng.Len() }

@@ -34,8 +34,12 @@ type releasedState struct {
 // while the processor goes on).
 func (p *Processor) Snapshot() *State {
 	es := p.eng.SnapshotCopy((*pane).clone)
-	users := make(map[string]*userState, len(p.users))
-	for id, u := range p.users {
+	users := make(map[string]*userState, p.users.len())
+	for n := range uint32(p.users.nums) {
+		if !p.users.held(n) {
+			continue
+		}
+		u, id := p.users.rec(n), p.users.id(n) // a view: never written again
 		us := &userState{Comps: make([]completion, len(u.Comps))}
 		for i, c := range u.Comps {
 			us.Comps[i] = completion{c.T, p.names.Name(c.quest)}
@@ -80,9 +84,12 @@ func (p *Processor) Restore(s *State) {
 		}
 	}
 	p.eng.Restore(s.Engine)
-	p.users = make(map[string]*user, len(s.Users))
+	p.users = users{}
 	for id, us := range s.Users {
-		u := &user{}
+		if len(us.Comps) == 0 && len(us.Released) == 0 {
+			continue // nothing to keep (Flush would forget it)
+		}
+		u := p.users.add(id)
 		if len(us.Comps) > 0 {
 			u.Comps = make([]userComp, len(us.Comps))
 			for i, c := range us.Comps {
@@ -101,7 +108,6 @@ func (p *Processor) Restore(s *State) {
 			}
 			u.Released[i].setIDs("", c.EventID, c.OrderID)
 		}
-		p.users[id] = u
 	}
 	p.prune = math.MinInt64 // the next Flush finds the earliest
 	p.queue.S = s.Queue
