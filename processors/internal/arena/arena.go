@@ -1,5 +1,6 @@
 // Package arena keeps many short strings (a processor's user or device
-// ids, one per record) in shared 64 KiB chunks of bytes, so that a record
+// ids, one per record) in shared chunks of bytes (of 64 KiB, but the first
+// few, from 512 bytes doubling), so that a record
 // holds an 8-byte Ref instead of a string: the record is pointer-free (a
 // chunk of records is not scanned by the garbage collector) and a name
 // costs its bytes, not a 16-byte header and an allocation of its own
@@ -22,8 +23,13 @@ import (
 // own, at position 0).
 const chunkBits = 16
 
-// chunkSize is the size of a chunk.
-const chunkSize = 1 << chunkBits
+// chunkSize is the size of a full chunk; the first are smaller, from
+// firstChunk doubling, so that a processor of few users (a small
+// partition, the clean scope's) does not take 64 KiB for them.
+const (
+	chunkSize  = 1 << chunkBits
+	firstChunk = 512
+)
 
 // Ref is a name in the arena: its chunk and position (chunk<<chunkBits |
 // position) and its length. The zero Ref is "".
@@ -52,7 +58,11 @@ func (a *Names) Add(s string) Ref {
 		if n == 1<<(32-chunkBits) {
 			panic("arena: more than 4 GiB of chunks")
 		}
-		a.chunks = append(a.chunks, make([]byte, 0, max(chunkSize, len(s))))
+		size := firstChunk
+		if n > 0 {
+			size = min(2*cap(a.chunks[n-1]), chunkSize)
+		}
+		a.chunks = append(a.chunks, make([]byte, 0, max(size, len(s))))
 		n++
 	}
 	c := &a.chunks[n-1]
