@@ -28,6 +28,7 @@ import (
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/internal/minheap"
 	"github.com/questline/questline/processors/histogram"
+	"github.com/questline/questline/processors/internal/arena"
 	"github.com/questline/questline/processors/internal/intern"
 	"github.com/questline/questline/processors/window"
 )
@@ -101,26 +102,29 @@ func (p *Processor) after(a, b userComp) bool {
 // attribution is in the panes (applied). It keeps what its
 // quest_conversions row needs but the user (the key of its user) and the
 // latency (derived): ids of quests, drops, creators and currencies are
-// numbers in the processor's names, the event and order ids one string.
-// (A snapshot holds the row itself, releasedState.)
+// numbers in the processor's names, the event and order ids one name in
+// the processor's convIDs. 80 bytes (88 and a string of its own, a
+// 16-byte header and the ids' bytes rounded up to a size class, before
+// session 9; a version above 2^32 − 1, a conversion attributed again that
+// many times, wraps). (A snapshot holds the row itself, releasedState.)
 type released struct {
 	r                   window.Range
-	ids                 string // the event id, then the order id
 	t, compT, amount    int64
-	version             uint64
+	ids                 arena.Ref // the event id, then the order id
 	quest, drop         uint32
 	creator, currency   uint32
+	version             uint32
 	eventLen            uint32 // of the event id in ids
 	attributed, applied bool
 }
 
 // setIDs sets rc's event and order ids: ids, their concatenation (the
 // event id first), or "" to make it of them.
-func (rc *released) setIDs(ids, eventID, orderID string) {
+func (p *Processor) setIDs(rc *released, ids, eventID, orderID string) {
 	if ids == "" {
-		ids = concat(eventID, orderID)
+		ids = eventID + orderID // (copied below)
 	}
-	rc.ids, rc.eventLen = ids, uint32(len(eventID))
+	rc.ids, rc.eventLen = p.convIDs.Add(ids), uint32(len(eventID))
 }
 
 // concat returns a new copy of a followed by b (where a + b may return a
@@ -133,11 +137,11 @@ func concat(a, b string) string {
 	return sb.String()
 }
 
-// eventID returns the event id of rc.
-func (rc *released) eventID() string { return rc.ids[:rc.eventLen] }
+// eventID returns the event id of rc, a view of convIDs (see arena.View).
+func (p *Processor) eventID(rc *released) string { return p.convIDs.View(rc.ids)[:rc.eventLen] }
 
-// orderID returns the order id of rc.
-func (rc *released) orderID() string { return rc.ids[rc.eventLen:] }
+// orderID returns the order id of rc, a view of convIDs.
+func (p *Processor) orderID(rc *released) string { return p.convIDs.View(rc.ids)[rc.eventLen:] }
 
 // latency returns the latency of rc's attribution (0 without one).
 func (rc *released) latency() int64 {
@@ -224,6 +228,8 @@ type Processor struct {
 	// names numbers the quest, drop, creator and currency ids of
 	// completions and released conversions.
 	names *intern.Table
+	// convIDs holds the event and order ids of released conversions.
+	convIDs arena.Names
 }
 
 // New returns a processor writing rows of scope; filter (nil for the all
@@ -360,10 +366,10 @@ func (p *Processor) attribute(rc *released, c userComp, userID string) {
 // row returns the quest_conversions row of rc, a conversion of userID.
 func (p *Processor) row(rc *released, userID string) Conversion {
 	return Conversion{
-		EventID: rc.eventID(), OrderID: rc.orderID(), UserID: userID, QuestID: p.names.Name(rc.quest),
+		EventID: p.eventID(rc), OrderID: p.orderID(rc), UserID: userID, QuestID: p.names.Name(rc.quest),
 		DropID: p.names.Name(rc.drop), CreatorID: p.names.Name(rc.creator),
 		ConversionTime: rc.t, CompletionTime: rc.compT, LatencyMs: rc.latency(),
-		AmountMicros: rc.amount, Currency: p.names.Name(rc.currency), Version: rc.version,
+		AmountMicros: rc.amount, Currency: p.names.Name(rc.currency), Version: uint64(rc.version),
 	}
 }
 
@@ -381,7 +387,7 @@ func (p *Processor) release(wm int64) {
 			r: pd.R, t: t, amount: pd.C.AmountMicros,
 			drop: p.names.ID(pd.C.DropID), creator: p.names.ID(pd.C.CreatorID), currency: p.names.ID(pd.C.Currency),
 		}
-		rc.setIDs(pd.ids, pd.C.EventID, pd.C.OrderID)
+		p.setIDs(&rc, pd.ids, pd.C.EventID, pd.C.OrderID)
 		// Latest completion at or before the conversion: the last one
 		// with T ≤ t (ties: the greatest quest id, sorted last).
 		var comps []userComp
@@ -405,6 +411,8 @@ func (p *Processor) release(wm int64) {
 			}
 			u.Released = append(u.Released, rc)
 			p.prune = lower(p.prune, p.releasedGone(t))
+		} else {
+			p.convIDs.Free(rc.ids)
 		}
 	}
 }
@@ -436,7 +444,14 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 					i++
 				}
 				u.Comps = slices.Delete(u.Comps, 0, i)
-				u.Released = slices.DeleteFunc(u.Released, func(rc released) bool { return !p.open(rc.t) })
+				u.Released = slices.DeleteFunc(u.Released, func(rc released) bool {
+					if p.open(rc.t) {
+						return false
+					}
+					p.convIDs.Free(rc.ids)
+					removed = true
+					return true
+				})
 				if len(u.Comps) == 0 && len(u.Released) == 0 {
 					p.users.remove(n)
 					removed = true
@@ -451,6 +466,14 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 			}
 			if removed {
 				p.users.compact()
+				p.convIDs.Compact(func(move func(arena.Ref) arena.Ref) {
+					for n := range uint32(p.users.nums) {
+						u := p.users.rec(n)
+						for i := range u.Released {
+							u.Released[i].ids = move(u.Released[i].ids)
+						}
+					}
+				})
 			}
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/questline/questline/processors/internal/arena"
+
 	"github.com/questline/questline/processors/window"
 )
 
@@ -84,7 +86,7 @@ func (p *Processor) Restore(s *State) {
 		}
 	}
 	p.eng.Restore(s.Engine)
-	p.users = users{}
+	p.users, p.convIDs = users{}, arena.Names{}
 	for id, us := range s.Users {
 		if len(us.Comps) == 0 && len(us.Released) == 0 {
 			continue // nothing to keep (Flush would forget it)
@@ -103,10 +105,10 @@ func (p *Processor) Restore(s *State) {
 			c := &rs.C
 			u.Released[i] = released{
 				r: rs.R, t: c.ConversionTime, compT: c.CompletionTime,
-				amount: c.AmountMicros, version: c.Version, quest: p.names.ID(c.QuestID), drop: p.names.ID(c.DropID),
+				amount: c.AmountMicros, version: uint32(c.Version), quest: p.names.ID(c.QuestID), drop: p.names.ID(c.DropID),
 				creator: p.names.ID(c.CreatorID), currency: p.names.ID(c.Currency), attributed: rs.Attributed, applied: rs.Applied,
 			}
-			u.Released[i].setIDs("", c.EventID, c.OrderID)
+			p.setIDs(&u.Released[i], "", c.EventID, c.OrderID)
 		}
 	}
 	p.prune = math.MinInt64 // the next Flush finds the earliest
