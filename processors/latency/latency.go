@@ -85,10 +85,11 @@ func (a completion) after(b completion) bool {
 }
 
 // userComp is a completion as a user's state holds it: the quest a number in
-// the processor's names.
+// the processor's names; next links the user's list (see pool).
 type userComp struct {
 	T     int64
 	quest uint32
+	next  uint32
 }
 
 // after reports whether completion a is a better attribution than b (see
@@ -115,6 +116,7 @@ type released struct {
 	creator, currency   uint32
 	version             uint32
 	eventLen            uint32 // of the event id in ids
+	next                uint32 // the user's next (see pool)
 	attributed, applied bool
 }
 
@@ -239,9 +241,9 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		cfg: cfg, scope: scope, filter: filter,
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
 		slideMs: cfg.Window.Slide.Milliseconds(),
-		sum:     make(map[string]*Row),
-		names:   intern.New(),
-		prune:   math.MaxInt64, queue: minheap.Heap[pending]{Less: pendingLess},
+		users:   newUsers(), sum: make(map[string]*Row),
+		names: intern.New(),
+		prune: math.MaxInt64, queue: minheap.Heap[pending]{Less: pendingLess},
 	}
 	eng, err := window.NewEngine(cfg.Window,
 		func(int64) *pane { return &pane{ByQuest: make(map[string]*stats)} },
@@ -259,12 +261,8 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	switch e.Type {
 	case event.QuestCompleted:
 		u := p.user(e.UserID)
-		c := userComp{e.EventTime, p.names.ID(e.QuestID)}
-		i := len(u.Comps)
-		for i > 0 && p.after(u.Comps[i-1], c) {
-			i--
-		}
-		u.Comps = slices.Insert(u.Comps, i, c)
+		c := userComp{T: e.EventTime, quest: p.names.ID(e.QuestID)}
+		p.users.insertComp(u, c, p.after)
 		p.prune = lower(p.prune, p.compGone(c))
 		p.reattribute(u, c, e.UserID)
 	case event.Conversion:
@@ -317,13 +315,13 @@ func (p *Processor) open(t int64) bool {
 // watermark of before the record, like the conversions release applies.
 func (p *Processor) reattribute(u *user, c userComp, userID string) {
 	uid := "" // userID, cloned once a row needs it
-	for i := range u.Released {
-		rc := &u.Released[i]
+	for i := u.rels; i != 0; i = p.users.rel(i).next {
+		rc := p.users.rel(i)
 		t := rc.t
 		if t < c.T || t-c.T > p.attrMs || !p.open(t) {
 			continue
 		}
-		if rc.attributed && !p.after(c, userComp{rc.compT, rc.quest}) {
+		if rc.attributed && !p.after(c, userComp{T: rc.compT, quest: rc.quest}) {
 			continue
 		}
 		if rc.applied {
@@ -390,18 +388,14 @@ func (p *Processor) release(wm int64) {
 		p.setIDs(&rc, pd.ids, pd.C.EventID, pd.C.OrderID)
 		// Latest completion at or before the conversion: the last one
 		// with T ≤ t (ties: the greatest quest id, sorted last).
-		var comps []userComp
+		var best *userComp
 		if u != nil {
-			comps = u.Comps
-		}
-		i, _ := slices.BinarySearchFunc(comps, t+1, func(a userComp, t int64) int {
-			if a.T < t {
-				return -1
+			for i := u.comps; i != 0 && p.users.comp(i).T <= t; i = p.users.comp(i).next {
+				best = p.users.comp(i)
 			}
-			return 1
-		})
-		if i > 0 && t-comps[i-1].T <= p.attrMs {
-			p.attribute(&rc, comps[i-1], pd.C.UserID)
+		}
+		if best != nil && t-best.T <= p.attrMs {
+			p.attribute(&rc, *best, pd.C.UserID)
 		}
 		// Kept while a late completion could still change it. One that
 		// missed windows is final: its rows are (partly) closed.
@@ -409,7 +403,7 @@ func (p *Processor) release(wm int64) {
 			if u == nil {
 				u = p.user(pd.C.UserID)
 			}
-			u.Released = append(u.Released, rc)
+			p.users.appendRel(u, rc)
 			p.prune = lower(p.prune, p.releasedGone(t))
 		} else {
 			p.convIDs.Free(rc.ids)
@@ -439,12 +433,8 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 					continue
 				}
 				u := p.users.rec(n)
-				i := 0
-				for i < len(u.Comps) && u.Comps[i].T < horizon {
-					i++
-				}
-				u.Comps = slices.Delete(u.Comps, 0, i)
-				u.Released = slices.DeleteFunc(u.Released, func(rc released) bool {
+				p.users.dropComps(u, horizon)
+				p.users.dropRels(u, func(rc *released) bool {
 					if p.open(rc.t) {
 						return false
 					}
@@ -452,25 +442,24 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 					removed = true
 					return true
 				})
-				if len(u.Comps) == 0 && len(u.Released) == 0 {
+				if u.comps == 0 && u.rels == 0 {
 					p.users.remove(n)
 					removed = true
 					continue
 				}
-				if len(u.Comps) > 0 {
-					p.prune = lower(p.prune, p.compGone(u.Comps[0]))
+				if u.comps != 0 {
+					p.prune = lower(p.prune, p.compGone(*p.users.comp(u.comps)))
 				}
-				for _, rc := range u.Released {
-					p.prune = lower(p.prune, p.releasedGone(rc.t))
+				for i := u.rels; i != 0; i = p.users.rel(i).next {
+					p.prune = lower(p.prune, p.releasedGone(p.users.rel(i).t))
 				}
 			}
 			if removed {
 				p.users.compact()
 				p.convIDs.Compact(func(move func(arena.Ref) arena.Ref) {
 					for n := range uint32(p.users.nums) {
-						u := p.users.rec(n)
-						for i := range u.Released {
-							u.Released[i].ids = move(u.Released[i].ids)
+						for i := p.users.rec(n).rels; i != 0; i = p.users.rel(i).next {
+							p.users.rel(i).ids = move(p.users.rel(i).ids)
 						}
 					}
 				})

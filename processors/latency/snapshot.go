@@ -41,17 +41,15 @@ func (p *Processor) Snapshot() *State {
 		if !p.users.held(n) {
 			continue
 		}
-		u, id := p.users.rec(n), p.users.id(n) // a view: never written again
-		us := &userState{Comps: make([]completion, len(u.Comps))}
-		for i, c := range u.Comps {
-			us.Comps[i] = completion{c.T, p.names.Name(c.quest)}
+		u, id := p.users.rec(n), p.users.id(n)  // a view: never written again
+		us := &userState{Comps: []completion{}} // not nil, as before
+		for i := u.comps; i != 0; i = p.users.comp(i).next {
+			c := p.users.comp(i)
+			us.Comps = append(us.Comps, completion{c.T, p.names.Name(c.quest)})
 		}
-		if len(u.Released) > 0 {
-			us.Released = make([]releasedState, len(u.Released))
-			for i := range u.Released {
-				rc := &u.Released[i]
-				us.Released[i] = releasedState{R: rc.r, C: p.row(rc, id), Attributed: rc.attributed, Applied: rc.applied}
-			}
+		for i := u.rels; i != 0; i = p.users.rel(i).next {
+			rc := p.users.rel(i)
+			us.Released = append(us.Released, releasedState{R: rc.r, C: p.row(rc, id), Attributed: rc.attributed, Applied: rc.applied})
 		}
 		users[id] = us
 	}
@@ -86,29 +84,24 @@ func (p *Processor) Restore(s *State) {
 		}
 	}
 	p.eng.Restore(s.Engine)
-	p.users, p.convIDs = users{}, arena.Names{}
+	p.users, p.convIDs = newUsers(), arena.Names{}
 	for id, us := range s.Users {
 		if len(us.Comps) == 0 && len(us.Released) == 0 {
 			continue // nothing to keep (Flush would forget it)
 		}
 		u := p.users.add(id)
-		if len(us.Comps) > 0 {
-			u.Comps = make([]userComp, len(us.Comps))
-			for i, c := range us.Comps {
-				u.Comps[i] = userComp{c.T, p.names.ID(c.Quest)}
-			}
+		for _, c := range us.Comps { // ascending, as Snapshot lists them
+			p.users.insertComp(u, userComp{T: c.T, quest: p.names.ID(c.Quest)}, p.after)
 		}
-		if len(us.Released) > 0 {
-			u.Released = make([]released, len(us.Released))
-		}
-		for i, rs := range us.Released {
+		for _, rs := range us.Released {
 			c := &rs.C
-			u.Released[i] = released{
+			rc := released{
 				r: rs.R, t: c.ConversionTime, compT: c.CompletionTime,
 				amount: c.AmountMicros, version: uint32(c.Version), quest: p.names.ID(c.QuestID), drop: p.names.ID(c.DropID),
 				creator: p.names.ID(c.CreatorID), currency: p.names.ID(c.Currency), attributed: rs.Attributed, applied: rs.Applied,
 			}
-			p.setIDs(&u.Released[i], "", c.EventID, c.OrderID)
+			p.setIDs(&rc, "", c.EventID, c.OrderID)
+			p.users.appendRel(u, rc)
 		}
 	}
 	p.prune = math.MinInt64 // the next Flush finds the earliest

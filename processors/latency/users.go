@@ -9,11 +9,13 @@ import (
 // users holds the processor's users by id: records by number in chunks
 // that never move (a *user stays valid while its number is held), found
 // through an index of 8-byte slots by the hash of the id and confirmed
-// against the id, which is in a byte arena. Per user that is the 56-byte
-// record, the id's bytes and the index's 8 bytes at most 3/4 full (about
-// 80 bytes, and no heap object of its own); a map[string]*user cost about
-// 37 bytes of map, the id's own allocation (8 bytes and up) and a 48-byte
-// object (about 93) before session 9.
+// against the id, which is in a byte arena; and the nodes of their lists.
+// Per user that is the 16-byte record, the id's bytes and the index's 8
+// bytes at most 3/4 full (about 40 bytes, and no heap object of its own;
+// 56-byte records with two slices, and the slices' allocations, in
+// session 9 before the lists; a map[string]*user cost about 37 bytes of
+// map, the id's own allocation (8 bytes and up) and a 48-byte object with
+// the two slices, about 93, before).
 type users struct {
 	index  hashindex.Index // by hashID, confirmed against the record's id
 	ids    arena.Names
@@ -21,21 +23,29 @@ type users struct {
 	nums   int      // numbers handed out: the records in chunks
 	free   []uint32 // numbers of free records
 	n      int      // users held
+	comps  pool[userComp]
+	rels   pool[released]
 }
 
-// user is a user's attribution state. A free record has both lists nil; a
-// held one has at least one entry in them, but within Add and in Flush,
-// which frees a user whose lists are both empty.
+// newUsers returns an empty table.
+func newUsers() users {
+	return users{comps: pool[userComp]{bits: compBits}, rels: pool[released]{bits: relBits}}
+}
+
+// user is a user's attribution state: two lists, by their first node's
+// number (0: empty). A free record has both empty; a held one has at least
+// one node in them, but within Add and in Flush, which frees a user whose
+// lists are both empty.
 type user struct {
-	id    arena.Ref  // in users.ids
-	Comps []userComp // ascending by (T, quest id)
-	// Released are the user's conversions already attributed (or found
-	// unattributable) whose windows are all still open: a late completion
-	// may re-attribute them.
-	Released []released
+	id    arena.Ref // in users.ids
+	comps uint32    // completions, ascending by (T, quest id)
+	// rels are the user's conversions already attributed (or found
+	// unattributable) whose windows are all still open, in release order:
+	// a late completion may re-attribute them.
+	rels uint32
 }
 
-// userChunk is the number of records in a chunk (56 KiB).
+// userChunk is the number of records in a chunk (16 KiB).
 const userChunk = 1024
 
 // rec returns the record of number i.
@@ -44,7 +54,7 @@ func (t *users) rec(i uint32) *user { return &t.chunks[i/userChunk][i%userChunk]
 // held reports whether number i holds a user.
 func (t *users) held(i uint32) bool {
 	u := t.rec(i)
-	return u.Comps != nil || u.Released != nil
+	return u.comps != 0 || u.rels != 0
 }
 
 // id returns the id of the user numbered i, a view of the arena's bytes:
@@ -79,7 +89,7 @@ func (t *users) add(id string) *user {
 	return t.rec(i)
 }
 
-// remove frees number i.
+// remove frees number i, whose lists are empty.
 func (t *users) remove(i uint32) {
 	u := t.rec(i)
 	t.index.Remove(hashID(t.id(i)), i)
