@@ -85,7 +85,7 @@ func (a completion) after(b completion) bool {
 }
 
 // userComp is a completion as a user's state holds it: the quest a number in
-// the processor's names; next links the user's list (see pool).
+// the processor's names; next links the user's list (lists.go).
 type userComp struct {
 	T     int64
 	quest uint32
@@ -116,7 +116,7 @@ type released struct {
 	creator, currency   uint32
 	version             uint32
 	eventLen            uint32 // of the event id in ids
-	next                uint32 // the user's next (see pool)
+	next                uint32 // the user's next (lists.go)
 	attributed, applied bool
 }
 

@@ -4,6 +4,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/questline/questline/processors/internal/arena"
 	"github.com/questline/questline/processors/internal/hashindex"
+	"github.com/questline/questline/processors/internal/pool"
 )
 
 // users holds the processor's users by id: records by number in chunks
@@ -23,13 +24,13 @@ type users struct {
 	nums   int      // numbers handed out: the records in chunks
 	free   []uint32 // numbers of free records
 	n      int      // users held
-	comps  pool[userComp]
-	rels   pool[released]
+	comps  pool.Pool[userComp]
+	rels   pool.Pool[released]
 }
 
 // newUsers returns an empty table.
 func newUsers() users {
-	return users{comps: pool[userComp]{bits: compBits}, rels: pool[released]{bits: relBits}}
+	return users{comps: pool.New[userComp](compBits), rels: pool.New[released](relBits)}
 }
 
 // user is a user's attribution state: two lists, by their first node's

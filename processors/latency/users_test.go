@@ -119,8 +119,8 @@ func TestListsAgainstSlices(t *testing.T) {
 		us.dropComps(u, math.MaxInt64)
 		us.dropRels(u, func(*released) bool { return true })
 	}
-	if us.comps.nums > 1<<compBits || us.rels.nums > 1<<relBits {
-		t.Fatalf("freed nodes not reused: %d completions, %d released numbered", us.comps.nums, us.rels.nums)
+	if us.comps.Nums() > 1<<compBits || us.rels.Nums() > 1<<relBits {
+		t.Fatalf("freed nodes not reused: %d completions, %d released numbered", us.comps.Nums(), us.rels.Nums())
 	}
 }
 
