@@ -38,6 +38,7 @@ import (
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/internal/intern"
+	"github.com/questline/questline/processors/internal/pool"
 	"github.com/questline/questline/processors/window"
 )
 
@@ -240,27 +241,40 @@ type Processor struct {
 	// in pool (0: none), sel marks the entities whose times are gathered,
 	// into times (and their distinct users into users) at the offsets
 	// their accumulators hold: one array each, not one per entity.
-	accOf     []int32
-	accIDs    []uint32
-	pool      []accum
-	times     []int64
-	users     []string
-	ids       []uint32
-	sel       []bool
-	byName    func(a, b uint32) int
-	geo       map[string][]geoMark // entity → its geo-mismatched events, by time
-	geoMin    int64                // at most the oldest time in geo: Flush prunes from then on
+	accOf  []int32
+	accIDs []uint32
+	pool   []accum
+	times  []int64
+	users  []string
+	ids    []uint32
+	sel    []bool
+	byName func(a, b uint32) int
+	// geo holds each entity's geo-mismatched events, by time: the first
+	// node of a list in geoMarks (see geoMark), keyed by a copy of the
+	// entity's name (they outlive the entity); geoBuf is a list as a
+	// slice, for hopping.
+	geo       map[string]uint32
+	geoMarks  pool.Pool[geoMark]
+	geoBuf    []geoMark
+	geoMin    int64 // at most the oldest time in geo: Flush prunes from then on
 	hopMs     int64
 	countries *intern.Table // the declared countries of geo marks
 	touched   []int64
 }
 
 // geoMark is a geo-mismatched event: its time and declared country (its
-// number in the processor's countries).
+// number in the processor's countries). The processor links an entity's
+// marks into a list by next, in the record's padding: 16 bytes a mark
+// (a map of slices before session 9: a 24-byte slice header in each map
+// entry and the slice's allocation grown by doubling).
 type geoMark struct {
 	T       int64
 	Country uint32
+	next    uint32 // the entity's next mark (processors/internal/pool)
 }
+
+// geoChunk is log2 of the marks in a chunk of geoMarks (16 KiB).
+const geoChunk = 10
 
 // accum is an entity's window while it is emitted: pointer-free, its
 // event times and distinct users in the Processor's scratch arrays. The
@@ -285,7 +299,7 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 		cfg.Window.Slide = 0 // rejected by Validate below
 	}
 	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None, geoMin: math.MaxInt64,
-		geo: map[string][]geoMark{}, hopMs: hopMs(cfg), countries: intern.New()}
+		geo: map[string]uint32{}, geoMarks: pool.New[geoMark](geoChunk), hopMs: hopMs(cfg), countries: intern.New()}
 	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.name(a), p.ents.name(b)) }
 	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
 	if err != nil {
@@ -397,18 +411,25 @@ func hopMs(cfg Config) int64 { return cfg.GeoHop.Milliseconds() }
 // country_hopping.
 func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 	p.geoMin = min(p.geoMin, t)
-	marks := p.geo[id]
-	i, _ := slices.BinarySearchFunc(marks, t, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
-	c := p.countries.ID(country)
-	if marks == nil {
+	head := p.geo[id]
+	if head == 0 {
 		// A copy keys the marks, which outlive the entity (a view of its
 		// name would keep the names' chunk).
 		id = strings.Clone(id)
 	}
-	marks = slices.Insert(marks, i, geoMark{t, c})
-	p.geo[id] = marks
+	// Before the first mark at or after t.
+	c := p.countries.ID(country)
+	n := p.geoMarks.Alloc()
+	link := &head
+	for *link != 0 && p.geoMarks.At(*link).T < t {
+		link = &p.geoMarks.At(*link).next
+	}
+	*p.geoMarks.At(n) = geoMark{T: t, Country: c, next: *link}
+	*link = n
+	p.geo[id] = head
 	p.touched = p.touched[:0]
-	for _, m := range marks[i:] {
+	for i := n; i != 0; i = p.geoMarks.At(i).next {
+		m := p.geoMarks.At(i)
 		if m.T > t+p.hopMs {
 			break
 		}
@@ -418,6 +439,16 @@ func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 			p.eng.Pane(m.T, wm)
 		}
 	}
+}
+
+// geoList returns the geo marks of entity id as a slice, in geoBuf (reused
+// by the next call).
+func (p *Processor) geoList(id string) []geoMark {
+	p.geoBuf = p.geoBuf[:0]
+	for i := p.geo[id]; i != 0; i = p.geoMarks.At(i).next {
+		p.geoBuf = append(p.geoBuf, *p.geoMarks.At(i))
+	}
+	return p.geoBuf
 }
 
 // hopping reports whether a mismatched event of marks in [start, end) has
@@ -462,19 +493,21 @@ func (p *Processor) Flush(emitWM int64) []Row {
 		horizon := wm - p.cfg.Window.Lateness.Milliseconds() - p.cfg.Window.Size.Milliseconds() - p.hopMs
 		if p.geoMin < horizon {
 			p.geoMin = math.MaxInt64
-			for id, marks := range p.geo {
-				i := 0
-				for i < len(marks) && marks[i].T < horizon {
-					i++
+			for id, head := range p.geo {
+				i := head
+				for i != 0 && p.geoMarks.At(i).T < horizon {
+					next := p.geoMarks.At(i).next
+					p.geoMarks.Release(i)
+					i = next
 				}
-				if i == len(marks) {
+				switch {
+				case i == 0:
 					delete(p.geo, id)
-				} else {
-					if i > 0 {
-						marks = slices.Delete(marks, 0, i)
-						p.geo[id] = marks
-					}
-					p.geoMin = min(p.geoMin, marks[0].T)
+				case i != head:
+					p.geo[id] = i
+				}
+				if i != 0 {
+					p.geoMin = min(p.geoMin, p.geoMarks.At(i).T)
 				}
 			}
 		}
@@ -595,7 +628,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		a := &p.pool[p.accOf[eid]-1]
 		id := p.ents.name(eid) // a view: cloned for a row
 		if a.geo > 0 {
-			a.hop = hopping(p.geo[id], r.Start, r.End, p.hopMs)
+			a.hop = hopping(p.geoList(id), r.Start, r.End, p.hopMs)
 		}
 		times := p.times[a.off : a.off+a.nt]
 		sig := p.signals(a, times, int(a.nu))
