@@ -98,24 +98,6 @@ func (p *Processor) after(a, b userComp) bool {
 	return a.T > b.T || a.T == b.T && p.names.Name(a.quest) > p.names.Name(b.quest)
 }
 
-type pending struct {
-	Seq uint64
-	R   window.Range
-	C   Conversion
-	// ids is C.EventID followed by C.OrderID, the string both are parts
-	// of ("" after a restore: not in snapshots).
-	ids string
-}
-
-// pendingLess orders the conversion queue: by conversion time, then
-// arrival.
-func pendingLess(a, b *pending) bool {
-	if a.C.ConversionTime != b.C.ConversionTime {
-		return a.C.ConversionTime < b.C.ConversionTime
-	}
-	return a.Seq < b.Seq
-}
-
 type stats struct {
 	N, Sum, Max int64
 	Hist        histogram.Sparse
@@ -164,7 +146,7 @@ type Processor struct {
 	// prune is at most the earliest watermark at which Flush has a
 	// completion or released conversion to forget: it looks from then on.
 	prune  int64
-	queue  minheap.Heap[pending]
+	queue  minheap.Heap[queued]
 	seq    uint64
 	missed int // late windows of released conversions, reported by Add
 
@@ -188,7 +170,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		slideMs: cfg.Window.Slide.Milliseconds(),
 		users:   newUsers(), sum: make(map[string]*Row),
 		names: intern.New(),
-		prune: math.MaxInt64, queue: minheap.Heap[pending]{Less: pendingLess},
+		prune: math.MaxInt64, queue: minheap.Heap[queued]{Less: queuedLess},
 	}
 	eng, err := window.NewEngine(cfg.Window,
 		func(int64) *pane { return &pane{ByQuest: make(map[string]*stats)} },
@@ -212,23 +194,17 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 		p.reattribute(u, c, e.UserID)
 	case event.Conversion:
 		p.seq++
-		c := Conversion{
-			EventID: e.ID, OrderID: e.OrderID, UserID: e.UserID, DropID: e.DropID, CreatorID: e.CreatorID,
-			ConversionTime: e.EventTime, AmountMicros: e.AmountMicros, Currency: e.Currency,
+		// The strings outlive the record: copies (the ids in one).
+		q := queued{seq: p.seq, r: window.Every, t: e.EventTime, user: strings.Clone(e.UserID)}
+		if p.cfg.Conversions { // else only the user and time are kept
+			q.ids, q.eventLen = concat(e.ID, e.OrderID), uint32(len(e.ID))
+			q.amount = e.AmountMicros
+			q.drop, q.creator, q.currency = p.names.ID(e.DropID), p.names.ID(e.CreatorID), p.names.ID(e.Currency)
 		}
-		var ids string
-		if p.cfg.Conversions { // the strings outlive the record (the ids in one copy)
-			ids = concat(e.ID, e.OrderID)
-			c.EventID, c.OrderID, c.UserID = ids[:len(e.ID)], ids[len(e.ID):], strings.Clone(c.UserID)
-			c.DropID, c.CreatorID, c.Currency = p.intern(c.DropID), p.intern(c.CreatorID), p.intern(c.Currency)
-		} else {
-			c = Conversion{UserID: strings.Clone(e.UserID), ConversionTime: e.EventTime}
-		}
-		r := window.Every
 		if p.filter != nil {
-			r = p.filter(e.UserID, e.EventTime, p.cfg.Window)
+			q.r = p.filter(e.UserID, e.EventTime, p.cfg.Window)
 		}
-		p.queue.Push(pending{Seq: p.seq, R: r, C: c, ids: ids})
+		p.queue.Push(q)
 	}
 	p.release(wm)
 	m := p.missed
@@ -322,15 +298,14 @@ func (p *Processor) row(rc *released, userID string) Conversion {
 // never makes it late, however far wm jumps.
 func (p *Processor) release(wm int64) {
 	defer p.eng.Advance(wm)
-	for p.queue.Len() > 0 && p.queue.Top().C.ConversionTime < wm {
+	for p.queue.Len() > 0 && p.queue.Top().t < wm {
 		pd := p.queue.Pop()
-		t := pd.C.ConversionTime
-		u := p.users.find(pd.C.UserID) // made only to keep rc (below)
+		t := pd.t
+		u := p.users.find(pd.user) // made only to keep rc (below)
 		rc := released{
-			r: pd.R, t: t, amount: pd.C.AmountMicros,
-			drop: p.names.ID(pd.C.DropID), creator: p.names.ID(pd.C.CreatorID), currency: p.names.ID(pd.C.Currency),
+			r: pd.r, t: t, amount: pd.amount, drop: pd.drop, creator: pd.creator, currency: pd.currency,
+			ids: p.convIDs.Add(pd.ids), eventLen: pd.eventLen,
 		}
-		p.setIDs(&rc, pd.ids, pd.C.EventID, pd.C.OrderID)
 		// Latest completion at or before the conversion: the last one
 		// with T ≤ t (ties: the greatest quest id, sorted last).
 		var best *userComp
@@ -340,13 +315,13 @@ func (p *Processor) release(wm int64) {
 			}
 		}
 		if best != nil && t-best.T <= p.attrMs {
-			p.attribute(&rc, *best, pd.C.UserID)
+			p.attribute(&rc, *best, pd.user)
 		}
 		// Kept while a late completion could still change it. One that
 		// missed windows is final: its rows are (partly) closed.
 		if p.open(t) {
 			if u == nil {
-				u = p.user(pd.C.UserID)
+				u = p.user(pd.user)
 			}
 			p.users.appendRel(u, rc)
 			p.prune = lower(p.prune, p.releasedGone(t))
@@ -435,11 +410,6 @@ func (p *Processor) compGone(c userComp) int64 {
 func (p *Processor) releasedGone(t int64) int64 {
 	return window.Floor(t, p.slideMs) + p.slideMs + p.lateMs
 }
-
-// intern returns the copy of s in names, shared by every equal string
-// (quest, drop, creator ids and currencies are few), so state never pins a
-// record.
-func (p *Processor) intern(s string) string { return p.names.Name(p.names.ID(s)) }
 
 // Users returns the number of users with attribution state.
 func (p *Processor) Users() int { return p.users.len() }

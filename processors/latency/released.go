@@ -61,3 +61,28 @@ func (rc *released) latency() int64 {
 	}
 	return rc.t - rc.compT
 }
+
+// queued is a conversion waiting in the queue for the watermark: what its
+// released conversion will hold, with its user (a copy of the id) and its
+// arrival number; without Processor.Conversions only the user and the
+// time (as before: the ids, amount, drop, creator and currency are in no
+// row then). 88 bytes (session 9; the whole row before, 192 bytes). A
+// snapshot holds it as a pending.
+type queued struct {
+	seq                     uint64
+	r                       window.Range
+	t, amount               int64
+	user                    string
+	ids                     string // the event id, then the order id
+	eventLen                uint32 // of the event id in ids
+	drop, creator, currency uint32 // numbers in the processor's names
+}
+
+// queuedLess orders the conversion queue: by conversion time, then
+// arrival.
+func queuedLess(a, b *queued) bool {
+	if a.t != b.t {
+		return a.t < b.t
+	}
+	return a.seq < b.seq
+}

@@ -25,6 +25,15 @@ type userState struct {
 	Released []releasedState
 }
 
+// pending is a queued conversion in a snapshot: its row so far (with
+// Conversions; else its user and time), as the queue held it before
+// session 9.
+type pending struct {
+	Seq uint64
+	R   window.Range
+	C   Conversion
+}
+
 type releasedState struct {
 	R          window.Range
 	C          Conversion
@@ -53,7 +62,18 @@ func (p *Processor) Snapshot() *State {
 		}
 		users[id] = us
 	}
-	return &State{Engine: es, Users: users, Queue: slices.Clone(p.queue.S), Seq: p.seq}
+	queue := make([]pending, len(p.queue.S))
+	for i := range p.queue.S {
+		q := &p.queue.S[i]
+		c := Conversion{UserID: q.user, ConversionTime: q.t}
+		if p.cfg.Conversions {
+			c.EventID, c.OrderID = q.ids[:q.eventLen], q.ids[q.eventLen:]
+			c.DropID, c.CreatorID, c.Currency = p.names.Name(q.drop), p.names.Name(q.creator), p.names.Name(q.currency)
+			c.AmountMicros = q.amount
+		}
+		queue[i] = pending{Seq: q.seq, R: q.r, C: c}
+	}
+	return &State{Engine: es, Users: users, Queue: queue, Seq: p.seq}
 }
 
 func (pn *pane) clone() *pane {
@@ -105,7 +125,17 @@ func (p *Processor) Restore(s *State) {
 		}
 	}
 	p.prune = math.MinInt64 // the next Flush finds the earliest
-	p.queue.S = s.Queue
+	p.queue.S = make([]queued, len(s.Queue))
+	for i, pd := range s.Queue {
+		c := &pd.C
+		q := queued{seq: pd.Seq, r: pd.R, t: c.ConversionTime, user: c.UserID}
+		if p.cfg.Conversions {
+			q.ids, q.eventLen = c.EventID+c.OrderID, uint32(len(c.EventID))
+			q.drop, q.creator, q.currency = p.names.ID(c.DropID), p.names.ID(c.CreatorID), p.names.ID(c.Currency)
+			q.amount = c.AmountMicros
+		}
+		p.queue.S[i] = q
+	}
 	p.queue.Init()
 	p.seq = s.Seq
 }

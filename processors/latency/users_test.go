@@ -127,7 +127,7 @@ func TestListsAgainstSlices(t *testing.T) {
 // TestRecordSizes: the sizes the documentation gives (a field added to a
 // record would grow every user's or conversion's state unnoticed).
 func TestRecordSizes(t *testing.T) {
-	if u, c, r := unsafe.Sizeof(user{}), unsafe.Sizeof(userComp{}), unsafe.Sizeof(released{}); u != 16 || c != 16 || r != 80 {
-		t.Fatalf("user %d, completion %d, released %d bytes; want 16, 16, 80", u, c, r)
+	if u, c, r, q := unsafe.Sizeof(user{}), unsafe.Sizeof(userComp{}), unsafe.Sizeof(released{}), unsafe.Sizeof(queued{}); u != 16 || c != 16 || r != 80 || q != 88 {
+		t.Fatalf("user %d, completion %d, released %d, queued %d bytes; want 16, 16, 80, 88", u, c, r, q)
 	}
 }
