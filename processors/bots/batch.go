@@ -38,7 +38,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 			continue
 		}
 		if geoMismatch(e) {
-			marks[id] = append(marks[id], geoMark{e.EventTime, cs.ID(e.Country)})
+			marks[id] = append(marks[id], geoMark{T: e.EventTime, Country: cs.ID(e.Country)})
 		}
 		first, last := spec.Starts(e.EventTime)
 		for s := first; s <= last; s += slide {

@@ -38,6 +38,7 @@ import (
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/internal/intern"
+	"github.com/questline/questline/processors/internal/pool"
 	"github.com/questline/questline/processors/window"
 )
 
@@ -240,26 +241,25 @@ type Processor struct {
 	// in pool (0: none), sel marks the entities whose times are gathered,
 	// into times (and their distinct users into users) at the offsets
 	// their accumulators hold: one array each, not one per entity.
-	accOf     []int32
-	accIDs    []uint32
-	pool      []accum
-	times     []int64
-	users     []string
-	ids       []uint32
-	sel       []bool
-	byName    func(a, b uint32) int
-	geo       map[string][]geoMark // entity → its geo-mismatched events, by time
-	geoMin    int64                // at most the oldest time in geo: Flush prunes from then on
+	accOf  []int32
+	accIDs []uint32
+	pool   []accum
+	times  []int64
+	users  []string
+	ids    []uint32
+	sel    []bool
+	byName func(a, b uint32) int
+	// geo holds each entity's geo-mismatched events, by time: the first
+	// node of a list in geoMarks (see geoMark), keyed by a copy of the
+	// entity's name (they outlive the entity); geoBuf is a list as a
+	// slice, for hopping.
+	geo       map[string]uint32
+	geoMarks  pool.Pool[geoMark]
+	geoBuf    []geoMark
+	geoMin    int64 // at most the oldest time in geo: Flush prunes from then on
 	hopMs     int64
 	countries *intern.Table // the declared countries of geo marks
 	touched   []int64
-}
-
-// geoMark is a geo-mismatched event: its time and declared country (its
-// number in the processor's countries).
-type geoMark struct {
-	T       int64
-	Country uint32
 }
 
 // accum is an entity's window while it is emitted: pointer-free, its
@@ -285,8 +285,8 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 		cfg.Window.Slide = 0 // rejected by Validate below
 	}
 	p := &Processor{cfg: cfg, catalog: cat, flags: flags, ents: newEntities(), swept: window.None, geoMin: math.MaxInt64,
-		geo: map[string][]geoMark{}, hopMs: hopMs(cfg), countries: intern.New()}
-	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.rec(a).name, p.ents.rec(b).name) }
+		geo: map[string]uint32{}, geoMarks: pool.New[geoMark](geoChunk), hopMs: hopMs(cfg), countries: intern.New()}
+	p.byName = func(a, b uint32) int { return strings.Compare(p.ents.name(a), p.ents.name(b)) }
 	eng, err := window.NewEngine(cfg.Window, p.newPane, p.emit)
 	if err != nil {
 		return nil, err
@@ -373,9 +373,7 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		pn.notable = appendOnce(pn.notable, eid)
 	}
 	if off&markGeo != 0 {
-		// The entity's interned name keys its marks (kept alive by them
-		// after the entity is forgotten).
-		p.addGeo(p.ents.rec(eid).name, e.EventTime, e.Country, wm) // may add panes
+		p.addGeo(p.ents.name(eid), e.EventTime, e.Country, wm) // may add panes
 	}
 	return missed
 }
@@ -384,56 +382,6 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 func (p *Processor) newPane(start int64) *pane {
 	p.serial++
 	return &pane{start: start, serial: p.serial}
-}
-
-func geoMismatch(e *event.Event) bool {
-	return e.Country != "" && e.EdgeCountry != "" && e.Country != e.EdgeCountry
-}
-
-// hopMs returns GeoHop in ms.
-func hopMs(cfg Config) int64 { return cfg.GeoHop.Milliseconds() }
-
-// addGeo records a geo-mismatched event of entity id at t and marks the
-// panes of its later partners (mismatched events up to GeoHop after it
-// declaring another country) changed: their windows may gain
-// country_hopping.
-func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
-	p.geoMin = min(p.geoMin, t)
-	marks := p.geo[id]
-	i, _ := slices.BinarySearchFunc(marks, t, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
-	c := p.countries.ID(country)
-	marks = slices.Insert(marks, i, geoMark{t, c})
-	p.geo[id] = marks
-	p.touched = p.touched[:0]
-	for _, m := range marks[i:] {
-		if m.T > t+p.hopMs {
-			break
-		}
-		pane := window.Floor(m.T, p.cfg.Window.Slide.Milliseconds())
-		if m.Country != c && !slices.Contains(p.touched, pane) {
-			p.touched = append(p.touched, pane)
-			p.eng.Pane(m.T, wm)
-		}
-	}
-}
-
-// hopping reports whether a mismatched event of marks in [start, end) has
-// an earlier one (at most hop ms before it, or at the same time) declaring
-// another country.
-func hopping(marks []geoMark, start, end, hop int64) bool {
-	lo, _ := slices.BinarySearchFunc(marks, start-hop, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
-	for i := lo; i < len(marks) && marks[i].T < end; i++ {
-		y := marks[i]
-		if y.T < start {
-			continue
-		}
-		for j := lo; j < len(marks) && marks[j].T <= y.T; j++ {
-			if x := marks[j]; x.T >= y.T-hop && x.Country != y.Country {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func cmpInt(a, b int64) int {
@@ -458,22 +406,7 @@ func (p *Processor) Flush(emitWM int64) []Row {
 		// country_hopping looks GeoHop further back.
 		horizon := wm - p.cfg.Window.Lateness.Milliseconds() - p.cfg.Window.Size.Milliseconds() - p.hopMs
 		if p.geoMin < horizon {
-			p.geoMin = math.MaxInt64
-			for id, marks := range p.geo {
-				i := 0
-				for i < len(marks) && marks[i].T < horizon {
-					i++
-				}
-				if i == len(marks) {
-					delete(p.geo, id)
-				} else {
-					if i > 0 {
-						marks = slices.Delete(marks, 0, i)
-						p.geo[id] = marks
-					}
-					p.geoMin = min(p.geoMin, marks[0].T)
-				}
-			}
+			p.pruneGeo(horizon)
 		}
 		// Panes starting at or before cut are evicted.
 		size, slide := p.cfg.Window.Size.Milliseconds(), p.cfg.Window.Slide.Milliseconds()
@@ -547,7 +480,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		// first one no entity is flagged in it.
 		if int(a.n) > p.cfg.Velocity || int(a.n) >= p.cfg.MetronomeEvents || int(a.claims) >= p.cfg.ClaimBurst ||
 			a.impossible > 0 || a.geo > 0 || int(a.devUsers) > p.cfg.SharedDeviceUsers ||
-			r.Updated && p.flags != nil && p.flags.Flagged(p.ents.rec(id).name, r.Start) {
+			r.Updated && p.flags != nil && p.flags.Flagged(p.ents.name(id), r.Start) {
 			p.ids = append(p.ids, id)
 			p.sel[id] = true
 		}
@@ -590,9 +523,9 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	slices.SortFunc(p.ids, p.byName)
 	for _, eid := range p.ids {
 		a := &p.pool[p.accOf[eid]-1]
-		id := p.ents.rec(eid).name
+		id := p.ents.name(eid) // a view: cloned for a row
 		if a.geo > 0 {
-			a.hop = hopping(p.geo[id], r.Start, r.End, p.hopMs)
+			a.hop = hopping(p.geoList(id), r.Start, r.End, p.hopMs)
 		}
 		times := p.times[a.off : a.off+a.nt]
 		sig := p.signals(a, times, int(a.nu))
@@ -605,7 +538,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			continue
 		}
 		p.rows = append(p.rows, Row{
-			Start: r.Start, End: r.End, EntityType: p.cfg.Entity, EntityID: id,
+			Start: r.Start, End: r.End, EntityType: p.cfg.Entity, EntityID: strings.Clone(id),
 			Events: len(times), Signals: sig, Score: score, Flagged: flagged, Version: r.Version,
 		})
 	}

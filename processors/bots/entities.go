@@ -2,9 +2,9 @@ package bots
 
 import (
 	"math"
-	"strings"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/questline/questline/processors/internal/arena"
 	"github.com/questline/questline/processors/internal/hashindex"
 )
 
@@ -13,7 +13,8 @@ import (
 // of string-keyed maps. An id is forgotten (and its number reused) once no
 // live pane holds it.
 type entities struct {
-	index hashindex.Index // by hashName, confirmed against rec(i).name
+	index hashindex.Index // by hashName, confirmed against the name
+	names arena.Names     // the names of the records
 	// The records by number, in chunks of entityChunk that never move (a
 	// slice grown by append left ~4 times its final size to the garbage
 	// collector on the way, in steps of 1.25).
@@ -21,24 +22,25 @@ type entities struct {
 	nums   int // numbers handed out: the records in chunks
 	free   []uint32
 	n      int // entities held
-	// The last id looked up (its interned name) and its number: a
-	// partition's records come in runs of one user (a client's batch),
-	// and a run skips the index. Cleared by sweep.
+	// The last id looked up (a view of its name in names) and its
+	// number: a partition's records come in runs of one user (a client's
+	// batch), and a run skips the index. Cleared by sweep.
 	lastName string
 	lastID   uint32
 }
 
 // entity is what a Processor keeps of an entity, in one record (an event
-// reads it all: one cache line, not one per field).
+// reads it all: one cache line, not one per field): 24 bytes, no pointer
+// (32 bytes and a string of its own, 8 to 16 bytes more, before session 9).
 type entity struct {
-	name string // "" for a free number
-	last int64  // the newest pane start holding the entity
+	last int64     // the newest pane start holding the entity
+	name arena.Ref // in entities.names; "" (never an entity) for a free number
 	// The entity's events in the pane (aggregate) numbered serial, its
 	// newest: counted to find the panes where it is heavy.
 	serial, count uint32
 }
 
-// entityChunk is the number of records in a chunk (32 KiB).
+// entityChunk is the number of records in a chunk (24 KiB).
 const entityChunk = 1024
 
 func newEntities() entities { return entities{} }
@@ -53,11 +55,10 @@ func (t *entities) id(name string) uint32 {
 		return t.lastID
 	}
 	h := hashName(name)
-	if i, ok := t.index.Find(h, func(i uint32) bool { return t.rec(i).name == name }); ok {
-		t.lastName, t.lastID = t.rec(i).name, i
+	if i, ok := t.index.Find(h, func(i uint32) bool { return t.names.Equal(t.rec(i).name, name) }); ok {
+		t.lastName, t.lastID = t.name(i), i
 		return i
 	}
-	name = strings.Clone(name)
 	var i uint32
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
@@ -72,26 +73,39 @@ func (t *entities) id(name string) uint32 {
 		}
 		t.nums++
 	}
-	*t.rec(i) = entity{name: name, last: math.MinInt64}
+	*t.rec(i) = entity{name: t.names.Add(name), last: math.MinInt64}
 	t.index.Insert(h, i)
 	t.n++
-	t.lastName, t.lastID = name, i
+	t.lastName, t.lastID = t.name(i), i
 	return i
 }
 
+// name returns the name of number i, a view of the arena's bytes: clone
+// it to keep it for long (a view keeps its whole chunk).
+func (t *entities) name(i uint32) string { return t.names.View(t.rec(i).name) }
+
 // sweep forgets the entities whose newest pane starts at or before cut
-// (every pane of theirs is evicted).
+// (every pane of theirs is evicted), and compacts the names once most of
+// their bytes are forgotten ones.
 func (t *entities) sweep(cut int64) {
 	t.lastName = ""
 	for i := range uint32(t.nums) {
-		if e := t.rec(i); e.name != "" && e.last <= cut {
-			t.index.Remove(hashName(e.name), uint32(i))
-			e.name = ""
-			t.free = append(t.free, uint32(i))
+		if e := t.rec(i); e.name.Len() != 0 && e.last <= cut {
+			t.index.Remove(hashName(t.name(i)), i)
+			t.names.Free(e.name)
+			e.name = arena.Ref{}
+			t.free = append(t.free, i)
 			t.n--
 		}
 	}
 	t.index.Shrink()
+	t.names.Compact(func(move func(arena.Ref) arena.Ref) {
+		for i := range uint32(t.nums) {
+			if e := t.rec(i); e.name.Len() != 0 {
+				e.name = move(e.name)
+			}
+		}
+	})
 }
 
 // len returns the number of entities held.

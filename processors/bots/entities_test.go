@@ -28,7 +28,7 @@ func TestEntitiesAgainstMap(t *testing.T) {
 			cut := int64(step - 2_000)
 			ents.sweep(cut)
 			for n, i := range want {
-				if ents.rec(i).name != n {
+				if ents.name(i) != n {
 					delete(want, n)
 				}
 			}
@@ -38,7 +38,7 @@ func TestEntitiesAgainstMap(t *testing.T) {
 		}
 	}
 	for n, i := range want {
-		if j, ok := ents.index.Find(hashName(n), func(i uint32) bool { return ents.rec(i).name == n }); !ok || j != i {
+		if j, ok := ents.index.Find(hashName(n), func(i uint32) bool { return ents.name(i) == n }); !ok || j != i {
 			t.Fatalf("%s: %d %v, want %d", n, j, ok, i)
 		}
 	}
@@ -59,10 +59,10 @@ func TestEntitiesSweepForgetsLastLookup(t *testing.T) {
 		t.Fatalf("%d entities after sweeping every one", ents.len())
 	}
 	j := ents.id("u1")
-	if ents.rec(j).name != "u1" || ents.len() != 1 {
-		t.Fatalf("u1 after a sweep: number %d named %q, %d entities", j, ents.rec(j).name, ents.len())
+	if ents.name(j) != "u1" || ents.len() != 1 {
+		t.Fatalf("u1 after a sweep: number %d named %q, %d entities", j, ents.name(j), ents.len())
 	}
-	if k, ok := ents.index.Find(hashName("u1"), func(i uint32) bool { return ents.rec(i).name == "u1" }); !ok || k != j {
+	if k, ok := ents.index.Find(hashName("u1"), func(i uint32) bool { return ents.name(i) == "u1" }); !ok || k != j {
 		t.Fatalf("u1 not in the index after a sweep: %d %v", k, ok)
 	}
 }

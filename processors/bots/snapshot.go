@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/questline/questline/processors/internal/pool"
 	"github.com/questline/questline/processors/window"
 )
 
@@ -46,7 +47,7 @@ func (p *Processor) Snapshot() *State {
 				if !ok {
 					i = len(out.Entities)
 					at[ev.id] = i
-					out.Entities = append(out.Entities, EntityState{ID: p.ents.rec(ev.id).name, Users: pn.users[ev.id]})
+					out.Entities = append(out.Entities, EntityState{ID: p.ents.name(ev.id), Users: pn.users[ev.id]})
 				}
 				es := &out.Entities[i]
 				es.Offsets = append(es.Offsets, ev.off&offMask)
@@ -58,10 +59,10 @@ func (p *Processor) Snapshot() *State {
 	})}
 	if len(p.geo) > 0 {
 		s.Geo = make(map[string][]GeoMark, len(p.geo))
-		for id, marks := range p.geo {
-			out := make([]GeoMark, len(marks))
-			for i, m := range marks {
-				out[i] = GeoMark{m.T, p.countries.Name(m.Country)}
+		for id := range p.geo {
+			var out []GeoMark
+			for _, m := range p.geoList(id) {
+				out = append(out, GeoMark{m.T, p.countries.Name(m.Country)})
 			}
 			s.Geo[id] = out
 		}
@@ -111,14 +112,23 @@ func (p *Processor) Restore(s *State) {
 		}
 		return pn
 	}))
-	p.geo = make(map[string][]geoMark, len(s.Geo))
+	p.geo, p.geoMarks = make(map[string]uint32, len(s.Geo)), pool.New[geoMark](geoChunk)
 	p.geoMin = math.MinInt64 // the next Flush finds the oldest
 	for id, marks := range s.Geo {
-		out := make([]geoMark, len(marks))
-		for i, m := range marks {
-			out[i] = geoMark{m.T, p.countries.ID(m.Country)}
+		var head, last uint32
+		for _, m := range marks { // by time, as Snapshot lists them
+			n := p.geoMarks.Alloc()
+			*p.geoMarks.At(n) = geoMark{T: m.T, Country: p.countries.ID(m.Country)}
+			if last == 0 {
+				head = n
+			} else {
+				p.geoMarks.At(last).next = n
+			}
+			last = n
 		}
-		p.geo[id] = out
+		if head != 0 {
+			p.geo[id] = head
+		}
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/internal/minheap"
 	"github.com/questline/questline/processors/histogram"
+	"github.com/questline/questline/processors/internal/arena"
 	"github.com/questline/questline/processors/internal/intern"
 	"github.com/questline/questline/processors/window"
 )
@@ -84,93 +85,17 @@ func (a completion) after(b completion) bool {
 }
 
 // userComp is a completion as a user's state holds it: the quest a number in
-// the processor's names.
+// the processor's names; next links the user's list (lists.go).
 type userComp struct {
 	T     int64
 	quest uint32
+	next  uint32
 }
 
 // after reports whether completion a is a better attribution than b (see
 // completion.after).
 func (p *Processor) after(a, b userComp) bool {
 	return a.T > b.T || a.T == b.T && p.names.Name(a.quest) > p.names.Name(b.quest)
-}
-
-type user struct {
-	Comps []userComp // ascending by (T, quest id)
-	// Released are the user's conversions already attributed (or found
-	// unattributable) whose windows are all still open: a late completion
-	// may re-attribute them.
-	Released []released
-}
-
-// released is a conversion the watermark has passed, with its current
-// attribution (quest, completion time; attributed) and whether that
-// attribution is in the panes (applied). It keeps what its
-// quest_conversions row needs but the user (the key of its user) and the
-// latency (derived): ids of quests, drops, creators and currencies are
-// numbers in the processor's names, the event and order ids one string.
-// (A snapshot holds the row itself, releasedState.)
-type released struct {
-	r                   window.Range
-	ids                 string // the event id, then the order id
-	t, compT, amount    int64
-	version             uint64
-	quest, drop         uint32
-	creator, currency   uint32
-	eventLen            uint32 // of the event id in ids
-	attributed, applied bool
-}
-
-// setIDs sets rc's event and order ids: ids, their concatenation (the
-// event id first), or "" to make it of them.
-func (rc *released) setIDs(ids, eventID, orderID string) {
-	if ids == "" {
-		ids = concat(eventID, orderID)
-	}
-	rc.ids, rc.eventLen = ids, uint32(len(eventID))
-}
-
-// concat returns a new copy of a followed by b (where a + b may return a
-// or b itself, which would keep its record).
-func concat(a, b string) string {
-	var sb strings.Builder
-	sb.Grow(len(a) + len(b))
-	sb.WriteString(a)
-	sb.WriteString(b)
-	return sb.String()
-}
-
-// eventID returns the event id of rc.
-func (rc *released) eventID() string { return rc.ids[:rc.eventLen] }
-
-// orderID returns the order id of rc.
-func (rc *released) orderID() string { return rc.ids[rc.eventLen:] }
-
-// latency returns the latency of rc's attribution (0 without one).
-func (rc *released) latency() int64 {
-	if !rc.attributed {
-		return 0
-	}
-	return rc.t - rc.compT
-}
-
-type pending struct {
-	Seq uint64
-	R   window.Range
-	C   Conversion
-	// ids is C.EventID followed by C.OrderID, the string both are parts
-	// of ("" after a restore: not in snapshots).
-	ids string
-}
-
-// pendingLess orders the conversion queue: by conversion time, then
-// arrival.
-func pendingLess(a, b *pending) bool {
-	if a.C.ConversionTime != b.C.ConversionTime {
-		return a.C.ConversionTime < b.C.ConversionTime
-	}
-	return a.Seq < b.Seq
 }
 
 type stats struct {
@@ -217,11 +142,11 @@ type Processor struct {
 	lateMs  int64
 	slideMs int64
 	eng     *window.Engine[pane]
-	users   map[string]*user
+	users   users
 	// prune is at most the earliest watermark at which Flush has a
 	// completion or released conversion to forget: it looks from then on.
 	prune  int64
-	queue  minheap.Heap[pending]
+	queue  minheap.Heap[queued]
 	seq    uint64
 	missed int // late windows of released conversions, reported by Add
 
@@ -232,6 +157,8 @@ type Processor struct {
 	// names numbers the quest, drop, creator and currency ids of
 	// completions and released conversions.
 	names *intern.Table
+	// convIDs holds the event and order ids of released conversions.
+	convIDs arena.Names
 }
 
 // New returns a processor writing rows of scope; filter (nil for the all
@@ -241,9 +168,9 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		cfg: cfg, scope: scope, filter: filter,
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
 		slideMs: cfg.Window.Slide.Milliseconds(),
-		users:   make(map[string]*user), sum: make(map[string]*Row),
+		users:   newUsers(), sum: make(map[string]*Row),
 		names: intern.New(),
-		prune: math.MaxInt64, queue: minheap.Heap[pending]{Less: pendingLess},
+		prune: math.MaxInt64, queue: minheap.Heap[queued]{Less: queuedLess},
 	}
 	eng, err := window.NewEngine(cfg.Window,
 		func(int64) *pane { return &pane{ByQuest: make(map[string]*stats)} },
@@ -261,33 +188,23 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	switch e.Type {
 	case event.QuestCompleted:
 		u := p.user(e.UserID)
-		c := userComp{e.EventTime, p.names.ID(e.QuestID)}
-		i := len(u.Comps)
-		for i > 0 && p.after(u.Comps[i-1], c) {
-			i--
-		}
-		u.Comps = slices.Insert(u.Comps, i, c)
+		c := userComp{T: e.EventTime, quest: p.names.ID(e.QuestID)}
+		p.users.insertComp(u, c, p.after)
 		p.prune = lower(p.prune, p.compGone(c))
 		p.reattribute(u, c, e.UserID)
 	case event.Conversion:
 		p.seq++
-		c := Conversion{
-			EventID: e.ID, OrderID: e.OrderID, UserID: e.UserID, DropID: e.DropID, CreatorID: e.CreatorID,
-			ConversionTime: e.EventTime, AmountMicros: e.AmountMicros, Currency: e.Currency,
+		// The strings outlive the record: copies (the ids in one).
+		q := queued{seq: p.seq, r: window.Every, t: e.EventTime, user: strings.Clone(e.UserID)}
+		if p.cfg.Conversions { // else only the user and time are kept
+			q.ids, q.eventLen = concat(e.ID, e.OrderID), uint32(len(e.ID))
+			q.amount = e.AmountMicros
+			q.drop, q.creator, q.currency = p.names.ID(e.DropID), p.names.ID(e.CreatorID), p.names.ID(e.Currency)
 		}
-		var ids string
-		if p.cfg.Conversions { // the strings outlive the record (the ids in one copy)
-			ids = concat(e.ID, e.OrderID)
-			c.EventID, c.OrderID, c.UserID = ids[:len(e.ID)], ids[len(e.ID):], strings.Clone(c.UserID)
-			c.DropID, c.CreatorID, c.Currency = p.intern(c.DropID), p.intern(c.CreatorID), p.intern(c.Currency)
-		} else {
-			c = Conversion{UserID: strings.Clone(e.UserID), ConversionTime: e.EventTime}
-		}
-		r := window.Every
 		if p.filter != nil {
-			r = p.filter(e.UserID, e.EventTime, p.cfg.Window)
+			q.r = p.filter(e.UserID, e.EventTime, p.cfg.Window)
 		}
-		p.queue.Push(pending{Seq: p.seq, R: r, C: c, ids: ids})
+		p.queue.Push(q)
 	}
 	p.release(wm)
 	m := p.missed
@@ -295,16 +212,13 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	return m
 }
 
-// user returns the state of the user with id, creating it.
+// user returns the state of the user with id, creating it (the caller
+// adds to its lists).
 func (p *Processor) user(id string) *user {
-	u := p.users[id]
-	if u == nil {
-		u = &user{}
-		// Decoded strings share their record's allocation: clone what
-		// outlives the record.
-		p.users[strings.Clone(id)] = u
+	if u := p.users.find(id); u != nil {
+		return u
 	}
-	return u
+	return p.users.add(id)
 }
 
 // open reports whether every window of a conversion at t still takes
@@ -322,13 +236,13 @@ func (p *Processor) open(t int64) bool {
 // watermark of before the record, like the conversions release applies.
 func (p *Processor) reattribute(u *user, c userComp, userID string) {
 	uid := "" // userID, cloned once a row needs it
-	for i := range u.Released {
-		rc := &u.Released[i]
+	for i := u.rels; i != 0; i = p.users.rel(i).next {
+		rc := p.users.rel(i)
 		t := rc.t
 		if t < c.T || t-c.T > p.attrMs || !p.open(t) {
 			continue
 		}
-		if rc.attributed && !p.after(c, userComp{rc.compT, rc.quest}) {
+		if rc.attributed && !p.after(c, userComp{T: rc.compT, quest: rc.quest}) {
 			continue
 		}
 		if rc.applied {
@@ -371,10 +285,10 @@ func (p *Processor) attribute(rc *released, c userComp, userID string) {
 // row returns the quest_conversions row of rc, a conversion of userID.
 func (p *Processor) row(rc *released, userID string) Conversion {
 	return Conversion{
-		EventID: rc.eventID(), OrderID: rc.orderID(), UserID: userID, QuestID: p.names.Name(rc.quest),
+		EventID: p.eventID(rc), OrderID: p.orderID(rc), UserID: userID, QuestID: p.names.Name(rc.quest),
 		DropID: p.names.Name(rc.drop), CreatorID: p.names.Name(rc.creator),
 		ConversionTime: rc.t, CompletionTime: rc.compT, LatencyMs: rc.latency(),
-		AmountMicros: rc.amount, Currency: p.names.Name(rc.currency), Version: rc.version,
+		AmountMicros: rc.amount, Currency: p.names.Name(rc.currency), Version: uint64(rc.version),
 	}
 }
 
@@ -384,38 +298,35 @@ func (p *Processor) row(rc *released, userID string) Conversion {
 // never makes it late, however far wm jumps.
 func (p *Processor) release(wm int64) {
 	defer p.eng.Advance(wm)
-	for p.queue.Len() > 0 && p.queue.Top().C.ConversionTime < wm {
+	for p.queue.Len() > 0 && p.queue.Top().t < wm {
 		pd := p.queue.Pop()
-		t := pd.C.ConversionTime
-		u := p.users[pd.C.UserID] // made only to keep rc (below)
+		t := pd.t
+		u := p.users.find(pd.user) // made only to keep rc (below)
 		rc := released{
-			r: pd.R, t: t, amount: pd.C.AmountMicros,
-			drop: p.names.ID(pd.C.DropID), creator: p.names.ID(pd.C.CreatorID), currency: p.names.ID(pd.C.Currency),
+			r: pd.r, t: t, amount: pd.amount, drop: pd.drop, creator: pd.creator, currency: pd.currency,
+			ids: p.convIDs.Add(pd.ids), eventLen: pd.eventLen,
 		}
-		rc.setIDs(pd.ids, pd.C.EventID, pd.C.OrderID)
 		// Latest completion at or before the conversion: the last one
 		// with T ≤ t (ties: the greatest quest id, sorted last).
-		var comps []userComp
+		var best *userComp
 		if u != nil {
-			comps = u.Comps
-		}
-		i, _ := slices.BinarySearchFunc(comps, t+1, func(a userComp, t int64) int {
-			if a.T < t {
-				return -1
+			for i := u.comps; i != 0 && p.users.comp(i).T <= t; i = p.users.comp(i).next {
+				best = p.users.comp(i)
 			}
-			return 1
-		})
-		if i > 0 && t-comps[i-1].T <= p.attrMs {
-			p.attribute(&rc, comps[i-1], pd.C.UserID)
+		}
+		if best != nil && t-best.T <= p.attrMs {
+			p.attribute(&rc, *best, pd.user)
 		}
 		// Kept while a late completion could still change it. One that
 		// missed windows is final: its rows are (partly) closed.
 		if p.open(t) {
 			if u == nil {
-				u = p.user(pd.C.UserID)
+				u = p.user(pd.user)
 			}
-			u.Released = append(u.Released, rc)
+			p.users.appendRel(u, rc)
 			p.prune = lower(p.prune, p.releasedGone(t))
+		} else {
+			p.convIDs.Free(rc.ids)
 		}
 	}
 }
@@ -436,23 +347,42 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 		horizon := wm - p.lateMs - p.cfg.Window.Size.Milliseconds() - p.attrMs
 		if p.prune <= wm {
 			p.prune = math.MaxInt64
-			for id, u := range p.users {
-				i := 0
-				for i < len(u.Comps) && u.Comps[i].T < horizon {
-					i++
-				}
-				u.Comps = slices.Delete(u.Comps, 0, i)
-				u.Released = slices.DeleteFunc(u.Released, func(rc released) bool { return !p.open(rc.t) })
-				if len(u.Comps) == 0 && len(u.Released) == 0 {
-					delete(p.users, id)
+			removed := false
+			for n := range uint32(p.users.nums) {
+				if !p.users.held(n) {
 					continue
 				}
-				if len(u.Comps) > 0 {
-					p.prune = lower(p.prune, p.compGone(u.Comps[0]))
+				u := p.users.rec(n)
+				p.users.dropComps(u, horizon)
+				p.users.dropRels(u, func(rc *released) bool {
+					if p.open(rc.t) {
+						return false
+					}
+					p.convIDs.Free(rc.ids)
+					removed = true
+					return true
+				})
+				if u.comps == 0 && u.rels == 0 {
+					p.users.remove(n)
+					removed = true
+					continue
 				}
-				for _, rc := range u.Released {
-					p.prune = lower(p.prune, p.releasedGone(rc.t))
+				if u.comps != 0 {
+					p.prune = lower(p.prune, p.compGone(*p.users.comp(u.comps)))
 				}
+				for i := u.rels; i != 0; i = p.users.rel(i).next {
+					p.prune = lower(p.prune, p.releasedGone(p.users.rel(i).t))
+				}
+			}
+			if removed {
+				p.users.compact()
+				p.convIDs.Compact(func(move func(arena.Ref) arena.Ref) {
+					for n := range uint32(p.users.nums) {
+						for i := p.users.rec(n).rels; i != 0; i = p.users.rel(i).next {
+							p.users.rel(i).ids = move(p.users.rel(i).ids)
+						}
+					}
+				})
 			}
 		}
 	}
@@ -481,13 +411,8 @@ func (p *Processor) releasedGone(t int64) int64 {
 	return window.Floor(t, p.slideMs) + p.slideMs + p.lateMs
 }
 
-// intern returns the copy of s in names, shared by every equal string
-// (quest, drop, creator ids and currencies are few), so state never pins a
-// record.
-func (p *Processor) intern(s string) string { return p.names.Name(p.names.ID(s)) }
-
 // Users returns the number of users with attribution state.
-func (p *Processor) Users() int { return len(p.users) }
+func (p *Processor) Users() int { return p.users.len() }
 
 // Panes returns the number of live panes.
 func (p *Processor) Panes() int { return p.eng.Len() }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/questline/questline/processors/internal/arena"
+
 	"github.com/questline/questline/processors/window"
 )
 
@@ -23,6 +25,15 @@ type userState struct {
 	Released []releasedState
 }
 
+// pending is a queued conversion in a snapshot: its row so far (with
+// Conversions; else its user and time), as the queue held it before
+// session 9.
+type pending struct {
+	Seq uint64
+	R   window.Range
+	C   Conversion
+}
+
 type releasedState struct {
 	R          window.Range
 	C          Conversion
@@ -34,22 +45,35 @@ type releasedState struct {
 // while the processor goes on).
 func (p *Processor) Snapshot() *State {
 	es := p.eng.SnapshotCopy((*pane).clone)
-	users := make(map[string]*userState, len(p.users))
-	for id, u := range p.users {
-		us := &userState{Comps: make([]completion, len(u.Comps))}
-		for i, c := range u.Comps {
-			us.Comps[i] = completion{c.T, p.names.Name(c.quest)}
+	users := make(map[string]*userState, p.users.len())
+	for n := range uint32(p.users.nums) {
+		if !p.users.held(n) {
+			continue
 		}
-		if len(u.Released) > 0 {
-			us.Released = make([]releasedState, len(u.Released))
-			for i := range u.Released {
-				rc := &u.Released[i]
-				us.Released[i] = releasedState{R: rc.r, C: p.row(rc, id), Attributed: rc.attributed, Applied: rc.applied}
-			}
+		u, id := p.users.rec(n), p.users.id(n)  // a view: never written again
+		us := &userState{Comps: []completion{}} // not nil, as before
+		for i := u.comps; i != 0; i = p.users.comp(i).next {
+			c := p.users.comp(i)
+			us.Comps = append(us.Comps, completion{c.T, p.names.Name(c.quest)})
+		}
+		for i := u.rels; i != 0; i = p.users.rel(i).next {
+			rc := p.users.rel(i)
+			us.Released = append(us.Released, releasedState{R: rc.r, C: p.row(rc, id), Attributed: rc.attributed, Applied: rc.applied})
 		}
 		users[id] = us
 	}
-	return &State{Engine: es, Users: users, Queue: slices.Clone(p.queue.S), Seq: p.seq}
+	queue := make([]pending, len(p.queue.S))
+	for i := range p.queue.S {
+		q := &p.queue.S[i]
+		c := Conversion{UserID: q.user, ConversionTime: q.t}
+		if p.cfg.Conversions {
+			c.EventID, c.OrderID = q.ids[:q.eventLen], q.ids[q.eventLen:]
+			c.DropID, c.CreatorID, c.Currency = p.names.Name(q.drop), p.names.Name(q.creator), p.names.Name(q.currency)
+			c.AmountMicros = q.amount
+		}
+		queue[i] = pending{Seq: q.seq, R: q.r, C: c}
+	}
+	return &State{Engine: es, Users: users, Queue: queue, Seq: p.seq}
 }
 
 func (pn *pane) clone() *pane {
@@ -80,31 +104,38 @@ func (p *Processor) Restore(s *State) {
 		}
 	}
 	p.eng.Restore(s.Engine)
-	p.users = make(map[string]*user, len(s.Users))
+	p.users, p.convIDs = newUsers(), arena.Names{}
 	for id, us := range s.Users {
-		u := &user{}
-		if len(us.Comps) > 0 {
-			u.Comps = make([]userComp, len(us.Comps))
-			for i, c := range us.Comps {
-				u.Comps[i] = userComp{c.T, p.names.ID(c.Quest)}
-			}
+		if len(us.Comps) == 0 && len(us.Released) == 0 {
+			continue // nothing to keep (Flush would forget it)
 		}
-		if len(us.Released) > 0 {
-			u.Released = make([]released, len(us.Released))
+		u := p.users.add(id)
+		for _, c := range us.Comps { // ascending, as Snapshot lists them
+			p.users.insertComp(u, userComp{T: c.T, quest: p.names.ID(c.Quest)}, p.after)
 		}
-		for i, rs := range us.Released {
+		for _, rs := range us.Released {
 			c := &rs.C
-			u.Released[i] = released{
+			rc := released{
 				r: rs.R, t: c.ConversionTime, compT: c.CompletionTime,
-				amount: c.AmountMicros, version: c.Version, quest: p.names.ID(c.QuestID), drop: p.names.ID(c.DropID),
+				amount: c.AmountMicros, version: uint32(c.Version), quest: p.names.ID(c.QuestID), drop: p.names.ID(c.DropID),
 				creator: p.names.ID(c.CreatorID), currency: p.names.ID(c.Currency), attributed: rs.Attributed, applied: rs.Applied,
 			}
-			u.Released[i].setIDs("", c.EventID, c.OrderID)
+			p.setIDs(&rc, "", c.EventID, c.OrderID)
+			p.users.appendRel(u, rc)
 		}
-		p.users[id] = u
 	}
 	p.prune = math.MinInt64 // the next Flush finds the earliest
-	p.queue.S = s.Queue
+	p.queue.S = make([]queued, len(s.Queue))
+	for i, pd := range s.Queue {
+		c := &pd.C
+		q := queued{seq: pd.Seq, r: pd.R, t: c.ConversionTime, user: c.UserID}
+		if p.cfg.Conversions {
+			q.ids, q.eventLen = c.EventID+c.OrderID, uint32(len(c.EventID))
+			q.drop, q.creator, q.currency = p.names.ID(c.DropID), p.names.ID(c.CreatorID), p.names.ID(c.Currency)
+			q.amount = c.AmountMicros
+		}
+		p.queue.S[i] = q
+	}
 	p.queue.Init()
 	p.seq = s.Seq
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/internal/arena"
 )
 
 // Kind is a bidstream integrity violation kind (SPEC §5).
@@ -50,7 +51,7 @@ type bid struct {
 // arrival order. Its contribution to the windows is a pure function of it.
 // Placements and bidders are numbers in the processor's names (0 is the empty string):
 // auctions are most of the processor's state. An auction is held by value
-// in an auctionTable, in 88 bytes (its slot there is not kept: the
+// in an auctionTable, in 80 bytes (its slot there is not kept: the
 // callers have it from the table): its first inlineBids bids (as parallel
 // arrays, each bid's price in 32 bits, its outcome and latency in one
 // word, its bidder in 16 bits), its billed amount, and its floor and
@@ -60,7 +61,7 @@ type bid struct {
 // overflow (spilled) instead, and one whose floor or clearing price does
 // not fit in 32 bits keeps both there (bWide).
 type auction struct {
-	id        string             // a copy of the auction id
+	id        arena.Ref          // in the table's ids
 	anchor    int64              // bid_request event time, else the first event's
 	billed0   int32              // the billed amount, when bits has bBilled
 	prices0   [inlineBids]int32  // prices of the inline bids: see packLat

@@ -72,7 +72,7 @@ func (p *Processor) Snapshot() *State {
 			as.Prices = append(as.Prices, b.price)
 			as.Latencies = append(as.Latencies, b.latency)
 		}
-		s.Auctions[a.id] = as
+		s.Auctions[p.auctions.id(a)] = as // a view: never written again
 	})
 	return s
 }

@@ -4,11 +4,12 @@ import (
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/questline/questline/processors/internal/arena"
 	"github.com/questline/questline/processors/internal/hashindex"
 )
 
 // chunkAuctions is the number of auctions in a chunk of an auction table:
-// 1,024 records of 88 bytes are 11 pages of 8 KiB, which a large
+// 1,024 records of 80 bytes are 10 pages of 8 KiB, which a large
 // allocation takes without rounding.
 const chunkAuctions = 1024
 
@@ -20,9 +21,13 @@ const chunkAuctions = 1024
 // rounding, the map's entries and their growth, and gives the garbage
 // collector a few large objects to mark instead of three small ones per
 // auction. Chunks are kept once made (a peak of auctions keeps its
-// memory, as a map's buckets did); the index shrinks.
+// memory, as a map's buckets did); the index shrinks. The ids are in a
+// byte arena (since session 9; a string each before: a 16-byte header in
+// the record and an allocation of 8 bytes or more), so the records hold no
+// pointer.
 type auctionTable struct {
 	index  hashindex.Index // slot numbers by hashID(id)
+	ids    arena.Names     // the auctions' ids
 	chunks []*[chunkAuctions]auction
 	free   []int32  // freed slots
 	users  []string // by slot: the auction's user, kept only where a filter needs it
@@ -40,7 +45,7 @@ func (t *auctionTable) at(s int32) *auction {
 // find returns the auction of id (nil: none), its slot and the hash of id.
 func (t *auctionTable) find(id string) (*auction, int32, uint64) {
 	h := hashID(id)
-	if s, ok := t.index.Find(h, func(s uint32) bool { return t.at(int32(s)).id == id }); ok {
+	if s, ok := t.index.Find(h, func(s uint32) bool { return t.ids.Equal(t.at(int32(s)).id, id) }); ok {
 		return t.at(int32(s)), int32(s), h
 	}
 	return nil, -1, h
@@ -67,7 +72,7 @@ func (t *auctionTable) add(id string, h uint64, user string, keepUser bool) (*au
 		t.users[s] = strings.Clone(user)
 	}
 	a := t.at(s)
-	a.id = strings.Clone(id)
+	a.id = t.ids.Add(id)
 	a.set(bLive, true)
 	return a, s
 }
@@ -81,9 +86,15 @@ func (t *auctionTable) user(s int32) string {
 	return ""
 }
 
-// remove frees a, in slot s.
+// id returns the id of a, a view of the arena's bytes: clone it to keep it
+// (a view keeps its whole chunk).
+func (t *auctionTable) id(a *auction) string { return t.ids.View(a.id) }
+
+// remove frees a, in slot s (compact, after removals, shrinks the index
+// and the ids).
 func (t *auctionTable) remove(a *auction, s int32) {
-	t.index.Remove(hashID(a.id), uint32(s))
+	t.index.Remove(hashID(t.id(a)), uint32(s))
+	t.ids.Free(a.id)
 	t.more.drop(a)
 	*a = auction{}
 	if int(s) < len(t.users) {
@@ -102,6 +113,14 @@ func (t *auctionTable) each(fn func(a *auction, s int32)) {
 			}
 		}
 	}
+}
+
+// compact shrinks the index and the ids' arena after removals.
+func (t *auctionTable) compact() {
+	t.index.Shrink()
+	t.ids.Compact(func(move func(arena.Ref) arena.Ref) {
+		t.each(func(a *auction, _ int32) { a.id = move(a.id) })
+	})
 }
 
 // len returns the number of auctions.

@@ -380,7 +380,7 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 				p.expire = min(p.expire, x)
 			}
 		})
-		p.auctions.index.Shrink()
+		p.auctions.compact()
 	}
 	rows, irows := p.rows, p.irows
 	p.rows, p.irows = p.rows[:0], p.irows[:0]

@@ -406,13 +406,13 @@ func TestInlineBidWords(t *testing.T) {
 	}
 }
 
-// TestAuctionChunkPages: an auction record is 88 bytes and a chunk of
+// TestAuctionChunkPages: an auction record is 80 bytes and a chunk of
 // them a whole number of 8 KiB pages (a large allocation is rounded up to
 // pages: a field added to the record, or another chunk size, would waste
 // up to a page per chunk unnoticed).
 func TestAuctionChunkPages(t *testing.T) {
 	size := unsafe.Sizeof(auction{})
-	if size != 88 || size*chunkAuctions%8192 != 0 {
+	if size != 80 || size*chunkAuctions%8192 != 0 {
 		t.Fatalf("auction record %d bytes, chunk %d bytes", size, size*chunkAuctions)
 	}
 }
