@@ -49,7 +49,7 @@ func (h *Handler) scheduleDrop(ctx context.Context, w http.ResponseWriter, r *ht
 		return
 	}
 	now := h.cfg.now().UnixMilli()
-	e := newEvent(event.DropScheduled, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
+	e := newEvent(event.DropScheduled, eventID(r, key, q.DropID), now, key)
 	e.DropID, e.CreatorID, e.OfferID = q.DropID, q.CreatorID, q.OfferID
 	e.StartsAt, e.EndsAt, e.Inventory = starts, ends, *q.Inventory
 	e.Has = event.HasStartsAt | event.HasEndsAt | event.HasInventory
@@ -76,7 +76,7 @@ func (h *Handler) startDrop(ctx context.Context, w http.ResponseWriter, r *http.
 		return
 	}
 	now := h.cfg.now().UnixMilli()
-	e := newEvent(event.DropStarted, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
+	e := newEvent(event.DropStarted, eventID(r, key), now, key)
 	e.DropID, e.CreatorID = r.PathValue("drop_id"), q.CreatorID
 	rec := &Record{Kind: KindStart, DropID: e.DropID, At: now, EventID: e.ID, CreatorID: q.CreatorID, Inventory: q.Inventory}
 	if q.EndsAt != "" {
@@ -104,7 +104,7 @@ func (h *Handler) endDrop(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return
 	}
 	now := h.cfg.now().UnixMilli()
-	e := newEvent(event.DropEnded, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
+	e := newEvent(event.DropEnded, eventID(r, key), now, key)
 	e.DropID = r.PathValue("drop_id")
 	h.lifecycle(ctx, w, e, &Record{Kind: KindEnd, DropID: e.DropID, At: now, EventID: e.ID})
 }

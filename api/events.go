@@ -19,15 +19,22 @@ import (
 // writes have the same event_id when the request is retried.
 const IdempotencyHeader = "Idempotency-Key"
 
-// eventID returns the event_id of the event written by request r: derived
-// from its Idempotency-Key and route when it has one, else fresh.
-func eventID(r *http.Request, idemKey string) string {
+// eventID returns the event_id of the event written by request r for key:
+// derived from its Idempotency-Key when it has one, else fresh. An
+// Idempotency-Key names one request of one caller, so the id is derived
+// from the key's id, the route, the Idempotency-Key and subject (the ids
+// naming what the body acts on, e.g. a drop_id, a quest_id and user_id):
+// two different requests that happen to share an Idempotency-Key must not
+// share an event_id, or downstream would drop the second as a duplicate
+// and the claims fold would skip the second drop's record.
+func eventID(r *http.Request, key ingest.Key, subject ...string) string {
+	idemKey := r.Header.Get(IdempotencyHeader)
 	if idemKey == "" {
 		b := make([]byte, 16)
 		rand.Read(b)
 		return "api-" + hex.EncodeToString(b)
 	}
-	return "idem-" + hashID(r.Method, r.URL.Path, idemKey)
+	return "idem-" + hashID(append([]string{key.ID, r.Method, r.URL.Path, idemKey}, subject...)...)
 }
 
 // OutcomeEventID is the event_id of the outcome event (drop_claimed or

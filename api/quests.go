@@ -73,7 +73,7 @@ func (h *Handler) defineQuest(ctx context.Context, w http.ResponseWriter, r *htt
 		h.fail(w, http.StatusBadRequest, "min_duration_ms: required", 0)
 		return
 	}
-	e := newEvent(event.QuestDefined, eventID(r, r.Header.Get(IdempotencyHeader)), h.cfg.now().UnixMilli(), key)
+	e := newEvent(event.QuestDefined, eventID(r, key, q.QuestID), h.cfg.now().UnixMilli(), key)
 	e.QuestID, e.Title = q.QuestID, q.Title
 	e.MinDurationMs, e.Has = *q.MinDurationMs, event.HasMinDurationMs
 	if q.MaxDurationMs != nil {
@@ -105,8 +105,8 @@ func (h *Handler) startQuest(ctx context.Context, w http.ResponseWriter, r *http
 	questID, now := r.PathValue("quest_id"), h.cfg.now().UnixMilli()
 	token, attempt := h.tokens.issue(questID, q.UserID, now)
 	id := "qs-" + attempt
-	if k := r.Header.Get(IdempotencyHeader); k != "" {
-		id = eventID(r, k)
+	if r.Header.Get(IdempotencyHeader) != "" {
+		id = eventID(r, key, q.UserID)
 	}
 	e := newEvent(event.QuestStarted, id, now, key)
 	e.QuestID, e.UserID, e.DeviceID, e.SessionID = questID, q.UserID, q.DeviceID, q.SessionID
@@ -143,8 +143,8 @@ func (h *Handler) completeQuest(ctx context.Context, w http.ResponseWriter, r *h
 		return
 	}
 	id := "qc-" + attempt
-	if k := r.Header.Get(IdempotencyHeader); k != "" {
-		id = eventID(r, k)
+	if r.Header.Get(IdempotencyHeader) != "" {
+		id = eventID(r, key, q.UserID)
 	}
 	e := newEvent(event.QuestCompleted, id, now, key)
 	e.QuestID, e.UserID, e.DeviceID, e.SessionID = questID, q.UserID, q.DeviceID, q.SessionID
