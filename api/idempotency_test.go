@@ -58,3 +58,22 @@ func TestIdempotencyKeyScopedToRequest(t *testing.T) {
 		t.Errorf("a retry of define q2 has event_id %q, not the first's", again.str("event_id"))
 	}
 }
+
+// TestAttemptCompletesOnce: one attempt is one quest_completed downstream
+// however it is re-sent, with or without an Idempotency-Key, whatever the
+// key: a caller cannot count one attempt twice by varying the header.
+func TestAttemptCompletesOnce(t *testing.T) {
+	base := startInstance(t, newBroker(t)).srv.URL
+	st := call(t, base, "POST", "/v1/quests/q1/start", serverKey, map[string]any{"user_id": "u1"})
+	if st.code != 200 {
+		t.Fatalf("start: %d %v", st.code, st.body)
+	}
+	body := map[string]any{"user_id": "u1", "attempt": st.str("attempt")}
+	first := call(t, base, "POST", "/v1/quests/q1/complete", serverKey, body)
+	for _, k := range []string{"k1", "k2"} {
+		a := call(t, base, "POST", "/v1/quests/q1/complete", serverKey, body, IdempotencyHeader, k)
+		if a.code != 200 || a.str("event_id") != first.str("event_id") {
+			t.Errorf("completing the attempt again with Idempotency-Key %s: %d event_id %q, the first %q", k, a.code, a.str("event_id"), first.str("event_id"))
+		}
+	}
+}

@@ -122,8 +122,9 @@ type completeQuestReq struct {
 
 // completeQuest: POST /v1/quests/{quest_id}/complete → quest_completed,
 // with duration_ms measured by the server: now − the attempt's start. Its
-// event_id is derived from the attempt (or the Idempotency-Key), so an
-// attempt completes once downstream however often it is sent.
+// event_id is derived from the attempt alone (an Idempotency-Key is
+// ignored), so an attempt completes once downstream however often it is
+// sent.
 func (h *Handler) completeQuest(ctx context.Context, w http.ResponseWriter, r *http.Request, key ingest.Key) {
 	var q completeQuestReq
 	if !h.decode(w, r, &q) {
@@ -142,11 +143,9 @@ func (h *Handler) completeQuest(ctx context.Context, w http.ResponseWriter, r *h
 		h.fail(w, http.StatusBadRequest, err.Error(), 0)
 		return
 	}
-	id := "qc-" + attempt
-	if r.Header.Get(IdempotencyHeader) != "" {
-		id = eventID(r, key, q.UserID)
-	}
-	e := newEvent(event.QuestCompleted, id, now, key)
+	// The attempt, not the Idempotency-Key, names the completion: an
+	// Idempotency-Key per send would count one attempt several times.
+	e := newEvent(event.QuestCompleted, "qc-"+attempt, now, key)
 	e.QuestID, e.UserID, e.DeviceID, e.SessionID = questID, q.UserID, q.DeviceID, q.SessionID
 	// Instances' clocks may differ a little: never a negative duration.
 	e.DurationMs, e.Has = max(0, now-started), event.HasDurationMs
