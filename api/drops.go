@@ -121,7 +121,7 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, e *event
 		h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
 		return
 	}
-	p, off, err := h.appendClaims(ctx, rec)
+	p, off, err := h.seq.append(ctx, rec)
 	if err != nil {
 		h.unavailable(w, "appending to the claims log", err)
 		return

@@ -123,14 +123,3 @@ func (h *Handler) writeEvents(ctx context.Context, es ...*event.Event) error {
 	}
 	return h.cl.ProduceSync(ctx, recs...).FirstErr()
 }
-
-// appendClaims appends r to questline.claims (keyed by drop_id) and
-// returns where it landed once Kafka acknowledged it.
-func (h *Handler) appendClaims(ctx context.Context, r *Record) (partition int32, offset int64, err error) {
-	rec := &kgo.Record{Topic: kafka.TopicClaims, Key: []byte(r.DropID), Value: r.Marshal()}
-	res := h.cl.ProduceSync(ctx, rec)
-	if err := res.FirstErr(); err != nil {
-		return 0, 0, err
-	}
-	return res[0].Record.Partition, res[0].Record.Offset, nil
-}
