@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -41,6 +42,36 @@ func TestDecodeStrict(t *testing.T) {
 		json.Unmarshal(w.Body.Bytes(), &a)
 		if ok || w.Code != 400 || !strings.Contains(a.Error, want) {
 			t.Errorf("%s: ok %v, %d %s; want 400 with %q", body, ok, w.Code, w.Body, want)
+		}
+	}
+}
+
+// TestUnroutedAnswersJSON: a path under /v1/ that no route serves, and a
+// route called with another method, are answered in the API's error shape
+// (JSON with server_time; 405 with Allow), not ServeMux's plain text.
+func TestUnroutedAnswersJSON(t *testing.T) {
+	base := startInstance(t, newBroker(t)).srv.URL
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"GET", "/v1/nope", 404, ""},
+		{"GET", "/v1/drops/d1/claims", 405, "POST"},
+		{"DELETE", "/v1/drops/d1", 405, "GET, HEAD"},
+		{"PUT", "/v1/quests", 405, "POST"},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, nil)
+		req.Header.Set("Authorization", "Bearer "+serverKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&a)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || err != nil || a["error"] == nil || a["server_time"] == nil || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d Allow %q %v (%v); want %d Allow %q, JSON error", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), a, err, tc.code, tc.allow)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/ingest"
@@ -29,7 +30,34 @@ func (h *Handler) register(mux *http.ServeMux) []string {
 		patterns = append(patterns, rt.pattern)
 	}
 	mux.HandleFunc(OpenAPIPattern, serveOpenAPI)
+	mux.Handle(unroutedPattern, h.unrouted(mux))
 	return append(patterns, OpenAPIPattern)
+}
+
+// unroutedPattern catches what no route of mux serves under /v1/, so that
+// it is answered in the API's JSON error shape, not ServeMux's plain text.
+const unroutedPattern = "/v1/"
+
+// unrouted answers a request no route of mux serves: 405 with Allow when
+// its path is routed for other methods (ingest's under questline run
+// included), else 404.
+func (h *Handler) unrouted(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := *r
+			probe.Method = m
+			if _, p := mux.Handler(&probe); p != "" && p != unroutedPattern {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			h.fail(w, http.StatusNotFound, "no such route (see /v1/openapi.json)", 0)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		h.fail(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (Allow: "+strings.Join(allow, ", ")+")", 0)
+	})
 }
 
 // write validates e, writes it (catalog copies first) and answers 200
