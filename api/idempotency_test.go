@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/questline/questline/event"
 	"github.com/questline/questline/ingest"
 )
 
@@ -26,6 +27,9 @@ func TestIdempotencyKeyScopedToRequest(t *testing.T) {
 			t.Fatalf("%s: %d %v", what, a.code, a.body)
 		}
 		id := a.str("event_id")
+		if !event.APIEventID(id) {
+			t.Errorf("%s: event_id %q is not reserved for server keys (event.APIEventID)", what, id)
+		}
 		if prev, dup := ids[id]; dup {
 			t.Errorf("%s has the event_id of %s (%s)", what, prev, id)
 		}
@@ -70,6 +74,11 @@ func TestAttemptCompletesOnce(t *testing.T) {
 	}
 	body := map[string]any{"user_id": "u1", "attempt": st.str("attempt")}
 	first := call(t, base, "POST", "/v1/quests/q1/complete", serverKey, body)
+	for _, id := range []string{st.str("event_id"), first.str("event_id"), OutcomeEventID("d", "c")} {
+		if !event.APIEventID(id) {
+			t.Errorf("event_id %q is not reserved for server keys (event.APIEventID)", id)
+		}
+	}
 	for _, k := range []string{"k1", "k2"} {
 		a := call(t, base, "POST", "/v1/quests/q1/complete", serverKey, body, IdempotencyHeader, k)
 		if a.code != 200 || a.str("event_id") != first.str("event_id") {
