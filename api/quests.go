@@ -171,6 +171,10 @@ func (h *Handler) completeQuest(ctx context.Context, w http.ResponseWriter, r *h
 		h.fail(w, http.StatusBadRequest, err.Error(), 0)
 		return
 	}
+	if now-started > h.cfg.attemptMaxAge.Milliseconds() {
+		h.fail(w, http.StatusBadRequest, "attempt: expired (started more than "+h.cfg.attemptMaxAge.String()+" ago); start the quest again", 0)
+		return
+	}
 	// The attempt, not the Idempotency-Key, names the completion: an
 	// Idempotency-Key per send would count one attempt several times.
 	e := newEvent(event.QuestCompleted, "qc-"+attempt, now, key)
