@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -79,6 +80,7 @@ func (s *sequencer) run(ctx context.Context) error {
 		fs.EachError(func(t string, p int32, err error) {
 			s.log.Warn("reading the claims log", "topic", t, "partition", p, "err", err)
 		})
+		var lost error
 		s.mu.Lock()
 		fs.EachPartition(func(ft kgo.FetchTopicPartition) {
 			f := s.folds[ft.Partition]
@@ -87,6 +89,15 @@ func (s *sequencer) run(ctx context.Context) error {
 				s.folds[ft.Partition] = f
 			}
 			for _, r := range ft.Records {
+				if r.Offset != f.next && lost == nil {
+					// Offsets of this log are contiguous (no transactions,
+					// no compaction): a jump is records deleted under the
+					// reader (kgo resets to the start of what is left).
+					lost = errLost(r.Partition, f.next, r.Offset)
+				}
+				if lost != nil {
+					return
+				}
 				rec, err := ParseRecord(r.Value)
 				if err != nil {
 					s.m.badRecords.Inc()
@@ -104,12 +115,16 @@ func (s *sequencer) run(ctx context.Context) error {
 		close(s.advanced)
 		s.advanced = make(chan struct{})
 		s.mu.Unlock()
+		if lost != nil {
+			return lost
+		}
 		s.checkReady(ctx, ends, t0)
 	}
 }
 
 // endOffsets lists the end of every partition of questline.claims,
-// retrying until the broker answers.
+// retrying until the broker answers, and returns errLost when a partition
+// no longer begins at offset 0.
 func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
 	adm := kadm.NewClient(s.cl)
 	for {
@@ -117,13 +132,21 @@ func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
 		if err == nil {
 			err = listed.Error()
 		}
+		ends := map[int32]int64{}
 		if err == nil {
-			ends := map[int32]int64{}
 			listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
-			if len(ends) > 0 {
-				return ends, nil
+			if len(ends) == 0 {
+				err = errors.New("topic " + kafka.TopicClaims + " has no partitions")
 			}
-			err = errors.New("topic " + kafka.TopicClaims + " has no partitions")
+		}
+		var starts kadm.ListedOffsets
+		if err == nil {
+			if starts, err = adm.ListStartOffsets(ctx, kafka.TopicClaims); err == nil {
+				err = starts.Error()
+			}
+		}
+		if err == nil {
+			return ends, lostAtStart(starts)
 		}
 		s.log.Warn("listing the end of the claims log; retrying", "err", err)
 		select {
@@ -137,6 +160,25 @@ func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
 // checkReady closes ready once the folds reached ends and the layout is
 // known; caught up without a layout (a new log), it appends one with the
 // topic's partition count, and is ready once that is folded.
+// errLost is the error of a claims log whose partition p lacks the
+// records from offset want to got: decisions and drop state lost, so the
+// instance must not decide or answer from the rest.
+func errLost(p int32, want, got int64) error {
+	return fmt.Errorf("questline.claims partition %d: records from offset %d to %d were deleted (a retention or delete-records on the claims log): the claims decided there and their drops' state are lost, and deciding from the rest could grant an inventory again; restore the records or start a new log, and keep retention.ms=-1", p, want, got)
+}
+
+// lostAtStart returns errLost for a partition that no longer begins at
+// offset 0.
+func lostAtStart(starts kadm.ListedOffsets) error {
+	var lost error
+	starts.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 && lost == nil {
+			lost = errLost(o.Partition, 0, o.Offset)
+		}
+	})
+	return lost
+}
+
 func (s *sequencer) checkReady(ctx context.Context, ends map[int32]int64, t0 time.Time) {
 	select {
 	case <-s.ready:
