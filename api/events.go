@@ -92,6 +92,25 @@ func outcomeEvent(d *Decision) *event.Event {
 	return e
 }
 
+// dropEvent returns the event of drop record r (a schedule, start or
+// end): the answering instance and the outcome relay both build it from
+// the record, so both write the same event.
+func dropEvent(r *Record) *event.Event {
+	t := map[string]event.Type{KindSchedule: event.DropScheduled, KindStart: event.DropStarted, KindEnd: event.DropEnded}[r.Kind]
+	e := newEvent(t, r.EventID, r.At, ingest.Key{ID: r.KeyID})
+	e.DropID, e.CreatorID, e.OfferID = r.DropID, r.CreatorID, r.OfferID
+	switch {
+	case r.Kind == KindSchedule:
+		e.StartsAt, e.EndsAt, e.Has = r.StartsAt, r.EndsAt, e.Has|event.HasStartsAt|event.HasEndsAt
+	case r.EndsAt > 0: // a start's ends_at (0: none)
+		e.EndsAt, e.Has = r.EndsAt, e.Has|event.HasEndsAt
+	}
+	if r.Inventory != nil {
+		e.Inventory, e.Has = *r.Inventory, e.Has|event.HasInventory
+	}
+	return e
+}
+
 // eventRecord returns e's record of questline.events, keyed as ingest
 // keys it (user_id, else drop_id or quest_id).
 func eventRecord(e *event.Event) *kgo.Record {

@@ -79,13 +79,13 @@ type Fold struct {
 	partition int32
 	drops     map[string]*Drop
 	claims    map[string]*Decision
-	applied   map[string]struct{} // event ids of the drop records applied
-	next      int64               // the offset after the last applied record
+	applied   map[string]int64 // event id of each drop record applied → its offset
+	next      int64            // the offset after the last applied record
 }
 
 // NewFold returns the empty state of partition p.
 func NewFold(p int32) *Fold {
-	return &Fold{partition: p, drops: map[string]*Drop{}, claims: map[string]*Decision{}, applied: map[string]struct{}{}}
+	return &Fold{partition: p, drops: map[string]*Drop{}, claims: map[string]*Decision{}, applied: map[string]int64{}}
 }
 
 // Next returns the offset after the last record applied.
@@ -93,6 +93,13 @@ func (f *Fold) Next() int64 { return f.next }
 
 // Drop returns the drop id, or nil.
 func (f *Fold) Drop(id string) *Drop { return f.drops[id] }
+
+// Applied returns the offset of the drop record that applied eventID (the
+// first of its retries), if any.
+func (f *Fold) Applied(eventID string) (offset int64, ok bool) {
+	offset, ok = f.applied[eventID]
+	return offset, ok
+}
 
 // Claim returns the decision on claim_id id, or nil.
 func (f *Fold) Claim(id string) *Decision { return f.claims[id] }
@@ -110,7 +117,7 @@ func (f *Fold) Apply(offset int64, r *Record) (d *Decision, conflict bool) {
 		if _, dup := f.applied[r.EventID]; dup {
 			return nil, false
 		}
-		f.applied[r.EventID] = struct{}{}
+		f.applied[r.EventID] = offset
 	}
 	switch r.Kind {
 	case KindSchedule:

@@ -53,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_api_relay_outcome_events_total",
-			Help: "Claim outcome events written by the outcome relay (duplicates of the answering instance's included).",
+			Help: "Claim outcome and drop lifecycle events written by the outcome relay (duplicates of the answering instance's included).",
 		}),
 		relayFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_api_relay_failures_total",

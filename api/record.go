@@ -31,12 +31,13 @@ type Record struct {
 	StartsAt  int64  `json:"starts_at,omitempty"` // schedule
 	EndsAt    int64  `json:"ends_at,omitempty"`   // schedule, start (0: none)
 	Inventory *int64 `json:"inventory,omitempty"` // schedule, start (nil: unchanged)
+	OfferID   string `json:"offer_id,omitempty"`  // schedule
 
 	// Claim records.
 	ClaimID  string `json:"claim_id,omitempty"`
 	UserID   string `json:"user_id,omitempty"`
 	DeviceID string `json:"device_id,omitempty"`
-	KeyID    string `json:"key_id,omitempty"` // the API key's non-secret id
+	KeyID    string `json:"key_id,omitempty"` // the API key's non-secret id (drop records too)
 
 	// Layout records.
 	Partitions int32 `json:"partitions,omitempty"`
