@@ -108,7 +108,9 @@ func (s *sequencer) run(ctx context.Context) error {
 				if rec.Kind == KindLayout && r.Partition == 0 && s.layout == 0 {
 					s.layout = rec.Partitions
 				}
-				f.Apply(r.Offset, &rec)
+				if d, _ := f.Apply(r.Offset, &rec); d != nil && d.Offset == r.Offset {
+					s.m.decisions.Inc() // a new decision, not a repeat's
+				}
 				s.m.applied.Inc()
 			}
 		})
