@@ -121,6 +121,11 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, rec *Rec
 		h.unavailable(w, "reading the claims log", err)
 		return
 	}
+	if first, _, ok := h.seq.applied(p, rec.EventID); ok {
+		// A retry's record is skipped by the fold: write the event of
+		// the record it applied, as the relay does (one content per id).
+		e = dropEvent(&first)
+	}
 	d, _ := h.seq.drop(rec.DropID)
 	h.write(ctx, w, e, map[string]any{"drop": h.dropView(&d)})
 }

@@ -98,7 +98,7 @@ func (h *Handler) relay(ctx context.Context, recs []*kgo.Record) error {
 			if err := h.seq.wait(ctx, r.Partition, r.Offset); err != nil {
 				return err
 			}
-			if off, ok := h.seq.applied(r.Partition, rec.EventID); ok && off == r.Offset {
+			if _, off, ok := h.seq.applied(r.Partition, rec.EventID); ok && off == r.Offset {
 				// The API validated it before appending; a record
 				// written by another hand may not be valid.
 				e := dropEvent(&rec)

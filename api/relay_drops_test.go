@@ -67,3 +67,33 @@ func TestRelayWritesUnansweredDropEvents(t *testing.T) {
 		t.Errorf("drop_started %+v", es[0])
 	}
 }
+
+// TestRetriedDropRequestWritesTheFirstEvent: a retried schedule (same
+// Idempotency-Key, so the same event_id) writes the event of the record
+// the fold applied, the first, as the relay does: one event_id, one
+// content, whichever writer downstream keeps.
+func TestRetriedDropRequestWritesTheFirstEvent(t *testing.T) {
+	brokers := newBroker(t)
+	clk := &clock{t: time.Now()}
+	base := startInstance(t, brokers, Clock(clk.now)).srv.URL
+	body := map[string]any{"drop_id": "d1", "creator_id": "cr", "inventory": 3,
+		"starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"}
+	first := call(t, base, "POST", "/v1/drops", serverKey, body, IdempotencyHeader, "s1")
+	clk.add(5 * time.Second)
+	again := call(t, base, "POST", "/v1/drops", serverKey, body, IdempotencyHeader, "s1")
+	if first.code != 200 || again.code != 200 || first.str("event_id") != again.str("event_id") {
+		t.Fatalf("schedule and its retry: %v, %v", first.body, again.body)
+	}
+	var ts []int64
+	for _, r := range eventRecords(t, brokers) {
+		if e := decodeEvent(t, r); e.ID == first.str("event_id") && !kafka.IsCatalogCopy(r) {
+			ts = append(ts, e.TS)
+		}
+	}
+	for _, v := range ts {
+		if v != ts[0] {
+			t.Errorf("the retried schedule's events have different times %v: two contents under one event_id", ts)
+			break
+		}
+	}
+}

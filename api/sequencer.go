@@ -295,15 +295,15 @@ func (s *sequencer) claim(p int32, claimID string) (Decision, bool) {
 	return Decision{}, false
 }
 
-// applied returns the offset of the drop record of partition p that
-// applied eventID, if any.
-func (s *sequencer) applied(p int32, eventID string) (int64, bool) {
+// applied returns the drop record of partition p that applied eventID,
+// and its offset, if any.
+func (s *sequencer) applied(p int32, eventID string) (Record, int64, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if f := s.folds[p]; f != nil {
 		return f.Applied(eventID)
 	}
-	return 0, false
+	return Record{}, 0, false
 }
 
 // claimAnywhere returns a copy of the decision on claimID in any partition.
