@@ -159,14 +159,11 @@ func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
 	}
 }
 
-// checkReady closes ready once the folds reached ends and the layout is
-// known; caught up without a layout (a new log), it appends one with the
-// topic's partition count, and is ready once that is folded.
 // errLost is the error of a claims log whose partition p lacks the
 // records from offset want to got: decisions and drop state lost, so the
 // instance must not decide or answer from the rest.
 func errLost(p int32, want, got int64) error {
-	return fmt.Errorf("questline.claims partition %d: records from offset %d to %d were deleted (a retention or delete-records on the claims log): the claims decided there and their drops' state are lost, and deciding from the rest could grant an inventory again; restore the records or start a new log, and keep retention.ms=-1", p, want, got)
+	return fmt.Errorf("questline.claims partition %d: records from offset %d up to %d were deleted (a retention or delete-records on the claims log): the claims decided there and their drops' state are lost, and deciding from the rest could grant an inventory again; restore the records or start a new log, and keep retention.ms=-1", p, want, got)
 }
 
 // lostAtStart returns errLost for a partition that no longer begins at
@@ -181,6 +178,9 @@ func lostAtStart(starts kadm.ListedOffsets) error {
 	return lost
 }
 
+// checkReady closes ready once the folds reached ends and the layout is
+// known; caught up without a layout (a new log), it appends one with the
+// topic's partition count, and is ready once that is folded.
 func (s *sequencer) checkReady(ctx context.Context, ends map[int32]int64, t0 time.Time) {
 	select {
 	case <-s.ready:
