@@ -48,7 +48,7 @@ func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if !known {
 		rec := &Record{Kind: KindClaim, DropID: dropID, At: h.cfg.now().UnixMilli(),
 			ClaimID: q.ClaimID, UserID: q.UserID, DeviceID: q.DeviceID, KeyID: key.ID}
-		p, off, err := h.appendClaims(ctx, rec)
+		p, off, err := h.seq.append(ctx, rec)
 		if err != nil {
 			h.unavailable(w, "appending to the claims log", err)
 			return

@@ -13,7 +13,7 @@ import (
 // ordinary events with catalog copies. A request that fails after the
 // first step answers 503; its retry (same Idempotency-Key, so the same
 // event_id) appends the record again, which the fold skips, and writes the
-// event.
+// event; without a retry, the outcome relay writes it from the record.
 
 type scheduleDropReq struct {
 	DropID    string `json:"drop_id"`
@@ -48,13 +48,8 @@ func (h *Handler) scheduleDrop(ctx context.Context, w http.ResponseWriter, r *ht
 		h.fail(w, http.StatusBadRequest, err.Error(), 0)
 		return
 	}
-	now := h.cfg.now().UnixMilli()
-	e := newEvent(event.DropScheduled, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
-	e.DropID, e.CreatorID, e.OfferID = q.DropID, q.CreatorID, q.OfferID
-	e.StartsAt, e.EndsAt, e.Inventory = starts, ends, *q.Inventory
-	e.Has = event.HasStartsAt | event.HasEndsAt | event.HasInventory
-	h.lifecycle(ctx, w, e, &Record{Kind: KindSchedule, DropID: q.DropID, At: now, EventID: e.ID, CreatorID: q.CreatorID,
-		StartsAt: starts, EndsAt: ends, Inventory: q.Inventory})
+	h.lifecycle(ctx, w, &Record{Kind: KindSchedule, DropID: q.DropID, At: h.cfg.now().UnixMilli(), EventID: eventID(r, key, q.DropID),
+		KeyID: key.ID, CreatorID: q.CreatorID, OfferID: q.OfferID, StartsAt: starts, EndsAt: ends, Inventory: q.Inventory})
 }
 
 type startDropReq struct {
@@ -76,9 +71,8 @@ func (h *Handler) startDrop(ctx context.Context, w http.ResponseWriter, r *http.
 		return
 	}
 	now := h.cfg.now().UnixMilli()
-	e := newEvent(event.DropStarted, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
-	e.DropID, e.CreatorID = r.PathValue("drop_id"), q.CreatorID
-	rec := &Record{Kind: KindStart, DropID: e.DropID, At: now, EventID: e.ID, CreatorID: q.CreatorID, Inventory: q.Inventory}
+	rec := &Record{Kind: KindStart, DropID: r.PathValue("drop_id"), At: now, EventID: eventID(r, key),
+		KeyID: key.ID, CreatorID: q.CreatorID, Inventory: q.Inventory}
 	if q.EndsAt != "" {
 		ends, err := parseTime("ends_at", q.EndsAt)
 		if err != nil {
@@ -89,12 +83,9 @@ func (h *Handler) startDrop(ctx context.Context, w http.ResponseWriter, r *http.
 			h.fail(w, http.StatusBadRequest, "ends_at: must be in the future", 0)
 			return
 		}
-		e.EndsAt, e.Has, rec.EndsAt = ends, e.Has|event.HasEndsAt, ends
+		rec.EndsAt = ends
 	}
-	if q.Inventory != nil {
-		e.Inventory, e.Has = *q.Inventory, e.Has|event.HasInventory
-	}
-	h.lifecycle(ctx, w, e, rec)
+	h.lifecycle(ctx, w, rec)
 }
 
 // endDrop: POST /v1/drops/{drop_id}/end → drop_ended. Ending is final.
@@ -103,16 +94,16 @@ func (h *Handler) endDrop(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if !h.decode(w, r, &q) {
 		return
 	}
-	now := h.cfg.now().UnixMilli()
-	e := newEvent(event.DropEnded, eventID(r, r.Header.Get(IdempotencyHeader)), now, key)
-	e.DropID = r.PathValue("drop_id")
-	h.lifecycle(ctx, w, e, &Record{Kind: KindEnd, DropID: e.DropID, At: now, EventID: e.ID})
+	h.lifecycle(ctx, w, &Record{Kind: KindEnd, DropID: r.PathValue("drop_id"), At: h.cfg.now().UnixMilli(), EventID: eventID(r, key), KeyID: key.ID})
 }
 
-// lifecycle validates e, appends rec to the claims log, waits until this
-// instance's fold applied it (so that a read here sees it), writes e and
-// answers with the drop as folded.
-func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, e *event.Event, rec *Record) {
+// lifecycle validates rec's event (dropEvent), appends rec to the claims
+// log, waits until this instance's fold applied it (so that a read here
+// sees it), writes the event and answers with the drop as folded. The
+// outcome relay writes the same event from the record if this instance
+// dies (or its client gives up) after the append.
+func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, rec *Record) {
+	e := dropEvent(rec)
 	if err := event.Validate(e); err != nil {
 		h.fail(w, http.StatusBadRequest, fieldName(err.Error()), 0)
 		return
@@ -121,7 +112,7 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, e *event
 		h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
 		return
 	}
-	p, off, err := h.appendClaims(ctx, rec)
+	p, off, err := h.seq.append(ctx, rec)
 	if err != nil {
 		h.unavailable(w, "appending to the claims log", err)
 		return
@@ -129,6 +120,11 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, e *event
 	if err := h.seq.wait(ctx, p, off); err != nil {
 		h.unavailable(w, "reading the claims log", err)
 		return
+	}
+	if first, _, ok := h.seq.applied(p, rec.EventID); ok {
+		// A retry's record is skipped by the fold: write the event of
+		// the record it applied, as the relay does (one content per id).
+		e = dropEvent(&first)
 	}
 	d, _ := h.seq.drop(rec.DropID)
 	h.write(ctx, w, e, map[string]any{"drop": h.dropView(&d)})

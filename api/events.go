@@ -19,15 +19,22 @@ import (
 // writes have the same event_id when the request is retried.
 const IdempotencyHeader = "Idempotency-Key"
 
-// eventID returns the event_id of the event written by request r: derived
-// from its Idempotency-Key and route when it has one, else fresh.
-func eventID(r *http.Request, idemKey string) string {
+// eventID returns the event_id of the event written by request r for key:
+// derived from its Idempotency-Key when it has one, else fresh. An
+// Idempotency-Key names one request of one caller, so the id is derived
+// from the key's id, the route, the Idempotency-Key and subject (the ids
+// naming what the body acts on, e.g. a drop_id, a quest_id and user_id):
+// two different requests that happen to share an Idempotency-Key must not
+// share an event_id, or downstream would drop the second as a duplicate
+// and the claims fold would skip the second drop's record.
+func eventID(r *http.Request, key ingest.Key, subject ...string) string {
+	idemKey := r.Header.Get(IdempotencyHeader)
 	if idemKey == "" {
 		b := make([]byte, 16)
 		rand.Read(b)
 		return "api-" + hex.EncodeToString(b)
 	}
-	return "idem-" + hashID(r.Method, r.URL.Path, idemKey)
+	return "idem-" + hashID(append([]string{key.ID, r.Method, r.URL.Path, idemKey}, subject...)...)
 }
 
 // OutcomeEventID is the event_id of the outcome event (drop_claimed or
@@ -85,6 +92,25 @@ func outcomeEvent(d *Decision) *event.Event {
 	return e
 }
 
+// dropEvent returns the event of drop record r (a schedule, start or
+// end): the answering instance and the outcome relay both build it from
+// the record, so both write the same event.
+func dropEvent(r *Record) *event.Event {
+	t := map[string]event.Type{KindSchedule: event.DropScheduled, KindStart: event.DropStarted, KindEnd: event.DropEnded}[r.Kind]
+	e := newEvent(t, r.EventID, r.At, ingest.Key{ID: r.KeyID})
+	e.DropID, e.CreatorID, e.OfferID = r.DropID, r.CreatorID, r.OfferID
+	switch {
+	case r.Kind == KindSchedule:
+		e.StartsAt, e.EndsAt, e.Has = r.StartsAt, r.EndsAt, e.Has|event.HasStartsAt|event.HasEndsAt
+	case r.EndsAt > 0: // a start's ends_at (0: none)
+		e.EndsAt, e.Has = r.EndsAt, e.Has|event.HasEndsAt
+	}
+	if r.Inventory != nil {
+		e.Inventory, e.Has = *r.Inventory, e.Has|event.HasInventory
+	}
+	return e
+}
+
 // eventRecord returns e's record of questline.events, keyed as ingest
 // keys it (user_id, else drop_id or quest_id).
 func eventRecord(e *event.Event) *kgo.Record {
@@ -115,15 +141,4 @@ func (h *Handler) writeEvents(ctx context.Context, es ...*event.Event) error {
 		}
 	}
 	return h.cl.ProduceSync(ctx, recs...).FirstErr()
-}
-
-// appendClaims appends r to questline.claims (keyed by drop_id) and
-// returns where it landed once Kafka acknowledged it.
-func (h *Handler) appendClaims(ctx context.Context, r *Record) (partition int32, offset int64, err error) {
-	rec := &kgo.Record{Topic: kafka.TopicClaims, Key: []byte(r.DropID), Value: r.Marshal()}
-	res := h.cl.ProduceSync(ctx, rec)
-	if err := res.FirstErr(); err != nil {
-		return 0, 0, err
-	}
-	return res[0].Record.Partition, res[0].Record.Offset, nil
 }

@@ -79,13 +79,13 @@ type Fold struct {
 	partition int32
 	drops     map[string]*Drop
 	claims    map[string]*Decision
-	applied   map[string]struct{} // event ids of the drop records applied
-	next      int64               // the offset after the last applied record
+	applied   map[string]appliedRecord // event id of each drop record applied → that record
+	next      int64                    // the offset after the last applied record
 }
 
 // NewFold returns the empty state of partition p.
 func NewFold(p int32) *Fold {
-	return &Fold{partition: p, drops: map[string]*Drop{}, claims: map[string]*Decision{}, applied: map[string]struct{}{}}
+	return &Fold{partition: p, drops: map[string]*Drop{}, claims: map[string]*Decision{}, applied: map[string]appliedRecord{}}
 }
 
 // Next returns the offset after the last record applied.
@@ -93,6 +93,20 @@ func (f *Fold) Next() int64 { return f.next }
 
 // Drop returns the drop id, or nil.
 func (f *Fold) Drop(id string) *Drop { return f.drops[id] }
+
+// appliedRecord is a drop record the fold applied and its offset.
+type appliedRecord struct {
+	offset int64
+	rec    Record
+}
+
+// Applied returns the drop record that applied eventID (the first of its
+// retries) and its offset, if any: its event is the one to write, by the
+// answering instance of any retry and by the relay alike.
+func (f *Fold) Applied(eventID string) (rec Record, offset int64, ok bool) {
+	a, ok := f.applied[eventID]
+	return a.rec, a.offset, ok
+}
 
 // Claim returns the decision on claim_id id, or nil.
 func (f *Fold) Claim(id string) *Decision { return f.claims[id] }
@@ -110,7 +124,7 @@ func (f *Fold) Apply(offset int64, r *Record) (d *Decision, conflict bool) {
 		if _, dup := f.applied[r.EventID]; dup {
 			return nil, false
 		}
-		f.applied[r.EventID] = struct{}{}
+		f.applied[r.EventID] = appliedRecord{offset, *r}
 	}
 	switch r.Kind {
 	case KindSchedule:

@@ -133,7 +133,7 @@ type route func(ctx context.Context, w http.ResponseWriter, r *http.Request, key
 // limit, metrics.
 func (h *Handler) handle(pattern string, fn route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := h.cfg.now()
+		start := time.Now() // wall time: cfg.now is the server clock of events
 		rw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			h.m.requests.WithLabelValues(pattern, itoa(rw.status)).Inc()

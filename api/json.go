@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -45,11 +46,56 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		h.fail(w, http.StatusBadRequest, "body: "+jsonError(err), 0)
 		return false
 	}
-	if dec.More() {
+	// dec.More would miss a stray '}' or ']' after the object.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		h.fail(w, http.StatusBadRequest, "body: unexpected data after the JSON object", 0)
 		return false
 	}
+	if msg := fieldsExact(body, v); msg != "" {
+		h.fail(w, http.StatusBadRequest, "body: "+msg, 0)
+		return false
+	}
 	return true
+}
+
+// fieldsExact returns why the top-level object of body (which decoded into
+// the struct v points to) names a field other than exactly as v's json
+// tags do, or names one twice, else "". encoding/json matches names
+// case-insensitively and keeps the last of a repeated field: a body read
+// one way by a proxy or a log and another way here.
+func fieldsExact(body []byte, v any) string {
+	known := map[string]bool{}
+	if t := reflect.TypeOf(v); t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
+		for f := range t.Elem().Fields() {
+			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+				known[name] = true
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "" // not an object: null, already decoded as nothing
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err.Error()
+		}
+		name, _ := tok.(string)
+		if !known[name] {
+			return fmt.Sprintf("unknown field %q (see /v1/openapi.json)", name)
+		}
+		if seen[name] {
+			return fmt.Sprintf("field %q given twice", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
 }
 
 // jsonError words encoding/json's errors for a client.

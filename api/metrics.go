@@ -11,6 +11,7 @@ type metrics struct {
 	badRecords    prometheus.Counter
 	catchUp       prometheus.Gauge
 	ready         prometheus.Gauge
+	decisions     prometheus.Gauge
 	relayed       prometheus.Counter
 	relayFailures prometheus.Counter
 	decisionWait  prometheus.Histogram
@@ -51,9 +52,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "questline_api_claims_ready",
 			Help: "1 once this instance has caught up with questline.claims and answers claims.",
 		}),
+		decisions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_api_claims_decisions",
+			Help: "Claim decisions held by this instance's claims fold: every one is kept for ever (about 200 bytes of heap each), so this is the memory the claims log costs every API instance.",
+		}),
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_api_relay_outcome_events_total",
-			Help: "Claim outcome events written by the outcome relay (duplicates of the answering instance's included).",
+			Help: "Claim outcome and drop lifecycle events written by the outcome relay (duplicates of the answering instance's included).",
 		}),
 		relayFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_api_relay_failures_total",
@@ -67,7 +72,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.rateLimited, m.claims, m.applied, m.badRecords,
-			m.catchUp, m.ready, m.relayed, m.relayFailures, m.decisionWait)
+			m.catchUp, m.ready, m.decisions, m.relayed, m.relayFailures, m.decisionWait)
 	}
 	return m
 }

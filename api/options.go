@@ -23,6 +23,7 @@ type config struct {
 	maxBodyBytes   int64
 	requestTimeout time.Duration
 	retryAfter     time.Duration
+	attemptMaxAge  time.Duration
 	relay          bool
 	group          string
 	reg            prometheus.Registerer
@@ -60,6 +61,12 @@ func RequestTimeout(d time.Duration) Option { return func(c *config) { c.request
 // RetryAfter is the Retry-After of a 503. Default 1s.
 func RetryAfter(d time.Duration) Option { return func(c *config) { c.retryAfter = d } }
 
+// AttemptMaxAge bounds how long after its start an attempt token completes
+// its quest (quests take minutes); an older token gets 400, so a token
+// kept or leaked does not complete the quest whenever its holder likes.
+// Default 24h.
+func AttemptMaxAge(d time.Duration) Option { return func(c *config) { c.attemptMaxAge = d } }
+
 // OutcomeRelay turns the outcome relay (a member of consumer group Group
 // writing every decided claim's outcome event) on or off. Default on.
 func OutcomeRelay(on bool) Option { return func(c *config) { c.relay = on } }
@@ -81,6 +88,7 @@ func newConfig(opts []Option) (config, error) {
 		maxBodyBytes:   64 << 10,
 		requestTimeout: 10 * time.Second,
 		retryAfter:     time.Second,
+		attemptMaxAge:  24 * time.Hour,
 		relay:          true,
 		group:          "questline-api",
 		logger:         slog.Default(),
@@ -100,8 +108,8 @@ func (c *config) validate() error {
 	if c.secret != nil && len(c.secret) < 16 {
 		errs = append(errs, errors.New("the token secret must be at least 16 bytes"))
 	}
-	if c.maxBodyBytes <= 0 || c.requestTimeout <= 0 || c.retryAfter <= 0 {
-		errs = append(errs, errors.New("MaxBodyBytes, RequestTimeout and RetryAfter must be positive"))
+	if c.maxBodyBytes <= 0 || c.requestTimeout <= 0 || c.retryAfter <= 0 || c.attemptMaxAge <= 0 {
+		errs = append(errs, errors.New("MaxBodyBytes, RequestTimeout, RetryAfter and AttemptMaxAge must be positive"))
 	}
 	if c.relay && c.group == "" {
 		errs = append(errs, errors.New("the outcome relay needs a consumer group"))

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/ingest"
@@ -29,7 +30,34 @@ func (h *Handler) register(mux *http.ServeMux) []string {
 		patterns = append(patterns, rt.pattern)
 	}
 	mux.HandleFunc(OpenAPIPattern, serveOpenAPI)
+	mux.Handle(unroutedPattern, h.unrouted(mux))
 	return append(patterns, OpenAPIPattern)
+}
+
+// unroutedPattern catches what no route of mux serves under /v1/, so that
+// it is answered in the API's JSON error shape, not ServeMux's plain text.
+const unroutedPattern = "/v1/"
+
+// unrouted answers a request no route of mux serves: 405 with Allow when
+// its path is routed for other methods (ingest's under questline run
+// included), else 404.
+func (h *Handler) unrouted(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := *r
+			probe.Method = m
+			if _, p := mux.Handler(&probe); p != "" && p != unroutedPattern {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			h.fail(w, http.StatusNotFound, "no such route (see /v1/openapi.json)", 0)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		h.fail(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (Allow: "+strings.Join(allow, ", ")+")", 0)
+	})
 }
 
 // write validates e, writes it (catalog copies first) and answers 200
@@ -73,7 +101,7 @@ func (h *Handler) defineQuest(ctx context.Context, w http.ResponseWriter, r *htt
 		h.fail(w, http.StatusBadRequest, "min_duration_ms: required", 0)
 		return
 	}
-	e := newEvent(event.QuestDefined, eventID(r, r.Header.Get(IdempotencyHeader)), h.cfg.now().UnixMilli(), key)
+	e := newEvent(event.QuestDefined, eventID(r, key, q.QuestID), h.cfg.now().UnixMilli(), key)
 	e.QuestID, e.Title = q.QuestID, q.Title
 	e.MinDurationMs, e.Has = *q.MinDurationMs, event.HasMinDurationMs
 	if q.MaxDurationMs != nil {
@@ -105,8 +133,8 @@ func (h *Handler) startQuest(ctx context.Context, w http.ResponseWriter, r *http
 	questID, now := r.PathValue("quest_id"), h.cfg.now().UnixMilli()
 	token, attempt := h.tokens.issue(questID, q.UserID, now)
 	id := "qs-" + attempt
-	if k := r.Header.Get(IdempotencyHeader); k != "" {
-		id = eventID(r, k)
+	if r.Header.Get(IdempotencyHeader) != "" {
+		id = eventID(r, key, q.UserID)
 	}
 	e := newEvent(event.QuestStarted, id, now, key)
 	e.QuestID, e.UserID, e.DeviceID, e.SessionID = questID, q.UserID, q.DeviceID, q.SessionID
@@ -122,8 +150,9 @@ type completeQuestReq struct {
 
 // completeQuest: POST /v1/quests/{quest_id}/complete → quest_completed,
 // with duration_ms measured by the server: now − the attempt's start. Its
-// event_id is derived from the attempt (or the Idempotency-Key), so an
-// attempt completes once downstream however often it is sent.
+// event_id is derived from the attempt alone (an Idempotency-Key is
+// ignored), so an attempt completes once downstream however often it is
+// sent.
 func (h *Handler) completeQuest(ctx context.Context, w http.ResponseWriter, r *http.Request, key ingest.Key) {
 	var q completeQuestReq
 	if !h.decode(w, r, &q) {
@@ -142,11 +171,13 @@ func (h *Handler) completeQuest(ctx context.Context, w http.ResponseWriter, r *h
 		h.fail(w, http.StatusBadRequest, err.Error(), 0)
 		return
 	}
-	id := "qc-" + attempt
-	if k := r.Header.Get(IdempotencyHeader); k != "" {
-		id = eventID(r, k)
+	if now-started > h.cfg.attemptMaxAge.Milliseconds() {
+		h.fail(w, http.StatusBadRequest, "attempt: expired (started more than "+h.cfg.attemptMaxAge.String()+" ago); start the quest again", 0)
+		return
 	}
-	e := newEvent(event.QuestCompleted, id, now, key)
+	// The attempt, not the Idempotency-Key, names the completion: an
+	// Idempotency-Key per send would count one attempt several times.
+	e := newEvent(event.QuestCompleted, "qc-"+attempt, now, key)
 	e.QuestID, e.UserID, e.DeviceID, e.SessionID = questID, q.UserID, q.DeviceID, q.SessionID
 	// Instances' clocks may differ a little: never a negative duration.
 	e.DurationMs, e.Has = max(0, now-started), event.HasDurationMs

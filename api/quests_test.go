@@ -196,3 +196,28 @@ func TestKafkaDown503(t *testing.T) {
 		}
 	}
 }
+
+// TestAttemptExpires: an attempt token completes its quest only within
+// AttemptMaxAge of its start: a token kept (or leaked) for days would
+// otherwise complete the quest whenever its holder likes.
+func TestAttemptExpires(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	base := startInstance(t, newBroker(t), Clock(clk.now)).srv.URL
+	start := func() map[string]any {
+		st := call(t, base, "POST", "/v1/quests/q1/start", serverKey, map[string]any{"user_id": "u1"})
+		if st.code != 200 {
+			t.Fatalf("start: %d %v", st.code, st.body)
+		}
+		return map[string]any{"user_id": "u1", "attempt": st.str("attempt")}
+	}
+	fresh := start()
+	clk.add(23 * time.Hour)
+	if a := call(t, base, "POST", "/v1/quests/q1/complete", serverKey, fresh); a.code != 200 {
+		t.Errorf("completing 23 h after the start: %d %v", a.code, a.body)
+	}
+	old := start()
+	clk.add(24*time.Hour + time.Second)
+	if a := call(t, base, "POST", "/v1/quests/q1/complete", serverKey, old); a.code != 400 || !strings.Contains(a.str("error"), "attempt: expired") {
+		t.Errorf("completing 24 h 1 s after the start: %d %v", a.code, a.body)
+	}
+}

@@ -11,6 +11,10 @@ const (
 	KindStart    = "start"    // a drop_started
 	KindEnd      = "end"      // a drop_ended
 	KindClaim    = "claim"    // a claim request
+	// KindLayout, in partition 0, fixes the number of partitions drops are
+	// placed among (the first one in log order counts): partitions added
+	// to the topic later stay unused, so a drop never changes partition.
+	KindLayout = "layout"
 )
 
 // Record is one record of questline.claims (JSON, keyed by drop_id). At
@@ -27,12 +31,16 @@ type Record struct {
 	StartsAt  int64  `json:"starts_at,omitempty"` // schedule
 	EndsAt    int64  `json:"ends_at,omitempty"`   // schedule, start (0: none)
 	Inventory *int64 `json:"inventory,omitempty"` // schedule, start (nil: unchanged)
+	OfferID   string `json:"offer_id,omitempty"`  // schedule
 
 	// Claim records.
 	ClaimID  string `json:"claim_id,omitempty"`
 	UserID   string `json:"user_id,omitempty"`
 	DeviceID string `json:"device_id,omitempty"`
-	KeyID    string `json:"key_id,omitempty"` // the API key's non-secret id
+	KeyID    string `json:"key_id,omitempty"` // the API key's non-secret id (drop records too)
+
+	// Layout records.
+	Partitions int32 `json:"partitions,omitempty"`
 }
 
 // Marshal returns r's record value.
@@ -41,7 +49,7 @@ func (r *Record) Marshal() []byte {
 	return b
 }
 
-var errBadRecord = errors.New("claims record: missing kind or drop_id")
+var errBadRecord = errors.New("claims record: missing kind or drop_id, or a layout without partitions")
 
 // ParseRecord decodes a record value. Unknown fields are ignored (records
 // written by a newer questline).
@@ -49,6 +57,12 @@ func ParseRecord(b []byte) (Record, error) {
 	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, err
+	}
+	if r.Kind == KindLayout {
+		if r.Partitions <= 0 {
+			return r, errBadRecord
+		}
+		return r, nil
 	}
 	if r.Kind == "" || r.DropID == "" {
 		return r, errBadRecord

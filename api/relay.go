@@ -10,9 +10,10 @@ import (
 	"github.com/questline/questline/kafka"
 )
 
-// The outcome relay makes every decided claim reach questline.events,
-// also when the instance that appended it crashed before writing the
-// outcome event. Each instance is a member of consumer group Group on
+// The outcome relay makes every decided claim, and every drop schedule,
+// start and end the claims fold applied, reach questline.events, also when
+// the instance that appended it crashed (or its client gave up) before
+// writing the event. Each instance is a member of consumer group Group on
 // questline.claims; for its partitions it writes the outcome event of
 // every claim record that decided its claim (the first of its claim_id),
 // taking the decision from the sequencer's fold, and commits the offsets
@@ -72,20 +73,39 @@ func (h *Handler) runRelay(ctx context.Context) error {
 }
 
 // relay writes the outcome events of the claim records among recs that
-// decided their claim, retrying until Kafka acknowledged them all or ctx
-// ends (its error is then returned).
+// decided their claim, and the events of the drop records the fold applied
+// (the first of each event_id), retrying until Kafka acknowledged them all
+// or ctx ends (its error is then returned).
 func (h *Handler) relay(ctx context.Context, recs []*kgo.Record) error {
 	var es []*event.Event
 	for _, r := range recs {
 		rec, err := ParseRecord(r.Value)
-		if err != nil || rec.Kind != KindClaim {
+		if err != nil {
 			continue
 		}
-		if err := h.seq.wait(ctx, r.Partition, r.Offset); err != nil {
-			return err
-		}
-		if d, ok := h.seq.claim(r.Partition, rec.ClaimID); ok && d.Offset == r.Offset {
-			es = append(es, outcomeEvent(&d))
+		switch rec.Kind {
+		case KindClaim:
+			if err := h.seq.wait(ctx, r.Partition, r.Offset); err != nil {
+				return err
+			}
+			if d, ok := h.seq.claim(r.Partition, rec.ClaimID); ok && d.Offset == r.Offset {
+				es = append(es, outcomeEvent(&d))
+			}
+		case KindSchedule, KindStart, KindEnd:
+			if rec.EventID == "" {
+				continue // a record without its event's id: nothing to write
+			}
+			if err := h.seq.wait(ctx, r.Partition, r.Offset); err != nil {
+				return err
+			}
+			if _, off, ok := h.seq.applied(r.Partition, rec.EventID); ok && off == r.Offset {
+				// The API validated it before appending; a record
+				// written by another hand may not be valid.
+				e := dropEvent(&rec)
+				if event.Validate(e) == nil {
+					es = append(es, e)
+				}
+			}
 		}
 	}
 	if len(es) == 0 {

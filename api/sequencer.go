@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -19,7 +20,12 @@ var errNotReady = errors.New("this API instance is still reading the claims log;
 // sequencer reads every partition of questline.claims from the start
 // (direct partition consumption, no group) and folds each partition in
 // log order. A decision is read from the fold once it has applied the
-// partition up to the deciding record.
+// partition up to the deciding record. It also appends the records
+// (append), placing each drop's by its drop_id among the layout's
+// partitions, not the topic's current count: partitions added to the
+// topic would otherwise move a drop to a partition where its state
+// (granted so far) is unknown, and a new start there would grant its
+// inventory again.
 type sequencer struct {
 	cl  *kgo.Client
 	m   *metrics
@@ -31,6 +37,8 @@ type sequencer struct {
 	ready    chan struct{} // closed once caught up with the ends at start
 	stopped  chan struct{} // closed when run returns: nothing advances any more
 	readyAt  time.Duration
+	layout   int32 // partitions drops are placed among (the first layout record's); 0: none yet
+	asked    bool  // this instance is appending a layout record
 }
 
 func newSequencer(brokers []string, m *metrics, log *slog.Logger) (*sequencer, error) {
@@ -39,6 +47,8 @@ func newSequencer(brokers []string, m *metrics, log *slog.Logger) (*sequencer, e
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.MetadataMinAge(time.Second),
+		// append places every record itself (the layout's partition).
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 	)
 	if err != nil {
 		return nil, err
@@ -61,7 +71,7 @@ func (s *sequencer) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.checkReady(ends, t0)
+	s.checkReady(ctx, ends, t0)
 	for {
 		fs := s.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -70,6 +80,7 @@ func (s *sequencer) run(ctx context.Context) error {
 		fs.EachError(func(t string, p int32, err error) {
 			s.log.Warn("reading the claims log", "topic", t, "partition", p, "err", err)
 		})
+		var lost error
 		s.mu.Lock()
 		fs.EachPartition(func(ft kgo.FetchTopicPartition) {
 			f := s.folds[ft.Partition]
@@ -78,6 +89,15 @@ func (s *sequencer) run(ctx context.Context) error {
 				s.folds[ft.Partition] = f
 			}
 			for _, r := range ft.Records {
+				if r.Offset != f.next && lost == nil {
+					// Offsets of this log are contiguous (no transactions,
+					// no compaction): a jump is records deleted under the
+					// reader (kgo resets to the start of what is left).
+					lost = errLost(r.Partition, f.next, r.Offset)
+				}
+				if lost != nil {
+					return
+				}
 				rec, err := ParseRecord(r.Value)
 				if err != nil {
 					s.m.badRecords.Inc()
@@ -85,19 +105,28 @@ func (s *sequencer) run(ctx context.Context) error {
 					f.next = r.Offset + 1
 					continue
 				}
-				f.Apply(r.Offset, &rec)
+				if rec.Kind == KindLayout && r.Partition == 0 && s.layout == 0 {
+					s.layout = rec.Partitions
+				}
+				if d, _ := f.Apply(r.Offset, &rec); d != nil && d.Offset == r.Offset {
+					s.m.decisions.Inc() // a new decision, not a repeat's
+				}
 				s.m.applied.Inc()
 			}
 		})
 		close(s.advanced)
 		s.advanced = make(chan struct{})
 		s.mu.Unlock()
-		s.checkReady(ends, t0)
+		if lost != nil {
+			return lost
+		}
+		s.checkReady(ctx, ends, t0)
 	}
 }
 
 // endOffsets lists the end of every partition of questline.claims,
-// retrying until the broker answers.
+// retrying until the broker answers, and returns errLost when a partition
+// no longer begins at offset 0.
 func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
 	adm := kadm.NewClient(s.cl)
 	for {
@@ -105,13 +134,21 @@ func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
 		if err == nil {
 			err = listed.Error()
 		}
+		ends := map[int32]int64{}
 		if err == nil {
-			ends := map[int32]int64{}
 			listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
-			if len(ends) > 0 {
-				return ends, nil
+			if len(ends) == 0 {
+				err = errors.New("topic " + kafka.TopicClaims + " has no partitions")
 			}
-			err = errors.New("topic " + kafka.TopicClaims + " has no partitions")
+		}
+		var starts kadm.ListedOffsets
+		if err == nil {
+			if starts, err = adm.ListStartOffsets(ctx, kafka.TopicClaims); err == nil {
+				err = starts.Error()
+			}
+		}
+		if err == nil {
+			return ends, lostAtStart(starts)
 		}
 		s.log.Warn("listing the end of the claims log; retrying", "err", err)
 		select {
@@ -122,25 +159,93 @@ func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
 	}
 }
 
-func (s *sequencer) checkReady(ends map[int32]int64, t0 time.Time) {
+// errLost is the error of a claims log whose partition p lacks the
+// records from offset want to got: decisions and drop state lost, so the
+// instance must not decide or answer from the rest.
+func errLost(p int32, want, got int64) error {
+	return fmt.Errorf("questline.claims partition %d: records from offset %d up to %d were deleted (a retention or delete-records on the claims log): the claims decided there and their drops' state are lost, and deciding from the rest could grant an inventory again; restore the records or start a new log, and keep retention.ms=-1", p, want, got)
+}
+
+// lostAtStart returns errLost for a partition that no longer begins at
+// offset 0.
+func lostAtStart(starts kadm.ListedOffsets) error {
+	var lost error
+	starts.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 && lost == nil {
+			lost = errLost(o.Partition, 0, o.Offset)
+		}
+	})
+	return lost
+}
+
+// checkReady closes ready once the folds reached ends and the layout is
+// known; caught up without a layout (a new log), it appends one with the
+// topic's partition count, and is ready once that is folded.
+func (s *sequencer) checkReady(ctx context.Context, ends map[int32]int64, t0 time.Time) {
 	select {
 	case <-s.ready:
 		return
 	default:
 	}
-	s.mu.RLock()
+	s.mu.Lock()
 	for p, end := range ends {
 		if end > 0 && (s.folds[p] == nil || s.folds[p].next < end) {
-			s.mu.RUnlock()
+			s.mu.Unlock()
 			return
 		}
 	}
-	s.mu.RUnlock()
+	if s.layout == 0 {
+		if !s.asked {
+			s.asked = true
+			go s.appendLayout(ctx, int32(len(ends)))
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
 	s.readyAt = time.Since(t0)
 	s.m.catchUp.Set(s.readyAt.Seconds())
 	s.m.ready.Set(1)
 	s.log.Info("caught up with the claims log; answering claims", "took", s.readyAt.String())
 	close(s.ready)
+}
+
+// appendLayout appends a layout record of n partitions to partition 0,
+// retrying until Kafka acknowledged it or ctx ends. Instances starting
+// together on a new log may each append one: the first in the log counts.
+func (s *sequencer) appendLayout(ctx context.Context, n int32) {
+	rec := &Record{Kind: KindLayout, Partitions: n}
+	for {
+		err := s.cl.ProduceSync(ctx, &kgo.Record{Topic: kafka.TopicClaims, Partition: 0, Value: rec.Marshal()}).FirstErr()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("appending the claims log's layout record; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// append appends r to its drop's partition of questline.claims (Kafka's
+// murmur2 of drop_id among the layout's partitions) and returns where it
+// landed once Kafka acknowledged it.
+func (s *sequencer) append(ctx context.Context, r *Record) (partition int32, offset int64, err error) {
+	s.mu.RLock()
+	n := s.layout
+	s.mu.RUnlock()
+	if n == 0 {
+		return 0, 0, errNotReady
+	}
+	rec := &kgo.Record{Topic: kafka.TopicClaims, Key: []byte(r.DropID), Value: r.Marshal()}
+	rec.Partition = int32(kgo.StickyKeyPartitioner(nil).ForTopic(kafka.TopicClaims).Partition(rec, int(n)))
+	res := s.cl.ProduceSync(ctx, rec)
+	if err := res.FirstErr(); err != nil {
+		return 0, 0, err
+	}
+	return res[0].Record.Partition, res[0].Record.Offset, nil
 }
 
 // Ready reports nil once caught up, else errNotReady.
@@ -188,6 +293,17 @@ func (s *sequencer) claim(p int32, claimID string) (Decision, bool) {
 		}
 	}
 	return Decision{}, false
+}
+
+// applied returns the drop record of partition p that applied eventID,
+// and its offset, if any.
+func (s *sequencer) applied(p int32, eventID string) (Record, int64, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if f := s.folds[p]; f != nil {
+		return f.Applied(eventID)
+	}
+	return Record{}, 0, false
 }
 
 // claimAnywhere returns a copy of the decision on claimID in any partition.

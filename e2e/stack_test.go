@@ -150,6 +150,13 @@ func newStack(t *testing.T, w loadgen.Windows, processes int, limits ...ingest.L
 	t.Cleanup(func() { sink.Close() })
 	s.goRun(ctx, &wg, "sink", sink.Run)
 	s.goRun(ctx, &wg, "api", ah.Run)
+	// As /readyz does: the API answers claims and drops once it has read
+	// the claims log (on a new log, once its layout record is folded).
+	for deadline := time.Now().Add(30 * time.Second); ah.Ready(ctx) != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the API was not ready within 30 s")
+		}
+	}
 
 	// The processors, configured with the load generator's windows.
 	pc := pipeline.DefaultConfig()

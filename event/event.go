@@ -21,6 +21,24 @@ const (
 	SourceAPI
 )
 
+// apiIDPrefixes begin the event ids the quest/drop API derives (api
+// package: claim outcomes, Idempotency-Key ids, quest attempts). They are
+// computable from public ids, and downstream keeps one event per id, so
+// only server-scope keys may send them (APIEventID).
+var apiIDPrefixes = [...]string{"claim-", "idem-", "qs-", "qc-"}
+
+// APIEventID reports whether id has the form of an id the quest/drop API
+// derives: ingest rejects one from a client-scope key, which could
+// otherwise send it first and replace or hide the API's event.
+func APIEventID(id string) bool {
+	for _, p := range apiIDPrefixes {
+		if len(id) >= len(p) && id[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}
+
 // String returns "client", "server" or "api".
 func (s Source) String() string {
 	switch s {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -75,9 +76,61 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replica
 		if err == nil {
 			err = resp.Err
 		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("kafka: create topic %s: %w", t.Name, err)
+		switch {
+		case errors.Is(err, kerr.TopicAlreadyExists):
+			err = nil
+			if t.KeepForever {
+				err = checkKeepsForever(ctx, adm, t.Name)
+			}
+		case err != nil:
+			err = fmt.Errorf("kafka: create topic %s: %w", t.Name, err)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkKeepsForever returns an error unless the existing topic keeps every
+// record: retention.ms and retention.bytes -1, cleanup.policy delete. A
+// KeepForever topic is its readers' state, so one created otherwise (by
+// hand, by a broker's auto-create) must be fixed, not used: leaving it "as
+// it is" would lose that state silently once the broker cleans it.
+func checkKeepsForever(ctx context.Context, adm *kadm.Client, topic string) error {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("kafka: describe topic %s: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return fmt.Errorf("kafka: describe topic %s: %w", topic, err)
+	}
+	want := map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+	var wrong []string
+	for _, c := range rc.Configs {
+		if w, ok := want[c.Key]; ok && c.MaybeValue() != w {
+			wrong = append(wrong, c.Key+"="+c.MaybeValue())
+		}
+	}
+	if !hasConfig(rc.Configs, "retention.ms") { // a broker's default applies
+		wrong = append(wrong, "retention.ms unset")
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("kafka: topic %s exists with %s, but it must keep every record (its records are its readers' state); set it with kafka-configs --alter --entity-type topics --entity-name %s --add-config retention.ms=-1,retention.bytes=-1,cleanup.policy=delete",
+			topic, strings.Join(wrong, ", "), topic)
+	}
+	return nil
+}
+
+func hasConfig(cs []kadm.Config, key string) bool {
+	for _, c := range cs {
+		if c.Key == key {
+			return true
+		}
+	}
+	return false
 }
