@@ -88,9 +88,6 @@ func NewFold(p int32) *Fold {
 	return &Fold{partition: p, drops: map[string]*Drop{}, claims: map[string]*Decision{}, applied: map[string]appliedRecord{}}
 }
 
-// Next returns the offset after the last record applied.
-func (f *Fold) Next() int64 { return f.next }
-
 // Drop returns the drop id, or nil.
 func (f *Fold) Drop(id string) *Drop { return f.drops[id] }
 

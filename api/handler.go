@@ -136,7 +136,7 @@ func (h *Handler) handle(pattern string, fn route) http.Handler {
 		start := time.Now() // wall time: cfg.now is the server clock of events
 		rw := &statusWriter{ResponseWriter: w}
 		defer func() {
-			h.m.requests.WithLabelValues(pattern, itoa(rw.status)).Inc()
+			h.m.requests.WithLabelValues(pattern, statusLabel(rw.status)).Inc()
 			h.m.duration.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
 		}()
 		rc := http.NewResponseController(w)

@@ -157,9 +157,11 @@ func (h *Handler) answer(w http.ResponseWriter, status int, v map[string]any) {
 	w.Write(append(b, '\n'))
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		n = http.StatusOK
+// statusLabel returns the code label of an answer's status: 0, a handler
+// that wrote nothing, is net/http's implied 200.
+func statusLabel(status int) string {
+	if status == 0 {
+		status = http.StatusOK
 	}
-	return strconv.Itoa(n)
+	return strconv.Itoa(status)
 }

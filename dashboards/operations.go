@@ -139,6 +139,13 @@ func operationsBoard() board {
 						{`sum(rate(questline_api_relay_failures_total[$__rate_interval]))`, "relay failures/s"},
 					},
 				},
+				{
+					title: "Claims decisions held per instance", viz: vizTimeSeries, width: 24, unit: unitShort,
+					description: "Decisions in each instance's claims fold: every claim ever decided, about 200 bytes of heap each, and a restart re-reads them all (about 3.5 s per million; docs/api.md).",
+					prom: []promQuery{
+						{`max by (instance) (questline_api_claims_decisions)`, "{{instance}}"},
+					},
+				},
 			}},
 			{title: "Offer yield: what the alerts read", panels: []panel{
 				{
