@@ -34,14 +34,16 @@ func eventID(r *http.Request, key ingest.Key, subject ...string) string {
 		rand.Read(b)
 		return "api-" + hex.EncodeToString(b)
 	}
-	return "idem-" + hashID(append([]string{key.ID, r.Method, r.URL.Path, idemKey}, subject...)...)
+	return event.APIIDPrefix + "idem:" + hashID(append([]string{key.ID, r.Method, r.URL.Path, idemKey}, subject...)...)
 }
 
 // OutcomeEventID is the event_id of the outcome event (drop_claimed or
 // claim_rejected) of claim claimID on drop dropID: the same for every
 // writer (the answering instance, the outcome relay, any retry), so the
 // outcome is one event downstream.
-func OutcomeEventID(dropID, claimID string) string { return "claim-" + hashID(dropID, claimID) }
+func OutcomeEventID(dropID, claimID string) string {
+	return event.APIIDPrefix + "claim:" + hashID(dropID, claimID)
+}
 
 // hashID returns 40 hex digits of the SHA-256 of parts (length-prefixed,
 // so that no two part lists collide by concatenation).

@@ -132,7 +132,7 @@ func (h *Handler) startQuest(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	questID, now := r.PathValue("quest_id"), h.cfg.now().UnixMilli()
 	token, attempt := h.tokens.issue(questID, q.UserID, now)
-	id := "qs-" + attempt
+	id := event.APIIDPrefix + "qs:" + attempt
 	if r.Header.Get(IdempotencyHeader) != "" {
 		id = eventID(r, key, q.UserID)
 	}
@@ -177,7 +177,7 @@ func (h *Handler) completeQuest(ctx context.Context, w http.ResponseWriter, r *h
 	}
 	// The attempt, not the Idempotency-Key, names the completion: an
 	// Idempotency-Key per send would count one attempt several times.
-	e := newEvent(event.QuestCompleted, "qc-"+attempt, now, key)
+	e := newEvent(event.QuestCompleted, event.APIIDPrefix+"qc:"+attempt, now, key)
 	e.QuestID, e.UserID, e.DeviceID, e.SessionID = questID, q.UserID, q.DeviceID, q.SessionID
 	// Instances' clocks may differ a little: never a negative duration.
 	e.DurationMs, e.Has = max(0, now-started), event.HasDurationMs

@@ -8,6 +8,8 @@
 // (no per-type boxing) and maps one-to-one onto the ClickHouse events table.
 package event
 
+import "strings"
+
 // Source says who produced an event. It decides which types are allowed and
 // whether the clock is corrected (SPEC §2: server-side sources are trusted).
 type Source uint8
@@ -21,23 +23,18 @@ const (
 	SourceAPI
 )
 
-// apiIDPrefixes begin the event ids the quest/drop API derives (api
-// package: claim outcomes, Idempotency-Key ids, quest attempts). They are
-// computable from public ids, and downstream keeps one event per id, so
-// only server-scope keys may send them (APIEventID).
-var apiIDPrefixes = [...]string{"claim-", "idem-", "qs-", "qc-"}
+// APIIDPrefix begins every event id the quest/drop API derives (api
+// package: claim outcomes, Idempotency-Key ids, quest attempts). Those
+// are computable from public ids, and downstream keeps one event per id,
+// so only server-scope keys may send ids in this namespace (APIEventID).
+// One distinctive prefix, so that a client's own ids ("claim-…" for its
+// drop_claimed events, say) are never refused for looking like the API's.
+const APIIDPrefix = "qlapi:"
 
-// APIEventID reports whether id has the form of an id the quest/drop API
-// derives: ingest rejects one from a client-scope key, which could
-// otherwise send it first and replace or hide the API's event.
-func APIEventID(id string) bool {
-	for _, p := range apiIDPrefixes {
-		if len(id) >= len(p) && id[:len(p)] == p {
-			return true
-		}
-	}
-	return false
-}
+// APIEventID reports whether id is in the namespace of the ids the
+// quest/drop API derives: ingest rejects one from a client-scope key,
+// which could otherwise send it first and replace or hide the API's event.
+func APIEventID(id string) bool { return strings.HasPrefix(id, APIIDPrefix) }
 
 // String returns "client", "server" or "api".
 func (s Source) String() string {

@@ -9,18 +9,21 @@ import (
 )
 
 // TestAPIEventIDsNeedServerKey: the quest/drop API's derived event ids
-// (claim-, idem-, qs-, qc-) are computable from public ids (a claim's
-// outcome is claim- + a hash of drop_id and claim_id), and downstream keeps
-// one event per event_id. A client key sending one first would replace or
-// hide the API's event (a user's own drop_claimed gone from the metrics),
-// so from client keys they are rejected, like a server-only type.
+// (qlapi:claim:, qlapi:idem:, qlapi:qs:, qlapi:qc:) are computable from
+// public ids (a claim's outcome is qlapi:claim: + a hash of drop_id and
+// claim_id), and downstream keeps one event per event_id. A client key
+// sending one first would replace or hide the API's event (a user's own
+// drop_claimed gone from the metrics), so from client keys ids in that
+// namespace are rejected, like a server-only type; a client's own ids that
+// merely look alike (claim-…, qs-…) are not.
 func TestAPIEventIDsNeedServerKey(t *testing.T) {
 	e := newEnv(t)
 	now := time.Now()
-	r := e.post(batch(ev("claim-0123456789abcdef", now), ev("qc-feed", now), ev("idem-1", now), ev("qs-2", now), ev("claimed-ok", now)),
+	r := e.post(batch(ev("qlapi:claim:0123456789abcdef", now), ev("qlapi:qc:feed", now), ev("qlapi:idem:1", now), ev("qlapi:x", now),
+		ev("claim-ok", now), ev("qs-ok", now), ev("qc-ok", now), ev("idem-ok", now), ev("api-qlapi:ok", now)),
 		map[string]string{"Authorization": "Bearer " + clientKey})
-	if r.body.Accepted != 1 || len(r.body.Rejected) != 4 {
-		t.Fatalf("client key: %d accepted, rejected %+v; want 1 and 4", r.body.Accepted, r.body.Rejected)
+	if r.body.Accepted != 5 || len(r.body.Rejected) != 4 {
+		t.Fatalf("client key: %d accepted, rejected %+v; want 5 and 4", r.body.Accepted, r.body.Rejected)
 	}
 	for _, rej := range r.body.Rejected {
 		if !strings.Contains(rej.Error, "server-scope key") {
@@ -32,7 +35,7 @@ func TestAPIEventIDsNeedServerKey(t *testing.T) {
 			t.Errorf("dead letter %+v, want kind %s", d, ingest.KindScope)
 		}
 	}
-	if r := e.post(batch(ev("claim-fedcba9876543210", now)), map[string]string{"Authorization": "Bearer " + serverKey}); r.body.Accepted != 1 {
+	if r := e.post(batch(ev("qlapi:claim:fedcba9876543210", now)), map[string]string{"Authorization": "Bearer " + serverKey}); r.body.Accepted != 1 {
 		t.Errorf("server key: %+v", r.body)
 	}
 }
