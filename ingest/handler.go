@@ -309,7 +309,7 @@ func (h *Handler) classify(st *reqState, key Key, receivedAt int64, edgeCountry 
 		case key.Scope != ScopeServer && e.Type.ServerOnly():
 			kind, reason = KindScope, "type: "+e.Type.String()+" may only be sent with a server-scope key"
 		case key.Scope != ScopeServer && event.APIEventID(e.ID):
-			kind, reason = KindScope, "event_id: ids beginning " + event.APIIDPrefix + " are the quest/drop API's and may only be sent with a server-scope key"
+			kind, reason = KindScope, "event_id: ids beginning "+event.APIIDPrefix+" are the quest/drop API's and may only be sent with a server-scope key"
 		default:
 			e.EventTime = EventTime(src, e.TS, receivedAt, b)
 			e.ReceivedAt = receivedAt
