@@ -145,35 +145,7 @@ func call(t testing.TB, base, method, path, key string, body any, hdr ...string)
 // eventRecords returns every record of questline.events (copies included).
 func eventRecords(t *testing.T, brokers []string) []*kgo.Record {
 	t.Helper()
-	ends := kafkatest.EndOffsets(t, brokers, kafka.TopicEvents)
-	cl, err := kafka.NewClient(brokers, nil, kgo.ConsumeTopics(kafka.TopicEvents), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	next := map[int32]int64{}
-	for {
-		done := true
-		for p, end := range ends {
-			if next[p] < end {
-				done = false
-			}
-		}
-		if done {
-			return out
-		}
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("reading questline.events timed out")
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
-			next[r.Partition] = r.Offset + 1
-		})
-	}
+	return kafkatest.Records(t, brokers, kafka.TopicEvents)
 }
 
 func decodeEvent(t *testing.T, r *kgo.Record) event.Event {

@@ -61,29 +61,12 @@ func (f *fixture) deviceRows(t *testing.T, db string) string {
 	return out
 }
 
-// readTopic returns every record of topic, by partition in offset order.
+// readTopic returns every record of topic, by partition in offset order,
+// as records to produce again.
 func readTopic(t *testing.T, brokers []string, topic string) map[int32][]*kgo.Record {
-	ends := kafkatest.EndOffsets(t, brokers, topic)
-	cl, err := kafka.NewClient(brokers, nil, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	out := map[int32][]*kgo.Record{}
-	left := 0
-	for _, end := range ends {
-		left += int(end)
-	}
-	for left > 0 && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			out[r.Partition] = append(out[r.Partition], &kgo.Record{Topic: topic, Partition: r.Partition, Key: r.Key, Value: r.Value})
-			left--
-		})
-	}
-	if left > 0 {
-		t.Fatalf("%d records of %s not read", left, topic)
+	for _, r := range kafkatest.Records(t, brokers, topic) {
+		out[r.Partition] = append(out[r.Partition], &kgo.Record{Topic: topic, Partition: r.Partition, Key: r.Key, Value: r.Value})
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/questline/questline/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Broker is a running test broker.
@@ -93,6 +94,44 @@ func EndOffsets(t testing.TB, brokers []string, topic string) map[int32]int64 {
 		}
 	})
 	return ends
+}
+
+// Records returns every record of topic up to its end offsets at the
+// call, in offset order within each partition; it fails t when they are
+// not all read within 30 s.
+func Records(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ends := EndOffsets(t, brokers, topic)
+	cl, err := kafka.NewClient(brokers, nil, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	next := map[int32]int64{}
+	for {
+		done := true
+		for p, end := range ends {
+			if next[p] < end {
+				done = false
+			}
+		}
+		if done {
+			return out
+		}
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s timed out", topic)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset < ends[r.Partition] {
+				out = append(out, r)
+			}
+			next[r.Partition] = r.Offset + 1
+		})
+	}
 }
 
 // CommittedAtLeast reports whether group has committed, for every partition
