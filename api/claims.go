@@ -40,25 +40,17 @@ func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if !h.allowDevice(w, q.DeviceID) {
 		return
 	}
-	if err := h.seq.Ready(ctx); err != nil {
-		h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
+	if !h.ready(ctx, w) {
 		return
 	}
 	d, known := h.seq.claimAnywhere(q.ClaimID)
 	if !known {
 		rec := &Record{Kind: KindClaim, DropID: dropID, At: h.cfg.now().UnixMilli(),
 			ClaimID: q.ClaimID, UserID: q.UserID, DeviceID: q.DeviceID, KeyID: key.ID}
-		p, off, err := h.seq.append(ctx, rec)
-		if err != nil {
-			h.unavailable(w, "appending to the claims log", err)
+		p, ok := h.sequence(ctx, w, rec)
+		if !ok {
 			return
 		}
-		t0 := time.Now()
-		if err := h.seq.wait(ctx, p, off); err != nil {
-			h.unavailable(w, "waiting for the claim's decision", err)
-			return
-		}
-		h.m.decisionWait.Observe(time.Since(t0).Seconds())
 		d, _ = h.seq.claim(p, q.ClaimID)
 	}
 	if d.DropID != dropID || d.UserID != q.UserID {
@@ -90,4 +82,35 @@ func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		v["error"] = "the drop is not live (not started, ended, past its end, or never scheduled or started through the API)"
 	}
 	h.answer(w, http.StatusConflict, v)
+}
+
+// ready answers 503 and returns false while this instance has not caught
+// up with the claims log.
+func (h *Handler) ready(ctx context.Context, w http.ResponseWriter) bool {
+	if err := h.seq.Ready(ctx); err != nil {
+		h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
+		return false
+	}
+	return true
+}
+
+// sequence appends rec to its drop's partition of the claims log and
+// waits until this instance's fold has applied it, returning the
+// partition; on a failure it answers 503 and returns false. A claim's
+// wait is its decision wait (questline_api_claim_decision_wait_seconds).
+func (h *Handler) sequence(ctx context.Context, w http.ResponseWriter, rec *Record) (int32, bool) {
+	p, off, err := h.seq.append(ctx, rec)
+	if err != nil {
+		h.unavailable(w, "appending to the claims log", err)
+		return 0, false
+	}
+	t0 := time.Now()
+	if err := h.seq.wait(ctx, p, off); err != nil {
+		h.unavailable(w, "waiting for the claims log to apply the "+rec.Kind+" record", err)
+		return 0, false
+	}
+	if rec.Kind == KindClaim {
+		h.m.decisionWait.Observe(time.Since(t0).Seconds())
+	}
+	return p, true
 }

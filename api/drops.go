@@ -108,17 +108,11 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, rec *Rec
 		h.fail(w, http.StatusBadRequest, fieldName(err.Error()), 0)
 		return
 	}
-	if err := h.seq.Ready(ctx); err != nil {
-		h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
+	if !h.ready(ctx, w) {
 		return
 	}
-	p, off, err := h.seq.append(ctx, rec)
-	if err != nil {
-		h.unavailable(w, "appending to the claims log", err)
-		return
-	}
-	if err := h.seq.wait(ctx, p, off); err != nil {
-		h.unavailable(w, "reading the claims log", err)
+	p, ok := h.sequence(ctx, w, rec)
+	if !ok {
 		return
 	}
 	if first, _, ok := h.seq.applied(p, rec.EventID); ok {
@@ -132,8 +126,7 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, rec *Rec
 
 // getDrop: GET /v1/drops/{drop_id} → the drop as the claims fold knows it.
 func (h *Handler) getDrop(ctx context.Context, w http.ResponseWriter, r *http.Request, _ ingest.Key) {
-	if err := h.seq.Ready(ctx); err != nil {
-		h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
+	if !h.ready(ctx, w) {
 		return
 	}
 	d, ok := h.seq.drop(r.PathValue("drop_id"))

@@ -58,20 +58,6 @@ func hashID(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil))[:40]
 }
 
-// validIdemKey checks an Idempotency-Key with event_id's rules.
-func validIdemKey(s string) bool {
-	if len(s) == 0 || len(s) > event.MaxEventIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // newEvent returns an event of type t written by the API at server time
 // now (Unix ms) for key: ts, event time and receipt are all the server's
 // time (SPEC §2: server-side sources are trusted as they are).

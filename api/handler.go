@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/questline/questline/event"
 	"github.com/questline/questline/ingest"
 	"github.com/questline/questline/kafka"
 )
@@ -166,7 +167,7 @@ func (h *Handler) handle(pattern string, fn route) http.Handler {
 			h.fail(rw, http.StatusTooManyRequests, "rate limit of this API key exceeded", wait)
 			return
 		}
-		if k := r.Header.Get(IdempotencyHeader); k != "" && !validIdemKey(k) {
+		if k := r.Header.Get(IdempotencyHeader); k != "" && !event.ValidEventID(k) {
 			h.fail(rw, http.StatusBadRequest, "Idempotency-Key: must be 1-64 characters of [A-Za-z0-9._:-]", 0)
 			return
 		}

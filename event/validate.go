@@ -200,6 +200,10 @@ func validateProps(e *Event) error {
 	return nil
 }
 
+// ValidEventID reports whether s follows event_id's rules (1–64 chars of
+// [A-Za-z0-9._:-]); the API checks an Idempotency-Key with it.
+func ValidEventID(s string) bool { return validID("event_id", s, MaxEventIDLen, true) == nil }
+
 // validID checks an identifier: 1..max chars of [A-Za-z0-9._:-].
 func validID(field, s string, max int, required bool) error {
 	if s == "" {
