@@ -31,6 +31,10 @@ type sequencer struct {
 	m   *metrics
 	log *slog.Logger
 
+	// byKey places a keyed record as Kafka's default partitioner does
+	// (murmur2 of the key); made once, not per claim.
+	byKey kgo.TopicPartitioner
+
 	mu       sync.RWMutex
 	folds    map[int32]*Fold
 	advanced chan struct{} // closed (and replaced) whenever folds advance
@@ -55,6 +59,7 @@ func newSequencer(brokers []string, m *metrics, log *slog.Logger) (*sequencer, e
 	}
 	return &sequencer{
 		cl: cl, m: m, log: log,
+		byKey:    kgo.StickyKeyPartitioner(nil).ForTopic(kafka.TopicClaims), // keyed records only: no sticky state shared
 		folds:    map[int32]*Fold{},
 		advanced: make(chan struct{}),
 		ready:    make(chan struct{}),
@@ -240,7 +245,7 @@ func (s *sequencer) append(ctx context.Context, r *Record) (partition int32, off
 		return 0, 0, errNotReady
 	}
 	rec := &kgo.Record{Topic: kafka.TopicClaims, Key: []byte(r.DropID), Value: r.Marshal()}
-	rec.Partition = int32(kgo.StickyKeyPartitioner(nil).ForTopic(kafka.TopicClaims).Partition(rec, int(n)))
+	rec.Partition = int32(s.byKey.Partition(rec, int(n)))
 	res := s.cl.ProduceSync(ctx, rec)
 	if err := res.FirstErr(); err != nil {
 		return 0, 0, err
