@@ -348,7 +348,7 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 		if p.prune <= wm {
 			p.prune = math.MaxInt64
 			removed := false
-			for n := range uint32(p.users.nums) {
+			for n := range p.users.numbers() {
 				if !p.users.held(n) {
 					continue
 				}
@@ -377,7 +377,7 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 			if removed {
 				p.users.compact()
 				p.convIDs.Compact(func(move func(arena.Ref) arena.Ref) {
-					for n := range uint32(p.users.nums) {
+					for n := range p.users.numbers() {
 						for i := p.users.rec(n).rels; i != 0; i = p.users.rel(i).next {
 							p.users.rel(i).ids = move(p.users.rel(i).ids)
 						}

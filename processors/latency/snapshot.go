@@ -46,7 +46,7 @@ type releasedState struct {
 func (p *Processor) Snapshot() *State {
 	es := p.eng.SnapshotCopy((*pane).clone)
 	users := make(map[string]*userState, p.users.len())
-	for n := range uint32(p.users.nums) {
+	for n := range p.users.numbers() {
 		if !p.users.held(n) {
 			continue
 		}

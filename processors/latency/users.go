@@ -1,6 +1,8 @@
 package latency
 
 import (
+	"iter"
+
 	"github.com/cespare/xxhash/v2"
 	"github.com/questline/questline/processors/internal/arena"
 	"github.com/questline/questline/processors/internal/hashindex"
@@ -18,19 +20,17 @@ import (
 // map, the id's own allocation (8 bytes and up) and a 48-byte object with
 // the two slices, about 93, before).
 type users struct {
-	index  hashindex.Index // by hashID, confirmed against the record's id
-	ids    arena.Names
-	chunks []*[userChunk]user
-	nums   int      // numbers handed out: the records in chunks
-	free   []uint32 // numbers of free records
-	n      int      // users held
-	comps  pool.Pool[userComp]
-	rels   pool.Pool[released]
+	index hashindex.Index // by hashID, confirmed against the record's id
+	ids   arena.Names
+	recs  pool.Pool[user] // the records by number (from 1), freed ones reused
+	n     int             // users held
+	comps pool.Pool[userComp]
+	rels  pool.Pool[released]
 }
 
 // newUsers returns an empty table.
 func newUsers() users {
-	return users{comps: pool.New[userComp](compBits), rels: pool.New[released](relBits)}
+	return users{recs: pool.New[user](userBits), comps: pool.New[userComp](compBits), rels: pool.New[released](relBits)}
 }
 
 // user is a user's attribution state: two lists, by their first node's
@@ -46,11 +46,22 @@ type user struct {
 	rels uint32
 }
 
-// userChunk is the number of records in a chunk (16 KiB).
-const userChunk = 1024
+// userBits: records in chunks of 1,024 (16 KiB).
+const userBits = 10
 
 // rec returns the record of number i.
-func (t *users) rec(i uint32) *user { return &t.chunks[i/userChunk][i%userChunk] }
+func (t *users) rec(i uint32) *user { return t.recs.At(i) }
+
+// numbers returns every number handed out, held or free, ascending.
+func (t *users) numbers() iter.Seq[uint32] {
+	return func(yield func(uint32) bool) {
+		for i := uint32(1); i <= t.recs.Nums(); i++ {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+}
 
 // held reports whether number i holds a user.
 func (t *users) held(i uint32) bool {
@@ -73,17 +84,7 @@ func (t *users) find(id string) *user {
 // add returns a new record for id (not held), interning a copy of id:
 // the caller adds to its lists.
 func (t *users) add(id string) *user {
-	var i uint32
-	if n := len(t.free); n > 0 {
-		i = t.free[n-1]
-		t.free = t.free[:n-1]
-	} else {
-		i = uint32(t.nums)
-		if t.nums%userChunk == 0 {
-			t.chunks = append(t.chunks, new([userChunk]user))
-		}
-		t.nums++
-	}
+	i := t.recs.Alloc()
 	*t.rec(i) = user{id: t.ids.Add(id)}
 	t.index.Insert(hashID(id), i)
 	t.n++
@@ -95,8 +96,7 @@ func (t *users) remove(i uint32) {
 	u := t.rec(i)
 	t.index.Remove(hashID(t.id(i)), i)
 	t.ids.Free(u.id)
-	*u = user{}
-	t.free = append(t.free, i)
+	t.recs.Release(i)
 	t.n--
 }
 
@@ -104,7 +104,7 @@ func (t *users) remove(i uint32) {
 func (t *users) compact() {
 	t.index.Shrink()
 	t.ids.Compact(func(move func(arena.Ref) arena.Ref) {
-		for i := range uint32(t.nums) {
+		for i := range t.numbers() {
 			if t.held(i) {
 				u := t.rec(i)
 				u.id = move(u.id)

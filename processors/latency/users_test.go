@@ -35,7 +35,7 @@ func TestUsersAgainstMap(t *testing.T) {
 		want[id] = int64(step)
 		if step%5_000 == 4_999 {
 			removed := false
-			for n := range uint32(us.nums) {
+			for n := range us.numbers() {
 				if u := us.rec(n); us.held(n) && us.comp(u.comps).T < int64(step-2_000) {
 					delete(want, us.id(n))
 					us.dropComps(u, math.MaxInt64)

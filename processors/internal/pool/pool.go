@@ -13,7 +13,7 @@ package pool
 type Pool[T any] struct {
 	chunks [][]T
 	free   []uint32
-	nums   uint32 // numbers handed out: 1 + the last
+	nums   uint32 // numbers handed out, and so the highest
 	bits   uint8  // log2 of a chunk's length
 }
 
@@ -47,5 +47,6 @@ func (p *Pool[T]) Release(i uint32) {
 	p.free = append(p.free, i)
 }
 
-// Nums returns how many numbers were handed out (1 + the highest).
+// Nums returns how many numbers were handed out: the highest, since they
+// start at 1.
 func (p *Pool[T]) Nums() uint32 { return p.nums }
