@@ -174,9 +174,9 @@ func (b *evBlock) at(i int) evt {
 // eventsBlock is the largest block of events (6 KiB).
 const eventsBlock = 1024
 
-// maxEntities bounds the entity numbers, which share a word with an
+// maxEntity bounds the entity numbers, which share a word with an
 // event's marks.
-const maxEntities = offMask + 1
+const maxEntity = offMask
 
 func (l *events) add(e evt) {
 	if e.id > offMask || e.off&offMask > 1<<16-1 {
@@ -424,7 +424,7 @@ func (p *Processor) Flush(emitWM int64) []Row {
 func (p *Processor) Panes() int { return p.eng.Len() }
 
 func (p *Processor) emit(r window.Result, panes []*pane) {
-	if n := p.ents.nums; len(p.accOf) < n {
+	if n := int(p.ents.nums()) + 1; len(p.accOf) < n { // by number, from 1
 		p.accOf = append(p.accOf, make([]int32, n-len(p.accOf))...)
 		p.sel = append(p.sel, make([]bool, n-len(p.sel))...)
 	}

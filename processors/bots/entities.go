@@ -6,6 +6,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/questline/questline/processors/internal/arena"
 	"github.com/questline/questline/processors/internal/hashindex"
+	"github.com/questline/questline/processors/internal/pool"
 )
 
 // entities interns the entity ids (user or device ids) of a Processor to
@@ -15,13 +16,11 @@ import (
 type entities struct {
 	index hashindex.Index // by hashName, confirmed against the name
 	names arena.Names     // the names of the records
-	// The records by number, in chunks of entityChunk that never move (a
-	// slice grown by append left ~4 times its final size to the garbage
-	// collector on the way, in steps of 1.25).
-	chunks []*[entityChunk]entity
-	nums   int // numbers handed out: the records in chunks
-	free   []uint32
-	n      int // entities held
+	// The records by number (from 1), in chunks that never move (a slice
+	// grown by append left ~4 times its final size to the garbage
+	// collector on the way, in steps of 1.25), freed numbers reused.
+	recs pool.Pool[entity]
+	n    int // entities held
 	// The last id looked up (a view of its name in names) and its
 	// number: a partition's records come in runs of one user (a client's
 	// batch), and a run skips the index. Cleared by sweep.
@@ -40,13 +39,16 @@ type entity struct {
 	serial, count uint32
 }
 
-// entityChunk is the number of records in a chunk (24 KiB).
-const entityChunk = 1024
+// entityBits: records in chunks of 1,024 (24 KiB).
+const entityBits = 10
 
-func newEntities() entities { return entities{} }
+func newEntities() entities { return entities{recs: pool.New[entity](entityBits)} }
 
 // rec returns the record of number i.
-func (t *entities) rec(i uint32) *entity { return &t.chunks[i/entityChunk][i%entityChunk] }
+func (t *entities) rec(i uint32) *entity { return t.recs.At(i) }
+
+// nums returns the highest number handed out (numbers start at 1).
+func (t *entities) nums() uint32 { return t.recs.Nums() }
 
 // id returns the number of name, interning a copy of it (decoded strings
 // share their record's allocation).
@@ -59,19 +61,9 @@ func (t *entities) id(name string) uint32 {
 		t.lastName, t.lastID = t.name(i), i
 		return i
 	}
-	var i uint32
-	if n := len(t.free); n > 0 {
-		i = t.free[n-1]
-		t.free = t.free[:n-1]
-	} else {
-		if t.nums == maxEntities {
-			panic("bots: more entities than an event's word numbers")
-		}
-		i = uint32(t.nums)
-		if t.nums%entityChunk == 0 {
-			t.chunks = append(t.chunks, new([entityChunk]entity))
-		}
-		t.nums++
+	i := t.recs.Alloc()
+	if i > maxEntity {
+		panic("bots: more entities than an event's word numbers")
 	}
 	*t.rec(i) = entity{name: t.names.Add(name), last: math.MinInt64}
 	t.index.Insert(h, i)
@@ -89,18 +81,17 @@ func (t *entities) name(i uint32) string { return t.names.View(t.rec(i).name) }
 // their bytes are forgotten ones.
 func (t *entities) sweep(cut int64) {
 	t.lastName = ""
-	for i := range uint32(t.nums) {
+	for i := uint32(1); i <= t.nums(); i++ {
 		if e := t.rec(i); e.name.Len() != 0 && e.last <= cut {
 			t.index.Remove(hashName(t.name(i)), i)
 			t.names.Free(e.name)
-			e.name = arena.Ref{}
-			t.free = append(t.free, i)
+			t.recs.Release(i) // its name becomes "": free
 			t.n--
 		}
 	}
 	t.index.Shrink()
 	t.names.Compact(func(move func(arena.Ref) arena.Ref) {
-		for i := range uint32(t.nums) {
+		for i := uint32(1); i <= t.nums(); i++ {
 			if e := t.rec(i); e.name.Len() != 0 {
 				e.name = move(e.name)
 			}
