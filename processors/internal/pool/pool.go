@@ -1,7 +1,8 @@
-// Package pool holds the nodes of a processor's many short lists (a
-// user's completions or released conversions, an entity's geo marks) by
-// number, in chunks that never move (a node's pointer stays valid while
-// it is held), freed numbers reused. A node links to the next of its list
+// Package pool holds a processor's records by number, in chunks that
+// never move (a record's pointer stays valid while it is held), freed
+// numbers reused: latency's users and bots' entities (numbers their
+// indexes and panes hold), and the nodes of many short lists (a user's
+// completions or released conversions, an entity's geo marks). A node links to the next of its list
 // by number, in bytes its record would have as padding or in its last 4,
 // so a list costs its nodes alone: not a slice's 24-byte header where the
 // list is held and an allocation of its own rounded up to a size class
