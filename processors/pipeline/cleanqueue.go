@@ -19,7 +19,7 @@ type cleanQueue struct {
 	head     int      // offset in chunks[0] of the next record's header
 	n        int      // records waiting
 	tailNeed int64    // the need of the last record pushed
-	headNeed int64    // the need of the last record taken
+	need     int64    // the need of the next record (when n > 0)
 }
 
 // chunkSize is the capacity of a clean-queue chunk; a chunk with less than
@@ -41,40 +41,41 @@ func (q *cleanQueue) push(rec []byte, need int64) {
 	b = binary.AppendUvarint(b, uint64(len(rec)))
 	q.chunks[c] = append(b, rec...) // a record over the slack grows the chunk: correct, rare
 	q.tailNeed = need
+	if q.n == 0 {
+		q.need = need
+	}
 	q.n++
 }
 
-// next returns the need of the next record, if there is one.
-func (q *cleanQueue) next() (int64, bool) {
-	if q.n == 0 {
-		return 0, false
-	}
-	if q.head == len(q.chunks[0]) { // read to its end: the next is in the next chunk
-		q.chunks[0] = nil
-		q.chunks = q.chunks[1:]
-		q.head = 0
-	}
-	d, _ := binary.Varint(q.chunks[0][q.head:])
-	return q.headNeed + d, true
-}
+// ready reports whether there is a record the clean pass may take at
+// main watermark wm (a test per event, kept inlinable).
+func (q *cleanQueue) ready(wm int64) bool { return q.n > 0 && q.need <= wm }
 
-// take returns the next record (next must have returned true). The bytes
+// take returns the next record (ready must have returned true). The bytes
 // are never written again.
 func (q *cleanQueue) take() []byte {
 	b := q.chunks[0][q.head:]
-	d, k := binary.Varint(b)
+	_, k := binary.Varint(b) // the difference that made q.need
 	size, m := binary.Uvarint(b[k:])
 	start := k + m
 	end := start + int(size)
-	q.headNeed += d
 	q.head += end
 	q.n--
-	if q.n == 0 {
+	switch {
+	case q.n == 0:
 		// Drop the chunks, the last one too (the next push starts a new
 		// one): an idle queue holds no memory.
 		clear(q.chunks)
 		q.chunks = q.chunks[:0]
 		q.head = 0
+	case q.head == len(q.chunks[0]): // read to its end: the next is in the next chunk
+		q.chunks[0] = nil
+		q.chunks = q.chunks[1:]
+		q.head = 0
+		fallthrough
+	default:
+		d, _ := binary.Varint(q.chunks[0][q.head:])
+		q.need += d
 	}
 	return b[start:end:end]
 }
@@ -85,7 +86,7 @@ func (q *cleanQueue) take() []byte {
 type frozenQueue struct {
 	chunks [][]byte
 	n      int
-	need   int64 // the need the first header's difference is from
+	need   int64 // the first record's
 }
 
 func (q *cleanQueue) freeze() frozenQueue {
@@ -94,21 +95,23 @@ func (q *cleanQueue) freeze() frozenQueue {
 	}
 	chunks := append([][]byte(nil), q.chunks...)
 	chunks[0] = chunks[0][q.head:]
-	return frozenQueue{chunks: chunks, n: q.n, need: q.headNeed}
+	return frozenQueue{chunks: chunks, n: q.n, need: q.need}
 }
 
 // each calls f with every record of the frozen queue, in order: its chunk's
 // index, its offset and end there, and its need.
 func (f *frozenQueue) each(fn func(chunk, off, end int, need int64)) {
 	need, c, i := f.need, 0, 0
-	for range f.n {
+	for r := range f.n {
 		for i == len(f.chunks[c]) {
 			c, i = c+1, 0
 		}
 		b := f.chunks[c][i:]
 		d, k := binary.Varint(b)
 		size, m := binary.Uvarint(b[k:])
-		need += d
+		if r > 0 { // (the first's difference is from the record before it, taken)
+			need += d
+		}
 		off := i + k + m
 		i = off + int(size)
 		fn(c, off, i, need)

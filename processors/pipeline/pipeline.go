@@ -276,11 +276,7 @@ func (p *Partition) late(e *event.Event, wm int64, name string, i, missed int) {
 // watermark allows.
 func (p *Partition) releaseClean() {
 	wm := p.wm.Time()
-	for {
-		need, ok := p.queue.next()
-		if !ok || need > wm {
-			return
-		}
+	for p.queue.ready(wm) {
 		e := &p.scratch
 		if err := event.DecodeBinaryShared(p.queue.take(), e); err != nil {
 			panic("pipeline: clean queue record: " + err.Error()) // we encoded it
