@@ -146,7 +146,11 @@ func decode(s string, e *Event) error {
 				}
 			}
 			i += n
-			setNum(e, num, v, &version)
+			if num < uint64(len(intOffset)) && intOffset[num] != 0 {
+				*(*int64)(unsafe.Add(unsafe.Pointer(e), intOffset[num]-1)) = int64(v)
+			} else {
+				setNum(e, num, v, &version)
+			}
 		case wireBytes:
 			if i == len(s) {
 				return ErrCorrupt
@@ -161,7 +165,9 @@ func decode(s string, e *Event) error {
 				return ErrCorrupt
 			}
 			i += n
-			setStr(e, num, s[i:i+int(l)])
+			if num < uint64(len(strOffset)) && strOffset[num] != 0 {
+				*(*string)(unsafe.Add(unsafe.Pointer(e), strOffset[num]-1)) = s[i : i+int(l)]
+			}
 			i += int(l)
 		default:
 			if i = skipFixed(s, i, wire); i < 0 {

@@ -136,33 +136,15 @@ type Partition struct {
 	clean   *scope
 	cleanWM window.Watermark
 	lag     int64
-	// The events waiting for the clean pass, re-encoded into pointer-free
-	// chunks (the garbage collector does not scan them; a growing queue
-	// never copies what it holds, and chunks are dropped once read).
-	chunks  [][]byte
-	chunk0  int // the number of chunks dropped before chunks[0]
-	queue   []queued
-	head    int
+	queue   cleanQueue // the events waiting for the clean pass
 	scratch event.Event
+	enc     []byte // an event's record, encoded again (Add)
 
 	out    Output
 	stats  Stats
 	offset int64 // of the record being added (AddRecord)
 	seen   dedup // event ids within the horizon
 }
-
-type queued struct {
-	chunk    int   // counted from the first chunk ever (chunk0 + index)
-	off, end int   // the record in its chunk
-	need     int64 // main watermark at which the clean pass may take it
-}
-
-// chunkSize is the capacity of a clean-queue chunk; a chunk with less than
-// chunkSlack free takes no more records. (Variables for the tests.)
-var (
-	chunkSize  = 1 << 20
-	chunkSlack = 4 << 10
-)
 
 // Stats are a partition's running totals.
 type Stats struct {
@@ -268,22 +250,25 @@ func (p *Partition) add(e *event.Event, rec []byte) {
 		}
 	}
 	if p.clean != nil {
-		c := len(p.chunks) - 1
-		if c < 0 || cap(p.chunks[c])-len(p.chunks[c]) < chunkSlack {
-			p.chunks = append(p.chunks, make([]byte, 0, chunkSize))
-			c++
+		if rec == nil {
+			p.enc = event.AppendBinary(p.enc[:0], e)
+			rec = p.enc
 		}
-		off := len(p.chunks[c])
-		p.chunks[c] = appendRecord(p.chunks[c], rec, e) // a record over the slack grows the chunk: correct, rare
-		p.queue = append(p.queue, queued{chunk: p.chunk0 + c, off: off, end: len(p.chunks[c]), need: p.wm.Max() + p.lag})
+		p.queue.push(rec, p.wm.Max()+p.lag)
 		p.releaseClean()
 	}
 }
 
+// late records e as late for processor name (index i in Stats.Late) if
+// it missed windows: five calls per event, nearly all with none missed,
+// so the test is inlined and the record is made in addLate.
 func (p *Partition) late(e *event.Event, wm int64, name string, i, missed int) {
-	if missed == 0 {
-		return
+	if missed != 0 {
+		p.addLate(e, wm, name, i, missed)
 	}
+}
+
+func (p *Partition) addLate(e *event.Event, wm int64, name string, i, missed int) {
 	p.stats.Late[i]++
 	// The record of a late event waits for the next flush and its write:
 	// its strings must not keep the event's record alive.
@@ -293,27 +278,13 @@ func (p *Partition) late(e *event.Event, wm int64, name string, i, missed int) {
 	})
 }
 
-// appendRecord appends the record of e to dst: rec when the caller has
-// it, else e encoded again.
-func appendRecord(dst, rec []byte, e *event.Event) []byte {
-	if rec != nil {
-		return append(dst, rec...)
-	}
-	return event.AppendBinary(dst, e)
-}
-
 // releaseClean runs the clean pass over the queued events the main
 // watermark allows.
 func (p *Partition) releaseClean() {
 	wm := p.wm.Time()
-	if p.head == len(p.queue) || p.queue[p.head].need > wm {
-		return // nothing to release, nothing read since the last call
-	}
-	for p.head < len(p.queue) && p.queue[p.head].need <= wm {
-		q := p.queue[p.head]
+	for p.queue.ready(wm) {
 		e := &p.scratch
-		// The chunks are never written again where they hold records.
-		if err := event.DecodeBinaryShared(p.chunks[q.chunk-p.chunk0][q.off:q.end], e); err != nil {
+		if err := event.DecodeBinaryShared(p.queue.take(), e); err != nil {
 			panic("pipeline: clean queue record: " + err.Error()) // we encoded it
 		}
 		cwm := p.cleanWM.Observe(e.EventTime)
@@ -321,22 +292,6 @@ func (p *Partition) releaseClean() {
 		p.clean.latency.Add(e, cwm)
 		p.clean.yield.Add(e, cwm)
 		p.clean.lift.Add(e, cwm)
-		p.head++
-	}
-	// Drop the chunks read to the end.
-	done := len(p.chunks)
-	if p.head < len(p.queue) {
-		done = p.queue[p.head].chunk - p.chunk0
-	}
-	if done > 0 {
-		clear(p.chunks[:done])
-		p.chunks = p.chunks[done:]
-		p.chunk0 += done
-	}
-	if p.head > 1024 && p.head*2 > len(p.queue) {
-		m := copy(p.queue, p.queue[p.head:])
-		p.queue = p.queue[:m]
-		p.head = 0
 	}
 }
 
@@ -352,7 +307,7 @@ func (p *Partition) Advance(wm int64) {
 	p.bots.Advance(wm)
 	if p.clean != nil {
 		p.releaseClean()
-		if p.head == len(p.queue) && wm-p.lag > p.cleanWM.Time() {
+		if p.queue.n == 0 && wm-p.lag > p.cleanWM.Time() {
 			cwm := wm - p.lag
 			p.cleanWM.Restore(cwm + p.cfg.OutOfOrder.Milliseconds())
 			p.clean.quest.Advance(cwm)
@@ -380,7 +335,7 @@ func (p *Partition) Flush(emitWM int64) *Output {
 		// the minimum int64: never subtract from it.)
 		cEmit := p.cleanWM.Time()
 		if emitWM != window.None {
-			if p.head == len(p.queue) { // nothing held back: early emission may run ahead
+			if p.queue.n == 0 { // nothing held back: early emission may run ahead
 				cEmit = max(emitWM-p.lag, cEmit)
 			} else {
 				cEmit = min(emitWM-p.lag, cEmit)
@@ -426,7 +381,7 @@ func (p *Partition) Watermark() int64 { return p.wm.Time() }
 func (p *Partition) Drained() bool {
 	scopes := []*scope{&p.all}
 	if p.clean != nil {
-		if p.head < len(p.queue) {
+		if p.queue.n > 0 {
 			return false
 		}
 		scopes = append(scopes, p.clean)
@@ -445,7 +400,7 @@ func (p *Partition) Drained() bool {
 // Stats returns the running totals.
 func (p *Partition) Stats() Stats {
 	s := p.stats
-	s.CleanPending = len(p.queue) - p.head
+	s.CleanPending = p.queue.n
 	s.Panes = p.all.quest.Panes() + p.all.latency.Panes() + p.all.yield.Panes() + p.bots.Panes()
 	s.AttributionUsers = p.all.latency.Users()
 	s.Auctions = p.all.yield.Auctions()

@@ -115,10 +115,9 @@ func (p *Partition) Snapshot(w io.Writer) error {
 // value, which gob built in memory, growing it by copies, before writing
 // any of it, and encoded a struct per id and per entry by reflection.
 type Frozen struct {
-	state  *State        // copies of the per-user state, gob-encoded by WriteTo
-	seen   frozenSeen    // the remembered ids
-	chunks [][]byte      // the clean queue's records, from its first
-	queue  []QueuedState // the clean queue's entries (a copy)
+	state *State      // copies of the per-user state, gob-encoded by WriteTo
+	seen  frozenSeen  // the remembered ids
+	queue frozenQueue // the clean queue, from its first record
 }
 
 // Freeze takes the partition's snapshot. It costs copies of the per-user
@@ -136,21 +135,7 @@ func (p *Partition) Freeze() *Frozen {
 	if p.clean != nil {
 		c := p.clean.snapshot()
 		st.Clean = &c
-		if p.head < len(p.queue) {
-			// From the first record waiting: the chunks hold nothing
-			// older (releaseClean drops them).
-			h := p.queue[p.head]
-			f.chunks = slices.Clone(p.chunks)
-			f.chunks[0] = f.chunks[0][h.off:]
-			f.queue = make([]QueuedState, 0, len(p.queue)-p.head)
-			for _, q := range p.queue[p.head:] {
-				qs := QueuedState{Chunk: q.chunk - p.chunk0, Off: q.off, End: q.end, Need: q.need}
-				if qs.Chunk == 0 {
-					qs.Off, qs.End = qs.Off-h.off, qs.End-h.off
-				}
-				f.queue = append(f.queue, qs)
-			}
-		}
+		f.queue = p.queue.freeze()
 	}
 	f.state = &st
 	return f
@@ -188,23 +173,25 @@ func (f *Frozen) WriteTo(w io.Writer) (int64, error) {
 		cw.write(buf[:8*k])
 		c = c[k:]
 	}
-	cw.uvarint(uint64(len(f.chunks)))
-	for _, c := range f.chunks {
+	// The chunks hold each record's header before it (see cleanQueue):
+	// bytes between the entries, which a reader skips.
+	cw.uvarint(uint64(len(f.queue.chunks)))
+	for _, c := range f.queue.chunks {
 		cw.uvarint(uint64(len(c)))
 		cw.write(c)
 	}
-	cw.uvarint(uint64(len(f.queue)))
+	cw.uvarint(uint64(f.queue.n))
 	b := make([]byte, 0, 8<<10)
-	for _, q := range f.queue {
-		b = binary.AppendUvarint(b, uint64(q.Chunk))
-		b = binary.AppendUvarint(b, uint64(q.Off))
-		b = binary.AppendUvarint(b, uint64(q.End))
-		b = binary.AppendVarint(b, q.Need)
+	f.queue.each(func(chunk, off, end int, need int64) {
+		b = binary.AppendUvarint(b, uint64(chunk))
+		b = binary.AppendUvarint(b, uint64(off))
+		b = binary.AppendUvarint(b, uint64(end))
+		b = binary.AppendVarint(b, need)
 		if len(b) > cap(b)-4*binary.MaxVarintLen64 {
 			cw.write(b)
 			b = b[:0]
 		}
-	}
+	})
 	cw.write(b)
 	return cw.n, cw.err
 }
@@ -386,23 +373,25 @@ func restoreState(cfg Config, cat *catalog.Catalog, st *State) (*Partition, erro
 	p.all.restore(&st.All)
 	if p.clean != nil {
 		p.clean.restore(st.Clean)
-		p.chunks = st.Chunks
+		chunks := st.Chunks
 		if st.Version == 1 && len(st.Queue) > 0 {
-			p.chunks = [][]byte{st.Arena} // every QueuedState.Chunk is 0
+			chunks = [][]byte{st.Arena} // every QueuedState.Chunk is 0
 		}
 		// The records are decoded here, not first when the clean pass
 		// takes them (which panics: we encoded them): a damaged snapshot
 		// is an error, which rebuilds the partition, not a crash at every
-		// restart. The first starts chunk 0 (Freeze relies on it).
+		// restart. They are copied into the queue's own chunks, each after
+		// its header (see cleanQueue); the snapshot's chunks are dropped.
 		var e event.Event
 		for i, q := range st.Queue {
-			if q.Chunk < 0 || q.Chunk >= len(p.chunks) || q.Off < 0 || q.Off > q.End || q.End > len(p.chunks[q.Chunk]) || i == 0 && q.Chunk != 0 {
+			if q.Chunk < 0 || q.Chunk >= len(chunks) || q.Off < 0 || q.Off > q.End || q.End > len(chunks[q.Chunk]) {
 				return nil, fmt.Errorf("pipeline: snapshot: clean queue entry %+v outside its chunks", q)
 			}
-			if err := event.DecodeBinaryShared(p.chunks[q.Chunk][q.Off:q.End], &e); err != nil {
+			rec := chunks[q.Chunk][q.Off:q.End]
+			if err := event.DecodeBinaryShared(rec, &e); err != nil {
 				return nil, fmt.Errorf("pipeline: snapshot: clean queue entry %d: %w", i, err)
 			}
-			p.queue = append(p.queue, queued{chunk: q.Chunk, off: q.Off, end: q.End, need: q.Need})
+			p.queue.push(rec, q.Need)
 		}
 	}
 	return p, nil
