@@ -12,6 +12,8 @@ type metrics struct {
 	catchUp       prometheus.Gauge
 	ready         prometheus.Gauge
 	decisions     prometheus.Gauge
+	goneDrops     prometheus.Gauge
+	retention     prometheus.Gauge
 	relayed       prometheus.Counter
 	relayFailures prometheus.Counter
 	decisionWait  prometheus.Histogram
@@ -54,7 +56,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		decisions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "questline_api_claims_decisions",
-			Help: "Claim decisions held by this instance's claims fold: every one is kept for ever (about 200 bytes of heap each), so this is the memory the claims log costs every API instance.",
+			Help: "Claim decisions held by this instance's claims fold (about 200 bytes of heap each, on every instance); those of drops closed more than the claims retention ago are forgotten.",
+		}),
+		goneDrops: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_api_claims_forgotten_drops",
+			Help: "Drops this instance's claims fold forgot (closed more than the claims retention ago): only their ids are kept, and their claims are answered 410.",
+		}),
+		retention: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_api_claims_retention_seconds",
+			Help: "The claims retention of this instance (-api-claims-retention; 0: never forget); every API instance must have the same.",
 		}),
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_api_relay_outcome_events_total",
@@ -72,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.rateLimited, m.claims, m.applied, m.badRecords,
-			m.catchUp, m.ready, m.decisions, m.relayed, m.relayFailures, m.decisionWait)
+			m.catchUp, m.ready, m.decisions, m.goneDrops, m.retention, m.relayed, m.relayFailures, m.decisionWait)
 	}
 	return m
 }

@@ -27,9 +27,10 @@ var errNotReady = errors.New("this API instance is still reading the claims log;
 // (granted so far) is unknown, and a new start there would grant its
 // inventory again.
 type sequencer struct {
-	cl  *kgo.Client
-	m   *metrics
-	log *slog.Logger
+	cl        *kgo.Client
+	m         *metrics
+	log       *slog.Logger
+	retention time.Duration // the folds forget drops closed longer ago (0: never)
 
 	// byKey places a keyed record as Kafka's default partitioner does
 	// (murmur2 of the key); made once, not per claim.
@@ -45,7 +46,7 @@ type sequencer struct {
 	asked    bool  // this instance is appending a layout record
 }
 
-func newSequencer(brokers []string, m *metrics, log *slog.Logger) (*sequencer, error) {
+func newSequencer(brokers []string, retention time.Duration, m *metrics, log *slog.Logger) (*sequencer, error) {
 	cl, err := kafka.NewClient(brokers, log,
 		kgo.ConsumeTopics(kafka.TopicClaims),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -58,7 +59,7 @@ func newSequencer(brokers []string, m *metrics, log *slog.Logger) (*sequencer, e
 		return nil, err
 	}
 	return &sequencer{
-		cl: cl, m: m, log: log,
+		cl: cl, m: m, log: log, retention: retention,
 		byKey:    kgo.StickyKeyPartitioner(nil).ForTopic(kafka.TopicClaims), // keyed records only: no sticky state shared
 		folds:    map[int32]*Fold{},
 		advanced: make(chan struct{}),
@@ -90,7 +91,7 @@ func (s *sequencer) run(ctx context.Context) error {
 		fs.EachPartition(func(ft kgo.FetchTopicPartition) {
 			f := s.folds[ft.Partition]
 			if f == nil {
-				f = NewFold(ft.Partition)
+				f = NewFoldRetention(ft.Partition, s.retention)
 				s.folds[ft.Partition] = f
 			}
 			for _, r := range ft.Records {
@@ -113,12 +114,17 @@ func (s *sequencer) run(ctx context.Context) error {
 				if rec.Kind == KindLayout && r.Partition == 0 && s.layout == 0 {
 					s.layout = rec.Partitions
 				}
-				if d, _ := f.Apply(r.Offset, &rec); d != nil && d.Offset == r.Offset {
-					s.m.decisions.Inc() // a new decision, not a repeat's
-				}
+				f.Apply(r.Offset, &rec)
 				s.m.applied.Inc()
 			}
 		})
+		decisions, gone := 0, 0
+		for _, f := range s.folds {
+			decisions += f.Decisions()
+			gone += f.GoneDrops()
+		}
+		s.m.decisions.Set(float64(decisions))
+		s.m.goneDrops.Set(float64(gone))
 		close(s.advanced)
 		s.advanced = make(chan struct{})
 		s.mu.Unlock()
@@ -321,6 +327,19 @@ func (s *sequencer) claimAnywhere(claimID string) (Decision, bool) {
 		}
 	}
 	return Decision{}, false
+}
+
+// gone returns when drop id closed, if a fold forgot it (its claims are
+// answered 410, and nothing is decided on it any more).
+func (s *sequencer) gone(id string) (closedAt int64, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, f := range s.folds {
+		if c, _, ok := f.Gone(id); ok {
+			return c, true
+		}
+	}
+	return 0, false
 }
 
 // drop returns a copy of drop id as folded, if any.

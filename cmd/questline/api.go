@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -22,12 +23,14 @@ type apiFlags struct {
 	secret       string
 	secretFile   string
 	maxBodyBytes int64
+	retention    time.Duration
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.secret, "api-secret", "", "secret (at least 16 bytes) signing quest attempt tokens; every API instance needs the same one (empty: a random one per process, tokens then work only on the instance that issued them)")
 	fs.StringVar(&f.secretFile, "api-secret-file", "", "file holding -api-secret (for production; wins over -api-secret)")
 	fs.Int64Var(&f.maxBodyBytes, "api-max-body-bytes", 64<<10, "largest quest/drop API request body")
+	fs.DurationVar(&f.retention, "api-claims-retention", api.DefaultClaimsRetention, "how long after a drop closed (ended, or past its end time; measured in the claims log's record times) the API keeps its claims' decisions; later, claims on it are answered 410 and decided no more (0: keep for ever); every API instance needs the same")
 }
 
 // secretBytes returns the configured token secret, or nil for none.
@@ -72,6 +75,7 @@ func newAPI(a *app, cl *kgo.Client, brokers []string, f *apiFlags, e *edgeFlags,
 	opts := []api.Option{
 		api.Keys(keys), api.RateLimits(lim), api.TrustedProxies(proxies...),
 		api.MaxBodyBytes(f.maxBodyBytes), api.Registerer(a.reg), api.Logger(a.log),
+		api.ClaimsRetention(f.retention),
 	}
 	if secret != nil {
 		opts = append(opts, api.Secret(secret))
