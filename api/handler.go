@@ -71,7 +71,7 @@ func New(cl *kgo.Client, brokers []string, opts ...Option) (*Handler, error) {
 		h.tokens.secret = newSecret()
 		h.log.Warn("no -api-secret set: quest attempt tokens are signed with a random per-process secret and work only on the instance that issued them; give every API instance the same secret")
 	}
-	if h.seq, err = newSequencer(brokers, cfg.claimsRetention, h.m, h.log); err != nil {
+	if h.seq, err = newSequencer(brokers, &cfg, h.m, h.log); err != nil {
 		return nil, err
 	}
 	h.m.retention.Set(cfg.claimsRetention.Seconds())

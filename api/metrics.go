@@ -3,20 +3,23 @@ package api
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	requests      *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
-	rateLimited   *prometheus.CounterVec
-	claims        *prometheus.CounterVec
-	applied       prometheus.Counter
-	badRecords    prometheus.Counter
-	catchUp       prometheus.Gauge
-	ready         prometheus.Gauge
-	decisions     prometheus.Gauge
-	goneDrops     prometheus.Gauge
-	retention     prometheus.Gauge
-	relayed       prometheus.Counter
-	relayFailures prometheus.Counter
-	decisionWait  prometheus.Histogram
+	requests         *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	rateLimited      *prometheus.CounterVec
+	claims           *prometheus.CounterVec
+	applied          prometheus.Counter
+	badRecords       prometheus.Counter
+	catchUp          prometheus.Gauge
+	ready            prometheus.Gauge
+	decisions        prometheus.Gauge
+	goneDrops        prometheus.Gauge
+	retention        prometheus.Gauge
+	restored         prometheus.Gauge
+	snapshotSeconds  prometheus.Gauge
+	snapshotFailures prometheus.Counter
+	relayed          prometheus.Counter
+	relayFailures    prometheus.Counter
+	decisionWait     prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -66,6 +69,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "questline_api_claims_retention_seconds",
 			Help: "The claims retention of this instance (-api-claims-retention; 0: never forget); every API instance must have the same.",
 		}),
+		restored: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_api_claims_snapshot_restored_partitions",
+			Help: "Partitions of questline.claims whose fold this instance restored from a snapshot at start (the others were read from the start).",
+		}),
+		snapshotSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_api_claims_snapshot_seconds",
+			Help: "Time the last claims fold snapshot took to encode: folding (and claims' decisions) pause meanwhile.",
+		}),
+		snapshotFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "questline_api_claims_snapshot_failures_total",
+			Help: "Claims fold snapshots that could not be written, or were refused at start (unreadable, another version, not matching the log).",
+		}),
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_api_relay_outcome_events_total",
 			Help: "Claim outcome and drop lifecycle events written by the outcome relay (duplicates of the answering instance's included).",
@@ -82,7 +97,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.rateLimited, m.claims, m.applied, m.badRecords,
-			m.catchUp, m.ready, m.decisions, m.goneDrops, m.retention, m.relayed, m.relayFailures, m.decisionWait)
+			m.catchUp, m.ready, m.decisions, m.goneDrops, m.retention, m.restored, m.snapshotSeconds, m.snapshotFailures, m.relayed, m.relayFailures, m.decisionWait)
 	}
 	return m
 }

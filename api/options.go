@@ -16,20 +16,22 @@ import (
 type Option func(*config)
 
 type config struct {
-	keys            *ingest.Keyring
-	limiter         *ingest.Limiter
-	trusted         []netip.Prefix
-	secret          []byte
-	maxBodyBytes    int64
-	requestTimeout  time.Duration
-	retryAfter      time.Duration
-	attemptMaxAge   time.Duration
-	claimsRetention time.Duration
-	relay           bool
-	group           string
-	reg             prometheus.Registerer
-	logger          *slog.Logger
-	now             func() time.Time
+	keys             *ingest.Keyring
+	limiter          *ingest.Limiter
+	trusted          []netip.Prefix
+	secret           []byte
+	maxBodyBytes     int64
+	requestTimeout   time.Duration
+	retryAfter       time.Duration
+	attemptMaxAge    time.Duration
+	claimsRetention  time.Duration
+	snapshotDir      string
+	snapshotInterval time.Duration
+	relay            bool
+	group            string
+	reg              prometheus.Registerer
+	logger           *slog.Logger
+	now              func() time.Time
 }
 
 // Keys sets the accepted API keys; only server-scope keys may call the
@@ -80,6 +82,17 @@ const DefaultClaimsRetention = 7 * 24 * time.Hour
 // DefaultClaimsRetention (7 days).
 func ClaimsRetention(d time.Duration) Option { return func(c *config) { c.claimsRetention = d } }
 
+// Snapshots makes the instance write, every interval, the claims fold of
+// each partition that changed (and at a clean stop) to a file of its own
+// under dir, and restore them at start, reading questline.claims from
+// their offsets instead of from the start; a snapshot it cannot trust is
+// refused (logged) and its partition read from the start. Default none
+// (dir "" or interval 0). Instances may share dir: any instance's fold
+// at an offset is every instance's.
+func Snapshots(dir string, interval time.Duration) Option {
+	return func(c *config) { c.snapshotDir, c.snapshotInterval = dir, interval }
+}
+
 // OutcomeRelay turns the outcome relay (a member of consumer group Group
 // writing every decided claim's outcome event) on or off. Default on.
 func OutcomeRelay(on bool) Option { return func(c *config) { c.relay = on } }
@@ -124,6 +137,9 @@ func (c *config) validate() error {
 	}
 	if c.maxBodyBytes <= 0 || c.requestTimeout <= 0 || c.retryAfter <= 0 || c.attemptMaxAge <= 0 {
 		errs = append(errs, errors.New("MaxBodyBytes, RequestTimeout, RetryAfter and AttemptMaxAge must be positive"))
+	}
+	if c.snapshotInterval < 0 {
+		errs = append(errs, errors.New("the snapshot interval must not be negative"))
 	}
 	if c.claimsRetention < 0 {
 		errs = append(errs, errors.New("ClaimsRetention must not be negative (0 keeps decisions for ever)"))
