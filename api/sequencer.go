@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"sync"
 	"time"
@@ -39,10 +40,12 @@ type sequencer struct {
 	topicID    [16]byte
 	nparts     int32
 	lastSnap   time.Time
-	snapped    map[int32]int64 // partition → offset of its last snapshot written
-	snapMu     sync.Mutex      // held while snapshot files are written
-	snapFailed []int32         // partitions whose file failed (under snapMu)
-	restored   map[int32]int64 // partition → offset its fold was restored at (start)
+	snapped    map[int32]int64  // partition → offset of its last snapshot written
+	snapMu     sync.Mutex       // held while snapshot files are written
+	snapFailed []int32          // partitions whose file failed (under snapMu)
+	restored   map[int32]int64  // partition → offset its fold was restored at (start)
+	lastSum    map[int32]uint32 // partition → CRC-32C of the last record folded (snapshots name it)
+	brokers    []string
 
 	// byKey places a keyed record as Kafka's default partitioner does
 	// (murmur2 of the key); made once, not per claim.
@@ -74,7 +77,7 @@ func newSequencer(brokers []string, cfg *config, m *metrics, log *slog.Logger) (
 	return &sequencer{
 		cl: cl, m: m, log: log, retention: cfg.claimsRetention,
 		snapDir: cfg.snapshotDir, snapEvery: cfg.snapshotInterval,
-		snapped: map[int32]int64{}, restored: map[int32]int64{},
+		snapped: map[int32]int64{}, restored: map[int32]int64{}, lastSum: map[int32]uint32{}, brokers: brokers,
 		byKey:    kgo.StickyKeyPartitioner(nil).ForTopic(kafka.TopicClaims), // keyed records only: no sticky state shared
 		folds:    map[int32]*Fold{},
 		advanced: make(chan struct{}),
@@ -92,7 +95,7 @@ func (s *sequencer) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.restore(ends)
+	s.restore(ctx, ends)
 	parts := map[int32]kgo.Offset{}
 	for p := range ends {
 		parts[p] = kgo.NewOffset().AtStart()
@@ -136,6 +139,9 @@ func (s *sequencer) run(ctx context.Context) error {
 				}
 				if lost != nil {
 					return
+				}
+				if s.snapDir != "" {
+					s.lastSum[r.Partition] = crc32.Checksum(r.Value, crcTable)
 				}
 				rec, err := ParseRecord(r.Value)
 				if err != nil {

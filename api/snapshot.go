@@ -11,6 +11,10 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/kafka"
 )
 
 // Snapshots of the claims fold bound an instance's restart: each instance
@@ -27,7 +31,10 @@ import (
 // is read from the start, logged) when it does not decode, has another
 // version or a bad checksum, or does not match the log: another topic id
 // (the topic was re-created), another partition count or layout, another
-// claims retention, or an offset past the partition's end.
+// claims retention, an offset past the partition's end, or a record
+// before that offset other than the one it folded last (a log rewritten
+// under the same topic: an embedded broker that lost its last records
+// and took new ones at their offsets).
 
 const (
 	snapshotMagic   = "QLCLAIMS"
@@ -42,7 +49,8 @@ type snapshotHeader struct {
 	Partitions int32    // the topic's partition count when it was taken
 	Layout     int32    // the partitions drops are placed among
 	Partition  int32
-	Retention  int64 // the fold's retention (ms)
+	Retention  int64  // the fold's retention (ms)
+	LastSum    uint32 // CRC-32C of the value of the record before the fold's offset (none at offset 0)
 }
 
 // snapshotPath is partition p's snapshot file under dir.
@@ -60,6 +68,7 @@ func encodeSnapshot(h snapshotHeader, f *Fold) []byte {
 	e.int(int64(h.Layout))
 	e.int(int64(h.Partition))
 	e.int(h.Retention)
+	e.b = binary.LittleEndian.AppendUint32(e.b, h.LastSum)
 
 	e.int(f.next)
 	e.int(f.clock)
@@ -130,6 +139,9 @@ func decodeSnapshot(b []byte) (snapshotHeader, *Fold, error) {
 	copy(h.TopicID[:], d.raw(16))
 	h.Partitions, h.Layout, h.Partition = int32(d.int()), int32(d.int()), int32(d.int())
 	h.Retention = d.int()
+	if b := d.raw(4); b != nil {
+		h.LastSum = binary.LittleEndian.Uint32(b)
+	}
 	f := NewFold(h.Partition)
 	f.retention = h.Retention
 	f.next, f.clock, f.due = d.int(), d.int(), d.int()
@@ -326,12 +338,13 @@ func (d *dec) istr() string {
 // the log (ends: each partition's end offset at start), so that run reads
 // those partitions from the snapshots' offsets. Partition 0's snapshot
 // carries the layout: without a trusted one, none is restored.
-func (s *sequencer) restore(ends map[int32]int64) {
+func (s *sequencer) restore(ctx context.Context, ends map[int32]int64) {
 	if s.snapDir == "" || s.snapEvery <= 0 {
 		return
 	}
 	t0 := time.Now()
 	folds := map[int32]*Fold{}
+	headers := map[int32]snapshotHeader{}
 	var layout int32
 	for p, end := range ends {
 		b, err := os.ReadFile(snapshotPath(s.snapDir, p))
@@ -345,10 +358,31 @@ func (s *sequencer) restore(ends map[int32]int64) {
 			continue
 		}
 		folds[p] = f
+		headers[p] = h
+	}
+	if len(folds) > 0 {
+		sums, err := s.lastRecords(ctx, folds)
+		for p, f := range folds {
+			if f.next == 0 {
+				continue
+			}
+			if got, ok := sums[p]; !ok || got != headers[p].LastSum {
+				why := fmt.Errorf("the record before its offset %d is not the one it folded last (the log was rewritten?)", f.next)
+				if !ok {
+					why = fmt.Errorf("the record before its offset %d could not be read: %v", f.next, err)
+				}
+				s.m.snapshotFailures.Inc()
+				s.log.Warn("refusing a claims fold snapshot; reading its partition from the start", "partition", p, "file", snapshotPath(s.snapDir, p), "err", why)
+				delete(folds, p)
+			}
+		}
+	}
+	for p, f := range folds {
 		if p == 0 {
-			layout = h.Layout
+			layout = headers[p].Layout
 		}
 		s.snapped[p] = f.next
+		s.lastSum[p] = headers[p].LastSum
 	}
 	if len(folds) == 0 {
 		s.log.Info("no claims fold snapshot to restore; reading the claims log from the start", "dir", s.snapDir)
@@ -357,6 +391,7 @@ func (s *sequencer) restore(ends map[int32]int64) {
 	if layout == 0 {
 		s.log.Warn("no trusted claims fold snapshot of partition 0 (it carries the layout): reading every partition from the start", "dir", s.snapDir)
 		s.snapped = map[int32]int64{}
+		s.lastSum = map[int32]uint32{}
 		return
 	}
 	s.mu.Lock()
@@ -444,7 +479,7 @@ func (s *sequencer) snapshot(final bool) {
 		if off, ok := s.snapped[p]; ok && off == f.next {
 			continue
 		}
-		h := snapshotHeader{TopicID: s.topicID, Partitions: s.nparts, Layout: s.layout, Partition: p, Retention: f.retention}
+		h := snapshotHeader{TopicID: s.topicID, Partitions: s.nparts, Layout: s.layout, Partition: p, Retention: f.retention, LastSum: s.lastSum[p]}
 		files = append(files, file{p, encodeSnapshot(h, f)})
 		s.snapped[p] = f.next
 	}
@@ -466,4 +501,44 @@ func (s *sequencer) snapshot(final bool) {
 		return
 	}
 	go write()
+}
+
+// lastRecords returns the CRC-32C of the value of the record before each
+// fold's offset (folds at offset 0 have none), read with a client of its
+// own within 10 s.
+func (s *sequencer) lastRecords(ctx context.Context, folds map[int32]*Fold) (map[int32]uint32, error) {
+	want := map[int32]kgo.Offset{}
+	for p, f := range folds {
+		if f.next > 0 {
+			want[p] = kgo.NewOffset().At(f.next - 1)
+		}
+	}
+	sums := map[int32]uint32{}
+	if len(want) == 0 {
+		return sums, nil
+	}
+	cl, err := kafka.NewClient(s.brokers, s.log, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{kafka.TopicClaims: want}))
+	if err != nil {
+		return sums, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	seen := map[int32]bool{}
+	for len(seen) < len(want) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return sums, ctx.Err()
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if seen[r.Partition] {
+				return
+			}
+			seen[r.Partition] = true
+			if r.Offset == folds[r.Partition].next-1 {
+				sums[r.Partition] = crc32.Checksum(r.Value, crcTable)
+			}
+		})
+	}
+	return sums, nil
 }

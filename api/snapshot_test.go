@@ -248,6 +248,14 @@ func TestSnapshotRefused(t *testing.T) {
 		{"partition 3's empty", edit(3, func([]byte) []byte { return nil }), nil, 3},
 		{"partition 0's corrupt: the layout is unknown", edit(0, func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), nil, 0},
 		{"another claims retention", func(string) {}, []Option{ClaimsRetention(time.Hour)}, 0},
+		{"partition 2's last record not the log's (a log rewritten under the same topic)", edit(2, func(b []byte) []byte {
+			h, f, err := decodeSnapshot(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.LastSum++
+			return encodeSnapshot(h, f)
+		}), nil, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := copyDir(t, dir)
