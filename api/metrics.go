@@ -75,7 +75,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		snapshotSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "questline_api_claims_snapshot_seconds",
-			Help: "Time the last claims fold snapshot took to encode: folding (and claims' decisions) pause meanwhile.",
+			Help: "Time the last claims fold snapshot paused folding (and so claims' decisions) to take its view of the folds; encoding and writing follow in the background.",
 		}),
 		snapshotFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_api_claims_snapshot_failures_total",
