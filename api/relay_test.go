@@ -150,7 +150,7 @@ func TestCatchUp(t *testing.T) {
 		if len(restoredOf(re)) != len(files) {
 			t.Fatalf("restored %v of %d snapshot files", restoredOf(re), len(files))
 		}
-		t.Logf("restarted from snapshots (%d files, %d MB; encoding took %.0f ms) in %v (sequencer: %v), %.1fx faster",
+		t.Logf("restarted from snapshots (%d files, %d MB; taking the last one paused folding %.0f ms) in %v (sequencer: %v), %.1fx faster",
 			len(files), size>>20, encode*1000, took2.Round(time.Millisecond), re.h.seq.readyAt.Round(time.Millisecond),
 			took.Seconds()/took2.Seconds())
 		a := call(t, re.srv.URL, "POST", "/v1/drops/d0/claims", serverKey, map[string]any{"claim_id": "c0", "user_id": "u0"})
