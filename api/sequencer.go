@@ -125,6 +125,9 @@ func (s *sequencer) run(ctx context.Context) error {
 		var lost error
 		s.mu.Lock()
 		fs.EachPartition(func(ft kgo.FetchTopicPartition) {
+			if ft.Topic != kafka.TopicClaims || ft.Partition < 0 {
+				return // the poll's own error (its deadline: a snapshot due)
+			}
 			f := s.folds[ft.Partition]
 			if f == nil {
 				f = NewFoldRetention(ft.Partition, s.retention)

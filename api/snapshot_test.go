@@ -344,4 +344,18 @@ func TestSnapshotWrittenPeriodically(t *testing.T) {
 		_, f, err := decodeSnapshot(b)
 		return err == nil && f.Decisions() == 20
 	}, "a snapshot holding the 20 decisions")
+	time.Sleep(100 * time.Millisecond) // polls returning at their deadline, nothing new
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		if b := filepath.Base(f); b < "claims-0.snap" || b > "claims-3.snap" || len(b) != len("claims-0.snap") {
+			t.Errorf("file %s in the snapshot directory", b)
+		}
+	}
+	in.h.seq.mu.RLock()
+	defer in.h.seq.mu.RUnlock()
+	for p := range in.h.seq.folds {
+		if p < 0 || p > 3 {
+			t.Errorf("a fold of partition %d", p)
+		}
+	}
 }
