@@ -264,6 +264,18 @@ func writeSnapshot(dir string, p int32, b []byte) error {
 	return nil
 }
 
+// removeStaleTemps removes the temp files of snapshot writes that a
+// crash interrupted, older than age (instances sharing dir may be writing
+// newer ones).
+func removeStaleTemps(dir string, age time.Duration) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, "claims-*.tmp"))
+	for _, t := range tmps {
+		if st, err := os.Stat(t); err == nil && time.Since(st.ModTime()) > age {
+			os.Remove(t)
+		}
+	}
+}
+
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -373,6 +385,7 @@ func (s *sequencer) restore(ctx context.Context, ends map[int32]int64) {
 		return
 	}
 	t0 := time.Now()
+	removeStaleTemps(s.snapDir, time.Hour)
 	folds := map[int32]*Fold{}
 	headers := map[int32]snapshotHeader{}
 	var layout int32

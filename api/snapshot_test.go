@@ -187,6 +187,14 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatalf("snapshot files %v, want 4", files)
 	}
 	appendRecords(t, brokers, recs[3000:])
+	// A write a crash interrupted two hours ago, and one under way.
+	stale, fresh := filepath.Join(dir, "claims-1-123.tmp"), filepath.Join(dir, "claims-2-456.tmp")
+	for _, f := range []string{stale, fresh} {
+		if err := os.WriteFile(f, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chtimes(stale, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
 
 	reg := prometheus.NewRegistry()
 	b := startInstance(t, brokers, ClaimsRetention(time.Hour), Snapshots(dir, time.Hour), OutcomeRelay(false), Registerer(reg))
@@ -195,6 +203,12 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatalf("restored %v, want 4 partitions", r)
 	} else {
 		t.Logf("restored at offsets %v; the log's ends are about twice that", r)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a stale temp file was not removed")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a recent temp file (another instance's write) was removed")
 	}
 	if g := gauge(t, reg, "questline_api_claims_snapshot_restored_partitions"); g != 4 {
 		t.Errorf("questline_api_claims_snapshot_restored_partitions = %v", g)
