@@ -21,6 +21,8 @@ type claimReq struct {
 // (every instance folds the same log, so every instance agrees). The
 // outcome event is written before the answer: 200 granted, 409 rejected.
 // A claim_id already decided is answered from the fold as it was first.
+// A claim on a drop the fold forgot (closed more than the claims
+// retention ago) is 410 and writes nothing: never decided again.
 func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, r *http.Request, key ingest.Key) {
 	var q claimReq
 	if !h.decode(w, r, &q) {
@@ -45,13 +47,23 @@ func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	d, known := h.seq.claimAnywhere(q.ClaimID)
 	if !known {
+		if closed, gone := h.seq.gone(dropID); gone {
+			h.goneClaim(w, dropID, q.ClaimID, closed)
+			return
+		}
 		rec := &Record{Kind: KindClaim, DropID: dropID, At: h.cfg.now().UnixMilli(),
 			ClaimID: q.ClaimID, UserID: q.UserID, DeviceID: q.DeviceID, KeyID: key.ID}
 		p, ok := h.sequence(ctx, w, rec)
 		if !ok {
 			return
 		}
-		d, _ = h.seq.claim(p, q.ClaimID)
+		if d, ok = h.seq.claim(p, q.ClaimID); !ok {
+			// The fold forgot the drop at or after this record: the
+			// claim decided nothing (or its decision is forgotten).
+			closed, _ := h.seq.gone(dropID)
+			h.goneClaim(w, dropID, q.ClaimID, closed)
+			return
+		}
 	}
 	if d.DropID != dropID || d.UserID != q.UserID {
 		h.m.claims.WithLabelValues("conflict").Inc()
@@ -82,6 +94,28 @@ func (h *Handler) claim(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		v["error"] = "the drop is not live (not started, ended, past its end, or never scheduled or started through the API)"
 	}
 	h.answer(w, http.StatusConflict, v)
+}
+
+// goneClaim answers 410 to a claim on a drop the claims fold forgot
+// (closed more than the claims retention ago), writing no event.
+func (h *Handler) goneClaim(w http.ResponseWriter, dropID, claimID string, closedAt int64) {
+	h.m.claims.WithLabelValues("gone").Inc()
+	v := h.goneView(dropID, closedAt)
+	v["status"], v["claim_id"] = "gone", claimID
+	h.answer(w, http.StatusGone, v)
+}
+
+// goneView is the body of a 410: the drop, when it closed, the retention.
+func (h *Handler) goneView(dropID string, closedAt int64) map[string]any {
+	v := map[string]any{
+		"drop_id": dropID, "retention": h.cfg.claimsRetention.String(),
+		"error": "drop_id: this drop closed more than the claims retention (" + h.cfg.claimsRetention.String() +
+			", -api-claims-retention) ago and the API has forgotten its state and decisions: nothing is decided on it any more, a claim's first answer stands, and no event is written",
+	}
+	if closedAt > 0 {
+		v["closed_at"] = formatTime(closedAt)
+	}
+	return v
 }
 
 // ready answers 503 and returns false while this instance has not caught

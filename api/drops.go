@@ -111,6 +111,10 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, rec *Rec
 	if !h.ready(ctx, w) {
 		return
 	}
+	if closed, gone := h.seq.gone(rec.DropID); gone {
+		h.answer(w, http.StatusGone, h.goneView(rec.DropID, closed))
+		return
+	}
 	p, ok := h.sequence(ctx, w, rec)
 	if !ok {
 		return
@@ -119,6 +123,11 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, rec *Rec
 		// A retry's record is skipped by the fold: write the event of
 		// the record it applied, as the relay does (one content per id).
 		e = dropEvent(&first)
+	} else if closed, gone := h.seq.gone(rec.DropID); gone {
+		// Forgotten at or after the record: the fold did not apply it
+		// (or forgot it), and the relay writes nothing of it either.
+		h.answer(w, http.StatusGone, h.goneView(rec.DropID, closed))
+		return
 	}
 	d, _ := h.seq.drop(rec.DropID)
 	h.write(ctx, w, e, map[string]any{"drop": h.dropView(&d)})
@@ -131,6 +140,10 @@ func (h *Handler) getDrop(ctx context.Context, w http.ResponseWriter, r *http.Re
 	}
 	d, ok := h.seq.drop(r.PathValue("drop_id"))
 	if !ok {
+		if closed, gone := h.seq.gone(r.PathValue("drop_id")); gone {
+			h.answer(w, http.StatusGone, h.goneView(r.PathValue("drop_id"), closed))
+			return
+		}
 		h.fail(w, http.StatusNotFound, "drop_id: no drop of this id was scheduled or started through the API", 0)
 		return
 	}

@@ -71,9 +71,10 @@ func New(cl *kgo.Client, brokers []string, opts ...Option) (*Handler, error) {
 		h.tokens.secret = newSecret()
 		h.log.Warn("no -api-secret set: quest attempt tokens are signed with a random per-process secret and work only on the instance that issued them; give every API instance the same secret")
 	}
-	if h.seq, err = newSequencer(brokers, h.m, h.log); err != nil {
+	if h.seq, err = newSequencer(brokers, &cfg, h.m, h.log); err != nil {
 		return nil, err
 	}
+	h.m.retention.Set(cfg.claimsRetention.Seconds())
 	h.mux = http.NewServeMux()
 	h.routes = h.register(h.mux)
 	return h, nil

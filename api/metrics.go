@@ -3,18 +3,23 @@ package api
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	requests      *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
-	rateLimited   *prometheus.CounterVec
-	claims        *prometheus.CounterVec
-	applied       prometheus.Counter
-	badRecords    prometheus.Counter
-	catchUp       prometheus.Gauge
-	ready         prometheus.Gauge
-	decisions     prometheus.Gauge
-	relayed       prometheus.Counter
-	relayFailures prometheus.Counter
-	decisionWait  prometheus.Histogram
+	requests         *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	rateLimited      *prometheus.CounterVec
+	claims           *prometheus.CounterVec
+	applied          prometheus.Counter
+	badRecords       prometheus.Counter
+	catchUp          prometheus.Gauge
+	ready            prometheus.Gauge
+	decisions        prometheus.Gauge
+	goneDrops        prometheus.Gauge
+	retention        prometheus.Gauge
+	restored         prometheus.Gauge
+	snapshotSeconds  prometheus.Gauge
+	snapshotFailures prometheus.Counter
+	relayed          prometheus.Counter
+	relayFailures    prometheus.Counter
+	decisionWait     prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,7 +59,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		decisions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "questline_api_claims_decisions",
-			Help: "Claim decisions held by this instance's claims fold: every one is kept for ever (about 200 bytes of heap each), so this is the memory the claims log costs every API instance.",
+			Help: "Claim decisions held by this instance's claims fold (about 200 bytes of heap each, on every instance); those of drops closed more than the claims retention ago are forgotten.",
+		}),
+		goneDrops: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_api_claims_forgotten_drops",
+			Help: "Drops this instance's claims fold forgot (closed more than the claims retention ago): only their ids are kept, and their claims are answered 410.",
+		}),
+		retention: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_api_claims_retention_seconds",
+			Help: "The claims retention of this instance (-api-claims-retention; 0: never forget); every API instance must have the same.",
+		}),
+		restored: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_api_claims_snapshot_restored_partitions",
+			Help: "Partitions of questline.claims whose fold this instance restored from a snapshot at start (the others were read from the start).",
+		}),
+		snapshotSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "questline_api_claims_snapshot_seconds",
+			Help: "Time the last claims fold snapshot paused folding (and so claims' decisions) to take its view of the folds; encoding and writing follow in the background.",
+		}),
+		snapshotFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "questline_api_claims_snapshot_failures_total",
+			Help: "Claims fold snapshots that could not be written, or were refused at start (unreadable, another version, not matching the log).",
 		}),
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_api_relay_outcome_events_total",
@@ -72,7 +97,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.rateLimited, m.claims, m.applied, m.badRecords,
-			m.catchUp, m.ready, m.decisions, m.relayed, m.relayFailures, m.decisionWait)
+			m.catchUp, m.ready, m.decisions, m.goneDrops, m.retention, m.restored, m.snapshotSeconds, m.snapshotFailures, m.relayed, m.relayFailures, m.decisionWait)
 	}
 	return m
 }

@@ -37,9 +37,10 @@ func TestRequestDurationIsWallTime(t *testing.T) {
 }
 
 // TestDecisionsGauge: questline_api_claims_decisions counts the decisions
-// the fold holds (every one is kept for ever, about 200 bytes of heap
-// each: docs/benchmarks/api.md), so the memory the claims log costs each
-// instance can be watched and alerted on; repeats add none.
+// the fold holds (about 200 bytes of heap each: docs/benchmarks/api.md),
+// so the memory the claims log costs each instance can be watched and
+// alerted on; repeats add none. (It drops when drops are forgotten:
+// TestClaimsRetention.)
 func TestDecisionsGauge(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	base := startInstance(t, newBroker(t), Registerer(reg)).srv.URL

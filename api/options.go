@@ -16,19 +16,22 @@ import (
 type Option func(*config)
 
 type config struct {
-	keys           *ingest.Keyring
-	limiter        *ingest.Limiter
-	trusted        []netip.Prefix
-	secret         []byte
-	maxBodyBytes   int64
-	requestTimeout time.Duration
-	retryAfter     time.Duration
-	attemptMaxAge  time.Duration
-	relay          bool
-	group          string
-	reg            prometheus.Registerer
-	logger         *slog.Logger
-	now            func() time.Time
+	keys             *ingest.Keyring
+	limiter          *ingest.Limiter
+	trusted          []netip.Prefix
+	secret           []byte
+	maxBodyBytes     int64
+	requestTimeout   time.Duration
+	retryAfter       time.Duration
+	attemptMaxAge    time.Duration
+	claimsRetention  time.Duration
+	snapshotDir      string
+	snapshotInterval time.Duration
+	relay            bool
+	group            string
+	reg              prometheus.Registerer
+	logger           *slog.Logger
+	now              func() time.Time
 }
 
 // Keys sets the accepted API keys; only server-scope keys may call the
@@ -67,6 +70,29 @@ func RetryAfter(d time.Duration) Option { return func(c *config) { c.retryAfter 
 // Default 24h.
 func AttemptMaxAge(d time.Duration) Option { return func(c *config) { c.attemptMaxAge = d } }
 
+// DefaultClaimsRetention is how long after a drop closed (its end record,
+// or its end time) its claims' decisions are kept by default.
+const DefaultClaimsRetention = 7 * 24 * time.Hour
+
+// ClaimsRetention sets how long after a drop closed (ended, or past its
+// end time), measured in the server times of the claims log's records,
+// the claims fold keeps the drop and its decisions; after that a claim on
+// it (a retry included) is answered 410 and decides nothing. 0 keeps them
+// for ever. Every API instance must use the same retention. Default
+// DefaultClaimsRetention (7 days).
+func ClaimsRetention(d time.Duration) Option { return func(c *config) { c.claimsRetention = d } }
+
+// Snapshots makes the instance write, every interval, the claims fold of
+// each partition that changed (and at a clean stop) to a file of its own
+// under dir, and restore them at start, reading questline.claims from
+// their offsets instead of from the start; a snapshot it cannot trust is
+// refused (logged) and its partition read from the start. Default none
+// (dir "" or interval 0). Instances may share dir: any instance's fold
+// at an offset is every instance's.
+func Snapshots(dir string, interval time.Duration) Option {
+	return func(c *config) { c.snapshotDir, c.snapshotInterval = dir, interval }
+}
+
 // OutcomeRelay turns the outcome relay (a member of consumer group Group
 // writing every decided claim's outcome event) on or off. Default on.
 func OutcomeRelay(on bool) Option { return func(c *config) { c.relay = on } }
@@ -85,14 +111,15 @@ func Clock(now func() time.Time) Option { return func(c *config) { c.now = now }
 
 func newConfig(opts []Option) (config, error) {
 	c := config{
-		maxBodyBytes:   64 << 10,
-		requestTimeout: 10 * time.Second,
-		retryAfter:     time.Second,
-		attemptMaxAge:  24 * time.Hour,
-		relay:          true,
-		group:          "questline-api",
-		logger:         slog.Default(),
-		now:            time.Now,
+		maxBodyBytes:    64 << 10,
+		requestTimeout:  10 * time.Second,
+		retryAfter:      time.Second,
+		attemptMaxAge:   24 * time.Hour,
+		claimsRetention: DefaultClaimsRetention,
+		relay:           true,
+		group:           "questline-api",
+		logger:          slog.Default(),
+		now:             time.Now,
 	}
 	for _, o := range opts {
 		o(&c)
@@ -110,6 +137,12 @@ func (c *config) validate() error {
 	}
 	if c.maxBodyBytes <= 0 || c.requestTimeout <= 0 || c.retryAfter <= 0 || c.attemptMaxAge <= 0 {
 		errs = append(errs, errors.New("MaxBodyBytes, RequestTimeout, RetryAfter and AttemptMaxAge must be positive"))
+	}
+	if c.snapshotInterval < 0 {
+		errs = append(errs, errors.New("the snapshot interval must not be negative"))
+	}
+	if c.claimsRetention < 0 {
+		errs = append(errs, errors.New("ClaimsRetention must not be negative (0 keeps decisions for ever)"))
 	}
 	if c.relay && c.group == "" {
 		errs = append(errs, errors.New("the outcome relay needs a consumer group"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,9 +28,24 @@ var errNotReady = errors.New("this API instance is still reading the claims log;
 // (granted so far) is unknown, and a new start there would grant its
 // inventory again.
 type sequencer struct {
-	cl  *kgo.Client
-	m   *metrics
-	log *slog.Logger
+	cl        *kgo.Client
+	m         *metrics
+	log       *slog.Logger
+	retention time.Duration // the folds forget drops closed longer ago (0: never)
+	snapDir   string        // where fold snapshots are written and restored ("": none)
+	snapEvery time.Duration // how often changed partitions' folds are written
+
+	// Snapshots: written by run (the folds' only writer) and its writer
+	// goroutine.
+	topicID    [16]byte
+	nparts     int32
+	lastSnap   time.Time
+	snapped    map[int32]int64  // partition → offset of its last snapshot written
+	snapMu     sync.Mutex       // held while snapshot files are written
+	snapFailed []int32          // partitions whose file failed (under snapMu)
+	restored   map[int32]int64  // partition → offset its fold was restored at (start)
+	lastSum    map[int32]uint32 // partition → CRC-32C of the last record folded (snapshots name it)
+	brokers    []string
 
 	// byKey places a keyed record as Kafka's default partitioner does
 	// (murmur2 of the key); made once, not per claim.
@@ -45,9 +61,10 @@ type sequencer struct {
 	asked    bool  // this instance is appending a layout record
 }
 
-func newSequencer(brokers []string, m *metrics, log *slog.Logger) (*sequencer, error) {
+func newSequencer(brokers []string, cfg *config, m *metrics, log *slog.Logger) (*sequencer, error) {
 	cl, err := kafka.NewClient(brokers, log,
-		kgo.ConsumeTopics(kafka.TopicClaims),
+		// run adds every partition of questline.claims, each at its
+		// snapshot's offset or at the start.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.MetadataMinAge(time.Second),
@@ -58,7 +75,9 @@ func newSequencer(brokers []string, m *metrics, log *slog.Logger) (*sequencer, e
 		return nil, err
 	}
 	return &sequencer{
-		cl: cl, m: m, log: log,
+		cl: cl, m: m, log: log, retention: cfg.claimsRetention,
+		snapDir: cfg.snapshotDir, snapEvery: cfg.snapshotInterval,
+		snapped: map[int32]int64{}, restored: map[int32]int64{}, lastSum: map[int32]uint32{}, brokers: brokers,
 		byKey:    kgo.StickyKeyPartitioner(nil).ForTopic(kafka.TopicClaims), // keyed records only: no sticky state shared
 		folds:    map[int32]*Fold{},
 		advanced: make(chan struct{}),
@@ -76,21 +95,42 @@ func (s *sequencer) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.restore(ctx, ends)
+	parts := map[int32]kgo.Offset{}
+	for p := range ends {
+		parts[p] = kgo.NewOffset().AtStart()
+		if f := s.folds[p]; f != nil {
+			parts[p] = kgo.NewOffset().At(f.next)
+		}
+	}
+	s.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{kafka.TopicClaims: parts})
 	s.checkReady(ctx, ends, t0)
 	for {
-		fs := s.cl.PollFetches(ctx)
+		// With a snapshot pending, the poll returns when it is due.
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if due, ok := s.snapshotDue(); ok {
+			pctx, cancel = context.WithDeadline(ctx, due)
+		}
+		fs := s.cl.PollFetches(pctx)
+		cancel()
 		if ctx.Err() != nil {
+			s.snapshot(true) // a clean stop: the next start reads from here
 			return ctx.Err()
 		}
 		fs.EachError(func(t string, p int32, err error) {
-			s.log.Warn("reading the claims log", "topic", t, "partition", p, "err", err)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Warn("reading the claims log", "topic", t, "partition", p, "err", err)
+			}
 		})
 		var lost error
 		s.mu.Lock()
 		fs.EachPartition(func(ft kgo.FetchTopicPartition) {
+			if ft.Topic != kafka.TopicClaims || ft.Partition < 0 {
+				return // the poll's own error (its deadline: a snapshot due)
+			}
 			f := s.folds[ft.Partition]
 			if f == nil {
-				f = NewFold(ft.Partition)
+				f = NewFoldRetention(ft.Partition, s.retention)
 				s.folds[ft.Partition] = f
 			}
 			for _, r := range ft.Records {
@@ -103,6 +143,9 @@ func (s *sequencer) run(ctx context.Context) error {
 				if lost != nil {
 					return
 				}
+				if s.snapDir != "" {
+					s.lastSum[r.Partition] = crc32.Checksum(r.Value, crcTable)
+				}
 				rec, err := ParseRecord(r.Value)
 				if err != nil {
 					s.m.badRecords.Inc()
@@ -113,12 +156,11 @@ func (s *sequencer) run(ctx context.Context) error {
 				if rec.Kind == KindLayout && r.Partition == 0 && s.layout == 0 {
 					s.layout = rec.Partitions
 				}
-				if d, _ := f.Apply(r.Offset, &rec); d != nil && d.Offset == r.Offset {
-					s.m.decisions.Inc() // a new decision, not a repeat's
-				}
+				f.Apply(r.Offset, &rec)
 				s.m.applied.Inc()
 			}
 		})
+		s.setGauges()
 		close(s.advanced)
 		s.advanced = make(chan struct{})
 		s.mu.Unlock()
@@ -126,18 +168,39 @@ func (s *sequencer) run(ctx context.Context) error {
 			return lost
 		}
 		s.checkReady(ctx, ends, t0)
+		s.snapshot(false)
 	}
 }
 
-// endOffsets lists the end of every partition of questline.claims,
-// retrying until the broker answers, and returns errLost when a partition
-// no longer begins at offset 0.
+// setGauges sets the decisions and forgotten drops gauges from the folds.
+func (s *sequencer) setGauges() {
+	decisions, gone := 0, 0
+	for _, f := range s.folds {
+		decisions += f.Decisions()
+		gone += f.GoneDrops()
+	}
+	s.m.decisions.Set(float64(decisions))
+	s.m.goneDrops.Set(float64(gone))
+}
+
+// endOffsets lists the end of every partition of questline.claims (and
+// notes the topic's id and partition count for snapshots), retrying until
+// the broker answers, and returns errLost when a partition no longer
+// begins at offset 0.
 func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
 	adm := kadm.NewClient(s.cl)
 	for {
 		listed, err := adm.ListEndOffsets(ctx, kafka.TopicClaims)
 		if err == nil {
 			err = listed.Error()
+		}
+		if err == nil {
+			var topics kadm.TopicDetails
+			if topics, err = adm.ListTopics(ctx, kafka.TopicClaims); err == nil {
+				if err = topics.Error(); err == nil {
+					s.topicID = topics[kafka.TopicClaims].ID
+				}
+			}
 		}
 		ends := map[int32]int64{}
 		if err == nil {
@@ -153,6 +216,7 @@ func (s *sequencer) endOffsets(ctx context.Context) (map[int32]int64, error) {
 			}
 		}
 		if err == nil {
+			s.nparts = int32(len(ends))
 			return ends, lostAtStart(starts)
 		}
 		s.log.Warn("listing the end of the claims log; retrying", "err", err)
@@ -321,6 +385,19 @@ func (s *sequencer) claimAnywhere(claimID string) (Decision, bool) {
 		}
 	}
 	return Decision{}, false
+}
+
+// gone returns when drop id closed, if a fold forgot it (its claims are
+// answered 410, and nothing is decided on it any more).
+func (s *sequencer) gone(id string) (closedAt int64, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, f := range s.folds {
+		if c, _, ok := f.Gone(id); ok {
+			return c, true
+		}
+	}
+	return 0, false
 }
 
 // drop returns a copy of drop id as folded, if any.

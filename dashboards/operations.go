@@ -141,7 +141,7 @@ func operationsBoard() board {
 				},
 				{
 					title: "Claims decisions held per instance", viz: vizTimeSeries, width: 24, unit: unitShort,
-					description: "Decisions in each instance's claims fold: every claim ever decided, about 200 bytes of heap each, and a restart re-reads them all (about 3.5 s per million; docs/api.md).",
+					description: "Decisions in each instance's claims fold, about 200 bytes of heap each: those of drops live or closed within the claims retention (-api-claims-retention, 7 days), the older ones forgotten; a restart still re-reads the whole claims log (about 3.5 s per million records; docs/api.md).",
 					prom: []promQuery{
 						{`max by (instance) (questline_api_claims_decisions)`, "{{instance}}"},
 					},

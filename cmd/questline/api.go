@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -19,15 +21,21 @@ import (
 // apiFlags are the API's own flags (also used by run). QUESTLINE_API_SECRET
 // is -api-secret, like every flag.
 type apiFlags struct {
-	secret       string
-	secretFile   string
-	maxBodyBytes int64
+	secret        string
+	secretFile    string
+	maxBodyBytes  int64
+	retention     time.Duration
+	snapshotDir   string
+	snapshotEvery time.Duration
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.secret, "api-secret", "", "secret (at least 16 bytes) signing quest attempt tokens; every API instance needs the same one (empty: a random one per process, tokens then work only on the instance that issued them)")
 	fs.StringVar(&f.secretFile, "api-secret-file", "", "file holding -api-secret (for production; wins over -api-secret)")
 	fs.Int64Var(&f.maxBodyBytes, "api-max-body-bytes", 64<<10, "largest quest/drop API request body")
+	fs.DurationVar(&f.retention, "api-claims-retention", api.DefaultClaimsRetention, "how long after a drop closed (ended, or past its end time; measured in the claims log's record times) the API keeps its claims' decisions; later, claims on it are answered 410 and decided no more (0: keep for ever); every API instance needs the same")
+	fs.StringVar(&f.snapshotDir, "api-snapshot-dir", "", "where the API writes snapshots of its claims fold, restored at start so that it reads the claims log from their offsets, not from the start (default <data-dir>/api-snapshots)")
+	fs.DurationVar(&f.snapshotEvery, "api-snapshot-interval", time.Minute, "how often the API snapshots the claims fold's changed partitions (also at a clean stop; 0: no snapshots, written or restored)")
 }
 
 // secretBytes returns the configured token secret, or nil for none.
@@ -72,6 +80,14 @@ func newAPI(a *app, cl *kgo.Client, brokers []string, f *apiFlags, e *edgeFlags,
 	opts := []api.Option{
 		api.Keys(keys), api.RateLimits(lim), api.TrustedProxies(proxies...),
 		api.MaxBodyBytes(f.maxBodyBytes), api.Registerer(a.reg), api.Logger(a.log),
+		api.ClaimsRetention(f.retention),
+	}
+	if f.snapshotEvery > 0 {
+		dir := f.snapshotDir
+		if dir == "" {
+			dir = filepath.Join(a.cfg.DataDir, "api-snapshots")
+		}
+		opts = append(opts, api.Snapshots(dir, f.snapshotEvery))
 	}
 	if secret != nil {
 		opts = append(opts, api.Secret(secret))

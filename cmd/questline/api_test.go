@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,35 +23,48 @@ import (
 // waits until its /readyz answers 200. It returns the HTTP address.
 func role(t *testing.T, args ...string) string {
 	t.Helper()
-	httpAddr, metricsAddr := testtool.FreeAddr(t), testtool.FreeAddr(t)
+	addr, _, _ := roleIn(t, t.TempDir(), testtool.FreeAddr(t), args...)
+	return addr
+}
+
+// roleIn is role on data directory dataDir and embedded broker address
+// kafkaAddr; it also returns the metrics address and a function stopping
+// the role (as the test's end does; safe to call twice).
+func roleIn(t *testing.T, dataDir, kafkaAddr string, args ...string) (httpAddr, metricsAddr string, stop func()) {
+	t.Helper()
+	httpAddr, metricsAddr = testtool.FreeAddr(t), testtool.FreeAddr(t)
 	args = append(args, "-http-addr", httpAddr, "-metrics-addr", metricsAddr,
-		"-embedded-kafka-addr", testtool.FreeAddr(t), "-data-dir", t.TempDir(),
+		"-embedded-kafka-addr", kafkaAddr, "-data-dir", dataDir,
 		"-api-keys", "srv-key", "-client-keys", "cli-key", "-kafka-partitions", "2",
 		"-api-secret", "sixteen bytes or more")
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
 		logs safeBuffer
 		code = make(chan int, 1)
+		once sync.Once
 	)
 	go func() { code <- runMain(ctx, args, io.Discard, &logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case c := <-code:
-			if c != 0 {
-				t.Errorf("questline %s exited %d:\n%s", args[0], c, logs.String())
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case c := <-code:
+				if c != 0 {
+					t.Errorf("questline %s exited %d:\n%s", args[0], c, logs.String())
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("questline %s did not stop within 30 s", args[0])
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("questline %s did not stop within 30 s", args[0])
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + metricsAddr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return httpAddr
+				return httpAddr, metricsAddr, stop
 			}
 		}
 		select {
@@ -118,6 +132,48 @@ func checkAPI(t *testing.T, addr string) {
 // serves the quest/drop API.
 func TestAPISubcommand(t *testing.T) {
 	checkAPI(t, role(t, "api"))
+}
+
+// TestAPIRestartsFromSnapshots: `questline api` snapshots its claims fold
+// under <data-dir>/api-snapshots at a clean stop, and restarted on the
+// same data dir (its embedded broker's log kept there) restores every
+// partition from them and answers claims as before.
+func TestAPIRestartsFromSnapshots(t *testing.T) {
+	dataDir, kafkaAddr := t.TempDir(), testtool.FreeAddr(t)
+	addr, _, stop := roleIn(t, dataDir, kafkaAddr, "api")
+	checkAPI(t, addr)
+	stop()
+	for _, p := range []string{"claims-0.snap", "claims-1.snap"} {
+		if _, err := os.Stat(filepath.Join(dataDir, "api-snapshots", p)); err != nil {
+			t.Fatalf("no snapshot after a clean stop: %v", err)
+		}
+	}
+	addr, metrics, _ := roleIn(t, dataDir, kafkaAddr, "api")
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "\nquestline_api_claims_snapshot_restored_partitions 2\n") {
+		t.Errorf("not restored from both partitions' snapshots:\n%s", grepLines(string(body), "questline_api_claims_snapshot"))
+	}
+	if code, v := post(t, addr, "/v1/drops/d1/claims", `{"claim_id":"c-1","user_id":"u1"}`); code != 200 || v["status"] != "granted" {
+		t.Fatalf("the first claim again after the restart: %d %v", code, v)
+	}
+	if code, v := post(t, addr, "/v1/drops/d1/claims", `{"claim_id":"c-3","user_id":"u3"}`); code != 409 || v["reason"] != "sold_out" {
+		t.Fatalf("a new claim after the restart: %d %v", code, v)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestRunServesIngestAndAPI: `questline run` serves POST /v1/events and
