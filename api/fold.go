@@ -342,18 +342,24 @@ func (f *Fold) claim(offset int64, r *Record) (*Decision, bool) {
 		d.Granted = true
 		dr.Granted++
 	}
-	f.claims[r.ClaimID] = d
-	dc := f.byDrop[r.DropID]
-	if dc == nil {
-		dc = &dropClaims{}
-		f.byDrop[r.DropID] = dc
-	}
-	dc.decided = append(dc.decided, d)
-	if r.At > dc.last {
-		dc.last = r.At
-	}
+	dc := f.hold(d)
 	if dr == nil {
 		f.dueAt(dc.last)
 	}
 	return d, false
+}
+
+// hold keeps decision d: by claim_id, and with its drop's decisions (for
+// forgetting them together). A restored snapshot holds its decisions
+// through it too.
+func (f *Fold) hold(d *Decision) *dropClaims {
+	f.claims[d.ClaimID] = d
+	dc := f.byDrop[d.DropID]
+	if dc == nil {
+		dc = &dropClaims{}
+		f.byDrop[d.DropID] = dc
+	}
+	dc.decided = append(dc.decided, d)
+	dc.last = max(dc.last, d.At)
+	return dc
 }

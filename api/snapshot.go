@@ -203,14 +203,7 @@ func decodeSnapshot(b []byte) (snapshotHeader, *Fold, error) {
 		x.Granted = d.uint()&1 != 0
 		x.Reason = d.istr()
 		x.Partition = h.Partition
-		f.claims[x.ClaimID] = x
-		dc := f.byDrop[x.DropID]
-		if dc == nil {
-			dc = &dropClaims{}
-			f.byDrop[x.DropID] = dc
-		}
-		dc.decided = append(dc.decided, x)
-		dc.last = max(dc.last, x.At)
+		f.hold(x)
 	}
 	for n := d.count(); n > 0 && d.err == nil; n-- {
 		ev, off := d.str(), d.int()
