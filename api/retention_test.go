@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/kafka"
@@ -24,6 +25,16 @@ func (c *fakeClock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // gauge returns the value of the gauge name in reg.
 func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	return firstMetric(t, reg, name).GetGauge().GetValue()
+}
+
+// testCounter returns the value of counter name in reg.
+func testCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	return firstMetric(t, reg, name).GetCounter().GetValue()
+}
+
+// firstMetric returns the first series of the metric name in reg.
+func firstMetric(t *testing.T, reg *prometheus.Registry, name string) *dto.Metric {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -31,11 +42,11 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
+			return mf.GetMetric()[0]
 		}
 	}
 	t.Fatalf("%s not registered", name)
-	return 0
+	return nil
 }
 
 // outcomeEvents returns the outcome events of questline.events by

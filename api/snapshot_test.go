@@ -323,22 +323,6 @@ func TestSnapshotRefused(t *testing.T) {
 	})
 }
 
-// testCounter returns the value of counter name in reg.
-func testCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("%s not registered", name)
-	return 0
-}
-
 // TestSnapshotWrittenPeriodically: a running instance snapshots the
 // partitions that changed every interval, not only at a clean stop.
 func TestSnapshotWrittenPeriodically(t *testing.T) {
