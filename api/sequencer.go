@@ -143,9 +143,6 @@ func (s *sequencer) run(ctx context.Context) error {
 				if lost != nil {
 					return
 				}
-				if s.snapDir != "" {
-					s.lastSum[r.Partition] = crc32.Checksum(r.Value, crcTable)
-				}
 				rec, err := ParseRecord(r.Value)
 				if err != nil {
 					s.m.badRecords.Inc()
@@ -158,6 +155,10 @@ func (s *sequencer) run(ctx context.Context) error {
 				}
 				f.Apply(r.Offset, &rec)
 				s.m.applied.Inc()
+			}
+			if s.snapDir != "" && len(ft.Records) > 0 {
+				// A snapshot names the last record folded (not each one's).
+				s.lastSum[ft.Partition] = crc32.Checksum(ft.Records[len(ft.Records)-1].Value, crcTable)
 			}
 		})
 		s.setGauges()
