@@ -146,9 +146,7 @@ func decode(s string, e *Event) error {
 				}
 			}
 			i += n
-			if num < uint64(len(intOffset)) && intOffset[num] != 0 {
-				*(*int64)(unsafe.Add(unsafe.Pointer(e), intOffset[num]-1)) = int64(v)
-			} else {
+			if !storeInt(e, num, int64(v)) {
 				setNum(e, num, v, &version)
 			}
 		case wireBytes:
@@ -165,9 +163,7 @@ func decode(s string, e *Event) error {
 				return ErrCorrupt
 			}
 			i += n
-			if num < uint64(len(strOffset)) && strOffset[num] != 0 {
-				*(*string)(unsafe.Add(unsafe.Pointer(e), strOffset[num]-1)) = s[i : i+int(l)]
-			}
+			storeStr(e, num, s[i:i+int(l)])
 			i += int(l)
 		default:
 			if i = skipFixed(s, i, wire); i < 0 {
@@ -304,8 +300,10 @@ func uvarint(s string) (uint64, int) {
 	return 0, 0
 }
 
+// setNum sets the numeric fields that need more than a store (the
+// version, the type, the source, the presence bits); storeInt does the
+// int64 ones.
 func setNum(e *Event, num, v uint64, version *uint64) {
-	i := int64(v)
 	switch num {
 	case 1:
 		*version = v
@@ -315,90 +313,9 @@ func setNum(e *Event, num, v uint64, version *uint64) {
 		} else {
 			e.Type = TypeInvalid
 		}
-	case 8:
-		e.TS = i
-	case 9:
-		e.EventTime = i
-	case 10:
-		e.SentAt = i
-	case 11:
-		e.ReceivedAt = i
-	case 12:
-		e.ClockOffsetMs = i
 	case 13:
 		e.Source = Source(v)
 	case 16:
 		e.Has = uint32(v)
-	case 40:
-		e.AmountMicros = i
-	case 41:
-		e.PriceMicros = i
-	case 42:
-		e.FloorMicros = i
-	case 43:
-		e.ClearingMicros = i
-	case 44:
-		e.LatencyMs = i
-	case 45:
-		e.DurationMs = i
-	case 46:
-		e.MinDurationMs = i
-	case 47:
-		e.MaxDurationMs = i
-	case 48:
-		e.Inventory = i
-	case 49:
-		e.StartsAt = i
-	case 50:
-		e.EndsAt = i
-	}
-}
-
-func setStr(e *Event, num uint64, s string) {
-	switch num {
-	case 3:
-		e.ID = s
-	case 4:
-		e.UserID = s
-	case 5:
-		e.DeviceID = s
-	case 6:
-		e.SessionID = s
-	case 7:
-		e.Country = s
-	case 14:
-		e.KeyID = s
-	case 15:
-		e.EdgeCountry = s
-	case 20:
-		e.QuestID = s
-	case 21:
-		e.DropID = s
-	case 22:
-		e.CreatorID = s
-	case 23:
-		e.ClaimID = s
-	case 24:
-		e.Reason = s
-	case 25:
-		e.AuctionID = s
-	case 26:
-		e.Placement = s
-	case 27:
-		e.BidderID = s
-	case 28:
-		e.Outcome = s
-	case 29:
-		e.OfferID = s
-	case 30:
-		e.OrderID = s
-	case 31:
-		e.PayoutID = s
-	case 32:
-		e.Currency = s
-	case 33:
-		e.Title = s
-	case 60:
-		e.Extra = s
 	}
 }

@@ -105,11 +105,13 @@ func (v *scanVisitor) Varint(num, x uint64) {
 	if num == 1 {
 		panic("ScanBinary handed over the schema version")
 	}
-	var version uint64
-	setNum(&v.e, num, x, &version)
+	if !storeInt(&v.e, num, int64(x)) {
+		var version uint64
+		setNum(&v.e, num, x, &version)
+	}
 }
 
-func (v *scanVisitor) Bytes(num uint64, s string) { setStr(&v.e, num, s) }
+func (v *scanVisitor) Bytes(num uint64, s string) { storeStr(&v.e, num, s) }
 
 func TestDecodeSkipsUnknownFields(t *testing.T) {
 	e := sample()

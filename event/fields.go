@@ -2,13 +2,14 @@ package event
 
 import "unsafe"
 
-// strOffset and intOffset give, by field number, 1 + the offset in Event of
-// the string and int64 fields decode sets (0: another kind of field, or
-// an unknown one): decode stores through them instead of switching on the
-// number (setStr, setNum), an indirect jump per field that the processor
-// mispredicts as the event types alternate. They hold what setStr and
-// setNum do (TestFieldTables); setNum keeps the fields that need more than
-// a store (the version, the type, the source, the presence bits).
+// strOffset and intOffset give, by field number (event.proto), 1 + the
+// offset in Event of the string and int64 fields (0: another kind of
+// field, or an unknown one). They are the one mapping from numbers to
+// these fields: decode stores through them (storeStr, storeInt) instead
+// of switching on the number, an indirect jump per field that the
+// processor mispredicts as the event types alternate. setNum keeps the
+// fields that need more than a store. TestFieldTables checks that every
+// string and int64 field of Event has exactly one number.
 var strOffset, intOffset [61]uintptr
 
 func init() {
@@ -30,4 +31,24 @@ func init() {
 	} {
 		intOffset[num] = 1 + uintptr(unsafe.Pointer(p)) - uintptr(unsafe.Pointer(&e))
 	}
+}
+
+// storeStr sets the string field numbered num and reports whether there
+// is one.
+func storeStr(e *Event, num uint64, s string) bool {
+	if num >= uint64(len(strOffset)) || strOffset[num] == 0 {
+		return false
+	}
+	*(*string)(unsafe.Add(unsafe.Pointer(e), strOffset[num]-1)) = s
+	return true
+}
+
+// storeInt sets the int64 field numbered num and reports whether there is
+// one.
+func storeInt(e *Event, num uint64, v int64) bool {
+	if num >= uint64(len(intOffset)) || intOffset[num] == 0 {
+		return false
+	}
+	*(*int64)(unsafe.Add(unsafe.Pointer(e), intOffset[num]-1)) = v
+	return true
 }
