@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -217,14 +218,26 @@ func TestWholeRequestErrors(t *testing.T) {
 	if resp.StatusCode != 413 {
 		t.Fatalf("Content-Length over the limit: %d", resp.StatusCode)
 	}
-	// GET is not allowed.
-	resp, err = http.Get(e.srv.URL + ingest.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET: %d", resp.StatusCode)
+	// GET is not allowed, and other paths are not found: both answered
+	// in ingest's JSON shape.
+	for _, c := range []struct {
+		path   string
+		status int
+		allow  string
+	}{{ingest.Path, http.StatusMethodNotAllowed, "POST"}, {"/v1/event", http.StatusNotFound, ""}, {"/", http.StatusNotFound, ""}} {
+		resp, err = http.Get(e.srv.URL + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Error      string `json:"error"`
+			ServerTime int64  `json:"server_time"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || err != nil || body.Error == "" || body.ServerTime == 0 || resp.Header.Get("Allow") != c.allow {
+			t.Errorf("GET %s: %d %+v (decode: %v), Allow %q; want %d with a JSON error, Allow %q", c.path, resp.StatusCode, body, err, resp.Header.Get("Allow"), c.status, c.allow)
+		}
 	}
 }
 

@@ -62,7 +62,7 @@ func newEnv(t *testing.T, opts ...ingest.Option) *env {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	h.Register(mux)
+	h.RegisterAlone(mux) // as questline ingest serves it
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &env{t: t, broker: b, cl: cl, h: h, srv: srv, reg: reg}

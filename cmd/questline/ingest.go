@@ -158,7 +158,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	mux := http.NewServeMux()
-	h.Register(mux)
+	h.RegisterAlone(mux)
 	return serveHTTP(ctx, a, mux)
 }
 
