@@ -59,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		decisions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "questline_api_claims_decisions",
-			Help: "Claim decisions held by this instance's claims fold (about 200 bytes of heap each, on every instance); those of drops closed more than the claims retention ago are forgotten.",
+			Help: "Claim decisions held by this instance's claims fold (about 240 bytes of heap each, on every instance); those of drops closed more than the claims retention ago are forgotten.",
 		}),
 		goneDrops: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "questline_api_claims_forgotten_drops",

@@ -15,7 +15,8 @@ type DeadLetter struct {
 	// quest_completed" or "body: malformed JSON".
 	Reason string `json:"reason"`
 	// Kind groups reasons for counting: "schema", "too_old", "in_future",
-	// "duplicate_in_batch", "scope", "malformed_body", "sink_refused".
+	// "duplicate_in_batch", "scope", "malformed_body", "too_large",
+	// "sink_refused", "processor_refused".
 	Kind string `json:"kind"`
 	// EventID is the event's id when it could be read, else "".
 	EventID string `json:"event_id,omitempty"`

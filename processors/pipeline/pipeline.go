@@ -65,8 +65,8 @@ func (c *Config) Lag() time.Duration {
 
 // dedupHorizon is how far behind the watermark an event id is remembered:
 // past it, a copy of the event is late for every window of every processor
-// (the longest window and lateness, the clean pass's lag, the disorder
-// bound).
+// (the clean pass's lag, which holds the longest window, the longest
+// lateness, the disorder bound).
 func (c *Config) dedupHorizon() int64 {
 	lateness := max(c.Quest.Window.Lateness, c.Latency.Window.Lateness, c.Yield.Window.Lateness, c.Bots.Window.Lateness)
 	return (c.Lag() + lateness + c.OutOfOrder).Milliseconds()
