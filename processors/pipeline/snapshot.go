@@ -75,8 +75,25 @@ type QueuedState struct {
 	Need     int64
 }
 
-func (s *scope) snapshot() ScopeState {
-	return ScopeState{Quest: s.quest.Snapshot(), Latency: s.latency.Snapshot(), Yield: s.yield.Snapshot(), Lift: s.lift.Snapshot()}
+// frozenScope is a scope's state as of freeze: yield's auctions (most of
+// its state at high rates) are converted by state, off the partition's
+// goroutine.
+type frozenScope struct {
+	st    ScopeState // Yield nil
+	yield *yield.Frozen
+}
+
+func (s *scope) freeze() frozenScope {
+	return frozenScope{
+		st:    ScopeState{Quest: s.quest.Snapshot(), Latency: s.latency.Snapshot(), Lift: s.lift.Snapshot()},
+		yield: s.yield.Freeze(),
+	}
+}
+
+func (f *frozenScope) state() ScopeState {
+	st := f.st
+	st.Yield = f.yield.State()
+	return st
 }
 
 func (s *scope) restore(st *ScopeState) {
@@ -115,37 +132,51 @@ func (p *Partition) Snapshot(w io.Writer) error {
 // value, which gob built in memory, growing it by copies, before writing
 // any of it, and encoded a struct per id and per entry by reflection.
 type Frozen struct {
-	state *State      // copies of the per-user state, gob-encoded by WriteTo
-	seen  frozenSeen  // the remembered ids
-	queue frozenQueue // the clean queue, from its first record
+	base       *State       // copies of the per-user state but the scopes'
+	all, clean *frozenScope // the scopes' processors (clean: nil without the clean pass)
+	seen       frozenSeen   // the remembered ids
+	queue      frozenQueue  // the clean queue, from its first record
 }
 
 // Freeze takes the partition's snapshot. It costs copies of the per-user
-// state (each processor's Snapshot returns one) and of the remembered ids'
-// hashes (8 bytes each, read in order); the other raw sections are only
-// referenced, and WriteTo does the encoding.
+// state (each processor's Snapshot returns one; yield's Freeze copies its
+// records a chunk at a time and leaves the rest to WriteTo) and of the
+// remembered ids' hashes (8 bytes each, read in order); the other raw
+// sections are only referenced, and WriteTo does the encoding.
 func (p *Partition) Freeze() *Frozen {
 	st := State{
 		Version: snapshotVersion, Max: p.wm.Max(), CleanMax: p.cleanWM.Max(), Stats: p.Stats(),
-		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(), Bots: p.bots.Snapshot(), All: p.all.snapshot(),
+		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(), Bots: p.bots.Snapshot(),
 	}
-	f := &Frozen{}
+	all := p.all.freeze()
+	f := &Frozen{all: &all}
 	f.seen = p.seen.freeze()
 	st.SeenMaxes, st.SeenShared = f.seen.maxes, f.seen.shared
 	if p.clean != nil {
-		c := p.clean.snapshot()
-		st.Clean = &c
+		c := p.clean.freeze()
+		f.clean = &c
 		f.queue = p.queue.freeze()
 	}
-	f.state = &st
+	f.base = &st
 	return f
+}
+
+// state returns the snapshot's gob value: base with the scopes' states.
+func (f *Frozen) state() *State {
+	st := *f.base
+	st.All = f.all.state()
+	if f.clean != nil {
+		c := f.clean.state()
+		st.Clean = &c
+	}
+	return &st
 }
 
 // WriteTo writes the snapshot to w. It may run on another goroutine than
 // the partition's, and after the partition has moved on.
 func (f *Frozen) WriteTo(w io.Writer) (int64, error) {
 	cw := &countingWriter{w: w}
-	if err := gob.NewEncoder(cw).Encode(f.state); err != nil {
+	if err := gob.NewEncoder(cw).Encode(f.state()); err != nil {
 		return cw.n, err
 	}
 	n := 0

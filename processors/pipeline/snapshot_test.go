@@ -362,7 +362,7 @@ func TestDamagedSnapshotErrs(t *testing.T) {
 	// value can still panic, in the processors' Restore or later: gob
 	// checks its encoding, not the state's consistency.)
 	var g bytes.Buffer // the gob value's length (its bytes vary with map order)
-	if err := gob.NewEncoder(&g).Encode(f.state); err != nil {
+	if err := gob.NewEncoder(&g).Encode(f.state()); err != nil {
 		t.Fatal(err)
 	}
 	gobLen := g.Len()

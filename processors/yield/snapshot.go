@@ -53,26 +53,105 @@ type AuctionState struct {
 }
 
 // Snapshot returns the processor's state as a copy.
-func (p *Processor) Snapshot() *State {
+func (p *Processor) Snapshot() *State { return p.Freeze().State() }
+
+// Frozen is a Processor's state as of Freeze, which State converts into a
+// snapshot's State on any goroutine while the processor goes on. Freeze
+// does the least it can, since the source stage waits for it: the panes
+// are exported (they are few), the auction records, which are
+// pointer-free, are copied a chunk at a time, and the overflow of the
+// auctions that spilled is copied into two shared slices; the auctions'
+// ids, their users and the
+// names are views, since those only grow (arena.Names.Frozen,
+// intern.Table.Names). Building the State's map of auctions, the larger
+// part of the work, is left to State.
+type Frozen struct {
+	engine window.EngineState[PaneState]
+	t      auctionTable // chunks, ids and users: no index, the overflow made by State
+	n      int          // auctions
+	names  []string
+	spills []spill // the overflow of the auctions that spilled, in slot order
+	bids   []bid
+	billed []int64
+}
+
+// spill is an auction's overflow as of Freeze: its bids and billed amounts
+// are ranges of bids and billed, shared by all spills (two copies in all,
+// not two per auction); -1 for a nil slice.
+type spill struct {
+	a               *auction // in Frozen.t
+	bids, billed    [2]int32
+	floor, clearing int64
+}
+
+// Freeze returns the processor's state as of now, sharing no memory the
+// processor writes again.
+func (p *Processor) Freeze() *Frozen {
 	export := func(_ int64, pn *pane) *PaneState { return p.exportPane(pn) }
-	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), export), Auctions: map[string]AuctionState{}}
+	f := &Frozen{engine: window.ConvertState(p.eng.Snapshot(), export), n: p.auctions.len(), names: p.names.Names()}
+	t := &p.auctions
+	f.t.chunks = make([]*[chunkAuctions]auction, len(t.chunks))
+	for i, c := range t.chunks {
+		cp := new([chunkAuctions]auction)
+		*cp = *c
+		f.t.chunks[i] = cp
+	}
+	f.t.ids = t.ids.Frozen()
+	f.t.users = slices.Clone(t.users)
+	if len(t.more.m) > 0 {
+		f.spills = make([]spill, 0, len(t.more.m))
+		f.t.each(func(a *auction, s int32) {
+			if m := t.more.of(t.at(s)); m != nil {
+				sp := spill{a: a, floor: m.floor, clearing: m.clearing, bids: [2]int32{-1, -1}, billed: [2]int32{-1, -1}}
+				if m.bids != nil { // nil and empty differ (the bids are inline)
+					sp.bids = [2]int32{int32(len(f.bids)), int32(len(f.bids) + len(m.bids))}
+					f.bids = append(f.bids, m.bids...)
+				}
+				if m.billed != nil {
+					sp.billed = [2]int32{int32(len(f.billed)), int32(len(f.billed) + len(m.billed))}
+					f.billed = append(f.billed, m.billed...)
+				}
+				f.spills = append(f.spills, sp)
+			}
+		})
+	}
+	return f
+}
+
+// State returns the frozen state as a snapshot holds it.
+func (f *Frozen) State() *State {
+	t := &f.t
+	if len(f.spills) > 0 && t.more.m == nil {
+		t.more.m = make(map[*auction]*auctionMore, len(f.spills))
+		for _, sp := range f.spills {
+			m := &auctionMore{floor: sp.floor, clearing: sp.clearing}
+			if sp.bids[0] >= 0 {
+				m.bids = f.bids[sp.bids[0]:sp.bids[1]:sp.bids[1]]
+			}
+			if sp.billed[0] >= 0 {
+				m.billed = f.billed[sp.billed[0]:sp.billed[1]:sp.billed[1]]
+			}
+			t.more.m[sp.a] = m
+		}
+	}
+	s := &State{Engine: f.engine, Auctions: make(map[string]AuctionState, f.n)}
 	var buf [inlineBids]bid
-	p.auctions.each(func(a *auction, slot int32) {
-		floor, clearing := a.amounts(&p.auctions.more)
-		as := AuctionState{User: p.auctions.user(slot), Anchor: a.anchor, HasReq: a.has(bReq), Placement: p.names.Name(a.placement), Floor: floor,
-			HasFloor: a.has(bFloor), Wins: int(a.wins), Winner: p.names.Name(a.winner), Clearing: clearing,
+	t.each(func(a *auction, slot int32) {
+		floor, clearing := a.amounts(&t.more)
+		as := AuctionState{User: t.user(slot), Anchor: a.anchor, HasReq: a.has(bReq), Placement: f.names[a.placement], Floor: floor,
+			HasFloor: a.has(bFloor), Wins: int(a.wins), Winner: f.names[a.winner], Clearing: clearing,
 			Shown: int(a.shown), Clicks: int(a.clicks)}
 		var one [1]int64
-		if b := a.billedList(&p.auctions.more, &one); len(b) > 0 {
+		if b := a.billedList(&t.more, &one); len(b) > 0 {
 			as.Billed = slices.Clone(b) // nil without billing, as before
 		}
-		for _, b := range a.bidList(&p.auctions.more, &buf) {
-			as.Bidders = append(as.Bidders, p.names.Name(b.bidder))
+		for _, b := range a.bidList(&t.more, &buf) {
+			as.Bidders = append(as.Bidders, f.names[b.bidder])
 			as.Outcomes = append(as.Outcomes, b.outcome)
 			as.Prices = append(as.Prices, b.price)
 			as.Latencies = append(as.Latencies, b.latency)
 		}
-		s.Auctions[p.auctions.id(a)] = as // a view: never written again
+		s.Auctions[t.id(a)] = as // a view of bytes never written again
 	})
 	return s
 }

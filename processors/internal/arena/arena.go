@@ -98,6 +98,18 @@ func (a *Names) Free(r Ref) {
 	a.dead += int(r.n)
 }
 
+// Frozen returns an arena that reads every name added so far as a does,
+// sharing its bytes, which later calls on a never change: Add appends past
+// the view's end, Free only counts, and Compact moves the names into new
+// chunks. Read it on any goroutine; add nothing to it.
+func (a *Names) Frozen() Names {
+	v := Names{chunks: make([][]byte, len(a.chunks)), live: a.live, dead: a.dead}
+	for i, c := range a.chunks {
+		v.chunks[i] = c[:len(c):len(c)]
+	}
+	return v
+}
+
 // Bytes returns the bytes held in chunks (live, dead and unused).
 func (a *Names) Bytes() int {
 	n := 0

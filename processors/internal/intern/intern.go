@@ -32,3 +32,8 @@ func (t *Table) ID(s string) uint32 {
 
 // Name returns the string numbered i.
 func (t *Table) Name(i uint32) string { return t.strs[i] }
+
+// Names returns the strings numbered so far, by number: a view that later
+// calls to ID do not change (they append past its end), to read on any
+// goroutine.
+func (t *Table) Names() []string { return t.strs[:len(t.strs):len(t.strs)] }
