@@ -284,11 +284,17 @@ func (p *Processor) attribute(rc *released, c userComp, userID string) {
 
 // row returns the quest_conversions row of rc, a conversion of userID.
 func (p *Processor) row(rc *released, userID string) Conversion {
+	return rc.row(userID, &p.convIDs, p.names.Names())
+}
+
+// row returns rc's conversion row for userID, with its ids in ids (the
+// processor's convIDs) and its names numbered in names.
+func (rc *released) row(userID string, ids *arena.Names, names []string) Conversion {
 	return Conversion{
-		EventID: p.eventID(rc), OrderID: p.orderID(rc), UserID: userID, QuestID: p.names.Name(rc.quest),
-		DropID: p.names.Name(rc.drop), CreatorID: p.names.Name(rc.creator),
+		EventID: rc.eventID(ids), OrderID: rc.orderID(ids), UserID: userID, QuestID: names[rc.quest],
+		DropID: names[rc.drop], CreatorID: names[rc.creator],
 		ConversionTime: rc.t, CompletionTime: rc.compT, LatencyMs: rc.latency(),
-		AmountMicros: rc.amount, Currency: p.names.Name(rc.currency), Version: uint64(rc.version),
+		AmountMicros: rc.amount, Currency: names[rc.currency], Version: uint64(rc.version),
 	}
 }
 

@@ -48,11 +48,12 @@ func concat(a, b string) string {
 	return sb.String()
 }
 
-// eventID returns the event id of rc, a view of convIDs (see arena.View).
-func (p *Processor) eventID(rc *released) string { return p.convIDs.View(rc.ids)[:rc.eventLen] }
+// eventID returns the event id of rc, a view of ids, the processor's
+// convIDs (see arena.View).
+func (rc *released) eventID(ids *arena.Names) string { return ids.View(rc.ids)[:rc.eventLen] }
 
-// orderID returns the order id of rc, a view of convIDs.
-func (p *Processor) orderID(rc *released) string { return p.convIDs.View(rc.ids)[rc.eventLen:] }
+// orderID returns the order id of rc, a view of ids.
+func (rc *released) orderID(ids *arena.Names) string { return ids.View(rc.ids)[rc.eventLen:] }
 
 // latency returns the latency of rc's attribution (0 without one).
 func (rc *released) latency() int64 {

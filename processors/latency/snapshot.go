@@ -43,37 +43,72 @@ type releasedState struct {
 
 // Snapshot returns a copy of the processor's state (it may be encoded
 // while the processor goes on).
-func (p *Processor) Snapshot() *State {
-	es := p.eng.SnapshotCopy((*pane).clone)
-	users := make(map[string]*userState, p.users.len())
-	for n := range p.users.numbers() {
-		if !p.users.held(n) {
+func (p *Processor) Snapshot() *State { return p.Freeze().State() }
+
+// Frozen is a Processor's state as of Freeze, which State converts into a
+// snapshot's State on any goroutine while the processor goes on. Freeze
+// does the least it can, since the source stage waits for it: the panes
+// and the conversion queue are copied, the users' records and list nodes,
+// which are pointer-free, a chunk at a time, and the ids and names, which
+// only grow, are views (arena.Names.Frozen, intern.Table.Names). The map
+// of users with their rows is built by State.
+type Frozen struct {
+	engine  window.EngineState[pane]
+	users   users // no index
+	convIDs arena.Names
+	names   []string
+	queue   []queued
+	seq     uint64
+	convs   bool // cfg.Conversions
+}
+
+// Freeze returns the processor's state as of now, sharing no memory the
+// processor writes again.
+func (p *Processor) Freeze() *Frozen {
+	u := &p.users
+	return &Frozen{
+		engine:  p.eng.SnapshotCopy((*pane).clone),
+		users:   users{ids: u.ids.Frozen(), recs: u.recs.Copy(), n: u.n, comps: u.comps.Copy(), rels: u.rels.Copy()},
+		convIDs: p.convIDs.Frozen(),
+		names:   p.names.Names(),
+		queue:   slices.Clone(p.queue.S),
+		seq:     p.seq,
+		convs:   p.cfg.Conversions,
+	}
+}
+
+// State returns the frozen state as a snapshot holds it.
+func (f *Frozen) State() *State {
+	t := &f.users
+	users := make(map[string]*userState, t.len())
+	for n := range t.numbers() {
+		if !t.held(n) {
 			continue
 		}
-		u, id := p.users.rec(n), p.users.id(n)  // a view: never written again
+		u, id := t.rec(n), t.id(n)              // a view: never written again
 		us := &userState{Comps: []completion{}} // not nil, as before
-		for i := u.comps; i != 0; i = p.users.comp(i).next {
-			c := p.users.comp(i)
-			us.Comps = append(us.Comps, completion{c.T, p.names.Name(c.quest)})
+		for i := u.comps; i != 0; i = t.comp(i).next {
+			c := t.comp(i)
+			us.Comps = append(us.Comps, completion{c.T, f.names[c.quest]})
 		}
-		for i := u.rels; i != 0; i = p.users.rel(i).next {
-			rc := p.users.rel(i)
-			us.Released = append(us.Released, releasedState{R: rc.r, C: p.row(rc, id), Attributed: rc.attributed, Applied: rc.applied})
+		for i := u.rels; i != 0; i = t.rel(i).next {
+			rc := t.rel(i)
+			us.Released = append(us.Released, releasedState{R: rc.r, C: rc.row(id, &f.convIDs, f.names), Attributed: rc.attributed, Applied: rc.applied})
 		}
 		users[id] = us
 	}
-	queue := make([]pending, len(p.queue.S))
-	for i := range p.queue.S {
-		q := &p.queue.S[i]
+	queue := make([]pending, len(f.queue))
+	for i := range f.queue {
+		q := &f.queue[i]
 		c := Conversion{UserID: q.user, ConversionTime: q.t}
-		if p.cfg.Conversions {
+		if f.convs {
 			c.EventID, c.OrderID = q.ids[:q.eventLen], q.ids[q.eventLen:]
-			c.DropID, c.CreatorID, c.Currency = p.names.Name(q.drop), p.names.Name(q.creator), p.names.Name(q.currency)
+			c.DropID, c.CreatorID, c.Currency = f.names[q.drop], f.names[q.creator], f.names[q.currency]
 			c.AmountMicros = q.amount
 		}
 		queue[i] = pending{Seq: q.seq, R: q.r, C: c}
 	}
-	return &State{Engine: es, Users: users, Queue: queue, Seq: p.seq}
+	return &State{Engine: f.engine, Users: users, Queue: queue, Seq: f.seq}
 }
 
 func (pn *pane) clone() *pane {

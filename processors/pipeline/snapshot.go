@@ -75,24 +75,26 @@ type QueuedState struct {
 	Need     int64
 }
 
-// frozenScope is a scope's state as of freeze: yield's auctions (most of
-// its state at high rates) are converted by state, off the partition's
-// goroutine.
+// frozenScope is a scope's state as of freeze: latency's users and
+// yield's auctions (most of its state at high rates) are converted by
+// state, off the partition's goroutine.
 type frozenScope struct {
-	st    ScopeState // Yield nil
-	yield *yield.Frozen
+	st      ScopeState // Latency and Yield nil
+	latency *latency.Frozen
+	yield   *yield.Frozen
 }
 
 func (s *scope) freeze() frozenScope {
 	return frozenScope{
-		st:    ScopeState{Quest: s.quest.Snapshot(), Latency: s.latency.Snapshot(), Lift: s.lift.Snapshot()},
-		yield: s.yield.Freeze(),
+		st:      ScopeState{Quest: s.quest.Snapshot(), Lift: s.lift.Snapshot()},
+		latency: s.latency.Freeze(),
+		yield:   s.yield.Freeze(),
 	}
 }
 
 func (f *frozenScope) state() ScopeState {
 	st := f.st
-	st.Yield = f.yield.State()
+	st.Latency, st.Yield = f.latency.State(), f.yield.State()
 	return st
 }
 
@@ -139,8 +141,9 @@ type Frozen struct {
 }
 
 // Freeze takes the partition's snapshot. It costs copies of the per-user
-// state (each processor's Snapshot returns one; yield's Freeze copies its
-// records a chunk at a time and leaves the rest to WriteTo) and of the
+// state (each processor's Snapshot returns one; latency's and yield's
+// Freeze copy their records a chunk at a time and leave the rest to
+// WriteTo) and of the
 // remembered ids' hashes (8 bytes each, read in order); the other raw
 // sections are only referenced, and WriteTo does the encoding.
 func (p *Partition) Freeze() *Frozen {

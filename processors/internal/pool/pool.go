@@ -9,6 +9,8 @@
 // and grown by doubling.
 package pool
 
+import "slices"
+
 // Pool is the pool of nodes of type T. Number 0 is no node: a list's end.
 // Not safe for concurrent use.
 type Pool[T any] struct {
@@ -51,3 +53,13 @@ func (p *Pool[T]) Release(i uint32) {
 // Nums returns how many numbers were handed out: the highest, since they
 // start at 1.
 func (p *Pool[T]) Nums() uint32 { return p.nums }
+
+// Copy returns a copy of p sharing no memory with it (T's own pointers,
+// if any, are copied as they are).
+func (p *Pool[T]) Copy() Pool[T] {
+	c := Pool[T]{chunks: make([][]T, len(p.chunks)), free: slices.Clone(p.free), nums: p.nums, bits: p.bits}
+	for i, ch := range p.chunks {
+		c.chunks[i] = slices.Clone(ch)
+	}
+	return c
+}
