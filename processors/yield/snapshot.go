@@ -59,12 +59,12 @@ func (p *Processor) Snapshot() *State { return p.Freeze().State() }
 // snapshot's State on any goroutine while the processor goes on. Freeze
 // does the least it can, since the source stage waits for it: the panes
 // are exported (they are few), the auction records, which are
-// pointer-free, are copied a chunk at a time, and the overflow of the
-// auctions that spilled is copied into two shared slices; the auctions'
-// ids, their users and the
-// names are views, since those only grow (arena.Names.Frozen,
-// intern.Table.Names). Building the State's map of auctions, the larger
-// part of the work, is left to State.
+// pointer-free, are copied a chunk at a time, the overflow of the
+// auctions that spilled into two shared slices, and the users' strings
+// (the clean scope's) as a slice; the auctions' ids and the names are
+// views, since those only grow (arena.Names.Frozen, intern.Table.Names).
+// Building the State's map of auctions, the larger part of the work, is
+// left to State.
 type Frozen struct {
 	engine window.EngineState[PaneState]
 	t      auctionTable // chunks, ids and users: no index, the overflow made by State
