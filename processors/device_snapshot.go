@@ -41,6 +41,20 @@ type deviceState struct {
 	// marks, the emission watermark, the windows' last emissions and the
 	// pending updates (window.EngineState), the geo marks.
 	Bots *bots.State
+	// frozen is the processor's state as frozen, which encoded fills Bots
+	// from off the stage (nil once Bots is set).
+	frozen *bots.Frozen
+}
+
+// encoded returns st with Bots made from the frozen processor state: the
+// value to encode.
+func (st *deviceState) encoded() *deviceState {
+	if st.frozen == nil {
+		return st
+	}
+	c := *st
+	c.Bots, c.frozen = st.frozen.State(), nil
+	return &c
 }
 
 // windowShape returns the fields of spec a device state depends on.
@@ -51,12 +65,12 @@ func windowShape(spec window.Spec) [3]int64 {
 // freeze returns the partition's snapshot as of now. Taken after a flush
 // whose rows were written: a partition restored from it re-emits,
 // identically, whatever it emitted after. The maps are copied and
-// bots.Processor.Snapshot shares no memory the processor writes again, so
-// the state may be encoded while the partition goes on.
+// bots.Processor.Freeze shares no memory the processor writes again, so
+// the state may be encoded (encoded) while the partition goes on.
 func (d *devicePart) freeze(spec window.Spec) *deviceState {
 	return &deviceState{
 		Version: deviceSnapshotVersion, Next: d.next, Window: windowShape(spec),
-		MaxOff: maps.Clone(d.maxOff), SrcWM: maps.Clone(d.srcWM), Bots: d.p.Snapshot(),
+		MaxOff: maps.Clone(d.maxOff), SrcWM: maps.Clone(d.srcWM), frozen: d.p.Freeze(),
 	}
 }
 
@@ -64,7 +78,7 @@ func (d *devicePart) freeze(spec window.Spec) *deviceState {
 // (writeAtomic): put in place only if keep says so just before.
 func writeDeviceSnapshot(dir string, partition int32, st *deviceState, keep func() bool) error {
 	return writeAtomic(dir, deviceSnapshotPath(dir, partition), func(w io.Writer) error {
-		return gob.NewEncoder(w).Encode(st)
+		return gob.NewEncoder(w).Encode(st.encoded())
 	}, keep)
 }
 

@@ -329,7 +329,7 @@ func TestDeviceSnapshotMidStream(t *testing.T) {
 		for i, v := range stream {
 			if restore && i > 0 && i%snapEvery == 0 {
 				st := dp.freeze(cfg.Window)
-				pending += len(st.Bots.Engine.Pending)
+				pending += len(st.encoded().Bots.Engine.Pending)
 				if err := writeDeviceSnapshot(dir, 0, st, func() bool { return true }); err != nil {
 					t.Fatal(err)
 				}
@@ -393,7 +393,7 @@ func TestDeviceFrozenWhileThePartitionGoesOn(t *testing.T) {
 	}
 	encode := func(st *deviceState) *deviceState {
 		var b bytes.Buffer
-		if err := gob.NewEncoder(&b).Encode(st); err != nil {
+		if err := gob.NewEncoder(&b).Encode(st.encoded()); err != nil {
 			t.Fatal(err)
 		}
 		var out deviceState

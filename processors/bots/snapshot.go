@@ -1,6 +1,7 @@
 package bots
 
 import (
+	"maps"
 	"math"
 	"slices"
 
@@ -35,8 +36,59 @@ type EntityState struct {
 }
 
 // Snapshot returns a copy of the processor's state.
-func (p *Processor) Snapshot() *State {
-	s := &State{Engine: window.ConvertState(p.eng.Snapshot(), func(_ int64, pn *pane) *PaneState {
+func (p *Processor) Snapshot() *State { return p.Freeze().State() }
+
+// Frozen is a Processor's state as of Freeze, which State converts into a
+// snapshot's State on any goroutine while the processor goes on. Freeze
+// does the least it can, since the source stage waits for it: the panes'
+// events, which are only ever appended, are viewed (a block's slices cut
+// at their length), as are the devices' users lists and the names; the
+// entity records and geo marks, which are pointer-free, are copied a chunk
+// at a time (numbers are reused once an entity is swept). Grouping the
+// events by entity, most of the work, is left to State.
+type Frozen struct {
+	engine    window.EngineState[pane]
+	ents      entities // records and names: no index
+	geo       map[string]uint32
+	geoMarks  pool.Pool[geoMark]
+	countries []string
+}
+
+// Freeze returns the processor's state as of now, sharing no memory the
+// processor writes again.
+func (p *Processor) Freeze() *Frozen {
+	return &Frozen{
+		engine:    p.eng.SnapshotCopy((*pane).view),
+		ents:      entities{names: p.ents.names.Frozen(), recs: p.ents.recs.Copy(), n: p.ents.n},
+		geo:       maps.Clone(p.geo),
+		geoMarks:  p.geoMarks.Copy(),
+		countries: p.countries.Names(),
+	}
+}
+
+// view returns a pane that reads pn's events and users as they are now,
+// while pn takes more: the pane's blocks and users lists are only appended
+// to, past the view's ends.
+func (pn *pane) view() *pane {
+	if pn == nil {
+		return nil
+	}
+	v := &pane{start: pn.start, serial: pn.serial, evs: events{blocks: make([]evBlock, len(pn.evs.blocks))}}
+	for i, b := range pn.evs.blocks {
+		v.evs.blocks[i] = evBlock{ids: b.ids[:len(b.ids):len(b.ids)], offs: b.offs[:len(b.offs):len(b.offs)]}
+	}
+	if pn.users != nil {
+		v.users = make(map[uint32][]string, len(pn.users))
+		for id, us := range pn.users {
+			v.users[id] = us[:len(us):len(us)]
+		}
+	}
+	return v
+}
+
+// State returns the frozen state as a snapshot holds it.
+func (f *Frozen) State() *State {
+	s := &State{Engine: window.ConvertState(f.engine, func(_ int64, pn *pane) *PaneState {
 		out := &PaneState{Start: pn.start}
 		at := map[uint32]int{} // entity → index in out.Entities
 		for bi := range pn.evs.blocks {
@@ -47,7 +99,7 @@ func (p *Processor) Snapshot() *State {
 				if !ok {
 					i = len(out.Entities)
 					at[ev.id] = i
-					out.Entities = append(out.Entities, EntityState{ID: p.ents.name(ev.id), Users: pn.users[ev.id]})
+					out.Entities = append(out.Entities, EntityState{ID: f.ents.name(ev.id), Users: pn.users[ev.id]})
 				}
 				es := &out.Entities[i]
 				es.Offsets = append(es.Offsets, ev.off&offMask)
@@ -57,12 +109,13 @@ func (p *Processor) Snapshot() *State {
 		}
 		return out
 	})}
-	if len(p.geo) > 0 {
-		s.Geo = make(map[string][]GeoMark, len(p.geo))
-		for id := range p.geo {
+	if len(f.geo) > 0 {
+		s.Geo = make(map[string][]GeoMark, len(f.geo))
+		for id, first := range f.geo {
 			var out []GeoMark
-			for _, m := range p.geoList(id) {
-				out = append(out, GeoMark{m.T, p.countries.Name(m.Country)})
+			for i := first; i != 0; i = f.geoMarks.At(i).next {
+				m := f.geoMarks.At(i)
+				out = append(out, GeoMark{m.T, f.countries[m.Country]})
 			}
 			s.Geo[id] = out
 		}

@@ -134,25 +134,26 @@ func (p *Partition) Snapshot(w io.Writer) error {
 // value, which gob built in memory, growing it by copies, before writing
 // any of it, and encoded a struct per id and per entry by reflection.
 type Frozen struct {
-	base       *State       // copies of the per-user state but the scopes'
+	base       *State       // copies of the per-user state but the scopes' and the bots'
 	all, clean *frozenScope // the scopes' processors (clean: nil without the clean pass)
-	seen       frozenSeen   // the remembered ids
-	queue      frozenQueue  // the clean queue, from its first record
+	bots       *bots.Frozen
+	seen       frozenSeen  // the remembered ids
+	queue      frozenQueue // the clean queue, from its first record
 }
 
 // Freeze takes the partition's snapshot. It costs copies of the per-user
-// state (each processor's Snapshot returns one; latency's and yield's
-// Freeze copy their records a chunk at a time and leave the rest to
-// WriteTo) and of the
+// state (each processor's Snapshot returns one; bots', latency's and
+// yield's Freeze copy their records a chunk at a time and view what only
+// grows, leaving the rest to WriteTo) and of the
 // remembered ids' hashes (8 bytes each, read in order); the other raw
 // sections are only referenced, and WriteTo does the encoding.
 func (p *Partition) Freeze() *Frozen {
 	st := State{
 		Version: snapshotVersion, Max: p.wm.Max(), CleanMax: p.cleanWM.Max(), Stats: p.Stats(),
-		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(), Bots: p.bots.Snapshot(),
+		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(),
 	}
 	all := p.all.freeze()
-	f := &Frozen{all: &all}
+	f := &Frozen{all: &all, bots: p.bots.Freeze()}
 	f.seen = p.seen.freeze()
 	st.SeenMaxes, st.SeenShared = f.seen.maxes, f.seen.shared
 	if p.clean != nil {
@@ -167,7 +168,7 @@ func (p *Partition) Freeze() *Frozen {
 // state returns the snapshot's gob value: base with the scopes' states.
 func (f *Frozen) state() *State {
 	st := *f.base
-	st.All = f.all.state()
+	st.Bots, st.All = f.bots.State(), f.all.state()
 	if f.clean != nil {
 		c := f.clean.state()
 		st.Clean = &c
