@@ -94,13 +94,19 @@ func New(cl *kgo.Client, opts ...Option) (*Handler, error) {
 func (h *Handler) Register(mux *http.ServeMux) { mux.Handle("POST "+Path, h) }
 
 // RegisterAlone registers h on mux as its server's only service (questline
-// ingest): Path for POST as Register does, and every other request too, so
-// that it is answered in ingest's JSON error shape with server_time (405
+// ingest): Path for POST as Register does, and a catch-all that answers
+// every other request in ingest's JSON error shape with server_time (405
 // with Allow on Path, 404 elsewhere) rather than ServeMux's plain text.
 // Under questline run the API's catch-all does that instead.
 func (h *Handler) RegisterAlone(mux *http.ServeMux) {
 	h.Register(mux)
-	mux.Handle("/", h)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == Path {
+			h.ServeHTTP(w, r) // not POST: its 405
+			return
+		}
+		h.fail(w, http.StatusNotFound, "no such route: ingest serves POST "+Path, 0)
+	})
 }
 
 // Limiter returns the rate limiter, for the quest/drop API to share.
@@ -158,10 +164,6 @@ func (h *Handler) putState(st *reqState) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.cfg.now()
 	receivedAt := start.UnixMilli()
-	if r.URL.Path != Path {
-		h.fail(w, http.StatusNotFound, "no such route: ingest serves POST "+Path, 0)
-		return
-	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.fail(w, http.StatusMethodNotAllowed, "method not allowed: use POST", 0)
