@@ -77,7 +77,10 @@ type Frozen struct {
 
 // spill is an auction's overflow as of Freeze: its bids and billed amounts
 // are ranges of bids and billed, shared by all spills (two copies in all,
-// not two per auction); -1 for a nil slice.
+// not two per auction); -1 for a nil slice. Against a map of cloned
+// overflows made at the freeze, the freeze of BenchmarkSnapshot's
+// loadgen stream takes 0.042–0.053 s instead of 0.062–0.084 (4 pairs,
+// session 11's read-through): the map is made by State, off the pause.
 type spill struct {
 	a               *auction // in Frozen.t
 	bids, billed    [2]int32
