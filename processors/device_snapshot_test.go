@@ -72,7 +72,7 @@ func readTopic(t *testing.T, brokers []string, topic string) map[int32][]*kgo.Re
 }
 
 // produceAt produces copies of recs into their partitions.
-func produceAt(t *testing.T, brokers []string, recs []*kgo.Record) {
+func produceAt(t testing.TB, brokers []string, recs []*kgo.Record) {
 	cl, err := kafka.NewClient(brokers, nil, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)

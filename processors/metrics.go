@@ -16,6 +16,7 @@ type metrics struct {
 	restore       prometheus.Histogram
 	snapshot      prometheus.Histogram
 	snapshotPause prometheus.Histogram
+	cleanFetch    prometheus.Histogram
 	// snapshotFailures counts failed snapshot writes by stage.
 	snapshotFailures *prometheus.CounterVec
 	rebalances       prometheus.Counter
@@ -64,6 +65,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		snapshotPause: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "questline_processor_snapshot_pause_seconds", Help: "Time the source stage stops processing to freeze a partition's state for a snapshot.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		cleanFetch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_clean_fetch_duration_seconds", Help: "Fetch requests of the clean pass, which reads its events again from questline.events about the clean lag after the main pass (up to 1 MiB each).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}),
 		snapshotFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_processor_snapshot_failures_total", Help: "Partition snapshots that could not be written (the stage goes on; the partition keeps its previous snapshot), by stage (source, device, merge).",
@@ -117,7 +122,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.snapshotFailures.WithLabelValues(stage)
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.snapshotFailures, m.rebalances, m.idle, m.refused,
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.cleanFetch, m.snapshotFailures, m.rebalances, m.idle, m.refused,
 			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords, m.mergeRestore, m.mergeSnapshot, m.mergeRecords)
 		reg.MustRegister(m.yield)
 	}

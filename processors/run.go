@@ -83,12 +83,12 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	}
 	mrg, err := newMergeStage(&cfg, logger, m, c, sources)
 	if err != nil {
-		src.cl.Close()
+		src.close()
 		return err
 	}
 	dev, err := newDeviceStage(&cfg, logger, m, c, sources)
 	if err != nil {
-		src.cl.Close()
+		src.close()
 		mrg.cl.Close()
 		return err
 	}

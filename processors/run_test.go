@@ -472,7 +472,7 @@ func TestKillAndRestart(t *testing.T) {
 	db := f.newDB(t)
 	cfg := f.config(t, db, "crashy", t.TempDir())
 	rng := rand.New(rand.NewPCG(3, 4))
-	var processed float64
+	var processed, fetches float64
 	for i := range 20 {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 2)
@@ -500,6 +500,8 @@ func TestKillAndRestart(t *testing.T) {
 		for _, reg := range regs {
 			c, _ := metric(t, reg, "questline_processor_events_total", "")
 			n += c
+			c, _ = metric(t, reg, "questline_processor_clean_fetch_duration_seconds", "")
+			fetches += c
 		}
 		if i == 0 && n >= events {
 			t.Fatalf("the first run processed all %.0f events before its crash: the crashes cut nothing", n)
@@ -508,7 +510,10 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	// Crashes must have cut processing: more events processed in total
 	// than in the stream means records were re-read after restores.
-	t.Logf("events processed over 20 runs: %.0f of %d", processed, events)
+	t.Logf("events processed over 20 runs: %.0f of %d; the clean pass's fetches: %.0f", processed, events, fetches)
+	if fetches == 0 {
+		t.Fatal("the clean pass never read the log: its events were held, or it never ran")
+	}
 	got := f.runUntilStable(t, cfg, 2)
 	if got != want {
 		t.Fatalf("after 20 kills the tables differ:\n%s", firstDiff(want, got))
@@ -555,7 +560,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name, kind string) (sum floa
 			if kind != "" && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "kind" && l.GetValue() == kind }) {
 				continue
 			}
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
 			found = true
 		}
 	}

@@ -1,8 +1,10 @@
 package processors
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"slices"
@@ -59,6 +61,10 @@ type source struct {
 	bots  *ch.Writer[bots.Row]
 	refs  *refusals
 
+	// reads is the clean pass's client (logReader): not cl, whose
+	// consumer's long polls would hold its fetches back.
+	reads *kgo.Client
+
 	mu      sync.Mutex
 	parts   map[int32]*part
 	forward []*kgo.Record // catalog events seen, for questline.catalog
@@ -66,10 +72,17 @@ type source struct {
 	// ready is closed once cl is set: the group may join, and call
 	// assign, before the constructor returns.
 	ready chan struct{}
+	// ctx ends with run's: the clean pass's log readers fetch under it
+	// (they are made in assign, which may come before run).
+	ctx    context.Context
+	stop   context.CancelFunc
+	decomp kgo.Decompressor
 }
 
 func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *catalog.Catalog, partials, devices, sources int32) (*source, error) {
-	s := &source{ready: make(chan struct{}), cfg: cfg, log: log, m: m, master: master, partials: partials, devices: devices, sources: sources, parts: map[int32]*part{}, snaps: newSnapshotWriter("source", log, m)}
+	s := &source{ready: make(chan struct{}), cfg: cfg, log: log, m: m, master: master, partials: partials, devices: devices, sources: sources, parts: map[int32]*part{}, snaps: newSnapshotWriter("source", log, m),
+		decomp: kgo.DefaultDecompressor()}
+	s.ctx, s.stop = context.WithCancel(context.Background())
 	var err error
 	if s.convs, err = ch.NewWriter(c, tables.QuestConversions); err != nil {
 		return nil, err
@@ -78,6 +91,11 @@ func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *
 		return nil, err
 	}
 	if s.bots, err = ch.NewWriter(c, tables.BotSignals); err != nil {
+		return nil, err
+	}
+	// Before the consumer: its assign hands s.reads to the log readers.
+	if s.reads, err = kafka.NewClient(cfg.Brokers, log); err != nil {
+		close(s.ready)
 		return nil, err
 	}
 	s.cl, err = kafka.NewClient(cfg.Brokers, log,
@@ -93,6 +111,7 @@ func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *
 	)
 	close(s.ready)
 	if err != nil {
+		s.reads.Close()
 		return nil, err
 	}
 	s.refs = &refusals{cl: s.cl, log: log, m: m, now: cfg.Now}
@@ -129,6 +148,12 @@ func (s *source) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 			// its log.
 			p.Catalog().Merge(s.master)
 		}
+		if s.cfg.Pipeline.Clean {
+			// The clean pass reads its events again from the log: it
+			// holds their offsets, not their records.
+			r := &logReader{cl: s.reads, ctx: s.ctx, topic: kafka.TopicEvents, partition: partition, fetched: s.m.cleanFetch, decomp: s.decomp}
+			p.ReadCleanFrom(r.read)
+		}
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
 		now := s.cfg.Now()
@@ -153,8 +178,17 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 	}
 }
 
+// close stops the log readers and closes the stage's clients.
+func (s *source) close() {
+	s.stop()
+	s.cl.Close()
+	s.reads.Close()
+}
+
 func (s *source) run(ctx context.Context) error {
-	defer s.cl.Close()
+	defer s.close()
+	stop := context.AfterFunc(ctx, s.stop)
+	defer stop()
 	defer s.snaps.wait(&s.mu)
 	var e event.Event
 	lastFlush := s.cfg.Now()
@@ -191,6 +225,7 @@ func (s *source) run(ctx context.Context) error {
 			if w, ok := kafka.Watermark(r); ok {
 				if w > 0 {
 					pt.p.Advance(w) // see idle
+					fatal = cmp.Or(fatal, pt.p.Err())
 				}
 				return
 			}
@@ -213,10 +248,22 @@ func (s *source) run(ctx context.Context) error {
 				s.forward = append(s.forward, kafka.MissingCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v, Headers: r.Headers}, s.sources)...)
 			}
 			pt.p.AddRecord(r.Value, &e, r.Offset)
+			fatal = cmp.Or(fatal, pt.p.Err())
 			if !kafka.IsCatalogCopy(r) {
 				s.m.events.Inc() // a copy is the same event again, in another partition
 			}
 		})
+		if fatal != nil {
+			// The clean pass could not read its events again (pipeline
+			// Err): stop, and a restart restores the partition from its
+			// snapshot (or says the same, if the log lost them).
+			s.mu.Unlock()
+			s.cl.AllowRebalance()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("processors: clean pass: %w", fatal)
+		}
 		var err error
 		if now.Sub(lastFlush) >= s.cfg.FlushInterval {
 			err = s.flush(ctx, now)

@@ -13,6 +13,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -137,6 +138,8 @@ type Partition struct {
 	cleanWM window.Watermark
 	lag     int64
 	queue   cleanQueue // the events waiting for the clean pass
+	log     LogReader  // reads them again, if set (ReadCleanFrom)
+	err     error      // the first error of log: the clean pass stops
 	scratch event.Event
 	enc     []byte // an event's record, encoded again (Add)
 
@@ -201,11 +204,31 @@ func newScope(cfg Config, name string, cat *catalog.Catalog, filter window.Filte
 	return s, nil
 }
 
+// LogReader returns the value of the record at offset of the partition's
+// log, which the partition was given earlier (AddRecord). The bytes must
+// stay unchanged until the next call. An error is final for the partition
+// (Partition.Err): return one only when the record cannot be read (gone
+// from the log, or the reader stopped), after retrying what can be.
+type LogReader func(offset int64) ([]byte, error)
+
+// ReadCleanFrom makes the clean pass read the events it waits for from
+// the partition's log through r when it takes them, instead of holding
+// them: the queue keeps each AddRecord's offset (two or three bytes)
+// rather than a copy of its record (about 120). Entries queued before
+// (by Add, or restored from a snapshot) keep their records. Default: no
+// reader, every event held.
+func (p *Partition) ReadCleanFrom(r LogReader) { p.log = r }
+
+// Err returns the error that stopped the clean pass (from the LogReader),
+// or nil. A partition with an error emits no more clean rows: its caller
+// should stop and restore it from a snapshot.
+func (p *Partition) Err() error { return p.err }
+
 // AddRecord is Add for the event e decoded (event.DecodeBinary) from rec,
 // the value of the record at offset of the source partition (the offset
-// goes with the event to the device stage): the clean pass's queue and the
-// device stage take a copy of rec instead of encoding e again. e must be
-// as decoded.
+// goes with the event to the device stage): the clean pass's queue keeps
+// offset (ReadCleanFrom) or a copy of rec, and the device stage a copy of
+// rec, instead of encoding e again. e must be as decoded.
 func (p *Partition) AddRecord(rec []byte, e *event.Event, offset int64) {
 	p.offset = offset
 	p.add(e, rec)
@@ -250,11 +273,15 @@ func (p *Partition) add(e *event.Event, rec []byte) {
 		}
 	}
 	if p.clean != nil {
-		if rec == nil {
+		switch {
+		case rec != nil && p.log != nil:
+			p.queue.pushOffset(p.offset, p.wm.Max()+p.lag)
+		case rec != nil:
+			p.queue.push(rec, p.wm.Max()+p.lag)
+		default:
 			p.enc = event.AppendBinary(p.enc[:0], e)
-			rec = p.enc
+			p.queue.push(p.enc, p.wm.Max()+p.lag)
 		}
-		p.queue.push(rec, p.wm.Max()+p.lag)
 		p.releaseClean()
 	}
 }
@@ -282,10 +309,19 @@ func (p *Partition) addLate(e *event.Event, wm int64, name string, i, missed int
 // watermark allows.
 func (p *Partition) releaseClean() {
 	wm := p.wm.Time()
-	for p.queue.ready(wm) {
+	for p.err == nil && p.queue.ready(wm) {
 		e := &p.scratch
-		if err := event.DecodeBinaryShared(p.queue.take(), e); err != nil {
-			panic("pipeline: clean queue record: " + err.Error()) // we encoded it
+		rec, offset := p.queue.take()
+		if rec != nil {
+			if err := event.DecodeBinaryShared(rec, e); err != nil {
+				panic("pipeline: clean queue record: " + err.Error()) // we encoded it, or restore decoded it
+			}
+		} else if rec, p.err = p.readLog(offset); p.err != nil {
+			return
+		} else if err := event.DecodeBinaryShared(rec, e); err != nil {
+			// It decoded at this offset before: not the same log.
+			p.err = fmt.Errorf("pipeline: clean pass: the record at offset %d no longer decodes: %w", offset, err)
+			return
 		}
 		cwm := p.cleanWM.Observe(e.EventTime)
 		p.clean.quest.Add(e, cwm)
@@ -293,6 +329,17 @@ func (p *Partition) releaseClean() {
 		p.clean.yield.Add(e, cwm)
 		p.clean.lift.Add(e, cwm)
 	}
+}
+
+func (p *Partition) readLog(offset int64) ([]byte, error) {
+	if p.log == nil {
+		return nil, fmt.Errorf("pipeline: clean pass: the event at offset %d is in the log, and the partition has no LogReader", offset)
+	}
+	rec, err := p.log(offset)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: clean pass: reading offset %d: %w", offset, err)
+	}
+	return rec, nil
 }
 
 // Advance moves the event-time watermark to wm without an event (the end

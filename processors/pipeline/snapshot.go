@@ -18,7 +18,11 @@ import (
 	"github.com/questline/questline/processors/yield"
 )
 
-// snapshotVersion is the version of the snapshot encoding: 4 holds the
+// snapshotVersion is the version of the snapshot encoding: 5 holds the
+// clean queue's chunks as the queue holds them, headers and all, with
+// its entry count, first need and offset base in the gob value (CleanN,
+// CleanNeed, CleanBase): its entries may be log offsets
+// (Partition.ReadCleanFrom), which a version 4 process cannot read. 4 holds the
 // remembered event ids as the eviction queue's keys and the set's hashes
 // in raw sections (SeenKeys, SeenHashes; SeenMaxes, SeenShared in the gob
 // value), 3 as raw hashes in arrival order (SeenHashes, SeenMaxes); both
@@ -28,7 +32,7 @@ import (
 // instead of losing part of it. Version 4 (session 6) also holds the
 // window engines' spaced updates (window.EngineState's Emitted and Pending,
 // bots only): a version 3 process would drop the pending changes.
-const snapshotVersion = 4
+const snapshotVersion = 5
 
 // State is a partition's state as a snapshot holds it.
 type State struct {
@@ -45,9 +49,13 @@ type State struct {
 	// section after it since version 3 (see Frozen).
 	Chunks [][]byte
 	// The clean queue's entries: in the gob value before version 3, in a
-	// raw section since.
-	Queue []QueuedState
-	Seen  []SeenID // versions 1, 2: event ids remembered for de-duplication
+	// raw section in versions 3 and 4; since version 5 read from Chunks,
+	// CleanN of them, the first one's need CleanNeed, the first offset
+	// entry's difference from CleanBase (see cleanQueue).
+	Queue                []QueuedState
+	CleanN               int
+	CleanNeed, CleanBase int64
+	Seen                 []SeenID // versions 1, 2: event ids remembered for de-duplication
 	// Since version 3, the event ids remembered for de-duplication:
 	// SeenMaxes in the gob value, SeenHashes in a raw section after it
 	// (version 3: in arrival order, from a block start; since version 4:
@@ -123,14 +131,15 @@ func (p *Partition) Snapshot(w io.Writer) error {
 // never writes again (both are append-only, and dropped, not reused, once
 // read).
 //
-// The encoding (version 4) is a gob State followed by four raw sections:
+// The encoding (version 5) is a gob State followed by three raw sections:
 // the event ids' keys in the eviction queue (a uvarint byte length, then
 // 4 bytes each, little-endian), their hashes (a uvarint byte length, then 8
 // bytes each, little-endian; version 3 had only a section of the hashes,
 // in the queue's order); the clean queue's chunks (a uvarint count, then each
-// chunk as a uvarint length and its bytes); the clean queue's entries (a
-// uvarint count, then chunk, offset and end as uvarints and the watermark
-// it needs as a varint, each). Before version 3 they were in the gob
+// chunk as a uvarint length and its bytes, each entry's header in them).
+// Versions 3 and 4 had a fourth, the clean queue's entries (a uvarint
+// count, then chunk, offset and end as uvarints and the watermark it
+// needs as a varint, each). Before version 3 they were in the gob
 // value, which gob built in memory, growing it by copies, before writing
 // any of it, and encoded a struct per id and per entry by reflection.
 type Frozen struct {
@@ -160,6 +169,7 @@ func (p *Partition) Freeze() *Frozen {
 		c := p.clean.freeze()
 		f.clean = &c
 		f.queue = p.queue.freeze()
+		st.CleanN, st.CleanNeed, st.CleanBase = f.queue.n, f.queue.need, f.queue.baseOff
 	}
 	f.base = &st
 	return f
@@ -208,26 +218,13 @@ func (f *Frozen) WriteTo(w io.Writer) (int64, error) {
 		cw.write(buf[:8*k])
 		c = c[k:]
 	}
-	// The chunks hold each record's header before it (see cleanQueue):
-	// bytes between the entries, which a reader skips.
+	// The chunks hold each entry's header (see cleanQueue): restore
+	// reads the entries from them.
 	cw.uvarint(uint64(len(f.queue.chunks)))
 	for _, c := range f.queue.chunks {
 		cw.uvarint(uint64(len(c)))
 		cw.write(c)
 	}
-	cw.uvarint(uint64(f.queue.n))
-	b := make([]byte, 0, 8<<10)
-	f.queue.each(func(chunk, off, end int, need int64) {
-		b = binary.AppendUvarint(b, uint64(chunk))
-		b = binary.AppendUvarint(b, uint64(off))
-		b = binary.AppendUvarint(b, uint64(end))
-		b = binary.AppendVarint(b, need)
-		if len(b) > cap(b)-4*binary.MaxVarintLen64 {
-			cw.write(b)
-			b = b[:0]
-		}
-	})
-	cw.write(b)
 	return cw.n, cw.err
 }
 
@@ -335,6 +332,9 @@ func readState(r io.Reader) (*State, error) {
 		}
 		st.Chunks = append(st.Chunks, c)
 	}
+	if st.Version >= 5 {
+		return &st, nil // the entries are in the chunks
+	}
 	if count, err = binary.ReadUvarint(br); err != nil {
 		return nil, fmt.Errorf("pipeline: snapshot: clean queue: %w", err)
 	}
@@ -408,6 +408,12 @@ func restoreState(cfg Config, cat *catalog.Catalog, st *State) (*Partition, erro
 	p.all.restore(&st.All)
 	if p.clean != nil {
 		p.clean.restore(st.Clean)
+		if st.Version >= 5 {
+			if err := p.restoreQueue(st); err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
 		chunks := st.Chunks
 		if st.Version == 1 && len(st.Queue) > 0 {
 			chunks = [][]byte{st.Arena} // every QueuedState.Chunk is 0
@@ -430,4 +436,41 @@ func restoreState(cfg Config, cat *catalog.Catalog, st *State) (*Partition, erro
 		}
 	}
 	return p, nil
+}
+
+// restoreQueue restores the clean queue of a snapshot of version 5 or
+// later, its entries read from its chunks: each record is decoded here
+// (see restoreState), each log offset must be past the one before it.
+func (p *Partition) restoreQueue(st *State) error {
+	if st.CleanN < 0 {
+		return fmt.Errorf("pipeline: snapshot: clean queue of %d entries", st.CleanN)
+	}
+	f := frozenQueue{chunks: st.Chunks, n: st.CleanN, need: st.CleanNeed, baseOff: st.CleanBase}
+	var e event.Event
+	var err error
+	last := int64(-1)
+	i := 0
+	if eachErr := f.each(func(need int64, chunk, off, end int, offset int64) {
+		defer func() { i++ }()
+		if err != nil {
+			return
+		}
+		if end < 0 {
+			if offset <= last {
+				err = fmt.Errorf("pipeline: snapshot: clean queue entry %d: offset %d after %d", i, offset, last)
+			}
+			last = offset
+			p.queue.pushOffset(offset, need)
+			return
+		}
+		rec := f.chunks[chunk][off:end]
+		if derr := event.DecodeBinaryShared(rec, &e); derr != nil {
+			err = fmt.Errorf("pipeline: snapshot: clean queue entry %d: %w", i, derr)
+			return
+		}
+		p.queue.push(rec, need)
+	}); eachErr != nil {
+		return fmt.Errorf("pipeline: snapshot: clean queue: %w", eachErr)
+	}
+	return err
 }

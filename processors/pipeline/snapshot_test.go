@@ -94,16 +94,17 @@ func TestCrashRestoreSmallChunks(t *testing.T) {
 }
 
 // TestRestoreOlderVersions: snapshots of versions 1 (the clean queue in
-// one Arena, event ids in Seen), 2 (the queue in Chunks, ids in Seen) and
-// 3 (ids' hashes in arrival order in a raw section) restore and continue
-// to the same tables.
+// one Arena, event ids in Seen), 2 (the queue in Chunks, ids in Seen), 3
+// (ids' hashes in arrival order in a raw section) and 4 (the queue's
+// entries in a section of their own) restore and continue to the same
+// tables.
 func TestRestoreOlderVersions(t *testing.T) {
 	defer func(size, slack int) { chunkSize, chunkSlack = size, slack }(chunkSize, chunkSlack)
 	chunkSize, chunkSlack = 1024, 200
 	cfg := testConfig()
 	events := stream(11)
 	want := run(t, cfg, events, 1, 50, 0)
-	for _, version := range []int{1, 2, 3} {
+	for _, version := range []int{1, 2, 3, 4} {
 		p := newTestPartition(t, cfg)
 		tb := newTables()
 		half := len(events) / 2 / 50 * 50
@@ -122,8 +123,8 @@ func TestRestoreOlderVersions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Chunks) < 3 || len(st.Queue) == 0 || len(st.SeenHashes) == 0 {
-			t.Fatalf("%d chunks, %d queued, %d bytes of ids: a weak test", len(st.Chunks), len(st.Queue), len(st.SeenHashes))
+		if len(st.Chunks) < 3 || st.CleanN == 0 || len(st.SeenHashes) == 0 {
+			t.Fatalf("%d chunks, %d queued, %d bytes of ids: a weak test", len(st.Chunks), st.CleanN, len(st.SeenHashes))
 		}
 		asVersion(st, version)
 		if version == 1 {
@@ -140,8 +141,8 @@ func TestRestoreOlderVersions(t *testing.T) {
 			st.Chunks = nil
 		}
 		buf.Reset()
-		if version == 3 {
-			writeVersion3(t, &buf, st)
+		if version >= 3 {
+			writeVersion3or4(t, &buf, st)
 		} else if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 			t.Fatal(err)
 		}
@@ -345,8 +346,12 @@ func TestDamagedSnapshotErrs(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A record of the clean queue overwritten.
-	q := st.Queue[len(st.Queue)/2]
-	rec := st.Chunks[q.Chunk][q.Off:q.End]
+	var recs [][]byte
+	fq := frozenQueue{chunks: st.Chunks, n: st.CleanN, need: st.CleanNeed, baseOff: st.CleanBase}
+	if err := fq.each(func(_ int64, chunk, off, end int, _ int64) { recs = append(recs, st.Chunks[chunk][off:end]) }); err != nil || len(recs) == 0 {
+		t.Fatalf("%d records: %v", len(recs), err)
+	}
+	rec := recs[len(recs)/2]
 	at := bytes.Index(full, rec)
 	if at < 0 {
 		t.Fatal("the record is not in the snapshot")
@@ -441,14 +446,19 @@ func halfwaySnapshot(t *testing.T, cfg Config, events []event.Event) *bytes.Buff
 	return &buf
 }
 
-// writeVersion3 writes st (of version 3) as version 3 did: the gob value,
-// then the sections of the hashes, the clean queue's chunks and entries.
-func writeVersion3(t *testing.T, w io.Writer, st *State) {
-	hashes, chunks, queue := st.SeenHashes, st.Chunks, st.Queue
-	st.SeenHashes, st.Chunks, st.Queue = nil, nil, nil
+// writeVersion3or4 writes st (of version 3 or 4, asVersion) as those
+// versions did: the gob value, then the sections of the keys (4 only),
+// the hashes, the clean queue's chunks and its entries.
+func writeVersion3or4(t *testing.T, w io.Writer, st *State) {
+	keys, hashes, chunks, queue := st.SeenKeys, st.SeenHashes, st.Chunks, st.Queue
+	st.SeenKeys, st.SeenHashes, st.Chunks, st.Queue = nil, nil, nil, nil
 	cw := &countingWriter{w: w}
 	if err := gob.NewEncoder(cw).Encode(st); err != nil {
 		t.Fatal(err)
+	}
+	if st.Version == 4 {
+		cw.uvarint(uint64(len(keys)))
+		cw.write(keys)
 	}
 	cw.uvarint(uint64(len(hashes)))
 	cw.write(hashes)
@@ -469,12 +479,27 @@ func writeVersion3(t *testing.T, w io.Writer, st *State) {
 	}
 }
 
-// asVersion turns a snapshot's state of version 4 into version 1, 2 or
-// 3's event ids: their hashes in arrival order (each key's from the set;
+// asVersion turns a snapshot's state of version 5 into version 1, 2, 3
+// or 4's: the clean queue's entries (records only) in Queue, and for 1, 2
+// and 3 the event ids as their hashes in arrival order (each key's from the set;
 // a test's ids share no key), in SeenHashes (3) or one SeenID each, with
 // its block's time, in the gob value (1, 2; the caller writes the rest of
 // it, gob-encoded whole).
 func asVersion(st *State, version int) {
+	f := frozenQueue{chunks: st.Chunks, n: st.CleanN, need: st.CleanNeed, baseOff: st.CleanBase}
+	if err := f.each(func(need int64, chunk, off, end int, _ int64) {
+		if end < 0 {
+			panic("pipeline: a log offset in a test's queue")
+		}
+		st.Queue = append(st.Queue, QueuedState{Chunk: chunk, Off: off, End: end, Need: need})
+	}); err != nil {
+		panic(err)
+	}
+	st.CleanN, st.CleanNeed, st.CleanBase = 0, 0, 0
+	st.Version = version
+	if version == 4 {
+		return
+	}
 	byKey := map[uint32]uint64{}
 	for i := 0; i < len(st.SeenHashes); i += 8 {
 		h := binary.LittleEndian.Uint64(st.SeenHashes[i:])

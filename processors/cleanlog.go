@@ -1,0 +1,166 @@
+package processors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// cleanFetchBytes is the most a logReader asks for in one Fetch, and so
+// about what it holds per partition.
+const cleanFetchBytes = 1 << 20
+
+// logReader reads the records of one partition of questline.events again,
+// by offset, for the clean pass (pipeline.Partition.ReadCleanFrom), which
+// takes an event about the clean lag (21 min by default) after the main
+// pass did: so the pass holds each waiting event's offset, a few bytes,
+// not its record. It issues plain Fetch requests to the partition's
+// leader from the asked offset, one response at a time, on the caller's
+// goroutine: it never reads ahead of what the clean pass asks for, holds
+// one response's records (up to cleanFetchBytes), and needs no consumer
+// of its own to pause, seek or rebalance.
+//
+// cl must not be the stage's consumer: a broker answers a connection's
+// requests in order, and kgo sends a client's fetches on one connection
+// per broker, where the consumer's long poll (up to 5 s) would hold
+// every read back (measured: 5 s a read, the processors' tests 4× slower).
+type logReader struct {
+	cl        *kgo.Client
+	ctx       context.Context // the source stage's: canceled at its end
+	topic     string
+	id        [16]byte // the topic's id (Fetch v13 and later name topics by id; zero: to look up)
+	leader    int32    // the partition's leader, with id
+	partition int32
+	fetched   prometheus.Histogram // the Fetch requests' durations
+	decomp    kgo.Decompressor
+
+	recs []*kgo.Record // the last response's, from offset
+	i    int           // the next to look at
+}
+
+// read returns the value of the record at offset. The records between the
+// last one asked for and offset (duplicates, catalog events, watermark
+// records: none of them queued) are passed over. An error means the
+// record is not in the log any more (retention shorter than the clean lag
+// plus the snapshot's age), or the stage is stopping; retriable broker
+// errors are retried until ctx ends.
+func (r *logReader) read(offset int64) ([]byte, error) {
+	for {
+		for r.i < len(r.recs) && r.recs[r.i].Offset < offset {
+			r.i++
+		}
+		if r.i < len(r.recs) {
+			rec := r.recs[r.i]
+			if rec.Offset != offset {
+				return nil, fmt.Errorf("partition %d: no record at offset %d (the log goes from %d to %d)", r.partition, offset, r.recs[0].Offset, rec.Offset)
+			}
+			r.i++
+			return rec.Value, nil
+		}
+		recs, err := r.fetch(offset)
+		if err != nil {
+			return nil, err
+		}
+		r.recs, r.i = recs, 0
+	}
+}
+
+// fetch returns the records from offset in one Fetch response (at least
+// one record), retrying what a broker may answer while leadership moves.
+func (r *logReader) fetch(offset int64) ([]*kgo.Record, error) {
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		recs, retry, err := r.fetchOnce(offset)
+		if err == nil && len(recs) > 0 {
+			return recs, nil
+		}
+		if err != nil && !retry {
+			return nil, err
+		}
+		if err == nil {
+			// Nothing at an offset the main pass read: the leader's high
+			// watermark behind (a new leader catching up). Only for so long.
+			if attempt >= 100 {
+				return nil, fmt.Errorf("partition %d: offset %d: no records in %d fetches", r.partition, offset, attempt+1)
+			}
+		}
+		r.id = [16]byte{} // look the leader up again
+		select {
+		case <-r.ctx.Done():
+			return nil, fmt.Errorf("partition %d: offset %d: %w (last: %v)", r.partition, offset, r.ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// fetchOnce issues one Fetch. retry reports an error worth retrying.
+func (r *logReader) fetchOnce(offset int64) (recs []*kgo.Record, retry bool, err error) {
+	if r.id == [16]byte{} {
+		topics, err := kadm.NewClient(r.cl).ListTopics(r.ctx, r.topic)
+		if err == nil {
+			err = topics.Error()
+		}
+		if err != nil {
+			return nil, true, fmt.Errorf("partition %d: the topic's metadata: %w", r.partition, err)
+		}
+		p, ok := topics[r.topic].Partitions[r.partition]
+		if !ok || p.Err != nil || p.Leader < 0 {
+			return nil, true, fmt.Errorf("partition %d: no leader in the topic's metadata", r.partition)
+		}
+		r.id, r.leader = topics[r.topic].ID, p.Leader
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 100 // the records are there: no waiting for more
+	req.MinBytes = 1
+	req.MaxBytes = cleanFetchBytes
+	req.SessionEpoch = -1 // no fetch session
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = r.topic, r.id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = r.partition, offset, cleanFetchBytes
+	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+
+	start := time.Now()
+	kr, err := r.cl.Broker(int(r.leader)).Request(r.ctx, req)
+	r.fetched.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, r.ctx.Err() == nil, fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, err)
+	}
+	resp := kr.(*kmsg.FetchResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, kerr.IsRetriable(err), fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, err)
+	}
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			p := &resp.Topics[i].Partitions[j]
+			if p.Partition != r.partition {
+				continue
+			}
+			fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: offset, Topic: r.topic, Partition: r.partition}, p, r.decomp, nil)
+			if fp.Err != nil {
+				if errors.Is(fp.Err, kerr.OffsetOutOfRange) && offset < fp.LogStartOffset {
+					return nil, false, fmt.Errorf("partition %d: offset %d is gone from the log (it starts at %d): keep questline.events longer than the clean pass's lag plus the snapshots' age: %w",
+						r.partition, offset, fp.LogStartOffset, fp.Err)
+				}
+				if errors.Is(fp.Err, kerr.OffsetOutOfRange) {
+					return nil, false, fmt.Errorf("partition %d: offset %d is past the log's end (%d): not the log the offset came from: %w",
+						r.partition, offset, fp.HighWatermark, fp.Err)
+				}
+				return nil, kerr.IsRetriable(fp.Err) || errors.Is(fp.Err, kerr.UnknownTopicID), fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, fp.Err)
+			}
+			return fp.Records, false, nil
+		}
+	}
+	return nil, true, fmt.Errorf("partition %d: fetch at %d: not in the response", r.partition, offset)
+}
