@@ -497,9 +497,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 		rtBusy.Seconds(), rtTotal.Seconds(), 100*rtBusy.Seconds()/max(rtTotal.Seconds(), 1e-9), rtLG.Seconds(), rtPer(rtLG),
 		rtRun.Seconds(), rtPer(rtRun), rtCH.Seconds(), rtPer(rtCH), (rtBusy - rtRun - rtCH - rtLG).Seconds())
 	b.ReportMetric(rtPer(rtRun), "fresh_run_cpu_µs/event")
-	b.Logf("processors over the whole run: %.0f snapshots taking %.1f s in all, of which processing paused %.1f s (freezing the state; the rest is written in the background)",
+	b.Logf("processors over the whole run: %.0f snapshots taking %.1f s in all, of which processing paused %.1f s (freezing the state; the rest is written in the background); %.0f events waiting for the clean pass at the end; the clean pass's fetches %.0f, %.1f s in all",
 		metric(b, metricsAddr, "questline_processor_snapshot_duration_seconds_count"), metric(b, metricsAddr, "questline_processor_snapshot_duration_seconds_sum"),
-		metric(b, metricsAddr, "questline_processor_snapshot_pause_seconds_sum"))
+		metric(b, metricsAddr, "questline_processor_snapshot_pause_seconds_sum"), metric(b, metricsAddr, "questline_processor_clean_pending_events"),
+		metric(b, metricsAddr, "questline_processor_clean_fetch_duration_seconds_count"), metric(b, metricsAddr, "questline_processor_clean_fetch_duration_seconds_sum"))
+	b.Logf("questline run at the end: resident %s (peak %s), Go heap in use %.0f MB; snapshot directory %.0f MB",
+		vmRSS(run.Process.Pid), vmHWM(run.Process.Pid), metric(b, metricsAddr, "go_memstats_heap_inuse_bytes")/1e6, float64(dirBytes(filepath.Join(dir, "data", "snapshots")))/1e6)
 	b.Logf("real time, target %.0f events/s for %ds: %d events received (%.0f events/s); %d freshness samples; left out: %d sent > 2 s after their event time (offline devices, edge holds, or a generator behind real time), %d in windows ending after the last event time − %v (closed by idleness), %d whose window row had not appeared 2 min after the load ended; %d samples counted at an update of their window's row (received after its first version)",
 		rate, fresh, total, sentRate, len(fr), slow, tail, ooo, unseen, updated)
 }

@@ -17,26 +17,54 @@ import (
 
 // BenchmarkRestore1MUsers: restore a partition holding the state of 1M
 // active users (3M events over about 25 minutes of event time), from a
-// snapshot in memory, without and with the clean pass (whose queue holds
-// the events of its lag). Run with -benchtime=1x.
+// snapshot in memory, without and with the clean pass: clean=true holds
+// the records of its lag in its queue, clean=log their offsets (as the
+// source stage does since session 12). Run with -benchtime=1x.
 func BenchmarkRestore1MUsers(b *testing.B) {
-	for _, clean := range []bool{false, true} {
-		b.Run(map[bool]string{false: "clean=false", true: "clean=true"}[clean], func(b *testing.B) { benchRestore(b, clean) })
+	for _, clean := range []string{"false", "true", "log"} {
+		b.Run("clean="+clean, func(b *testing.B) { benchRestore(b, clean) })
 	}
 }
 
-func benchRestore(b *testing.B, clean bool) {
+// logFeed adds events to a partition as records of a log in memory, at
+// offsets 0, 1, …, and reads them again for its clean pass.
+type logFeed struct {
+	p    *Partition
+	recs [][]byte
+	e    event.Event
+}
+
+func newLogFeed(p *Partition) *logFeed {
+	f := &logFeed{p: p}
+	p.ReadCleanFrom(func(off int64) ([]byte, error) { return f.recs[off], nil })
+	return f
+}
+
+func (f *logFeed) add(e *event.Event) {
+	rec := event.AppendBinary(nil, e)
+	f.recs = append(f.recs, rec)
+	if err := event.DecodeBinaryShared(rec, &f.e); err != nil {
+		panic(err)
+	}
+	f.p.AddRecord(rec, &f.e, int64(len(f.recs)-1))
+}
+
+func benchRestore(b *testing.B, clean string) {
 	cfg := DefaultConfig()
-	cfg.Clean = clean
+	cfg.Clean = clean != "false"
 	p, err := New(cfg, benchCatalog())
 	if err != nil {
 		b.Fatal(err)
+	}
+	add := p.Add
+	if clean == "log" {
+		add = newLogFeed(p).add
 	}
 	users := map[string]struct{}{}
 	n := 0
 	streamgen.Each(streamgen.Config{Seed: 9, Events: 3_000_000, Users: 20_000_000, Gap: 1, Disorder: 5000, Quests: 20, Drops: 3}, func(e *event.Event) {
 		users[e.UserID] = struct{}{}
-		p.Add(e)
+		add(e)
 		if n++; n%100_000 == 0 {
 			p.Flush(p.Watermark())
 			p.Reset()
@@ -52,7 +80,7 @@ func benchRestore(b *testing.B, clean bool) {
 	snapTime := time.Since(start)
 	active := len(users)
 	users = nil
-	p = nil
+	p, add = nil, nil
 	runtime.GC()
 	b.ResetTimer()
 	cpu := cpuTime()
@@ -78,22 +106,33 @@ func benchRestore(b *testing.B, clean bool) {
 // for 9 minutes (4,500 events/s, 2M events). Reports the CPU time of one
 // snapshot, of its freeze (the pause of the source stage; the rest is
 // written in the background), and its size. Run with -benchtime=3x.
+// stream=synthetic-log: the synthetic stream as records of a log, whose
+// offsets the clean pass holds (the source stage's way since session 12).
 func BenchmarkSnapshot(b *testing.B) {
-	b.Run("stream=synthetic", func(b *testing.B) {
-		p, err := New(DefaultConfig(), benchCatalog())
-		if err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		streamgen.Each(streamgen.Config{Seed: 9, Events: 3_000_000, Users: 50_000, Gap: 1, Disorder: 5000, Quests: 20, Drops: 3}, func(e *event.Event) {
-			p.Add(e)
-			if n++; n%100_000 == 0 {
-				p.Flush(p.Watermark())
-				p.Reset()
+	for _, name := range []string{"synthetic", "synthetic-log"} {
+		b.Run("stream="+name, func(b *testing.B) {
+			p, err := New(DefaultConfig(), benchCatalog())
+			if err != nil {
+				b.Fatal(err)
 			}
+			add := p.Add
+			var feed *logFeed
+			if name == "synthetic-log" {
+				feed = newLogFeed(p)
+				add = feed.add
+			}
+			n := 0
+			streamgen.Each(streamgen.Config{Seed: 9, Events: 3_000_000, Users: 50_000, Gap: 1, Disorder: 5000, Quests: 20, Drops: 3}, func(e *event.Event) {
+				add(e)
+				if n++; n%100_000 == 0 {
+					p.Flush(p.Watermark())
+					p.Reset()
+				}
+			})
+			benchSnapshot(b, p)
+			runtime.KeepAlive(feed)
 		})
-		benchSnapshot(b, p)
-	})
+	}
 	b.Run("stream=loadgen", func(b *testing.B) {
 		cfg := DefaultConfig()
 		cfg.OutOfOrder = time.Second
