@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,8 +15,16 @@ import (
 )
 
 // cleanFetchBytes is the most a logReader asks for in one Fetch, and so
-// about what it holds per partition.
+// about what it holds per partition (compressed; its records decompressed,
+// and a kgo.Record each, take more).
 const cleanFetchBytes = 1 << 20
+
+// cleanRetryFor is how long a logReader retries a record before it gives
+// up with an error (which stops the source stage, and a restart tries
+// again): long enough for a leader election, short enough that a broker
+// or topic that stays wrong does not hold the stage, its lock and its
+// group's rebalances without a word.
+var cleanRetryFor = time.Minute
 
 // logReader reads the records of one partition of questline.events again,
 // by offset, for the clean pass (pipeline.Partition.ReadCleanFrom), which
@@ -35,11 +44,13 @@ type logReader struct {
 	cl        *kgo.Client
 	ctx       context.Context // the source stage's: canceled at its end
 	topic     string
-	id        [16]byte // the topic's id (Fetch v13 and later name topics by id; zero: to look up)
-	leader    int32    // the partition's leader, with id
+	known     bool     // whether id and leader are looked up
+	id        [16]byte // the topic's id (Fetch v13 and later name topics by id; zero from a broker without ids)
+	leader    int32    // the partition's leader
 	partition int32
 	fetched   prometheus.Histogram // the Fetch requests' durations
 	decomp    kgo.Decompressor
+	log       *slog.Logger
 
 	recs []*kgo.Record // the last response's, from offset
 	i    int           // the next to look at
@@ -62,6 +73,9 @@ func (r *logReader) read(offset int64) ([]byte, error) {
 				return nil, fmt.Errorf("partition %d: no record at offset %d (the log goes from %d to %d)", r.partition, offset, r.recs[0].Offset, rec.Offset)
 			}
 			r.i++
+			if r.i == len(r.recs) {
+				r.recs = nil // (rec stays valid): an idle partition holds no response
+			}
 			return rec.Value, nil
 		}
 		recs, err := r.fetch(offset)
@@ -73,25 +87,27 @@ func (r *logReader) read(offset int64) ([]byte, error) {
 }
 
 // fetch returns the records from offset in one Fetch response (at least
-// one record), retrying what a broker may answer while leadership moves.
+// one record), retrying for cleanRetryFor what a broker may answer while
+// leadership moves (an empty response included: a new leader's high
+// watermark still behind the offset the main pass read).
 func (r *logReader) fetch(offset int64) ([]*kgo.Record, error) {
 	backoff := 50 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	deadline := time.Now().Add(cleanRetryFor)
+	for attempt := 1; ; attempt++ {
 		recs, retry, err := r.fetchOnce(offset)
 		if err == nil && len(recs) > 0 {
 			return recs, nil
 		}
-		if err != nil && !retry {
-			return nil, err
-		}
 		if err == nil {
-			// Nothing at an offset the main pass read: the leader's high
-			// watermark behind (a new leader catching up). Only for so long.
-			if attempt >= 100 {
-				return nil, fmt.Errorf("partition %d: offset %d: no records in %d fetches", r.partition, offset, attempt+1)
-			}
+			err = errors.New("no records")
 		}
-		r.id = [16]byte{} // look the leader up again
+		if !retry || time.Now().After(deadline) {
+			return nil, fmt.Errorf("processors: the clean pass's read of partition %d at offset %d, attempt %d: %w", r.partition, offset, attempt, err)
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			r.log.Warn("processors: the clean pass's read failed; retrying", "partition", r.partition, "offset", offset, "attempt", attempt, "err", err)
+		}
+		r.known = false // look the leader up again
 		select {
 		case <-r.ctx.Done():
 			return nil, fmt.Errorf("partition %d: offset %d: %w (last: %v)", r.partition, offset, r.ctx.Err(), err)
@@ -101,9 +117,30 @@ func (r *logReader) fetch(offset int64) ([]*kgo.Record, error) {
 	}
 }
 
+// outOfRange explains an OffsetOutOfRange answer: a broker need not say
+// where its log starts and ends in it (Kafka answers -1), so it asks.
+func (r *logReader) outOfRange(offset int64, cause error) error {
+	adm := kadm.NewClient(r.cl)
+	starts, err := adm.ListStartOffsets(r.ctx, r.topic)
+	var ends kadm.ListedOffsets
+	if err == nil {
+		ends, err = adm.ListEndOffsets(r.ctx, r.topic)
+	}
+	if err != nil {
+		return fmt.Errorf("partition %d: offset %d is out of the log's range (listing its bounds: %v): %w", r.partition, offset, err, cause)
+	}
+	start, _ := starts.Lookup(r.topic, r.partition)
+	end, _ := ends.Lookup(r.topic, r.partition)
+	if offset < start.Offset {
+		return fmt.Errorf("partition %d: offset %d is gone from the log (it starts at %d): keep questline.events longer than the clean pass's lag plus the snapshots' age: %w",
+			r.partition, offset, start.Offset, cause)
+	}
+	return fmt.Errorf("partition %d: offset %d is past the log's end (%d): not the log the offset came from: %w", r.partition, offset, end.Offset, cause)
+}
+
 // fetchOnce issues one Fetch. retry reports an error worth retrying.
 func (r *logReader) fetchOnce(offset int64) (recs []*kgo.Record, retry bool, err error) {
-	if r.id == [16]byte{} {
+	if !r.known {
 		topics, err := kadm.NewClient(r.cl).ListTopics(r.ctx, r.topic)
 		if err == nil {
 			err = topics.Error()
@@ -115,7 +152,7 @@ func (r *logReader) fetchOnce(offset int64) (recs []*kgo.Record, retry bool, err
 		if !ok || p.Err != nil || p.Leader < 0 {
 			return nil, true, fmt.Errorf("partition %d: no leader in the topic's metadata", r.partition)
 		}
-		r.id, r.leader = topics[r.topic].ID, p.Leader
+		r.id, r.leader, r.known = topics[r.topic].ID, p.Leader, true
 	}
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
@@ -149,13 +186,8 @@ func (r *logReader) fetchOnce(offset int64) (recs []*kgo.Record, retry bool, err
 			}
 			fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: offset, Topic: r.topic, Partition: r.partition}, p, r.decomp, nil)
 			if fp.Err != nil {
-				if errors.Is(fp.Err, kerr.OffsetOutOfRange) && offset < fp.LogStartOffset {
-					return nil, false, fmt.Errorf("partition %d: offset %d is gone from the log (it starts at %d): keep questline.events longer than the clean pass's lag plus the snapshots' age: %w",
-						r.partition, offset, fp.LogStartOffset, fp.Err)
-				}
 				if errors.Is(fp.Err, kerr.OffsetOutOfRange) {
-					return nil, false, fmt.Errorf("partition %d: offset %d is past the log's end (%d): not the log the offset came from: %w",
-						r.partition, offset, fp.HighWatermark, fp.Err)
+					return nil, false, r.outOfRange(offset, fp.Err)
 				}
 				return nil, kerr.IsRetriable(fp.Err) || errors.Is(fp.Err, kerr.UnknownTopicID), fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, fp.Err)
 			}

@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +20,24 @@ import (
 // TestLogReader: the clean pass's reader returns each asked record of a
 // partition by offset, across produce batches (compressed by the shared
 // client's settings), passing over the records between; a whole response at
-// a time (a few fetches for thousands of records); and a clear error, at
-// once, for a record gone from the log or after the stage stopped.
+// a time (about one fetch per MiB of the log); and a clear error, at
+// once, for a record gone from the log, one past its end, or after the
+// stage stopped, and after cleanRetryFor for a partition that stays
+// without a leader.
 func TestLogReader(t *testing.T) {
 	b := kafkatest.New(t, kafkatest.Partitions(2))
 	brokers := b.Addrs()
 	const n = 3000
 	var recs []*kgo.Record
+	size := 0
 	for i := range n {
-		recs = append(recs, &kgo.Record{Topic: kafka.TopicEvents, Partition: 1, Value: fmt.Appendf(nil, "record %d", i)})
+		// ~2 KB each, little of it compressible: ~6 MB in all.
+		v := fmt.Appendf(nil, "record %d ", i)
+		for len(v) < 2000 {
+			v = fmt.Appendf(v, "%x", uint64(i*len(v))*0x9e3779b97f4a7c15)
+		}
+		size += len(v)
+		recs = append(recs, &kgo.Record{Topic: kafka.TopicEvents, Partition: 1, Value: v})
 	}
 	for i := 0; i < n; i += 500 { // several batches
 		produceAt(t, brokers, recs[i:i+500])
@@ -40,15 +50,15 @@ func TestLogReader(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"})
-	r := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor()}
+	r := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
 	read := 0
 	for off := int64(3); off < n; off += 1 + off%7 { // gaps of 1 to 7
 		v, err := r.read(off)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := fmt.Sprintf("record %d", off); string(v) != want {
-			t.Fatalf("offset %d: %q, want %q", off, v, want)
+		if want := recs[off].Value; string(v) != string(want) {
+			t.Fatalf("offset %d: %.20q…, want %.20q…", off, v, want)
 		}
 		read++
 	}
@@ -56,9 +66,9 @@ func TestLogReader(t *testing.T) {
 	if err := h.Write(&m); err != nil {
 		t.Fatal(err)
 	}
-	fetches := m.GetHistogram().GetSampleCount()
-	if fetches == 0 || fetches > 6 {
-		t.Fatalf("%d records read in %d fetches", read, fetches)
+	fetches := int(m.GetHistogram().GetSampleCount())
+	if most := size/cleanFetchBytes + 2; fetches < 2 || fetches > most {
+		t.Fatalf("%d records (%d bytes in all) read in %d fetches, want 2 to %d", read, size, fetches, most)
 	}
 
 	// Retention takes the first 1000: a reader asked for one of them errs
@@ -69,7 +79,7 @@ func TestLogReader(t *testing.T) {
 	if _, err := adm.DeleteRecords(ctx, del); err != nil {
 		t.Fatal(err)
 	}
-	gone := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor()}
+	gone := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
 	start := time.Now()
 	if _, err := gone.read(10); err == nil || !strings.Contains(err.Error(), "gone from the log") || time.Since(start) > 5*time.Second {
 		t.Fatalf("a record retention took: %v after %v", err, time.Since(start))
@@ -79,13 +89,24 @@ func TestLogReader(t *testing.T) {
 	if _, err := gone.read(n + 10); err == nil || !strings.Contains(err.Error(), "past the log's end") {
 		t.Fatalf("a record past the log's end: %v", err)
 	}
+	// A partition without a leader (it does not exist): retried, then an
+	// error.
+	defer func(d time.Duration) { cleanRetryFor = d }(cleanRetryFor)
+	cleanRetryFor = 500 * time.Millisecond
+	none := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 7, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
+	start = time.Now()
+	if _, err := none.read(0); err == nil || !strings.Contains(err.Error(), "no leader") || time.Since(start) > 10*time.Second {
+		t.Fatalf("a partition without a leader: %v after %v", err, time.Since(start))
+	}
 	// A stopped stage: an error, not a wait.
 	cancel()
-	stopped := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor()}
+	stopped := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
 	if _, err := stopped.read(2000); err == nil {
 		t.Fatal("read after the stage stopped")
 	}
 }
+
+var discard = slog.New(slog.DiscardHandler)
 
 // BenchmarkLogReader: the clean pass's reads of the log (every record of
 // a partition, in order, as it reads when no event was a duplicate),
@@ -118,7 +139,7 @@ func BenchmarkLogReader(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; {
-			r := &logReader{cl: cl, ctx: context.Background(), topic: kafka.TopicEvents, fetched: h, decomp: kgo.DefaultDecompressor()}
+			r := &logReader{cl: cl, ctx: context.Background(), topic: kafka.TopicEvents, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
 			for off := int64(0); off < n && i < b.N; off++ {
 				if _, err := r.read(off); err != nil {
 					b.Fatal(err)

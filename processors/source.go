@@ -151,7 +151,7 @@ func (s *source) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 		if s.cfg.Pipeline.Clean {
 			// The clean pass reads its events again from the log: it
 			// holds their offsets, not their records.
-			r := &logReader{cl: s.reads, ctx: s.ctx, topic: kafka.TopicEvents, partition: partition, fetched: s.m.cleanFetch, decomp: s.decomp}
+			r := &logReader{cl: s.reads, ctx: s.ctx, topic: kafka.TopicEvents, partition: partition, fetched: s.m.cleanFetch, decomp: s.decomp, log: s.log}
 			p.ReadCleanFrom(r.read)
 		}
 		s.m.restore.Observe(time.Since(start).Seconds())

@@ -20,7 +20,8 @@ import (
 type memLog struct {
 	recs  map[int64][]byte
 	reads int
-	gone  int64 // offsets below it are gone from the log (-1: none)
+	gone  int64  // offsets below it are gone from the log (-1: none)
+	buf   []byte // what read returns: valid until the next read only
 }
 
 func newMemLog(events []event.Event) *memLog {
@@ -37,7 +38,9 @@ func (l *memLog) read(offset int64) ([]byte, error) {
 		return nil, fmt.Errorf("offset %d: %w", offset, errGone)
 	}
 	l.reads++
-	return r, nil
+	clear(l.buf) // the last record's bytes, which the caller must not keep
+	l.buf = append(l.buf[:0], r...)
+	return l.buf, nil
 }
 
 var errGone = errors.New("gone from the log")
@@ -58,12 +61,19 @@ func (l *memLog) addAt(t *testing.T, p *Partition, i int, e *event.Event) {
 // TestCleanPassReadsTheLog: with a LogReader the clean pass holds offsets
 // and reads the records again when it takes them; the tables are the
 // ones of a partition holding the records, across crashes and restores at
-// random points (25), and a snapshot's clean queue is a few bytes per
-// event instead of the records.
+// random points (25), with the queue's chunks of 1 MiB and of a few
+// entries each (so entries, and snapshots' first chunks, cross chunk
+// boundaries).
 func TestCleanPassReadsTheLog(t *testing.T) {
+	defer func(size, slack int) { chunkSize, chunkSlack = size, slack }(chunkSize, chunkSlack)
 	cfg := testConfig()
 	late := streamgen.Generate(streamgen.Config{Seed: 12, Events: 8000, Disorder: 5 * minute, Gap: 400, Users: 40, Drops: 2})
-	for _, events := range [][]event.Event{stream(11), late} {
+	for _, c := range []struct {
+		events      []event.Event
+		size, slack int
+	}{{stream(11), 1 << 20, 4 << 10}, {late, 1 << 20, 4 << 10}, {stream(11), 64, 16}} {
+		events := c.events
+		chunkSize, chunkSlack = c.size, c.slack
 		want := run(t, cfg, events, 1, 50, 0)
 		l := newMemLog(events)
 		var e event.Event
@@ -216,40 +226,160 @@ func TestCleanQueueMixed(t *testing.T) {
 
 // TestCleanLogGone: a record the clean pass cannot read again stops the
 // clean pass with an error naming its offset (Err), instead of a panic or
-// rows without it; a snapshot with offsets and no LogReader does too.
+// rows without it, and leaves the partition as it was before the attempt:
+// a snapshot taken then restores, once the record can be read, to the
+// tables of an uninterrupted run. A snapshot with offsets restored
+// without a LogReader errs too.
 func TestCleanLogGone(t *testing.T) {
 	cfg := testConfig()
 	events := stream(11)
+	want := run(t, cfg, events, 1, 50, 0)
 	l := newMemLog(events)
 	p := newTestPartition(t, cfg)
 	p.ReadCleanFrom(l.read)
+	tb := newTables()
 	var e event.Event
 	half := len(events) / 2
 	for i := range events[:half] {
 		l.addAt(t, p, i, &e)
+		if (i+1)%50 == 0 {
+			tb.keep(p.Flush(p.Watermark()))
+			p.Reset()
+		}
 	}
-	var buf bytes.Buffer
-	if err := p.Snapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
-	snap := buf.Bytes()
 	l.gone = 3*int64(half) + 1 // retention took everything before this point
-	for i := half; i < len(events) && p.Err() == nil; i++ {
+	i := half
+	for ; i < len(events) && p.Err() == nil; i++ {
 		off := 3*int64(i) + 1
 		if err := event.DecodeBinaryShared(l.recs[off], &e); err != nil {
 			t.Fatal(err)
 		}
 		p.AddRecord(l.recs[off], &e, off)
+		if p.Err() == nil && (i+1)%50 == 0 {
+			tb.keep(p.Flush(p.Watermark()))
+			p.Reset()
+		}
 	}
 	if err := p.Err(); err == nil || !errors.Is(err, errGone) || !strings.Contains(err.Error(), "offset") {
 		t.Fatalf("err %v, want the log's error with its offset", err)
 	}
+	// Flushed and snapshotted after the error, as a stage would not, but
+	// could: the state is the one before the failed read.
+	p.Advance(p.Watermark())
+	tb.keep(p.Flush(p.Watermark()))
+	p.Reset()
+	var buf bytes.Buffer
+	if err := p.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	snap := buf.Bytes()
+	l.gone = -1 // the log is whole again
 	r, err := Restore(cfg, catalog.New(), bytes.NewReader(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ReadCleanFrom(l.read)
+	for ; i < len(events); i++ {
+		l.addAt(t, r, i, &e)
+		if (i+1)%50 == 0 {
+			tb.keep(r.Flush(r.Watermark()))
+			r.Reset()
+		}
+	}
+	r.Advance(r.Watermark() + 1e9)
+	tb.keep(r.Flush(r.Watermark()))
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := merged([]*tables{tb})
+	for k, w := range want {
+		if !slices.Equal(got[k], w) {
+			t.Fatalf("table %s differs (%d vs %d rows)\n%s", k, len(got[k]), len(w), firstDiff(got[k], w))
+		}
+	}
+	// Without a LogReader, the restored partition's clean pass errs.
+	r, err = Restore(cfg, catalog.New(), bytes.NewReader(snap))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Advance(r.Watermark() + 1e9)
 	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "no LogReader") {
 		t.Fatalf("restored without a LogReader: err %v", err)
+	}
+}
+
+// TestVersion4IntoTheLog: a snapshot of version 4 (the records held)
+// restored into a partition reading the log, then snapshotted with both
+// kinds of entries in its queue and restored again, gives the tables of
+// an uninterrupted run.
+func TestVersion4IntoTheLog(t *testing.T) {
+	defer func(size, slack int) { chunkSize, chunkSlack = size, slack }(chunkSize, chunkSlack)
+	chunkSize, chunkSlack = 1024, 200
+	cfg := testConfig()
+	events := stream(11)
+	want := run(t, cfg, events, 1, 50, 0)
+	l := newMemLog(events)
+	p := newTestPartition(t, cfg)
+	tb := newTables()
+	var e event.Event
+	feed := func(p *Partition, from, to int) {
+		for i := from; i < to; i++ {
+			l.addAt(t, p, i, &e)
+			if (i+1)%50 == 0 {
+				tb.keep(p.Flush(p.Watermark()))
+				p.Reset()
+			}
+		}
+	}
+	third := len(events) / 3 / 50 * 50
+	feed(p, 0, third) // no LogReader: records held
+	var buf bytes.Buffer
+	if err := p.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	st, err := readState(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asVersion(st, 4)
+	buf.Reset()
+	writeVersion3or4(t, &buf, st)
+	if p, err = Restore(cfg, catalog.New(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	p.ReadCleanFrom(l.read)
+	held := p.Stats().CleanPending
+	feed(p, third, 2*third)
+	buf.Reset()
+	if err := p.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	mixed, err := readState(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[bool]int{}
+	fq := frozenQueue{chunks: mixed.Chunks, n: mixed.CleanN, need: mixed.CleanNeed, baseOff: mixed.CleanBase}
+	if err := fq.each(func(_ int64, _, _, end int, _ int64) { kinds[end < 0]++ }); err != nil {
+		t.Fatal(err)
+	}
+	if held == 0 || kinds[false] == 0 || kinds[true] == 0 {
+		t.Fatalf("%d held after the restore, then %d records and %d offsets: a weak test", held, kinds[false], kinds[true])
+	}
+	if p, err = Restore(cfg, catalog.New(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	p.ReadCleanFrom(l.read)
+	feed(p, 2*third, len(events))
+	p.Advance(p.Watermark() + 1e9)
+	tb.keep(p.Flush(p.Watermark()))
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := merged([]*tables{tb})
+	for k, w := range want {
+		if !slices.Equal(got[k], w) {
+			t.Fatalf("table %s differs (%d vs %d rows)\n%s", k, len(got[k]), len(w), firstDiff(got[k], w))
+		}
 	}
 }

@@ -69,6 +69,9 @@ func (q *cleanQueue) push(rec []byte, need int64) {
 // pushOffset appends the record at offset of the partition's log, which
 // must be past every offset pushed before.
 func (q *cleanQueue) pushOffset(offset, need int64) {
+	if offset < q.tailOff {
+		panic(fmt.Sprintf("pipeline: clean queue: offset %d after %d", offset, q.tailOff))
+	}
 	q.header(need, uint64(offset-q.tailOff)<<1|1)
 	q.tailOff = offset
 }
@@ -76,6 +79,17 @@ func (q *cleanQueue) pushOffset(offset, need int64) {
 // ready reports whether there is an entry the clean pass may take at
 // main watermark wm (a test per event, kept inlinable).
 func (q *cleanQueue) ready(wm int64) bool { return q.n > 0 && q.need <= wm }
+
+// nextOffset returns the log offset of the next entry (ready must have
+// returned true), or false if it holds its record: the caller reads the
+// record before it takes the entry, so a failed read leaves the queue as
+// it was.
+func (q *cleanQueue) nextOffset() (int64, bool) {
+	b := q.chunks[0][q.head:]
+	_, k := binary.Varint(b)
+	tag, _ := binary.Uvarint(b[k:])
+	return q.headOff + int64(tag>>1), tag&1 == 1
+}
 
 // take returns the next entry (ready must have returned true): its record
 // (bytes never written again), or nil and its offset in the log.
@@ -136,7 +150,7 @@ func (q *cleanQueue) freeze() frozenQueue {
 // each calls fn with every entry of the frozen queue, in order: its need,
 // and its chunk's index with the record's offset and end there (a record
 // entry) or its log offset (end < 0). It returns an error where the
-// chunks do not hold n well-formed entries (a damaged snapshot).
+// chunks do not hold exactly n well-formed entries (a damaged snapshot).
 func (f *frozenQueue) each(fn func(need int64, chunk, off, end int, offset int64)) error {
 	need, logOff, c, i := f.need, f.baseOff, 0, 0
 	for r := range f.n {
@@ -174,6 +188,11 @@ func (f *frozenQueue) each(fn func(need int64, chunk, off, end int, offset int64
 		off := i
 		i += int(size)
 		fn(need, c, off, i, 0)
+	}
+	for ; c < len(f.chunks); c, i = c+1, 0 {
+		if i != len(f.chunks[c]) {
+			return fmt.Errorf("%d bytes after the last of %d entries", len(f.chunks[c])-i, f.n)
+		}
 	}
 	return nil
 }

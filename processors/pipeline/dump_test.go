@@ -27,6 +27,10 @@ func TestRowDump(t *testing.T) {
 	}
 	snapdir := os.Getenv("QUESTLINE_SNAPDIR")
 	writeSnap := os.Getenv("QUESTLINE_WRITESNAP") != ""
+	// QUESTLINE_DUMP_LOG=1: the clean pass reads its events again from
+	// the records (ReadCleanFrom, as the source stage does) instead of
+	// holding them.
+	fromLog := os.Getenv("QUESTLINE_DUMP_LOG") != ""
 	var buf bytes.Buffer
 	streams := map[string][]event.Event{}
 	for s := uint64(1); s <= 4; s++ {
@@ -59,8 +63,14 @@ func TestRowDump(t *testing.T) {
 					t.Fatal(err)
 				}
 				tag := fmt.Sprintf("%s/%d/%d", name, nparts, pi)
+				var log [][]byte
+				read := func(off int64) ([]byte, error) { return log[off], nil }
+				if fromLog {
+					p.ReadCleanFrom(read)
+				}
 				for i := range part {
 					rec := event.AppendBinary(nil, &part[i])
+					log = append(log, rec)
 					var e event.Event
 					if err := event.DecodeBinaryShared(rec, &e); err != nil {
 						t.Fatal(err)
@@ -88,6 +98,9 @@ func TestRowDump(t *testing.T) {
 							t.Fatal(err)
 						}
 						p = q
+						if fromLog {
+							p.ReadCleanFrom(read)
+						}
 						fmt.Fprintf(&buf, "restored %s at %d\n", tag, i)
 					}
 				}

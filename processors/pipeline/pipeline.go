@@ -220,8 +220,10 @@ type LogReader func(offset int64) ([]byte, error)
 func (p *Partition) ReadCleanFrom(r LogReader) { p.log = r }
 
 // Err returns the error that stopped the clean pass (from the LogReader),
-// or nil. A partition with an error emits no more clean rows: its caller
-// should stop and restore it from a snapshot.
+// or nil. The clean pass of a partition with an error takes no more
+// events (the one it could not read stays first in its queue, so the
+// state, and a snapshot of it, is the state before the attempt): its
+// caller should stop, and restore it from a snapshot.
 func (p *Partition) Err() error { return p.err }
 
 // AddRecord is Add for the event e decoded (event.DecodeBinary) from rec,
@@ -311,17 +313,23 @@ func (p *Partition) releaseClean() {
 	wm := p.wm.Time()
 	for p.err == nil && p.queue.ready(wm) {
 		e := &p.scratch
-		rec, offset := p.queue.take()
-		if rec != nil {
-			if err := event.DecodeBinaryShared(rec, e); err != nil {
-				panic("pipeline: clean queue record: " + err.Error()) // we encoded it, or restore decoded it
+		if offset, ok := p.queue.nextOffset(); ok {
+			// Read before the entry is taken: after an error the queue,
+			// and so the partition's state, is as before the attempt.
+			rec, err := p.readLog(offset)
+			if err == nil {
+				if err = event.DecodeBinaryShared(rec, e); err != nil {
+					// It decoded at this offset before: not the same log.
+					err = fmt.Errorf("pipeline: clean pass: the record at offset %d no longer decodes: %w", offset, err)
+				}
 			}
-		} else if rec, p.err = p.readLog(offset); p.err != nil {
-			return
-		} else if err := event.DecodeBinaryShared(rec, e); err != nil {
-			// It decoded at this offset before: not the same log.
-			p.err = fmt.Errorf("pipeline: clean pass: the record at offset %d no longer decodes: %w", offset, err)
-			return
+			if err != nil {
+				p.err = err
+				return
+			}
+			p.queue.take()
+		} else if rec, _ := p.queue.take(); event.DecodeBinaryShared(rec, e) != nil {
+			panic("pipeline: clean queue record does not decode") // we encoded it, or restore decoded it
 		}
 		cwm := p.cleanWM.Observe(e.EventTime)
 		p.clean.quest.Add(e, cwm)
