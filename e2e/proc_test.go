@@ -23,21 +23,16 @@ func loadAvg() string {
 }
 
 // vmRSS returns a process's resident set size as /proc/<pid>/status says it.
-func vmRSS(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
+func vmRSS(pid int) string { return procStatus(pid, "VmRSS") }
 
 // vmHWM returns the process's peak resident set size as /proc says it.
-func vmHWM(pid int) string {
+func vmHWM(pid int) string { return procStatus(pid, "VmHWM") }
+
+// procStatus returns the value of a field of /proc/<pid>/status, or "?".
+func procStatus(pid int, field string) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			return strings.TrimSpace(v)
 		}
 	}

@@ -58,6 +58,54 @@ func (l *memLog) addAt(t *testing.T, p *Partition, i int, e *event.Event) {
 	}
 }
 
+// feed adds the log's events from to to (addAt), flushing every 50 into tb.
+func (l *memLog) feed(t *testing.T, p *Partition, tb *tables, from, to int) {
+	var e event.Event
+	for i := from; i < to; i++ {
+		l.addAt(t, p, i, &e)
+		if (i+1)%50 == 0 {
+			tb.keep(p.Flush(p.Watermark()))
+			p.Reset()
+		}
+	}
+}
+
+// finish closes every window of p into tb; the clean pass must have read
+// everything it asked for.
+func finish(t *testing.T, p *Partition, tb *tables) {
+	t.Helper()
+	p.Advance(p.Watermark() + 1e9)
+	tb.keep(p.Flush(p.Watermark()))
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// snapshotState returns p's snapshot, as readState reads it.
+func snapshotState(t *testing.T, p *Partition) *State {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := p.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	st, err := readState(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// sameTables fails unless tb's tables are want's.
+func sameTables(t *testing.T, tb *tables, want map[string][]string) {
+	t.Helper()
+	got := merged([]*tables{tb})
+	for k, w := range want {
+		if !slices.Equal(got[k], w) {
+			t.Fatalf("table %s differs (%d vs %d rows)\n%s", k, len(got[k]), len(w), firstDiff(got[k], w))
+		}
+	}
+}
+
 // TestCleanPassReadsTheLog: with a LogReader the clean pass holds offsets
 // and reads the records again when it takes them; the tables are the
 // ones of a partition holding the records, across crashes and restores at
@@ -117,20 +165,11 @@ func TestCleanPassReadsTheLog(t *testing.T) {
 				i = snapAt
 			}
 		}
-		p.Advance(p.Watermark() + 1e9)
-		tb.keep(p.Flush(p.Watermark()))
-		if err := p.Err(); err != nil {
-			t.Fatal(err)
-		}
+		finish(t, p, tb)
 		if crashes < 20 || l.reads == 0 {
 			t.Fatalf("%d crashes, %d reads: a weak test", crashes, l.reads)
 		}
-		got := merged([]*tables{tb})
-		for k, w := range want {
-			if !slices.Equal(got[k], w) {
-				t.Fatalf("table %s differs (%d vs %d rows)\n%s", k, len(got[k]), len(w), firstDiff(got[k], w))
-			}
-		}
+		sameTables(t, tb, want)
 	}
 }
 
@@ -153,14 +192,7 @@ func TestCleanQueueOfOffsetsIsSmall(t *testing.T) {
 			l.addAt(t, p, i, &e)
 		}
 		pending = p.Stats().CleanPending
-		var buf bytes.Buffer
-		if err := p.Snapshot(&buf); err != nil {
-			t.Fatal(err)
-		}
-		st, err := readState(&buf)
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := snapshotState(t, p)
 		for _, c := range st.Chunks {
 			sizes[fromLog] += len(c)
 		}
@@ -172,55 +204,6 @@ func TestCleanQueueOfOffsetsIsSmall(t *testing.T) {
 	t.Logf("clean queue per waiting event: %.1f bytes holding records, %.1f holding offsets", held, offsets)
 	if offsets > 4 || held < 20*offsets {
 		t.Fatalf("clean queue per waiting event: %.1f bytes holding records, %.1f holding offsets", held, offsets)
-	}
-}
-
-// TestCleanQueueMixed: a snapshot of a partition that held its records,
-// restored into one reading the log, takes the held records first and the
-// offsets after, to the same tables.
-func TestCleanQueueMixed(t *testing.T) {
-	cfg := testConfig()
-	events := stream(11)
-	want := run(t, cfg, events, 1, 50, 0)
-	l := newMemLog(events)
-	p := newTestPartition(t, cfg)
-	tb := newTables()
-	var e event.Event
-	half := len(events) / 2 / 50 * 50
-	feed := func(from, to int) {
-		for i := from; i < to; i++ {
-			l.addAt(t, p, i, &e)
-			if (i+1)%50 == 0 {
-				tb.keep(p.Flush(p.Watermark()))
-				p.Reset()
-			}
-		}
-	}
-	feed(0, half)
-	var buf bytes.Buffer
-	if err := p.Snapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	if p, err = Restore(cfg, catalog.New(), &buf); err != nil {
-		t.Fatal(err)
-	}
-	held := p.Stats().CleanPending
-	p.ReadCleanFrom(l.read)
-	feed(half, len(events))
-	p.Advance(p.Watermark() + 1e9)
-	tb.keep(p.Flush(p.Watermark()))
-	if err := p.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if held == 0 || l.reads == 0 {
-		t.Fatalf("%d held, %d read: a weak test", held, l.reads)
-	}
-	got := merged([]*tables{tb})
-	for k, w := range want {
-		if !slices.Equal(got[k], w) {
-			t.Fatalf("table %s differs (%d vs %d rows)\n%s", k, len(got[k]), len(w), firstDiff(got[k], w))
-		}
 	}
 }
 
@@ -240,13 +223,7 @@ func TestCleanLogGone(t *testing.T) {
 	tb := newTables()
 	var e event.Event
 	half := len(events) / 2
-	for i := range events[:half] {
-		l.addAt(t, p, i, &e)
-		if (i+1)%50 == 0 {
-			tb.keep(p.Flush(p.Watermark()))
-			p.Reset()
-		}
-	}
+	l.feed(t, p, tb, 0, half)
 	l.gone = 3*int64(half) + 1 // retention took everything before this point
 	i := half
 	for ; i < len(events) && p.Err() == nil; i++ {
@@ -279,24 +256,9 @@ func TestCleanLogGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.ReadCleanFrom(l.read)
-	for ; i < len(events); i++ {
-		l.addAt(t, r, i, &e)
-		if (i+1)%50 == 0 {
-			tb.keep(r.Flush(r.Watermark()))
-			r.Reset()
-		}
-	}
-	r.Advance(r.Watermark() + 1e9)
-	tb.keep(r.Flush(r.Watermark()))
-	if err := r.Err(); err != nil {
-		t.Fatal(err)
-	}
-	got := merged([]*tables{tb})
-	for k, w := range want {
-		if !slices.Equal(got[k], w) {
-			t.Fatalf("table %s differs (%d vs %d rows)\n%s", k, len(got[k]), len(w), firstDiff(got[k], w))
-		}
-	}
+	l.feed(t, r, tb, i, len(events))
+	finish(t, r, tb)
+	sameTables(t, tb, want)
 	// Without a LogReader, the restored partition's clean pass errs.
 	r, err = Restore(cfg, catalog.New(), bytes.NewReader(snap))
 	if err != nil {
@@ -321,28 +283,13 @@ func TestVersion4IntoTheLog(t *testing.T) {
 	l := newMemLog(events)
 	p := newTestPartition(t, cfg)
 	tb := newTables()
-	var e event.Event
-	feed := func(p *Partition, from, to int) {
-		for i := from; i < to; i++ {
-			l.addAt(t, p, i, &e)
-			if (i+1)%50 == 0 {
-				tb.keep(p.Flush(p.Watermark()))
-				p.Reset()
-			}
-		}
-	}
+	feed := func(p *Partition, from, to int) { l.feed(t, p, tb, from, to) }
 	third := len(events) / 3 / 50 * 50
 	feed(p, 0, third) // no LogReader: records held
-	var buf bytes.Buffer
-	if err := p.Snapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
-	st, err := readState(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := snapshotState(t, p)
 	asVersion(st, 4)
-	buf.Reset()
+	var buf bytes.Buffer
+	var err error
 	writeVersion3or4(t, &buf, st)
 	if p, err = Restore(cfg, catalog.New(), &buf); err != nil {
 		t.Fatal(err)
@@ -371,15 +318,6 @@ func TestVersion4IntoTheLog(t *testing.T) {
 	}
 	p.ReadCleanFrom(l.read)
 	feed(p, 2*third, len(events))
-	p.Advance(p.Watermark() + 1e9)
-	tb.keep(p.Flush(p.Watermark()))
-	if err := p.Err(); err != nil {
-		t.Fatal(err)
-	}
-	got := merged([]*tables{tb})
-	for k, w := range want {
-		if !slices.Equal(got[k], w) {
-			t.Fatalf("table %s differs (%d vs %d rows)\n%s", k, len(got[k]), len(w), firstDiff(got[k], w))
-		}
-	}
+	finish(t, p, tb)
+	sameTables(t, tb, want)
 }
