@@ -213,66 +213,7 @@ func (s *source) run(ctx context.Context) error {
 		if fatal != nil {
 			return fatal
 		}
-		now := s.cfg.Now()
-		s.mu.Lock()
-		fetches.EachRecord(func(r *kgo.Record) {
-			pt := s.parts[r.Partition]
-			if pt == nil || r.Offset < pt.next {
-				return // not ours, or already in the restored state
-			}
-			pt.next = r.Offset + 1
-			pt.lastRecord = now.UnixMilli()
-			if w, ok := kafka.Watermark(r); ok {
-				if w > 0 {
-					pt.p.Advance(w) // see idle
-					fatal = cmp.Or(fatal, pt.p.Err())
-				}
-				return
-			}
-			// The event's strings are the record's bytes: the pipeline
-			// clones what it keeps.
-			if err := event.DecodeBinaryShared(r.Value, &e); err != nil {
-				s.log.Warn("processors: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
-				return
-			}
-			if e.Type.ServerOnly() && !kafka.IsCatalogCopy(r) {
-				// Catalog and lifecycle events: every partition needs
-				// them, at a place in its own log (copies: made by the
-				// producer when the original says so, else here, and
-				// here for partitions added after the producer counted
-				// them: kafka.MissingCopies), and a partition starting
-				// from nothing needs those of the past
-				// (questline.catalog, compacted).
-				v := slices.Clone(r.Value)
-				s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: v})
-				s.forward = append(s.forward, kafka.MissingCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v, Headers: r.Headers}, s.sources)...)
-			}
-			pt.p.AddRecord(r.Value, &e, r.Offset)
-			fatal = cmp.Or(fatal, pt.p.Err())
-			if !kafka.IsCatalogCopy(r) {
-				s.m.events.Inc() // a copy is the same event again, in another partition
-			}
-		})
-		if fatal != nil {
-			// The clean pass could not read its events again (pipeline
-			// Err): stop, and a restart restores the partition from its
-			// snapshot (or says the same, if the log lost them).
-			s.mu.Unlock()
-			s.cl.AllowRebalance()
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("processors: clean pass: %w", fatal)
-		}
-		var err error
-		if now.Sub(lastFlush) >= s.cfg.FlushInterval {
-			err = s.flush(ctx, now)
-			lastFlush = now
-			if err == nil {
-				s.snapshot(ctx, now)
-			}
-		}
-		s.mu.Unlock()
+		err := s.step(ctx, fetches, &lastFlush, &e)
 		s.cl.AllowRebalance()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -281,6 +222,70 @@ func (s *source) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// step applies a poll's records and, every FlushInterval, flushes and
+// takes a snapshot: the stage's work under s.mu, released on the way out
+// whatever happens (run's deferred wait for the snapshot in flight takes
+// the lock: a panic here crashes the process with its stack rather than
+// hanging it).
+func (s *source) step(ctx context.Context, fetches kgo.Fetches, lastFlush *time.Time, e *event.Event) error {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var fatal error
+	fetches.EachRecord(func(r *kgo.Record) {
+		pt := s.parts[r.Partition]
+		if pt == nil || r.Offset < pt.next {
+			return // not ours, or already in the restored state
+		}
+		pt.next = r.Offset + 1
+		pt.lastRecord = now.UnixMilli()
+		if w, ok := kafka.Watermark(r); ok {
+			if w > 0 {
+				pt.p.Advance(w) // see idle
+				fatal = cmp.Or(fatal, pt.p.Err())
+			}
+			return
+		}
+		// The event's strings are the record's bytes: the pipeline
+		// clones what it keeps.
+		if err := event.DecodeBinaryShared(r.Value, e); err != nil {
+			s.log.Warn("processors: undecodable record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+			return
+		}
+		if e.Type.ServerOnly() && !kafka.IsCatalogCopy(r) {
+			// Catalog and lifecycle events: every partition needs
+			// them, at a place in its own log (copies: made by the
+			// producer when the original says so, else here, and
+			// here for partitions added after the producer counted
+			// them: kafka.MissingCopies), and a partition starting
+			// from nothing needs those of the past
+			// (questline.catalog, compacted).
+			v := slices.Clone(r.Value)
+			s.forward = append(s.forward, &kgo.Record{Topic: TopicCatalog, Key: []byte(e.ID), Value: v})
+			s.forward = append(s.forward, kafka.MissingCopies(&kgo.Record{Partition: r.Partition, Key: slices.Clone(r.Key), Value: v, Headers: r.Headers}, s.sources)...)
+		}
+		pt.p.AddRecord(r.Value, e, r.Offset)
+		fatal = cmp.Or(fatal, pt.p.Err())
+		if !kafka.IsCatalogCopy(r) {
+			s.m.events.Inc() // a copy is the same event again, in another partition
+		}
+	})
+	if fatal != nil {
+		// The clean pass could not read its events again (pipeline Err):
+		// stop, and a restart restores the partition from its snapshot
+		// (or says the same, if the log lost them).
+		return fmt.Errorf("processors: clean pass: %w", fatal)
+	}
+	if now.Sub(*lastFlush) >= s.cfg.FlushInterval {
+		*lastFlush = now
+		if err := s.flush(ctx, now); err != nil {
+			return err
+		}
+		s.snapshot(ctx, now)
+	}
+	return nil
 }
 
 func (s *source) sortedParts() []int32 {
