@@ -52,8 +52,8 @@ type logReader struct {
 	decomp    kgo.Decompressor
 	log       *slog.Logger
 
-	recs []*kgo.Record // the last response's, from offset
-	i    int           // the next to look at
+	recs []logRecord // the last response's, from offset
+	i    int         // the next to look at
 }
 
 // read returns the value of the record at offset. The records between the
@@ -64,19 +64,21 @@ type logReader struct {
 // errors are retried until ctx ends.
 func (r *logReader) read(offset int64) ([]byte, error) {
 	for {
-		for r.i < len(r.recs) && r.recs[r.i].Offset < offset {
+		for r.i < len(r.recs) && r.recs[r.i].offset < offset {
 			r.i++
 		}
 		if r.i < len(r.recs) {
 			rec := r.recs[r.i]
-			if rec.Offset != offset {
-				return nil, fmt.Errorf("partition %d: no record at offset %d (the log goes from %d to %d)", r.partition, offset, r.recs[0].Offset, rec.Offset)
+			if rec.offset != offset {
+				return nil, fmt.Errorf("partition %d: no record at offset %d (the log goes from %d to %d)", r.partition, offset, r.recs[0].offset, rec.offset)
 			}
 			r.i++
 			if r.i == len(r.recs) {
-				r.recs = nil // (rec stays valid): an idle partition holds no response
+				// (rec stays valid): an idle partition holds no response.
+				clear(r.recs)
+				r.recs = r.recs[:0]
 			}
-			return rec.Value, nil
+			return rec.value, nil
 		}
 		recs, err := r.fetch(offset)
 		if err != nil {
@@ -90,7 +92,7 @@ func (r *logReader) read(offset int64) ([]byte, error) {
 // one record), retrying for cleanRetryFor what a broker may answer while
 // leadership moves (an empty response included: a new leader's high
 // watermark still behind the offset the main pass read).
-func (r *logReader) fetch(offset int64) ([]*kgo.Record, error) {
+func (r *logReader) fetch(offset int64) ([]logRecord, error) {
 	backoff := 50 * time.Millisecond
 	deadline := time.Now().Add(cleanRetryFor)
 	for attempt := 1; ; attempt++ {
@@ -138,8 +140,22 @@ func (r *logReader) outOfRange(offset int64, cause error) error {
 	return fmt.Errorf("partition %d: offset %d is past the log's end (%d): not the log the offset came from: %w", r.partition, offset, end.Offset, cause)
 }
 
-// fetchOnce issues one Fetch. retry reports an error worth retrying.
-func (r *logReader) fetchOnce(offset int64) (recs []*kgo.Record, retry bool, err error) {
+// fetchOnce issues one Fetch and decodes its records. retry reports an
+// error worth retrying.
+func (r *logReader) fetchOnce(offset int64) (recs []logRecord, retry bool, err error) {
+	p, retry, err := r.fetchPartition(offset)
+	if err != nil {
+		return nil, retry, err
+	}
+	// Into the last response's slice: its records were all read.
+	if recs, err = appendBatchRecords(r.recs[:0], p.RecordBatches, offset, r.decomp); err != nil {
+		return nil, false, fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, err)
+	}
+	return recs, false, nil
+}
+
+// fetchPartition issues one Fetch and returns the partition's answer.
+func (r *logReader) fetchPartition(offset int64) (_ *kmsg.FetchResponseTopicPartition, retry bool, err error) {
 	if !r.known {
 		topics, err := kadm.NewClient(r.cl).ListTopics(r.ctx, r.topic)
 		if err == nil {
@@ -184,14 +200,13 @@ func (r *logReader) fetchOnce(offset int64) (recs []*kgo.Record, retry bool, err
 			if p.Partition != r.partition {
 				continue
 			}
-			fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: offset, Topic: r.topic, Partition: r.partition}, p, r.decomp, nil)
-			if fp.Err != nil {
-				if errors.Is(fp.Err, kerr.OffsetOutOfRange) {
-					return nil, false, r.outOfRange(offset, fp.Err)
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				if errors.Is(err, kerr.OffsetOutOfRange) {
+					return nil, false, r.outOfRange(offset, err)
 				}
-				return nil, kerr.IsRetriable(fp.Err) || errors.Is(fp.Err, kerr.UnknownTopicID), fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, fp.Err)
+				return nil, kerr.IsRetriable(err) || errors.Is(err, kerr.UnknownTopicID), fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, err)
 			}
-			return fp.Records, false, nil
+			return p, false, nil
 		}
 	}
 	return nil, true, fmt.Errorf("partition %d: fetch at %d: not in the response", r.partition, offset)
