@@ -126,10 +126,10 @@ func (p *Partition) Snapshot(w io.Writer) error {
 
 // Frozen is a partition's snapshot as of one point, ready to be written
 // while the partition goes on: a copy of the per-user state, and the two
-// parts that are most of it at high rates (the event ids of the dedup horizon, the
-// records of the clean pass's lag) as references to memory the partition
-// never writes again (both are append-only, and dropped, not reused, once
-// read).
+// parts that grow with the event rate (the event ids of the dedup horizon,
+// the clean pass's queue: its events' offsets, or records where it holds
+// them) as references to memory the partition never writes again (both
+// are append-only, and dropped, not reused, once read).
 //
 // The encoding (version 5) is a gob State followed by three raw sections:
 // the event ids' keys in the eviction queue (a uvarint byte length, then
