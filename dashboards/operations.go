@@ -92,12 +92,13 @@ func operationsBoard() board {
 					},
 				},
 				{
-					title: "Snapshot and restore durations (p99)", viz: vizTimeSeries, width: 24, unit: unitSeconds,
-					description: "Time to take and write a partition snapshot, the pause it costs the source stage, and the time to restore a partition.",
+					title: "Snapshot, restore and clean-pass read durations (p99)", viz: vizTimeSeries, width: 24, unit: unitSeconds,
+					description: "Time to take and write a partition snapshot, the pause it costs the source stage, the time to restore a partition, and the clean pass's Fetch requests (it reads its events again from questline.events, about the clean lag after the main pass; the stage waits for each).",
 					prom: []promQuery{
 						{`histogram_quantile(0.99, sum by (le) (rate(questline_processor_snapshot_duration_seconds_bucket[$__rate_interval])))`, "snapshot"},
 						{`histogram_quantile(0.99, sum by (le) (rate(questline_processor_snapshot_pause_seconds_bucket[$__rate_interval])))`, "snapshot pause"},
 						{`histogram_quantile(0.99, sum by (le) (rate(questline_processor_restore_duration_seconds_bucket[$__rate_interval])))`, "restore"},
+						{`histogram_quantile(0.99, sum by (le) (rate(questline_processor_clean_fetch_duration_seconds_bucket[$__rate_interval])))`, "clean pass fetch"},
 					},
 				},
 				{
