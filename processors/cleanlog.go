@@ -151,7 +151,7 @@ func (r *logReader) fetchOnce(offset int64) (recs []logRecord, retry bool, err e
 	if recs, err = appendBatchRecords(r.recs[:0], p.RecordBatches, offset, r.decomp); err != nil {
 		return nil, false, fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, err)
 	}
-	return recs, false, nil
+	return recs, len(recs) == 0, nil // none: retried (see fetch)
 }
 
 // fetchPartition issues one Fetch and returns the partition's answer.

@@ -98,6 +98,13 @@ func TestLogReader(t *testing.T) {
 	if _, err := none.read(0); err == nil || !strings.Contains(err.Error(), "no leader") || time.Since(start) > 10*time.Second {
 		t.Fatalf("a partition without a leader: %v after %v", err, time.Since(start))
 	}
+	// The log's end (a leader whose high watermark is behind, as after an
+	// election): an empty answer, retried, then an error.
+	atEnd := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
+	start = time.Now()
+	if _, err := atEnd.read(n); err == nil || !strings.Contains(err.Error(), "no records") || time.Since(start) < cleanRetryFor {
+		t.Fatalf("a record at the log's end: %v after %v", err, time.Since(start))
+	}
 	// A stopped stage: an error, not a wait.
 	cancel()
 	stopped := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}

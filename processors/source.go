@@ -178,10 +178,13 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 	}
 }
 
-// close stops the log readers and closes the stage's clients.
+// close stops the log readers and closes the stage's clients. The
+// consumer's close allows a rebalance the loop may not have allowed (a
+// panic in step): with BlockRebalanceOnPoll a plain Close would hang
+// there, and the panic would never be printed.
 func (s *source) close() {
 	s.stop()
-	s.cl.Close()
+	s.cl.CloseAllowingRebalance()
 	s.reads.Close()
 }
 
