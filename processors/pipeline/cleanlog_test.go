@@ -307,7 +307,7 @@ func TestVersion4IntoTheLog(t *testing.T) {
 	}
 	kinds := map[bool]int{}
 	fq := frozenQueue{chunks: mixed.Chunks, n: mixed.CleanN, need: mixed.CleanNeed, baseOff: mixed.CleanBase}
-	if err := fq.each(func(_ int64, _, _, end int, _ int64) { kinds[end < 0]++ }); err != nil {
+	if err := fq.each(func(_ int64, _, _, end int, _ int64) error { kinds[end < 0]++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if held == 0 || kinds[false] == 0 || kinds[true] == 0 {

@@ -149,9 +149,10 @@ func (q *cleanQueue) freeze() frozenQueue {
 
 // each calls fn with every entry of the frozen queue, in order: its need,
 // and its chunk's index with the record's offset and end there (a record
-// entry) or its log offset (end < 0). It returns an error where the
-// chunks do not hold exactly n well-formed entries (a damaged snapshot).
-func (f *frozenQueue) each(fn func(need int64, chunk, off, end int, offset int64)) error {
+// entry) or its log offset (end < 0). It stops at fn's first error and
+// returns it, or an error where the chunks do not hold exactly n
+// well-formed entries (a damaged snapshot).
+func (f *frozenQueue) each(fn func(need int64, chunk, off, end int, offset int64) error) error {
 	need, logOff, c, i := f.need, f.baseOff, 0, 0
 	for r := range f.n {
 		for c < len(f.chunks) && i == len(f.chunks[c]) {
@@ -178,7 +179,9 @@ func (f *frozenQueue) each(fn func(need int64, chunk, off, end int, offset int64
 			if logOff < 0 {
 				return fmt.Errorf("entry %d: offset %d", r, logOff)
 			}
-			fn(need, c, 0, -1, logOff)
+			if err := fn(need, c, 0, -1, logOff); err != nil {
+				return err
+			}
 			continue
 		}
 		size := tag >> 1
@@ -187,7 +190,9 @@ func (f *frozenQueue) each(fn func(need int64, chunk, off, end int, offset int64
 		}
 		off := i
 		i += int(size)
-		fn(need, c, off, i, 0)
+		if err := fn(need, c, off, i, 0); err != nil {
+			return err
+		}
 	}
 	for ; c < len(f.chunks); c, i = c+1, 0 {
 		if i != len(f.chunks[c]) {

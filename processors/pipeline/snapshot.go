@@ -447,30 +447,25 @@ func (p *Partition) restoreQueue(st *State) error {
 	}
 	f := frozenQueue{chunks: st.Chunks, n: st.CleanN, need: st.CleanNeed, baseOff: st.CleanBase}
 	var e event.Event
-	var err error
 	last := int64(-1)
-	i := 0
-	if eachErr := f.each(func(need int64, chunk, off, end int, offset int64) {
-		defer func() { i++ }()
-		if err != nil {
-			return
-		}
+	err := f.each(func(need int64, chunk, off, end int, offset int64) error {
 		if end < 0 {
 			if offset <= last {
-				err = fmt.Errorf("pipeline: snapshot: clean queue entry %d: offset %d after %d", i, offset, last)
+				return fmt.Errorf("offset %d after %d", offset, last)
 			}
 			last = offset
 			p.queue.pushOffset(offset, need)
-			return
+			return nil
 		}
 		rec := f.chunks[chunk][off:end]
-		if derr := event.DecodeBinaryShared(rec, &e); derr != nil {
-			err = fmt.Errorf("pipeline: snapshot: clean queue entry %d: %w", i, derr)
-			return
+		if err := event.DecodeBinaryShared(rec, &e); err != nil {
+			return err
 		}
 		p.queue.push(rec, need)
-	}); eachErr != nil {
-		return fmt.Errorf("pipeline: snapshot: clean queue: %w", eachErr)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pipeline: snapshot: clean queue entry %d of %d: %w", p.queue.n, f.n, err)
 	}
-	return err
+	return nil
 }

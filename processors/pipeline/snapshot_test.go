@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/gob"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -348,7 +349,10 @@ func TestDamagedSnapshotErrs(t *testing.T) {
 	// A record of the clean queue overwritten.
 	var recs [][]byte
 	fq := frozenQueue{chunks: st.Chunks, n: st.CleanN, need: st.CleanNeed, baseOff: st.CleanBase}
-	if err := fq.each(func(_ int64, chunk, off, end int, _ int64) { recs = append(recs, st.Chunks[chunk][off:end]) }); err != nil || len(recs) == 0 {
+	if err := fq.each(func(_ int64, chunk, off, end int, _ int64) error {
+		recs = append(recs, st.Chunks[chunk][off:end])
+		return nil
+	}); err != nil || len(recs) == 0 {
 		t.Fatalf("%d records: %v", len(recs), err)
 	}
 	rec := recs[len(recs)/2]
@@ -487,11 +491,12 @@ func writeVersion3or4(t *testing.T, w io.Writer, st *State) {
 // it, gob-encoded whole).
 func asVersion(st *State, version int) {
 	f := frozenQueue{chunks: st.Chunks, n: st.CleanN, need: st.CleanNeed, baseOff: st.CleanBase}
-	if err := f.each(func(need int64, chunk, off, end int, _ int64) {
+	if err := f.each(func(need int64, chunk, off, end int, _ int64) error {
 		if end < 0 {
-			panic("pipeline: a log offset in a test's queue")
+			return errors.New("pipeline: a log offset in a test's queue")
 		}
 		st.Queue = append(st.Queue, QueuedState{Chunk: chunk, Off: off, End: end, Need: need})
+		return nil
 	}); err != nil {
 		panic(err)
 	}
