@@ -16,7 +16,7 @@ import (
 
 // cleanFetchBytes is the most a logReader asks for in one Fetch, and so
 // about what it holds per partition (compressed; its records decompressed,
-// and a kgo.Record each, take more).
+// and a logRecord each, take more).
 const cleanFetchBytes = 1 << 20
 
 // cleanRetryFor is how long a logReader retries a record before it gives
@@ -60,8 +60,8 @@ type logReader struct {
 // last one asked for and offset (duplicates, catalog events, watermark
 // records: none of them queued) are passed over. An error means the
 // record is not in the log any more (retention shorter than the clean lag
-// plus the snapshot's age), or the stage is stopping; retriable broker
-// errors are retried until ctx ends.
+// plus the snapshot's age), the stage is stopping, or a retriable error
+// lasted cleanRetryFor (fetch).
 func (r *logReader) read(offset int64) ([]byte, error) {
 	for {
 		for r.i < len(r.recs) && r.recs[r.i].offset < offset {
@@ -101,10 +101,10 @@ func (r *logReader) fetch(offset int64) ([]logRecord, error) {
 			return recs, nil
 		}
 		if err == nil {
-			err = errors.New("no records")
+			err = fmt.Errorf("partition %d: offset %d: no records", r.partition, offset)
 		}
 		if !retry || time.Now().After(deadline) {
-			return nil, fmt.Errorf("processors: the clean pass's read of partition %d at offset %d, attempt %d: %w", r.partition, offset, attempt, err)
+			return nil, fmt.Errorf("%w (attempt %d)", err, attempt)
 		}
 		if attempt == 1 || attempt%10 == 0 {
 			r.log.Warn("processors: the clean pass's read failed; retrying", "partition", r.partition, "offset", offset, "attempt", attempt, "err", err)

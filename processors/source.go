@@ -279,7 +279,7 @@ func (s *source) step(ctx context.Context, fetches kgo.Fetches, lastFlush *time.
 		// The clean pass could not read its events again (pipeline Err):
 		// stop, and a restart restores the partition from its snapshot
 		// (or says the same, if the log lost them).
-		return fmt.Errorf("processors: clean pass: %w", fatal)
+		return fmt.Errorf("processors: %w", fatal)
 	}
 	if now.Sub(*lastFlush) >= s.cfg.FlushInterval {
 		*lastFlush = now
