@@ -63,19 +63,10 @@ func TestRowDump(t *testing.T) {
 					t.Fatal(err)
 				}
 				tag := fmt.Sprintf("%s/%d/%d", name, nparts, pi)
-				var log [][]byte
-				read := func(off int64) ([]byte, error) { return log[off], nil }
-				if fromLog {
-					p.ReadCleanFrom(read)
-				}
+				feed := &logFeed{read: fromLog}
+				feed.use(p)
 				for i := range part {
-					rec := event.AppendBinary(nil, &part[i])
-					log = append(log, rec)
-					var e event.Event
-					if err := event.DecodeBinaryShared(rec, &e); err != nil {
-						t.Fatal(err)
-					}
-					p.AddRecord(rec, &e, int64(i))
+					feed.add(&part[i])
 					if i%97 == 0 {
 						dumpOut(&buf, tag, i, p.Flush(p.Watermark()))
 						p.Reset()
@@ -98,9 +89,7 @@ func TestRowDump(t *testing.T) {
 							t.Fatal(err)
 						}
 						p = q
-						if fromLog {
-							p.ReadCleanFrom(read)
-						}
+						feed.use(p)
 						fmt.Fprintf(&buf, "restored %s at %d\n", tag, i)
 					}
 				}

@@ -27,17 +27,29 @@ func BenchmarkRestore1MUsers(b *testing.B) {
 }
 
 // logFeed adds events to a partition as records of a log in memory, at
-// offsets 0, 1, …, and reads them again for its clean pass.
+// offsets 0, 1, … (AddRecord, as the source stage does); with read, the
+// partition's clean pass reads them again from it (ReadCleanFrom) rather
+// than holding them.
 type logFeed struct {
 	p    *Partition
+	read bool
 	recs [][]byte
 	e    event.Event
 }
 
+// newLogFeed feeds p, which reads its clean pass's events again.
 func newLogFeed(p *Partition) *logFeed {
-	f := &logFeed{p: p}
-	p.ReadCleanFrom(func(off int64) ([]byte, error) { return f.recs[off], nil })
+	f := &logFeed{read: true}
+	f.use(p)
 	return f
+}
+
+// use makes p the partition fed (a new one, or one restored).
+func (f *logFeed) use(p *Partition) {
+	f.p = p
+	if f.read {
+		p.ReadCleanFrom(func(off int64) ([]byte, error) { return f.recs[off], nil })
+	}
 }
 
 func (f *logFeed) add(e *event.Event) {
