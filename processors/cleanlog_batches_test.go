@@ -80,7 +80,7 @@ func TestBatchRecordsAsKgo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	r := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, fetched: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"}), decomp: kgo.DefaultDecompressor(), log: discard}
+	r := testReader(cl, ctx, 0, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"}))
 	same := func(what string, batches []byte, from int64) int {
 		t.Helper()
 		got, gotErr := appendBatchRecords(nil, batches, from, r.decomp)

@@ -50,7 +50,7 @@ func TestLogReader(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"})
-	r := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
+	r := testReader(cl, ctx, 1, h)
 	read := 0
 	for off := int64(3); off < n; off += 1 + off%7 { // gaps of 1 to 7
 		v, err := r.read(off)
@@ -79,7 +79,7 @@ func TestLogReader(t *testing.T) {
 	if _, err := adm.DeleteRecords(ctx, del); err != nil {
 		t.Fatal(err)
 	}
-	gone := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
+	gone := testReader(cl, ctx, 1, h)
 	start := time.Now()
 	if _, err := gone.read(10); err == nil || !strings.Contains(err.Error(), "gone from the log") || time.Since(start) > 5*time.Second {
 		t.Fatalf("a record retention took: %v after %v", err, time.Since(start))
@@ -93,27 +93,32 @@ func TestLogReader(t *testing.T) {
 	// error.
 	defer func(d time.Duration) { cleanRetryFor = d }(cleanRetryFor)
 	cleanRetryFor = 500 * time.Millisecond
-	none := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 7, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
+	none := testReader(cl, ctx, 7, h)
 	start = time.Now()
 	if _, err := none.read(0); err == nil || !strings.Contains(err.Error(), "no leader") || time.Since(start) > 10*time.Second {
 		t.Fatalf("a partition without a leader: %v after %v", err, time.Since(start))
 	}
 	// The log's end (a leader whose high watermark is behind, as after an
 	// election): an empty answer, retried, then an error.
-	atEnd := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
+	atEnd := testReader(cl, ctx, 1, h)
 	start = time.Now()
 	if _, err := atEnd.read(n); err == nil || !strings.Contains(err.Error(), "no records") || time.Since(start) < cleanRetryFor {
 		t.Fatalf("a record at the log's end: %v after %v", err, time.Since(start))
 	}
 	// A stopped stage: an error, not a wait.
 	cancel()
-	stopped := &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: 1, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
+	stopped := testReader(cl, ctx, 1, h)
 	if _, err := stopped.read(2000); err == nil {
 		t.Fatal("read after the stage stopped")
 	}
 }
 
-var discard = slog.New(slog.DiscardHandler)
+// testReader is the source stage's logReader of a partition of
+// questline.events, its fetches observed by h and its warnings discarded.
+func testReader(cl *kgo.Client, ctx context.Context, partition int32, h prometheus.Histogram) *logReader {
+	return &logReader{cl: cl, ctx: ctx, topic: kafka.TopicEvents, partition: partition, fetched: h, decomp: kgo.DefaultDecompressor(),
+		log: slog.New(slog.DiscardHandler)}
+}
 
 // BenchmarkLogReader: the clean pass's reads of the log (every record of
 // a partition, in order, as it reads when no event was a duplicate),
@@ -146,7 +151,7 @@ func BenchmarkLogReader(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; {
-			r := &logReader{cl: cl, ctx: context.Background(), topic: kafka.TopicEvents, fetched: h, decomp: kgo.DefaultDecompressor(), log: discard}
+			r := testReader(cl, context.Background(), 0, h)
 			for off := int64(0); off < n && i < b.N; off++ {
 				if _, err := r.read(off); err != nil {
 					b.Fatal(err)
