@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -120,56 +119,8 @@ func TestCleanPassReadsTheLog(t *testing.T) {
 		events      []event.Event
 		size, slack int
 	}{{stream(11), 1 << 20, 4 << 10}, {late, 1 << 20, 4 << 10}, {stream(11), 64, 16}} {
-		events := c.events
 		chunkSize, chunkSlack = c.size, c.slack
-		want := run(t, cfg, events, 1, 50, 0)
-		l := newMemLog(events)
-		var e event.Event
-		var p *Partition
-		fresh := func() {
-			p = newTestPartition(t, cfg)
-			p.ReadCleanFrom(l.read)
-		}
-		fresh()
-		tb := newTables()
-		rng := rand.New(rand.NewPCG(7, 7))
-		var snap []byte
-		snapAt, crashes := 0, 0
-		for i := 0; i < len(events); {
-			l.addAt(t, p, i, &e)
-			i++
-			if i%50 != 0 {
-				continue
-			}
-			tb.keep(p.Flush(p.Watermark()))
-			p.Reset()
-			if rng.IntN(3) == 0 {
-				var buf bytes.Buffer
-				if err := p.Snapshot(&buf); err != nil {
-					t.Fatal(err)
-				}
-				snap, snapAt = buf.Bytes(), i
-			}
-			if crashes < 25 && rng.IntN(len(events)/50/30) == 0 {
-				crashes++
-				if snap == nil {
-					fresh()
-					i = 0
-					continue
-				}
-				var err error
-				if p, err = Restore(cfg, catalog.New(), bytes.NewReader(snap)); err != nil {
-					t.Fatal(err)
-				}
-				p.ReadCleanFrom(l.read)
-				i = snapAt
-			}
-		}
-		finish(t, p, tb)
-		if crashes < 20 || l.reads == 0 {
-			t.Fatalf("%d crashes, %d reads: a weak test", crashes, l.reads)
-		}
-		sameTables(t, tb, want)
+		crashRestore(t, cfg, c.events, newMemLog(c.events))
 	}
 }
 

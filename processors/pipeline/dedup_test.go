@@ -56,7 +56,7 @@ func TestRetriedEventsCountOnce(t *testing.T) {
 // snapshot, so a copy arriving after a crash and restore is still dropped.
 func TestRetriedEventsAcrossRestore(t *testing.T) {
 	retried, _ := withRetries(stream(11), 4)
-	crashRestore(t, testConfig(), retried)
+	crashRestore(t, testConfig(), retried, nil)
 }
 
 func TestDedupForgetsBehindHorizon(t *testing.T) {
