@@ -123,14 +123,7 @@ func TestRestoreOlderVersions(t *testing.T) {
 				p.Reset()
 			}
 		}
-		var buf bytes.Buffer
-		if err := p.Snapshot(&buf); err != nil {
-			t.Fatal(err)
-		}
-		st, err := readState(&buf)
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := snapshotState(t, p)
 		if len(st.Chunks) < 3 || st.CleanN == 0 || len(st.SeenHashes) == 0 {
 			t.Fatalf("%d chunks, %d queued, %d bytes of ids: a weak test", len(st.Chunks), st.CleanN, len(st.SeenHashes))
 		}
@@ -148,13 +141,13 @@ func TestRestoreOlderVersions(t *testing.T) {
 			}
 			st.Chunks = nil
 		}
-		buf.Reset()
+		var buf bytes.Buffer
 		if version >= 3 {
 			writeVersion3or4(t, &buf, st)
 		} else if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 			t.Fatal(err)
 		}
-		p, err = Restore(cfg, catalog.New(), &buf)
+		p, err := Restore(cfg, catalog.New(), &buf)
 		if err != nil {
 			t.Fatal(err)
 		}
