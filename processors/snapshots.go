@@ -85,8 +85,10 @@ func readSnapshot(dir string, partition int32, cfg pipeline.Config) (p *pipeline
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return err
 		}
-		p, err = pipeline.Restore(cfg, catalog.New(), r)
-		return err
+		if p, err = pipeline.Restore(cfg, catalog.New(), r); err != nil {
+			return err
+		}
+		return p.CheckNext(int64(binary.BigEndian.Uint64(hdr[:])))
 	})
 	if !ok || err != nil {
 		return nil, 0, false, err

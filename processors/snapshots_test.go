@@ -86,6 +86,45 @@ func TestWriteSnapshotKeep(t *testing.T) {
 	}
 }
 
+// TestSnapshotNextOffset: a snapshot whose clean queue holds a log offset
+// at or past the file's next offset is refused (its partition is rebuilt
+// from the log), one below it restores.
+func TestSnapshotNextOffset(t *testing.T) {
+	dir := t.TempDir()
+	cfg := pipeline.DefaultConfig()
+	p, err := pipeline.New(cfg, catalog.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ReadCleanFrom(func(int64) ([]byte, error) { return nil, fmt.Errorf("not read in this test") })
+	var e event.Event
+	for i := range 50 {
+		rec := event.AppendBinary(nil, &event.Event{ID: fmt.Sprint("e", i), Type: event.QuestStarted, UserID: "u1", QuestID: "q1", EventTime: 1767225600000 + int64(i)*1000})
+		if err := event.DecodeBinaryShared(rec, &e); err != nil {
+			t.Fatal(err)
+		}
+		p.AddRecord(rec, &e, 10+int64(i)) // offsets 10 to 59
+	}
+	if n := p.Stats().CleanPending; n != 50 {
+		t.Fatalf("%d events queued for the clean pass, want 50", n)
+	}
+	for _, c := range []struct {
+		next int64
+		ok   bool
+	}{{60, true}, {1000, true}, {59, false}, {30, false}} {
+		if err := writeSnapshot(dir, 0, c.next, p.Freeze(), func() bool { return true }); err != nil {
+			t.Fatal(err)
+		}
+		_, next, ok, err := readSnapshot(dir, 0, cfg)
+		if c.ok && (!ok || err != nil || next != c.next) {
+			t.Errorf("next %d: ok %v, next %d, %v", c.next, ok, next, err)
+		}
+		if !c.ok && err == nil {
+			t.Errorf("next %d: restored a queue holding offset 59", c.next)
+		}
+	}
+}
+
 // TestSnapshotChecksum: a snapshot file whose state still decodes after a
 // flipped bit (in an event id's hash: a consistent, wrong state) fails its
 // checksum, as do a changed trailer and bytes after it; a file written

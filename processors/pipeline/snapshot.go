@@ -438,6 +438,19 @@ func restoreState(cfg Config, cat *catalog.Catalog, st *State) (*Partition, erro
 	return p, nil
 }
 
+// CheckNext returns an error if the clean pass's queue holds a log offset
+// at or past next, the offset a restored partition goes on reading from
+// (the snapshot file's header): such an entry would make the pass read a
+// record the main pass has not yet taken, or take one twice. A snapshot
+// written by this package never has one; the check is for a file whose
+// parts were put together wrongly (the file's checksum covers damage).
+func (p *Partition) CheckNext(next int64) error {
+	if p.queue.n > 0 && p.queue.tailOff >= next {
+		return fmt.Errorf("pipeline: snapshot: clean queue holds offset %d, at or past the snapshot's next offset %d", p.queue.tailOff, next)
+	}
+	return nil
+}
+
 // restoreQueue restores the clean queue of a snapshot of version 5 or
 // later, its entries read from its chunks: each record is decoded here
 // (see restoreState), each log offset must be past the one before it.
