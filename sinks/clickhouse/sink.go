@@ -64,6 +64,11 @@ func (c *SinkConfig) validate() error {
 	case c.BatchRows < 1 || c.BatchWait < 0 || c.InsertsInFlight < 1:
 		return errors.New("clickhouse sink: BatchRows, BatchWait and InsertsInFlight must be positive")
 	}
+	// A DSN that does not parse never will: an error now, not a wait for
+	// a server that is "not reachable".
+	if _, _, err := parseDSN(c.DSN); err != nil {
+		return fmt.Errorf("clickhouse sink: %w", err)
+	}
 	return nil
 }
 

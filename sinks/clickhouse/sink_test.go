@@ -202,3 +202,16 @@ func sumAmounts(evs []event.Event) string {
 	}
 	return strconv.FormatInt(s, 10)
 }
+
+// TestNewSinkRefusesABadDSN: a DSN that cannot parse is an error at once,
+// not a wait for a server logged as "not reachable".
+func TestNewSinkRefusesABadDSN(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, dsn := range []string{"clickhouse://127.0.0.1:9000/questline-prod", "clickhouse://[::1:9000"} {
+		_, err := NewSink(ctx, SinkConfig{Brokers: []string{"127.0.0.1:1"}, DSN: dsn}, nil, nil)
+		if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "DSN") {
+			t.Errorf("%s: %v (context: %v)", dsn, err, ctx.Err())
+		}
+	}
+}

@@ -255,24 +255,29 @@ func (w *Writer[T]) insert(ctx context.Context, rows []T) ([]Refused[T], error) 
 		switch kind {
 		case errFatal:
 			return nil, err
-		case errRefused:
-			if len(rows) == 1 {
+		case errRefused, errSplit:
+			if len(rows) > 1 {
+				// Bisect: rows of the half that succeeds are written once;
+				// anything a failed attempt may have written is collapsed
+				// by the table's engine. A block over the server's
+				// partitions limit is split the same way, each half
+				// touching fewer partitions; none of its rows is refused.
+				mid := len(rows) / 2
+				left, err := w.insert(ctx, rows[:mid])
+				if err != nil {
+					return nil, err
+				}
+				right, err := w.insert(ctx, rows[mid:])
+				if err != nil {
+					return nil, err
+				}
+				return append(left, right...), nil
+			}
+			if kind == errRefused {
 				w.c.metrics.refused.WithLabelValues(w.table.Name).Inc()
 				return []Refused[T]{{Row: rows[0], Err: err}}, nil
 			}
-			// Bisect: rows of the half that succeeds are written once;
-			// anything a failed attempt may have written is collapsed by
-			// the table's engine.
-			mid := len(rows) / 2
-			left, err := w.insert(ctx, rows[:mid])
-			if err != nil {
-				return nil, err
-			}
-			right, err := w.insert(ctx, rows[mid:])
-			if err != nil {
-				return nil, err
-			}
-			return append(left, right...), nil
+			// One row is in one partition: retried as a server error.
 		}
 		block = len(rows)
 		if !blocked {
@@ -362,8 +367,15 @@ func (w *Writer[T]) insertPart(ctx context.Context, rows []T, k, size int) error
 		for i, col := range w.table.Columns {
 			scratch[i] = col.build(block, scratch[i])
 			if err := batch.Column(i).Append(values(scratch[i])); err != nil {
+				// The driver converts a whole column of one Go type
+				// (string, integers, float64, time.Time, pointers to them
+				// for Nullable), which has no value it can refuse: an
+				// error is the table's column type differing from the
+				// Writer's (a changed schema). Every row would fail the
+				// same way, so it is retried, not bisected into dead
+				// letters.
 				batch.Abort()
-				return &refusedError{fmt.Errorf("column %s: %w", col.Name, err)}
+				return &schemaError{fmt.Errorf("column %s: %w (does the table's column type match questline's migrations?)", col.Name, err)}
 			}
 		}
 		if start+size < len(rows) {
@@ -400,10 +412,12 @@ const (
 	errServer                     // a transient server-side error
 	errRefused                    // the data itself was refused
 	errFatal                      // configuration: retrying cannot help
+	errSplit                      // the block spans too many partitions: its halves do not
+	errSchema                     // the table's columns are not the Writer's: retried until fixed
 )
 
 func (k errKind) String() string {
-	return [...]string{"unavailable", "server", "refused", "fatal"}[k]
+	return [...]string{"unavailable", "server", "refused", "fatal", "split", "schema"}[k]
 }
 
 type refusedError struct{ err error }
@@ -415,6 +429,21 @@ type fatalError struct{ err error }
 
 func (e *fatalError) Error() string { return e.err.Error() }
 func (e *fatalError) Unwrap() error { return e.err }
+
+type schemaError struct{ err error }
+
+func (e *schemaError) Error() string { return e.err.Error() }
+func (e *schemaError) Unwrap() error { return e.err }
+
+// codeTooManyParts is TOO_MANY_PARTS, which ClickHouse raises for two
+// things: a partition with more parts than merges keep up with (retried:
+// the server's back-pressure), and, since 19.x, an INSERT block spanning
+// more than max_partitions_per_insert_block (default 100) partitions.
+// events is partitioned by the month of ts, the device's own clock, so a
+// batch of events from clocks set to many different months is refused
+// that way whatever is retried: its halves are inserted instead
+// (errSplit), each with fewer months.
+const codeTooManyParts = 252
 
 // refusedCodes are ClickHouse error codes caused by the inserted values
 // themselves, so the rows, not the server, are at fault. Everything else
@@ -440,15 +469,22 @@ var refusedCodes = map[int32]bool{
 func classify(err error) errKind {
 	var ref *refusedError
 	var fatal *fatalError
+	var schema *schemaError
 	var exc *ch.Exception
 	switch {
 	case errors.As(err, &ref):
 		return errRefused
 	case errors.As(err, &fatal):
 		return errFatal
+	case errors.As(err, &schema):
+		return errSchema
 	case errors.As(err, &exc):
-		if refusedCodes[exc.Code] {
+		switch {
+		case refusedCodes[exc.Code]:
 			return errRefused
+		case exc.Code == codeTooManyParts && (strings.Contains(exc.Message, "partitions for single INSERT block") ||
+			strings.Contains(exc.Message, "max_partitions_per_insert_block")):
+			return errSplit
 		}
 		return errServer
 	}

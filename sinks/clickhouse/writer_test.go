@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/questline/questline/event"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 )
 
 func TestWriterRoundTripsEveryColumn(t *testing.T) {
@@ -185,5 +188,75 @@ func TestWriterParallelInsertsWithPoison(t *testing.T) {
 	}
 	if got := query(t, srv, "SELECT count(), uniqExact(event_id) FROM "+db+".events FINAL"); got != "39999\t39999" {
 		t.Fatalf("count, distinct ids = %q, want 39999 each", got)
+	}
+}
+
+// TestClassify: what the Writer does with each kind of failure. Code 252
+// is TOO_MANY_PARTS for two causes: merges behind inserts (retried) and,
+// on ClickHouse 19.x and later, a block over max_partitions_per_insert_block
+// (split: 18.16, which the tests run, has no such limit).
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want errKind
+	}{
+		{&ch.Exception{Code: 252, Message: "Too many partitions for single INSERT block (more than 100). The limit is controlled by 'max_partitions_per_insert_block' setting."}, errSplit},
+		{&ch.Exception{Code: 252, Message: "Too many parts (300). Merges are processing significantly slower than inserts"}, errServer},
+		{&ch.Exception{Code: 53, Message: "Type mismatch"}, errRefused},
+		{&ch.Exception{Code: 241, Message: "Memory limit (total) exceeded"}, errServer},
+		{&schemaError{errors.New("column x: converting []int64 to UInt64 is unsupported")}, errSchema},
+		{&fatalError{errors.New("engine")}, errFatal},
+		{errors.New("dial tcp: connection refused"), errUnavailable},
+	} {
+		if got := classify(c.err); got != c.want {
+			t.Errorf("%v: %s, want %s", c.err, got, c.want)
+		}
+	}
+}
+
+// TestWriterSchemaDriftIsRetried: a column whose type no longer matches
+// what the Writer appends fails every row alike; the Writer retries (the
+// rows wait in Kafka) instead of refusing them one by one into dead
+// letters, and writes them once the column is put back.
+func TestWriterSchemaDriftIsRetried(t *testing.T) {
+	srv := chs.Server(t)
+	db, c := migrated(t, srv)
+	reg := prometheus.NewRegistry()
+	c.metrics, _ = newWriterMetrics(reg)
+	query(t, srv, "ALTER TABLE "+db+".events MODIFY COLUMN event_time_ms UInt64")
+	w, err := NewWriter(c, EventsTable, RetryBackoff(10*time.Millisecond, 200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		refused []Refused[event.Event]
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		refused, err := w.Write(context.Background(), testEvents("drift", 64)...)
+		done <- result{refused, err}
+	}()
+	schema := c.metrics.errors.WithLabelValues("events", "schema")
+	for deadline := time.Now().Add(30 * time.Second); testutil.ToFloat64(schema) < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no schema errors counted in 30 s (%v)", testutil.ToFloat64(schema))
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("Write returned while the column was wrong: refused %d, %v", len(r.refused), r.err)
+		default:
+		}
+	}
+	query(t, srv, "ALTER TABLE "+db+".events MODIFY COLUMN event_time_ms Int64")
+	r := <-done
+	if r.err != nil || len(r.refused) != 0 {
+		t.Fatalf("after the column was put back: refused %d, %v", len(r.refused), r.err)
+	}
+	if got := query(t, srv, "SELECT count() FROM "+db+".events FINAL"); got != "64" {
+		t.Fatalf("FINAL count = %s, want 64", got)
+	}
+	if got := testutil.ToFloat64(c.metrics.refused.WithLabelValues("events")); got != 0 {
+		t.Fatalf("rows_refused_total = %v, want 0", got)
 	}
 }
