@@ -60,7 +60,7 @@ func (d *DeadLetter) Marshal() []byte {
 		d.Raw, d.RawTruncated = d.Raw[:MaxDeadLetterRaw], true
 	}
 	w := *d
-	w.Reason = truncateUTF8(w.Reason, maxDeadLetterReason, " …(truncated)")
+	w.Reason = BoundReason(w.Reason)
 	w.EventID = truncateUTF8(w.EventID, MaxEventIDLen, "")
 	if !utf8.ValidString(w.Raw) {
 		w.RawBase64, w.Raw = base64.StdEncoding.EncodeToString([]byte(w.Raw)), ""
@@ -71,6 +71,13 @@ func (d *DeadLetter) Marshal() []byte {
 		b, _ = json.Marshal(&w)
 	}
 	return b
+}
+
+// BoundReason returns reason cut to the length a dead letter keeps of it
+// (reasons may quote client input: an unknown field's name), for the
+// answers that quote it too.
+func BoundReason(reason string) string {
+	return truncateUTF8(reason, maxDeadLetterReason, " …(truncated)")
 }
 
 // truncateUTF8 cuts s to at most n bytes on a rune boundary, then appends

@@ -370,6 +370,9 @@ func (h *Handler) classify(st *reqState, key Key, receivedAt int64, edgeCountry 
 			st.acked = append(st.acked, e.ID)
 			continue
 		}
+		// The reason may quote the client's input at any length: the
+		// answer quotes what the dead letter keeps of it.
+		reason = event.BoundReason(reason)
 		d := base
 		d.Kind, d.Reason, d.Index, d.EventID, d.Raw = kind, reason, i, e.ID, it.Raw
 		st.dead = append(st.dead, d)

@@ -15,7 +15,7 @@ import (
 // repeats, or a raw payload of characters JSON escapes six-fold) is
 // rejected with 200 and dead-lettered; it must not make the dead-letter
 // record exceed Kafka's record limit and turn the whole batch into a 503
-// that the client retries forever.
+// that the client retries forever; nor the answer quote all of it.
 func TestOversizedRejectionStillAnswers(t *testing.T) {
 	e := newEnv(t)
 	now := time.Now()
@@ -36,6 +36,12 @@ func TestOversizedRejectionStillAnswers(t *testing.T) {
 			}
 			if got := e.events(); len(got[ok]) != 1 {
 				t.Fatalf("the valid neighbour is in Kafka %d times", len(got[ok]))
+			}
+			// The answer quotes no more of the input than the dead letter
+			// keeps: the 2 MiB name made a 2 MiB answer (a 6 KB gzip body
+			// of a 6 MB name, a 6 MB answer).
+			if n := len(r.body.Rejected[0].Error); n > 5<<10 {
+				t.Fatalf("the rejection's error is %d bytes", n)
 			}
 		})
 	}
