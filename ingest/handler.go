@@ -285,26 +285,46 @@ type wait struct {
 }
 
 // spendEventTokens charges the batch's events to the key bucket and to
-// each device's bucket (a batch usually comes from one device).
+// each device's bucket (a batch usually comes from one device). A refused
+// batch is charged nothing: what it spent before the refusing bucket is
+// given back, so its retry is charged once (docs/ingest.md: a 429 batch
+// left no trace).
 func (h *Handler) spendEventTokens(keyID string, items []event.Item, edgeCountry string) wait {
 	var total float64
 	for i := 0; i < len(items); {
-		dev := items[i].Event.DeviceID
-		var cost float64
-		j := i
-		for ; j < len(items) && items[j].Event.DeviceID == dev; j++ {
-			cost += h.limiter.EventCost(items[j].Event.Country, edgeCountry)
-		}
+		j, cost := h.deviceRun(items, i, edgeCountry)
 		total += cost
-		if d := h.limiter.AllowDevice(dev, cost); d > 0 {
+		if d := h.limiter.AllowDevice(items[i].Event.DeviceID, cost); d > 0 {
+			h.refundDevices(items[:i], edgeCountry)
 			return wait{d, "device", "device"}
 		}
 		i = j
 	}
 	if d := h.limiter.AllowKey(keyID, total); d > 0 {
+		h.refundDevices(items, edgeCountry)
 		return wait{d, "key", "API key"}
 	}
 	return wait{}
+}
+
+// deviceRun returns the end of the run of items from i with its device,
+// and the run's cost in event tokens.
+func (h *Handler) deviceRun(items []event.Item, i int, edgeCountry string) (j int, cost float64) {
+	dev := items[i].Event.DeviceID
+	for j = i; j < len(items) && items[j].Event.DeviceID == dev; j++ {
+		cost += h.limiter.EventCost(items[j].Event.Country, edgeCountry)
+	}
+	return j, cost
+}
+
+// refundDevices gives back what spendEventTokens charged the devices of
+// items.
+func (h *Handler) refundDevices(items []event.Item, edgeCountry string) {
+	for i := 0; i < len(items); {
+		j, cost := h.deviceRun(items, i, edgeCountry)
+		h.limiter.RefundDevice(items[i].Event.DeviceID, cost)
+		i = j
+	}
 }
 
 // classify completes each event with what ingest derives and sorts it into

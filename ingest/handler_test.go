@@ -302,6 +302,44 @@ func TestRateLimits(t *testing.T) {
 			t.Fatalf("server key: %d", r.status)
 		}
 	})
+	t.Run("a refused batch is charged nothing", func(t *testing.T) {
+		// The key's bucket refuses after the devices' were charged, and a
+		// second device refuses after the first was: each retry of such
+		// a batch used to charge the devices again, until the device
+		// limit refused it instead of the key's.
+		l, _ := ingest.NewLimiter(ingest.KeyRate(0.01, 1), ingest.DeviceRate(0.01, 100), ingest.NewDeviceBurst(100))
+		e := newEnv(t, ingest.RateLimits(l))
+		var evs []string
+		for i := range 50 {
+			evs = append(evs, devEv(fmt.Sprint("r", i), "dev-r", ""))
+		}
+		if r := e.post(batch(evs...), nil); r.status != 200 { // the key goes into debt
+			t.Fatalf("first: %d", r.status)
+		}
+		for i := range 3 {
+			if r := e.post(batch(evs...), nil); r.status != 429 || !strings.Contains(r.body.Error, "API key") {
+				t.Fatalf("retry %d: %d %q, want the key's 429", i, r.status, r.body.Error)
+			}
+		}
+		if d := l.AllowDevice("dev-r", 50); d != 0 {
+			t.Fatalf("dev-r has fewer than the 50 tokens its accepted batch left (wait %v)", d)
+		}
+		l2, _ := ingest.NewLimiter(ingest.DeviceRate(0.01, 10), ingest.NewDeviceBurst(10))
+		e2 := newEnv(t, ingest.RateLimits(l2))
+		if r := e2.post(batch(devEv("s1", "dev-full", ""), devEv("s2", "dev-full", "")), nil); r.status != 200 {
+			t.Fatalf("dev-full's batch: %d", r.status)
+		}
+		l2.AllowDevice("dev-full", 8) // 0 tokens left
+		mixed := batch(devEv("x1", "dev-s", ""), devEv("x2", "dev-s", ""), devEv("x3", "dev-full", ""))
+		for i := range 3 {
+			if r := e2.post(mixed, nil); r.status != 429 {
+				t.Fatalf("mixed batch %d: %d", i, r.status)
+			}
+		}
+		if d := l2.AllowDevice("dev-s", 10); d != 0 {
+			t.Fatalf("dev-s was charged for refused batches (wait %v)", d)
+		}
+	})
 	t.Run("device and country mismatch", func(t *testing.T) {
 		l, _ := ingest.NewLimiter(ingest.DeviceRate(0.01, 8), ingest.NewDeviceBurst(4), ingest.MismatchCost(4))
 		e := newEnv(t, ingest.RateLimits(l))

@@ -136,6 +136,14 @@ func (l *Limiter) AllowDevice(deviceID string, cost float64) time.Duration {
 	return l.device.take(deviceID, cost, l.cfg.now())
 }
 
+// RefundDevice gives back cost event tokens that AllowDevice spent for a
+// batch refused by another limit (at most up to the burst).
+func (l *Limiter) RefundDevice(deviceID string, cost float64) {
+	if deviceID != "" {
+		l.device.give(deviceID, cost)
+	}
+}
+
 // EventCost is the token cost of one event: MismatchCost when the declared
 // country and the edge country are both known and differ, else 1.
 func (l *Limiter) EventCost(declared, edge string) float64 {
@@ -201,4 +209,19 @@ func (t *table) take(id string, cost float64, now time.Time) time.Duration {
 	}
 	b.tokens -= cost
 	return 0
+}
+
+// give adds cost tokens back to the bucket of id, if it still has one, up
+// to the burst.
+func (t *table) give(id string, cost float64) {
+	s := &t.shards[maphash.String(t.seed, id)%numShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.cur[id]
+	if b == nil {
+		b = s.prev[id]
+	}
+	if b != nil {
+		b.tokens = min(t.burst, b.tokens+cost)
+	}
 }
