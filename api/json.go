@@ -27,6 +27,13 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.maxBodyBytes+1))
 	if err != nil {
+		// A body still arriving at the request's deadline is not a bad
+		// request: 408 and Retry-After, as ingest answers it.
+		var t interface{ Timeout() bool }
+		if errors.As(err, &t) && t.Timeout() {
+			h.fail(w, http.StatusRequestTimeout, "body: not received within the request timeout of "+h.cfg.requestTimeout.String(), h.cfg.retryAfter)
+			return false
+		}
 		h.fail(w, http.StatusBadRequest, "body: read failed", 0)
 		return false
 	}

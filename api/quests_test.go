@@ -1,6 +1,8 @@
 package api
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -194,6 +196,32 @@ func TestKafkaDown503(t *testing.T) {
 		if a.code != 503 || a.retry == "" || a.str("error") == "" {
 			t.Errorf("%s with Kafka gone: %d Retry-After %q %v", tc.path, a.code, a.retry, a.body)
 		}
+	}
+}
+
+// TestSlowBody408: a body still arriving at the request timeout is a 408
+// with Retry-After (it was a 400, which tells a client not to retry), and
+// nothing is written.
+func TestSlowBody408(t *testing.T) {
+	in := startInstance(t, newBroker(t), RequestTimeout(300*time.Millisecond))
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(`{"quest_id":"slow",`))
+		time.Sleep(time.Second)
+		pw.Write([]byte(`"min_duration_ms":60000}`))
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", in.srv.URL+"/v1/quests", pr)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+serverKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), "request timeout") {
+		t.Fatalf("%d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 	}
 }
 
