@@ -26,7 +26,7 @@ const configXML = `<?xml version="1.0"?>
   <tmp_path>%[1]s/tmp/</tmp_path>
   <user_files_path>%[1]s/user_files/</user_files_path>
   <format_schema_path>%[1]s/format_schemas/</format_schema_path>
-  <timezone>UTC</timezone>
+  <timezone>%[4]s</timezone>
   <mark_cache_size>268435456</mark_cache_size>
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
@@ -65,7 +65,7 @@ const usersXML = `<?xml version="1.0"?>
 
 // writeConfig writes config.xml and users.xml into dir for the given ports
 // and returns the path of config.xml.
-func writeConfig(dir string, tcpPort, httpPort int) (string, error) {
+func writeConfig(dir string, tcpPort, httpPort int, timezone string) (string, error) {
 	for _, sub := range []string{"log", "data", "tmp", "user_files", "format_schemas"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return "", err
@@ -75,5 +75,5 @@ func writeConfig(dir string, tcpPort, httpPort int) (string, error) {
 		return "", err
 	}
 	cfg := filepath.Join(dir, "config.xml")
-	return cfg, os.WriteFile(cfg, fmt.Appendf(nil, configXML, dir, tcpPort, httpPort), 0o644)
+	return cfg, os.WriteFile(cfg, fmt.Appendf(nil, configXML, dir, tcpPort, httpPort, timezone), 0o644)
 }

@@ -59,9 +59,22 @@ type Server struct {
 	dbSeq  int
 }
 
+// Option configures a server that Start starts.
+type Option func(*options)
+
+type options struct{ timezone string }
+
+// Timezone sets the server's time zone (default UTC, as questline's own
+// local server has it).
+func Timezone(name string) Option { return func(o *options) { o.timezone = name } }
+
 // Start starts a server in a new temporary directory. The caller must Close
 // it. It returns ErrNotInstalled when no server binary is found.
-func Start() (*Server, error) {
+func Start(opts ...Option) (*Server, error) {
+	o := options{timezone: "UTC"}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	argv, err := findBinary()
 	if err != nil {
 		return nil, err
@@ -80,7 +93,7 @@ func Start() (*Server, error) {
 	// process may grab one before the server binds it: retry with new ports.
 	for attempt := 0; ; attempt++ {
 		if s.tcpPort, s.httpPort, err = freePorts(); err == nil {
-			if s.cfg, err = writeConfig(dir, s.tcpPort, s.httpPort); err == nil {
+			if s.cfg, err = writeConfig(dir, s.tcpPort, s.httpPort, o.timezone); err == nil {
 				if err = s.start(); err == nil {
 					return s, nil
 				}

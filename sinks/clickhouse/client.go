@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -71,7 +72,44 @@ func Open(ctx context.Context, dsn string, reg prometheus.Registerer, logger *sl
 		conn.Close()
 		return nil, err
 	}
+	warnUnlessUTC(ctx, conn, logger)
 	return &Client{conn: conn, database: database, logger: logger, metrics: m}, nil
+}
+
+// warnUnlessUTC logs a warning when the server's time zone is not UTC.
+// The tables' DateTime columns have no zone of their own (18.16 cannot
+// give a key column one by ALTER), so the server's zone is how they read:
+// SPEC §6 and docs/analysts.md promise UTC, and a server in another zone
+// shows and groups them (toStartOfHour, toDate, the month partitions) in
+// its own. Stored values (Unix seconds) are right either way.
+func warnUnlessUTC(ctx context.Context, conn driver.Conn, logger *slog.Logger) {
+	var tz string
+	if err := conn.QueryRow(ctx, "SELECT timezone()").Scan(&tz); err != nil {
+		logger.Warn("clickhouse: could not read the server's time zone", "err", err)
+		return
+	}
+	if !isUTC(tz) {
+		logger.Warn("clickhouse: the server's time zone is not UTC, so questline's DateTime columns read in it (docs/analysts.md, \"Times\"): set <timezone>UTC</timezone> in its config", "timezone", tz)
+	}
+}
+
+// isUTC reports whether zone name is UTC under any of its names: offset 0
+// in winter and in summer.
+func isUTC(name string) bool {
+	switch strings.TrimPrefix(name, "Etc/") {
+	case "UTC", "UCT", "Universal", "Zulu", "GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich":
+		return true // also without the system's zone files
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return false
+	}
+	for _, month := range []time.Month{time.January, time.July} {
+		if _, off := time.Date(2026, month, 1, 0, 0, 0, 0, loc).Zone(); off != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseDSN parses a clickhouse:// DSN and returns its options (database

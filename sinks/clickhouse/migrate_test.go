@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -132,5 +133,42 @@ func TestExecDDLTreatsAlreadyExistsAsDone(t *testing.T) {
 	// Other errors are still errors.
 	if err := execDDL(ctx, c.Conn(), "ALTER TABLE "+db+".nonexistent ADD COLUMN x String"); err == nil {
 		t.Fatal("ALTER of a missing table reported success")
+	}
+}
+
+// TestWarnsUnlessUTC: the tables' DateTime columns read in the server's
+// time zone, so Open warns when it is not UTC (and not when it is).
+func TestWarnsUnlessUTC(t *testing.T) {
+	for name, want := range map[string]bool{"UTC": true, "Etc/UTC": true, "Etc/GMT": true, "Universal": true,
+		"Africa/Abidjan": true, "Europe/London": false, "Asia/Tokyo": false, "Asia/Kolkata": false, "Not/AZone": false} {
+		if got := isUTC(name); got != want {
+			t.Errorf("isUTC(%q) = %v", name, got)
+		}
+	}
+	tokyo, err := chtest.Start(chtest.Timezone("Asia/Tokyo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tokyo.Close()
+	for _, c := range []struct {
+		srv  *chtest.Server
+		warn bool
+	}{{chs.Server(t), false}, {tokyo, true}} {
+		db := c.srv.NewDatabase(t)
+		if err := Migrate(context.Background(), c.srv.DSN(db), nil); err != nil {
+			t.Fatal(err)
+		}
+		var logs strings.Builder
+		cl, err := Open(context.Background(), c.srv.DSN(db), nil, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+		if warned := strings.Contains(logs.String(), "time zone is not UTC"); warned != c.warn {
+			t.Errorf("warned %v, want %v: %s", warned, c.warn, logs.String())
+		}
+		if c.warn && !strings.Contains(logs.String(), "Asia/Tokyo") {
+			t.Errorf("the warning does not name the zone: %s", logs.String())
+		}
 	}
 }
