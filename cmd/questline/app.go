@@ -49,6 +49,9 @@ func newApp(name string, args []string, stderr io.Writer, flags func(*flag.FlagS
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	if err := a.cfg.validate(); err != nil {
+		return nil, err
+	}
 	log, err := a.cfg.logger(stderr)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 )
@@ -77,6 +78,17 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return nil
+}
+
+// validate checks what parsing cannot: numbers in range.
+func (c *config) validate() error {
+	if c.KafkaPartitions < 1 || c.KafkaPartitions > math.MaxInt32 {
+		return fmt.Errorf("%w: -kafka-partitions %d: want 1 or more", errUsage, c.KafkaPartitions)
+	}
+	if c.KafkaReplication != -1 && (c.KafkaReplication < 1 || c.KafkaReplication > math.MaxInt16) {
+		return fmt.Errorf("%w: -kafka-replication %d: want -1 (the broker's default) or 1 to %d", errUsage, c.KafkaReplication, math.MaxInt16)
 	}
 	return nil
 }

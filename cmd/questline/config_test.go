@@ -64,3 +64,24 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("unknown command: exit %d, want 2", code)
 	}
 }
+
+// TestRoleFlags: -h prints the role's flags and exits 0; numbers out of
+// range are usage errors (exit 2) naming the flag, not a wrapped int16
+// or a Kafka error after retries.
+func TestRoleFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		say  string
+	}{
+		{[]string{"sink", "-h"}, 0, "-clickhouse-dsn"},
+		{[]string{"process", "-kafka-partitions", "0"}, 2, "-kafka-partitions 0"},
+		{[]string{"ingest", "-kafka-replication", "70000"}, 2, "-kafka-replication 70000"},
+		{[]string{"ingest", "-kafka-replication", "0"}, 2, "-kafka-replication 0"},
+	} {
+		var out, errb bytes.Buffer
+		if code := runMain(t.Context(), c.args, &out, &errb); code != c.code || !strings.Contains(errb.String(), c.say) {
+			t.Errorf("%q: exit %d, want %d; stderr %q", c.args, code, c.code, errb.String())
+		}
+	}
+}
