@@ -67,8 +67,19 @@ func RetryAfter(d time.Duration) Option { return func(c *config) { c.retryAfter 
 // AttemptMaxAge bounds how long after its start an attempt token completes
 // its quest (quests take minutes); an older token gets 400, so a token
 // kept or leaked does not complete the quest whenever its holder likes.
-// Default 24h.
+// Default DefaultAttemptMaxAge.
 func AttemptMaxAge(d time.Duration) Option { return func(c *config) { c.attemptMaxAge = d } }
+
+// DefaultAttemptMaxAge is AttemptMaxAge's default (24 h before session
+// 13): a micro-quest (3 to 8 minutes) more than twice over, and short
+// enough that a completion retried at its very end is still a copy to the
+// processors. A retry is written at its own time under the attempt's
+// event_id, and the processors remember an id for their de-duplication
+// horizon of event time (about 31 min with the default windows) behind a
+// watermark that can lead the wall clock by ingest's MaxFuture (5 min):
+// within 20 minutes of the start, the first completion's id is still
+// remembered, so the retry is dropped; a day later it counted twice.
+const DefaultAttemptMaxAge = 20 * time.Minute
 
 // DefaultClaimsRetention is how long after a drop closed (its end record,
 // or its end time) its claims' decisions are kept by default.
@@ -114,7 +125,7 @@ func newConfig(opts []Option) (config, error) {
 		maxBodyBytes:    64 << 10,
 		requestTimeout:  10 * time.Second,
 		retryAfter:      time.Second,
-		attemptMaxAge:   24 * time.Hour,
+		attemptMaxAge:   DefaultAttemptMaxAge,
 		claimsRetention: DefaultClaimsRetention,
 		relay:           true,
 		group:           "questline-api",

@@ -11,6 +11,7 @@ import (
 	"github.com/questline/questline/event"
 	"github.com/questline/questline/ingest"
 	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/processors/pipeline"
 )
 
 // clock is a settable clock for Clock.
@@ -225,6 +226,22 @@ func TestSlowBody408(t *testing.T) {
 	}
 }
 
+// TestAttemptMaxAgeWithinDedupHorizon: a completion retried at the end of
+// its attempt's life is written at its own time under the attempt's id;
+// the processors must still remember the first completion's id then, or
+// it counts twice. Their horizon is measured behind a watermark that can
+// lead the wall clock by ingest's MaxFuture, and the disorder bound only
+// lengthens it (taken as zero here).
+func TestAttemptMaxAgeWithinDedupHorizon(t *testing.T) {
+	cfg := pipeline.DefaultConfig()
+	cfg.OutOfOrder = 0
+	horizon := time.Duration(cfg.DedupHorizon()) * time.Millisecond
+	if need := DefaultAttemptMaxAge + ingest.DefaultMaxFuture; need >= horizon {
+		t.Fatalf("attempt max age %v + ingest's max future %v = %v, not within the processors' de-duplication horizon %v",
+			DefaultAttemptMaxAge, ingest.DefaultMaxFuture, need, horizon)
+	}
+}
+
 // TestAttemptExpires: an attempt token completes its quest only within
 // AttemptMaxAge of its start: a token kept (or leaked) for days would
 // otherwise complete the quest whenever its holder likes.
@@ -239,13 +256,13 @@ func TestAttemptExpires(t *testing.T) {
 		return map[string]any{"user_id": "u1", "attempt": st.str("attempt")}
 	}
 	fresh := start()
-	clk.add(23 * time.Hour)
+	clk.add(DefaultAttemptMaxAge - time.Second)
 	if a := call(t, base, "POST", "/v1/quests/q1/complete", serverKey, fresh); a.code != 200 {
-		t.Errorf("completing 23 h after the start: %d %v", a.code, a.body)
+		t.Errorf("completing 1 s before the max age: %d %v", a.code, a.body)
 	}
 	old := start()
-	clk.add(24*time.Hour + time.Second)
+	clk.add(DefaultAttemptMaxAge + time.Second)
 	if a := call(t, base, "POST", "/v1/quests/q1/complete", serverKey, old); a.code != 400 || !strings.Contains(a.str("error"), "attempt: expired") {
-		t.Errorf("completing 24 h 1 s after the start: %d %v", a.code, a.body)
+		t.Errorf("completing 1 s after the max age: %d %v", a.code, a.body)
 	}
 }

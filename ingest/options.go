@@ -68,8 +68,12 @@ func MaxEvents(n int) Option { return func(c *config) { c.maxEvents = n } }
 func MaxAge(d time.Duration) Option { return func(c *config) { c.maxAge = d } }
 
 // MaxFuture rejects events whose event_time is further ahead of receipt.
-// Default 5m.
+// Default DefaultMaxFuture.
 func MaxFuture(d time.Duration) Option { return func(c *config) { c.maxFuture = d } }
+
+// DefaultMaxFuture is MaxFuture's default: how far a partition's event
+// time, and so its watermark, can lead the wall clock.
+const DefaultMaxFuture = 5 * time.Minute
 
 // ReadTimeout bounds reading one request body, from the handler's start.
 // Default 10s.
@@ -113,7 +117,7 @@ func newConfig(opts []Option) (config, error) {
 		maxDecodedBytes: 8 << 20,
 		maxEvents:       1000,
 		maxAge:          72 * time.Hour,
-		maxFuture:       5 * time.Minute,
+		maxFuture:       DefaultMaxFuture,
 		readTimeout:     10 * time.Second,
 		writeTimeout:    30 * time.Second,
 		produceTimeout:  10 * time.Second,

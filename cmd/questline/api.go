@@ -27,6 +27,7 @@ type apiFlags struct {
 	retention     time.Duration
 	snapshotDir   string
 	snapshotEvery time.Duration
+	attemptMaxAge time.Duration
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func (f *apiFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxBodyBytes, "api-max-body-bytes", 64<<10, "largest quest/drop API request body")
 	fs.DurationVar(&f.retention, "api-claims-retention", api.DefaultClaimsRetention, "how long after a drop closed (ended, or past its end time; measured in the claims log's record times) the API keeps its claims' decisions; later, claims on it are answered 410 and decided no more (0: keep for ever); every API instance needs the same")
 	fs.StringVar(&f.snapshotDir, "api-snapshot-dir", "", "where the API writes snapshots of its claims fold, restored at start so that it reads the claims log from their offsets, not from the start (default <data-dir>/api-snapshots)")
+	fs.DurationVar(&f.attemptMaxAge, "api-attempt-max-age", api.DefaultAttemptMaxAge, "how long after its start a quest attempt may complete; keep it below the processors' de-duplication horizon (about 31m with the default windows) minus 5m, or a completion retried late can count twice (docs/api.md)")
 	fs.DurationVar(&f.snapshotEvery, "api-snapshot-interval", time.Minute, "how often the API snapshots the claims fold's changed partitions (also at a clean stop; 0: no snapshots, written or restored)")
 }
 
@@ -80,7 +82,7 @@ func newAPI(a *app, cl *kgo.Client, brokers []string, f *apiFlags, e *edgeFlags,
 	opts := []api.Option{
 		api.Keys(keys), api.RateLimits(lim), api.TrustedProxies(proxies...),
 		api.MaxBodyBytes(f.maxBodyBytes), api.Registerer(a.reg), api.Logger(a.log),
-		api.ClaimsRetention(f.retention),
+		api.ClaimsRetention(f.retention), api.AttemptMaxAge(f.attemptMaxAge),
 	}
 	if f.snapshotEvery > 0 {
 		dir := f.snapshotDir

@@ -64,11 +64,11 @@ func (c *Config) Lag() time.Duration {
 	return longest + c.Bots.Window.Size + c.Bots.Window.Lateness
 }
 
-// dedupHorizon is how far behind the watermark an event id is remembered:
-// past it, a copy of the event is late for every window of every processor
-// (the clean pass's lag, which holds the longest window, the longest
-// lateness, the disorder bound).
-func (c *Config) dedupHorizon() int64 {
+// DedupHorizon is how far behind the watermark an event id is remembered
+// (ms): past it, a copy of the event is late for every window of every
+// processor (the clean pass's lag, which holds the longest window, the
+// longest lateness, the disorder bound).
+func (c *Config) DedupHorizon() int64 {
 	lateness := max(c.Quest.Window.Lateness, c.Latency.Window.Lateness, c.Yield.Window.Lateness, c.Bots.Window.Lateness)
 	return (c.Lag() + lateness + c.OutOfOrder).Milliseconds()
 }
@@ -166,7 +166,7 @@ type Stats struct {
 // the partitions of a process and updated by the caller.
 func New(cfg Config, cat *catalog.Catalog) (*Partition, error) {
 	p := &Partition{cfg: cfg, cat: cat, wm: window.NewWatermark(cfg.OutOfOrder), cleanWM: window.NewWatermark(cfg.OutOfOrder)}
-	p.seen = newDedup(cfg.dedupHorizon())
+	p.seen = newDedup(cfg.DedupHorizon())
 	p.flags = bots.NewFlags(cfg.Bots.Window)
 	var err error
 	if p.bots, err = bots.New(cfg.Bots, cat, p.flags); err != nil {
