@@ -201,8 +201,8 @@ func (p *Processor) exportPane(pn *pane) *PaneState {
 	}
 	for pl := range pn.integ {
 		g := &pn.integ[pl]
-		if *g == (integ{}) {
-			continue
+		if !g.seen {
+			continue // a placement the pane never had (a retracted one is kept: see integ.seen)
 		}
 		out.Integ = append(out.Integ, IntegState{Placement: p.names.Name(uint32(pl)), Auctions: g.auctions, Clean: g.clean, Kinds: slices.Clone(g.kinds[:])})
 	}

@@ -70,9 +70,20 @@ func latKeys(k key) [4]key {
 type integ struct {
 	auctions, clean int64
 	kinds           [NumKinds]int64
+	// seen is set once anything was applied (a retraction to zero
+	// included): an emitted window's update writes a zero row over the
+	// placement's earlier row instead of leaving it (an orphan taken back
+	// when its bid_request came).
+	seen bool
+}
+
+// zero reports whether g counts nothing (seen or not).
+func (g *integ) zero() bool {
+	return g.auctions == 0 && g.clean == 0 && g.kinds == [NumKinds]int64{}
 }
 
 func (g *integ) add(c *contribution, sign int64) {
+	g.seen = true
 	if c.auction {
 		g.auctions += sign
 		if c.kinds == 0 {
@@ -441,6 +452,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		}
 		for pl := range pn.integ {
 			g, s := &pn.integ[pl], &p.isum[pl]
+			s.seen = s.seen || g.seen
 			s.auctions += g.auctions
 			s.clean += g.clean
 			for k := range NumKinds {
@@ -451,8 +463,10 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	first := len(p.rows)
 	for i := range p.sums {
 		row := &p.sums[i]
-		if row.Counts.zero() && len(row.Hist.Buckets) == 0 {
-			continue // everything retracted
+		if row.Counts.zero() && len(row.Hist.Buckets) == 0 && !r.Updated {
+			// Everything retracted before the first emission: no row. In
+			// an update the zero row replaces the key's earlier one.
+			continue
 		}
 		p.rows = append(p.rows, *row)
 	}
@@ -461,7 +475,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	})
 	p.pkeys = p.pkeys[:0]
 	for pl := range p.isum {
-		if p.isum[pl] == (integ{}) {
+		if s := &p.isum[pl]; !s.seen || s.zero() && !r.Updated {
 			continue
 		}
 		p.pkeys = append(p.pkeys, uint32(pl))

@@ -479,3 +479,55 @@ func TestInlineBilled(t *testing.T) {
 		}
 	}
 }
+
+// TestRetractedOrphanZeroRows: an auction's offer_shown before its
+// bid_request makes it an orphan anchored at the offer; the windows of the
+// offer are written; then the bid_request comes, within the lateness,
+// and the auction moves to its own windows. The rows written for the
+// offer's windows (an orphan, an impression) must be replaced by zero
+// rows: they stayed as the latest row of their identity, an orphan and an
+// impression that the batch definition does not have.
+func TestRetractedOrphanZeroRows(t *testing.T) {
+	cfg := Config{Window: window.Spec{Size: 2 * time.Minute, Slide: time.Minute, Lateness: 10 * time.Minute}, Grace: 30 * time.Minute}
+	shown := mk{"X", t0 + 10*minute}
+	request := mk{"X", t0 + 5*minute}
+	other := mk{"Y", t0 + 13*minute}
+	events := []event.Event{
+		shown.ev(event.OfferShown, placement("feed")),
+		other.ev(event.BidRequest, req("other")), // the watermark passes the offer's windows: written
+		request.ev(event.BidRequest, req("feed")), // within the lateness: the orphan is taken back
+	}
+	rows, irows := stream(t, cfg, events, 30*sec, 1)
+	wantRows, wantInteg := Batch(cfg, window.ScopeAll, events, nil)
+	want := map[[3]any]bool{}
+	for _, r := range wantRows {
+		want[[3]any{r.Start, r.Placement, r.BidderID}] = true
+	}
+	zeros := 0
+	for _, r := range rows {
+		if !want[[3]any{r.Start, r.Placement, r.BidderID}] {
+			if !r.Counts.zero() {
+				t.Errorf("offer_yield %d..%d %q %q: the latest row is %+v, want a zero row", (r.Start-t0)/minute, (r.End-t0)/minute, r.Placement, r.BidderID, r.Counts)
+			}
+			zeros++
+		}
+	}
+	iwant := map[[3]any]IntegrityRow{}
+	for _, r := range wantInteg {
+		iwant[[3]any{r.Start, r.Placement, r.Kind}] = r
+	}
+	for _, r := range irows {
+		w, ok := iwant[[3]any{r.Start, r.Placement, r.Kind}]
+		switch {
+		case !ok && (r.Violations != 0 || r.Auctions != 0):
+			t.Errorf("bidstream_integrity %d..%d %q %s: the latest row has %d violations of %d auctions, want a zero row", (r.Start-t0)/minute, (r.End-t0)/minute, r.Placement, r.Kind, r.Violations, r.Auctions)
+		case !ok:
+			zeros++
+		case r.Violations != w.Violations || r.Auctions != w.Auctions || r.CleanAuctions != w.CleanAuctions:
+			t.Errorf("bidstream_integrity %d..%d %q %s: %+v, want %+v", (r.Start-t0)/minute, (r.End-t0)/minute, r.Placement, r.Kind, r, w)
+		}
+	}
+	if zeros == 0 {
+		t.Fatal("no row was written for the offer's windows before the bid_request came: the scenario did not happen")
+	}
+}
