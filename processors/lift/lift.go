@@ -51,6 +51,16 @@ func (c *Config) live(d *catalog.Drop) (start, end int64, ok bool) {
 	return start, end, ok
 }
 
+// announcedEnd returns d's end as the catalog has it without a cap: its
+// drop_ended, else its ends_at or scheduled end (0: none).
+func announcedEnd(d *catalog.Drop) int64 {
+	_, end, ok := d.Live()
+	if !ok {
+		return 0
+	}
+	return end
+}
+
 // DefaultConfig returns the SPEC §5 defaults.
 func DefaultConfig() Config {
 	return Config{Attribution: 30 * time.Minute, Update: 30 * time.Second, Lateness: 10 * time.Minute, MaxLive: 24 * time.Hour}
@@ -180,7 +190,13 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 			continue
 		}
 		inLive := !ended || t < end
-		if !inLive && e.Type != event.Conversion {
+		// Until its drop_ended, a drop's end is the one announced (ends_at,
+		// the schedule): a drop that runs longer moves it later when the
+		// drop_ended comes. Activity after the announced end is kept until
+		// then (to end + attribution, as conversions are), and classify
+		// counts it if the end moved past it.
+		firm := cd.Ended != 0 || end != announcedEnd(cd)
+		if !inLive && firm && e.Type != event.Conversion {
 			continue
 		}
 		d := p.drops[cd.ID]
@@ -210,7 +226,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 		}
 		u := d.user(n, &p.users)
 		d.version++
-		if inLive {
+		if inLive || !firm {
 			u.active = min(u.active, t)
 			if e.Type == event.DropViewed && e.DropID == cd.ID {
 				u.exposed = min(u.exposed, t)

@@ -276,3 +276,48 @@ func TestUserNumbersOutliveAFinalDrop(t *testing.T) {
 		t.Fatalf("finals\n%+v\nwant\n%+v", finals, want)
 	}
 }
+
+// TestDropEndedAfterItsEndsAt: a drop announced to end at +20 min runs
+// until its drop_ended at +25, which a partition sees after the users'
+// events in between (as the catalog copies reach it). Those users were
+// skipped as outside the live window; the live window is drop_started to
+// drop_ended (SPEC §5), and the final row must equal the definition over
+// the final catalog. A drop that ends as announced keeps its row.
+func TestDropEndedAfterItsEndsAt(t *testing.T) {
+	ev := func(typ event.Type, user string, ts int64) event.Event {
+		return event.Event{ID: user + typ.String(), Type: typ, UserID: user, DropID: "d1", EventTime: ts}
+	}
+	started := event.Event{ID: "s", Type: event.DropStarted, DropID: "d1", CreatorID: "cr", EventTime: t0 + 10*minute,
+		EndsAt: t0 + 20*minute, Has: event.HasEndsAt}
+	users := []event.Event{
+		ev(event.DropViewed, "a", t0+12*minute),
+		ev(event.DropViewed, "b", t0+22*minute), // after ends_at, before drop_ended
+		ev(event.Conversion, "b", t0+23*minute),
+		ev(event.QuestStarted, "c", t0+21*minute), // control: active only after ends_at
+		ev(event.QuestStarted, "d", t0+27*minute), // after the drop_ended: no one
+	}
+	for _, endAt := range []int64{t0 + 25*minute, t0 + 20*minute} {
+		cat := catalog.New()
+		cfg := DefaultConfig()
+		p := New(cfg, window.ScopeAll, cat, nil)
+		wmk := window.NewWatermark(30 * time.Second)
+		stream := append([]event.Event{started}, users[:4]...)
+		stream = append(stream, event.Event{ID: "e", Type: event.DropEnded, DropID: "d1", EventTime: endAt}, users[4])
+		for i := range stream {
+			if e := &stream[i]; !cat.Apply(e) {
+				p.Add(e, wmk.Observe(e.EventTime))
+			}
+		}
+		p.Advance(t0 + 200*minute)
+		rows := p.Flush()
+		got := rows[len(rows)-1]
+		want := Batch(cfg, window.ScopeAll, cat, users)
+		if !got.Final || len(want) != 1 || got.Counts != want[0].Counts {
+			t.Fatalf("ended at +%d min: final row %+v, want %+v", (endAt-t0)/minute, got, want)
+		}
+		wantE := map[int64]Counts{t0 + 25*minute: {ExposedUsers: 2, ExposedConverters: 1, ControlUsers: 1}, t0 + 20*minute: {ExposedUsers: 1}}[endAt]
+		if got.Counts != wantE {
+			t.Fatalf("ended at +%d min: %+v, want %+v", (endAt-t0)/minute, got.Counts, wantE)
+		}
+	}
+}
