@@ -39,7 +39,7 @@ func runStageAlone[S interface{ run(context.Context) error }](ctx context.Contex
 		return err
 	}
 	defer c.Close()
-	s, err := newStage(&cfg, slog.New(slog.DiscardHandler), newMetrics(reg), c, sources)
+	s, err := newStage(&cfg, slog.New(slog.DiscardHandler), newMetrics(reg, nil), c, sources)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,10 @@
 package processors
 
 import (
+	"strconv"
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/questline/questline/processors/tables"
@@ -9,7 +13,7 @@ import (
 type metrics struct {
 	events        prometheus.Counter
 	late          *prometheus.CounterVec
-	watermarkLag  *prometheus.GaugeVec
+	watermarkLag  *lagCollector
 	emitted       *prometheus.CounterVec
 	stateEvents   prometheus.Gauge
 	state         *prometheus.GaugeVec
@@ -34,7 +38,12 @@ type metrics struct {
 	yield         *yieldGauges
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics returns the processors' metrics, registered with reg (nil: not
+// registered); now is the wall clock of the watermark lag (nil: time.Now).
+func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
+	if now == nil {
+		now = time.Now
+	}
 	m := &metrics{
 		events: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_processor_events_total", Help: "Events processed by the window processors (the copies of a catalog event in every partition count once, as the event).",
@@ -42,9 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		late: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_processor_late_events_total", Help: "Events that missed at least one closed window, by processor.",
 		}, []string{"processor"}),
-		watermarkLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "questline_processor_watermark_lag_seconds", Help: "Wall clock minus the partition's event-time watermark.",
-		}, []string{"partition"}),
+		watermarkLag: newLagCollector(now),
 		emitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_processor_rows_emitted_total", Help: "Window rows emitted (partials and direct rows), by table.",
 		}, []string{"table"}),
@@ -127,4 +134,52 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.yield)
 	}
 	return m
+}
+
+// lagCollector serves questline_processor_watermark_lag_seconds: the wall
+// clock at the scrape minus each owned partition's watermark as of its
+// last flush. Computed at the scrape, a source stage stuck in a flush
+// (ClickHouse refusing its rows, Kafka not taking its partials) shows a
+// lag that grows; a gauge set by the flush kept its last healthy value, so
+// QuestlineWatermarkLagHigh (alerts/) could not fire for a stopped stage.
+type lagCollector struct {
+	desc *prometheus.Desc
+	now  func() time.Time
+	mu   sync.Mutex
+	wm   map[int32]int64 // partition → watermark (Unix ms)
+}
+
+func newLagCollector(now func() time.Time) *lagCollector {
+	return &lagCollector{
+		desc: prometheus.NewDesc("questline_processor_watermark_lag_seconds",
+			"Wall clock at the scrape minus the partition's event-time watermark as of its last flush (so it grows while the stage is stuck).",
+			[]string{"partition"}, nil),
+		now: now,
+		wm:  map[int32]int64{},
+	}
+}
+
+// set records partition's watermark at a flush.
+func (c *lagCollector) set(partition int32, wm int64) {
+	c.mu.Lock()
+	c.wm[partition] = wm
+	c.mu.Unlock()
+}
+
+// drop forgets a partition this process no longer owns.
+func (c *lagCollector) drop(partition int32) {
+	c.mu.Lock()
+	delete(c.wm, partition)
+	c.mu.Unlock()
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	now := c.now().UnixMilli()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p, wm := range c.wm {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(now-wm)/1000, strconv.Itoa(int(p)))
+	}
 }

@@ -39,7 +39,7 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m := newMetrics(reg)
+	m := newMetrics(reg, cfg.Now)
 
 	admin, err := kafka.NewClient(cfg.Brokers, logger)
 	if err != nil {

@@ -43,7 +43,7 @@ func TestSnapshotPastTheLogsEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	m := newMetrics(prometheus.NewRegistry())
+	m := newMetrics(prometheus.NewRegistry(), nil)
 
 	// The snapshots before the stages: a client may join its group at once.
 	for p, next := range nexts {

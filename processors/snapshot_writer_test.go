@@ -37,7 +37,7 @@ func TestOldestDue(t *testing.T) {
 // newTestWriter returns a snapshot writer whose failures are counted in
 // the returned metrics and logged to log.
 func newTestWriter(log *bytes.Buffer) (snapshotWriter, *metrics) {
-	m := newMetrics(nil)
+	m := newMetrics(nil, nil)
 	return newSnapshotWriter("device", slog.New(slog.NewTextHandler(log, nil)), m), m
 }
 

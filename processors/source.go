@@ -8,7 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
-	"strconv"
+
 	"sync"
 	"time"
 
@@ -170,7 +170,7 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 	defer s.mu.Unlock()
 	for _, partition := range revoked[kafka.TopicEvents] {
 		delete(s.parts, partition)
-		s.m.watermarkLag.DeleteLabelValues(strconv.Itoa(int(partition)))
+		s.m.watermarkLag.drop(partition)
 		s.m.rebalances.Inc()
 		// Its new owner may write a newer snapshot first: ours would
 		// replace it with an older one (valid, but a longer replay).
@@ -310,7 +310,7 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 		wm := pt.p.Watermark()
 		o := pt.p.Flush(wm)
 		if wm != window.None {
-			s.m.watermarkLag.WithLabelValues(strconv.Itoa(int(partition))).Set(float64(now.UnixMilli()-wm) / 1000)
+			s.m.watermarkLag.set(partition, wm)
 		}
 		add := func(p partial, err error) error {
 			if err != nil {

@@ -22,8 +22,9 @@ import (
 // The sources' watermarks are their markers' Done watermarks (see
 // pipeline.Partition.Done), which in a steady state are their event-time
 // watermarks; after a cold start (no snapshot) they wait for the clean
-// pass's first events, its lag (about 11 minutes of event time by
-// default), so the gauges appear that late.
+// pass's first events, its lag (21 minutes of event time by default,
+// pipeline.Config.Lag, then a slide: about 21.5), so the gauges appear
+// that late.
 //
 // Each row's identity is merged by one partials partition: a window's
 // offer_yield row and each of its bidstream_integrity rows (one per kind)
