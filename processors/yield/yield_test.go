@@ -494,7 +494,7 @@ func TestRetractedOrphanZeroRows(t *testing.T) {
 	other := mk{"Y", t0 + 13*minute}
 	events := []event.Event{
 		shown.ev(event.OfferShown, placement("feed")),
-		other.ev(event.BidRequest, req("other")), // the watermark passes the offer's windows: written
+		other.ev(event.BidRequest, req("other")),  // the watermark passes the offer's windows: written
 		request.ev(event.BidRequest, req("feed")), // within the lateness: the orphan is taken back
 	}
 	rows, irows := stream(t, cfg, events, 30*sec, 1)
