@@ -45,7 +45,7 @@ ORDER BY time, entity_type`,
 				},
 				{
 					title: "Score distribution",
-					description: "Entities by their highest score in the range, in steps of 0.1 (rows exist only for scores above zero). " +
+					description: "Entities by their highest score in the range, in steps of 0.1 (rows exist for scores above zero, and as zero rows where a late event took a score back down to 0). " +
 						"The flag threshold is 0.5 by default.",
 					viz: vizBarChart, xField: "score_bucket",
 					sql: &sqlQuery{

@@ -142,7 +142,7 @@ func operationsBoard() board {
 				},
 				{
 					title: "Claims decisions held per instance", viz: vizTimeSeries, width: 24, unit: unitShort,
-					description: "Decisions in each instance's claims fold, about 200 bytes of heap each: those of drops live or closed within the claims retention (-api-claims-retention, 7 days), the older ones forgotten; a restart still re-reads the whole claims log (about 3.5 s per million records; docs/api.md).",
+					description: "Decisions in each instance's claims fold, about 200 bytes of heap each: those of drops live or closed within the claims retention (-api-claims-retention, 7 days), the older ones forgotten; a restart restores the fold from its snapshot (-api-snapshot-dir) and reads the claims log on from there, or the whole log without one (about 3.5 s per million records; docs/api.md).",
 					prom: []promQuery{
 						{`max by (instance) (questline_api_claims_decisions)`, "{{instance}}"},
 					},
@@ -164,10 +164,17 @@ func operationsBoard() board {
 					},
 				},
 				{
-					title: "Auctions and fill rate of the latest complete window", viz: vizTimeSeries, unit: unitShort,
+					title: "Auctions of the latest complete window", viz: vizTimeSeries, unit: unitShort,
+					description: "Per placement, auctions of its latest complete yield window (the yield alerts need 100 or more).",
 					prom: []promQuery{
-						{`questline:yield_auctions:latest`, "auctions {{placement}}"},
-						{`questline:yield_fill_rate:latest`, "fill rate {{placement}}"},
+						{`questline:yield_auctions:latest`, "{{placement}}"},
+					},
+				},
+				{
+					title: "Fill rate of the latest complete window", viz: vizTimeSeries, unit: unitPercent,
+					description: "Per placement, impressions / auctions of its latest complete yield window (on an axis of its own: on the auctions' it read as a flat line near 0).",
+					prom: []promQuery{
+						{`questline:yield_fill_rate:latest`, "{{placement}}"},
 					},
 				},
 				{
@@ -181,7 +188,7 @@ func operationsBoard() board {
 			{title: "ClickHouse", panels: []panel{
 				{
 					title: "Insert errors", viz: vizTimeSeries, unit: unitOps,
-					description: "Failed INSERT attempts by table and kind (unavailable, server, refused).",
+					description: "Failed INSERT attempts by table and kind (unavailable, server, refused, fatal, split: a block over the server's partitions limit, schema: a column type changed by hand; docs/sink.md).",
 					prom: []promQuery{
 						{`sum by (table, kind) (rate(questline_clickhouse_insert_errors_total[$__rate_interval]))`, "{{table}} {{kind}}"},
 					},

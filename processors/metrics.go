@@ -151,9 +151,10 @@ type lagCollector struct {
 
 func newLagCollector(now func() time.Time) *lagCollector {
 	return &lagCollector{
-		desc: prometheus.NewDesc("questline_processor_watermark_lag_seconds",
-			"Wall clock at the scrape minus the partition's event-time watermark as of its last flush (so it grows while the stage is stuck).",
-			[]string{"partition"}, nil),
+		desc: gaugeDesc(prometheus.GaugeOpts{
+			Name: "questline_processor_watermark_lag_seconds",
+			Help: "Wall clock at the scrape minus the partition's event-time watermark as of its last flush (so it grows while the stage is stuck).",
+		}, "partition"),
 		now: now,
 		wm:  map[int32]int64{},
 	}
