@@ -233,6 +233,43 @@ func TestLateDropEndedAfterItsMarker(t *testing.T) {
 	}
 }
 
+// TestDropEndedPastItsAnnouncedEnd: a drop announced to end at +20 min
+// (drop_started with ends_at) runs until +55; its drop_ended reaches the
+// partition with the watermark past ends_at + attribution (+50), before
+// + lateness. The update rows the later end allows for cutoffs the
+// watermark had passed (50:00 to 55:30) must not be emitted after the
+// markers that passed them: the merge stage would write them from some
+// partitions only. The final row still comes, on time.
+func TestDropEndedPastItsAnnouncedEnd(t *testing.T) {
+	for _, clean := range []bool{false, true} {
+		cfg := pipeline.DefaultConfig()
+		cfg.Clean = clean
+		started := event.Event{ID: "c1", Type: event.DropStarted, DropID: "drop0", CreatorID: "cr0", EventTime: t0 + 5*60_000,
+			EndsAt: t0 + 20*60_000, Has: event.HasEndsAt}
+		m := newMarkerCheck(t, cfg, started)
+		what := fmt.Sprint("clean ", clean)
+		p := m.p
+		p.Add(&event.Event{ID: "v1", Type: event.DropViewed, UserID: "u2", DropID: "drop0", EventTime: t0 + 7*60_000})
+		tm := t0 + 8*60_000
+		for ; tm <= t0+56*60_000; tm += 60_000 {
+			p.Add(&event.Event{ID: fmt.Sprint("q", tm), Type: event.QuestStarted, UserID: "u1", QuestID: "q0", EventTime: tm})
+			m.flush(what)
+		}
+		late := p.Stats().Late[3]
+		p.Add(&event.Event{ID: "c2", Type: event.DropEnded, DropID: "drop0", EventTime: t0 + 55*60_000})
+		for end := tm + 8*3600_000; tm <= end; tm += 60_000 {
+			p.Add(&event.Event{ID: fmt.Sprint("q", tm), Type: event.QuestStarted, UserID: "u1", QuestID: "q0", EventTime: tm})
+			m.flush(what)
+		}
+		if got := p.Stats().Late[3] - late; got != 0 {
+			t.Errorf("%s: %d late lift events", what, got)
+		}
+		if m.finals != 1+b2i(clean) {
+			t.Errorf("%s: %d final rows of drop0", what, m.finals)
+		}
+	}
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1

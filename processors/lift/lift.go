@@ -277,6 +277,15 @@ func (p *Processor) advance(wm int64) {
 			continue
 		}
 		_, end, ended := p.cfg.live(cd)
+		if prev != window.None && d.next <= prev {
+			// The end moved later (a drop_ended after the announced
+			// end) once the watermark had passed cutoffs the old end
+			// gave no rows: their time is gone (a merge marker may be
+			// past them, and a row emitted now would be merged from
+			// some partitions only). Go on from the next cutoff, as a
+			// drop first seen late does.
+			d.next = window.Floor(prev, step) + step
+		}
 		for d.next <= wm && (!ended || d.next < end+attr) {
 			p.rows = append(p.rows, p.row(cd, d, d.next, false))
 			d.next += step
