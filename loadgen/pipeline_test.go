@@ -124,32 +124,30 @@ func TestPipelineMatchesTruth(t *testing.T) {
 	}
 	t.Run("quest_completion", func(t *testing.T) { truthtest.CompareMaps(t, truthtest.DropZero(quest, "0/0/0"), wantQ) })
 
+	t.Run("quest_conversions", func(t *testing.T) {
+		if n := len(pipeConv); n != tr.Expected.QuestConversions.Attributed {
+			t.Errorf("%d conversions attributed (quest_conversions rows), truth %d", n, tr.Expected.QuestConversions.Attributed)
+		}
+	})
 	t.Run("conversion_latency", func(t *testing.T) {
-		// Known deviation (processors/latency): a conversion is resolved
-		// once the watermark passes it, so a completion that arrives more
-		// than the out-of-orderness bound after its conversion, though on
-		// time for every window, is not attributed. Rows holding such a
-		// conversion are listed, not compared; every other row must match.
-		affected := knownLatencyDeviation(ss, tr, pipeConv, cfg.OutOfOrder.Milliseconds())
-		bad, skipped := 0, 0
+		// Every row must match: a completion that arrives after its
+		// conversion was resolved re-attributes it (processors/latency,
+		// since session 3; this test excused such rows until session 13).
+		bad := 0
 		for _, r := range tr.Expected.ConversionLatency {
 			k := fmt.Sprintf("l/%s/%s", ms2s(int64(r.WindowStart)), r.QuestID)
 			got, q := lat[k], latQ[k]
 			ok := got[0] == int64(r.Conversions) && got[1] == r.MaxMs &&
 				math.Abs(float64(got[2])/float64(got[0])-r.MeanMs) < 1e-6 &&
 				truthtest.Within(q[0], r.P50Ms) && truthtest.Within(q[1], r.P90Ms) && truthtest.Within(q[2], r.P99Ms)
-			switch {
-			case ok:
-			case affected[k]:
-				skipped++
-			default:
+			if !ok {
 				if bad++; bad <= 5 {
 					t.Errorf("%s: pipeline n=%d max=%d sum=%d q=%v; truth %+v", k, got[0], got[1], got[2], q, r)
 				}
 			}
 		}
 		for k, v := range lat {
-			if v[0] > 0 && !affected[k] && !slices.ContainsFunc(tr.Expected.ConversionLatency, func(r LatencyRow) bool {
+			if v[0] > 0 && !slices.ContainsFunc(tr.Expected.ConversionLatency, func(r LatencyRow) bool {
 				return k == fmt.Sprintf("l/%s/%s", ms2s(int64(r.WindowStart)), r.QuestID)
 			}) {
 				bad++
@@ -158,9 +156,6 @@ func TestPipelineMatchesTruth(t *testing.T) {
 		}
 		if bad > 0 {
 			t.Fatalf("%d rows differ", bad)
-		}
-		if skipped > 0 {
-			t.Logf("KNOWN DEVIATION: %d rows of %d hold a conversion whose completion arrived after processors/latency resolved it", skipped, len(tr.Expected.ConversionLatency))
 		}
 	})
 
@@ -219,47 +214,3 @@ func TestPipelineMatchesTruth(t *testing.T) {
 	})
 }
 
-// knownLatencyDeviation returns the conversion_latency keys (window and
-// quest) holding a conversion whose attributed completion (by the truth)
-// was sent at least bound after the conversion happened, when the
-// pipeline attributed it differently.
-func knownLatencyDeviation(ss []sent, tr *Truth, pipeConv map[string]string, bound int64) map[string]bool {
-	w := tr.Run.Windows
-	type comp struct {
-		t, send int64
-		quest   string
-	}
-	comps := map[string][]comp{}
-	for _, s := range ss {
-		for i, e := range s.b.Events {
-			if tt := s.b.TrueTime(i); e.Type == event.QuestCompleted && s.b.SendAt-tt < w.LateAfterMs {
-				comps[e.UserID] = append(comps[e.UserID], comp{tt, s.b.SendAt, e.QuestID})
-			}
-		}
-	}
-	out := map[string]bool{}
-	for _, s := range ss {
-		for i, e := range s.b.Events {
-			if e.Type != event.Conversion {
-				continue
-			}
-			ct := s.b.TrueTime(i)
-			var best *comp
-			for j, c := range comps[e.UserID] {
-				if c.t <= ct && ct-c.t <= w.AttributionWindowMs && (best == nil || c.t >= best.t) {
-					best = &comps[e.UserID][j]
-				}
-			}
-			pq, attributed := pipeConv[e.OrderID]
-			if best == nil || best.send < ct+bound || attributed && pq == best.quest {
-				continue
-			}
-			for _, st := range windowsOf(ct, w.QuestSizeMs, w.QuestSlideMs) {
-				for _, q := range []string{"", best.quest, pq} {
-					out[fmt.Sprintf("l/%s/%s", ms2s(st), q)] = true
-				}
-			}
-		}
-	}
-	return out
-}
