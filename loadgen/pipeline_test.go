@@ -213,4 +213,3 @@ func TestPipelineMatchesTruth(t *testing.T) {
 		}
 	})
 }
-
