@@ -121,6 +121,18 @@ func groundTruth(t *testing.T, processes int, edge bool) {
 	t.Run("bidstream_integrity", func(t *testing.T) { checkIntegrity(t, s, tr) })
 	t.Run("creator_lift", func(t *testing.T) { checkLift(t, s, tr) })
 	t.Run("bot_signals", func(t *testing.T) { checkBots(t, s, tr) })
+	t.Run("window_late_events", func(t *testing.T) { checkLate(t, s, tr) })
+}
+
+// checkLate: every event the run sent late (≥ late_after_ms after it
+// happened: past every window's lateness) is a late record, counted,
+// never silently dropped (SPEC §5); no on-time event is one.
+func checkLate(t *testing.T, s *stack, tr *loadgen.Truth) {
+	r := s.query("SELECT uniqExact(event_id), countIf(user_id = '') FROM {db}.window_late_events FINAL")[0]
+	if want := strconv.Itoa(tr.Expected.Events.Late); r[0] != want {
+		t.Errorf("window_late_events: %s events (%s without a user: catalog copies), truth %s late events", r[0], r[1], want)
+	}
+	t.Logf("%s late events recorded (truth %d)", r[0], tr.Expected.Events.Late)
 }
 
 // fingerprint summarises the window tables: it stops changing when the
@@ -201,15 +213,21 @@ func wkeyMs(startMs int64, parts ...string) string {
 // checkQuest: quest_completion (scope all), every window, exact.
 func checkQuest(t *testing.T, s *stack, tr *loadgen.Truth) {
 	got := map[string]string{}
-	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), quest_id, starts, completions, abandons
+	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), quest_id, starts, completions, abandons, ifNull(completion_rate, -1)
 		FROM {db}.quest_completion FINAL WHERE scope = 'all'`) {
-		got[wkey(r[0], r[1])] = r[2] + "/" + r[3] + "/" + r[4]
+		if r[2]+r[3]+r[4] == "000" {
+			continue // a window emptied by a retraction
+		}
+		got[wkey(r[0], r[1])] = r[2] + "/" + r[3] + "/" + r[4] + " " + snum(r[5])
 	}
 	want := map[string]string{}
 	for _, r := range tr.Expected.QuestCompletion {
-		want[wkeyMs(int64(r.WindowStart), r.QuestID)] = fmt.Sprintf("%d/%d/%d", r.Starts, r.Completions, r.Abandons)
+		// completion_rate (an ALIAS over the counts), from the truth's
+		// counts: NULL without starts.
+		rate := ratio(float64(r.Completions), float64(r.Starts), 1)
+		want[wkeyMs(int64(r.WindowStart), r.QuestID)] = fmt.Sprintf("%d/%d/%d %s", r.Starts, r.Completions, r.Abandons, rate)
 	}
-	truthtest.CompareMaps(t, truthtest.DropZero(got, "0/0/0"), want)
+	truthtest.CompareMaps(t, got, want)
 	t.Logf("%d rows equal", len(want))
 }
 
@@ -287,15 +305,22 @@ func checkConversions(t *testing.T, s *stack, tr *loadgen.Truth) {
 }
 
 // checkYield: offer_yield (scope all, the placement × bidder cube), counts
-// and revenue exact, bid latency quantiles within the HDR precision.
+// and revenue exact, bid latency quantiles within the HDR precision, and
+// the ratio columns (ALIASes over the counts) equal to the same formulas
+// over the truth's counts (SPEC §5: fill_rate, ecpm and rpm per thousand,
+// win_rate).
 func checkYield(t *testing.T, s *stack, tr *loadgen.Truth) {
 	got := map[string]string{}
 	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), placement, bidder_id,
 		auctions, bids, no_bids, timeouts, wins, impressions, clicks, revenue_micros,
-		ifNull(bid_latency_p50_ms, -1), ifNull(bid_latency_p99_ms, -1)
+		ifNull(bid_latency_p50_ms, -1), ifNull(bid_latency_p99_ms, -1),
+		ifNull(fill_rate, -1), ifNull(ecpm, -1), ifNull(rpm, -1), ifNull(win_rate, -1)
 		FROM {db}.offer_yield FINAL WHERE scope = 'all'`) {
 		if strings.Join(r[3:11], " ") == "0 0 0 0 0 0 0 0" {
 			continue // a window emptied by a retraction
+		}
+		for i := 13; i < 17; i++ {
+			r[i] = snum(r[i])
 		}
 		got[wkey(r[0], r[1], r[2])] = strings.Join(r[3:], " ")
 	}
@@ -320,8 +345,11 @@ func checkYield(t *testing.T, s *stack, tr *loadgen.Truth) {
 				p99 = gp99
 			}
 		}
-		want[k] = fmt.Sprintf("%d %d %d %d %d %d %d %d %d %d", r.Auctions, r.Bids, r.NoBids, r.Timeouts, r.Wins,
-			r.Impressions, r.Clicks, r.RevenueMicros, p50, p99)
+		rev := float64(r.RevenueMicros) / 1e6
+		want[k] = fmt.Sprintf("%d %d %d %d %d %d %d %d %d %d %s %s %s %s", r.Auctions, r.Bids, r.NoBids, r.Timeouts, r.Wins,
+			r.Impressions, r.Clicks, r.RevenueMicros, p50, p99,
+			ratio(float64(r.Impressions), float64(r.Auctions), 1), ratio(rev, float64(r.Impressions), 1000),
+			ratio(rev, float64(r.Auctions), 1000), ratio(float64(r.Wins), float64(r.Bids), 1))
 	}
 	truthtest.CompareMaps(t, got, want)
 	t.Logf("%d rows equal", len(want))
@@ -340,6 +368,23 @@ func checkIntegrity(t *testing.T, s *stack, tr *loadgen.Truth) {
 		want[wkeyMs(int64(r.WindowStart), r.Placement, r.Kind)] = strconv.Itoa(r.Violations)
 	}
 	truthtest.CompareMaps(t, got, want)
+	// Auctions, clean auctions and integrity_ratio per window and
+	// placement (every kind's row carries them), against the truth's
+	// auctions and auctions with a violation.
+	gotR := map[string]string{}
+	for _, r := range s.query(`SELECT DISTINCT toUnixTimestamp(window_start), placement, auctions, clean_auctions, ifNull(integrity_ratio, -1)
+		FROM {db}.bidstream_integrity FINAL WHERE scope = 'all' AND auctions > 0`) {
+		gotR[wkey(r[0], r[1])] = r[2] + " " + r[3] + " " + snum(r[4])
+	}
+	wantR := map[string]string{}
+	for _, r := range tr.Expected.OfferYield {
+		if r.BidderID != "" || r.Auctions == 0 {
+			continue
+		}
+		clean := r.Auctions - r.ViolatingAuctions
+		wantR[wkeyMs(int64(r.WindowStart), r.Placement)] = fmt.Sprintf("%d %d %s", r.Auctions, clean, ratio(float64(clean), float64(r.Auctions), 1))
+	}
+	truthtest.CompareMaps(t, gotR, wantR)
 	kinds := 0
 	for _, n := range tr.Expected.ViolationsByKind {
 		if n > 0 {
@@ -426,6 +471,18 @@ func checkLift(t *testing.T, s *stack, tr *loadgen.Truth) {
 	}
 }
 
+// ratio returns num / den × scale as fnum prints it, "-1.000000000" (as
+// ifNull(…, -1) reads) when den is 0: the ALIAS columns' formulas, over
+// the truth's counts.
+func ratio(num, den, scale float64) string {
+	if den == 0 {
+		v := -1.0
+		return fnum(&v)
+	}
+	v := num / den * scale
+	return fnum(&v)
+}
+
 // fnum and snum print a lift figure with 9 decimals (ClickHouse's
 // Float64 text and Go's float64 agree to far more).
 func fnum(v *float64) string {
@@ -483,6 +540,12 @@ func checkBots(t *testing.T, s *stack, tr *loadgen.Truth) {
 			}
 		}
 	}
+	planted := map[string]bool{}
+	for _, b := range tr.Planted.Bots {
+		for _, d := range b.Devices {
+			planted[d] = true
+		}
+	}
 	humans := 0
 	for e := range flagged {
 		if u, ok := strings.CutPrefix(e, "user/"); ok && !bots[u] {
@@ -490,8 +553,28 @@ func checkBots(t *testing.T, s *stack, tr *loadgen.Truth) {
 				t.Errorf("human %s flagged", u)
 			}
 		}
+		// A device no planted bot used (by the raw table, checked exact
+		// above): a human's device. Travellers' devices mismatch on every
+		// event (0.3) and must stay below the threshold.
+		if d, ok := strings.CutPrefix(e, "device/"); ok && !planted[d] {
+			botUsed := false
+			for _, r := range s.query("SELECT DISTINCT user_id FROM {db}.events FINAL WHERE device_id = " + quote(d)) {
+				botUsed = botUsed || bots[r[0]]
+			}
+			if !botUsed {
+				if humans++; humans <= 5 {
+					t.Errorf("human device %s flagged", d)
+				}
+			}
+		}
 	}
 	if humans > 0 {
-		t.Errorf("%d humans flagged", humans)
+		t.Errorf("%d humans or their devices flagged", humans)
 	}
+}
+
+// quote returns s as a ClickHouse string literal (ids from the run: the
+// event_id charset, but quoted safely whatever they hold).
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
