@@ -16,6 +16,11 @@ type Truth struct {
 	Run      RunInfo  `json:"run"`
 	Planted  Planted  `json:"planted"`
 	Expected Expected `json:"expected"`
+
+	// The on-time records and the windows the expected values came from,
+	// kept (not in the file) for Clean.
+	onTime  []rec
+	windows Windows
 }
 
 // RunInfo describes the run.
@@ -278,11 +283,49 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 		}
 		return strings.Compare(a.id, b.id)
 	})
-	ex.QuestCompletion = questCompletion(onTime, c.Windows)
-	ex.ConversionLatency, ex.QuestConversions = conversionLatency(onTime, c.Windows)
-	ex.CreatorLift = creatorLift(onTime, c.Windows, int64(info.End), bots)
-	ex.OfferYield, ex.Integrity, ex.RevenueMicros, ex.ViolationsByKind = offerYield(onTime, c.Windows)
+	ex.QuestCompletion = questCompletion(onTime, c.Windows, nil)
+	ex.ConversionLatency, ex.QuestConversions = conversionLatency(onTime, c.Windows, nil)
+	ex.CreatorLift = creatorLift(onTime, c.Windows, int64(info.End), bots, nil)
+	ex.OfferYield, ex.Integrity, ex.RevenueMicros, ex.ViolationsByKind = offerYield(onTime, c.Windows, nil)
+	tr.onTime, tr.windows = onTime, c.Windows
 	return tr
+}
+
+// CleanExpected are the rows of the clean scope (SPEC §5: without the
+// users the bot processor flagged in an overlapping window).
+type CleanExpected struct {
+	QuestCompletion   []QuestRow
+	ConversionLatency []LatencyRow
+	OfferYield        []YieldRow
+	Integrity         []IntegrityRow
+	CreatorLift       []LiftRow // scope "clean", the final rows' cells
+}
+
+// Clean applies SPEC §5's definitions to the run's on-time events leaving
+// out, of each window, the events of the users flagged reports flagged in
+// a bot window overlapping [from, to): the metric window; for a drop, its
+// live and attribution window (flags come from the pipeline's bot_signals:
+// the truth knows the bots, not which windows flag them). An auction
+// belongs to the user of its events; a conversion's latency counts in the
+// windows of the conversion (its attribution is made over all of the
+// user's completions, as the processors' batch definitions make it). nil
+// unless the run computed its expected values.
+func (t *Truth) Clean(flagged func(user string, from, to int64) bool) *CleanExpected {
+	if t.onTime == nil {
+		return nil
+	}
+	w := t.windows
+	quest := func(user string, s int64) bool { return !flagged(user, s, s+ms(w.QuestSize)) }
+	yld := func(user string, s int64) bool { return !flagged(user, s, s+ms(w.YieldSize)) }
+	ce := &CleanExpected{QuestCompletion: questCompletion(t.onTime, w, quest)}
+	ce.ConversionLatency, _ = conversionLatency(t.onTime, w, quest)
+	ce.OfferYield, ce.Integrity, _, _ = offerYield(t.onTime, w, yld)
+	for _, r := range creatorLift(t.onTime, w, int64(t.Run.End), nil, flagged) {
+		if r.Scope == "clean" {
+			ce.CreatorLift = append(ce.CreatorLift, r)
+		}
+	}
+	return ce
 }
 
 // sentBots sorts the bots into those whose whole script was sent on time
@@ -386,7 +429,9 @@ func sortedKeys[V any](m map[wkey]V) []wkey {
 	return keys
 }
 
-func questCompletion(recs []rec, w Windows) []QuestRow {
+// questCompletion computes quest_completion's rows; include, if not nil,
+// reports whether a user's events count in the window starting at s.
+func questCompletion(recs []rec, w Windows, include func(user string, s int64) bool) []QuestRow {
 	size, slide := ms(w.QuestSize), ms(w.QuestSlide)
 	rows := map[wkey]*QuestRow{}
 	for _, r := range recs {
@@ -395,6 +440,9 @@ func questCompletion(recs []rec, w Windows) []QuestRow {
 		}
 		first, last := windowStarts(r.t, size, slide)
 		for s := first; s <= last; s += slide {
+			if include != nil && !include(r.user, s) {
+				continue
+			}
 			for _, q := range [2]string{"", r.quest} {
 				k := wkey{start: s, a: q}
 				row := rows[k]
@@ -431,7 +479,10 @@ func nearestRank(v []int64, p float64) int64 {
 	return v[min(i, len(v)-1)]
 }
 
-func conversionLatency(recs []rec, w Windows) ([]LatencyRow, ConversionsTotal) {
+// conversionLatency computes conversion_latency's rows and the totals of
+// quest_conversions; include as questCompletion's (the totals count every
+// attributed conversion).
+func conversionLatency(recs []rec, w Windows, include func(user string, s int64) bool) ([]LatencyRow, ConversionsTotal) {
 	size, slide, attr := ms(w.QuestSize), ms(w.QuestSlide), ms(w.AttributionWindow)
 	type comp struct {
 		t     int64
@@ -456,6 +507,9 @@ func conversionLatency(recs []rec, w Windows) ([]LatencyRow, ConversionsTotal) {
 			tot.LatencySumMs += l
 			first, lastS := windowStarts(r.t, size, slide)
 			for s := first; s <= lastS; s += slide {
+				if include != nil && !include(r.user, s) {
+					continue
+				}
 				for _, q := range [2]string{"", c.quest} {
 					k := wkey{start: s, a: q}
 					lat[k] = append(lat[k], l)

@@ -8,8 +8,10 @@ import (
 )
 
 // creatorLift applies SPEC §5's creator lift to the on-time events (in
-// time order), for the scopes "all" and "humans".
-func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool) []LiftRow {
+// time order), for the scopes "all" and "humans" (without the users of
+// bots), or, with flagged, "all" and "clean" (without the users flagged in
+// a bot window overlapping the drop's live and attribution window).
+func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool, flagged func(user string, from, to int64) bool) []LiftRow {
 	attr, lateness := ms(w.AttributionWindow), ms(w.AllowedLateness)
 	type live struct {
 		id, creator string
@@ -56,7 +58,17 @@ func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool) []LiftR
 				convs = append(convs, r)
 			}
 		}
-		for _, scope := range []string{"all", "humans"} {
+		second := "humans"
+		leftOut := func(user string) bool { return bots[user] }
+		if flagged != nil {
+			second = "clean"
+			to := d.to + attr
+			if !d.ended {
+				to = math.MaxInt64
+			}
+			leftOut = func(user string) bool { return flagged(user, d.from, to) }
+		}
+		for _, scope := range []string{"all", second} {
 			row := LiftRow{DropID: d.id, CreatorID: d.creator, Scope: scope, LiveFrom: Millis(d.from),
 				Complete: d.ended && d.to+attr+lateness <= end}
 			if d.ended {
@@ -64,7 +76,7 @@ func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool) []LiftR
 			}
 			converted := map[string]bool{}
 			for _, c := range convs {
-				if scope == "humans" && bots[c.user] {
+				if scope != "all" && leftOut(c.user) {
 					continue
 				}
 				// At or after (as processors/lift reads SPEC's "after"): the
@@ -85,7 +97,7 @@ func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool) []LiftR
 			}
 			slices.Sort(users)
 			for _, u := range users {
-				if scope == "humans" && bots[u] {
+				if scope != "all" && leftOut(u) {
 					continue
 				}
 				if _, ok := exposed[u]; ok {

@@ -9,6 +9,7 @@ import (
 // auctionAgg is one auction's events, gathered for the yield truth.
 type auctionAgg struct {
 	id        string
+	user      string // of its first event
 	hasReq    bool
 	t         int64 // bid_request time, else first event
 	placement string
@@ -69,7 +70,10 @@ func (a *auctionAgg) violations() []string {
 	return v
 }
 
-func offerYield(recs []rec, w Windows) ([]YieldRow, []IntegrityRow, int64, map[string]int) {
+// offerYield computes offer_yield's and bidstream_integrity's rows, the
+// revenue and the violations by kind; include, if not nil, reports whether
+// an auction of the user counts in the window starting at s.
+func offerYield(recs []rec, w Windows, include func(user string, s int64) bool) ([]YieldRow, []IntegrityRow, int64, map[string]int) {
 	size, slide := ms(w.YieldSize), ms(w.YieldSlide)
 	aucs := map[string]*auctionAgg{}
 	var order []*auctionAgg
@@ -79,7 +83,7 @@ func offerYield(recs []rec, w Windows) ([]YieldRow, []IntegrityRow, int64, map[s
 		}
 		a := aucs[r.auction]
 		if a == nil {
-			a = &auctionAgg{id: r.auction, t: r.t}
+			a = &auctionAgg{id: r.auction, t: r.t, user: r.user}
 			aucs[r.auction] = a
 			order = append(order, a)
 		}
@@ -128,6 +132,9 @@ func offerYield(recs []rec, w Windows) ([]YieldRow, []IntegrityRow, int64, map[s
 		}
 		first, last := windowStarts(a.t, size, slide)
 		for s := first; s <= last; s += slide {
+			if include != nil && !include(a.user, s) {
+				continue
+			}
 			for i, pl := range [2]string{"", a.placement} {
 				if i == 1 && (!a.hasReq || pl == "") {
 					continue // orphans are under "" only
