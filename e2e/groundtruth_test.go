@@ -331,7 +331,7 @@ func wkeyMs(startMs int64, parts ...string) string {
 func checkQuest(t *testing.T, s *stack, sr scopeRows) {
 	got := map[string]string{}
 	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), quest_id, starts, completions, abandons, ifNull(completion_rate, -1)
-		FROM {db}.quest_completion FINAL WHERE scope = '`+sr.scope+`'`) {
+		FROM {db}.quest_completion FINAL WHERE scope = '` + sr.scope + `'`) {
 		if r[2]+r[3]+r[4] == "000" {
 			continue // a window emptied by a retraction
 		}
@@ -364,7 +364,7 @@ func abs(v int64) int64 { return max(v, -v) }
 func checkLatency(t *testing.T, s *stack, sr scopeRows) {
 	got := map[string][]string{}
 	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), quest_id, conversions, p50_ms, p90_ms, p99_ms, max_ms, mean_ms
-		FROM {db}.conversion_latency FINAL WHERE scope = '`+sr.scope+`' AND conversions > 0`) {
+		FROM {db}.conversion_latency FINAL WHERE scope = '` + sr.scope + `' AND conversions > 0`) {
 		got[wkey(r[0], r[1])] = r[2:]
 	}
 	bad := 0
@@ -432,7 +432,7 @@ func checkYield(t *testing.T, s *stack, sr scopeRows) {
 		auctions, bids, no_bids, timeouts, wins, impressions, clicks, revenue_micros,
 		ifNull(bid_latency_p50_ms, -1), ifNull(bid_latency_p99_ms, -1),
 		ifNull(fill_rate, -1), ifNull(ecpm, -1), ifNull(rpm, -1), ifNull(win_rate, -1)
-		FROM {db}.offer_yield FINAL WHERE scope = '`+sr.scope+`'`) {
+		FROM {db}.offer_yield FINAL WHERE scope = '` + sr.scope + `'`) {
 		if strings.Join(r[3:11], " ") == "0 0 0 0 0 0 0 0" {
 			continue // a window emptied by a retraction
 		}
@@ -477,7 +477,7 @@ func checkYield(t *testing.T, s *stack, sr scopeRows) {
 func checkIntegrity(t *testing.T, s *stack, tr *loadgen.Truth, sr scopeRows) {
 	got := map[string]string{}
 	for _, r := range s.query(`SELECT toUnixTimestamp(window_start), placement, kind, violations
-		FROM {db}.bidstream_integrity FINAL WHERE scope = '`+sr.scope+`' AND violations != 0`) {
+		FROM {db}.bidstream_integrity FINAL WHERE scope = '` + sr.scope + `' AND violations != 0`) {
 		got[wkey(r[0], r[1], r[2])] = r[3]
 	}
 	want := map[string]string{}
@@ -490,7 +490,7 @@ func checkIntegrity(t *testing.T, s *stack, tr *loadgen.Truth, sr scopeRows) {
 	// auctions and auctions with a violation.
 	gotR := map[string]string{}
 	for _, r := range s.query(`SELECT DISTINCT toUnixTimestamp(window_start), placement, auctions, clean_auctions, ifNull(integrity_ratio, -1)
-		FROM {db}.bidstream_integrity FINAL WHERE scope = '`+sr.scope+`' AND auctions > 0`) {
+		FROM {db}.bidstream_integrity FINAL WHERE scope = '` + sr.scope + `' AND auctions > 0`) {
 		gotR[wkey(r[0], r[1])] = r[2] + " " + r[3] + " " + snum(r[4])
 	}
 	wantR := map[string]string{}
