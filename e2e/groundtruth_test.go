@@ -419,6 +419,34 @@ func checkConversions(t *testing.T, s *stack, tr *loadgen.Truth) {
 			n, amount, lat, w.Attributed, w.AmountMicros, w.LatencySumMs, slackMs*int64(n))
 	}
 	t.Logf("%d attributed conversions (%d unattributed in the truth)", n, w.Unattributed)
+	// Row by row: every column of each conversion's current attribution
+	// (latency within the event-time slack of its two ends).
+	want := tr.Conversions()
+	if want == nil {
+		t.Fatal("the run's truth holds no records for the conversions")
+	}
+	bad := 0
+	for _, r := range s.query(`SELECT event_id, argMax(order_id, version), argMax(user_id, version), argMax(quest_id, version),
+		argMax(drop_id, version), argMax(creator_id, version), argMax(latency_ms, version), argMax(amount_micros, version)
+		FROM {db}.quest_conversions FINAL GROUP BY event_id`) {
+		c, ok := want[r[0]]
+		delete(want, r[0])
+		lat, _ := strconv.ParseInt(r[6], 10, 64)
+		if !ok || strings.Join(r[1:6], " ") != strings.Join([]string{c.OrderID, c.UserID, c.QuestID, c.DropID, c.CreatorID}, " ") ||
+			abs(lat-c.LatencyMs) > slackMs || r[7] != strconv.FormatInt(c.AmountMicros, 10) {
+			if bad++; bad <= 5 {
+				t.Errorf("conversion %s: order, user, quest, drop, creator, latency, amount %v; truth %+v (in the truth: %v)", r[0], r[1:], c, ok)
+			}
+		}
+	}
+	for id := range want {
+		if bad++; bad <= 5 {
+			t.Errorf("conversion %s: no row", id)
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d conversions differ", bad)
+	}
 }
 
 // checkYield: offer_yield (scope all, the placement × bidder cube), counts

@@ -61,6 +61,7 @@ type rec struct {
 	user                                string
 	quest, drop, creator                string
 	auction, placement, bidder, outcome string
+	order                               string
 	price, floor, clearing, amount, lat int64
 	has                                 uint32
 }
@@ -118,7 +119,7 @@ func (tb *truthBuilder) add(b *Batch, n int) {
 		tb.recs = append(tb.recs, rec{
 			id: e.ID, t: t, typ: e.Type, late: late,
 			user: e.UserID, quest: e.QuestID, drop: e.DropID, creator: e.CreatorID,
-			auction: e.AuctionID, placement: e.Placement, bidder: e.BidderID, outcome: e.Outcome,
+			auction: e.AuctionID, placement: e.Placement, bidder: e.BidderID, outcome: e.Outcome, order: e.OrderID,
 			price: e.PriceMicros, floor: e.FloorMicros, clearing: e.ClearingMicros, amount: e.AmountMicros,
 			lat: e.LatencyMs, has: e.Has,
 		})
@@ -284,11 +285,28 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 		return strings.Compare(a.id, b.id)
 	})
 	ex.QuestCompletion = questCompletion(onTime, c.Windows, nil)
-	ex.ConversionLatency, ex.QuestConversions = conversionLatency(onTime, c.Windows, nil)
+	ex.ConversionLatency, ex.QuestConversions, _ = conversionLatency(onTime, c.Windows, nil)
 	ex.CreatorLift = creatorLift(onTime, c.Windows, int64(info.End), bots, nil)
 	ex.OfferYield, ex.Integrity, ex.RevenueMicros, ex.ViolationsByKind = offerYield(onTime, c.Windows, nil)
 	tr.onTime, tr.windows = onTime, c.Windows
 	return tr
+}
+
+// ConversionRow is a quest_conversions row: an attributed conversion.
+type ConversionRow struct {
+	EventID, OrderID, UserID, QuestID, DropID, CreatorID string
+	LatencyMs, AmountMicros                              int64
+}
+
+// Conversions returns the quest_conversions rows of the run's on-time
+// events, by conversion event id (nil unless the run computed its
+// expected values; not in the truth file).
+func (t *Truth) Conversions() map[string]ConversionRow {
+	if t.onTime == nil {
+		return nil
+	}
+	_, _, rows := conversionLatency(t.onTime, t.windows, nil)
+	return rows
 }
 
 // CleanExpected are the rows of the clean scope (SPEC §5: without the
@@ -318,7 +336,7 @@ func (t *Truth) Clean(flagged func(user string, from, to int64) bool) *CleanExpe
 	quest := func(user string, s int64) bool { return !flagged(user, s, s+ms(w.QuestSize)) }
 	yld := func(user string, s int64) bool { return !flagged(user, s, s+ms(w.YieldSize)) }
 	ce := &CleanExpected{QuestCompletion: questCompletion(t.onTime, w, quest)}
-	ce.ConversionLatency, _ = conversionLatency(t.onTime, w, quest)
+	ce.ConversionLatency, _, _ = conversionLatency(t.onTime, w, quest)
 	ce.OfferYield, ce.Integrity, _, _ = offerYield(t.onTime, w, yld)
 	for _, r := range creatorLift(t.onTime, w, int64(t.Run.End), nil, flagged) {
 		if r.Scope == "clean" {
@@ -482,7 +500,7 @@ func nearestRank(v []int64, p float64) int64 {
 // conversionLatency computes conversion_latency's rows and the totals of
 // quest_conversions; include as questCompletion's (the totals count every
 // attributed conversion).
-func conversionLatency(recs []rec, w Windows, include func(user string, s int64) bool) ([]LatencyRow, ConversionsTotal) {
+func conversionLatency(recs []rec, w Windows, include func(user string, s int64) bool) ([]LatencyRow, ConversionsTotal, map[string]ConversionRow) {
 	size, slide, attr := ms(w.QuestSize), ms(w.QuestSlide), ms(w.AttributionWindow)
 	type comp struct {
 		t     int64
@@ -491,6 +509,7 @@ func conversionLatency(recs []rec, w Windows, include func(user string, s int64)
 	last := map[string]comp{} // user → latest completion so far (recs are in time order)
 	lat := map[wkey][]int64{}
 	var tot ConversionsTotal
+	convs := map[string]ConversionRow{}
 	for _, r := range recs {
 		switch r.typ {
 		case event.QuestCompleted:
@@ -502,6 +521,8 @@ func conversionLatency(recs []rec, w Windows, include func(user string, s int64)
 				continue
 			}
 			l := r.t - c.t
+			convs[r.id] = ConversionRow{EventID: r.id, OrderID: r.order, UserID: r.user, QuestID: c.quest,
+				DropID: r.drop, CreatorID: r.creator, LatencyMs: l, AmountMicros: r.amount}
 			tot.Attributed++
 			tot.AmountMicros += r.amount
 			tot.LatencySumMs += l
@@ -531,7 +552,7 @@ func conversionLatency(recs []rec, w Windows, include func(user string, s int64)
 			MaxMs: v[len(v)-1], MeanMs: float64(sum) / float64(len(v)),
 		})
 	}
-	return out, tot
+	return out, tot, convs
 }
 
 // WriteJSON writes t as indented JSON, the ground-truth file of a run.
