@@ -2,6 +2,8 @@ package event
 
 import (
 	"errors"
+	"math"
+	"slices"
 	"strconv"
 )
 
@@ -126,6 +128,15 @@ func (p *parser) batch(b *Batch, items []Item, maxEvents int) []Item {
 				return items
 			}
 			if msg != "" {
+				// SPEC §2's estimate, server_time − the midpoint of the
+				// send and the receive, ends in .5 half the time: a
+				// number with a fraction or an exponent is rounded (a
+				// 400 would refuse every batch of such a client).
+				if f, err := strconv.ParseFloat(string(p.s[at:p.i]), 64); err == nil && math.Abs(f) < 1<<53 {
+					v, msg = int64(math.Round(f)), ""
+				}
+			}
+			if msg != "" {
 				p.i = at
 				p.fail("clock_offset_ms " + msg)
 				return items
@@ -231,7 +242,7 @@ func (p *parser) event(e *Event) (*FieldError, bool) {
 	p.i++ // '{'
 	var ferr *FieldError
 	var seen uint64
-	hasTS := false
+	hasTS, typeSeen, propsAt := false, false, -1
 	keep := func(f *FieldError) {
 		if ferr == nil {
 			ferr = f
@@ -249,6 +260,7 @@ func (p *parser) event(e *Event) (*FieldError, bool) {
 			keep(p.strField("event_id", &e.ID))
 		case "type":
 			bit = seenType
+			typeSeen = true
 			var name string
 			if f := p.strField("type", &name); f != nil {
 				keep(f)
@@ -276,7 +288,15 @@ func (p *parser) event(e *Event) (*FieldError, bool) {
 			keep(p.strField("country", &e.Country))
 		case "props":
 			bit = seenProps
-			keep(p.props(e))
+			if !typeSeen {
+				// Which props are the type's depends on the type, which
+				// comes later: check the value's syntax now, parse it
+				// after the object.
+				propsAt = p.i
+				p.skip(0)
+			} else {
+				keep(p.props(e))
+			}
 		case "event_time", "received_at", "sent_at", "clock_offset_ms", "source", "key_id", "edge_country":
 			p.skip(0)
 			keep(fieldErr(key, "is set by ingest, not by the client"))
@@ -291,6 +311,12 @@ func (p *parser) event(e *Event) (*FieldError, bool) {
 			keep(fieldErr(key, "given twice"))
 		}
 		seen |= bit
+	}
+	if propsAt >= 0 {
+		end := p.i
+		p.i = propsAt
+		keep(p.props(e))
+		p.i = end
 	}
 	return ferr, hasTS
 }
@@ -324,6 +350,92 @@ const (
 	pEnds
 )
 
+// propBit returns the bit of a known prop's name, 0 for another name.
+func propBit(key string) uint64 {
+	switch key {
+	case "quest_id":
+		return pQuest
+	case "drop_id":
+		return pDrop
+	case "creator_id":
+		return pCreator
+	case "claim_id":
+		return pClaim
+	case "reason":
+		return pReason
+	case "auction_id":
+		return pAuction
+	case "placement":
+		return pPlacement
+	case "bidder_id":
+		return pBidder
+	case "outcome":
+		return pOutcome
+	case "offer_id":
+		return pOffer
+	case "order_id":
+		return pOrder
+	case "payout_id":
+		return pPayout
+	case "currency":
+		return pCurrency
+	case "title":
+		return pTitle
+	case "amount_micros":
+		return pAmount
+	case "price_micros":
+		return pPrice
+	case "floor_micros":
+		return pFloor
+	case "clearing_micros":
+		return pClearing
+	case "latency_ms":
+		return pLatency
+	case "duration_ms":
+		return pDuration
+	case "min_duration_ms":
+		return pMinDur
+	case "max_duration_ms":
+		return pMaxDur
+	case "inventory":
+		return pInventory
+	case "starts_at":
+		return pStarts
+	case "ends_at":
+		return pEnds
+	}
+	return 0
+}
+
+// typeProps are the props SPEC §1 gives each type, required or optional.
+// Another known prop's name on an event of the type is the client's own
+// prop ("unknown extra fields are kept, not rejected"): it goes to Extra
+// as sent, not to a typed field (before session 13 it was typed and
+// checked, and an event with, say, a fractional amount_micros of its own
+// on a quest_started was rejected). An event whose type is unknown is
+// parsed with every prop known (it is rejected for its type anyway).
+var typeProps = [numTypes]uint64{
+	TypeInvalid:    ^uint64(0),
+	QuestStarted:   pQuest,
+	QuestCompleted: pQuest | pDuration,
+	QuestAbandoned: pQuest,
+	DropStarted:    pDrop | pCreator | pEnds | pInventory,
+	DropEnded:      pDrop,
+	DropViewed:     pDrop | pCreator,
+	DropClaimed:    pDrop | pClaim,
+	ClaimRejected:  pDrop | pClaim | pReason,
+	QuestDefined:   pQuest | pMinDur | pMaxDur | pTitle,
+	DropScheduled:  pDrop | pCreator | pStarts | pEnds | pInventory | pOffer,
+	BidRequest:     pAuction | pPlacement | pFloor | pDrop | pCreator,
+	Bid:            pAuction | pBidder | pOutcome | pPrice | pCurrency | pLatency,
+	AuctionWon:     pAuction | pBidder | pClearing | pCurrency,
+	OfferShown:     pAuction | pOffer | pPlacement,
+	OfferClicked:   pAuction | pOffer,
+	Billed:         pAuction | pAmount | pCurrency,
+	Conversion:     pOrder | pAmount | pCurrency | pOffer | pDrop | pCreator | pQuest,
+	Payout:         pPayout | pOrder | pCreator | pAmount | pCurrency,
+}
+
 func (p *parser) props(e *Event) *FieldError {
 	if p.null() {
 		return nil
@@ -341,6 +453,7 @@ func (p *parser) props(e *Event) *FieldError {
 	}
 	var seen uint64
 	var extra []byte
+	var unknown []string // the unknown props' keys
 	for first := true; ; first = false {
 		before := p.i
 		key, ok := p.objectNext(first)
@@ -348,85 +461,71 @@ func (p *parser) props(e *Event) *FieldError {
 			break
 		}
 		keyStart := p.keyStart(before)
-		var bit uint64
-		switch key {
-		case "quest_id":
-			bit = pQuest
+		// A prop SPEC §1 gives another type is the client's own on this
+		// one: kept verbatim in Extra, neither typed nor checked.
+		bit := propBit(key)
+		if bit&typeProps[e.Type] == 0 {
+			bit = 0
+		}
+		switch bit {
+		case pQuest:
 			keep(p.strField("props.quest_id", &e.QuestID))
-		case "drop_id":
-			bit = pDrop
+		case pDrop:
 			keep(p.strField("props.drop_id", &e.DropID))
-		case "creator_id":
-			bit = pCreator
+		case pCreator:
 			keep(p.strField("props.creator_id", &e.CreatorID))
-		case "claim_id":
-			bit = pClaim
+		case pClaim:
 			keep(p.strField("props.claim_id", &e.ClaimID))
-		case "reason":
-			bit = pReason
+		case pReason:
 			keep(p.strField("props.reason", &e.Reason))
-		case "auction_id":
-			bit = pAuction
+		case pAuction:
 			keep(p.strField("props.auction_id", &e.AuctionID))
-		case "placement":
-			bit = pPlacement
+		case pPlacement:
 			keep(p.strField("props.placement", &e.Placement))
-		case "bidder_id":
-			bit = pBidder
+		case pBidder:
 			keep(p.strField("props.bidder_id", &e.BidderID))
-		case "outcome":
-			bit = pOutcome
+		case pOutcome:
 			keep(p.strField("props.outcome", &e.Outcome))
-		case "offer_id":
-			bit = pOffer
+		case pOffer:
 			keep(p.strField("props.offer_id", &e.OfferID))
-		case "order_id":
-			bit = pOrder
+		case pOrder:
 			keep(p.strField("props.order_id", &e.OrderID))
-		case "payout_id":
-			bit = pPayout
+		case pPayout:
 			keep(p.strField("props.payout_id", &e.PayoutID))
-		case "currency":
-			bit = pCurrency
+		case pCurrency:
 			keep(p.strField("props.currency", &e.Currency))
-		case "title":
-			bit = pTitle
+		case pTitle:
 			keep(p.strField("props.title", &e.Title))
-		case "amount_micros":
-			bit = pAmount
+		case pAmount:
 			keep(p.intField("props.amount_micros", &e.AmountMicros, &e.Has, HasAmountMicros))
-		case "price_micros":
-			bit = pPrice
+		case pPrice:
 			keep(p.intField("props.price_micros", &e.PriceMicros, &e.Has, HasPriceMicros))
-		case "floor_micros":
-			bit = pFloor
+		case pFloor:
 			keep(p.intField("props.floor_micros", &e.FloorMicros, &e.Has, HasFloorMicros))
-		case "clearing_micros":
-			bit = pClearing
+		case pClearing:
 			keep(p.intField("props.clearing_micros", &e.ClearingMicros, &e.Has, HasClearingMicros))
-		case "latency_ms":
-			bit = pLatency
+		case pLatency:
 			keep(p.intField("props.latency_ms", &e.LatencyMs, &e.Has, HasLatencyMs))
-		case "duration_ms":
-			bit = pDuration
+		case pDuration:
 			keep(p.intField("props.duration_ms", &e.DurationMs, &e.Has, HasDurationMs))
-		case "min_duration_ms":
-			bit = pMinDur
+		case pMinDur:
 			keep(p.intField("props.min_duration_ms", &e.MinDurationMs, &e.Has, HasMinDurationMs))
-		case "max_duration_ms":
-			bit = pMaxDur
+		case pMaxDur:
 			keep(p.intField("props.max_duration_ms", &e.MaxDurationMs, &e.Has, HasMaxDurationMs))
-		case "inventory":
-			bit = pInventory
+		case pInventory:
 			keep(p.intField("props.inventory", &e.Inventory, &e.Has, HasInventory))
-		case "starts_at":
-			bit = pStarts
+		case pStarts:
 			keep(p.timeField("props.starts_at", &e.StartsAt, &e.Has, HasStartsAt))
-		case "ends_at":
-			bit = pEnds
+		case pEnds:
 			keep(p.timeField("props.ends_at", &e.EndsAt, &e.Has, HasEndsAt))
 		default:
-			// Unknown prop: keep `"key":value` verbatim.
+			// Unknown prop: keep `"key":value` verbatim, once (a key given
+			// twice is refused as a known one is: which copy a reader of
+			// Extra would get is undefined).
+			if slices.Contains(unknown, key) {
+				keep(fieldErr("props."+key, "given twice"))
+			}
+			unknown = append(unknown, key)
 			p.skip(1)
 			if p.err != nil {
 				return ferr

@@ -63,7 +63,80 @@ func randomEvent(r *rand.Rand, i int) Event {
 	if r.IntN(2) == 0 {
 		e.Extra = `{"ab_test":"b","nested":{"x":[1,2.5,-3e2,true,null,"s"]},"n":12}`
 	}
+	keepTypeProps(&e)
 	return e
+}
+
+// keepTypeProps clears the props SPEC §1 does not give e's type: from JSON
+// they come back in Extra, as the client's own.
+func keepTypeProps(e *Event) {
+	str := func(s *string) func() { return func() { *s = "" } }
+	num := func(v *int64, bit uint32) func() { return func() { *v, e.Has = 0, e.Has&^bit } }
+	for _, f := range []struct {
+		bit   uint64
+		clear func()
+	}{
+		{pQuest, str(&e.QuestID)}, {pDrop, str(&e.DropID)}, {pCreator, str(&e.CreatorID)}, {pClaim, str(&e.ClaimID)},
+		{pReason, str(&e.Reason)}, {pAuction, str(&e.AuctionID)}, {pPlacement, str(&e.Placement)}, {pBidder, str(&e.BidderID)},
+		{pOutcome, str(&e.Outcome)}, {pOffer, str(&e.OfferID)}, {pOrder, str(&e.OrderID)}, {pPayout, str(&e.PayoutID)},
+		{pCurrency, str(&e.Currency)}, {pTitle, str(&e.Title)},
+		{pAmount, num(&e.AmountMicros, HasAmountMicros)}, {pPrice, num(&e.PriceMicros, HasPriceMicros)},
+		{pFloor, num(&e.FloorMicros, HasFloorMicros)}, {pClearing, num(&e.ClearingMicros, HasClearingMicros)},
+		{pLatency, num(&e.LatencyMs, HasLatencyMs)}, {pDuration, num(&e.DurationMs, HasDurationMs)},
+		{pMinDur, num(&e.MinDurationMs, HasMinDurationMs)}, {pMaxDur, num(&e.MaxDurationMs, HasMaxDurationMs)},
+		{pInventory, num(&e.Inventory, HasInventory)}, {pStarts, num(&e.StartsAt, HasStartsAt)}, {pEnds, num(&e.EndsAt, HasEndsAt)},
+	} {
+		if typeProps[e.Type]&f.bit == 0 {
+			f.clear()
+		}
+	}
+}
+
+// TestOtherTypesPropsAreExtra: a prop SPEC §1 gives another type is the
+// client's own on this one (SPEC: "unknown extra fields are kept, not
+// rejected"): kept verbatim in Extra, neither typed nor checked, whether
+// props come before or after the type; the type's own props are typed
+// and checked as ever.
+func TestOtherTypesPropsAreExtra(t *testing.T) {
+	ts := `"ts":"2026-05-01T12:00:00Z","user_id":"u1"`
+	for _, c := range []struct {
+		event, err, extra string
+		check             func(e *Event) bool
+	}{
+		{`{"event_id":"a","type":"quest_started",` + ts + `,"props":{"quest_id":"q","amount_micros":1.5}}`, "", `{"amount_micros":1.5}`,
+			func(e *Event) bool { return e.Has&HasAmountMicros == 0 && e.QuestID == "q" }},
+		{`{"event_id":"b",` + ts + `,"props":{"inventory":"lots","quest_id":"q"},"type":"quest_started"}`, "", `{"inventory":"lots"}`,
+			func(e *Event) bool { return e.Has&HasInventory == 0 && e.QuestID == "q" }},
+		{`{"event_id":"c","type":"bid_request",` + ts + `,"props":{"auction_id":"x","placement":"p","duration_ms":-3}}`, "", `{"duration_ms":-3}`, nil},
+		{`{"event_id":"d","type":"drop_viewed",` + ts + `,"props":{"drop_id":"d","ends_at":1746100800000,"title":{"en":"x"}}}`, "", `{"ends_at":1746100800000,"title":{"en":"x"}}`, nil},
+		{`{"event_id":"e","type":"offer_clicked",` + ts + `,"props":{"auction_id":"x","offer_id":"o","currency":"usd"}}`, "", `{"currency":"usd"}`,
+			func(e *Event) bool { return e.Currency == "" }},
+		{`{"event_id":"f","type":"drop_claimed",` + ts + `,"props":{"drop_id":"d","claim_id":"c","reason":"promo"}}`, "", `{"reason":"promo"}`,
+			func(e *Event) bool { return e.Reason == "" }},
+		// The type's own props are still checked, props first or last.
+		{`{"event_id":"g",` + ts + `,"props":{"quest_id":"q","duration_ms":-3},"type":"quest_completed"}`, "props.duration_ms: must not be negative", "", nil},
+		{`{"event_id":"h","type":"billed",` + ts + `,"props":{"auction_id":"x","amount_micros":1.5,"currency":"USD"}}`, "props.amount_micros: must be an integer", "", nil},
+	} {
+		var b Batch
+		if err := ParseBatch([]byte(`{"events":[`+c.event+`]}`), &b, 0); err != nil {
+			t.Fatalf("%s: %v", c.event, err)
+		}
+		it := b.Items[0]
+		err := it.Err
+		if err == nil {
+			err = Validate(&it.Event)
+		}
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s: error %v, want %q", c.event, err, c.err)
+		case c.err == "" && err != nil:
+			t.Errorf("%s: rejected: %v", c.event, err)
+		case c.err == "" && it.Event.Extra != c.extra:
+			t.Errorf("%s: Extra %s, want %s", c.event, it.Event.Extra, c.extra)
+		case c.err == "" && c.check != nil && !c.check(&it.Event):
+			t.Errorf("%s: typed fields %+v", c.event, it.Event)
+		}
+	}
 }
 
 func batchJSON(prefix string, evs []Event) []byte {
@@ -254,7 +327,7 @@ func TestParseBatchSyntaxErrors(t *testing.T) {
 		"unknown batch field":   `{"events":[],"extra":1}`,
 		"duplicate events":      `{"events":[],"events":[]}`,
 		"bad sent_at":           `{"sent_at":"yesterday","events":[]}`,
-		"float clock offset":    `{"clock_offset_ms":1.5,"events":[]}`,
+		"string clock offset":   `{"clock_offset_ms":"1500","events":[]}`,
 		"truncated":             `{"events":[` + ev,
 		"trailing comma":        `{"events":[` + ev + `,]}`,
 		"trailing data":         `{"events":[]} {}`,
@@ -316,5 +389,48 @@ func TestParseBatchLimitsAndExtras(t *testing.T) {
 	}
 	if !json.Valid([]byte(e.Extra)) {
 		t.Fatal("extra is not valid JSON")
+	}
+}
+
+// TestPropsEdges: an unknown prop given twice is refused like a known one;
+// lengths count characters (SPEC §1), not bytes; a fractional
+// clock_offset_ms is rounded.
+func TestPropsEdges(t *testing.T) {
+	ts := `"ts":"2026-05-01T12:00:00Z"`
+	var b Batch
+	body := `{"clock_offset_ms":-1520.5,"events":[` +
+		`{"event_id":"a","type":"quest_started",` + ts + `,"user_id":"u","props":{"quest_id":"q","foo":1,"foo":2}},` +
+		`{"event_id":"b","type":"quest_started",` + ts + `,"user_id":"` + strings.Repeat("用", 128) + `","props":{"quest_id":"q"}},` +
+		`{"event_id":"c","type":"quest_started",` + ts + `,"user_id":"` + strings.Repeat("用", 129) + `","props":{"quest_id":"q"}}]}`
+	if err := ParseBatch([]byte(body), &b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !b.HasClockOffset || b.ClockOffsetMs != -1521 {
+		t.Errorf("clock_offset_ms %d (%v), want -1521", b.ClockOffsetMs, b.HasClockOffset)
+	}
+	errOf := func(i int) string {
+		it := b.Items[i]
+		err := it.Err
+		if err == nil {
+			err = Validate(&it.Event)
+		}
+		if err == nil {
+			return ""
+		}
+		return err.Error()
+	}
+	if e := errOf(0); !strings.Contains(e, "props.foo: given twice") {
+		t.Errorf("unknown prop twice: %q", e)
+	}
+	if e := errOf(1); e != "" {
+		t.Errorf("a 128-character user_id of 384 bytes: %q", e)
+	}
+	if e := errOf(2); !strings.Contains(e, "longer than 128 characters") {
+		t.Errorf("a 129-character user_id: %q", e)
+	}
+	for _, bad := range []string{`"x"`, `1e400`, `1e20`} {
+		if err := ParseBatch([]byte(`{"clock_offset_ms":`+bad+`,"events":[]}`), &b, 0); err == nil {
+			t.Errorf("clock_offset_ms %s accepted (%d)", bad, b.ClockOffsetMs)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package event
 
-import "strconv"
+import (
+	"strconv"
+	"unicode/utf8"
+)
 
 // Limits of SPEC §1.
 const (
@@ -227,7 +230,10 @@ func validID(field, s string, max int, required bool) error {
 // validText checks an optional free-form string: at most max bytes and no
 // control characters (they break logs and TSV exports).
 func validText(field, s string, max int) error {
-	if len(s) > max {
+	// Characters, as SPEC §1 counts them ("1–128 chars"): a 43-character
+	// id of 3-byte characters is 129 bytes (before session 13 that was
+	// refused). Bytes bound characters from above: count only past max.
+	if len(s) > max && utf8.RuneCountInString(s) > max {
 		return fieldErr(field, "longer than "+strconv.Itoa(max)+" characters")
 	}
 	for i := 0; i < len(s); i++ {

@@ -361,9 +361,13 @@ func (h *Handler) classify(st *reqState, key Key, receivedAt int64, edgeCountry 
 			if e.EventTime > maxFuture {
 				kind, reason = KindInFuture, "event_time: more than "+h.cfg.maxFuture.String()+" in the future (check the device clock, sent_at or clock_offset_ms)"
 			} else if e.EventTime < minTime {
-				kind, reason = KindTooOld, "event_time: older than the maximum age of "+h.cfg.maxAge.String()
+				kind, reason = KindTooOld, "event_time: older than the maximum age of "+h.cfg.maxAge.String()+" (check the device clock, sent_at or clock_offset_ms)"
 			} else if !storable(e.TS) || e.Has&event.HasSentAt != 0 && !storable(e.SentAt) {
-				kind, reason = KindSchema, "ts: the device clock (ts or sent_at) is outside 1970-01-01..2106-02-07, the range questline stores"
+				field := "ts"
+				if storable(e.TS) {
+					field = "sent_at"
+				}
+				kind, reason = KindSchema, field+": the device clock is outside 1970-01-01..2106-02-07, the range questline stores"
 			} else if _, dup := st.ids[e.ID]; dup {
 				kind, reason = KindDuplicate, "event_id: duplicate of an earlier event in this batch"
 			}
