@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -111,6 +113,27 @@ wait:
 		}
 	}
 
+	// A second quick start on the same data directory is refused at once
+	// (it used to start a second broker on the same files and, giving up
+	// on a taken port, stop the first one's ClickHouse).
+	second := exec.Command("bash", "../scripts/quickstart.sh")
+	second.Env = append(slices.Clone(cmd.Env),
+		"QUESTLINE_HTTP_ADDR="+testtool.FreeAddr(t),
+		"QUESTLINE_METRICS_ADDR="+testtool.FreeAddr(t),
+		"QUESTLINE_EMBEDDED_KAFKA_ADDR="+testtool.FreeAddr(t),
+	)
+	if b, err := second.CombinedOutput(); err == nil || !strings.Contains(string(b), "another quick start is using") {
+		t.Errorf("a second quick start on the same data: %v\n%s", err, b)
+	}
+
+	// Its ClickHouse server, to see it gone after Ctrl-C (the pid file
+	// alone was once removed with the server still running).
+	chPid := 0
+	if b, err := os.ReadFile(filepath.Join(data, "clickhouse", "clickhouse.pid")); err != nil {
+		t.Fatalf("no ClickHouse pid file while the quick start runs: %v", err)
+	} else if chPid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+		t.Fatal(err)
+	}
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +154,10 @@ wait:
 			}
 			if _, err := os.Stat(filepath.Join(data, "clickhouse", "clickhouse.pid")); !os.IsNotExist(err) {
 				t.Errorf("its ClickHouse was not stopped: pid file %v", err)
+			}
+			if err := syscall.Kill(chPid, 0); err == nil {
+				t.Errorf("its ClickHouse server (pid %d) still runs", chPid)
+				syscall.Kill(chPid, syscall.SIGKILL)
 			}
 			if b, err := os.ReadFile(filepath.Join(data, "questline.log")); err == nil && (strings.Contains(string(b), "level=ERROR") || strings.Contains(string(b), "unwritten")) {
 				t.Errorf("questline run logged errors or stopped with rows unwritten:\n%s", grepLines(string(b), "level=ERROR")+grepLines(string(b), "unwritten"))

@@ -4,6 +4,7 @@
 # 127.0.0.1 only: native port $CH_TCP_PORT (19000), HTTP $CH_HTTP_PORT (18123).
 # Ports other than 9000/8123 keep clear of a system server from Debian's package.
 #   scripts/clickhouse-local.sh start [dir]   start, wait until it answers
+#                                             (exit 3: it was running already)
 #   scripts/clickhouse-local.sh stop [dir]    stop it cleanly
 set -euo pipefail
 cmd=${1:-start}
@@ -13,7 +14,18 @@ http=${CH_HTTP_PORT:-18123}
 pidfile=$dir/clickhouse.pid
 server=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
 
-running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# running: the pid file names a live clickhouse-server of this directory's
+# config (a pid file a crash left behind may name an unrelated process by
+# now: it is removed, never signalled).
+running() {
+  [[ -f $pidfile ]] || return 1
+  local pid; pid=$(cat "$pidfile")
+  if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--config-file=$dir/config.xml"; then
+    return 0
+  fi
+  rm -f "$pidfile"
+  return 1
+}
 
 case $cmd in
 stop)
@@ -21,6 +33,11 @@ stop)
     pid=$(cat "$pidfile")
     kill "$pid"
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "clickhouse: still running after 20 s; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
     rm -f "$pidfile"
     echo "clickhouse: stopped"
   fi
@@ -31,7 +48,7 @@ esac
 
 if running; then
   echo "clickhouse: already running (pid $(cat "$pidfile")) on 127.0.0.1:$tcp"
-  exit 0
+  exit 3
 fi
 if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1 || (exec 3<>"/dev/tcp/127.0.0.1/$tcp") 2>/dev/null; then
   echo "clickhouse: 127.0.0.1:$tcp or :$http is taken by another process; set CH_TCP_PORT and CH_HTTP_PORT, or QUESTLINE_CLICKHOUSE_DSN to use that server" >&2
@@ -69,7 +86,9 @@ XML
 # In a session of its own: a Ctrl-C in the quick start's terminal must not
 # stop the server before questline has written its last rows (the quick
 # start stops it last).
-setsid "$server" --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
+# Without the quick start's lock (fd 9): the server outliving a crashed
+# quick start must not keep the next one out.
+setsid "$server" --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 9>&- &
 echo $! >"$pidfile"
 for _ in $(seq 1 150); do
   if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1; then

@@ -25,6 +25,14 @@ export QUESTLINE_TRUSTED_PROXIES=${QUESTLINE_TRUSTED_PROXIES:-127.0.0.1/32}
 export QUESTLINE_PROCESS_OUT_OF_ORDER=${QUESTLINE_PROCESS_OUT_OF_ORDER:-5s}
 data=$QUESTLINE_DATA_DIR
 mkdir -p "$data"
+# One quick start per data directory: a second one would start a second
+# embedded broker on the same files, and stop the first one's ClickHouse
+# when it gave up. The lock is fd 9, held by this script and questline run.
+exec 9>"$data/.quickstart.lock"
+if ! flock -n 9; then
+  echo "quickstart: another quick start is using $data (stop it with Ctrl-C in its terminal, or set QUESTLINE_DATA_DIR to another directory)" >&2
+  exit 1
+fi
 
 # Development keys: random, generated once, kept with the data.
 if [[ ! -f $data/dev-keys.env ]]; then
@@ -41,28 +49,26 @@ set -a; . "$data/dev-keys.env"; set +a
 
 # The embedded broker's address must be free: with another process on it,
 # questline would use that process as its broker.
+taken() { [[ -n $1 ]] && (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 kafka_addr=${QUESTLINE_EMBEDDED_KAFKA_ADDR:-127.0.0.1:9092}
-if [[ -z ${QUESTLINE_KAFKA_BROKERS:-} ]] && (exec 3<>"/dev/tcp/${kafka_addr%:*}/${kafka_addr##*:}") 2>/dev/null; then
-  echo "quickstart: $kafka_addr is taken by another process; set QUESTLINE_EMBEDDED_KAFKA_ADDR to a free address (or QUESTLINE_KAFKA_BROKERS to use that Kafka)" >&2
+if [[ -z ${QUESTLINE_KAFKA_BROKERS:-} ]] && taken "$kafka_addr"; then
+  echo "quickstart: $kafka_addr is taken by another process (another questline?); set QUESTLINE_EMBEDDED_KAFKA_ADDR to a free address (or QUESTLINE_KAFKA_BROKERS to use that Kafka)" >&2
   exit 1
 fi
-
-ch_host=127.0.0.1
-ch_port=${CH_TCP_PORT:-19000}
-own_ch=0
-if [[ -z ${QUESTLINE_CLICKHOUSE_DSN:-} ]]; then
-  scripts/clickhouse-local.sh start "$data/clickhouse"
-  export QUESTLINE_CLICKHOUSE_DSN="clickhouse://127.0.0.1:$ch_port/questline"
-  own_ch=1
-elif [[ $QUESTLINE_CLICKHOUSE_DSN =~ ^clickhouse://([^/:@]*@)?([^/:]+):([0-9]+) ]]; then
-  ch_host=${BASH_REMATCH[2]} ch_port=${BASH_REMATCH[3]}
-fi
-# A NULL (\N: e.g. a lift without control converters yet) shows as "-".
-chq() { { clickhouse-client --host "$ch_host" --port "$ch_port" -d questline --format TSV -q "$1" 2>/dev/null || true; } | sed 's/^\\N$//'; }
+for a in HTTP_ADDR METRICS_ADDR; do
+  v=QUESTLINE_$a
+  if taken "${!v}"; then
+    echo "quickstart: ${!v} is taken by another process; set $v to a free address" >&2
+    exit 1
+  fi
+done
 
 pids=()
+own_ch=0
 stop_all() {
-  trap - INT TERM EXIT
+  # Once: a second Ctrl-C while stopping must not cut the stop short.
+  trap - EXIT
+  trap '' INT TERM
   echo
   echo "stopping..."
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -71,18 +77,48 @@ stop_all() {
   echo "stopped. Data kept in $data (delete it for a fresh start)."
 }
 # Ctrl-C (or a TERM) stops everything and ends the script; EXIT covers
-# the error paths.
+# the error paths. Set before ClickHouse starts: a Ctrl-C while it starts
+# stops it too.
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
+
+ch_host=127.0.0.1
+ch_port=${CH_TCP_PORT:-19000}
+ch_db=questline
+ch_auth=()
+if [[ -z ${QUESTLINE_CLICKHOUSE_DSN:-} ]]; then
+  # Ours to stop at the end, also when it was running already: with the
+  # lock held, that is a server a crashed quick start of this directory
+  # left behind.
+  own_ch=1
+  rc=0; scripts/clickhouse-local.sh start "$data/clickhouse" || rc=$?
+  ((rc == 0 || rc == 3)) || exit "$rc"
+  export QUESTLINE_CLICKHOUSE_DSN="clickhouse://127.0.0.1:$ch_port/questline"
+elif [[ $QUESTLINE_CLICKHOUSE_DSN =~ ^clickhouse://(([^:@/]*)(:([^@/]*))?@)?(\[[^]/]+\]|[^/:?]+)(:([0-9]+))?(/([A-Za-z0-9_]+))? ]]; then
+  # clickhouse://[user[:password]@]host[:port][/database]: the summary and
+  # the commands printed below read the same server (port 9000 and
+  # database questline when not given, as questline's own default).
+  ch_host=${BASH_REMATCH[5]} ch_port=${BASH_REMATCH[7]:-9000} ch_db=${BASH_REMATCH[9]:-questline}
+  ch_host=${ch_host#[} ch_host=${ch_host%]}
+  [[ -n ${BASH_REMATCH[2]} ]] && ch_auth+=(--user "${BASH_REMATCH[2]}")
+  [[ -n ${BASH_REMATCH[4]} ]] && ch_auth+=(--password "${BASH_REMATCH[4]}")
+else
+  echo "quickstart: cannot read host and port from QUESTLINE_CLICKHOUSE_DSN for the summary; it will show no figures" >&2
+fi
+# A NULL (\N: e.g. a lift without control converters yet) shows as "-".
+chq() { { clickhouse-client --host "$ch_host" --port "$ch_port" "${ch_auth[@]}" -d "$ch_db" --format TSV -q "$1" 2>/dev/null || true; } | sed 's/^\\N$//'; }
 
 "$bin" migrate
 "$bin" run >>"$data/questline.log" 2>&1 &
 pids+=($!)
+ready=0
 for _ in $(seq 1 100); do
-  curl -fsS "http://$QUESTLINE_METRICS_ADDR/readyz" >/dev/null 2>&1 && break
+  [[ -z $QUESTLINE_METRICS_ADDR ]] && break # no /readyz to ask
+  curl -fsS "http://$QUESTLINE_METRICS_ADDR/readyz" >/dev/null 2>&1 && { ready=1; break; }
   kill -0 "${pids[0]}" 2>/dev/null || { echo "questline run exited; see $data/questline.log" >&2; tail -n 20 "$data/questline.log" >&2; exit 1; }
   sleep 0.3
 done
+((ready)) || echo "quickstart: questline run is not ready after 30 s (a long restore?); going on, see $data/questline.log" >&2
 echo "questline run: ingest and the quest/drop API on http://$QUESTLINE_HTTP_ADDR, metrics on http://$QUESTLINE_METRICS_ADDR/metrics (log: $data/questline.log)"
 
 # The first live drop starts 30 s in (default 2 min), so lift shows sooner.
@@ -94,8 +130,8 @@ cat <<MSG
 
 The pipeline is running with synthetic traffic (log: $data/loadgen.log).
 Query it from another terminal, e.g.:
-  clickhouse-client --host $ch_host --port $ch_port -d questline -q 'SELECT type, count() FROM events FINAL GROUP BY type'
-  clickhouse-client --host $ch_host --port $ch_port -d questline -q 'SELECT * FROM offer_yield FINAL WHERE scope = '\''all'\'' AND placement = '\'''\'' AND bidder_id = '\'''\'' ORDER BY window_start DESC LIMIT 5'
+  clickhouse-client --host $ch_host --port $ch_port -d $ch_db -q 'SELECT type, count() FROM events FINAL GROUP BY type'
+  clickhouse-client --host $ch_host --port $ch_port -d $ch_db -q 'SELECT * FROM offer_yield FINAL WHERE scope = '\''all'\'' AND placement = '\'''\'' AND bidder_id = '\'''\'' ORDER BY window_start DESC LIMIT 5'
 Tables and queries: docs/analysts.md. The quest/drop API (docs/api.md;
 its OpenAPI document: http://$QUESTLINE_HTTP_ADDR/v1/openapi.json), e.g.:
   set -a; . $data/dev-keys.env; set +a   # the development keys
@@ -105,12 +141,17 @@ Press Ctrl-C to stop everything.
 
 MSG
 
+# One probe, with its error shown: a summary of zeros says nothing.
+if ! probe=$(clickhouse-client --host "$ch_host" --port "$ch_port" "${ch_auth[@]}" -d "$ch_db" -q 'SELECT 1' 2>&1); then
+  echo "quickstart: the summary cannot read ClickHouse at $ch_host:$ch_port: $probe" >&2
+fi
+
 # tables: how many of the seven window tables have rows yet.
 tables_q="SELECT (SELECT count() > 0 FROM quest_completion) + (SELECT count() > 0 FROM conversion_latency)
   + (SELECT count() > 0 FROM quest_conversions) + (SELECT count() > 0 FROM creator_lift) + (SELECT count() > 0 FROM offer_yield)
   + (SELECT count() > 0 FROM bidstream_integrity) + (SELECT count() > 0 FROM bot_signals)"
 printf '%-8s %9s %8s %10s %7s %12s %9s %8s %8s\n' time events ev/s rejected tables yield_rpm lift p99_ms bots
-prev=0
+prev=0 prev_t=${EPOCHREALTIME//[.,]/} loadgen_done=0
 while sleep 5; do
   if ! kill -0 "${pids[0]}" 2>/dev/null; then
     # Ctrl-C in a terminal reaches every process of the group: questline
@@ -121,9 +162,14 @@ while sleep 5; do
     ((st == 0)) && exit 0
     echo "questline run exited with status $st; see $data/questline.log" >&2; exit 1
   fi
+  if ((!loadgen_done)) && ! kill -0 "${pids[1]}" 2>/dev/null; then
+    loadgen_done=1
+    echo "quickstart: the load generator stopped (its duration, or an error: see $data/loadgen.log); the pipeline keeps running" >&2
+  fi
   total=$(chq "SELECT count() FROM events")
   total=${total:-0}
-  rate=$(( (total - prev) / 5 )); ((prev == 0)) && rate=0; prev=$total
+  now_t=${EPOCHREALTIME//[.,]/}
+  rate=$(( (total - prev) * 1000000 / (now_t - prev_t) )); ((prev == 0)) && rate=0; prev=$total prev_t=$now_t
   rejected=$(chq "SELECT count() FROM rejected_events")
   rpm=$(chq "SELECT round(rpm, 3) FROM offer_yield FINAL WHERE scope = 'all' AND placement = '' AND bidder_id = '' ORDER BY window_start DESC LIMIT 1")
   lift=$(chq "SELECT round(lift, 3) FROM creator_lift FINAL WHERE scope = 'all' ORDER BY updated_at DESC LIMIT 1")
