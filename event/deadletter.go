@@ -77,7 +77,13 @@ func (d *DeadLetter) Marshal() []byte {
 // (reasons may quote client input: an unknown field's name), for the
 // answers that quote it too.
 func BoundReason(reason string) string {
-	return truncateUTF8(reason, maxDeadLetterReason, " …(truncated)")
+	const mark = " …(truncated)"
+	if len(reason) <= maxDeadLetterReason {
+		return reason
+	}
+	// Cut so that the result, mark included, is within the bound: bounding
+	// it again (the answer's copy, then the dead letter's) changes nothing.
+	return truncateUTF8(reason, maxDeadLetterReason-len(mark), mark)
 }
 
 // truncateUTF8 cuts s to at most n bytes on a rune boundary, then appends

@@ -434,3 +434,31 @@ func TestPropsEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestManyUnknownProps: an event with many unknown props parses in linear
+// time (the duplicate check searched a list: 80,000 props took 6 s), and a
+// duplicate among them is still found past the first few.
+func TestManyUnknownProps(t *testing.T) {
+	var props strings.Builder
+	for i := range 80_000 {
+		fmt.Fprintf(&props, `"k%07d":0,`, i)
+	}
+	body := `{"events":[{"event_id":"a","type":"quest_started","ts":"2026-05-01T12:00:00Z","user_id":"u","props":{` + props.String() + `"quest_id":"q"}},` +
+		`{"event_id":"b","type":"quest_started","ts":"2026-05-01T12:00:00Z","user_id":"u","props":{` + props.String() + `"k0000009":1,"quest_id":"q"}}]}`
+	var b Batch
+	start := time.Now()
+	if err := ParseBatch([]byte(body), &b, 0); err != nil {
+		t.Fatal(err)
+	}
+	// A bound two orders of magnitude above the linear parse (~10 ms), far
+	// below the quadratic one (6 s).
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("parsing 160,000 unknown props took %v", d)
+	}
+	if b.Items[0].Err != nil {
+		t.Errorf("distinct keys: %v", b.Items[0].Err)
+	}
+	if err := b.Items[1].Err; err == nil || !strings.Contains(err.Error(), "props.k0000009: given twice") {
+		t.Errorf("a key given twice after 80,000: %v", err)
+	}
+}

@@ -20,7 +20,7 @@ server=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
 running() {
   [[ -f $pidfile ]] || return 1
   local pid; pid=$(cat "$pidfile")
-  if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--config-file=$dir/config.xml"; then
+  if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "--config-file=$dir/config.xml"; then
     return 0
   fi
   rm -f "$pidfile"

@@ -118,7 +118,9 @@ for _ in $(seq 1 100); do
   kill -0 "${pids[0]}" 2>/dev/null || { echo "questline run exited; see $data/questline.log" >&2; tail -n 20 "$data/questline.log" >&2; exit 1; }
   sleep 0.3
 done
-((ready)) || echo "quickstart: questline run is not ready after 30 s (a long restore?); going on, see $data/questline.log" >&2
+if ((!ready)) && [[ -n $QUESTLINE_METRICS_ADDR ]]; then
+  echo "quickstart: questline run is not ready after 30 s (a long restore?); going on, see $data/questline.log" >&2
+fi
 echo "questline run: ingest and the quest/drop API on http://$QUESTLINE_HTTP_ADDR, metrics on http://$QUESTLINE_METRICS_ADDR/metrics (log: $data/questline.log)"
 
 # The first live drop starts 30 s in (default 2 min), so lift shows sooner.
