@@ -2,10 +2,13 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -17,7 +20,8 @@ import (
 // (franz-go's kfake), with its data on disk so that it survives a restart.
 // Any Kafka client (kcat, librdkafka, the JVM client) can connect to it.
 type Embedded struct {
-	c *kfake.Cluster
+	c    *kfake.Cluster
+	lock *os.File // the data directory's lock (nil: in memory)
 }
 
 // EmbeddedOpt configures StartEmbedded.
@@ -73,8 +77,13 @@ func StartEmbedded(opts ...EmbeddedOpt) (*Embedded, error) {
 			return net.Listen(network, cfg.addr)
 		}),
 	}
+	var lock *os.File
 	if cfg.dir != "" {
-		kopts = append(kopts, kfake.DataDir(filepath.Clean(cfg.dir)))
+		dir := filepath.Clean(cfg.dir)
+		if lock, err = lockDataDir(dir, cfg.addr); err != nil {
+			return nil, err
+		}
+		kopts = append(kopts, kfake.DataDir(dir))
 	}
 	if cfg.syncWrites {
 		kopts = append(kopts, kfake.SyncWrites())
@@ -84,13 +93,49 @@ func StartEmbedded(opts ...EmbeddedOpt) (*Embedded, error) {
 	}
 	c, err := kfake.NewCluster(kopts...)
 	if err != nil {
+		unlock(lock)
 		return nil, fmt.Errorf("kafka: start embedded broker: %w", err)
 	}
 	if err := keepCompacted(c.ListenAddrs()); err != nil {
 		c.Close()
+		unlock(lock)
 		return nil, fmt.Errorf("kafka: start embedded broker: %w", err)
 	}
-	return &Embedded{c: c}, nil
+	return &Embedded{c: c, lock: lock}, nil
+}
+
+// lockDataDir takes an exclusive lock on the data directory (its file
+// .lock), held until Close: two brokers on one directory append to the
+// same segment files, and one's acknowledged records are lost at the next
+// start (kfake itself takes no lock). When another process holds it and
+// serves addr, the error wraps syscall.EADDRINUSE, as if the port had been
+// found taken: the caller connects to that broker as a client.
+func lockDataDir(dir, addr string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("kafka: embedded broker: locking %s: %w", dir, err)
+		}
+		if c, derr := net.DialTimeout("tcp", addr, time.Second); derr == nil {
+			c.Close()
+			return nil, fmt.Errorf("kafka: embedded broker: %s is served by the process that holds %s: %w", addr, dir, syscall.EADDRINUSE)
+		}
+		return nil, fmt.Errorf("kafka: embedded broker: data directory %s is in use by another process, which does not serve %s: give this one another data directory, or that process's broker address", dir, addr)
+	}
+	return f, nil
+}
+
+func unlock(f *os.File) {
+	if f != nil {
+		f.Close() // closing the descriptor releases the flock
+	}
 }
 
 // keepCompacted sets retention.ms=-1 on the compacted topics of a data
@@ -163,7 +208,10 @@ func (e *Embedded) Addrs() []string { return e.c.ListenAddrs() }
 func (e *Embedded) ApplyRetention() { e.c.ApplyRetention() }
 
 // Close stops the broker, flushing its data to disk.
-func (e *Embedded) Close() { e.c.Close() }
+func (e *Embedded) Close() {
+	e.c.Close()
+	unlock(e.lock)
+}
 
 type kfakeLogger struct{ l *slog.Logger }
 

@@ -2,9 +2,11 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,4 +221,32 @@ func retentionMs(t *testing.T, adm *kadm.Client, topic string) string {
 		}
 	}
 	return ""
+}
+
+// TestEmbeddedDataDirLocked: one broker per data directory. A second one
+// on another address is refused (both appended to the same segment files,
+// and one's acknowledged records were lost at the next start); on the
+// holder's address the error is "address in use", so a questline process
+// connects to it as a client; once the holder closes, the directory is
+// free again.
+func TestEmbeddedDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	addr := testtool.FreeAddr(t)
+	a, err := kafka.StartEmbedded(kafka.EmbeddedAddr(addr), kafka.EmbeddedDataDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := testtool.FreeAddr(t)
+	if _, err := kafka.StartEmbedded(kafka.EmbeddedAddr(other), kafka.EmbeddedDataDir(dir)); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("a second broker on the same data directory: %v", err)
+	}
+	if _, err := kafka.StartEmbedded(kafka.EmbeddedAddr(addr), kafka.EmbeddedDataDir(dir)); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("on the holder's address: %v, want EADDRINUSE", err)
+	}
+	a.Close()
+	b, err := kafka.StartEmbedded(kafka.EmbeddedAddr(other), kafka.EmbeddedDataDir(dir))
+	if err != nil {
+		t.Fatalf("after the holder closed: %v", err)
+	}
+	b.Close()
 }

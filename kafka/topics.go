@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -79,8 +80,11 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replica
 		switch {
 		case errors.Is(err, kerr.TopicAlreadyExists):
 			err = nil
-			if t.KeepForever {
+			switch {
+			case t.KeepForever:
 				err = checkKeepsForever(ctx, adm, t.Name)
+			case t.Compact:
+				err = checkCompacted(ctx, adm, t.Name)
 			}
 		case err != nil:
 			err = fmt.Errorf("kafka: create topic %s: %w", t.Name, err)
@@ -98,16 +102,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replica
 // hand, by a broker's auto-create) must be fixed, not used: leaving it "as
 // it is" would lose that state silently once the broker cleans it.
 func checkKeepsForever(ctx context.Context, adm *kadm.Client, topic string) error {
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	rc, err := describe(ctx, adm, topic)
 	if err != nil {
-		return fmt.Errorf("kafka: describe topic %s: %w", topic, err)
-	}
-	rc, err := rcs.On(topic, nil)
-	if err == nil {
-		err = rc.Err
-	}
-	if err != nil {
-		return fmt.Errorf("kafka: describe topic %s: %w", topic, err)
+		return err
 	}
 	want := map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 	var wrong []string
@@ -124,6 +121,49 @@ func checkKeepsForever(ctx context.Context, adm *kadm.Client, topic string) erro
 			topic, strings.Join(wrong, ", "), topic)
 	}
 	return nil
+}
+
+// checkCompacted returns an error unless the existing topic keeps every
+// key's latest value: cleanup.policy compact, or compact,delete with
+// retention.ms -1. A Compact topic created otherwise (by hand, by a
+// broker's auto-create: delete and 7 days) would lose old quest
+// definitions and partials silently (helper-35, session 13).
+func checkCompacted(ctx context.Context, adm *kadm.Client, topic string) error {
+	rc, err := describe(ctx, adm, topic)
+	if err != nil {
+		return err
+	}
+	var policy, retention string
+	for _, c := range rc.Configs {
+		switch c.Key {
+		case "cleanup.policy":
+			policy = c.MaybeValue()
+		case "retention.ms":
+			retention = c.MaybeValue()
+		}
+	}
+	parts := strings.Split(policy, ",")
+	if slices.Contains(parts, "compact") && (!slices.Contains(parts, "delete") || retention == "-1") {
+		return nil
+	}
+	return fmt.Errorf("kafka: topic %s exists with cleanup.policy=%s, retention.ms=%s, but it must keep every key's latest value; set it with kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact",
+		topic, policy, retention, topic)
+}
+
+// describe returns topic's configuration.
+func describe(ctx context.Context, adm *kadm.Client, topic string) (kadm.ResourceConfig, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return kadm.ResourceConfig{}, fmt.Errorf("kafka: describe topic %s: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return kadm.ResourceConfig{}, fmt.Errorf("kafka: describe topic %s: %w", topic, err)
+	}
+	return rc, nil
 }
 
 func hasConfig(cs []kadm.Config, key string) bool {

@@ -46,3 +46,40 @@ func TestEnsureTopicsChecksKeepForever(t *testing.T) {
 		}
 	}
 }
+
+// TestEnsureTopicsChecksCompacted: a Compact topic that already exists
+// with a delete policy and a retention would lose old keys' latest values
+// (quest definitions, partials): refused with the fix; one that keeps
+// them is used.
+func TestEnsureTopicsChecksCompacted(t *testing.T) {
+	b := kafkatest.New(t, kafkatest.Partitions(1))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	week, del, both, compact, forever := "604800000", "delete", "compact,delete", "compact", "-1"
+	for topic, c := range map[string]struct {
+		cfg map[string]*string
+		ok  bool
+	}{
+		"questline.test.deleted":   {map[string]*string{"cleanup.policy": &del, "retention.ms": &week}, false},
+		"questline.test.both":      {map[string]*string{"cleanup.policy": &both, "retention.ms": &week}, false},
+		"questline.test.both-kept": {map[string]*string{"cleanup.policy": &both, "retention.ms": &forever}, true},
+		"questline.test.compact":   {map[string]*string{"cleanup.policy": &compact}, true},
+	} {
+		if _, err := adm.CreateTopic(t.Context(), 1, 1, c.cfg, topic); err != nil {
+			t.Fatal(err)
+		}
+		err := kafka.EnsureTopics(t.Context(), cl, 1, 1, kafka.Topic{Name: topic, Compact: true})
+		if c.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "kafka-configs") {
+			t.Errorf("%s: EnsureTopics said %v, want ok %v", topic, err, c.ok)
+		}
+	}
+	for range 2 { // created, then found as it must be
+		if err := kafka.EnsureTopics(t.Context(), cl, 1, 1, kafka.Topic{Name: "questline.test.new", Compact: true}); err != nil {
+			t.Errorf("a topic EnsureTopics made: %v", err)
+		}
+	}
+}

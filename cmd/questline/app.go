@@ -173,6 +173,7 @@ func (a *app) kafkaBrokers(ctx context.Context) ([]string, error) {
 		kafka.EmbeddedAddr(a.cfg.EmbeddedKafkaAddr),
 		kafka.EmbeddedDataDir(dir),
 		kafka.EmbeddedDefaultPartitions(a.cfg.KafkaPartitions),
+		kafka.EmbeddedSyncWrites(a.cfg.EmbeddedKafkaSync),
 		kafka.EmbeddedLogger(a.log),
 	)
 	if err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -62,5 +64,36 @@ func TestAdminPprof(t *testing.T) {
 			}
 		}
 		a.close()
+	}
+}
+
+// TestStopsAfter: the claims reader's context outlives the roles' context
+// until the HTTP role has drained (done), so an answer in flight at a
+// shutdown still gets its claim's decision.
+func TestStopsAfter(t *testing.T) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	run := stopsAfter(done, func(ctx context.Context) error {
+		<-ctx.Done()
+		close(stopped)
+		return ctx.Err()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx) }()
+	cancel()
+	select {
+	case <-stopped:
+		t.Fatal("the role stopped with its context, before the HTTP role drained")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(done)
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the role did not stop once the HTTP role had")
+	}
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("role returned %v", err)
 	}
 }

@@ -20,6 +20,7 @@ type config struct {
 	MetricsAddr       string
 	KafkaBrokers      string
 	EmbeddedKafkaAddr string
+	EmbeddedKafkaSync bool
 	DataDir           string
 	ClickHouseDSN     string
 	APIKeys           string
@@ -42,6 +43,7 @@ func newFlagSet(name string, stderr io.Writer, cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "listen address of /metrics, /healthz and /readyz (empty disables)")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "comma-separated Kafka brokers; empty selects the embedded broker")
 	fs.StringVar(&cfg.EmbeddedKafkaAddr, "embedded-kafka-addr", "127.0.0.1:9092", "listen address of the embedded broker, reachable by any Kafka client")
+	fs.BoolVar(&cfg.EmbeddedKafkaSync, "embedded-kafka-sync", false, "the embedded broker syncs each batch to disk before acknowledging it (a machine crash then loses nothing acknowledged; a kill of the process never does)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "./questline-data", "where the embedded broker and other local state live")
 	fs.StringVar(&cfg.ClickHouseDSN, "clickhouse-dsn", "clickhouse://127.0.0.1:9000/questline", "ClickHouse DSN")
 	fs.StringVar(&cfg.APIKeys, "api-keys", "", "comma-separated server-scope API keys")

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -83,5 +86,27 @@ func TestRoleFlags(t *testing.T) {
 		if code := runMain(t.Context(), c.args, &out, &errb); code != c.code || !strings.Contains(errb.String(), c.say) {
 			t.Errorf("%q: exit %d, want %d; stderr %q", c.args, code, c.code, errb.String())
 		}
+	}
+}
+
+// TestStopWhileStarting: SIGTERM (the context's end) while a role is still
+// starting, here retrying topic creation on an unreachable Kafka, is a
+// stop: exit 0, no error printed (it was exit 1 and "context canceled").
+func TestStopWhileStarting(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var errb bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		code <- runMain(ctx, []string{"ingest", "-kafka-brokers", "127.0.0.1:1", "-metrics-addr", "", "-client-keys", "k"}, io.Discard, &errb)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	select {
+	case c := <-code:
+		if c != 0 || strings.Contains(errb.String(), "questline ingest:") {
+			t.Fatalf("exit %d; stderr %s", c, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ingest did not stop within 30 s of the cancel")
 	}
 }

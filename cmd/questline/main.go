@@ -63,6 +63,11 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0 // -h: the flag set printed the command's usage
 		}
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// SIGTERM or Ctrl-C while starting (topics still being
+			// created, say): a stop, not a failure.
+			return 0
+		}
 		fmt.Fprintf(stderr, "questline %s: %v\n", args[0], err)
 		if errors.Is(err, errUsage) {
 			return 2

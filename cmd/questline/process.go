@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/questline/questline/kafka"
 	"github.com/questline/questline/processors"
 	"github.com/questline/questline/processors/pipeline"
+	"github.com/questline/questline/sinks/clickhouse"
 )
 
 // processFlags are the processor role's own flags (QUESTLINE_PROCESS_* and
@@ -66,6 +68,20 @@ func runProcess(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// /readyz: Kafka and ClickHouse answer (with no check it was always
+	// "ready", also while neither did).
+	cl, err := kafka.NewClient(brokers, a.log)
+	if err != nil {
+		return err
+	}
+	a.onClose(cl.Close)
+	a.readyCheck("kafka", cl.Ping)
+	ch, err := clickhouse.Open(ctx, a.cfg.ClickHouseDSN, nil, a.log)
+	if err != nil {
+		return err
+	}
+	a.onClose(func() { ch.Close() })
+	a.readyCheck("clickhouse", func(ctx context.Context) error { return ch.Conn().Ping(ctx) })
 	if err := a.serveAdmin(); err != nil {
 		return err
 	}

@@ -83,15 +83,39 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 
+	httpDone := make(chan struct{})
 	roles := map[string]func(context.Context) error{
-		"http":       func(ctx context.Context) error { return serveHTTP(ctx, a, mux) }, // ingest and the API
-		"claims-log": ah.Run,
+		"http": func(ctx context.Context) error { // ingest and the API
+			defer close(httpDone)
+			return serveHTTP(ctx, a, mux)
+		},
+		"claims-log": stopsAfter(httpDone, ah.Run),
 		"sink":       s.Run,
 		"process": func(ctx context.Context) error {
 			return processors.Run(ctx, f.process.config(a, brokers), a.reg, a.log)
 		},
 	}
 	return runRoles(ctx, a, roles)
+}
+
+// stopsAfter returns role run with a context that ends when done is
+// closed, not when the role's own context ends: the claims log's reader
+// outlives the HTTP server's drain, so a claim in flight at a shutdown
+// still gets its decision (it got 503 when both stopped at once). done
+// must close once the roles stop (the HTTP role's return).
+func stopsAfter(done <-chan struct{}, role func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-rctx.Done():
+			}
+		}()
+		return role(rctx)
+	}
 }
 
 // runRoles runs each role until ctx ends or one of them fails; then it
