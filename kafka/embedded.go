@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -105,31 +104,35 @@ func StartEmbedded(opts ...EmbeddedOpt) (*Embedded, error) {
 }
 
 // lockDataDir takes an exclusive lock on the data directory (its file
-// .lock), held until Close: two brokers on one directory append to the
-// same segment files, and one's acknowledged records are lost at the next
-// start (kfake itself takes no lock). When another process holds it and
-// serves addr, the error wraps syscall.EADDRINUSE, as if the port had been
-// found taken: the caller connects to that broker as a client.
+// .lock, see lockFile), held until Close: two brokers on one directory
+// append to the same segment files, and one's acknowledged records are lost
+// at the next start (kfake itself takes no lock). When another process
+// holds it and serves addr, the error wraps syscall.EADDRINUSE, as if the
+// port had been found taken: the caller connects to that broker as a
+// client. A holder that is starting (locked, not yet listening) or
+// stopping (no longer listening, still saving) is waited for up to 5 s.
 func lockDataDir(dir, addr string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f, held, err := lockFile(filepath.Join(dir, ".lock"))
+		switch {
+		case err != nil:
 			return nil, fmt.Errorf("kafka: embedded broker: locking %s: %w", dir, err)
+		case !held:
+			return f, nil
 		}
 		if c, derr := net.DialTimeout("tcp", addr, time.Second); derr == nil {
 			c.Close()
 			return nil, fmt.Errorf("kafka: embedded broker: %s is served by the process that holds %s: %w", addr, dir, syscall.EADDRINUSE)
 		}
-		return nil, fmt.Errorf("kafka: embedded broker: data directory %s is in use by another process, which does not serve %s: give this one another data directory, or that process's broker address", dir, addr)
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("kafka: embedded broker: data directory %s is in use by another process, which does not serve %s: give this one another data directory, or that process's broker address", dir, addr)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return f, nil
 }
 
 func unlock(f *os.File) {

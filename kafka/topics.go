@@ -133,21 +133,26 @@ func checkCompacted(ctx context.Context, adm *kadm.Client, topic string) error {
 	if err != nil {
 		return err
 	}
-	var policy, retention string
+	policy, retention, bytes := "", "", "-1"
 	for _, c := range rc.Configs {
 		switch c.Key {
 		case "cleanup.policy":
 			policy = c.MaybeValue()
 		case "retention.ms":
 			retention = c.MaybeValue()
+		case "retention.bytes":
+			bytes = c.MaybeValue()
 		}
 	}
-	parts := strings.Split(policy, ",")
-	if slices.Contains(parts, "compact") && (!slices.Contains(parts, "delete") || retention == "-1") {
+	var parts []string
+	for _, p := range strings.Split(policy, ",") {
+		parts = append(parts, strings.TrimSpace(p))
+	}
+	if slices.Contains(parts, "compact") && (!slices.Contains(parts, "delete") || retention == "-1" && bytes == "-1") {
 		return nil
 	}
-	return fmt.Errorf("kafka: topic %s exists with cleanup.policy=%s, retention.ms=%s, but it must keep every key's latest value; set it with kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact",
-		topic, policy, retention, topic)
+	return fmt.Errorf("kafka: topic %s exists with cleanup.policy=%s, retention.ms=%s, retention.bytes=%s, but it must keep every key's latest value; set it with kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact,retention.ms=-1 (and restart an embedded broker)",
+		topic, policy, retention, bytes, topic)
 }
 
 // describe returns topic's configuration.

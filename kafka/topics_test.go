@@ -60,6 +60,7 @@ func TestEnsureTopicsChecksCompacted(t *testing.T) {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	week, del, both, compact, forever := "604800000", "delete", "compact,delete", "compact", "-1"
+	spaced, kb := "compact, delete", "1000"
 	for topic, c := range map[string]struct {
 		cfg map[string]*string
 		ok  bool
@@ -68,6 +69,8 @@ func TestEnsureTopicsChecksCompacted(t *testing.T) {
 		"questline.test.both":      {map[string]*string{"cleanup.policy": &both, "retention.ms": &week}, false},
 		"questline.test.both-kept": {map[string]*string{"cleanup.policy": &both, "retention.ms": &forever}, true},
 		"questline.test.compact":   {map[string]*string{"cleanup.policy": &compact}, true},
+		"questline.test.spaced":    {map[string]*string{"cleanup.policy": &spaced, "retention.ms": &week}, false},
+		"questline.test.by-size":   {map[string]*string{"cleanup.policy": &both, "retention.ms": &forever, "retention.bytes": &kb}, false},
 	} {
 		if _, err := adm.CreateTopic(t.Context(), 1, 1, c.cfg, topic); err != nil {
 			t.Fatal(err)

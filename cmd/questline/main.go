@@ -35,6 +35,10 @@ var commands = map[string]command{
 	"decode":     {"print Kafka records (kcat -f '%R%s') as JSON lines", runDecode},
 }
 
+// longRunning are the roles that run until stopped: a stop while one
+// starts is a clean exit.
+var longRunning = map[string]bool{"run": true, "ingest": true, "api": true, "process": true, "sink": true, "loadgen": true}
+
 // errUsage marks an error whose message is a usage problem (exit code 2).
 var errUsage = errors.New("usage")
 
@@ -63,9 +67,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0 // -h: the flag set printed the command's usage
 		}
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			// SIGTERM or Ctrl-C while starting (topics still being
-			// created, say): a stop, not a failure.
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) && longRunning[args[0]] {
+			// SIGTERM or Ctrl-C while a role is starting (topics still
+			// being created, say): a stop, not a failure. Not for a
+			// one-shot command: a migrate cut short is a failure.
 			return 0
 		}
 		fmt.Fprintf(stderr, "questline %s: %v\n", args[0], err)
