@@ -11,6 +11,18 @@ import (
 	"github.com/questline/questline/kafka/kafkatest"
 )
 
+// admin returns a client of a new one-partition broker and its admin
+// client.
+func admin(t *testing.T) (*kgo.Client, *kadm.Client) {
+	b := kafkatest.New(t, kafkatest.Partitions(1))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl, kadm.NewClient(cl)
+}
+
 // TestEnsureTopicsChecksKeepForever: a KeepForever topic that already
 // exists (created by hand, by an auto-create, by an operator's tool) with
 // a retention or compaction would lose records that are its readers'
@@ -18,13 +30,7 @@ import (
 // granted count forgotten), so EnsureTopics refuses it with the fix,
 // instead of leaving it as it is.
 func TestEnsureTopicsChecksKeepForever(t *testing.T) {
-	b := kafkatest.New(t, kafkatest.Partitions(1))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	cl, adm := admin(t)
 	week, compact := "604800000", "compact"
 	for topic, cfg := range map[string]map[string]*string{
 		"questline.test.retained":  {"retention.ms": &week},
@@ -52,13 +58,7 @@ func TestEnsureTopicsChecksKeepForever(t *testing.T) {
 // (quest definitions, partials): refused with the fix; one that keeps
 // them is used.
 func TestEnsureTopicsChecksCompacted(t *testing.T) {
-	b := kafkatest.New(t, kafkatest.Partitions(1))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	cl, adm := admin(t)
 	week, del, both, compact, forever := "604800000", "delete", "compact,delete", "compact", "-1"
 	spaced, kb := "compact, delete", "1000"
 	for topic, c := range map[string]struct {
