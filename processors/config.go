@@ -6,6 +6,7 @@
 package processors
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -65,6 +66,10 @@ type Config struct {
 	Replication int16
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
+	// ReadyCheck, if set, receives the role's readiness checks by name,
+	// on the role's own clients, once it has them: "kafka" and
+	// "clickhouse". Default none.
+	ReadyCheck func(name string, check func(context.Context) error)
 }
 
 func (c *Config) validate() error {

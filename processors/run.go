@@ -46,6 +46,9 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		return err
 	}
 	defer admin.Close()
+	if cfg.ReadyCheck != nil {
+		cfg.ReadyCheck("kafka", admin.Ping)
+	}
 	if err := kafka.EnsureTopics(ctx, admin, cfg.Partitions, cfg.Replication, Topics...); err != nil {
 		return err
 	}
@@ -74,6 +77,9 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		return err
 	}
 	defer c.Close()
+	if cfg.ReadyCheck != nil {
+		cfg.ReadyCheck("clickhouse", func(ctx context.Context) error { return c.Conn().Ping(ctx) })
+	}
 	if n, err := removeStaleTemps(cfg.SnapshotDir, cfg.Now()); err != nil || n > 0 {
 		logger.Info("processors: removed temporary snapshot files left by a crashed writer", "count", n, "err", err)
 	}

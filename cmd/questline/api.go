@@ -133,12 +133,6 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	mux := http.NewServeMux()
 	h.Register(mux)
-	httpDone := make(chan struct{})
-	return runRoles(ctx, a, map[string]func(context.Context) error{
-		"api": func(ctx context.Context) error {
-			defer close(httpDone)
-			return serveHTTP(ctx, a, mux)
-		},
-		"claims-log": stopsAfter(httpDone, h.Run),
-	})
+	serve, claims := httpAndClaims(a, mux, h.Run)
+	return runRoles(ctx, a, map[string]func(context.Context) error{"api": serve, "claims-log": claims})
 }

@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"path/filepath"
 	"time"
 
-	"github.com/questline/questline/kafka"
 	"github.com/questline/questline/processors"
 	"github.com/questline/questline/processors/pipeline"
-	"github.com/questline/questline/sinks/clickhouse"
 )
 
 // processFlags are the processor role's own flags (QUESTLINE_PROCESS_* and
@@ -68,22 +67,16 @@ func runProcess(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	// /readyz: Kafka and ClickHouse answer (with no check it was always
-	// "ready", also while neither did).
-	cl, err := kafka.NewClient(brokers, a.log)
-	if err != nil {
-		return err
-	}
-	a.onClose(cl.Close)
-	a.readyCheck("kafka", cl.Ping)
-	ch, err := clickhouse.Open(ctx, a.cfg.ClickHouseDSN, nil, a.log)
-	if err != nil {
-		return err
-	}
-	a.onClose(func() { ch.Close() })
-	a.readyCheck("clickhouse", func(ctx context.Context) error { return ch.Conn().Ping(ctx) })
+	// /readyz: Kafka and ClickHouse answer, on the processors' own clients
+	// (with no check it was always "ready", also while neither did);
+	// until the processors have their clients, not ready.
+	starting := func(context.Context) error { return errors.New("starting") }
+	a.readyCheck("kafka", starting)
+	a.readyCheck("clickhouse", starting)
+	cfg := f.config(a, brokers)
+	cfg.ReadyCheck = a.readyCheck
 	if err := a.serveAdmin(); err != nil {
 		return err
 	}
-	return processors.Run(ctx, f.config(a, brokers), a.reg, a.log)
+	return processors.Run(ctx, cfg, a.reg, a.log)
 }

@@ -83,19 +83,28 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	httpDone := make(chan struct{})
+	serve, claims := httpAndClaims(a, mux, ah.Run) // ingest and the API
 	roles := map[string]func(context.Context) error{
-		"http": func(ctx context.Context) error { // ingest and the API
-			defer close(httpDone)
-			return serveHTTP(ctx, a, mux)
-		},
-		"claims-log": stopsAfter(httpDone, ah.Run),
+		"http":       serve,
+		"claims-log": claims,
 		"sink":       s.Run,
 		"process": func(ctx context.Context) error {
 			return processors.Run(ctx, f.process.config(a, brokers), a.reg, a.log)
 		},
 	}
 	return runRoles(ctx, a, roles)
+}
+
+// httpAndClaims returns the roles of the HTTP server of h and of the
+// claims log's reader run by claims, the reader stopping after the
+// server's drain (stopsAfter).
+func httpAndClaims(a *app, h http.Handler, claims func(context.Context) error) (serve, read func(context.Context) error) {
+	done := make(chan struct{})
+	serve = func(ctx context.Context) error {
+		defer close(done)
+		return serveHTTP(ctx, a, h)
+	}
+	return serve, stopsAfter(done, claims)
 }
 
 // stopsAfter returns role run with a context that ends when done is
