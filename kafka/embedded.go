@@ -172,16 +172,9 @@ func keepCompacted(addrs []string) error {
 		if rc.Err != nil {
 			return rc.Err
 		}
-		compactOnly, retention := false, ""
-		for _, c := range rc.Configs {
-			switch c.Key {
-			case "cleanup.policy":
-				compactOnly = c.MaybeValue() == "compact"
-			case "retention.ms":
-				retention = c.MaybeValue()
-			}
-		}
-		if compactOnly && retention != forever {
+		policy, _ := configValue(rc.Configs, "cleanup.policy")
+		retention, _ := configValue(rc.Configs, "retention.ms")
+		if policy == "compact" && retention != forever {
 			alter = append(alter, rc.Name)
 		}
 	}

@@ -113,7 +113,7 @@ func checkKeepsForever(ctx context.Context, adm *kadm.Client, topic string) erro
 			wrong = append(wrong, c.Key+"="+c.MaybeValue())
 		}
 	}
-	if !hasConfig(rc.Configs, "retention.ms") { // a broker's default applies
+	if _, ok := configValue(rc.Configs, "retention.ms"); !ok { // a broker's default applies
 		wrong = append(wrong, "retention.ms unset")
 	}
 	if len(wrong) > 0 {
@@ -133,16 +133,11 @@ func checkCompacted(ctx context.Context, adm *kadm.Client, topic string) error {
 	if err != nil {
 		return err
 	}
-	policy, retention, bytes := "", "", "-1"
-	for _, c := range rc.Configs {
-		switch c.Key {
-		case "cleanup.policy":
-			policy = c.MaybeValue()
-		case "retention.ms":
-			retention = c.MaybeValue()
-		case "retention.bytes":
-			bytes = c.MaybeValue()
-		}
+	policy, _ := configValue(rc.Configs, "cleanup.policy")
+	retention, _ := configValue(rc.Configs, "retention.ms")
+	bytes, ok := configValue(rc.Configs, "retention.bytes")
+	if !ok {
+		bytes = "-1"
 	}
 	var parts []string
 	for _, p := range strings.Split(policy, ",") {
@@ -171,11 +166,13 @@ func describe(ctx context.Context, adm *kadm.Client, topic string) (kadm.Resourc
 	return rc, nil
 }
 
-func hasConfig(cs []kadm.Config, key string) bool {
+// configValue returns the value of the configuration key, and whether cs
+// has it.
+func configValue(cs []kadm.Config, key string) (string, bool) {
 	for _, c := range cs {
 		if c.Key == key {
-			return true
+			return c.MaybeValue(), true
 		}
 	}
-	return false
+	return "", false
 }
