@@ -51,14 +51,11 @@ func (c *Config) live(d *catalog.Drop) (start, end int64, ok bool) {
 	return start, end, ok
 }
 
-// announcedEnd returns d's end as the catalog has it without a cap: its
-// drop_ended, else its ends_at or scheduled end (0: none).
-func announcedEnd(d *catalog.Drop) int64 {
-	_, end, ok := d.Live()
-	if !ok {
-		return 0
-	}
-	return end
+// capped reports whether a live window [start, end) is at MaxLive: its
+// end comes from the cap, not from the drop.
+func (c *Config) capped(start, end int64) bool {
+	m := c.MaxLive.Milliseconds()
+	return m > 0 && end-start >= m
 }
 
 // DefaultConfig returns the SPEC §5 defaults.
@@ -195,7 +192,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 		// drop_ended comes. Activity after the announced end is kept until
 		// then (to end + attribution, as conversions are), and classify
 		// counts it if the end moved past it.
-		firm := cd.Ended != 0 || end != announcedEnd(cd)
+		firm := cd.Ended != 0 || p.cfg.capped(start, end)
 		if !inLive && firm && e.Type != event.Conversion {
 			continue
 		}
