@@ -285,8 +285,8 @@ func (tb *truthBuilder) build(g *gen, info RunInfo, bots map[string]bool) *Truth
 		return strings.Compare(a.id, b.id)
 	})
 	ex.QuestCompletion = questCompletion(onTime, c.Windows, nil)
-	ex.ConversionLatency, ex.QuestConversions, _ = conversionLatency(onTime, c.Windows, nil)
-	ex.CreatorLift = creatorLift(onTime, c.Windows, int64(info.End), bots, nil)
+	ex.ConversionLatency, ex.QuestConversions = conversionLatency(onTime, c.Windows, nil, nil)
+	ex.CreatorLift = creatorLift(onTime, c.Windows, int64(info.End), "humans", func(user string, _, _ int64) bool { return bots[user] })
 	ex.OfferYield, ex.Integrity, ex.RevenueMicros, ex.ViolationsByKind = offerYield(onTime, c.Windows, nil)
 	tr.onTime, tr.windows = onTime, c.Windows
 	return tr
@@ -305,7 +305,8 @@ func (t *Truth) Conversions() map[string]ConversionRow {
 	if t.onTime == nil {
 		return nil
 	}
-	_, _, rows := conversionLatency(t.onTime, t.windows, nil)
+	rows := map[string]ConversionRow{}
+	conversionLatency(t.onTime, t.windows, nil, rows)
 	return rows
 }
 
@@ -336,9 +337,9 @@ func (t *Truth) Clean(flagged func(user string, from, to int64) bool) *CleanExpe
 	quest := func(user string, s int64) bool { return !flagged(user, s, s+ms(w.QuestSize)) }
 	yld := func(user string, s int64) bool { return !flagged(user, s, s+ms(w.YieldSize)) }
 	ce := &CleanExpected{QuestCompletion: questCompletion(t.onTime, w, quest)}
-	ce.ConversionLatency, _, _ = conversionLatency(t.onTime, w, quest)
+	ce.ConversionLatency, _ = conversionLatency(t.onTime, w, quest, nil)
 	ce.OfferYield, ce.Integrity, _, _ = offerYield(t.onTime, w, yld)
-	for _, r := range creatorLift(t.onTime, w, int64(t.Run.End), nil, flagged) {
+	for _, r := range creatorLift(t.onTime, w, int64(t.Run.End), "clean", flagged) {
 		if r.Scope == "clean" {
 			ce.CreatorLift = append(ce.CreatorLift, r)
 		}
@@ -499,8 +500,9 @@ func nearestRank(v []int64, p float64) int64 {
 
 // conversionLatency computes conversion_latency's rows and the totals of
 // quest_conversions; include as questCompletion's (the totals count every
-// attributed conversion).
-func conversionLatency(recs []rec, w Windows, include func(user string, s int64) bool) ([]LatencyRow, ConversionsTotal, map[string]ConversionRow) {
+// attributed conversion); convs, if not nil, receives each attributed
+// conversion's row by event id.
+func conversionLatency(recs []rec, w Windows, include func(user string, s int64) bool, convs map[string]ConversionRow) ([]LatencyRow, ConversionsTotal) {
 	size, slide, attr := ms(w.QuestSize), ms(w.QuestSlide), ms(w.AttributionWindow)
 	type comp struct {
 		t     int64
@@ -509,7 +511,6 @@ func conversionLatency(recs []rec, w Windows, include func(user string, s int64)
 	last := map[string]comp{} // user → latest completion so far (recs are in time order)
 	lat := map[wkey][]int64{}
 	var tot ConversionsTotal
-	convs := map[string]ConversionRow{}
 	for _, r := range recs {
 		switch r.typ {
 		case event.QuestCompleted:
@@ -521,8 +522,10 @@ func conversionLatency(recs []rec, w Windows, include func(user string, s int64)
 				continue
 			}
 			l := r.t - c.t
-			convs[r.id] = ConversionRow{EventID: r.id, OrderID: r.order, UserID: r.user, QuestID: c.quest,
-				DropID: r.drop, CreatorID: r.creator, LatencyMs: l, AmountMicros: r.amount}
+			if convs != nil {
+				convs[r.id] = ConversionRow{EventID: r.id, OrderID: r.order, UserID: r.user, QuestID: c.quest,
+					DropID: r.drop, CreatorID: r.creator, LatencyMs: l, AmountMicros: r.amount}
+			}
 			tot.Attributed++
 			tot.AmountMicros += r.amount
 			tot.LatencySumMs += l
@@ -552,7 +555,7 @@ func conversionLatency(recs []rec, w Windows, include func(user string, s int64)
 			MaxMs: v[len(v)-1], MeanMs: float64(sum) / float64(len(v)),
 		})
 	}
-	return out, tot, convs
+	return out, tot
 }
 
 // WriteJSON writes t as indented JSON, the ground-truth file of a run.

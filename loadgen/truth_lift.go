@@ -8,10 +8,10 @@ import (
 )
 
 // creatorLift applies SPEC §5's creator lift to the on-time events (in
-// time order), for the scopes "all" and "humans" (without the users of
-// bots), or, with flagged, "all" and "clean" (without the users flagged in
-// a bot window overlapping the drop's live and attribution window).
-func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool, flagged func(user string, from, to int64) bool) []LiftRow {
+// time order), for the scope "all" and the scope named second, which
+// leaves out the users leftOut reports for a drop's live and attribution
+// window [from, to): "humans" (the bots) or "clean" (the flagged).
+func creatorLift(recs []rec, w Windows, end int64, second string, leftOut func(user string, from, to int64) bool) []LiftRow {
 	attr, lateness := ms(w.AttributionWindow), ms(w.AllowedLateness)
 	type live struct {
 		id, creator string
@@ -58,15 +58,9 @@ func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool, flagged
 				convs = append(convs, r)
 			}
 		}
-		second := "humans"
-		leftOut := func(user string) bool { return bots[user] }
-		if flagged != nil {
-			second = "clean"
-			to := d.to + attr
-			if !d.ended {
-				to = math.MaxInt64
-			}
-			leftOut = func(user string) bool { return flagged(user, d.from, to) }
+		span := d.to + attr
+		if !d.ended {
+			span = math.MaxInt64
 		}
 		for _, scope := range []string{"all", second} {
 			row := LiftRow{DropID: d.id, CreatorID: d.creator, Scope: scope, LiveFrom: Millis(d.from),
@@ -76,7 +70,7 @@ func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool, flagged
 			}
 			converted := map[string]bool{}
 			for _, c := range convs {
-				if scope != "all" && leftOut(c.user) {
+				if scope != "all" && leftOut(c.user, d.from, span) {
 					continue
 				}
 				// At or after (as processors/lift reads SPEC's "after"): the
@@ -97,7 +91,7 @@ func creatorLift(recs []rec, w Windows, end int64, bots map[string]bool, flagged
 			}
 			slices.Sort(users)
 			for _, u := range users {
-				if scope != "all" && leftOut(u) {
+				if scope != "all" && leftOut(u, d.from, span) {
 					continue
 				}
 				if _, ok := exposed[u]; ok {
