@@ -4,7 +4,6 @@
 # 127.0.0.1 only: native port $CH_TCP_PORT (19000), HTTP $CH_HTTP_PORT (18123).
 # Ports other than 9000/8123 keep clear of a system server from Debian's package.
 #   scripts/clickhouse-local.sh start [dir]   start, wait until it answers
-#                                             (exit 3: it was running already)
 #   scripts/clickhouse-local.sh stop [dir]    stop it cleanly
 set -euo pipefail
 cmd=${1:-start}
@@ -48,7 +47,7 @@ esac
 
 if running; then
   echo "clickhouse: already running (pid $(cat "$pidfile")) on 127.0.0.1:$tcp"
-  exit 3
+  exit 0
 fi
 if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1 || (exec 3<>"/dev/tcp/127.0.0.1/$tcp") 2>/dev/null; then
   echo "clickhouse: 127.0.0.1:$tcp or :$http is taken by another process; set CH_TCP_PORT and CH_HTTP_PORT, or QUESTLINE_CLICKHOUSE_DSN to use that server" >&2

@@ -91,8 +91,7 @@ if [[ -z ${QUESTLINE_CLICKHOUSE_DSN:-} ]]; then
   # lock held, that is a server a crashed quick start of this directory
   # left behind.
   own_ch=1
-  rc=0; scripts/clickhouse-local.sh start "$data/clickhouse" || rc=$?
-  ((rc == 0 || rc == 3)) || exit "$rc"
+  scripts/clickhouse-local.sh start "$data/clickhouse"
   export QUESTLINE_CLICKHOUSE_DSN="clickhouse://127.0.0.1:$ch_port/questline"
 elif [[ $QUESTLINE_CLICKHOUSE_DSN =~ ^clickhouse://(([^:@/]*)(:([^@/]*))?@)?(\[[^]/]+\]|[^/:?]+)(:([0-9]+))?(/([A-Za-z0-9_]+))? ]]; then
   # clickhouse://[user[:password]@]host[:port][/database]: the summary and
@@ -106,7 +105,8 @@ else
   echo "quickstart: cannot read host and port from QUESTLINE_CLICKHOUSE_DSN for the summary; it will show no figures" >&2
 fi
 # A NULL (\N: e.g. a lift without control converters yet) shows as "-".
-chq() { { clickhouse-client --host "$ch_host" --port "$ch_port" "${ch_auth[@]}" -d "$ch_db" --format TSV -q "$1" 2>/dev/null || true; } | sed 's/^\\N$//'; }
+chc() { clickhouse-client --host "$ch_host" --port "$ch_port" "${ch_auth[@]}" -d "$ch_db" "$@"; }
+chq() { { chc --format TSV -q "$1" 2>/dev/null || true; } | sed 's/^\\N$//'; }
 
 "$bin" migrate
 "$bin" run >>"$data/questline.log" 2>&1 &
@@ -144,7 +144,7 @@ Press Ctrl-C to stop everything.
 MSG
 
 # One probe, with its error shown: a summary of zeros says nothing.
-if ! probe=$(clickhouse-client --host "$ch_host" --port "$ch_port" "${ch_auth[@]}" -d "$ch_db" -q 'SELECT 1' 2>&1); then
+if ! probe=$(chc -q 'SELECT 1' 2>&1); then
   echo "quickstart: the summary cannot read ClickHouse at $ch_host:$ch_port: $probe" >&2
 fi
 
