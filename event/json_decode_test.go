@@ -468,3 +468,25 @@ func TestManyUnknownProps(t *testing.T) {
 		t.Errorf("a key given twice after 80,000: %v", err)
 	}
 }
+
+// TestTypePropsHoldRequired: typeProps (the props each type parses) and
+// rules (the props each type requires, validate.go) both come from SPEC
+// §1's table; every required prop must be one the type parses, or a
+// client could never send it.
+func TestTypePropsHoldRequired(t *testing.T) {
+	for typ := QuestStarted; typ < numTypes; typ++ {
+		var names []string
+		for _, f := range rules[typ].strs {
+			names = append(names, f.name)
+		}
+		for _, f := range rules[typ].nums {
+			names = append(names, f.name)
+		}
+		for _, n := range names {
+			bit := propBit(strings.TrimPrefix(n, "props."))
+			if bit == 0 || typeProps[typ]&bit == 0 {
+				t.Errorf("%s requires %s, which it does not parse", typ, n)
+			}
+		}
+	}
+}
