@@ -166,6 +166,9 @@ var BotSignals = ch.Table[bots.Row]{
 	Columns: []ch.Column[bots.Row]{
 		ch.DateTimeCol("window_start", func(r *bots.Row) int64 { return r.Start }),
 		ch.DateTimeCol("window_end", func(r *bots.Row) int64 { return r.End }),
+		// Every row is in scope 'all': bot_signals is the input of the
+		// clean scope (SPEC §6 gives every window table the column).
+		ch.StringCol("scope", func(*bots.Row) string { return "all" }),
 		ch.StringCol("entity_type", func(r *bots.Row) string { return r.EntityType }),
 		ch.StringCol("entity_id", func(r *bots.Row) string { return r.EntityID }),
 		ch.Int64Col("events", func(r *bots.Row) int64 { return int64(r.Events) }),

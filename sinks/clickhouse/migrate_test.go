@@ -172,3 +172,48 @@ func TestWarnsUnlessUTC(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecKeyColumns: the key columns SPEC §6 names, with the types it
+// gives, are in every table after Migrate: window tables have
+// window_start, window_end (DateTime) and scope (bot_signals too, whose
+// rows are all 'all': until session 14 it had no scope column).
+func TestSpecKeyColumns(t *testing.T) {
+	srv := chs.Server(t)
+	db := srv.NewDatabase(t)
+	if err := Migrate(context.Background(), srv.DSN(db), nil); err != nil {
+		t.Fatal(err)
+	}
+	out, err := srv.Query(context.Background(), "SELECT table, name, type FROM system.columns WHERE database = '"+db+"'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]string{} // "table.column" → type
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Split(line, "\t")
+		have[f[0]+"."+f[1]] = f[2]
+	}
+	window := map[string]string{"window_start": "DateTime", "window_end": "DateTime", "scope": "String"}
+	want := map[string]map[string]string{
+		"quest_completion":    {"quest_id": "String"},
+		"conversion_latency":  {"quest_id": "String"},
+		"offer_yield":         {"placement": "String", "bidder_id": "String"},
+		"bidstream_integrity": {"placement": "String", "kind": "String", "violations": "Int64"},
+		"bot_signals":         {"entity_type": "String", "entity_id": "String", "score": "Float64", "reasons": "String", "flagged": "UInt8"},
+	}
+	for _, cols := range want {
+		for c, typ := range window {
+			cols[c] = typ
+		}
+	}
+	want["creator_lift"] = map[string]string{"drop_id": "String", "creator_id": "String", "scope": "String", "final": "UInt8", "updated_at": "DateTime"}
+	want["quest_conversions"] = map[string]string{"order_id": "String", "quest_id": "String", "drop_id": "String", "creator_id": "String", "latency_ms": "Int64"}
+	for table, cols := range want {
+		for c, typ := range cols {
+			if got, ok := have[table+"."+c]; !ok {
+				t.Errorf("%s has no column %s (SPEC §6)", table, c)
+			} else if got != typ {
+				t.Errorf("%s.%s is %s, want %s", table, c, got, typ)
+			}
+		}
+	}
+}
