@@ -42,3 +42,24 @@ func TestDashboardsSubcommand(t *testing.T) {
 		t.Errorf("stray argument: exit %d, want 2 (%s)", code, errb.String())
 	}
 }
+
+// TestDashboardsOutFromEnvironment: -out, like every flag, is also read
+// from its environment variable (SPEC §8); the flag wins over it.
+func TestDashboardsOutFromEnvironment(t *testing.T) {
+	envDir, flagDir := filepath.Join(t.TempDir(), "env"), filepath.Join(t.TempDir(), "flag")
+	t.Setenv("QUESTLINE_OUT", envDir)
+	var out, errb bytes.Buffer
+	if code := runMain(t.Context(), []string{"dashboards"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), envDir+string(filepath.Separator)) {
+		t.Errorf("with QUESTLINE_OUT=%s it wrote %q", envDir, out.String())
+	}
+	out.Reset()
+	if code := runMain(t.Context(), []string{"dashboards", "-out", flagDir}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), flagDir+string(filepath.Separator)) {
+		t.Errorf("with -out %s it wrote %q", flagDir, out.String())
+	}
+}
