@@ -81,6 +81,9 @@ func TestRoleFlags(t *testing.T) {
 		{[]string{"process", "-kafka-partitions", "0"}, 2, "-kafka-partitions 0"},
 		{[]string{"ingest", "-kafka-replication", "70000"}, 2, "-kafka-replication 70000"},
 		{[]string{"ingest", "-kafka-replication", "0"}, 2, "-kafka-replication 0"},
+		{[]string{"process", "-process-bot-threshold", "0"}, 2, "-process-bot-threshold"},
+		{[]string{"run", "-process-bot-threshold", "1.5"}, 2, "-process-bot-threshold"},
+		{[]string{"process", "-process-bot-threshold", "NaN"}, 2, "-process-bot-threshold"},
 	} {
 		var out, errb bytes.Buffer
 		if code := runMain(t.Context(), c.args, &out, &errb); code != c.code || !strings.Contains(errb.String(), c.say) {
@@ -108,5 +111,31 @@ func TestStopWhileStarting(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("ingest did not stop within 30 s of the cancel")
+	}
+}
+
+// TestBotThreshold: -process-bot-threshold (or its variable) reaches the
+// bot processors' configuration, which the device stage copies.
+func TestBotThreshold(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		args []string
+		want float64
+	}{
+		{"", nil, 0.5},
+		{"0.7", nil, 0.7},
+		{"0.7", []string{"-process-bot-threshold", "1"}, 1},
+	} {
+		if c.env != "" {
+			t.Setenv("QUESTLINE_PROCESS_BOT_THRESHOLD", c.env)
+		}
+		var f processFlags
+		a, err := newApp("process", c.args, io.Discard, f.register)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.config(a, nil).Pipeline.Bots.Threshold; got != c.want {
+			t.Errorf("env %q args %q: threshold %v, want %v", c.env, c.args, got, c.want)
+		}
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"io"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/questline/questline/processors"
+	"github.com/questline/questline/processors/bots"
 	"github.com/questline/questline/processors/pipeline"
 )
 
@@ -21,6 +23,25 @@ type processFlags struct {
 	snapshotInterval time.Duration
 	idleTimeout      time.Duration
 	outOfOrder       time.Duration
+	botThreshold     botThreshold
+}
+
+// botThreshold is -process-bot-threshold: a score in (0, 1], checked when
+// it is set (from the flag or QUESTLINE_PROCESS_BOT_THRESHOLD).
+type botThreshold float64
+
+func (t *botThreshold) String() string { return strconv.FormatFloat(float64(*t), 'g', -1, 64) }
+
+func (t *botThreshold) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return errors.New("not a number")
+	}
+	if err := bots.ValidThreshold(v); err != nil {
+		return err
+	}
+	*t = botThreshold(v)
+	return nil
 }
 
 func (f *processFlags) register(fs *flag.FlagSet) {
@@ -29,6 +50,8 @@ func (f *processFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.flushInterval, "process-flush-interval", time.Second, "how often window rows are emitted and written")
 	fs.DurationVar(&f.snapshotInterval, "process-snapshot-interval", time.Minute, "how often each partition's state is snapshotted and its offset committed (one partition per flush at most, the one waiting longest)")
 	fs.DurationVar(&f.idleTimeout, "process-idle-timeout", 10*time.Second, "a partition without records this long, and none left to read, gets a watermark record (wall clock − the out-of-order bound) so its windows close; raise it for backfills of old events")
+	f.botThreshold = botThreshold(bots.DefaultConfig().Threshold)
+	fs.Var(&f.botThreshold, "process-bot-threshold", "a `score` in (0, 1]: bot_signals flags an entity (user or device) whose score reaches it, and flagged users leave the clean scope (SPEC §5's configurable threshold)")
 	fs.DurationVar(&f.outOfOrder, "process-out-of-order", 30*time.Second, "the watermark's bound on disorder: a window's first row is written this long after its end; events later than that still update it until the allowed lateness (10 min), so a smaller bound gives fresher first rows at the cost of more row rewrites")
 }
 
@@ -40,6 +63,7 @@ func (f *processFlags) config(a *app, brokers []string) processors.Config {
 	}
 	pc := pipeline.DefaultConfig()
 	pc.OutOfOrder = f.outOfOrder
+	pc.Bots.Threshold = float64(f.botThreshold)
 	return processors.Config{
 		Pipeline:         &pc,
 		Brokers:          brokers,

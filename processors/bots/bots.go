@@ -30,6 +30,7 @@
 package bots
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -71,7 +72,9 @@ var (
 // String returns the signal's name in reasons.
 func (s Signal) String() string { return signalNames[s] }
 
-// Config configures the processor. Zero fields take the defaults.
+// Config configures the processor. DefaultConfig gives the defaults each
+// field names; New refuses a Threshold outside (0, 1] (a zero Config
+// would flag every entity with a signal).
 type Config struct {
 	// Window is the window shape. Default: size 1 min, slide 10 s, allowed
 	// lateness 10 min, updates at most every minute of event time. The
@@ -95,7 +98,9 @@ type Config struct {
 	// apart that declare different countries are country_hopping (in the
 	// windows of the later one). Default 10 min.
 	GeoHop time.Duration
-	// Threshold flags an entity whose score reaches it. Default 0.5.
+	// Threshold flags an entity whose score reaches it: SPEC §5's
+	// configurable threshold (questline process -process-bot-threshold).
+	// Default 0.5; in (0, 1].
 	Threshold float64
 }
 
@@ -281,6 +286,9 @@ type accum struct {
 // default for every quest); flags, if not nil, receives the flagged
 // windows for the clean scope.
 func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
+	if err := ValidThreshold(cfg.Threshold); err != nil {
+		return nil, err
+	}
 	if cfg.Window.Slide > 65*time.Second {
 		cfg.Window.Slide = 0 // rejected by Validate below
 	}
@@ -296,6 +304,15 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 	panes := int(cfg.Window.Size / cfg.Window.Slide)
 	p.heavy = max(1, (min(cfg.Velocity+1, cfg.MetronomeEvents)+panes-1)/panes)
 	return p, nil
+}
+
+// ValidThreshold reports whether t can be a Threshold: a score in (0, 1]
+// (scores are in [0, 1], and rows exist only for scores above zero).
+func ValidThreshold(t float64) error {
+	if !(t > 0 && t <= 1) { // (NaN too)
+		return fmt.Errorf("bots: threshold %v: want a score above 0 and at most 1", t)
+	}
+	return nil
 }
 
 // Add folds e in, given the watermark wm (after e). It returns how many

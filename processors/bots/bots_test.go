@@ -2,6 +2,7 @@ package bots
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -303,5 +304,22 @@ func TestUpdatedWindowZeroRows(t *testing.T) {
 	}
 	if r, ok := rows["quiet@0"]; ok {
 		t.Fatalf("a zero row for an entity that never had a signal: %+v", r)
+	}
+}
+
+// TestThresholdRefused: New refuses a threshold outside (0, 1]; a zero
+// Config's 0 would flag every entity with a signal.
+func TestThresholdRefused(t *testing.T) {
+	for _, th := range []float64{0, -0.1, 1.01, math.NaN()} {
+		cfg := DefaultConfig()
+		cfg.Threshold = th
+		if _, err := New(cfg, catalog.New(), nil); err == nil {
+			t.Errorf("threshold %v accepted", th)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Threshold = 1
+	if _, err := New(cfg, catalog.New(), nil); err != nil {
+		t.Errorf("threshold 1: %v", err)
 	}
 }
