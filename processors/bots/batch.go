@@ -34,7 +34,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 		if cfg.Entity == EntityDevice {
 			id = e.DeviceID
 		}
-		if id == "" {
+		if id == "" || !Counted(e.Type) {
 			continue
 		}
 		if geoMismatch(e) {
@@ -48,10 +48,10 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 				acc[wk{id, s}] = a
 			}
 			a.times = append(a.times, e.EventTime)
-			switch e.Type {
-			case event.DropClaimed, event.ClaimRejected:
+			switch {
+			case claim(e):
 				a.claims++
-			case event.QuestCompleted:
+			case e.Type == event.QuestCompleted:
 				minMs := catalog.DefaultMinDuration.Milliseconds()
 				if cat != nil {
 					minMs = cat.MinDurationMs(e.QuestID)

@@ -9,11 +9,23 @@
 //	velocity          0.6  more than Velocity events in the window
 //	impossible_quest  0.8  a quest_completed with duration_ms below the quest's minimum
 //	metronome         0.7  ≥ MetronomeEvents events whose gaps have a coefficient of variation below MetronomeCV
-//	shared_device     0.4  (devices) more than SharedDeviceUsers users
+//	shared_device     0.25 (devices) more than SharedDeviceUsers users
 //	geo_mismatch      0.3  an event whose declared country differs from the edge's
-//	claim_burst       0.6  ≥ ClaimBurst claims (drop_claimed + claim_rejected)
+//	claim_burst       0.6  ≥ ClaimBurst claims (drop_claimed, and claim_rejected
+//	                       but for sold_out and not_live)
 //	country_hopping   0.6  a geo-mismatched event in the window and another one of
 //	                       the entity up to GeoHop before it declaring another country
+//
+// Only the entity's own events count (Counted): the exchange's answers to
+// an auction (bid, auction_won, billed) and payouts carry the user's id
+// but are not the user's doing, and a feed with many bidders would
+// otherwise make a reader "fast" (velocity). A claim refused because the
+// drop was not live yet or sold out is what a fan tapping at the opening
+// gets; claim_burst counts granted claims and the refusals of a burst
+// (rate_limited, suspected_bot, or a reason it does not know). Two weak
+// signals do not flag together: a family of four sharing a tablet abroad
+// (shared_device and geo_mismatch) scores 0.475 (0.58 before session 14,
+// flagged); with any strong signal a shared device flags.
 //
 // One geo mismatch stays below the default threshold (travellers, VPNs,
 // stale SIM or locale settings all cause it, on every event), and so does a
@@ -66,7 +78,7 @@ const (
 
 var (
 	signalNames   = [numSignals]string{"velocity", "impossible_quest", "metronome", "shared_device", "geo_mismatch", "claim_burst", "country_hopping"}
-	signalWeights = [numSignals]float64{0.6, 0.8, 0.7, 0.4, 0.3, 0.6, 0.6}
+	signalWeights = [numSignals]float64{0.6, 0.8, 0.7, 0.25, 0.3, 0.6, 0.6}
 )
 
 // String returns the signal's name in reasons.
@@ -306,6 +318,29 @@ func New(cfg Config, cat *catalog.Catalog, flags *Flags) (*Processor, error) {
 	return p, nil
 }
 
+// Counted reports whether an event of type t is the entity's own doing,
+// which bot signals read: every type with a user but the exchange's
+// answers to an auction (bid, auction_won, billed) and payouts.
+func Counted(t event.Type) bool {
+	switch t {
+	case event.Bid, event.AuctionWon, event.Billed, event.Payout:
+		return false
+	}
+	return true
+}
+
+// claim reports whether e counts for claim_burst: a granted claim, or one
+// refused for a reason other than the drop's state (sold_out, not_live).
+func claim(e *event.Event) bool {
+	switch e.Type {
+	case event.DropClaimed:
+		return true
+	case event.ClaimRejected:
+		return e.Reason != "sold_out" && e.Reason != "not_live"
+	}
+	return false
+}
+
 // ValidThreshold reports whether t can be a Threshold: a score in (0, 1]
 // (scores are in [0, 1], and rows exist only for scores above zero).
 func ValidThreshold(t float64) error {
@@ -328,7 +363,7 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 	if p.cfg.Entity == EntityDevice {
 		id = e.DeviceID
 	}
-	if id == "" {
+	if id == "" || !Counted(e.Type) {
 		return 0
 	}
 	pn, missed := p.eng.PaneRange(e.EventTime, wm, r)
@@ -354,10 +389,10 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		pn.heavy = appendOnce(pn.heavy, eid)
 	}
 	off := uint32(e.EventTime - pn.start)
-	switch e.Type {
-	case event.DropClaimed, event.ClaimRejected:
+	switch {
+	case claim(e):
 		off |= markClaim
-	case event.QuestCompleted:
+	case e.Type == event.QuestCompleted:
 		if e.Has&event.HasDurationMs != 0 {
 			minMs := catalog.DefaultMinDuration.Milliseconds()
 			switch {

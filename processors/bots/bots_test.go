@@ -85,7 +85,7 @@ func TestHandComputed(t *testing.T) {
 		t.Fatalf("users:\n%v\nwant\n%v", users, want)
 	}
 	devices := run(EntityDevice)
-	if devices["d0"] != "n=4 score=0.40 flagged=false shared_device" {
+	if devices["d0"] != "n=4 score=0.25 flagged=false shared_device" {
 		t.Fatalf("devices: %v", devices)
 	}
 	if devices["dbot"] != "n=25 score=0.88 flagged=true velocity,metronome" {
@@ -321,5 +321,92 @@ func TestThresholdRefused(t *testing.T) {
 	cfg.Threshold = 1
 	if _, err := New(cfg, catalog.New(), nil); err != nil {
 		t.Errorf("threshold 1: %v", err)
+	}
+}
+
+// TestHumansNotFlagged: what people do that once flagged them (helper-39's
+// review, session 14), each beside the bot it must still catch.
+func TestHumansNotFlagged(t *testing.T) {
+	var evs []event.Event
+	add := func(e event.Event) { evs = append(evs, e) }
+	// A reader shown an offer every 5 s, 8 bidders answering each: 12
+	// auctions × (bid_request, 8 bids, auction_won, offer_shown, billed)
+	// is 144 events with the user's id, 24 of them the reader's own.
+	for i := range int64(12) {
+		at := t0 + i*5*sec
+		add(event.Event{Type: event.BidRequest, UserID: "reader", DeviceID: "dr", EventTime: at})
+		for b := range int64(8) {
+			add(event.Event{Type: event.Bid, UserID: "reader", EventTime: at + 10 + b})
+		}
+		add(event.Event{Type: event.AuctionWon, UserID: "reader", EventTime: at + 30})
+		add(event.Event{Type: event.OfferShown, UserID: "reader", DeviceID: "dr", EventTime: at + 40})
+		add(event.Event{Type: event.Billed, UserID: "reader", EventTime: at + 50})
+	}
+	// A fan taps claim four times before the drop is live, then gets it;
+	// a claimer of a sold-out drop likewise; a bot is rate limited.
+	for i := range int64(4) {
+		add(event.Event{Type: event.ClaimRejected, UserID: "fan", DeviceID: "df", Reason: "not_live", EventTime: t0 + i*sec})
+		add(event.Event{Type: event.ClaimRejected, UserID: "late", DeviceID: "dl", Reason: "sold_out", EventTime: t0 + i*sec})
+		add(event.Event{Type: event.ClaimRejected, UserID: "burst", DeviceID: "db", Reason: "rate_limited", EventTime: t0 + i*sec})
+	}
+	add(event.Event{Type: event.DropClaimed, UserID: "fan", DeviceID: "df", EventTime: t0 + 5*sec})
+	add(event.Event{Type: event.DropClaimed, UserID: "late", DeviceID: "dl", EventTime: t0 + 5*sec})
+	add(event.Event{Type: event.DropClaimed, UserID: "burst", DeviceID: "db", EventTime: t0 + 5*sec})
+	// A family of four on one tablet abroad (declared DE, network ES),
+	// and a farm of four accounts on one phone, abroad too, taking turns
+	// every 2 s (metronome).
+	for i, u := range []string{"mum", "dad", "kid1", "kid2"} {
+		add(event.Event{Type: event.QuestStarted, UserID: u, DeviceID: "tablet", Country: "DE", EdgeCountry: "ES", EventTime: t0 + int64(i)*7*sec})
+	}
+	for i := range int64(24) {
+		add(event.Event{Type: event.QuestStarted, UserID: fmt.Sprint("farm", i%4), DeviceID: "phone", Country: "DE", EdgeCountry: "ES", EventTime: t0 + i*2*sec})
+	}
+	slices.SortFunc(evs, func(a, b event.Event) int { return int(a.EventTime - b.EventTime) })
+	run := func(entity string) map[string]string {
+		cfg := DefaultConfig()
+		cfg.Entity = entity
+		p, err := New(cfg, catalog.New(), NewFlags(cfg.Window))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wmk := window.NewWatermark(0)
+		for i := range evs {
+			p.Add(&evs[i], wmk.Observe(evs[i].EventTime))
+		}
+		end := t0 + time.Hour.Milliseconds()
+		p.Advance(end)
+		got := map[string]string{}
+		for _, r := range p.Flush(end) {
+			if r.Start == t0 {
+				got[r.EntityID] = fmt.Sprintf("n=%d score=%.3f flagged=%v %s", r.Events, r.Score, r.Flagged, strings.Join(r.Reasons(), ","))
+			}
+		}
+		if b := Batch(cfg, catalog.New(), evs); len(b) == 0 {
+			t.Fatalf("%s: the batch definition has no rows", entity)
+		}
+		return got
+	}
+	users := run(EntityUser)
+	for id, want := range map[string]string{
+		"reader": "", // 24 own events: no signal, no row
+		"fan":    "",
+		"late":   "",
+		"burst":  "n=5 score=0.600 flagged=true claim_burst",
+		"mum":    "n=1 score=0.300 flagged=false geo_mismatch",
+	} {
+		if users[id] != want {
+			t.Errorf("user %s: %q, want %q", id, users[id], want)
+		}
+	}
+	devices := run(EntityDevice)
+	for id, want := range map[string]string{
+		"tablet": "n=4 score=0.475 flagged=false shared_device,geo_mismatch",
+		"phone":  "n=24 score=0.843 flagged=true metronome,shared_device,geo_mismatch",
+		"db":     "n=5 score=0.600 flagged=true claim_burst",
+		"df":     "",
+	} {
+		if devices[id] != want {
+			t.Errorf("device %s: %q, want %q", id, devices[id], want)
+		}
 	}
 }

@@ -16,6 +16,9 @@ func (p *Partition) deviceRecord(e *event.Event) []byte {
 		Type: e.Type, UserID: e.UserID, DeviceID: e.DeviceID, Country: e.Country,
 		EventTime: e.EventTime, EdgeCountry: e.EdgeCountry,
 	}
+	if e.Type == event.ClaimRejected {
+		d.Reason = e.Reason // claim_burst leaves out sold_out and not_live
+	}
 	if e.Type == event.QuestCompleted && e.Has&event.HasDurationMs != 0 {
 		d.DurationMs, d.MinDurationMs = e.DurationMs, p.cat.MinDurationMs(e.QuestID)
 		d.Has = event.HasDurationMs | event.HasMinDurationMs

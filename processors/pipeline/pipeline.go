@@ -265,7 +265,7 @@ func (p *Partition) add(e *event.Event, rec []byte) {
 	p.late(e, wm, NameYield, 2, p.all.yield.Add(e, wm))
 	p.late(e, wm, NameLift, 3, p.all.lift.Add(e, wm))
 	p.late(e, wm, NameBots, 4, p.bots.Add(e, wm))
-	if p.cfg.ForwardDevices && e.DeviceID != "" {
+	if p.cfg.ForwardDevices && e.DeviceID != "" && bots.Counted(e.Type) {
 		spec := p.cfg.Bots.Window
 		first, last := spec.Starts(e.EventTime)
 		// Windows closed at wm start at or before this one.
