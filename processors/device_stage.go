@@ -113,8 +113,9 @@ func (d *devicePart) apply(offset int64, v []byte, e *event.Event) {
 // deviceStage computes bot signals per device. Sources forward only events
 // on time for some bot window, with the first window open at the source;
 // the stage's watermark never passes a source's, so the device windows an
-// event reaches are exactly those open at its source: the rows do not
-// depend on how the sources' records interleave. Records re-sent after a
+// event reaches are exactly those open at its source (as a geo partner
+// too: bots' geo marks keep their first window): the rows do not depend on
+// how the sources' records interleave (their versions may: docs/processors.md). Records re-sent after a
 // source restore are dropped by source offset. Each partition is
 // snapshotted every SnapshotInterval (device_snapshot.go) with the offset
 // it reflects; on assignment it is restored from its snapshot and read on

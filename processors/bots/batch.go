@@ -2,6 +2,7 @@ package bots
 
 import (
 	"cmp"
+	"math"
 	"slices"
 
 	"github.com/questline/questline/event"
@@ -38,7 +39,7 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 			continue
 		}
 		if geoMismatch(e) {
-			marks[id] = append(marks[id], geoMark{T: e.EventTime, Country: cs.ID(e.Country)})
+			marks[id] = append(marks[id], geoMark{T: e.EventTime, Lo: math.MinInt64, Country: cs.ID(e.Country)})
 		}
 		first, last := spec.Starts(e.EventTime)
 		for s := first; s <= last; s += slide {

@@ -425,7 +425,7 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		pn.notable = appendOnce(pn.notable, eid)
 	}
 	if off&markGeo != 0 {
-		p.addGeo(p.ents.name(eid), e.EventTime, e.Country, wm) // may add panes
+		p.addGeo(p.ents.name(eid), e.EventTime, r.Lo, e.Country, wm) // may add panes
 	}
 	return missed
 }

@@ -410,3 +410,49 @@ func TestHumansNotFlagged(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceGeoPartnerRange: in the device stage an event reaches the
+// windows open at its source only (AddRange's Lo), as a country_hopping
+// partner too. Source A forwards x (NG, Lo t0−40 s); source B, behind,
+// forwards y (VN, 5 s later, Lo t0−50 s). Whether B's watermark passes the
+// window at t0−50 s before x arrives must not change its row: x cannot
+// reach it, so that window has geo_mismatch only, and the window at
+// t0−40 s, which both reach, has country_hopping. Before session 14 the
+// first order gave the window at t0−50 s country_hopping (helper-39).
+func TestDeviceGeoPartnerRange(t *testing.T) {
+	x := event.Event{Type: event.QuestStarted, UserID: "ua", DeviceID: "farm", Country: "NG", EdgeCountry: "FR", EventTime: t0}
+	y := event.Event{Type: event.QuestStarted, UserID: "ub", DeviceID: "farm", Country: "VN", EdgeCountry: "FR", EventTime: t0 + 5*sec}
+	run := func(bFirst bool) map[int64]string {
+		cfg := DefaultConfig()
+		cfg.Entity = EntityDevice
+		p, err := New(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := map[string]int64{"A": t0 + 615*sec, "B": t0 - 60*sec}
+		wm := func() int64 { return min(src["A"], src["B"]) }
+		p.AddRange(&y, wm(), window.Range{Lo: t0 - 50*sec, Hi: math.MaxInt64})
+		if bFirst { // B's watermark closes the window at t0−50 s before x comes
+			src["B"] = t0 + 700*sec
+			p.Advance(wm())
+		}
+		p.AddRange(&x, wm(), window.Range{Lo: t0 - 40*sec, Hi: math.MaxInt64})
+		src["B"] = t0 + time.Hour.Milliseconds()
+		p.Advance(wm())
+		rows := map[int64]string{}
+		for _, r := range p.Flush(wm()) {
+			rows[r.Start] = fmt.Sprintf("n=%d score=%.2f %s", r.Events, r.Score, strings.Join(r.Reasons(), ","))
+		}
+		return rows
+	}
+	a, b := run(false), run(true)
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("rows depend on the interleaving:\n%v\n%v", a, b)
+	}
+	if got, want := a[t0-50*sec], "n=1 score=0.30 geo_mismatch"; got != want {
+		t.Errorf("window t0−50 s: %q, want %q", got, want)
+	}
+	if got, want := a[t0-40*sec], "n=2 score=0.72 geo_mismatch,country_hopping"; got != want {
+		t.Errorf("window t0−40 s: %q, want %q", got, want)
+	}
+}

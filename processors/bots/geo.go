@@ -9,13 +9,16 @@ import (
 	"github.com/questline/questline/processors/window"
 )
 
-// geoMark is a geo-mismatched event: its time and declared country (its
+// geoMark is a geo-mismatched event: its time, the first window it
+// reaches (Lo: the device stage's events reach only the windows open at
+// their source; math.MinInt64 for every window) and declared country (its
 // number in the processor's countries). The processor links an entity's
-// marks into a list by next, in the record's padding: 16 bytes a mark
+// marks into a list by next, in the record's padding: 24 bytes a mark
 // (a map of slices before session 9: a 24-byte slice header in each map
 // entry and the slice's allocation grown by doubling).
 type geoMark struct {
 	T       int64
+	Lo      int64
 	Country uint32
 	next    uint32 // the entity's next mark (processors/internal/pool)
 }
@@ -30,11 +33,12 @@ func geoMismatch(e *event.Event) bool {
 // hopMs returns GeoHop in ms.
 func hopMs(cfg Config) int64 { return cfg.GeoHop.Milliseconds() }
 
-// addGeo records a geo-mismatched event of entity id at t and marks the
-// panes of its later partners (mismatched events up to GeoHop after it
-// declaring another country) changed: their windows may gain
-// country_hopping.
-func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
+// addGeo records a geo-mismatched event of entity id at t, reaching the
+// windows starting at lo or later, and marks the panes of its later
+// partners (mismatched events up to GeoHop after it declaring another
+// country) changed where a window it reaches holds them: those windows may
+// gain country_hopping.
+func (p *Processor) addGeo(id string, t, lo int64, country string, wm int64) {
 	p.geoMin = min(p.geoMin, t)
 	head := p.geo[id]
 	if head == 0 {
@@ -49,7 +53,7 @@ func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 	for *link != 0 && p.geoMarks.At(*link).T < t {
 		link = &p.geoMarks.At(*link).next
 	}
-	*p.geoMarks.At(n) = geoMark{T: t, Country: c, next: *link}
+	*p.geoMarks.At(n) = geoMark{T: t, Lo: lo, Country: c, next: *link}
 	*link = n
 	p.geo[id] = head
 	p.touched = p.touched[:0]
@@ -58,8 +62,9 @@ func (p *Processor) addGeo(id string, t int64, country string, wm int64) {
 		if m.T > t+p.hopMs {
 			break
 		}
+		// The newest window holding the partner's pane starts with it.
 		pane := window.Floor(m.T, p.cfg.Window.Slide.Milliseconds())
-		if m.Country != c && !slices.Contains(p.touched, pane) {
+		if m.Country != c && pane >= lo && !slices.Contains(p.touched, pane) {
 			p.touched = append(p.touched, pane)
 			p.eng.Pane(m.T, wm)
 		}
@@ -78,16 +83,20 @@ func (p *Processor) geoList(id string) []geoMark {
 
 // hopping reports whether a mismatched event of marks in [start, end) has
 // an earlier one (at most hop ms before it, or at the same time) declaring
-// another country.
+// another country; of the marks that reach the window (Lo ≤ start), so
+// that in the device stage a partner counts for the windows open at its
+// source only, whenever it arrives (before session 14 it counted for any
+// window still open at the stage, which the sources' interleaving
+// decided: helper-39).
 func hopping(marks []geoMark, start, end, hop int64) bool {
 	lo, _ := slices.BinarySearchFunc(marks, start-hop, func(m geoMark, t int64) int { return cmpInt(m.T, t) })
 	for i := lo; i < len(marks) && marks[i].T < end; i++ {
 		y := marks[i]
-		if y.T < start {
+		if y.T < start || y.Lo > start {
 			continue
 		}
 		for j := lo; j < len(marks) && marks[j].T <= y.T; j++ {
-			if x := marks[j]; x.T >= y.T-hop && x.Country != y.Country {
+			if x := marks[j]; x.T >= y.T-hop && x.Lo <= start && x.Country != y.Country {
 				return true
 			}
 		}

@@ -15,9 +15,12 @@ type State struct {
 	Geo    map[string][]GeoMark // entity → geo-mismatched events, by time
 }
 
-// GeoMark is a geo-mismatched event of an entity.
+// GeoMark is a geo-mismatched event of an entity: its time, the first
+// window it reaches (since session 14; 0 in older snapshots, which reads
+// as every window, as then) and declared country.
 type GeoMark struct {
 	T       int64
+	Lo      int64
 	Country string
 }
 
@@ -115,7 +118,7 @@ func (f *Frozen) State() *State {
 			var out []GeoMark
 			for i := first; i != 0; i = f.geoMarks.At(i).next {
 				m := f.geoMarks.At(i)
-				out = append(out, GeoMark{m.T, f.countries[m.Country]})
+				out = append(out, GeoMark{m.T, m.Lo, f.countries[m.Country]})
 			}
 			s.Geo[id] = out
 		}
@@ -171,7 +174,7 @@ func (p *Processor) Restore(s *State) {
 		var head, last uint32
 		for _, m := range marks { // by time, as Snapshot lists them
 			n := p.geoMarks.Alloc()
-			*p.geoMarks.At(n) = geoMark{T: m.T, Country: p.countries.ID(m.Country)}
+			*p.geoMarks.At(n) = geoMark{T: m.T, Lo: m.Lo, Country: p.countries.ID(m.Country)}
 			if last == 0 {
 				head = n
 			} else {
