@@ -18,9 +18,9 @@ const (
 	// TopicPartials carries partial window rows, keyed by table, row
 	// identity and source partition.
 	TopicPartials = "questline.window.partials"
-	// TopicCatalog carries catalog and drop lifecycle events (the API
-	// writes them there and to questline.events); every process reads all
-	// of it.
+	// TopicCatalog carries catalog and drop lifecycle events, forwarded
+	// there by the source stage from questline.events (compacted, keyed by
+	// event id); every process reads all of it at start.
 	TopicCatalog = "questline.catalog"
 )
 

@@ -31,7 +31,7 @@ var commands = map[string]command{
 	"sink":       {"raw events and dead letters: Kafka -> ClickHouse", runSink},
 	"loadgen":    {"synthetic traffic with ground truth", runLoadgen},
 	"migrate":    {"create or upgrade the ClickHouse schema", runMigrate},
-	"dashboards": {"generate the Grafana dashboards and provisioning", runDashboards},
+	"dashboards": {"write the Grafana dashboards' JSON (provisioning files are in dashboards/provisioning)", runDashboards},
 	"decode":     {"print Kafka records (kcat -f '%R%s') as JSON lines", runDecode},
 }
 
