@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestLimiterBuckets(t *testing.T) {
@@ -76,4 +78,33 @@ func TestLimiterValidates(t *testing.T) {
 			t.Error("want an error")
 		}
 	}
+}
+
+// TestTableKeepsNoCallerBytes: a bucket's key is a copy, so an id that is
+// a view of a request body (a device_id decoded from it) does not keep the
+// body alive while the bucket lives (helper-37: each device's bucket kept
+// its whole last request, up to 8 MiB).
+func TestTableKeepsNoCallerBytes(t *testing.T) {
+	tb := newTable(1, 10, 10, 1000)
+	collected := make(chan struct{})
+	func() {
+		body := make([]byte, 1<<20)
+		copy(body[100:], "device-1")
+		runtime.SetFinalizer(&body[0], func(*byte) { close(collected) })
+		id := unsafe.String(&body[100], len("device-1")) // as the parser's views are
+		tb.take(id, 1, time.Now())
+		tb.take(id, 1, time.Now()) // found: no second key
+	}()
+	for range 10 {
+		runtime.GC()
+		select {
+		case <-collected:
+			if tb.take("device-1", 1, time.Now()) != 0 {
+				t.Fatal("the bucket is gone")
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("the body is still reachable after the request: the table keeps it")
 }
