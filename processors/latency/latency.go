@@ -145,10 +145,12 @@ type Processor struct {
 	users   users
 	// prune is at most the earliest watermark at which Flush has a
 	// completion or released conversion to forget: it looks from then on.
-	prune  int64
-	queue  minheap.Heap[queued]
-	seq    uint64
-	missed int // late windows of released conversions, reported by Add
+	prune int64
+	queue minheap.Heap[queued]
+	// forgotten counts list entries forgotten past MaxUserList.
+	forgotten uint64
+	seq       uint64
+	missed    int // late windows of released conversions, reported by Add
 
 	rows  []Row
 	convs []Conversion
@@ -189,7 +191,9 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	case event.QuestCompleted:
 		u := p.user(e.UserID)
 		c := userComp{T: e.EventTime, quest: p.names.ID(e.QuestID)}
-		p.users.insertComp(u, c, p.after)
+		if p.users.insertComp(u, c, p.after) {
+			p.forgotten++
+		}
 		p.prune = lower(p.prune, p.compGone(c))
 		p.reattribute(u, c, e.UserID)
 	case event.Conversion:
@@ -329,7 +333,10 @@ func (p *Processor) release(wm int64) {
 			if u == nil {
 				u = p.user(pd.user)
 			}
-			p.users.appendRel(u, rc)
+			if old, forgot := p.users.appendRel(u, rc); forgot {
+				p.convIDs.Free(old.ids)
+				p.forgotten++
+			}
 			p.prune = lower(p.prune, p.releasedGone(t))
 		} else {
 			p.convIDs.Free(rc.ids)
@@ -419,6 +426,10 @@ func (p *Processor) releasedGone(t int64) int64 {
 
 // Users returns the number of users with attribution state.
 func (p *Processor) Users() int { return p.users.len() }
+
+// Forgotten returns how many completions and released conversions were
+// forgotten because a user's list was full (MaxUserList).
+func (p *Processor) Forgotten() uint64 { return p.forgotten }
 
 // Panes returns the number of live panes.
 func (p *Processor) Panes() int { return p.eng.Len() }

@@ -156,7 +156,9 @@ func (p *Processor) Restore(s *State) {
 				creator: p.names.ID(c.CreatorID), currency: p.names.ID(c.Currency), attributed: rs.Attributed, applied: rs.Applied,
 			}
 			p.setIDs(&rc, "", c.EventID, c.OrderID)
-			p.users.appendRel(u, rc)
+			if old, forgot := p.users.appendRel(u, rc); forgot { // (a snapshot of before MaxUserList)
+				p.convIDs.Free(old.ids)
+			}
 		}
 	}
 	p.prune = math.MinInt64 // the next Flush finds the earliest

@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"testing"
 	"unsafe"
+
+	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/window"
 )
 
 // TestUsersAgainstMap: adding, finding and removing users (and the
@@ -129,5 +132,51 @@ func TestListsAgainstSlices(t *testing.T) {
 func TestRecordSizes(t *testing.T) {
 	if u, c, r, q := unsafe.Sizeof(user{}), unsafe.Sizeof(userComp{}), unsafe.Sizeof(released{}), unsafe.Sizeof(queued{}); u != 16 || c != 16 || r != 80 || q != 88 {
 		t.Fatalf("user %d, completion %d, released %d, queued %d bytes; want 16, 16, 80, 88", u, c, r, q)
+	}
+}
+
+// TestUserListsBounded: one user sending thousands of completions and
+// conversions (a bot, or an attack through a client key) keeps at most
+// MaxUserList of each, so an append walks at most that many nodes (the
+// lists were unbounded and every append walked them all: quadratic,
+// helper-37); the oldest are forgotten and counted. A user within the
+// bound loses nothing (the property tests compare such streams with the
+// batch definition).
+func TestUserListsBounded(t *testing.T) {
+	const t0, n = int64(1767225600000), 3 * MaxUserList
+	cfg := DefaultConfig()
+	cfg.Conversions = true
+	p, err := New(cfg, window.ScopeAll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wmk := window.NewWatermark(0)
+	for i := range int64(n) {
+		c := event.Event{ID: fmt.Sprint("qc", i), Type: event.QuestCompleted, UserID: "u", QuestID: "q", EventTime: t0 + i*10}
+		p.Add(&c, wmk.Observe(c.EventTime))
+		v := event.Event{ID: fmt.Sprint("cv", i), Type: event.Conversion, UserID: "u", OrderID: fmt.Sprint("o", i), AmountMicros: 1, Currency: "USD", EventTime: t0 + i*10 + 5}
+		p.Add(&v, wmk.Observe(v.EventTime))
+	}
+	p.Advance(t0 + n*10 + 1000) // releases the queued conversions
+	u := p.users.find("u")
+	comps, rels := 0, 0
+	for i := u.comps; i != 0; i = p.users.comp(i).next {
+		comps++
+	}
+	for i := u.rels; i != 0; i = p.users.rel(i).next {
+		rels++
+	}
+	if comps != MaxUserList || rels != MaxUserList {
+		t.Fatalf("the user holds %d completions and %d released conversions, want %d each", comps, rels, MaxUserList)
+	}
+	if got, want := p.Forgotten(), uint64(2*(n-MaxUserList)); got != want {
+		t.Fatalf("forgotten %d, want %d", got, want)
+	}
+	// The latest completions are the ones kept: the last conversion is
+	// attributed to the completion 5 ms before it.
+	_, convs := p.Flush(t0 + n*10 + 1000)
+	last := convs[len(convs)-1]
+	if last.LatencyMs != 5 || last.OrderID != fmt.Sprint("o", n-1) {
+		t.Fatalf("last conversion %+v", last)
 	}
 }
