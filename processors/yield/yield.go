@@ -133,9 +133,16 @@ type Processor struct {
 	bufs     [2]contribution
 	bidBuf   [inlineBids]bid // scratch for an auction's inline bids
 	// The keys numbered densely: nums[placement][bidder] is 1 + the
-	// number of the key (0: none yet), keys[n] the key numbered n.
+	// number of the key (0: none yet) for the first denseNames names,
+	// far for the rest (a dense table of every name pair grew with the
+	// square of the names a client sends: helper-37); keys[n] is the key
+	// numbered n.
 	nums [][]int32
+	far  map[key]int32
 	keys []key
+	// compactAt: when names holds this many, Flush renumbers names and
+	// keys from the live state (compact).
+	compactAt int
 
 	rows  []Row
 	irows []IntegrityRow
@@ -152,7 +159,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, scope: scope, filter: filter,
 		evict: cfg.Window.Size.Milliseconds() + cfg.Window.Lateness.Milliseconds() + cfg.Grace.Milliseconds(),
-		names: intern.New(), expire: math.MaxInt64,
+		names: intern.New(), expire: math.MaxInt64, compactAt: minCompact,
 	}
 	eng, err := window.NewEngine(cfg.Window, func(int64) *pane { return &pane{} }, p.emit)
 	if err != nil {
@@ -259,8 +266,25 @@ func (p *Processor) applyInteg(pn *pane, c *contribution, sign int64) {
 	}
 }
 
+// denseNames is how many names (placements and bidders) nums numbers
+// densely: 256 × 256 int32 at most, 256 KiB; a deployment's placements
+// and bidders are fewer.
+const denseNames = 256
+
 // keyNum returns the number of k, numbering it if new.
 func (p *Processor) keyNum(k key) int32 {
+	if k.placement >= denseNames || k.bidder >= denseNames {
+		n, ok := p.far[k]
+		if !ok {
+			if p.far == nil {
+				p.far = map[key]int32{}
+			}
+			p.keys = append(p.keys, k)
+			n = int32(len(p.keys)) - 1
+			p.far[k] = n
+		}
+		return n
+	}
 	if int(k.placement) >= len(p.nums) {
 		p.nums = append(p.nums, make([][]int32, int(k.placement)+1-len(p.nums))...)
 	}
@@ -393,10 +417,34 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 		})
 		p.auctions.compact()
 	}
+	if len(p.names.Names()) >= p.compactAt {
+		p.compact()
+	}
 	rows, irows := p.rows, p.irows
 	p.rows, p.irows = p.rows[:0], p.irows[:0]
 	return rows, irows
 }
+
+// compact renumbers names and keys from the live state, forgetting those
+// of panes and auctions gone: placement and bidder ids are client input,
+// and every distinct one was kept for ever (names, keys, and arrays by
+// number in every pane and emission: helper-37). It is the state's own
+// snapshot restored (names by their strings, as from a file; rows sort by
+// name, so the numbering changes nothing in them), done once the names
+// have doubled since the last one, at least minCompact apart: amortized
+// O(1) per name.
+func (p *Processor) compact() {
+	if len(p.names.Names()) > minCompact {
+		s := p.Snapshot()
+		p.names, p.nums, p.far, p.keys = intern.New(), nil, nil, nil
+		p.ysum, p.isum, p.order, p.sums = nil, nil, p.order[:0], p.sums[:0]
+		p.Restore(s)
+	}
+	p.compactAt = max(minCompact, 2*len(p.names.Names()))
+}
+
+// minCompact is the fewest names that make compact renumber.
+const minCompact = 1024
 
 // expiry returns the watermark from which auction a is evicted.
 func (p *Processor) expiry(a *auction) int64 {

@@ -531,3 +531,78 @@ func TestRetractedOrphanZeroRows(t *testing.T) {
 		t.Fatal("no row was written for the offer's windows before the bid_request came: the scenario did not happen")
 	}
 }
+
+// TestNamesForgotten: placement and bidder ids are client input; a stream
+// where most auctions bring a placement and a bidder never seen again
+// (helper-37: kept for ever, the key index growing with their square)
+// gets its names renumbered from the live state once they pile up
+// (compact), and its rows stay those of the batch definition.
+func TestNamesForgotten(t *testing.T) {
+	cfg := DefaultConfig()
+	sc := streamgen.Config{Seed: 3, Events: 30_000, Disorder: 60 * sec, Gap: 1500, Users: 30}
+	events := streamgen.Generate(sc)
+	distinct := map[string]bool{}
+	for i := range events {
+		e := &events[i]
+		if e.AuctionID != "" && e.AuctionID[len(e.AuctionID)-1]%5 != 0 { // 4 auctions in 5
+			if e.Placement != "" {
+				e.Placement += "-" + e.AuctionID
+			}
+			if e.BidderID != "" {
+				e.BidderID += "-" + e.AuctionID
+			}
+		}
+		distinct[e.Placement], distinct[e.BidderID] = true, true
+	}
+	wantRows, wantInteg := Batch(cfg, window.ScopeAll, events, nil)
+	p, err := New(cfg, window.ScopeAll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wmk := window.NewWatermark(time.Duration(sc.Disorder) * time.Millisecond)
+	latest, ilatest := map[[3]any]Row{}, map[[3]any]IntegrityRow{}
+	keep := func(rows []Row, irows []IntegrityRow) {
+		for _, r := range rows {
+			latest[[3]any{r.Start, r.Placement, r.BidderID}] = r
+		}
+		for _, r := range irows {
+			ilatest[[3]any{r.Start, r.Placement, r.Kind}] = r
+		}
+	}
+	most, shrunk := 0, 0
+	for i := range events {
+		wm := wmk.Observe(events[i].EventTime)
+		p.Add(&events[i], wm)
+		if i%7 == 0 {
+			before := len(p.names.Names())
+			keep(p.Flush(wm))
+			most = max(most, before)
+			if len(p.names.Names()) < before {
+				shrunk++
+			}
+		}
+	}
+	end := wmk.Max() + 1e9
+	p.Advance(end)
+	keep(p.Flush(end))
+	if shrunk == 0 || most >= len(distinct)/2 {
+		t.Fatalf("%d distinct names: at most %d held at once, renumbered %d times", len(distinct), most, shrunk)
+	}
+	if len(latest) != len(wantRows) || len(ilatest) != len(wantInteg) {
+		t.Fatalf("%d rows and %d integrity rows, want %d and %d", len(latest), len(ilatest), len(wantRows), len(wantInteg))
+	}
+	for _, w := range wantRows {
+		g := latest[[3]any{w.Start, w.Placement, w.BidderID}]
+		if g.Counts != w.Counts || !g.Hist.Equal(&w.Hist) {
+			t.Fatalf("row %v %s %s:\n%+v\nwant\n%+v", w.Start, w.Placement, w.BidderID, g, w)
+		}
+	}
+	for _, w := range wantInteg {
+		g := ilatest[[3]any{w.Start, w.Placement, w.Kind}]
+		g.Version = 0
+		if g != w {
+			t.Fatalf("integrity row:\n%+v\nwant\n%+v", g, w)
+		}
+	}
+	t.Logf("%d distinct names: at most %d held at once, renumbered %d times", len(distinct), most, shrunk)
+}
