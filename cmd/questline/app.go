@@ -119,7 +119,8 @@ func (a *app) serveAdmin() error {
 		return fmt.Errorf("metrics listener: %w", err)
 	}
 	a.adminAddr = ln.Addr()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 90 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10} // write: pprof's 30 s CPU profile fits
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("admin server", "err", err)

@@ -159,23 +159,39 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	mux := http.NewServeMux()
 	h.RegisterAlone(mux)
-	return serveHTTP(ctx, a, mux)
+	return serveHTTP(ctx, a, mux, publicTimeouts)
 }
+
+// serverTimeouts bound a connection's request: its headers, the whole
+// request (headers and body: a route whose handler sets no deadline of
+// its own, a 404, a 405, a GET, is bounded by it, as is net/http's
+// discarding of a body the handler did not read), the answer, and an idle
+// keep-alive connection.
+type serverTimeouts struct {
+	header, read, write, idle time.Duration
+}
+
+// publicTimeouts are -http-addr's. The handlers set their own deadlines
+// within them (ingest.ReadTimeout 10 s and WriteTimeout 30 s, the API's
+// RequestTimeout 10 s). Until session 14 the server set no read or write
+// timeout: a request on a route without deadlines, with a body that never
+// ended, held its connection for ever (helper-37).
+var publicTimeouts = serverTimeouts{header: 5 * time.Second, read: 15 * time.Second, write: 45 * time.Second, idle: 2 * time.Minute}
 
 // serveHTTP serves h on -http-addr until ctx ends (SIGINT, SIGTERM), then
 // stops accepting and lets requests in flight finish (they wait for Kafka's
-// acks) for up to 20 s. Read and write deadlines are set per request by the
-// handlers (ingest.ReadTimeout, ingest.WriteTimeout); the server bounds
-// headers and idle connections.
-func serveHTTP(ctx context.Context, a *app, h http.Handler) error {
+// acks) for up to 20 s.
+func serveHTTP(ctx context.Context, a *app, h http.Handler, to serverTimeouts) error {
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: to.header,
+		ReadTimeout:       to.read,
+		WriteTimeout:      to.write,
+		IdleTimeout:       to.idle,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          redactedErrorLog(a.log),
 	}

@@ -102,7 +102,7 @@ func httpAndClaims(a *app, h http.Handler, claims func(context.Context) error) (
 	done := make(chan struct{})
 	serve = func(ctx context.Context) error {
 		defer close(done)
-		return serveHTTP(ctx, a, h)
+		return serveHTTP(ctx, a, h, publicTimeouts)
 	}
 	return serve, stopsAfter(done, claims)
 }
