@@ -6,7 +6,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,8 +14,10 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/event"
@@ -51,6 +52,7 @@ type Handler struct {
 	m        *metrics
 	log      *slog.Logger
 	inFlight chan struct{}
+	buffered atomic.Int64 // bytes of capacity the requests in flight hold (MaxBufferBytes)
 	recent   *recentIDs
 	states   sync.Pool        // *reqState
 	copies   *kafka.CopyMaker // of catalog events, in questline.events
@@ -76,6 +78,13 @@ func New(cl *kgo.Client, opts ...Option) (*Handler, error) {
 		inFlight: make(chan struct{}, cfg.maxInFlight),
 		recent:   newRecentIDs(cfg.recentIDs),
 		copies:   kafka.NewCopyMaker(cl, kafka.TopicEvents),
+	}
+	h.m.buffered = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "questline_ingest_buffered_bytes",
+		Help: "Bytes of buffer the request bodies in flight hold (as sent and gzip-decoded), at most MaxBufferBytes.",
+	}, func() float64 { return float64(h.buffered.Load()) })
+	if cfg.reg != nil {
+		cfg.reg.MustRegister(h.m.buffered)
 	}
 	if h.limiter == nil {
 		if h.limiter, err = NewLimiter(); err != nil {
@@ -112,9 +121,33 @@ func (h *Handler) RegisterAlone(mux *http.ServeMux) {
 // Limiter returns the rate limiter, for the quest/drop API to share.
 func (h *Handler) Limiter() *Limiter { return h.limiter }
 
+// deadRaw returns the part of b a dead letter keeps (its Raw is cut at
+// event.MaxDeadLetterRaw, and one byte more marks the cut): a copy of that
+// much only, not of a whole 8 MiB body (helper-37).
+func deadRaw(b []byte) string { return string(b[:min(len(b), event.MaxDeadLetterRaw+1)]) }
+
+// hold adds n bytes to st's share of the buffered bytes, unless that
+// would take them past MaxBufferBytes.
+func (h *Handler) hold(st *reqState, n int64) bool {
+	if h.buffered.Add(n) > h.cfg.maxBufferBytes {
+		h.buffered.Add(-n)
+		return false
+	}
+	st.held += n
+	return true
+}
+
+// release gives back st's share of the buffered bytes (its buffers are
+// pooled or dropped: either way no longer the request's).
+func (h *Handler) release(st *reqState) {
+	h.buffered.Add(-st.held)
+	st.held = 0
+}
+
 // reqState is the per-request scratch memory, pooled.
 type reqState struct {
-	raw, dec bytes.Buffer
+	raw, dec []byte // the body as sent and gzip-decoded (readBody)
+	held     int64  // of Handler.buffered: this request's share
 	batch    event.Batch
 	ids      map[string]struct{}
 	recs     []kgo.Record
@@ -141,11 +174,11 @@ func (h *Handler) getState() *reqState {
 }
 
 func (h *Handler) putState(st *reqState) {
-	if st.raw.Cap() > maxPooledBody || st.dec.Cap() > maxPooledBody {
+	h.release(st)
+	if cap(st.raw) > maxPooledBody || cap(st.dec) > maxPooledBody {
 		return
 	}
-	st.raw.Reset()
-	st.dec.Reset()
+	st.raw, st.dec = st.raw[:0], st.dec[:0]
 	clear(st.ids)
 	clear(st.recs)
 	st.recs = st.recs[:0]
@@ -211,20 +244,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	st := h.getState()
-	body, sent, err := readBody(r.Body, gz, h.cfg.maxBodyBytes, h.cfg.maxDecodedBytes, &st.raw, &st.dec)
+	if !h.hold(st, int64(cap(st.raw)+cap(st.dec))) { // a pooled state's buffers
+		h.fail(w, http.StatusServiceUnavailable, errBusy.Error(), h.cfg.retryAfter)
+		h.putState(st)
+		return
+	}
+	body, sent, err := readBody(r.Body, gz, h.cfg.maxBodyBytes, h.cfg.maxDecodedBytes, &st.raw, &st.dec,
+		func(n int) bool { return h.hold(st, int64(n)) })
 	if err != nil {
 		defer h.putState(st)
 		switch {
+		case errors.Is(err, errBusy):
+			h.fail(w, http.StatusServiceUnavailable, err.Error(), h.cfg.retryAfter)
 		case errors.Is(err, errTooLarge):
-			dl.Kind, dl.Raw = KindTooLarge, string(sent)
+			dl.Kind, dl.Raw = KindTooLarge, deadRaw(sent)
 			dl.Reason = "body: larger than the limit of " + strconv.FormatInt(h.cfg.maxBodyBytes, 10) + " bytes as sent"
 			if int64(len(sent)) <= h.cfg.maxBodyBytes { // a gzip body over the decoded limit
-				dl.Raw = st.dec.String()
+				dl.Raw = deadRaw(st.dec)
 				dl.Reason = "body: larger than the limit of " + strconv.FormatInt(h.cfg.maxDecodedBytes, 10) + " bytes after gzip decoding"
 			}
 			h.failDead(w, http.StatusRequestEntityTooLarge, dl)
 		case errors.Is(err, errBadGzip):
-			dl.Kind, dl.Raw, dl.Reason = KindMalformedBody, string(sent), err.Error()
+			dl.Kind, dl.Raw, dl.Reason = KindMalformedBody, deadRaw(sent), err.Error()
 			h.failDead(w, http.StatusBadRequest, dl)
 		case errors.Is(err, errReadBodyTimeout):
 			h.fail(w, http.StatusRequestTimeout, err.Error(), 0)
@@ -237,7 +278,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.m.bodyBytes.WithLabelValues("decoded").Observe(float64(len(body)))
 
 	if err := event.ParseBatch(body, &st.batch, h.cfg.maxEvents); err != nil {
-		dl.Raw, dl.Reason = string(body), err.Error()
+		dl.Raw, dl.Reason = deadRaw(body), err.Error()
 		if errors.Is(err, event.ErrTooManyEvents) {
 			dl.Kind = KindTooLarge
 			dl.Reason += " (limit " + strconv.Itoa(h.cfg.maxEvents) + ")"
@@ -267,6 +308,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusServiceUnavailable, "the event log is unavailable; retry the whole batch later", h.cfg.retryAfter)
 		if done {
 			h.putState(st)
+		} else {
+			h.release(st) // its records may still be in the client: not pooled, but not held
 		}
 		return
 	}

@@ -229,6 +229,9 @@ func (e *env) counter(name string, labels ...string) float64 {
 					continue metric
 				}
 			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
 			return m.GetCounter().GetValue()
 		}
 	}

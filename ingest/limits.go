@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,6 +19,7 @@ var (
 	errBadEncoding     = errors.New("unsupported Content-Encoding (want gzip or none)")
 	errBadContentType  = errors.New("unsupported Content-Type (want application/json)")
 	errReadBodyTimeout = errors.New("body: read timed out")
+	errBusy            = errors.New("ingest holds as many request bytes as it may (MaxBufferBytes); retry later")
 )
 
 // checkHeaders refuses, before reading anything, a body ingest cannot
@@ -49,15 +51,18 @@ var gzipReaders sync.Pool // *gzip.Reader, reused: each holds ~40 KB of tables
 // readBody reads r's body into raw (at most maxBody bytes as sent) and,
 // for gzip, decodes it into dec (at most maxDecoded bytes). It returns the
 // JSON bytes and the bytes as sent. Decoding stops one byte past the
-// limit, so a gzip bomb is refused without inflating it.
-func readBody(body io.Reader, gz bool, maxBody, maxDecoded int64, raw, dec *bytes.Buffer) (json, sent []byte, err error) {
-	if _, err := raw.ReadFrom(io.LimitReader(body, maxBody+1)); err != nil {
+// limit, so a gzip bomb is refused without inflating it, and neither
+// buffer grows past its limit + 1 (bytes.Buffer doubled them: a 16 MiB
+// buffer for the 8 MiB limit, helper-37).
+func readBody(body io.Reader, gz bool, maxBody, maxDecoded int64, raw, dec *[]byte, grow func(n int) bool) (json, sent []byte, err error) {
+	*raw, err = readAtMost((*raw)[:0], body, int(maxBody), grow)
+	sent = *raw
+	if err != nil {
 		if isTimeout(err) {
-			return nil, raw.Bytes(), errReadBodyTimeout
+			return nil, sent, errReadBodyTimeout
 		}
-		return nil, raw.Bytes(), err
+		return nil, sent, err // errBusy too
 	}
-	sent = raw.Bytes()
 	if int64(len(sent)) > maxBody {
 		return nil, sent, errTooLarge
 	}
@@ -72,13 +77,41 @@ func readBody(body io.Reader, gz bool, maxBody, maxDecoded int64, raw, dec *byte
 	if err := zr.Reset(bytes.NewReader(sent)); err != nil {
 		return nil, sent, errBadGzip
 	}
-	if _, err := dec.ReadFrom(io.LimitReader(zr, maxDecoded+1)); err != nil {
+	*dec, err = readAtMost((*dec)[:0], zr, int(maxDecoded), grow)
+	if errors.Is(err, errBusy) {
+		return nil, sent, err
+	}
+	if err != nil {
 		return nil, sent, errBadGzip
 	}
-	if int64(dec.Len()) > maxDecoded {
+	if int64(len(*dec)) > maxDecoded {
 		return nil, sent, errTooLarge
 	}
-	return dec.Bytes(), sent, nil
+	return *dec, sent, nil
+}
+
+// readAtMost appends r's bytes to dst until EOF or limit+1 bytes, growing
+// dst by doubling but never past limit+1 (and 4 KiB at first); grow must
+// allow each growth (of n bytes of capacity), else errBusy.
+func readAtMost(dst []byte, r io.Reader, limit int, grow func(n int) bool) ([]byte, error) {
+	for len(dst) <= limit {
+		if len(dst) == cap(dst) {
+			old := cap(dst)
+			dst = slices.Grow(dst, min(max(cap(dst), 4096), limit+1-len(dst)))
+			if !grow(cap(dst) - old) {
+				return dst, errBusy
+			}
+		}
+		n, err := r.Read(dst[len(dst):min(cap(dst), limit+1)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
 }
 
 func isTimeout(err error) bool {

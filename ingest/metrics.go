@@ -19,6 +19,7 @@ type metrics struct {
 	bodyBytes    *prometheus.HistogramVec // body size, by form (sent, decoded)
 	produce      prometheus.Histogram     // time to Kafka's ack of a batch
 	inFlight     prometheus.Gauge
+	buffered     prometheus.GaugeFunc // set by New: the Handler's buffered bytes
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

@@ -27,6 +27,7 @@ type config struct {
 	writeTimeout    time.Duration
 	produceTimeout  time.Duration
 	maxInFlight     int
+	maxBufferBytes  int64
 	retryAfter      time.Duration
 	recentIDs       int
 	reg             prometheus.Registerer
@@ -92,6 +93,15 @@ func ProduceTimeout(d time.Duration) Option { return func(c *config) { c.produce
 // Default 1024.
 func MaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
 
+// MaxBufferBytes bounds the memory the requests in flight hold for their
+// bodies (as sent and gzip-decoded): a request whose body would take it
+// past the bound gets 503 with Retry-After (backpressure), like one past
+// MaxInFlight. Without it, 1024 requests of small gzip bombs (16 KiB each,
+// 8 MiB decoded) held about 3 GiB (helper-37). Default 512 MiB; at least
+// MaxBodyBytes + MaxDecodedBytes, so that one request of each limit
+// always fits.
+func MaxBufferBytes(n int64) Option { return func(c *config) { c.maxBufferBytes = n } }
+
 // RetryAfter is the Retry-After of a 503. Default 1s.
 func RetryAfter(d time.Duration) Option { return func(c *config) { c.retryAfter = d } }
 
@@ -122,6 +132,7 @@ func newConfig(opts []Option) (config, error) {
 		writeTimeout:    30 * time.Second,
 		produceTimeout:  10 * time.Second,
 		maxInFlight:     1024,
+		maxBufferBytes:  512 << 20,
 		retryAfter:      time.Second,
 		recentIDs:       1 << 18,
 		now:             time.Now,
@@ -148,6 +159,9 @@ func (c *config) validate() error {
 	}
 	if c.readTimeout <= 0 || c.produceTimeout <= 0 || c.writeTimeout <= c.readTimeout+c.produceTimeout {
 		errs = append(errs, fmt.Errorf("timeouts: want WriteTimeout (%v) > ReadTimeout (%v) + ProduceTimeout (%v)", c.writeTimeout, c.readTimeout, c.produceTimeout))
+	}
+	if c.maxBufferBytes < c.maxBodyBytes+c.maxDecodedBytes {
+		errs = append(errs, fmt.Errorf("MaxBufferBytes %d: want at least MaxBodyBytes + MaxDecodedBytes (%d)", c.maxBufferBytes, c.maxBodyBytes+c.maxDecodedBytes))
 	}
 	if c.maxInFlight <= 0 || c.retryAfter <= 0 || c.recentIDs < 0 {
 		errs = append(errs, errors.New("MaxInFlight and RetryAfter must be positive, RecentIDs not negative"))

@@ -25,6 +25,7 @@ type ingestFlags struct {
 	edgeFlags
 	countryHeader string
 	maxBodyBytes  int64
+	maxBuffered   int64
 	maxEvents     int
 	maxAge        time.Duration
 }
@@ -33,6 +34,7 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	f.edgeFlags.register(fs)
 	fs.StringVar(&f.countryHeader, "edge-country-header", "X-Edge-Country", "header in which a trusted edge proxy sends the client's country (e.g. CF-IPCountry)")
 	fs.Int64Var(&f.maxBodyBytes, "ingest-max-body-bytes", 1<<20, "largest POST /v1/events body as sent (decoded: 8x, at least 8 MiB)")
+	fs.Int64Var(&f.maxBuffered, "ingest-max-buffer-bytes", 512<<20, "most bytes the request bodies in flight may hold, as sent and decoded (past it: 503, Retry-After); at least one body of each limit")
 	fs.IntVar(&f.maxEvents, "ingest-max-events", 1000, "most events in one batch")
 	fs.DurationVar(&f.maxAge, "ingest-max-age", 72*time.Hour, "oldest event_time accepted, relative to receipt")
 }
@@ -114,13 +116,15 @@ func newIngest(a *app, cl *kgo.Client, f *ingestFlags) (*ingest.Handler, error) 
 	if err != nil {
 		return nil, err
 	}
+	decoded := max(8*f.maxBodyBytes, 8<<20)
 	h, err := ingest.New(cl,
 		ingest.Keys(keys),
 		ingest.RateLimits(lim),
 		ingest.TrustedProxies(proxies...),
 		ingest.EdgeCountryHeader(f.countryHeader),
 		ingest.MaxBodyBytes(f.maxBodyBytes),
-		ingest.MaxDecodedBytes(max(8*f.maxBodyBytes, 8<<20)),
+		ingest.MaxDecodedBytes(decoded),
+		ingest.MaxBufferBytes(max(f.maxBuffered, f.maxBodyBytes+decoded)),
 		ingest.MaxEvents(f.maxEvents),
 		ingest.MaxAge(f.maxAge),
 		ingest.Registerer(a.reg),
