@@ -1,8 +1,10 @@
 package processors
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +53,7 @@ import (
 // has handed it over, while the next publish may be setting it.)
 type yieldGauges struct {
 	end, auctions, impressions, revenue, integrity, violations *prometheus.Desc
+	hidden                                                     *prometheus.Desc
 
 	windows map[string]map[int64]*yieldWindow // placement → window start → figures
 	shown   map[string]int64                  // placement → start of the window shown
@@ -62,6 +65,15 @@ type yieldGauges struct {
 	showing map[string]yieldWindow // placement → a copy of the figures shown
 }
 
+// maxYieldPlacements bounds the placements shown. A placement is any
+// string a client key sends in a bid_request, and each one shown is six
+// series or more: 50,000 made-up placements were 200,000 series on
+// /metrics (helper-37, session 14). Past the bound the placements with
+// the most auctions in the window shown are shown (ties by name), and
+// questline_yield_placements_hidden counts the rest. A deployment's
+// placements are a few dozen.
+const maxYieldPlacements = 200
+
 // yieldStaleAfter is how far (event time, ms) a placement's last window
 // shown may trail the newest before its series are dropped.
 const yieldStaleAfter = int64(60 * 60 * 1000)
@@ -72,6 +84,7 @@ type yieldWindow struct {
 	yield          yield.Counts
 	haveYield      bool
 	integrityRatio *float64 // nil: no integrity row, or no auctions
+	auctionsSeen   int64    // of the offer_yield or integrity rows, whichever came: the rank past maxYieldPlacements
 	violations     map[string]int64
 	changed        bool    // since it was last shown
 	parts          []int32 // partials partitions its rows came from
@@ -110,6 +123,10 @@ func newYieldGauges() *yieldGauges {
 			Name: "questline_yield_window_violations",
 			Help: "Auctions of that window with a violation of the kind (bidstream_integrity.violations).",
 		}, "placement", "kind"),
+		hidden: gaugeDesc(prometheus.GaugeOpts{
+			Name: "questline_yield_placements_hidden",
+			Help: "Placements with a complete window not shown by the questline_yield_window_* gauges: past the 200 with the most auctions (placements are client input); absent when none is hidden.",
+		}),
 		windows: map[string]map[int64]*yieldWindow{},
 		shown:   map[string]int64{},
 		showing: map[string]yieldWindow{},
@@ -118,7 +135,7 @@ func newYieldGauges() *yieldGauges {
 
 // Describe implements prometheus.Collector.
 func (g *yieldGauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{g.end, g.auctions, g.impressions, g.revenue, g.integrity, g.violations} {
+	for _, d := range []*prometheus.Desc{g.end, g.auctions, g.impressions, g.revenue, g.integrity, g.violations, g.hidden} {
 		ch <- d
 	}
 }
@@ -134,7 +151,18 @@ func (g *yieldGauges) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for placement, w := range g.showing {
+	placements := slices.Collect(maps.Keys(g.showing))
+	if len(placements) > maxYieldPlacements {
+		slices.SortFunc(placements, func(a, b string) int {
+			return cmp.Or(cmp.Compare(g.showing[b].auctionsSeen, g.showing[a].auctionsSeen), strings.Compare(a, b))
+		})
+		placements = placements[:maxYieldPlacements]
+	}
+	if n := len(g.showing) - len(placements); n > 0 {
+		gauge(g.hidden, float64(n))
+	}
+	for _, placement := range placements {
+		w := g.showing[placement]
 		gauge(g.end, float64(w.end)/1e3, placement)
 		if w.haveYield {
 			gauge(g.auctions, float64(w.yield.Auctions), placement)
@@ -203,6 +231,7 @@ func (g *yieldGauges) offer(r *yield.Row) {
 	}
 	if w := g.window(r.Placement, r.Start, r.End); w != nil {
 		w.yield, w.haveYield = r.Counts, true
+		w.auctionsSeen = int64(r.Auctions)
 	}
 }
 
@@ -217,6 +246,7 @@ func (g *yieldGauges) integrityRow(r *yield.IntegrityRow) {
 		return
 	}
 	w.integrityRatio = r.IntegrityRatio()
+	w.auctionsSeen = max(w.auctionsSeen, r.Auctions)
 	if w.violations == nil {
 		w.violations = map[string]int64{}
 	}

@@ -257,3 +257,39 @@ func TestYieldGaugesScrapeReadsOneWindow(t *testing.T) {
 	}
 	t.Logf("%d scrapes", scrapes)
 }
+
+// TestYieldGaugesBounded: placements are client input; past
+// maxYieldPlacements the gauges show those with the most auctions and
+// count the rest (helper-37: 50,000 made-up placements were 200,000
+// series). A placement whose window only this process's integrity rows
+// reached ranks by their auctions.
+func TestYieldGaugesBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := newYieldGauges()
+	reg.MustRegister(g)
+	const min = int64(60_000)
+	for i := range int64(maxYieldPlacements + 50) {
+		g.offer(&yield.Row{Start: 0, End: 5 * min, Placement: fmt.Sprintf("junk-%03d", i), Scope: "all", Counts: yield.Counts{Auctions: 1}})
+	}
+	g.offer(&yield.Row{Start: 0, End: 5 * min, Placement: "home", Scope: "all", Counts: yield.Counts{Auctions: 500}})
+	g.integrityRow(&yield.IntegrityRow{Start: 0, End: 5 * min, Placement: "feed", Kind: "orphan", Scope: "all", Auctions: 300, CleanAuctions: 300})
+	g.publish(5 * min)
+	got := gathered(t, reg)
+	shown := 0
+	for k := range got {
+		if strings.HasPrefix(k, "questline_yield_window_end_timestamp_seconds") {
+			shown++
+		}
+	}
+	if shown != maxYieldPlacements || got["questline_yield_placements_hidden{}"] != 52 {
+		t.Fatalf("%d placements shown, %v hidden; want %d and 52", shown, got["questline_yield_placements_hidden{}"], maxYieldPlacements)
+	}
+	for _, p := range []string{"home", "feed", "junk-000", "junk-197"} {
+		if _, ok := got[`questline_yield_window_end_timestamp_seconds{placement="`+p+`"}`]; !ok {
+			t.Errorf("placement %s not shown", p)
+		}
+	}
+	if _, ok := got[`questline_yield_window_end_timestamp_seconds{placement="junk-198"}`]; ok {
+		t.Error("junk-198 shown: ties go by name, and 198 are left for the junk")
+	}
+}
