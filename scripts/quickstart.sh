@@ -82,6 +82,7 @@ stop_all() {
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
+. scripts/clickhouse-dsn.sh
 ch_host=127.0.0.1
 ch_port=${CH_TCP_PORT:-19000}
 ch_db=questline
@@ -93,14 +94,8 @@ if [[ -z ${QUESTLINE_CLICKHOUSE_DSN:-} ]]; then
   own_ch=1
   scripts/clickhouse-local.sh start "$data/clickhouse"
   export QUESTLINE_CLICKHOUSE_DSN="clickhouse://127.0.0.1:$ch_port/questline"
-elif [[ $QUESTLINE_CLICKHOUSE_DSN =~ ^clickhouse://(([^:@/]*)(:([^@/]*))?@)?(\[[^]/]+\]|[^/:?]+)(:([0-9]+))?(/([A-Za-z0-9_]+))? ]]; then
-  # clickhouse://[user[:password]@]host[:port][/database]: the summary and
-  # the commands printed below read the same server (port 9000 and
-  # database questline when not given, as questline's own default).
-  ch_host=${BASH_REMATCH[5]} ch_port=${BASH_REMATCH[7]:-9000} ch_db=${BASH_REMATCH[9]:-questline}
-  ch_host=${ch_host#[} ch_host=${ch_host%]}
-  [[ -n ${BASH_REMATCH[2]} ]] && ch_auth+=(--user "${BASH_REMATCH[2]}")
-  [[ -n ${BASH_REMATCH[4]} ]] && ch_auth+=(--password "${BASH_REMATCH[4]}")
+elif ch_from_dsn "$QUESTLINE_CLICKHOUSE_DSN" "$data"; then
+  : # the summary and the commands printed below read the same server
 else
   echo "quickstart: cannot read host and port from QUESTLINE_CLICKHOUSE_DSN for the summary; it will show no figures" >&2
 fi
@@ -132,8 +127,8 @@ cat <<MSG
 
 The pipeline is running with synthetic traffic (log: $data/loadgen.log).
 Query it from another terminal, e.g.:
-  clickhouse-client --host $ch_host --port $ch_port -d $ch_db -q 'SELECT type, count() FROM events FINAL GROUP BY type'
-  clickhouse-client --host $ch_host --port $ch_port -d $ch_db -q 'SELECT * FROM offer_yield FINAL WHERE scope = '\''all'\'' AND placement = '\'''\'' AND bidder_id = '\'''\'' ORDER BY window_start DESC LIMIT 5'
+  clickhouse-client --host $ch_host --port $ch_port ${ch_auth[*]} -d $ch_db -q 'SELECT type, count() FROM events FINAL GROUP BY type'
+  clickhouse-client --host $ch_host --port $ch_port ${ch_auth[*]} -d $ch_db -q 'SELECT * FROM offer_yield FINAL WHERE scope = '\''all'\'' AND placement = '\'''\'' AND bidder_id = '\'''\'' ORDER BY window_start DESC LIMIT 5'
 Tables and queries: docs/analysts.md. The quest/drop API (docs/api.md;
 its OpenAPI document: http://$QUESTLINE_HTTP_ADDR/v1/openapi.json), e.g.:
   set -a; . $data/dev-keys.env; set +a   # the development keys

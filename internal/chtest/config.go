@@ -2,6 +2,7 @@ package chtest
 
 import (
 	"fmt"
+	"html"
 	"os"
 	"path/filepath"
 )
@@ -48,7 +49,7 @@ const usersXML = `<?xml version="1.0"?>
   </profiles>
   <users>
     <default>
-      <password></password>
+      <password>%s</password>
       <networks>
         <ip>127.0.0.1</ip>
         <ip>::1</ip>
@@ -65,13 +66,13 @@ const usersXML = `<?xml version="1.0"?>
 
 // writeConfig writes config.xml and users.xml into dir for the given ports
 // and returns the path of config.xml.
-func writeConfig(dir string, tcpPort, httpPort int, timezone string) (string, error) {
+func writeConfig(dir string, tcpPort, httpPort int, timezone, password string) (string, error) {
 	for _, sub := range []string{"log", "data", "tmp", "user_files", "format_schemas"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return "", err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(usersXML), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "users.xml"), fmt.Appendf(nil, usersXML, html.EscapeString(password)), 0o644); err != nil {
 		return "", err
 	}
 	cfg := filepath.Join(dir, "config.xml")

@@ -62,7 +62,11 @@ type Server struct {
 // Option configures a server that Start starts.
 type Option func(*options)
 
-type options struct{ timezone string }
+type options struct{ timezone, password string }
+
+// Password sets the default user's password (default none), for tests of
+// clients that must send one.
+func Password(p string) Option { return func(o *options) { o.password = p } }
 
 // Timezone sets the server's time zone (default UTC, as questline's own
 // local server has it).
@@ -93,7 +97,7 @@ func Start(opts ...Option) (*Server, error) {
 	// process may grab one before the server binds it: retry with new ports.
 	for attempt := 0; ; attempt++ {
 		if s.tcpPort, s.httpPort, err = freePorts(); err == nil {
-			if s.cfg, err = writeConfig(dir, s.tcpPort, s.httpPort, o.timezone); err == nil {
+			if s.cfg, err = writeConfig(dir, s.tcpPort, s.httpPort, o.timezone, o.password); err == nil {
 				if err = s.start(); err == nil {
 					return s, nil
 				}

@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/questline/questline/internal/chtest"
+	"github.com/questline/questline/internal/testtool"
+)
+
+// TestQuickStartDSNPassword: with QUESTLINE_CLICKHOUSE_DSN naming a user
+// and password, the quick start's summary (scripts/clickhouse-dsn.sh,
+// chc) reaches a server that needs them, with the password in a client
+// config file only its owner reads and never on the command line (ps
+// shows every process's arguments: helper-37). The password has XML's
+// special characters.
+func TestQuickStartDSNPassword(t *testing.T) {
+	testtool.Require(t, "clickhouse-client")
+	const pass = `p&w<r>d"'`
+	srv, err := chtest.Start(chtest.Password(pass))
+	if err == chtest.ErrNotInstalled {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	port := srv.Addr()[strings.LastIndexByte(srv.Addr(), ':')+1:]
+	dir := t.TempDir()
+	script := `. ../scripts/clickhouse-dsn.sh
+ch_from_dsn "$DSN" "$DIR" || exit 9
+printf '%s\n' "$ch_host $ch_port $ch_db ${ch_auth[*]}"
+clickhouse-client --host "$ch_host" --port "$ch_port" "${ch_auth[@]}" -d "$ch_db" -q 'SELECT 40 + 2'`
+	run := func(dsn string) (string, error) {
+		cmd := exec.Command("bash", "-c", script)
+		cmd.Env = append(os.Environ(), "DSN="+dsn, "DIR="+dir)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("clickhouse://default:" + pass + "@127.0.0.1:" + port + "/default")
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	cfg := filepath.Join(dir, "clickhouse-client.xml")
+	if want := "127.0.0.1 " + port + " default --config-file " + cfg + "\n42\n"; out != want {
+		t.Fatalf("output %q, want %q", out, want)
+	}
+	if strings.Contains(out, "p&w") {
+		t.Fatal("the password is in the client's arguments")
+	}
+	st, err := os.Stat(cfg)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("client config: %v, mode %v (want 0600)", err, st.Mode())
+	}
+	if out, err := run("clickhouse://default:wrong@127.0.0.1:" + port + "/default"); err == nil || !strings.Contains(out, "password") {
+		t.Fatalf("a wrong password: %v %s", err, out)
+	}
+	if out, err := run("mysql://x"); err == nil || !strings.Contains(err.Error(), strconv.Itoa(9)) {
+		t.Fatalf("an unreadable DSN: %v %s", err, out)
+	}
+}
