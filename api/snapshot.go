@@ -223,7 +223,7 @@ func decodeSnapshot(b []byte) (snapshotHeader, *Fold, error) {
 // writeSnapshot writes b as partition p's snapshot under dir atomically:
 // a temp file, fsynced, renamed over the old one.
 func writeSnapshot(dir string, p int32, b []byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil { // the event log, snapshots: ours to read only
 		return err
 	}
 	tmp, err := os.CreateTemp(dir, fmt.Sprintf("claims-%d-*.tmp", p))

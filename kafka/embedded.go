@@ -112,7 +112,7 @@ func StartEmbedded(opts ...EmbeddedOpt) (*Embedded, error) {
 // client. A holder that is starting (locked, not yet listening) or
 // stopping (no longer listening, still saving) is waited for up to 5 s.
 func lockDataDir(dir, addr string) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil { // the event log, snapshots: ours to read only
 		return nil, err
 	}
 	deadline := time.Now().Add(5 * time.Second)

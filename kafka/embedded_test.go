@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -249,4 +251,23 @@ func TestEmbeddedDataDirLocked(t *testing.T) {
 		t.Fatalf("after the holder closed: %v", err)
 	}
 	b.Close()
+}
+
+// TestEmbeddedDataDirPrivate: a data directory the broker creates is its
+// owner's only (0700): it holds the event log and the dead letters (raw
+// client payloads), and kfake writes its files 0644 (helper-37: any local
+// user could read them).
+func TestEmbeddedDataDirPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "kafka")
+	b := kafkatest.New(t, kafkatest.DataDir(dir))
+	b.Close()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		st, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o700 {
+			t.Errorf("%s: mode %v, want 0700", d, st.Mode().Perm())
+		}
+	}
 }

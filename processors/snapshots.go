@@ -46,7 +46,7 @@ func writeSnapshot(dir string, partition int32, next int64, fz *pipeline.Frozen,
 // says so (a partition revoked meanwhile may have a newer snapshot by its
 // new owner); a crash at any point leaves the previous file whole.
 func writeAtomic(dir, path string, write func(io.Writer) error, keep func() bool) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil { // the event log, snapshots: ours to read only
 		return err
 	}
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")

@@ -184,7 +184,7 @@ func (a *app) kafkaBrokers(ctx context.Context) ([]string, error) {
 		}
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil { // the event log, snapshots: ours to read only
 		e.Close()
 		return nil, err
 	}
