@@ -179,8 +179,17 @@ func TestPipelineMatchesTruth(t *testing.T) {
 	t.Run("creator_lift", func(t *testing.T) {
 		want := map[string]string{}
 		for _, r := range tr.Expected.CreatorLift {
-			if r.Scope == "all" && r.LiveTo != 0 {
+			if r.Scope != "all" {
+				continue
+			}
+			if r.LiveTo != 0 {
 				want["d/"+r.DropID] = fmt.Sprintf("E %d/%d C %d/%d", r.ExposedConverters, r.ExposedUsers, r.ControlConverters, r.ControlUsers)
+			} else {
+				// Still live when the run ended (its drop_ended never
+				// sent): the pipeline's final row is made at its announced
+				// end only because this test moves the watermark past
+				// everything at the end; the truth has no end for it.
+				delete(lift, "d/"+r.DropID)
 			}
 		}
 		truthtest.CompareMaps(t, lift, want)

@@ -54,6 +54,9 @@ type Planted struct {
 	Clocks map[string]int `json:"clocks"`
 	// Bidders are the bidders' planted distributions.
 	Bidders []PlantedBidder `json:"bidders"`
+	// FamilyMembers counts the humans who joined another human's device
+	// (a family sharing a tablet, up to 4 users; session 14).
+	FamilyMembers int `json:"family_members"`
 
 	latencyDraws []int64           // every planted latency, for the tests
 	botSteps     map[string]int    // bot user → events in its script

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/questline/questline/event"
+	"github.com/questline/questline/processors/bots"
+	"github.com/questline/questline/processors/catalog"
 )
 
 // binomialOK reports whether k successes in n trials are within z standard
@@ -142,9 +144,17 @@ func TestPlantedClocks(t *testing.T) {
 	}
 }
 
-// TestBotsSeparable checks that every planted bot kind shows its signal
-// and that no human comes near any of them: the premise of "bot recall
-// ≥ 0.9 with no human flagged".
+// TestBotsSeparable: by SPEC §5's bot signals as questline defines them
+// (bots.Batch over every event, users and devices, with the catalog),
+// every complete planted bot is flagged (a farm's device for
+// shared_device) and no human is, nor a device only humans use: the
+// premise of "bot recall ≥ 0.9 with no human flagged". Since session 14
+// the bots are near their thresholds and some humans come near them (fans
+// tapping again after a refused claim, fast players, families of up to 4
+// on one tablet, some abroad), and the test checks those humans are in
+// the run; before, every bot was far past its signal and every human far
+// from all (helper-39: a detector tuned 4× looser or tighter still
+// passed), and the test checked features of its own.
 func TestBotsSeparable(t *testing.T) {
 	tr, ss := mainRun(t)
 	kind := map[string]string{}
@@ -159,26 +169,24 @@ func TestBotsSeparable(t *testing.T) {
 			kind[u] = "partial:" + k // cut by the run's start or end: not judged
 		}
 	}
-	type uev struct {
-		t   int64
-		e   *event.Event
-		b   *Batch
-		raw int
-	}
-	byUser := map[string][]uev{}
+	cat := catalog.New()
+	var evs []event.Event
 	devUsers := map[string]map[string]bool{}
-	minDur := map[string]int64{}
 	for i := range ss {
 		b := &ss[i].b
 		for j := range b.Events {
-			e := &b.Events[j]
+			e := b.Events[j]
 			if e.Type == event.QuestDefined {
-				minDur[e.QuestID] = e.MinDurationMs
+				cat.Apply(&e)
 			}
 			if e.UserID == "" {
 				continue
 			}
-			byUser[e.UserID] = append(byUser[e.UserID], uev{t: b.TrueTime(j), e: e, b: b})
+			e.EventTime = b.TrueTime(j)
+			if !b.Server {
+				e.EdgeCountry = b.EdgeCountry
+			}
+			evs = append(evs, e)
 			if e.DeviceID != "" {
 				if devUsers[e.DeviceID] == nil {
 					devUsers[e.DeviceID] = map[string]bool{}
@@ -187,136 +195,92 @@ func TestBotsSeparable(t *testing.T) {
 			}
 		}
 	}
-	// Per-user features.
-	maxPerMin := map[string]int{}  // most events in a 60 s window
-	sameGaps := map[string]int{}   // longest run of equal gaps (events)
-	claimBurst := map[string]int{} // most claims in a 30 s window
-	fastDone := map[string]bool{}  // a completion under the quest minimum
-	geoOff := map[string]bool{}    // declared country ≠ edge country
-	geoHop := map[string]bool{}    // mismatching events declaring two different countries
-	for u, evs := range byUser {
-		slices.SortStableFunc(evs, func(a, b uev) int { return int(a.t - b.t) })
-		j := 0
-		for i := range evs {
-			for evs[i].t-evs[j].t >= 60000 {
-				j++
-			}
-			maxPerMin[u] = max(maxPerMin[u], i-j+1)
-		}
-		run := 1
-		for i := 2; i < len(evs); i++ {
-			if g := evs[i].t - evs[i-1].t; g > 0 && g == evs[i-1].t-evs[i-2].t {
-				run++
-				sameGaps[u] = max(sameGaps[u], run+1)
-			} else {
-				run = 1
+	flagged := func(entity string) map[string]string {
+		cfg := bots.DefaultConfig()
+		cfg.Entity = entity
+		out := map[string]string{}
+		for _, r := range bots.Batch(cfg, cat, evs) {
+			if r.Flagged {
+				out[r.EntityID] = strings.Join(r.Reasons(), ",")
 			}
 		}
-		var claims []int64
-		offCountry := ""
-		for _, x := range evs {
-			switch x.e.Type {
-			case event.DropClaimed, event.ClaimRejected:
-				claims = append(claims, x.t)
-			case event.QuestCompleted:
-				if x.e.Has&event.HasDurationMs != 0 && x.e.DurationMs < minDur[x.e.QuestID] {
-					fastDone[u] = true
-				}
-			}
-			if !x.b.Server && x.e.Country != x.b.EdgeCountry {
-				geoOff[u] = true
-				if offCountry != "" && offCountry != x.e.Country {
-					geoHop[u] = true
-				}
-				offCountry = x.e.Country
-			}
-		}
-		j = 0
-		for i := range claims {
-			for claims[i]-claims[j] >= 30000 {
-				j++
-			}
-			claimBurst[u] = max(claimBurst[u], i-j+1)
+		return out
+	}
+	users, devices := flagged(bots.EntityUser), flagged(bots.EntityDevice)
+	for u, why := range users {
+		if kind[u] == "" {
+			t.Errorf("human %s flagged: %s", u, why)
 		}
 	}
-	// Device farms: the device's events keep exactly constant gaps.
-	devGaps := map[string]int{} // user → longest equal-gap run of its device
-	byDevice := map[string][]int64{}
-	devOf := map[string]string{}
-	for _, s := range ss {
-		for i, e := range s.b.Events {
-			if k := kind[e.UserID]; k == "shared_device" || k == "partial:shared_device" {
-				byDevice[e.DeviceID] = append(byDevice[e.DeviceID], s.b.TrueTime(i))
-				devOf[e.UserID] = e.DeviceID
-			}
-		}
-	}
-	for d, ts := range byDevice {
-		slices.Sort(ts)
-		run, best := 1, 0
-		for i := 2; i < len(ts); i++ {
-			if g := ts[i] - ts[i-1]; g > 0 && g == ts[i-1]-ts[i-2] {
-				run++
-				best = max(best, run+1)
-			} else {
-				run = 1
-			}
-		}
-		for u := range devUsers[d] {
-			devGaps[u] = best
-		}
-	}
-	maxUsersOnDevice := map[string]int{}
-	for _, us := range devUsers {
+	families := 0
+	for d, us := range devUsers {
+		humans := 0
 		for u := range us {
-			maxUsersOnDevice[u] = max(maxUsersOnDevice[u], len(us))
-		}
-	}
-	var humanMaxPerMin, humanMaxGaps, humanMaxClaims, humanMaxShared int
-	for u := range byUser {
-		k := kind[u]
-		if k == "" {
-			humanMaxPerMin = max(humanMaxPerMin, maxPerMin[u])
-			humanMaxGaps = max(humanMaxGaps, sameGaps[u])
-			humanMaxClaims = max(humanMaxClaims, claimBurst[u])
-			humanMaxShared = max(humanMaxShared, maxUsersOnDevice[u])
-			// Travellers mismatch on every event, but always declare one
-			// country: only bots hop.
-			if fastDone[u] || geoHop[u] {
-				t.Errorf("human %s: fast completion %v, declared-country hops %v", u, fastDone[u], geoHop[u])
+			if kind[u] == "" {
+				humans++
 			}
 		}
+		if humans == len(us) && devices[d] != "" {
+			t.Errorf("device %s of %d humans flagged: %s", d, humans, devices[d])
+		}
+		if humans == len(us) && humans > 3 {
+			families++ // past shared_device's 3 users
+		}
 	}
-	t.Logf("humans: ≤ %d events/min, ≤ %d equal gaps, ≤ %d claims/30 s, ≤ %d users per device",
-		humanMaxPerMin, humanMaxGaps, humanMaxClaims, humanMaxShared)
-	if humanMaxShared != 1 {
-		t.Errorf("a human device has %d users", humanMaxShared)
-	}
-	for u := range byUser {
-		var ok bool
-		if kind[u] == "" || strings.HasPrefix(kind[u], "partial:") {
+	for k, b := range tr.Planted.Bots {
+		caught := 0
+		for _, u := range b.Users {
+			if users[u] != "" {
+				caught++
+			}
+		}
+		if k == "shared_device" {
+			caught = 0
+			for _, d := range b.Devices {
+				if devices[d] != "" {
+					caught++
+				}
+			}
+			if caught != len(b.Devices) {
+				t.Errorf("shared_device: %d of %d farms flagged", caught, len(b.Devices))
+			}
 			continue
 		}
-		switch kind[u] {
-		case "velocity":
-			ok = maxPerMin[u] >= 2*humanMaxPerMin && maxPerMin[u] > 120
-		case "metronome":
-			ok = sameGaps[u] >= 20 && sameGaps[u] > 2*humanMaxGaps
-		case "shared_device":
-			if !slices.Contains(tr.Planted.Bots["shared_device"].Devices, devOf[u]) {
-				continue // another account of the farm was cut by the run's edge
+		if caught != len(b.Users) {
+			t.Errorf("%s: %d of %d bots flagged", k, caught, len(b.Users))
+		}
+	}
+	// The humans near the thresholds are there.
+	refused := map[string][]int64{} // user → times of claims refused as sold_out or not_live
+	fast := 0
+	for _, e := range evs {
+		if kind[e.UserID] != "" {
+			continue
+		}
+		switch e.Type {
+		case event.ClaimRejected:
+			if e.Reason == "sold_out" || e.Reason == "not_live" {
+				refused[e.UserID] = append(refused[e.UserID], e.EventTime)
 			}
-			ok = maxUsersOnDevice[u] >= 6 && devGaps[u] >= 20
-		case "claim_burst":
-			ok = claimBurst[u] >= 10 && claimBurst[u] > 3*humanMaxClaims
-		case "impossible_quest":
-			ok = fastDone[u]
-		case "geo_mismatch":
-			ok = geoHop[u]
+		case event.QuestCompleted:
+			if m := cat.MinDurationMs(e.QuestID); e.DurationMs >= m && e.DurationMs < m*12/10 {
+				fast++
+			}
 		}
-		if !ok {
-			t.Errorf("%s bot %s shows no signal: %d/min, %d equal gaps (device %d), %d claims, %d users/device, fast %v, geo %v",
-				kind[u], u, maxPerMin[u], sameGaps[u], devGaps[u], claimBurst[u], maxUsersOnDevice[u], fastDone[u], geoOff[u])
+	}
+	tappers := 0
+	for _, ts := range refused {
+		slices.Sort(ts)
+		for i := 4; i < len(ts); i++ {
+			if ts[i]-ts[i-4] < 60_000 {
+				tappers++ // five refusals in a minute: claim_burst's count before session 14
+				break
+			}
 		}
+	}
+	t.Logf("%d users and %d devices flagged; near a threshold, not flagged: %d tappers (5 refusals a minute), %d fast completions (< 1.2× the minimum), %d family devices of 4 (%d members joined)",
+		len(users), len(devices), tappers, fast, families, tr.Planted.FamilyMembers)
+	if tappers == 0 || fast == 0 || families == 0 {
+		t.Error("the run lacks humans near the thresholds: a weak test")
 	}
 }

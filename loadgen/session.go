@@ -74,6 +74,17 @@ func (g *gen) touch(u *user, t int64, fromSession bool) *drop {
 	return nil
 }
 
+// Shares of the humans who come near a bot signal without passing it
+// (session 14): fans who tap again after a refused claim, fast players,
+// and families sharing a device (world.go).
+const (
+	retapShare  = 0.5  // of refused claims
+	fastShare   = 0.1  // of completed quests
+	familyStart = 0.03 // of new humans: their first device becomes a family's
+	familyJoin  = 0.04 // of new humans: join a family's device, up to 4 members
+	familyMax   = 4    // shared_device is more than 3 users: 4 trips it, alone 0.25
+)
+
 // humanSession is a human doing one to three micro-quests.
 type humanSession struct {
 	sid        string // session_id
@@ -85,6 +96,7 @@ type humanSession struct {
 	qStart     int64
 	abandon    bool
 	claim      *drop // claim attempt pending after a view
+	taps       int   // more claim attempts after a refusal
 	n          int   // events generated or planned by the session
 }
 
@@ -101,7 +113,22 @@ func (s *humanSession) step(g *gen, t int64) (int64, bool) {
 	defer func() { g.acct = nil }()
 	if s.claim != nil {
 		g.touch(u, t, true)
-		g.emitClient(s.d, s.sid, g.claimEvent(u, s.claim, t, false))
+		e := g.claimEvent(u, s.claim, t, false)
+		g.emitClient(s.d, s.sid, e)
+		switch {
+		case e.Type == event.DropClaimed:
+			s.taps = 0
+		case s.taps > 0:
+			s.taps--
+		case g.rng.Float64() < retapShare:
+			// A fan refused (sold out, or the drop not live) taps again,
+			// 3–5 times a second or two apart: 4–6 refusals in a minute,
+			// which claim_burst must not take for a bot's burst.
+			s.taps = 3 + g.rng.IntN(3)
+		}
+		if s.taps > 0 {
+			return t + g.between(1, 2), true
+		}
 		s.claim = nil
 		return t + g.between(2, 10), true
 	}
@@ -128,6 +155,11 @@ func (s *humanSession) step(g *gen, t int64) (int64, bool) {
 		s.phase = 1
 		if s.abandon {
 			return t + g.between(30, 170), true
+		}
+		if g.rng.Float64() < fastShare {
+			// A fast player: 1.0–1.2 times the quest's minimum, never
+			// under it (impossible_quest is strictly below).
+			return t + g.between(s.q.minDurMs/sec, s.q.minDurMs*12/10/sec), true
 		}
 		lo := max(180, s.q.minDurMs/sec+30)
 		return t + g.between(lo, 480), true

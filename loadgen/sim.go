@@ -46,6 +46,7 @@ type gen struct {
 	bidders  []*bidder
 	drops    []*drop
 	humans   []*user
+	families []*family
 	server   *buffer
 
 	nEvents, nUsers, nDevices, nAuctions, nOrders, nClaims, nSessions, nSessionIDs uint64

@@ -72,6 +72,13 @@ type user struct {
 }
 
 // device is a phone or browser.
+// family is a device several humans share (up to familyMax).
+type family struct {
+	dev     *device
+	home    string // the members' declared country
+	members int
+}
+
 type device struct {
 	id          string
 	edgeCountry string
@@ -241,6 +248,17 @@ func (g *gen) humanFor() *user {
 	g.nUsers++
 	country := g.pick(countries)
 	u := &user{id: "u." + g.tag + "." + strconv.FormatUint(g.nUsers, 36), country: country}
+	if n := len(g.families); n > 0 && g.rng.Float64() < familyJoin {
+		// Joins a family's tablet: its network, its home country (a
+		// family abroad mismatches on every member's events).
+		if f := g.families[g.rng.IntN(n)]; f.members < familyMax {
+			f.members++
+			u.country, u.devices = f.home, []*device{f.dev}
+			g.planted.FamilyMembers++
+			g.humans = append(g.humans, u)
+			return u
+		}
+	}
 	network := country
 	if g.rng.Float64() < g.cfg.TravellerShare {
 		// A traveller or VPN user: the edge sees another country than the
@@ -253,6 +271,9 @@ func (g *gen) humanFor() *user {
 	u.devices = append(u.devices, g.newDevice(network))
 	if g.rng.Float64() < 0.15 {
 		u.devices = append(u.devices, g.newDevice(country))
+	}
+	if g.rng.Float64() < familyStart {
+		g.families = append(g.families, &family{dev: u.devices[0], home: country, members: 1})
 	}
 	g.humans = append(g.humans, u)
 	return u
