@@ -660,8 +660,17 @@ func (p *Processor) signals(a *accum, times []int64, users int) uint8 {
 // metronome reports whether the gaps between the sorted times have a
 // coefficient of variation below cv. Equal times (mean gap 0) are not a
 // metronome: velocity covers bursts.
+//
+// The gaps are between distinct times: events at the same millisecond
+// (a pair sent together, every 2 s) are one beat, not a gap of 0 that
+// hid a perfectly regular cadence (helper-39, session 14). It sorts and
+// compacts times in place.
 func metronome(times []int64, cv float64) bool {
 	slices.Sort(times)
+	times = slices.Compact(times)
+	if len(times) < 3 {
+		return false
+	}
 	n := float64(len(times) - 1)
 	var sum, sq float64
 	for i := 1; i < len(times); i++ {

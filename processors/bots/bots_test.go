@@ -456,3 +456,30 @@ func TestDeviceGeoPartnerRange(t *testing.T) {
 		t.Errorf("window t0−40 s: %q, want %q", got, want)
 	}
 }
+
+// TestMetronomePairs: events sent in pairs at the same millisecond, a
+// pair every 2 s, are a metronome: the gaps are between distinct times
+// (with the zero gaps counted, the coefficient of variation was 1 and the
+// cadence hid: helper-39). Thirty events at one instant are not.
+func TestMetronomePairs(t *testing.T) {
+	var pairs, burst []event.Event
+	for i := range int64(30) {
+		at := t0 + i*2*sec
+		pairs = append(pairs,
+			event.Event{Type: event.QuestStarted, UserID: "pairs", EventTime: at},
+			event.Event{Type: event.QuestAbandoned, UserID: "pairs", EventTime: at})
+		burst = append(burst, event.Event{Type: event.QuestStarted, UserID: "burst", EventTime: t0})
+	}
+	for _, c := range []struct {
+		evs  []event.Event
+		want bool
+	}{{pairs, true}, {burst, false}} {
+		got := false
+		for _, r := range Batch(DefaultConfig(), catalog.New(), c.evs) {
+			got = got || r.Signals&(1<<Metronome) != 0
+		}
+		if got != c.want {
+			t.Errorf("%s: metronome %v, want %v", c.evs[0].UserID, got, c.want)
+		}
+	}
+}
