@@ -161,6 +161,9 @@ type Processor struct {
 	names *intern.Table
 	// convIDs holds the event and order ids of released conversions.
 	convIDs arena.Names
+	// compactAt: when names holds this many, Flush renumbers them
+	// (compact).
+	compactAt int
 }
 
 // New returns a processor writing rows of scope; filter (nil for the all
@@ -171,7 +174,7 @@ func New(cfg Config, scope string, filter window.Filter) (*Processor, error) {
 		attrMs: cfg.Attribution.Milliseconds(), lateMs: cfg.Window.Lateness.Milliseconds(),
 		slideMs: cfg.Window.Slide.Milliseconds(),
 		users:   newUsers(), sum: make(map[string]*Row),
-		names: intern.New(),
+		names: intern.New(), compactAt: minCompact,
 		prune: math.MaxInt64, queue: minheap.Heap[queued]{Less: queuedLess},
 	}
 	eng, err := window.NewEngine(cfg.Window,
@@ -399,10 +402,29 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 			}
 		}
 	}
+	if len(p.names.Names()) >= p.compactAt {
+		p.compact()
+	}
 	rows, convs := p.rows, p.convs
 	p.rows, p.convs = p.rows[:0], p.convs[:0]
 	return rows, convs
 }
+
+// compact renumbers the names from the live state, forgetting those of
+// completions and conversions gone: quest, drop and creator ids are client
+// input, and every distinct one was kept for ever (helper-37). It is the
+// state's own snapshot restored (names by their strings, as from a file),
+// done once the names have doubled since the last one, at least
+// minCompact apart: amortized O(1) per name. (As yield's.)
+func (p *Processor) compact() {
+	s := p.Snapshot()
+	p.names = intern.New()
+	p.Restore(s)
+	p.compactAt = max(minCompact, 2*len(p.names.Names()))
+}
+
+// minCompact is the fewest names that make compact renumber.
+const minCompact = 1024
 
 // lower is the builtin min (which the package's tests shadow).
 func lower(a, b int64) int64 {

@@ -345,3 +345,87 @@ func TestConcatCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesForgotten: quest, drop and creator ids are client input; a
+// stream where most completions and conversions bring ids never seen again
+// (helper-37: kept for ever) gets its names renumbered from the live state
+// once they pile up (compact), and its rows and conversions stay those of
+// the batch definition.
+func TestNamesForgotten(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Conversions = true
+	sc := streamgen.Config{Seed: 5, Events: 30_000, Disorder: 60 * sec, Gap: 1500, Users: 30}
+	events := streamgen.Generate(sc)
+	distinct := map[string]bool{}
+	for i := range events {
+		e := &events[i]
+		if i%5 != 0 { // 4 events in 5
+			for _, s := range []*string{&e.QuestID, &e.DropID, &e.CreatorID} {
+				if *s != "" {
+					*s += "-" + e.ID
+				}
+			}
+		}
+		distinct[e.QuestID], distinct[e.DropID], distinct[e.CreatorID] = true, true, true
+	}
+	wantRows, wantConvs := Batch(cfg, window.ScopeAll, events, nil)
+	p, err := New(cfg, window.ScopeAll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wmk := window.NewWatermark(time.Duration(sc.Disorder) * time.Millisecond)
+	latest := map[rowKey]Row{}
+	conv := map[string]Conversion{}
+	keep := func(rows []Row, cs []Conversion) {
+		for _, r := range rows {
+			latest[rowKey{r.Start, r.QuestID, r.Scope}] = r
+		}
+		for _, c := range cs {
+			conv[c.EventID] = c
+		}
+	}
+	most, shrunk := 0, 0
+	for i := range events {
+		wm := wmk.Observe(events[i].EventTime)
+		p.Add(&events[i], wm)
+		if i%7 == 0 {
+			before := len(p.names.Names())
+			keep(p.Flush(wm))
+			most = max(most, before)
+			if len(p.names.Names()) < before {
+				shrunk++
+			}
+		}
+	}
+	end := wmk.Max() + 1e9
+	p.Advance(end)
+	keep(p.Flush(end))
+	if shrunk == 0 || most >= len(distinct)/2 {
+		t.Fatalf("%d distinct names: at most %d held at once, renumbered %d times", len(distinct), most, shrunk)
+	}
+	var rows []Row
+	for _, r := range latest {
+		rows = append(rows, r)
+	}
+	got := dropZero(Merge(rows))
+	if len(got) != len(wantRows) {
+		t.Fatalf("%d rows, want %d", len(got), len(wantRows))
+	}
+	for i := range got {
+		g, w := got[i], wantRows[i]
+		if g.Start != w.Start || g.QuestID != w.QuestID || g.Conversions != w.Conversions || g.SumMs != w.SumMs || !g.Hist.Equal(&w.Hist) {
+			t.Fatalf("row %d:\n%+v\nwant\n%+v", i, g, w)
+		}
+	}
+	if len(conv) != len(wantConvs) {
+		t.Fatalf("%d conversions, want %d", len(conv), len(wantConvs))
+	}
+	for _, w := range wantConvs {
+		g := conv[w.EventID]
+		g.Version = 0
+		if g != w {
+			t.Fatalf("conversion:\n%+v\nwant\n%+v", g, w)
+		}
+	}
+	t.Logf("%d distinct names: at most %d held at once, renumbered %d times; %d rows, %d conversions", len(distinct), most, shrunk, len(got), len(conv))
+}

@@ -434,12 +434,10 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 // have doubled since the last one, at least minCompact apart: amortized
 // O(1) per name.
 func (p *Processor) compact() {
-	if len(p.names.Names()) > minCompact {
-		s := p.Snapshot()
-		p.names, p.nums, p.far, p.keys = intern.New(), nil, nil, nil
-		p.ysum, p.isum, p.order, p.sums = nil, nil, p.order[:0], p.sums[:0]
-		p.Restore(s)
-	}
+	s := p.Snapshot()
+	p.names, p.nums, p.far, p.keys = intern.New(), nil, nil, nil
+	p.ysum, p.isum, p.order, p.sums = nil, nil, p.order[:0], p.sums[:0]
+	p.Restore(s)
 	p.compactAt = max(minCompact, 2*len(p.names.Names()))
 }
 
