@@ -11,9 +11,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -178,6 +180,13 @@ func (h *Handler) handle(pattern string, fn route) http.Handler {
 
 // allowDevice spends a token of deviceID's bucket; false means it answered 429.
 func (h *Handler) allowDevice(w http.ResponseWriter, deviceID string) bool {
+	// Checked before the limiter keys a bucket by it (a 64 KiB device_id
+	// was a 64 KiB bucket key: helper-37); the event's validation would
+	// refuse it later anyway.
+	if utf8.RuneCountInString(deviceID) > event.MaxIDLen {
+		h.fail(w, http.StatusBadRequest, "device_id: at most "+strconv.Itoa(event.MaxIDLen)+" characters", 0)
+		return false
+	}
 	if wait := h.limiter.AllowDevice(deviceID, 1); wait > 0 {
 		h.m.rateLimited.WithLabelValues("device").Inc()
 		h.fail(w, http.StatusTooManyRequests, "rate limit of this device exceeded", wait)

@@ -266,3 +266,36 @@ func TestAttemptExpires(t *testing.T) {
 		t.Errorf("completing 1 s after the max age: %d %v", a.code, a.body)
 	}
 }
+
+// TestLongDeviceIDRefusedFirst: a device_id longer than SPEC's 128
+// characters is refused (400, naming it) before the device rate limiter
+// keys a bucket by it (helper-37), on every route that takes one: with a
+// device allowed one request, every try is a 400, never a 429.
+func TestLongDeviceIDRefusedFirst(t *testing.T) {
+	brokers := newBroker(t)
+	lim, err := ingest.NewLimiter(ingest.IPRate(1e6, 1e6), ingest.KeyRate(1e6, 1e6), ingest.DeviceRate(0.001, 1), ingest.NewDeviceBurst(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startInstance(t, brokers, RateLimits(lim)).srv.URL
+	long := strings.Repeat("d", event.MaxIDLen+1)
+	for path, extra := range map[string][2]string{
+		"/v1/quests/q1/start":    {},
+		"/v1/quests/q1/complete": {"attempt", "x"},
+		"/v1/drops/dr1/claims":   {"claim_id", "c1"},
+	} {
+		body := map[string]any{"user_id": "u1", "device_id": long}
+		if extra[0] != "" {
+			body[extra[0]] = extra[1]
+		}
+		for try := range 3 {
+			r := call(t, a, "POST", path, serverKey, body)
+			if r.code != http.StatusBadRequest || !strings.Contains(r.str("error"), "device_id") {
+				t.Errorf("%s with a %d-character device_id, try %d: %d %v", path, len(long), try, r.code, r.body)
+			}
+		}
+	}
+	if r := call(t, a, "POST", "/v1/quests/q1/start", serverKey, map[string]any{"user_id": "u1", "device_id": strings.Repeat("d", event.MaxIDLen)}); r.code != http.StatusOK {
+		t.Errorf("a 128-character device_id: %d %v", r.code, r.body)
+	}
+}
