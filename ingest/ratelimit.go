@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,9 +184,24 @@ func newTable(rate, burst, initial float64, maxEntries int) *table {
 	return t
 }
 
+// maxKeyBytes bounds a bucket's key: a longer id (a device_id past SPEC's
+// 128 characters, which validation refuses after the batch was charged)
+// is keyed by its hash, so a bucket never holds 64 KiB of a client's
+// string (helper-37).
+const maxKeyBytes = 512
+
+// key returns the bucket key of id.
+func (t *table) key(id string) string {
+	if len(id) <= maxKeyBytes {
+		return id
+	}
+	return "#" + strconv.FormatUint(maphash.String(t.seed, id), 36) + "/" + strconv.Itoa(len(id))
+}
+
 // take spends cost tokens of the bucket of id at now. It returns 0 when
 // allowed, else the wait until the bucket has tokens again.
 func (t *table) take(id string, cost float64, now time.Time) time.Duration {
+	id = t.key(id)
 	s := &t.shards[maphash.String(t.seed, id)%numShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -219,6 +235,7 @@ func (t *table) take(id string, cost float64, now time.Time) time.Duration {
 // give adds cost tokens back to the bucket of id, if it still has one, up
 // to the burst.
 func (t *table) give(id string, cost float64) {
+	id = t.key(id)
 	s := &t.shards[maphash.String(t.seed, id)%numShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -108,3 +108,26 @@ func TestTableKeepsNoCallerBytes(t *testing.T) {
 	}
 	t.Fatal("the body is still reachable after the request: the table keeps it")
 }
+
+// TestTableKeysBounded: a 64 KiB id (a device_id validation refuses after
+// the batch was charged) is keyed by its hash, not held whole; the bucket
+// is still the id's own (charged and refunded as one).
+func TestTableKeysBounded(t *testing.T) {
+	tb := newTable(0.001, 2, 2, 1000)
+	long := string(make([]byte, 64<<10))
+	now := time.Now()
+	if tb.take(long, 1, now) != 0 || tb.take(long, 1, now) != 0 || tb.take(long, 1, now) == 0 {
+		t.Fatal("the long id's bucket is not one bucket of 2 tokens")
+	}
+	tb.give(long, 1)
+	if tb.take(long, 1, now) != 0 {
+		t.Fatal("the refund did not reach the long id's bucket")
+	}
+	for i := range tb.shards {
+		for k := range tb.shards[i].cur {
+			if len(k) > maxKeyBytes {
+				t.Fatalf("a key of %d bytes", len(k))
+			}
+		}
+	}
+}
