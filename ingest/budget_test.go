@@ -55,3 +55,43 @@ func TestBufferBudget(t *testing.T) {
 		t.Fatalf("after the slow requests: %d %q", r.status, r.body.Error)
 	}
 }
+
+// TestInFlightPerIP: one client address holds at most MaxInFlightPerIP
+// requests in flight; past it a request gets 429 with Retry-After, while
+// another address is served (helper-37: a few addresses sending bodies
+// slowly held all of MaxInFlight's slots). The test's proxy, 127.0.0.1,
+// is trusted, so X-Forwarded-For names the client.
+func TestInFlightPerIP(t *testing.T) {
+	e := newEnv(t, ingest.MaxInFlightPerIP(2))
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	var pws []*io.PipeWriter
+	answers := make(chan reply, 2)
+	for range 2 {
+		pr, pw := io.Pipe()
+		pws = append(pws, pw)
+		go func() { answers <- e.postReader(pr, from("203.0.113.7")) }()
+		go pw.Write([]byte(" "))
+	}
+	inFlight := func() float64 { return e.counter("questline_ingest_in_flight_requests") }
+	for deadline := time.Now().Add(10 * time.Second); inFlight() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v requests in flight, want the 2 slow ones", inFlight())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := e.post(batch(ev("third", time.Now())), from("203.0.113.7"))
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !strings.Contains(r.body.Error, "in flight") {
+		t.Fatalf("a third request of the address: %d %q (Retry-After %q), want 429", r.status, r.body.Error, r.header.Get("Retry-After"))
+	}
+	if r := e.post(batch(ev("other", time.Now())), from("198.51.100.9")); r.status != http.StatusOK {
+		t.Fatalf("another address: %d %q", r.status, r.body.Error)
+	}
+	for _, pw := range pws {
+		pw.Close()
+	}
+	<-answers
+	<-answers
+	if r := e.post(batch(ev("after", time.Now())), from("203.0.113.7")); r.status != http.StatusOK {
+		t.Fatalf("the address after its requests ended: %d %q", r.status, r.body.Error)
+	}
+}

@@ -52,6 +52,7 @@ type Handler struct {
 	m        *metrics
 	log      *slog.Logger
 	inFlight chan struct{}
+	perIP    ipSlots // requests in flight by client address (MaxInFlightPerIP)
 	buffered atomic.Int64 // bytes of capacity the requests in flight hold (MaxBufferBytes)
 	recent   *recentIDs
 	states   sync.Pool        // *reqState
@@ -125,6 +126,36 @@ func (h *Handler) Limiter() *Limiter { return h.limiter }
 // event.MaxDeadLetterRaw, and one byte more marks the cut): a copy of that
 // much only, not of a whole 8 MiB body (helper-37).
 func deadRaw(b []byte) string { return string(b[:min(len(b), event.MaxDeadLetterRaw+1)]) }
+
+// ipSlots counts the requests in flight per client address; an address
+// has an entry only while it has one.
+type ipSlots struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// acquire takes a slot of addr unless it holds max already.
+func (s *ipSlots) acquire(addr string, max int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[addr] >= max {
+		return false
+	}
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	s.n[addr]++
+	return true
+}
+
+// release gives back a slot of addr.
+func (s *ipSlots) release(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[addr]--; s.n[addr] <= 0 {
+		delete(s.n, addr)
+	}
+}
 
 // hold adds n bytes to st's share of the buffered bytes, unless that
 // would take them past MaxBufferBytes.
@@ -218,7 +249,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// The IP limit comes first, so that guessing keys is limited too.
 	ip, viaProxy := h.edge.ClientIP(r)
-	if wait := h.limiter.AllowIP(ipBucket(ip)); wait > 0 {
+	addr := ipBucket(ip)
+	if !h.perIP.acquire(addr, h.cfg.maxInFlightIP) {
+		h.m.rateLimited.WithLabelValues("ip_in_flight").Inc()
+		h.fail(w, http.StatusTooManyRequests, "too many requests of this client address in flight", h.cfg.retryAfter)
+		return
+	}
+	defer h.perIP.release(addr)
+	if wait := h.limiter.AllowIP(addr); wait > 0 {
 		h.m.rateLimited.WithLabelValues("ip").Inc()
 		h.fail(w, http.StatusTooManyRequests, "rate limit of this client address exceeded", wait)
 		return

@@ -42,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_ingest_rate_limited_requests_total",
-			Help: "Requests answered 429, by the limit that refused them (ip, key, device).",
+			Help: "Requests answered 429, by the limit that refused them (ip, ip_in_flight, key, device).",
 		}, []string{"limit"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_ingest_dead_letters_total",

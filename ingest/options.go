@@ -27,6 +27,7 @@ type config struct {
 	writeTimeout    time.Duration
 	produceTimeout  time.Duration
 	maxInFlight     int
+	maxInFlightIP   int
 	maxBufferBytes  int64
 	retryAfter      time.Duration
 	recentIDs       int
@@ -93,6 +94,13 @@ func ProduceTimeout(d time.Duration) Option { return func(c *config) { c.produce
 // Default 1024.
 func MaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
 
+// MaxInFlightPerIP bounds the requests of one client address (a /64 for
+// IPv6, as the IP rate limit) in flight at once; beyond it a request gets
+// 429 with Retry-After. Without it a few addresses sending bodies slowly
+// held every MaxInFlight slot for the read timeout each, and everyone
+// else got 503 (helper-37, session 14). Default 64.
+func MaxInFlightPerIP(n int) Option { return func(c *config) { c.maxInFlightIP = n } }
+
 // MaxBufferBytes bounds the memory the requests in flight hold for their
 // bodies (as sent and gzip-decoded): a request whose body would take it
 // past the bound gets 503 with Retry-After (backpressure), like one past
@@ -132,6 +140,7 @@ func newConfig(opts []Option) (config, error) {
 		writeTimeout:    30 * time.Second,
 		produceTimeout:  10 * time.Second,
 		maxInFlight:     1024,
+		maxInFlightIP:   64,
 		maxBufferBytes:  512 << 20,
 		retryAfter:      time.Second,
 		recentIDs:       1 << 18,
@@ -163,8 +172,8 @@ func (c *config) validate() error {
 	if c.maxBufferBytes < c.maxBodyBytes+c.maxDecodedBytes {
 		errs = append(errs, fmt.Errorf("MaxBufferBytes %d: want at least MaxBodyBytes + MaxDecodedBytes (%d)", c.maxBufferBytes, c.maxBodyBytes+c.maxDecodedBytes))
 	}
-	if c.maxInFlight <= 0 || c.retryAfter <= 0 || c.recentIDs < 0 {
-		errs = append(errs, errors.New("MaxInFlight and RetryAfter must be positive, RecentIDs not negative"))
+	if c.maxInFlight <= 0 || c.maxInFlightIP <= 0 || c.retryAfter <= 0 || c.recentIDs < 0 {
+		errs = append(errs, errors.New("MaxInFlight, MaxInFlightPerIP and RetryAfter must be positive, RecentIDs not negative"))
 	}
 	for _, p := range c.trusted {
 		if !p.IsValid() {

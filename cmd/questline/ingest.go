@@ -26,6 +26,7 @@ type ingestFlags struct {
 	countryHeader string
 	maxBodyBytes  int64
 	maxBuffered   int64
+	maxInFlightIP int
 	maxEvents     int
 	maxAge        time.Duration
 }
@@ -35,6 +36,7 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.countryHeader, "edge-country-header", "X-Edge-Country", "header in which a trusted edge proxy sends the client's country (e.g. CF-IPCountry)")
 	fs.Int64Var(&f.maxBodyBytes, "ingest-max-body-bytes", 1<<20, "largest POST /v1/events body as sent (decoded: 8x, at least 8 MiB)")
 	fs.Int64Var(&f.maxBuffered, "ingest-max-buffer-bytes", 512<<20, "most bytes the request bodies in flight may hold, as sent and decoded (past it: 503, Retry-After); at least one body of each limit")
+	fs.IntVar(&f.maxInFlightIP, "ingest-max-in-flight-per-ip", 64, "most requests of one client address (IPv6: its /64) in flight at once (past it: 429, Retry-After)")
 	fs.IntVar(&f.maxEvents, "ingest-max-events", 1000, "most events in one batch")
 	fs.DurationVar(&f.maxAge, "ingest-max-age", 72*time.Hour, "oldest event_time accepted, relative to receipt")
 }
@@ -126,6 +128,7 @@ func newIngest(a *app, cl *kgo.Client, f *ingestFlags) (*ingest.Handler, error) 
 		ingest.MaxDecodedBytes(decoded),
 		ingest.MaxBufferBytes(max(f.maxBuffered, f.maxBodyBytes+decoded)),
 		ingest.MaxEvents(f.maxEvents),
+		ingest.MaxInFlightPerIP(f.maxInFlightIP),
 		ingest.MaxAge(f.maxAge),
 		ingest.Registerer(a.reg),
 		ingest.Logger(a.log),
