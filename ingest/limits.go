@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 
@@ -91,16 +90,18 @@ func readBody(body io.Reader, gz bool, maxBody, maxDecoded int64, raw, dec *[]by
 }
 
 // readAtMost appends r's bytes to dst until EOF or limit+1 bytes, growing
-// dst by doubling but never past limit+1 (and 4 KiB at first); grow must
-// allow each growth (of n bytes of capacity), else errBusy.
+// dst by doubling but never past limit+1 (and 4 KiB at first). grow must
+// allow each growth before it is made (n bytes: the capacity asked for
+// less the capacity there was), else errBusy; so a buffer is charged
+// limit+1 at most in all, whatever the allocator rounds up to.
 func readAtMost(dst []byte, r io.Reader, limit int, grow func(n int) bool) ([]byte, error) {
 	for len(dst) <= limit {
 		if len(dst) == cap(dst) {
-			old := cap(dst)
-			dst = slices.Grow(dst, min(max(cap(dst), 4096), limit+1-len(dst)))
-			if !grow(cap(dst) - old) {
+			want := min(max(2*cap(dst), 4096), limit+1)
+			if !grow(want - cap(dst)) {
 				return dst, errBusy
 			}
+			dst = append(make([]byte, 0, want), dst...)
 		}
 		n, err := r.Read(dst[len(dst):min(cap(dst), limit+1)])
 		dst = dst[:len(dst)+n]

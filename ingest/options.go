@@ -106,8 +106,8 @@ func MaxInFlightPerIP(n int) Option { return func(c *config) { c.maxInFlightIP =
 // past the bound gets 503 with Retry-After (backpressure), like one past
 // MaxInFlight. Without it, 1024 requests of small gzip bombs (16 KiB each,
 // 8 MiB decoded) held about 3 GiB (helper-37). Default 512 MiB; at least
-// MaxBodyBytes + MaxDecodedBytes, so that one request of each limit
-// always fits.
+// MaxBodyBytes + MaxDecodedBytes + 2, so that one request at both limits
+// always fits in an idle ingest.
 func MaxBufferBytes(n int64) Option { return func(c *config) { c.maxBufferBytes = n } }
 
 // RetryAfter is the Retry-After of a 503. Default 1s.
@@ -169,8 +169,8 @@ func (c *config) validate() error {
 	if c.readTimeout <= 0 || c.produceTimeout <= 0 || c.writeTimeout <= c.readTimeout+c.produceTimeout {
 		errs = append(errs, fmt.Errorf("timeouts: want WriteTimeout (%v) > ReadTimeout (%v) + ProduceTimeout (%v)", c.writeTimeout, c.readTimeout, c.produceTimeout))
 	}
-	if c.maxBufferBytes < c.maxBodyBytes+c.maxDecodedBytes {
-		errs = append(errs, fmt.Errorf("MaxBufferBytes %d: want at least MaxBodyBytes + MaxDecodedBytes (%d)", c.maxBufferBytes, c.maxBodyBytes+c.maxDecodedBytes))
+	if c.maxBufferBytes < c.maxBodyBytes+c.maxDecodedBytes+2 {
+		errs = append(errs, fmt.Errorf("MaxBufferBytes %d: want at least MaxBodyBytes + MaxDecodedBytes + 2 (%d)", c.maxBufferBytes, c.maxBodyBytes+c.maxDecodedBytes+2))
 	}
 	if c.maxInFlight <= 0 || c.maxInFlightIP <= 0 || c.retryAfter <= 0 || c.recentIDs < 0 {
 		errs = append(errs, errors.New("MaxInFlight, MaxInFlightPerIP and RetryAfter must be positive, RecentIDs not negative"))

@@ -126,7 +126,7 @@ func newIngest(a *app, cl *kgo.Client, f *ingestFlags) (*ingest.Handler, error) 
 		ingest.EdgeCountryHeader(f.countryHeader),
 		ingest.MaxBodyBytes(f.maxBodyBytes),
 		ingest.MaxDecodedBytes(decoded),
-		ingest.MaxBufferBytes(max(f.maxBuffered, f.maxBodyBytes+decoded)),
+		ingest.MaxBufferBytes(max(f.maxBuffered, f.maxBodyBytes+decoded+2)),
 		ingest.MaxEvents(f.maxEvents),
 		ingest.MaxInFlightPerIP(f.maxInFlightIP),
 		ingest.MaxAge(f.maxAge),
