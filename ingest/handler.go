@@ -52,7 +52,7 @@ type Handler struct {
 	m        *metrics
 	log      *slog.Logger
 	inFlight chan struct{}
-	perIP    ipSlots // requests in flight by client address (MaxInFlightPerIP)
+	perIP    ipSlots      // requests in flight by client address (MaxInFlightPerIP)
 	buffered atomic.Int64 // bytes of capacity the requests in flight hold (MaxBufferBytes)
 	recent   *recentIDs
 	states   sync.Pool        // *reqState
