@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/questline/questline/internal/chtest"
 	"github.com/questline/questline/internal/testtool"
@@ -17,10 +20,12 @@ import (
 // chc) reaches a server that needs them, with the password in a client
 // config file only its owner reads and never on the command line (ps
 // shows every process's arguments: helper-37). The password has XML's
-// special characters.
+// special characters and a DSN's (@, :, /, %), percent-encoded in the DSN
+// as questline's own parser (clickhouse-go's ParseDSN) wants them, and the
+// script decodes them as it does (helper-41).
 func TestQuickStartDSNPassword(t *testing.T) {
 	testtool.Require(t, "clickhouse-client")
-	const pass = `p&w<r>d"'`
+	const pass = `p&w<r>d"'@:/%\n`
 	srv, err := chtest.Start(chtest.Password(pass))
 	if err == chtest.ErrNotInstalled {
 		t.Skip(err)
@@ -41,7 +46,12 @@ clickhouse-client --host "$ch_host" --port "$ch_port" "${ch_auth[@]}" -d "$ch_db
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	out, err := run("clickhouse://default:" + pass + "@127.0.0.1:" + port + "/default")
+	dsn := (&url.URL{Scheme: "clickhouse", User: url.UserPassword("default", pass), Host: "127.0.0.1:" + port, Path: "/default"}).String()
+	opts, err := clickhouse.ParseDSN(dsn)
+	if err != nil || opts.Auth.Password != pass {
+		t.Fatalf("questline's parser reads %q from %s: %v", opts.Auth.Password, dsn, err)
+	}
+	out, err := run(dsn)
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

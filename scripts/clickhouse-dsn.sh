@@ -11,7 +11,10 @@ ch_from_dsn() {
   ch_host=${BASH_REMATCH[5]} ch_port=${BASH_REMATCH[7]:-9000} ch_db=${BASH_REMATCH[9]:-questline}
   ch_host=${ch_host#[} ch_host=${ch_host%]}
   ch_auth=()
-  local user=${BASH_REMATCH[2]} pass=${BASH_REMATCH[4]}
+  local user pass
+  # Percent-decoded, as questline's DSN parser reads them (a password's
+  # @, :, / and % must be encoded in a DSN).
+  user=$(ch_unescape "${BASH_REMATCH[2]}") pass=$(ch_unescape "${BASH_REMATCH[4]}")
   if [[ -n $user$pass ]]; then
     local cfg=$dir/clickhouse-client.xml
     (
@@ -26,6 +29,11 @@ ch_from_dsn() {
     ch_auth=(--config-file "$cfg")
   fi
 }
+
+# ch_unescape percent-decodes a DSN's user or password (backslashes
+# doubled first: printf %b would read them as escapes). A password ending
+# in newlines loses them (command substitution).
+ch_unescape() { local s=${1//\\/\\\\}; s=${s//%/\\x}; printf '%b' "$s"; }
 
 # ch_xml escapes XML's special characters (the replacements are quoted:
 # bash 5.2 reads a bare & there as the match).
