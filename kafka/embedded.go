@@ -115,6 +115,10 @@ func lockDataDir(dir, addr string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil { // the event log, snapshots: ours to read only
 		return nil, err
 	}
+	// A directory made before session 14 (0755) is made private too:
+	// kfake writes its files 0644 (helper-41). Best effort: a directory of
+	// another user stays as it is.
+	_ = os.Chmod(dir, 0o700)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		f, held, err := lockFile(filepath.Join(dir, ".lock"))

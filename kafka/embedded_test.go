@@ -256,8 +256,17 @@ func TestEmbeddedDataDirLocked(t *testing.T) {
 // TestEmbeddedDataDirPrivate: a data directory the broker creates is its
 // owner's only (0700): it holds the event log and the dead letters (raw
 // client payloads), and kfake writes its files 0644 (helper-37: any local
-// user could read them).
+// user could read them); one that existed (0755, made by an older
+// questline) is made private too (helper-41).
 func TestEmbeddedDataDirPrivate(t *testing.T) {
+	old := filepath.Join(t.TempDir(), "kafka")
+	if err := os.Mkdir(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.New(t, kafkatest.DataDir(old)).Close()
+	if st, err := os.Stat(old); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("an existing data directory: %v, mode %v, want 0700", err, st.Mode().Perm())
+	}
 	dir := filepath.Join(t.TempDir(), "data", "kafka")
 	b := kafkatest.New(t, kafkatest.DataDir(dir))
 	b.Close()
