@@ -8,7 +8,7 @@ func botsBoard() board {
 		uid:   "questline-bots",
 		title: "questline / Bot signals",
 		description: "Users and devices the bot processor scored, from bot_signals (read with FINAL): windows of 1 min every 10 s; " +
-			"score = 1 − Π(1 − weight) over the entity's signals, flagged at the configured threshold (0.5). " +
+			"score = 1 − Π(1 − weight) over the entity's signals, flagged at the configured threshold (QUESTLINE_PROCESS_BOT_THRESHOLD, default 0.5). " +
 			"Flagged users are left out of the clean scope of the other dashboards.",
 		tags: []string{"questline", "bots", "clickhouse"},
 		rows: []row{

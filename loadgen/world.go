@@ -71,7 +71,6 @@ type user struct {
 	convGen    int   // bumped to cancel pending quest-driven conversions
 }
 
-// device is a phone or browser.
 // family is a device several humans share (up to familyMax).
 type family struct {
 	dev     *device
@@ -79,6 +78,7 @@ type family struct {
 	members int
 }
 
+// device is a phone or browser.
 type device struct {
 	id          string
 	edgeCountry string

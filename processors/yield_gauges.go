@@ -231,7 +231,7 @@ func (g *yieldGauges) offer(r *yield.Row) {
 	}
 	if w := g.window(r.Placement, r.Start, r.End); w != nil {
 		w.yield, w.haveYield = r.Counts, true
-		w.auctionsSeen = int64(r.Auctions)
+		w.auctionsSeen = max(w.auctionsSeen, int64(r.Auctions))
 	}
 }
 
