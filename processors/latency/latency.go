@@ -414,13 +414,14 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []Conversion) {
 // completions and conversions gone: quest, drop and creator ids are client
 // input, and every distinct one was kept for ever (helper-37). It is the
 // state's own snapshot restored (names by their strings, as from a file),
-// done once the names have doubled since the last one, at least
-// minCompact apart: amortized O(1) per name. (As yield's.)
+// done once the names have grown past twice the live ones plus the users
+// and queued conversions held (at least minCompact): its O(state) cost is
+// amortized over at least as many new names, O(1) per name. (As yield's.)
 func (p *Processor) compact() {
 	s := p.Snapshot()
 	p.names = intern.New()
 	p.Restore(s)
-	p.compactAt = max(minCompact, 2*len(p.names.Names()))
+	p.compactAt = max(minCompact, 2*len(p.names.Names())+p.users.len()+p.queue.Len())
 }
 
 // minCompact is the fewest names that make compact renumber.

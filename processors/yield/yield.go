@@ -431,14 +431,16 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 // number in every pane and emission: helper-37). It is the state's own
 // snapshot restored (names by their strings, as from a file; rows sort by
 // name, so the numbering changes nothing in them), done once the names
-// have doubled since the last one, at least minCompact apart: amortized
-// O(1) per name.
+// have grown past twice the live ones plus the auctions held (at least
+// minCompact): its cost, O(state), is amortized over at least as many new
+// names as the state has auctions, O(1) per name (helper-41: doubling the
+// names alone let a stream of new names stall a large partition often).
 func (p *Processor) compact() {
 	s := p.Snapshot()
 	p.names, p.nums, p.far, p.keys = intern.New(), nil, nil, nil
 	p.ysum, p.isum, p.order, p.sums = nil, nil, p.order[:0], p.sums[:0]
 	p.Restore(s)
-	p.compactAt = max(minCompact, 2*len(p.names.Names()))
+	p.compactAt = max(minCompact, 2*len(p.names.Names())+p.auctions.len())
 }
 
 // minCompact is the fewest names that make compact renumber.
