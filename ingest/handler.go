@@ -134,11 +134,11 @@ type ipSlots struct {
 	n  map[string]int
 }
 
-// acquire takes a slot of addr unless it holds max already.
-func (s *ipSlots) acquire(addr string, max int) bool {
+// acquire takes a slot of addr unless it holds limit already.
+func (s *ipSlots) acquire(addr string, limit int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.n[addr] >= max {
+	if s.n[addr] >= limit {
 		return false
 	}
 	if s.n == nil {
