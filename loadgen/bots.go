@@ -84,11 +84,13 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 		}
 	case botVelocity:
 		// 200–400 events at 2.4–2.9 a second (several per second on the
-		// whole-second grid): 140–175 in a minute, not far above velocity's
-		// 120 (session 14; about 3.3 a second before).
+		// whole-second grid, the busy seconds 1–3 s apart, so the cadence
+		// is not a metronome's): 167–214 in a minute on average, not far above
+		// velocity's 120 (session 14; about 3.3 a second, every second,
+		// before).
 		u := g.newBot(k, nil)
 		qq := q()
-		step := 0.35 + 0.07*g.rng.Float64() // the chance of the next second after an event
+		step := 0.14 + 0.04*g.rng.Float64() // the chance of moving on after an event
 		for i := 200 + g.rng.IntN(201); i > 0; i-- {
 			typ := event.QuestStarted
 			if i%2 == 0 {
@@ -96,7 +98,7 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 			}
 			add(botStep{t: t, u: u, d: u.devices[0], typ: typ, quest: qq})
 			if g.rng.Float64() < step {
-				t += sec
+				t += g.between(1, 3)
 			}
 		}
 	case botMetronome:

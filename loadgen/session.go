@@ -18,8 +18,23 @@ func (g *gen) startSession(t int64) {
 		return
 	}
 	u := g.humanFor()
+	d := u.devices[g.rng.IntN(len(u.devices))]
+	g.startHuman(u, d, t)
+	if f := d.family; f != nil && g.rng.Float64() < familyEvening {
+		// A family evening: the others on the tablet join within 40 s,
+		// up to four users on one device in a minute (shared_device).
+		for _, m := range f.users {
+			if m != u && !m.active {
+				g.startHuman(m, d, t+g.between(1, 40))
+			}
+		}
+	}
+}
+
+// startHuman starts a session of human u on device d at t.
+func (g *gen) startHuman(u *user, d *device, t int64) {
 	u.active = true
-	s := &humanSession{u: u, d: u.devices[g.rng.IntN(len(u.devices))], questsLeft: 1 + g.rng.IntN(3), sid: g.newSessionID()}
+	s := &humanSession{u: u, d: d, questsLeft: 1 + g.rng.IntN(3), sid: g.newSessionID()}
 	g.acct = &s.n
 	defer func() { g.acct = nil }()
 	if g.rng.Float64() < 0.3 {
@@ -78,11 +93,13 @@ func (g *gen) touch(u *user, t int64, fromSession bool) *drop {
 // (session 14): fans who tap again after a refused claim, fast players,
 // and families sharing a device (world.go).
 const (
-	retapShare  = 0.5  // of refused claims
-	fastShare   = 0.1  // of completed quests
-	familyStart = 0.03 // of new humans: their first device becomes a family's
-	familyJoin  = 0.04 // of new humans: join a family's device, up to 4 members
-	familyMax   = 4    // shared_device is more than 3 users: 4 trips it, alone 0.25
+	retapShare    = 0.5  // of refused claims
+	fastShare     = 0.1  // of completed quests
+	familyStart   = 0.03 // of new humans: their first device becomes a family's
+	familyJoin    = 0.04 // of new humans: join a family's device, up to 4 members
+	familyMax     = 4    // shared_device is more than 3 users: 4 trips it, alone 0.25
+	familyAbroad  = 0.3  // of families: their tablet on a foreign network (on holiday)
+	familyEvening = 0.5  // of a member's sessions on the tablet: the others join
 )
 
 // humanSession is a human doing one to three micro-quests.

@@ -73,9 +73,9 @@ type user struct {
 
 // family is a device several humans share (up to familyMax).
 type family struct {
-	dev     *device
-	home    string // the members' declared country
-	members int
+	dev   *device
+	home  string  // the members' declared country
+	users []*user // the members, the first the one who opened it
 }
 
 // device is a phone or browser.
@@ -88,6 +88,7 @@ type device struct {
 	flushEvery  int64
 	batchSize   int
 	buf         *buffer
+	family      *family // a device a family shares, else nil
 }
 
 // botKind is a planted bot population.
@@ -251,8 +252,8 @@ func (g *gen) humanFor() *user {
 	if n := len(g.families); n > 0 && g.rng.Float64() < familyJoin {
 		// Joins a family's tablet: its network, its home country (a
 		// family abroad mismatches on every member's events).
-		if f := g.families[g.rng.IntN(n)]; f.members < familyMax {
-			f.members++
+		if f := g.families[g.rng.IntN(n)]; len(f.users) < familyMax {
+			f.users = append(f.users, u)
 			u.country, u.devices = f.home, []*device{f.dev}
 			g.planted.FamilyMembers++
 			g.humans = append(g.humans, u)
@@ -273,7 +274,27 @@ func (g *gen) humanFor() *user {
 		u.devices = append(u.devices, g.newDevice(country))
 	}
 	if g.rng.Float64() < familyStart {
-		g.families = append(g.families, &family{dev: u.devices[0], home: country, members: 1})
+		f := &family{dev: u.devices[0], home: country, users: []*user{u}}
+		if g.rng.Float64() < familyAbroad {
+			// On holiday: a tablet on a foreign network, every member's
+			// events geo-mismatched.
+			abroad := country
+			for abroad == country {
+				abroad = g.pick(countries)
+			}
+			f.dev = g.newDevice(abroad)
+			u.devices = append(u.devices, f.dev)
+		}
+		// A home tablet is online: an offline device's holds would make
+		// four users' events late at once.
+		switch f.dev.offline {
+		case 1:
+			g.planted.Clocks["offline_short"]--
+		case 2:
+			g.planted.Clocks["offline_long"]--
+		}
+		f.dev.offline, f.dev.family = 0, f
+		g.families = append(g.families, f)
 	}
 	g.humans = append(g.humans, u)
 	return u
