@@ -16,7 +16,7 @@ import (
 // 503 with Retry-After, and the bytes come back when the requests end
 // (helper-37: a thousand small gzip bombs held gigabytes).
 func TestBufferBudget(t *testing.T) {
-	const maxBody, maxDecoded, budget = 64 << 10, 64 << 10, 190 << 10 // two slow bodies hold 2 × 64 KiB; a third needs 64 KiB + 1
+	const maxBody, maxDecoded, budget = 64 << 10, 64 << 10, 190 << 10 // two slow bodies hold 2 × 64 KiB; a third of 61 KiB needs 64 KiB more
 	e := newEnv(t, ingest.MaxBodyBytes(maxBody), ingest.MaxDecodedBytes(maxDecoded), ingest.MaxBufferBytes(budget))
 	// Two slow requests, 60 KiB into their bodies and waiting.
 	var pws []*io.PipeWriter

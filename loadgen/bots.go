@@ -83,7 +83,7 @@ func (g *gen) botScript(k botKind, t int64) *botScript {
 			t += g.between(3, 15)
 		}
 	case botVelocity:
-		// 200–400 events at 2.4–2.9 a second (several per second on the
+		// 200–400 events at 2.8–3.6 a second (several per second on the
 		// whole-second grid, the busy seconds 1–3 s apart, so the cadence
 		// is not a metronome's): 167–214 in a minute on average, not far above
 		// velocity's 120 (session 14; about 3.3 a second, every second,

@@ -7,13 +7,15 @@
 # line every user sees in ps (helper-37, session 14).
 ch_from_dsn() {
   local dsn=$1 dir=$2
-  [[ $dsn =~ ^clickhouse://(([^:@/]*)(:([^@/]*))?@)?(\[[^]/]+\]|[^/:?]+)(:([0-9]+))?(/([A-Za-z0-9_]+))? ]] || return 1
+  # The user info runs to the last @, as Go's url.Parse (under
+  # clickhouse-go's ParseDSN) reads it: a password may hold a raw @ or :.
+  [[ $dsn =~ ^clickhouse://(([^:/?#]*)(:([^/?#]*))?@)?(\[[^]/]+\]|[^/:?@]+)(:([0-9]+))?(/([A-Za-z0-9_]+))? ]] || return 1
   ch_host=${BASH_REMATCH[5]} ch_port=${BASH_REMATCH[7]:-9000} ch_db=${BASH_REMATCH[9]:-questline}
   ch_host=${ch_host#[} ch_host=${ch_host%]}
   ch_auth=()
   local user pass
   # Percent-decoded, as questline's DSN parser reads them (a password's
-  # @, :, / and % must be encoded in a DSN).
+  # / and % must be encoded in a DSN; @ and : may be).
   user=$(ch_unescape "${BASH_REMATCH[2]}") pass=$(ch_unescape "${BASH_REMATCH[4]}")
   if [[ -n $user$pass ]]; then
     local cfg=$dir/clickhouse-client.xml
