@@ -35,6 +35,7 @@ type Handler struct {
 	brokers []string
 	edge    ingest.Edge
 	limiter *ingest.Limiter
+	perIP   ingest.AddrSlots // requests in flight by client address (MaxInFlightPerIP)
 	tokens  tokens
 	copies  *kafka.CopyMaker
 	seq     *sequencer
@@ -150,7 +151,14 @@ func (h *Handler) handle(pattern string, fn route) http.Handler {
 		defer cancel()
 
 		ip, _ := h.edge.ClientIP(r)
-		if wait := h.limiter.AllowIP(ingest.IPBucket(ip)); wait > 0 {
+		addr := ingest.IPBucket(ip)
+		if !h.perIP.Acquire(addr, h.cfg.maxInFlightIP) {
+			h.m.rateLimited.WithLabelValues("ip_in_flight").Inc()
+			h.fail(rw, http.StatusTooManyRequests, "too many requests of this client address in flight", h.cfg.retryAfter)
+			return
+		}
+		defer h.perIP.Release(addr)
+		if wait := h.limiter.AllowIP(addr); wait > 0 {
 			h.m.rateLimited.WithLabelValues("ip").Inc()
 			h.fail(rw, http.StatusTooManyRequests, "rate limit of this client address exceeded", wait)
 			return

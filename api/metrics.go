@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_api_rate_limited_total",
-			Help: "API requests refused with 429, by the limit hit (ip, key, device).",
+			Help: "API requests refused with 429, by the limit hit (ip, ip_in_flight, key, device).",
 		}, []string{"limit"}),
 		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_api_claims_total",

@@ -21,6 +21,7 @@ type config struct {
 	trusted          []netip.Prefix
 	secret           []byte
 	maxBodyBytes     int64
+	maxInFlightIP    int
 	requestTimeout   time.Duration
 	retryAfter       time.Duration
 	attemptMaxAge    time.Duration
@@ -60,6 +61,14 @@ func MaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n 
 // wait for a claim's decision included; past it the answer is 503.
 // Default 10s.
 func RequestTimeout(d time.Duration) Option { return func(c *config) { c.requestTimeout = d } }
+
+// MaxInFlightPerIP bounds the requests of one client address (a /64 for
+// IPv6) in flight at once; beyond it a request gets 429 with
+// Retry-After, before authentication, like the IP rate limit (a few
+// addresses sending bodies slowly would otherwise hold a goroutine and a
+// connection each for the request timeout; ingest has the same bound).
+// Default 64.
+func MaxInFlightPerIP(n int) Option { return func(c *config) { c.maxInFlightIP = n } }
 
 // RetryAfter is the Retry-After of a 503. Default 1s.
 func RetryAfter(d time.Duration) Option { return func(c *config) { c.retryAfter = d } }
@@ -123,6 +132,7 @@ func Clock(now func() time.Time) Option { return func(c *config) { c.now = now }
 func newConfig(opts []Option) (config, error) {
 	c := config{
 		maxBodyBytes:    64 << 10,
+		maxInFlightIP:   64,
 		requestTimeout:  10 * time.Second,
 		retryAfter:      time.Second,
 		attemptMaxAge:   DefaultAttemptMaxAge,
@@ -146,8 +156,8 @@ func (c *config) validate() error {
 	if c.secret != nil && len(c.secret) < 16 {
 		errs = append(errs, errors.New("the token secret must be at least 16 bytes"))
 	}
-	if c.maxBodyBytes <= 0 || c.requestTimeout <= 0 || c.retryAfter <= 0 || c.attemptMaxAge <= 0 {
-		errs = append(errs, errors.New("MaxBodyBytes, RequestTimeout, RetryAfter and AttemptMaxAge must be positive"))
+	if c.maxBodyBytes <= 0 || c.requestTimeout <= 0 || c.retryAfter <= 0 || c.attemptMaxAge <= 0 || c.maxInFlightIP <= 0 {
+		errs = append(errs, errors.New("MaxBodyBytes, RequestTimeout, RetryAfter, AttemptMaxAge and MaxInFlightPerIP must be positive"))
 	}
 	if c.snapshotInterval < 0 {
 		errs = append(errs, errors.New("the snapshot interval must not be negative"))

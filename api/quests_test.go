@@ -299,3 +299,45 @@ func TestLongDeviceIDRefusedFirst(t *testing.T) {
 		t.Errorf("a 128-character device_id: %d %v", r.code, r.body)
 	}
 }
+
+// TestInFlightPerIP: one client address holds at most MaxInFlightPerIP
+// requests in flight, before authentication; past it 429 with
+// Retry-After (as ingest).
+func TestInFlightPerIP(t *testing.T) {
+	brokers := newBroker(t)
+	a := startInstance(t, brokers, MaxInFlightPerIP(2)).srv.URL
+	var pws []*io.PipeWriter
+	done := make(chan struct{}, 2)
+	for range 2 {
+		pr, pw := io.Pipe()
+		pws = append(pws, pw)
+		go func() {
+			req, _ := http.NewRequest("POST", a+"/v1/quests", pr)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+serverKey)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+			done <- struct{}{}
+		}()
+		go pw.Write([]byte(`{"quest_id": "slow", `)) // and then nothing, for now
+	}
+	var r answer
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if r = call(t, a, "GET", "/v1/drops/none", serverKey, nil); r.code == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if r.code != http.StatusTooManyRequests || r.retry == "" || !strings.Contains(r.str("error"), "in flight") {
+		t.Fatalf("a third request beside two slow ones: %d %v (Retry-After %q), want 429", r.code, r.body, r.retry)
+	}
+	for _, pw := range pws {
+		pw.Write([]byte(`"min_duration_ms": 1000}`))
+		pw.Close()
+	}
+	<-done
+	<-done
+	if r := call(t, a, "GET", "/v1/drops/none", serverKey, nil); r.code != http.StatusNotFound {
+		t.Fatalf("after the slow requests: %d %v, want 404", r.code, r.body)
+	}
+}

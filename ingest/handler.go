@@ -52,7 +52,7 @@ type Handler struct {
 	m        *metrics
 	log      *slog.Logger
 	inFlight chan struct{}
-	perIP    ipSlots      // requests in flight by client address (MaxInFlightPerIP)
+	perIP    AddrSlots    // requests in flight by client address (MaxInFlightPerIP)
 	buffered atomic.Int64 // bytes of capacity the requests in flight hold (MaxBufferBytes)
 	recent   *recentIDs
 	states   sync.Pool        // *reqState
@@ -127,15 +127,16 @@ func (h *Handler) Limiter() *Limiter { return h.limiter }
 // much only, not of a whole 8 MiB body (helper-37).
 func deadRaw(b []byte) string { return string(b[:min(len(b), event.MaxDeadLetterRaw+1)]) }
 
-// ipSlots counts the requests in flight per client address; an address
-// has an entry only while it has one.
-type ipSlots struct {
+// AddrSlots counts the requests in flight per client address (IPBucket);
+// an address has an entry only while it has one. The zero value is ready;
+// the quest/drop API keeps one too.
+type AddrSlots struct {
 	mu sync.Mutex
 	n  map[string]int
 }
 
-// acquire takes a slot of addr unless it holds limit already.
-func (s *ipSlots) acquire(addr string, limit int) bool {
+// Acquire takes a slot of addr unless it holds limit already.
+func (s *AddrSlots) Acquire(addr string, limit int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.n[addr] >= limit {
@@ -148,8 +149,8 @@ func (s *ipSlots) acquire(addr string, limit int) bool {
 	return true
 }
 
-// release gives back a slot of addr.
-func (s *ipSlots) release(addr string) {
+// Release gives back a slot of addr.
+func (s *AddrSlots) Release(addr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.n[addr]--; s.n[addr] <= 0 {
@@ -250,12 +251,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The IP limit comes first, so that guessing keys is limited too.
 	ip, viaProxy := h.edge.ClientIP(r)
 	addr := ipBucket(ip)
-	if !h.perIP.acquire(addr, h.cfg.maxInFlightIP) {
+	if !h.perIP.Acquire(addr, h.cfg.maxInFlightIP) {
 		h.m.rateLimited.WithLabelValues("ip_in_flight").Inc()
 		h.fail(w, http.StatusTooManyRequests, "too many requests of this client address in flight", h.cfg.retryAfter)
 		return
 	}
-	defer h.perIP.release(addr)
+	defer h.perIP.Release(addr)
 	if wait := h.limiter.AllowIP(addr); wait > 0 {
 		h.m.rateLimited.WithLabelValues("ip").Inc()
 		h.fail(w, http.StatusTooManyRequests, "rate limit of this client address exceeded", wait)

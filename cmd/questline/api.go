@@ -24,6 +24,7 @@ type apiFlags struct {
 	secret        string
 	secretFile    string
 	maxBodyBytes  int64
+	maxInFlightIP int
 	retention     time.Duration
 	snapshotDir   string
 	snapshotEvery time.Duration
@@ -34,6 +35,7 @@ func (f *apiFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.secret, "api-secret", "", "secret (at least 16 bytes) signing quest attempt tokens; every API instance needs the same one (empty: a random one per process, tokens then work only on the instance that issued them)")
 	fs.StringVar(&f.secretFile, "api-secret-file", "", "file holding -api-secret (for production; wins over -api-secret)")
 	fs.Int64Var(&f.maxBodyBytes, "api-max-body-bytes", 64<<10, "largest quest/drop API request body")
+	fs.IntVar(&f.maxInFlightIP, "api-max-in-flight-per-ip", 64, "most API requests of one client address (IPv6: its /64) in flight at once (past it: 429, Retry-After)")
 	fs.DurationVar(&f.retention, "api-claims-retention", api.DefaultClaimsRetention, "how long after a drop closed (ended, or past its end time; measured in the claims log's record times) the API keeps its claims' decisions; later, claims on it are answered 410 and decided no more (0: keep for ever); every API instance needs the same")
 	fs.StringVar(&f.snapshotDir, "api-snapshot-dir", "", "where the API writes snapshots of its claims fold, restored at start so that it reads the claims log from their offsets, not from the start (default <data-dir>/api-snapshots)")
 	fs.DurationVar(&f.attemptMaxAge, "api-attempt-max-age", api.DefaultAttemptMaxAge, "how long after its start a quest attempt may complete; keep it below the processors' de-duplication horizon (about 31m with the default windows) minus 5m, or a completion retried late can count twice (docs/api.md)")
@@ -81,7 +83,7 @@ func newAPI(a *app, cl *kgo.Client, brokers []string, f *apiFlags, e *edgeFlags,
 	}
 	opts := []api.Option{
 		api.Keys(keys), api.RateLimits(lim), api.TrustedProxies(proxies...),
-		api.MaxBodyBytes(f.maxBodyBytes), api.Registerer(a.reg), api.Logger(a.log),
+		api.MaxBodyBytes(f.maxBodyBytes), api.MaxInFlightPerIP(f.maxInFlightIP), api.Registerer(a.reg), api.Logger(a.log),
 		api.ClaimsRetention(f.retention), api.AttemptMaxAge(f.attemptMaxAge),
 	}
 	if f.snapshotEvery > 0 {
