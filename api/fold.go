@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/questline/questline/event"
+)
 
 // The claims fold: the state of one partition of questline.claims as a
 // pure function of its record prefix. Every API instance folds every
@@ -19,8 +23,8 @@ import "time"
 
 // Rejection reasons of claim_rejected (SPEC §1) that the fold decides.
 const (
-	ReasonSoldOut = "sold_out"
-	ReasonNotLive = "not_live"
+	ReasonSoldOut = event.ReasonSoldOut
+	ReasonNotLive = event.ReasonNotLive
 )
 
 // Drop is a drop as the fold knows it from the API's records.

@@ -27,6 +27,14 @@ type FieldError struct {
 	Msg   string
 }
 
+// The reasons of a claim_rejected (SPEC §1).
+const (
+	ReasonSoldOut      = "sold_out"
+	ReasonNotLive      = "not_live"
+	ReasonRateLimited  = "rate_limited"
+	ReasonSuspectedBot = "suspected_bot"
+)
+
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 func fieldErr(field, msg string) *FieldError { return &FieldError{Field: field, Msg: msg} }
@@ -177,7 +185,7 @@ func validateProps(e *Event) error {
 	switch e.Type {
 	case ClaimRejected:
 		switch e.Reason {
-		case "sold_out", "not_live", "rate_limited", "suspected_bot":
+		case ReasonSoldOut, ReasonNotLive, ReasonRateLimited, ReasonSuspectedBot:
 		default:
 			return fieldErr("props.reason", "must be one of sold_out, not_live, rate_limited, suspected_bot")
 		}

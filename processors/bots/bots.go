@@ -336,7 +336,7 @@ func claim(e *event.Event) bool {
 	case event.DropClaimed:
 		return true
 	case event.ClaimRejected:
-		return e.Reason != "sold_out" && e.Reason != "not_live"
+		return e.Reason != event.ReasonSoldOut && e.Reason != event.ReasonNotLive
 	}
 	return false
 }
