@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -307,38 +309,55 @@ func TestLongDeviceIDRefusedFirst(t *testing.T) {
 // Retry-After (as ingest).
 func TestInFlightPerIP(t *testing.T) {
 	brokers := newBroker(t)
-	a := startInstance(t, brokers, MaxInFlightPerIP(2)).srv.URL
+	in := startInstance(t, brokers, MaxInFlightPerIP(2))
+	a := in.srv.URL
+	u, err := url.Parse(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ingest.IPBucket(netip.MustParseAddr(u.Hostname()))
+	held := func() int { return in.h.perIP.Held(addr) }
 	// Two slow requests, written on connections of their own (a client's
 	// transport may hold a request's first bytes back until more come):
 	// headers and the start of a 100-byte body, then nothing.
 	var conns []net.Conn
 	for range 2 {
-		c, err := net.Dial("tcp", strings.TrimPrefix(a, "http://"))
+		c, err := net.Dial("tcp", u.Host)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
+		t.Cleanup(func() { c.Close() })
 		fmt.Fprintf(c, "POST /v1/quests HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: 100\r\n\r\n{\"quest_id\": ", serverKey)
 	}
-	var r answer
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if r = call(t, a, "GET", "/v1/drops/none", serverKey, nil); r.code == http.StatusTooManyRequests {
-			break
+	// Both handlers hold their slots before the probe (the server may
+	// schedule them after a probe's): else say what the connections got.
+	for deadline := time.Now().Add(10 * time.Second); held() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			var got []string
+			for _, c := range conns {
+				_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+				b, err := io.ReadAll(c)
+				got = append(got, fmt.Sprintf("%q (%v)", b, err))
+			}
+			t.Fatalf("%d slots held after 10 s, want the 2 slow requests'; they were answered %v", held(), got)
 		}
 	}
+	// The probe has no key: the slot is taken before authentication, so
+	// it is 429 here and 401 once the slots are free.
+	r := call(t, a, "GET", "/v1/drops/none", "", nil)
 	if r.code != http.StatusTooManyRequests || r.retry == "" || !strings.Contains(r.str("error"), "in flight") {
 		t.Fatalf("a third request beside two slow ones: %d %v (Retry-After %q), want 429", r.code, r.body, r.retry)
 	}
 	for _, c := range conns {
 		c.Close() // the handlers' reads fail: their slots come back
 	}
-	var after answer
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if after = call(t, a, "GET", "/v1/drops/none", serverKey, nil); after.code == http.StatusNotFound {
-			break
+	for deadline := time.Now().Add(10 * time.Second); held() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slots still held 10 s after the slow requests' connections closed", held())
 		}
 	}
-	if after.code != http.StatusNotFound {
-		t.Fatalf("after the slow requests: %d %v, want 404", after.code, after.body)
+	if r := call(t, a, "GET", "/v1/drops/none", "", nil); r.code != http.StatusUnauthorized {
+		t.Fatalf("after the slow requests: %d %v, want 401", r.code, r.body)
 	}
 }

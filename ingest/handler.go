@@ -149,6 +149,13 @@ func (s *AddrSlots) Acquire(addr string, limit int) bool {
 	return true
 }
 
+// Held returns the slots addr holds.
+func (s *AddrSlots) Held(addr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n[addr]
+}
+
 // Release gives back a slot of addr.
 func (s *AddrSlots) Release(addr string) {
 	s.mu.Lock()
