@@ -64,7 +64,7 @@ func clickHousePanels() []clickHousePanel {
 }
 
 // TestClickHousePanels runs every ClickHouse panel's SQL, macros expanded,
-// on a real ClickHouse with the schema of `questline migrate` and a few
+// as a read-only user (chtest.Reader), on a real ClickHouse with the schema of `questline migrate` and a few
 // rows in each table, for both scopes. Each query must return rows with
 // the declared columns (time first for time series). Then every row is
 // inserted again, as a replay would (same version), together with stale
@@ -84,6 +84,17 @@ func TestClickHousePanels(t *testing.T) {
 			t.Fatalf("%s: %v", tb.name, err)
 		}
 	}
+	// The panels run as Grafana's data source does in docker-compose.yml:
+	// a user that can read questline and do nothing else.
+	for _, q := range []string{
+		"INSERT INTO questline.quest_completion (quest_id) VALUES ('x')",
+		"DROP TABLE questline.quest_completion",
+		"SELECT count() FROM default.nothing",
+	} {
+		if _, err := srv.QueryAs(ctx, chtest.Reader, q); err == nil {
+			t.Errorf("the reader ran %q", q)
+		}
+	}
 	panels := clickHousePanels()
 	for _, p := range panels {
 		if (p.viz == vizTimeSeries) != (p.sql.columns[0] == "time") {
@@ -99,7 +110,7 @@ func TestClickHousePanels(t *testing.T) {
 			}
 			for _, scope := range scopes {
 				q := expand(p.sql.text, scope)
-				out, err := srv.Query(ctx, q+"\nFORMAT TabSeparatedWithNames")
+				out, err := srv.QueryAs(ctx, chtest.Reader, q+"\nFORMAT TabSeparatedWithNames")
 				if err != nil {
 					t.Errorf("%s / %q (scope %s): %v\n%s", p.board, p.title, scope, err, q)
 					continue

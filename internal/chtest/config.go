@@ -46,6 +46,10 @@ const usersXML = `<?xml version="1.0"?>
     <default>
       <max_memory_usage>2000000000</max_memory_usage>
     </default>
+    <reader>
+      <max_memory_usage>2000000000</max_memory_usage>
+      <readonly>2</readonly>
+    </reader>
   </profiles>
   <users>
     <default>
@@ -57,6 +61,18 @@ const usersXML = `<?xml version="1.0"?>
       <profile>default</profile>
       <quota>default</quota>
     </default>
+    <reader>
+      <password></password>
+      <networks>
+        <ip>127.0.0.1</ip>
+        <ip>::1</ip>
+      </networks>
+      <profile>reader</profile>
+      <quota>default</quota>
+      <allow_databases>
+        <database>questline</database>
+      </allow_databases>
+    </reader>
   </users>
   <quotas>
     <default></default>

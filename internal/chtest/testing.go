@@ -110,27 +110,42 @@ func identifier(name string) string {
 // Query runs query over HTTP and returns its output in TabSeparated
 // format, for assertions in tests.
 func (s *Server) Query(ctx context.Context, query string) (string, error) {
-	return s.httpDo(ctx, "", query)
+	return s.httpDo(ctx, "", "", query)
+}
+
+// Reader is a user of every test server that reads the database
+// questline and nothing else: readonly = 2 (no writes, no DDL; settings
+// may change, as clients set max_execution_time), as the Grafana data
+// source's user in docker-compose.yml (deploy/clickhouse/initdb).
+const Reader = "reader"
+
+// QueryAs is Query as user (Reader; the default user is "").
+func (s *Server) QueryAs(ctx context.Context, user, query string) (string, error) {
+	return s.httpDo(ctx, user, "", query)
 }
 
 // QueryIn is Query with db as the current database (unqualified table
 // names are db's).
 func (s *Server) QueryIn(ctx context.Context, db, query string) (string, error) {
-	return s.httpDo(ctx, db, query)
+	return s.httpDo(ctx, "", db, query)
 }
 
 func (s *Server) httpQuery(ctx context.Context, query string) error {
-	_, err := s.httpDo(ctx, "", query)
+	_, err := s.httpDo(ctx, "", "", query)
 	return err
 }
 
 // httpDo posts query as the request body (a URL parameter would limit its
 // length: large INSERTs are refused).
-func (s *Server) httpDo(ctx context.Context, db, query string) (string, error) {
-	u := "http://" + s.HTTPAddr() + "/"
-	if db != "" {
-		u += "?" + url.Values{"database": {db}}.Encode()
+func (s *Server) httpDo(ctx context.Context, user, db, query string) (string, error) {
+	params := url.Values{}
+	if user != "" {
+		params.Set("user", user)
 	}
+	if db != "" {
+		params.Set("database", db)
+	}
+	u := "http://" + s.HTTPAddr() + "/?" + params.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(query))
 	if err != nil {
 		return "", err
