@@ -3,9 +3,15 @@
 // definitions and drop live windows the processors use.
 //
 // The fold is order-independent: for each quest and each drop field group
-// the entry with the greatest (event_time, event_id) wins, so every process
-// that has seen the same set of catalog events holds the same catalog,
-// whatever order they arrived in.
+// one entry wins by its (event_time, event_id), so every process that has
+// seen the same set of catalog events holds the same catalog, whatever
+// order they arrived in. A quest's definition and a drop's schedule are the
+// latest; a drop's start and end are the first (an end is final, a later
+// start does not reopen the drop, nor does a later start move its start),
+// its ends_at the latest start's that has one, its creator the latest that
+// names one: the rules of the quest/drop API's claims fold
+// (docs/api.md), so creator_lift measures the live window the API granted
+// claims in.
 package catalog
 
 import (
@@ -40,9 +46,11 @@ type Drop struct {
 	EndsAt         int64 // drop_started.ends_at, if given
 }
 
-// Live returns the drop's live window [start, end): from drop_started (else
-// the schedule) to drop_ended (else drop_started.ends_at, else the
-// schedule). ok is false while the start or the end is unknown.
+// Live returns the drop's live window [start, end): from the first
+// drop_started (else the schedule) to the first drop_ended (else the
+// latest drop_started.ends_at, else the schedule). ok is false while the
+// start or the end is unknown. A drop ended at or before its start was
+// never live: [start, start).
 func (d *Drop) Live() (start, end int64, ok bool) {
 	start = d.Started
 	if start == 0 {
@@ -51,6 +59,9 @@ func (d *Drop) Live() (start, end int64, ok bool) {
 	switch {
 	case d.Ended != 0:
 		end = d.Ended
+		if start != 0 && end <= start {
+			return start, start, true
+		}
 	case d.EndsAt != 0:
 		end = d.EndsAt
 	default:
@@ -64,18 +75,27 @@ type stamp struct {
 	id string
 }
 
+// none is the stamp of a field group no event has set.
+var none = stamp{t: -1 << 62}
+
 func (s stamp) after(o stamp) bool {
 	return s.t > o.t || s.t == o.t && s.id > o.id
 }
+
+// first reports whether s comes before o, or o is none.
+func (s stamp) first(o stamp) bool { return o == none || o.after(s) }
 
 type questEntry struct {
 	q  Quest
 	at stamp
 }
 
+// dropEntry is a drop and the stamps of its field groups: the latest
+// schedule, the first start and end, the latest start with ends_at, the
+// latest event naming a creator.
 type dropEntry struct {
-	d                     Drop
-	sched, started, ended stamp
+	d                                      Drop
+	sched, started, ended, endsAt, creator stamp
 }
 
 // Catalog is the folded catalog. The zero value is not usable; call New.
@@ -112,9 +132,7 @@ func (c *Catalog) Apply(e *event.Event) bool {
 	case event.DropScheduled, event.DropStarted, event.DropEnded:
 		d := c.drops[e.DropID]
 		if d == nil {
-			d = &dropEntry{d: Drop{ID: strings.Clone(e.DropID)}}
-			never := stamp{t: -1 << 62}
-			d.sched, d.started, d.ended = never, never, never
+			d = &dropEntry{d: Drop{ID: strings.Clone(e.DropID)}, sched: none, started: none, ended: none, endsAt: none, creator: none}
 			c.drops[d.d.ID] = d
 		}
 		at.id = strings.Clone(at.id)
@@ -124,27 +142,25 @@ func (c *Catalog) Apply(e *event.Event) bool {
 				d.sched = at
 				d.d.ScheduledStart, d.d.ScheduledEnd, d.d.Inventory = e.StartsAt, e.EndsAt, e.Inventory
 				d.d.OfferID = strings.Clone(e.OfferID)
-				if d.d.CreatorID == "" || e.CreatorID != "" {
-					d.d.CreatorID = strings.Clone(e.CreatorID)
-				}
 			}
 		case event.DropStarted:
-			if at.after(d.started) {
+			if at.first(d.started) {
 				d.started = at
 				d.d.Started = e.EventTime
-				d.d.EndsAt = 0
-				if e.Has&event.HasEndsAt != 0 {
-					d.d.EndsAt = e.EndsAt
-				}
-				if e.CreatorID != "" {
-					d.d.CreatorID = strings.Clone(e.CreatorID)
-				}
+			}
+			if e.Has&event.HasEndsAt != 0 && at.after(d.endsAt) {
+				d.endsAt = at
+				d.d.EndsAt = e.EndsAt
 			}
 		case event.DropEnded:
-			if at.after(d.ended) {
+			if at.first(d.ended) {
 				d.ended = at
 				d.d.Ended = e.EventTime
 			}
+		}
+		if e.CreatorID != "" && e.Type != event.DropEnded && at.after(d.creator) {
+			d.creator = at
+			d.d.CreatorID = strings.Clone(e.CreatorID)
 		}
 	default:
 		return false
@@ -210,22 +226,22 @@ func (c *Catalog) Merge(o *Catalog) {
 		if d.sched.after(mine.sched) {
 			mine.sched = d.sched
 			mine.d.ScheduledStart, mine.d.ScheduledEnd, mine.d.Inventory, mine.d.OfferID = d.d.ScheduledStart, d.d.ScheduledEnd, d.d.Inventory, d.d.OfferID
-			if d.d.CreatorID != "" {
-				mine.d.CreatorID = d.d.CreatorID
-			}
 			changed = true
 		}
-		if d.started.after(mine.started) {
-			mine.started = d.started
-			mine.d.Started, mine.d.EndsAt = d.d.Started, d.d.EndsAt
-			if d.d.CreatorID != "" {
-				mine.d.CreatorID = d.d.CreatorID
-			}
+		if d.started != none && d.started.first(mine.started) {
+			mine.started, mine.d.Started = d.started, d.d.Started
 			changed = true
 		}
-		if d.ended.after(mine.ended) {
-			mine.ended = d.ended
-			mine.d.Ended = d.d.Ended
+		if d.endsAt.after(mine.endsAt) {
+			mine.endsAt, mine.d.EndsAt = d.endsAt, d.d.EndsAt
+			changed = true
+		}
+		if d.ended != none && d.ended.first(mine.ended) {
+			mine.ended, mine.d.Ended = d.ended, d.d.Ended
+			changed = true
+		}
+		if d.creator.after(mine.creator) {
+			mine.creator, mine.d.CreatorID = d.creator, d.d.CreatorID
 			changed = true
 		}
 	}
