@@ -103,7 +103,7 @@ func TestLifecycleRules(t *testing.T) {
 		{ID: "a2", Type: event.DropStarted, DropID: "d", EndsAt: 12_000, Has: event.HasEndsAt, EventTime: 1500}, // extends
 		{ID: "a3", Type: event.DropStarted, DropID: "d", CreatorID: "c3", EventTime: 1800},                      // no ends_at: keeps a2's
 		{ID: "e1", Type: event.DropEnded, DropID: "d", EventTime: 8000},
-		{ID: "e2", Type: event.DropEnded, DropID: "d", EventTime: 8500}, // a second end
+		{ID: "e2", Type: event.DropEnded, DropID: "d", EventTime: 8500},                                         // a second end
 		{ID: "a4", Type: event.DropStarted, DropID: "d", EndsAt: 20_000, Has: event.HasEndsAt, EventTime: 8600}, // after the end
 		// A drop ended before its only start was never live.
 		{ID: "x1", Type: event.DropEnded, DropID: "x", EventTime: 500},
