@@ -478,16 +478,17 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		}
 	}
 	// A row that lost its last conversion to a re-attribution is written
-	// again as a zero row over its earlier version; a window never emitted
-	// writes no zero row.
-	if total.Conversions == 0 && !r.Updated {
+	// again as a zero row over its earlier version. Its quest stays in
+	// the panes, so the zero row is written even by a window this process
+	// never emitted: one that restored an older snapshot and replayed the
+	// records (the row its predecessor wrote is in the table; helper-43).
+	// A window without any quest writes no row unless it was emitted.
+	if len(p.sum) == 0 && !r.Updated {
 		return
 	}
 	p.keys = p.keys[:0]
-	for q, row := range p.sum {
-		if row.Conversions > 0 || r.Updated {
-			p.keys = append(p.keys, q)
-		}
+	for q := range p.sum {
+		p.keys = append(p.keys, q)
 	}
 	slices.Sort(p.keys)
 	p.rows = append(p.rows, *total)
