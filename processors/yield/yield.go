@@ -511,11 +511,11 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	first := len(p.rows)
 	for i := range p.sums {
 		row := &p.sums[i]
-		if row.Counts.zero() && len(row.Hist.Buckets) == 0 && !r.Updated {
-			// Everything retracted before the first emission: no row. In
-			// an update the zero row replaces the key's earlier one.
-			continue
-		}
+		// A key whose contributions were all retracted is written as a
+		// zero row, over the row an earlier emission wrote: by this
+		// process, or by a predecessor whose records this one replays
+		// from an older snapshot, taking them in one flush (helper-43:
+		// a first emission wrote no zero row, so the predecessor's stayed).
 		p.rows = append(p.rows, *row)
 	}
 	slices.SortFunc(p.rows[first:], func(a, b Row) int {
@@ -523,7 +523,7 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	})
 	p.pkeys = p.pkeys[:0]
 	for pl := range p.isum {
-		if s := &p.isum[pl]; !s.seen || s.zero() && !r.Updated {
+		if !p.isum[pl].seen { // seen: anything applied, retracted or not (as rows above)
 			continue
 		}
 		p.pkeys = append(p.pkeys, uint32(pl))
