@@ -388,7 +388,7 @@ func TestHumansNotFlagged(t *testing.T) {
 	}
 	users := run(EntityUser)
 	for id, want := range map[string]string{
-		"reader": "", // 24 own events: no signal, no row
+		"reader": "n=24 score=0.000 flagged=false ", // 24 own events: no signal; a zero row, as metronome could have had 20 of them (TestMetronomeZeroRowAfterReplay)
 		"fan":    "",
 		"late":   "",
 		"burst":  "n=5 score=0.600 flagged=true claim_burst",
@@ -480,6 +480,59 @@ func TestMetronomePairs(t *testing.T) {
 		}
 		if got != c.want {
 			t.Errorf("%s: metronome %v, want %v", c.evs[0].UserID, got, c.want)
+		}
+	}
+}
+
+// TestMetronomeZeroRowAfterReplay is TestUpdatedWindowZeroRows across a
+// crash: a process writes tick's metronome row and dies before the late
+// event that breaks the rhythm; its successor starts from the snapshot
+// before them all and takes every record in one flush, so it never
+// emitted the window. tick's row must still become a zero row.
+func TestMetronomeZeroRowAfterReplay(t *testing.T) {
+	cfg := DefaultConfig()
+	var evs []event.Event
+	for i := range int64(20) { // every 2 s: metronome
+		evs = append(evs, event.Event{Type: event.QuestStarted, UserID: "tick", EventTime: t0 + i*2*sec})
+	}
+	evs = append(evs,
+		event.Event{Type: event.QuestStarted, UserID: "x", EventTime: t0 + 3*60*sec}, // the watermark passes tick's windows
+		event.Event{Type: event.QuestStarted, UserID: "tick", EventTime: t0 + sec},   // late, within lateness: breaks the rhythm
+		event.Event{Type: event.QuestStarted, UserID: "x", EventTime: t0 + 30*60*sec},
+	)
+	wmk := window.NewWatermark(10 * time.Second)
+	wms := make([]int64, len(evs))
+	for i := range evs {
+		wms[i] = wmk.Observe(evs[i].EventTime)
+	}
+	rows := map[string]Row{} // what ReplacingMergeTree(version) FINAL keeps
+	keep := func(rs []Row) {
+		for _, r := range rs {
+			k := fmt.Sprint(r.EntityID, "@", (r.Start-t0)/sec)
+			if o, ok := rows[k]; !ok || r.Version >= o.Version {
+				rows[k] = r
+			}
+		}
+	}
+	first, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 21 {
+		first.Add(&evs[i], wms[i])
+		keep(first.Flush(wms[i]))
+	}
+	if r := rows["tick@0"]; r.Signals != 1<<Metronome {
+		t.Fatalf("the first process's row: %+v, want metronome", r)
+	}
+	successor, _ := New(cfg, nil, nil)
+	for i := range evs {
+		successor.Add(&evs[i], wms[i])
+	}
+	keep(successor.Flush(wms[len(wms)-1]))
+	for k, r := range rows {
+		if strings.HasPrefix(k, "tick@") && r.Score != 0 {
+			t.Errorf("%s after the replay: %+v, want a zero row", k, r)
 		}
 	}
 }
