@@ -329,6 +329,12 @@ func (p *Processor) release(wm int64) {
 		}
 		if best != nil && t-best.T <= p.attrMs {
 			p.attribute(&rc, *best, pd.user)
+		} else {
+			// Unattributed, it updates no pane, but it is late for the
+			// windows it missed as an attributed one is (helper-43:
+			// counted only when attributed, window_late_events missed
+			// such conversions).
+			p.missed += p.eng.Missed(t)
 		}
 		// Kept while a late completion could still change it. One that
 		// missed windows is final: its rows are (partly) closed.

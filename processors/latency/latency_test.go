@@ -429,3 +429,30 @@ func TestNamesForgotten(t *testing.T) {
 	}
 	t.Logf("%d distinct names: at most %d held at once, renumbered %d times; %d rows, %d conversions", len(distinct), most, shrunk, len(got), len(conv))
 }
+
+// TestLateUnattributedConversion: a conversion whose windows have all
+// closed is late whether or not a completion takes it (helper-43: an
+// unattributed one returned no missed windows, so window_late_events and
+// the late-events metric never showed a late conversion feed).
+func TestLateUnattributedConversion(t *testing.T) {
+	p, err := New(DefaultConfig(), window.ScopeAll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := int64(t0 + 60*min)
+	wm := now - 30*sec
+	x := conv("other", "u9", now)
+	p.Add(&x, wm)
+	c := comp("u1", "qa", now-35*min)
+	p.Add(&c, wm)
+	attributed, unattributed := conv("a", "u1", now-30*min), conv("b", "u2", now-30*min)
+	ma, mb := p.Add(&attributed, wm), p.Add(&unattributed, wm)
+	if ma == 0 || mb != ma {
+		t.Errorf("missed windows: %d attributed, %d unattributed; want the same, above 0", ma, mb)
+	}
+	onTime := conv("c", "u3", now-10*sec)
+	p.Add(&onTime, wm)
+	if m := p.Add(&x, now); m != 0 { // releases onTime: none of its windows closed
+		t.Errorf("an unattributed conversion on time missed %d windows", m)
+	}
+}

@@ -156,6 +156,14 @@ func (e *Engine[P]) PaneRange(t, wm int64, r Range) (agg *P, missed int) {
 	return pn.parts[len(pn.parts)-1].agg, missed
 }
 
+// Missed returns how many of the windows of an event at t are closed
+// under the engine's watermark, without changing state: for an event
+// that updates no pane, late or not (latency's unattributed conversion).
+func (e *Engine[P]) Missed(t int64) int {
+	_, missed := e.peekMissed(t)
+	return missed
+}
+
 // peekMissed returns how many windows of t are closed, without changing
 // state.
 func (e *Engine[P]) peekMissed(t int64) (p int64, missed int) {
