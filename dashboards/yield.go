@@ -54,7 +54,7 @@ ORDER BY time, placement`
 				},
 				{
 					title:       "Placements over the range",
-					description: "Per placement, summed over the non-overlapping windows inside the range; ratios from the sums.",
+					description: "Per placement; ratios from the sums. " + tilingNote,
 					viz:         vizTable, width: 24,
 					sql: &sqlQuery{
 						text: `SELECT placement, sum(auctions) AS total_auctions, sum(bids) AS total_bids, sum(wins) AS total_wins,
@@ -65,7 +65,7 @@ ORDER BY time, placement`
   if(total_bids = 0, NULL, total_wins / total_bids) AS range_win_rate
 FROM questline.offer_yield FINAL
 WHERE scope = ${scope:sqlstring} AND placement != '' AND bidder_id = ''
-  AND ` + tilingWindows + `
+  AND ` + tilingWindows("offer_yield") + `
 GROUP BY placement
 ORDER BY revenue DESC, placement`,
 						columns: []string{"placement", "total_auctions", "total_bids", "total_wins", "total_impressions", "total_clicks",
@@ -75,7 +75,7 @@ ORDER BY revenue DESC, placement`,
 				},
 				{
 					title:       "Bidders over the range",
-					description: "Per bidder, all placements, summed over the non-overlapping windows inside the range.",
+					description: "Per bidder, all placements. " + tilingNote,
 					viz:         vizTable, width: 24,
 					sql: &sqlQuery{
 						text: `SELECT bidder_id, sum(auctions) AS answered_auctions, sum(bids) AS total_bids, sum(no_bids) AS total_no_bids,
@@ -84,7 +84,7 @@ ORDER BY revenue DESC, placement`,
   max(bid_latency_p99_ms) AS worst_window_p99_ms
 FROM questline.offer_yield FINAL
 WHERE scope = ${scope:sqlstring} AND placement = '' AND bidder_id != ''
-  AND ` + tilingWindows + `
+  AND ` + tilingWindows("offer_yield") + `
 GROUP BY bidder_id
 ORDER BY total_wins DESC, bidder_id`,
 						columns: []string{"bidder_id", "answered_auctions", "total_bids", "total_no_bids", "total_timeouts",
@@ -121,13 +121,13 @@ ORDER BY time, placement`,
 				},
 				{
 					title:       "Violations by placement and kind over the range",
-					description: "Summed over the non-overlapping windows inside the range; kinds without violations are left out.",
+					description: tilingNote + " Kinds without violations are left out.",
 					viz:         vizTable, width: 24,
 					sql: &sqlQuery{
 						text: `SELECT placement, kind, sum(violations) AS total_violations
 FROM questline.bidstream_integrity FINAL
 WHERE scope = ${scope:sqlstring} AND placement != '' AND violations > 0
-  AND ` + tilingWindows + `
+  AND ` + tilingWindows("bidstream_integrity") + `
 GROUP BY placement, kind
 ORDER BY total_violations DESC, placement, kind`,
 						columns: []string{"placement", "kind", "total_violations"},
