@@ -48,12 +48,6 @@ func (h *Handler) scheduleDrop(ctx context.Context, w http.ResponseWriter, r *ht
 		h.fail(w, http.StatusBadRequest, err.Error(), 0)
 		return
 	}
-	if ends <= h.cfg.now().UnixMilli() {
-		// A drop scheduled to have ended would be closed at once, and
-		// forgotten (its drop_id retired) a claims retention later.
-		h.fail(w, http.StatusBadRequest, "ends_at: must be in the future", 0)
-		return
-	}
 	h.lifecycle(ctx, w, &Record{Kind: KindSchedule, DropID: q.DropID, At: h.cfg.now().UnixMilli(), EventID: eventID(r, key, q.DropID),
 		KeyID: key.ID, CreatorID: q.CreatorID, OfferID: q.OfferID, StartsAt: starts, EndsAt: ends, Inventory: q.Inventory})
 }
@@ -121,13 +115,23 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, rec *Rec
 		h.answer(w, http.StatusGone, h.goneView(rec.DropID, closed))
 		return
 	}
-	if d, ok := h.seq.drop(rec.DropID); ok && d.Ended && rec.Kind != KindEnd {
-		// An end is final: the fold would not reopen the drop (nor would
-		// the processors' catalog), so a schedule or start is refused
-		// with nothing written. (A record appended by another instance
-		// before this end's still changes nothing.)
-		h.fail(w, http.StatusConflict, "drop_id: the drop has ended, and an end is final (a new drop needs a new drop_id)", 0)
-		return
+	// A retry (same Idempotency-Key, its record applied) is answered as
+	// below whatever happened since; the checks are for new requests.
+	if !h.seq.appliedAnywhere(rec.EventID) {
+		if rec.Kind == KindSchedule && rec.EndsAt <= h.cfg.now().UnixMilli() {
+			// A drop scheduled to have ended would be closed at once,
+			// and forgotten (its drop_id retired) a claims retention later.
+			h.fail(w, http.StatusBadRequest, "ends_at: must be in the future", 0)
+			return
+		}
+		if d, ok := h.seq.drop(rec.DropID); ok && d.Ended && rec.Kind != KindEnd {
+			// An end is final: the fold would not reopen the drop, so a
+			// schedule or start is refused with nothing written. (One
+			// appended by another instance before it folded this end
+			// changes nothing either.)
+			h.fail(w, http.StatusConflict, "drop_id: the drop has ended, and an end is final (a new drop needs a new drop_id)", 0)
+			return
+		}
 	}
 	p, ok := h.sequence(ctx, w, rec)
 	if !ok {

@@ -10,10 +10,11 @@ import (
 )
 
 // TestLifecycleAsTheCatalogReadsIt: the drop events the API writes give
-// the processors' catalog (creator_lift's live window) the live window
-// the claims fold decided claims by (helper-44: a start after an end, a
-// second start extending ends_at or leaving it out, a second end: the
-// catalog took the latest start and end, the fold the first).
+// the processors' catalog (creator_lift's live window) the start, end,
+// ends_at and creator the claims fold holds (helper-44: a start after an
+// end, a second start extending ends_at or leaving it out, a second end:
+// the catalog took the latest start and end, the fold the first). The
+// claim window itself differs by design (catalog's package comment).
 func TestLifecycleAsTheCatalogReadsIt(t *testing.T) {
 	brokers := newBroker(t)
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
@@ -86,5 +87,41 @@ func TestLifecycleAsTheCatalogReadsIt(t *testing.T) {
 		if d.CreatorID != v["creator_id"] {
 			t.Errorf("%s: the catalog's creator %q, the API's %v", id, d.CreatorID, v["creator_id"])
 		}
+	}
+}
+
+// TestRetriesAfterTheEnd: a retried schedule or start (same
+// Idempotency-Key) whose record was applied is answered as its first
+// attempt was, with its event, even after the drop ended or the
+// schedule's ends_at passed (helper-47: the new checks answered 409 and
+// 400, "nothing written", for requests that had taken effect).
+func TestRetriesAfterTheEnd(t *testing.T) {
+	brokers := newBroker(t)
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	u := startInstance(t, brokers, Clock(clk.now)).srv.URL
+	sched := map[string]any{"drop_id": "d1", "creator_id": "cr", "inventory": 3,
+		"starts_at": clk.now().Add(time.Minute).Format(time.RFC3339), "ends_at": clk.now().Add(time.Hour).Format(time.RFC3339)}
+	start := map[string]any{"creator_id": "cr", "inventory": 7}
+	first := map[string]answer{
+		"schedule": call(t, u, "POST", "/v1/drops", serverKey, sched, IdempotencyHeader, "s1"),
+		"start":    call(t, u, "POST", "/v1/drops/d1/start", serverKey, start, IdempotencyHeader, "st1"),
+	}
+	clk.add(time.Minute)
+	if a := call(t, u, "POST", "/v1/drops/d1/end", serverKey, nil, IdempotencyHeader, "e1"); a.code != 200 {
+		t.Fatalf("end: %d %v", a.code, a.body)
+	}
+	clk.add(2 * time.Hour) // past the schedule's ends_at too
+	again := map[string]answer{
+		"schedule": call(t, u, "POST", "/v1/drops", serverKey, sched, IdempotencyHeader, "s1"),
+		"start":    call(t, u, "POST", "/v1/drops/d1/start", serverKey, start, IdempotencyHeader, "st1"),
+	}
+	for k, a := range again {
+		if f := first[k]; f.code != 200 || a.code != 200 || a.str("event_id") != f.str("event_id") {
+			t.Errorf("retried %s: %d %v; first %d %v", k, a.code, a.body, f.code, f.body)
+		}
+	}
+	// A new start (another key) is still refused.
+	if a := call(t, u, "POST", "/v1/drops/d1/start", serverKey, start, IdempotencyHeader, "st2"); a.code != http.StatusConflict {
+		t.Errorf("a new start after the end: %d %v, want 409", a.code, a.body)
 	}
 }

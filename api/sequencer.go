@@ -376,6 +376,19 @@ func (s *sequencer) applied(p int32, eventID string) (Record, int64, bool) {
 	return Record{}, 0, false
 }
 
+// appliedAnywhere reports whether a drop record with eventID was applied
+// in any partition (a retry of a schedule, start or end).
+func (s *sequencer) appliedAnywhere(eventID string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, f := range s.folds {
+		if _, _, ok := f.Applied(eventID); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // claimAnywhere returns a copy of the decision on claimID in any partition.
 func (s *sequencer) claimAnywhere(claimID string) (Decision, bool) {
 	s.mu.RLock()

@@ -9,9 +9,11 @@
 // latest; a drop's start and end are the first (an end is final, a later
 // start does not reopen the drop, nor does a later start move its start),
 // its ends_at the latest start's that has one, its creator the latest that
-// names one: the rules of the quest/drop API's claims fold
-// (docs/api.md), so creator_lift measures the live window the API granted
-// claims in.
+// names one: the quest/drop API's claims fold keeps the same of the
+// records it writes (docs/api.md). The live window (Live) is SPEC §5's,
+// drop_started to drop_ended, which differs from the API's claim window
+// in two ways: the API also opens a scheduled drop at its starts_at
+// before any start, and closes it at ends_at when the end comes later.
 package catalog
 
 import (
