@@ -9,11 +9,14 @@ package dashboards
 // window of the clean scope (the clean pass trails the all scope by its
 // lag, ~21 minutes: summed to the range's end, clean totals were lower
 // by the windows not yet cleaned, which read as bot traffic; helper-45).
-// With no clean rows at all (the clean pass off), to the range's end.
+// With no clean window in the range (the clean pass off, or stopped before
+// the range: helper-47), to the range's end; the subquery reads the
+// range's clean rows only.
 func tilingWindows(table string) string {
 	return `toUInt32(window_start) % (toUInt32(window_end) - toUInt32(window_start)) = 0
   AND window_start >= $__fromTime AND window_end <= $__toTime
-  AND window_end <= (SELECT if(count() = 0, $__toTime, max(window_end)) FROM questline.` + table + ` WHERE scope = 'clean')`
+  AND window_end <= (SELECT if(count() = 0, $__toTime, max(window_end)) FROM questline.` + table + `
+    WHERE scope = 'clean' AND window_end >= $__fromTime AND window_end <= $__toTime)`
 }
 
 // tilingNote is the descriptions' sentence on what tilingWindows sums.
