@@ -488,8 +488,12 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 	// the panes, so the zero row is written even by a window this process
 	// never emitted: one that restored an older snapshot and replayed the
 	// records (the row its predecessor wrote is in the table; helper-43).
-	// A window without any quest writes no row unless it was emitted.
-	if len(p.sum) == 0 && !r.Updated {
+	// A window without any quest writes no row, emitted before or not:
+	// quests are never removed from its panes, so it never had one (the
+	// clean scope opens such windows for flagged users' conversions; an
+	// update wrote a zero '' row for them, so its presence depended on
+	// the flush cadence: helper-46).
+	if len(p.sum) == 0 {
 		return
 	}
 	p.keys = p.keys[:0]
