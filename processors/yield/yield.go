@@ -178,11 +178,22 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	default:
 		return 0
 	}
+	// An auction past its grace at wm is gone for this event whether or
+	// not a Flush has evicted it yet: found, it is evicted here, so a very
+	// late event of it starts an orphan (helper-46: whether it found its
+	// auction, late, or started an orphan depended on the flush cadence).
+	if p.last != nil && p.expired(p.last, wm) {
+		p.last = nil
+	}
 	a, slot, hadOld, again := p.last, p.lastSlot, true, p.last != nil
 	if a == nil || string(p.lastID) != e.AuctionID {
 		again = false
 		var h uint64
-		if a, slot, h = p.auctions.find(e.AuctionID); a == nil {
+		if a, slot, h = p.auctions.find(e.AuctionID); a != nil && p.expired(a, wm) {
+			p.auctions.remove(a, slot)
+			a = nil
+		}
+		if a == nil {
 			hadOld = false
 			a, slot = p.auctions.add(e.AuctionID, h, e.UserID, p.filter != nil)
 			a.anchor = e.EventTime
@@ -449,6 +460,11 @@ const minCompact = 1024
 // expiry returns the watermark from which auction a is evicted.
 func (p *Processor) expiry(a *auction) int64 {
 	return window.Floor(a.anchor, p.cfg.Window.Slide.Milliseconds()) + p.evict
+}
+
+// expired reports whether auction a is past its grace at watermark wm.
+func (p *Processor) expired(a *auction, wm int64) bool {
+	return wm != window.None && p.expiry(a) <= wm
 }
 
 // Auctions returns the number of auctions in state.
