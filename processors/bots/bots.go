@@ -364,6 +364,12 @@ func (p *Processor) AddRange(e *event.Event, wm int64, r window.Range) (missed i
 		id = e.DeviceID
 	}
 	if id == "" || !Counted(e.Type) {
+		// Not this entity's event, but the watermark moves: the windows
+		// it closes are finalized now, their flags set before the clean
+		// pass takes an event they cover (helper-46: they waited for the
+		// next counted event or a Flush, so a flagged user's completion
+		// could reach the clean scope, depending on the flush cadence).
+		p.eng.Advance(wm)
 		return 0
 	}
 	pn, missed := p.eng.PaneRange(e.EventTime, wm, r)
@@ -586,13 +592,17 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		if p.flags != nil {
 			p.flags.set(id, r.Start, flagged)
 		}
-		// A first emission writes no zero row, but for an entity with
-		// the events metronome needs: a predecessor whose records this
-		// process replays from an older snapshot (in one flush) may have
-		// written a metronome row for a part of them (helper-43's
-		// replay, found in latency), as an update of this process would
-		// write its zero row.
-		if score == 0 && !r.Updated && len(times) < p.cfg.MetronomeEvents {
+		// Zero rows: only for an entity with the events metronome needs,
+		// at every emission. Only metronome can go away as events come
+		// (the other signals grow with them), so below its count no
+		// earlier row needs overwriting; at or above it an earlier
+		// emission may have written a metronome row, by this process or
+		// by a predecessor whose records this one replays from an older
+		// snapshot in one flush (helper-43's replay). Whether an emission
+		// is an update plays no part: a zero row written by updates only
+		// depended on the flush cadence (helper-46: a device candidate
+		// selected by devUsers, a bound, got zero rows in updates).
+		if score == 0 && len(times) < p.cfg.MetronomeEvents {
 			continue
 		}
 		p.rows = append(p.rows, Row{
