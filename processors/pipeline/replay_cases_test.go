@@ -61,7 +61,7 @@ func TestYieldAuctionEvictedAtFlush(t *testing.T) {
 }
 
 // TestCleanLatencyZeroRowDependsOnFlush: until session 15 the clean
-// scope's ” row of a window holding only a flagged user's conversion was
+// scope's all-quests row of a window holding only a flagged user's conversion was
 // written by an update, never by a first emission, and whether the
 // emission was an update depended on the engine's emission watermark at
 // earlier Flushes (helper-46). Now such a window writes no row.
