@@ -63,14 +63,10 @@ type pane[P any] struct {
 }
 
 // part holds contributions to only some windows of a pane: those starting
-// in [lo, hi] (see PaneRange), and counts them in its own version, which
-// only those windows add up (a bump of the pane's would count in every
-// window of the pane still open, so the version of a window outside the
-// range depended on whether it was open then: helper-46).
+// in [lo, hi] (see PaneRange).
 type part[P any] struct {
-	lo, hi  int64
-	version uint64
-	agg     *P
+	lo, hi int64
+	agg    *P
 }
 
 // NewEngine returns an engine for spec. newPane makes the empty aggregate
@@ -106,17 +102,6 @@ func (e *Engine[P]) closed(s int64) bool {
 // content is a function of the records before the watermark reached its
 // end + Lateness, whatever the Flush cadence.
 func (e *Engine[P]) Pane(t, wm int64) (agg *P, missed int) {
-	pn, missed := e.pane(t, wm)
-	if pn == nil {
-		return nil, missed
-	}
-	pn.version++
-	return pn.agg, missed
-}
-
-// pane returns the pane of an event at t under wm, made dirty, and the
-// event's closed windows; nil when all are closed.
-func (e *Engine[P]) pane(t, wm int64) (*pane[P], int) {
 	if wm > e.wm {
 		e.advance(wm)
 	}
@@ -134,8 +119,9 @@ func (e *Engine[P]) pane(t, wm int64) (*pane[P], int) {
 		}
 		e.last = pn
 	}
+	pn.version++
 	pn.dirty = true
-	return pn, missed
+	return pn.agg, missed
 }
 
 // PaneRange is Pane for a contribution that belongs only to the windows
@@ -156,17 +142,17 @@ func (e *Engine[P]) PaneRange(t, wm int64, r Range) (agg *P, missed int) {
 		_, missed = e.peekMissed(t)
 		return nil, missed
 	}
-	pn, missed := e.pane(t, wm)
-	if pn == nil {
+	whole, missed := e.Pane(t, wm)
+	if whole == nil {
 		return nil, missed
 	}
+	pn := e.last
 	for i := range pn.parts {
-		if pt := &pn.parts[i]; pt.lo == lo && pt.hi == hi {
-			pt.version++
-			return pt.agg, missed
+		if pn.parts[i].lo == lo && pn.parts[i].hi == hi {
+			return pn.parts[i].agg, missed
 		}
 	}
-	pn.parts = append(pn.parts, part[P]{lo: lo, hi: hi, version: 1, agg: e.newPane(pn.start)})
+	pn.parts = append(pn.parts, part[P]{lo: lo, hi: hi, agg: e.newPane(pn.start)})
 	return pn.parts[len(pn.parts)-1].agg, missed
 }
 
@@ -318,7 +304,6 @@ func (e *Engine[P]) emitWindow(s int64, final, updated bool) {
 			for i := range pn.parts {
 				if pt := &pn.parts[i]; pt.lo <= s && s <= pt.hi {
 					e.scratch = append(e.scratch, pt.agg)
-					version += pt.version
 				}
 			}
 		}

@@ -259,11 +259,9 @@ func TestEnginePaneRange(t *testing.T) {
 	add(8000, -1<<62, 0)     // only [0,10)
 	add(9000, 20000, 30000)  // no window of 9000: dropped
 	add(25000, 0, 0)         // wm 25000 closes [0,10) (at 15000) and [5,15) (at 20000)
-	// A window's version counts its own contributions only: 6000 and one
-	// part each (until session 15 every part bumped the whole pane: v3).
 	expect(t, h.log,
-		"[0,10000) v2 final=true [6000 8000]",
-		"[5000,15000) v2 final=true [6000 7000]")
+		"[0,10000) v3 final=true [6000 8000]",
+		"[5000,15000) v3 final=true [6000 7000]")
 	if missed := add(9500, 5000, 5000); missed != 2 {
 		t.Fatalf("missed %d", missed)
 	}
@@ -408,7 +406,7 @@ func TestEngineRestorePendingWithoutUpdateEvery(t *testing.T) {
 func TestConvertStateCarriesEverything(t *testing.T) {
 	in := EngineState[counter]{WM: 1, Next: 2, EmitWM: 3, Emitted: []Emission{{4, 5}}, Pending: []int64{6},
 		Panes: []PaneState[counter]{{Start: 7, Version: 8, Dirty: true, Agg: &counter{ts: []int64{9}},
-			Parts: []PartState[counter]{{Lo: 10, Hi: 11, Version: 3, Agg: &counter{ts: []int64{12}}}}}}}
+			Parts: []PartState[counter]{{Lo: 10, Hi: 11, Agg: &counter{ts: []int64{12}}}}}}}
 	for _, v := range []reflect.Value{reflect.ValueOf(in), reflect.ValueOf(in.Panes[0]), reflect.ValueOf(in.Panes[0].Parts[0])} {
 		for i := range v.NumField() {
 			if v.Field(i).IsZero() {

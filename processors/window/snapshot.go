@@ -31,13 +31,10 @@ type PaneState[P any] struct {
 	Parts   []PartState[P]
 }
 
-// PartState is a range-restricted part of a pane (see PaneRange). Version
-// is 0 in snapshots from before session 15, whose pane versions counted
-// the parts' contributions.
+// PartState is a range-restricted part of a pane (see PaneRange).
 type PartState[P any] struct {
-	Lo, Hi  int64
-	Version uint64
-	Agg     *P
+	Lo, Hi int64
+	Agg    *P
 }
 
 // Snapshot returns the engine's state. It shares the aggregates: encode it
@@ -55,7 +52,7 @@ func (e *Engine[P]) Snapshot() EngineState[P] {
 	for _, p := range e.sortedPanes() {
 		ps := PaneState[P]{Start: p.start, Version: p.version, Dirty: p.dirty, Agg: p.agg}
 		for _, pt := range p.parts {
-			ps.Parts = append(ps.Parts, PartState[P]{Lo: pt.lo, Hi: pt.hi, Version: pt.version, Agg: pt.agg})
+			ps.Parts = append(ps.Parts, PartState[P]{Lo: pt.lo, Hi: pt.hi, Agg: pt.agg})
 		}
 		s.Panes = append(s.Panes, ps)
 	}
@@ -94,7 +91,7 @@ func (e *Engine[P]) Restore(s EngineState[P]) {
 			p.agg = e.newPane(ps.Start)
 		}
 		for _, pt := range ps.Parts {
-			p.parts = append(p.parts, part[P]{lo: pt.Lo, hi: pt.Hi, version: pt.Version, agg: pt.Agg})
+			p.parts = append(p.parts, part[P]{lo: pt.Lo, hi: pt.Hi, agg: pt.Agg})
 		}
 		e.panes[ps.Start] = p
 	}
@@ -119,7 +116,7 @@ func ConvertState[P, Q any](s EngineState[P], conv func(start int64, agg *P) *Q)
 	for i, ps := range s.Panes {
 		q := PaneState[Q]{Start: ps.Start, Version: ps.Version, Dirty: ps.Dirty, Agg: conv(ps.Start, ps.Agg)}
 		for _, pt := range ps.Parts {
-			q.Parts = append(q.Parts, PartState[Q]{Lo: pt.Lo, Hi: pt.Hi, Version: pt.Version, Agg: conv(ps.Start, pt.Agg)})
+			q.Parts = append(q.Parts, PartState[Q]{Lo: pt.Lo, Hi: pt.Hi, Agg: conv(ps.Start, pt.Agg)})
 		}
 		out.Panes[i] = q
 	}
