@@ -601,7 +601,7 @@ func TestReplayFromOlderSnapshotProperty(t *testing.T) {
 			t.Logf("%s\n  rows: %v, device events %d", desc, st, len(ref.dev))
 		}
 		got := runScenario(t, s, true)
-		d := rpDiff(ref, got)
+		d := rpKnown(rpDiff(ref, got))
 		if skip := os.Getenv("REPLAY_SKIP"); skip != "" {
 			// Tables left out, comma-separated (known differences).
 			d = slices.DeleteFunc(d, func(x string) bool { return slices.Contains(strings.Split(skip, ","), rpTable(x)) })
@@ -650,9 +650,25 @@ func TestReplayFromOlderSnapshotProperty(t *testing.T) {
 	}
 }
 
+// rpKnown leaves out the differences known and accepted: a device
+// window's version (never its content) depends on the source interleaving
+// and flush cadence, since a range-restricted event bumps its whole
+// pane's version (docs/processors.md, "Devices"). A per-part version
+// would fix it but lower versions that older processes wrote, which
+// ReplacingMergeTree and the merge stage would then prefer (helper-48);
+// REPLAY_VERSIONS=1 shows them.
+func rpKnown(d []string) []string {
+	if os.Getenv("REPLAY_VERSIONS") != "" {
+		return d
+	}
+	return slices.DeleteFunc(d, func(x string) bool {
+		return rpTable(x) == "bot_signals/device" && strings.Contains(x, "(version only)")
+	})
+}
+
 // rpFails reports whether s shows a difference in table.
 func rpFails(t testing.TB, s *rpScenario, table string) bool {
-	d := rpDiff(runScenario(t, s, false), runScenario(t, s, true))
+	d := rpKnown(rpDiff(runScenario(t, s, false), runScenario(t, s, true)))
 	for _, x := range d {
 		if rpTable(x) == table && (os.Getenv("REPLAY_VERSIONS") != "" || !strings.Contains(x, "(version only)")) {
 			return true
