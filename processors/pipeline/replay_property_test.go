@@ -462,6 +462,26 @@ func rpLog(rng *rand.Rand, cfg Config, sc streamgen.Config, farLate, holdBack in
 		}
 		events = out
 	}
+	// Auction events held past their auction's grace (anchor + slide +
+	// lateness + 30 min): yield must evict the old auction in Add whether
+	// or not a Flush did (helper-48: no seed reached that path).
+	if farLate > 0 {
+		var out, late []event.Event
+		for _, e := range events {
+			for len(late) > 0 && late[0].ReceivedAt+50*60_000 <= e.ReceivedAt {
+				h := late[0]
+				h.ReceivedAt = e.ReceivedAt
+				out = append(out, h)
+				late = late[1:]
+			}
+			if e.AuctionID != "" && e.Type != event.BidRequest && rng.IntN(farLate) == 0 {
+				late = append(late, e)
+				continue
+			}
+			out = append(out, e)
+		}
+		events = append(out, late...)
+	}
 	cat := []event.Event{
 		{ID: "cat-q1", Type: event.QuestDefined, QuestID: "q1", MinDurationMs: 100_000, EventTime: start},
 		{ID: "cat-d1", Type: event.DropScheduled, DropID: "drop1", CreatorID: "cr1", StartsAt: start + span/3, EndsAt: start + span/2, Inventory: 5, EventTime: start + span/10},
