@@ -11,7 +11,8 @@ package pipeline
 // Every table a Partition produces is compared (window tables with their
 // versions, quest_conversions, bot_signals, window_late_events), and so is
 // the device stage's input (forwarded events, re-sent ones dropped by
-// offset as devicePart.apply does).
+// offset as devicePart.apply does) and its rows (their versions only with
+// REPLAY_VERSIONS: see rpKnown). Written by helper-46 (session 15).
 
 import (
 	"bytes"
