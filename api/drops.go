@@ -79,11 +79,7 @@ func (h *Handler) startDrop(ctx context.Context, w http.ResponseWriter, r *http.
 			h.fail(w, http.StatusBadRequest, err.Error(), 0)
 			return
 		}
-		if ends <= now {
-			h.fail(w, http.StatusBadRequest, "ends_at: must be in the future", 0)
-			return
-		}
-		rec.EndsAt = ends
+		rec.EndsAt = ends // in the future unless a retry: lifecycle checks
 	}
 	h.lifecycle(ctx, w, rec)
 }
@@ -118,9 +114,10 @@ func (h *Handler) lifecycle(ctx context.Context, w http.ResponseWriter, rec *Rec
 	// A retry (same Idempotency-Key, its record applied) is answered as
 	// below whatever happened since; the checks are for new requests.
 	if !h.seq.appliedAnywhere(rec.EventID) {
-		if rec.Kind == KindSchedule && rec.EndsAt <= h.cfg.now().UnixMilli() {
-			// A drop scheduled to have ended would be closed at once,
-			// and forgotten (its drop_id retired) a claims retention later.
+		if (rec.Kind == KindSchedule || rec.Kind == KindStart && rec.EndsAt != 0) && rec.EndsAt <= h.cfg.now().UnixMilli() {
+			// A drop scheduled or started to have ended would be closed
+			// at once (a schedule's, and its drop_id retired a claims
+			// retention later).
 			h.fail(w, http.StatusBadRequest, "ends_at: must be in the future", 0)
 			return
 		}

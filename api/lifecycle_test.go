@@ -101,7 +101,7 @@ func TestRetriesAfterTheEnd(t *testing.T) {
 	u := startInstance(t, brokers, Clock(clk.now)).srv.URL
 	sched := map[string]any{"drop_id": "d1", "creator_id": "cr", "inventory": 3,
 		"starts_at": clk.now().Add(time.Minute).Format(time.RFC3339), "ends_at": clk.now().Add(time.Hour).Format(time.RFC3339)}
-	start := map[string]any{"creator_id": "cr", "inventory": 7}
+	start := map[string]any{"creator_id": "cr", "inventory": 7, "ends_at": clk.now().Add(90 * time.Minute).Format(time.RFC3339)}
 	first := map[string]answer{
 		"schedule": call(t, u, "POST", "/v1/drops", serverKey, sched, IdempotencyHeader, "s1"),
 		"start":    call(t, u, "POST", "/v1/drops/d1/start", serverKey, start, IdempotencyHeader, "st1"),
@@ -110,7 +110,7 @@ func TestRetriesAfterTheEnd(t *testing.T) {
 	if a := call(t, u, "POST", "/v1/drops/d1/end", serverKey, nil, IdempotencyHeader, "e1"); a.code != 200 {
 		t.Fatalf("end: %d %v", a.code, a.body)
 	}
-	clk.add(2 * time.Hour) // past the schedule's ends_at too
+	clk.add(2 * time.Hour) // past the schedule's and the start's ends_at too
 	again := map[string]answer{
 		"schedule": call(t, u, "POST", "/v1/drops", serverKey, sched, IdempotencyHeader, "s1"),
 		"start":    call(t, u, "POST", "/v1/drops/d1/start", serverKey, start, IdempotencyHeader, "st1"),
@@ -120,8 +120,12 @@ func TestRetriesAfterTheEnd(t *testing.T) {
 			t.Errorf("retried %s: %d %v; first %d %v", k, a.code, a.body, f.code, f.body)
 		}
 	}
+	// A new start with an ends_at past is refused as before.
+	if a := call(t, u, "POST", "/v1/drops/d2/start", serverKey, map[string]any{"creator_id": "cr", "ends_at": clk.now().Add(-time.Minute).Format(time.RFC3339)}); a.code != http.StatusBadRequest {
+		t.Errorf("a new start with an ends_at past: %d %v, want 400", a.code, a.body)
+	}
 	// A new start (another key) is still refused.
-	if a := call(t, u, "POST", "/v1/drops/d1/start", serverKey, start, IdempotencyHeader, "st2"); a.code != http.StatusConflict {
+	if a := call(t, u, "POST", "/v1/drops/d1/start", serverKey, map[string]any{"creator_id": "cr"}, IdempotencyHeader, "st2"); a.code != http.StatusConflict {
 		t.Errorf("a new start after the end: %d %v, want 409", a.code, a.body)
 	}
 }
