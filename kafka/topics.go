@@ -67,8 +67,16 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, replica
 			// compact alone, but the embedded broker applies retention.ms
 			// (7 days by default) to every topic unless it is -1, which
 			// would drop old catalog definitions and partials.
-			compact, forever := "compact", "-1"
-			configs = map[string]*string{"cleanup.policy": &compact, "retention.ms": &forever}
+			//
+			// min.compaction.lag.ms keeps every record a day before
+			// compaction may drop it: a reader that restarts within
+			// that day sees every copy of a key, not only the last one
+			// written (helper-49: a restored source's re-sent partial,
+			// or a stale one a zombie wrote last, could be the only copy
+			// left for a merge stage reading the range late; see
+			// docs/processors.md). The embedded broker ignores it.
+			compact, forever, lag := "compact", "-1", "86400000"
+			configs = map[string]*string{"cleanup.policy": &compact, "retention.ms": &forever, "min.compaction.lag.ms": &lag}
 		} else if t.KeepForever {
 			forever := "-1"
 			configs = map[string]*string{"retention.ms": &forever}

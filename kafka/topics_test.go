@@ -86,3 +86,31 @@ func TestEnsureTopicsChecksCompacted(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactedTopicsKeepRecordsADay: a compacted topic questline creates
+// keeps every record a day before compaction may drop it
+// (min.compaction.lag.ms): a merge stage that reads the partials late
+// sees every copy of a key, not only the last written (helper-49).
+func TestCompactedTopicsKeepRecordsADay(t *testing.T) {
+	cl, adm := admin(t)
+	if err := kafka.EnsureTopics(t.Context(), cl, 1, 1, kafka.Topic{Name: "questline.test.lagged", Compact: true}); err != nil {
+		t.Fatal(err)
+	}
+	described, err := adm.DescribeTopicConfigs(t.Context(), "questline.test.lagged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := described.On("questline.test.lagged", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "min.compaction.lag.ms" {
+			if c.MaybeValue() != "86400000" {
+				t.Errorf("min.compaction.lag.ms %q, want a day", c.MaybeValue())
+			}
+			return
+		}
+	}
+	t.Error("min.compaction.lag.ms not set")
+}
