@@ -100,6 +100,62 @@ type dropEntry struct {
 	sched, started, ended, endsAt, creator stamp
 }
 
+func newDropEntry(id string) *dropEntry {
+	return &dropEntry{d: Drop{ID: id}, sched: none, started: none, ended: none, endsAt: none, creator: none}
+}
+
+// eventEntry returns the entry of a drop event alone: its field groups
+// set, the others none.
+func eventEntry(e *event.Event) dropEntry {
+	at := stamp{e.EventTime, strings.Clone(e.ID)}
+	x := *newDropEntry(e.DropID)
+	switch e.Type {
+	case event.DropScheduled:
+		x.sched = at
+		x.d.ScheduledStart, x.d.ScheduledEnd, x.d.Inventory = e.StartsAt, e.EndsAt, e.Inventory
+		x.d.OfferID = strings.Clone(e.OfferID)
+	case event.DropStarted:
+		x.started, x.d.Started = at, e.EventTime
+		if e.Has&event.HasEndsAt != 0 {
+			x.endsAt, x.d.EndsAt = at, e.EndsAt
+		}
+	case event.DropEnded:
+		x.ended, x.d.Ended = at, e.EventTime
+	}
+	if e.CreatorID != "" && e.Type != event.DropEnded {
+		x.creator, x.d.CreatorID = at, strings.Clone(e.CreatorID)
+	}
+	return x
+}
+
+// merge folds o's field groups into d by the package's rules (the latest
+// schedule, ends_at and creator; the first start and end) and reports
+// whether d changed. Apply and Merge both fold through it.
+func (d *dropEntry) merge(o *dropEntry) (changed bool) {
+	if o.sched.after(d.sched) {
+		d.sched = o.sched
+		d.d.ScheduledStart, d.d.ScheduledEnd, d.d.Inventory, d.d.OfferID = o.d.ScheduledStart, o.d.ScheduledEnd, o.d.Inventory, o.d.OfferID
+		changed = true
+	}
+	if o.started != none && o.started.first(d.started) {
+		d.started, d.d.Started = o.started, o.d.Started
+		changed = true
+	}
+	if o.endsAt.after(d.endsAt) {
+		d.endsAt, d.d.EndsAt = o.endsAt, o.d.EndsAt
+		changed = true
+	}
+	if o.ended != none && o.ended.first(d.ended) {
+		d.ended, d.d.Ended = o.ended, o.d.Ended
+		changed = true
+	}
+	if o.creator.after(d.creator) {
+		d.creator, d.d.CreatorID = o.creator, o.d.CreatorID
+		changed = true
+	}
+	return changed
+}
+
 // Catalog is the folded catalog. The zero value is not usable; call New.
 type Catalog struct {
 	quests map[string]*questEntry
@@ -134,36 +190,11 @@ func (c *Catalog) Apply(e *event.Event) bool {
 	case event.DropScheduled, event.DropStarted, event.DropEnded:
 		d := c.drops[e.DropID]
 		if d == nil {
-			d = &dropEntry{d: Drop{ID: strings.Clone(e.DropID)}, sched: none, started: none, ended: none, endsAt: none, creator: none}
+			d = newDropEntry(strings.Clone(e.DropID))
 			c.drops[d.d.ID] = d
 		}
-		at.id = strings.Clone(at.id)
-		switch e.Type {
-		case event.DropScheduled:
-			if at.after(d.sched) {
-				d.sched = at
-				d.d.ScheduledStart, d.d.ScheduledEnd, d.d.Inventory = e.StartsAt, e.EndsAt, e.Inventory
-				d.d.OfferID = strings.Clone(e.OfferID)
-			}
-		case event.DropStarted:
-			if at.first(d.started) {
-				d.started = at
-				d.d.Started = e.EventTime
-			}
-			if e.Has&event.HasEndsAt != 0 && at.after(d.endsAt) {
-				d.endsAt = at
-				d.d.EndsAt = e.EndsAt
-			}
-		case event.DropEnded:
-			if at.first(d.ended) {
-				d.ended = at
-				d.d.Ended = e.EventTime
-			}
-		}
-		if e.CreatorID != "" && e.Type != event.DropEnded && at.after(d.creator) {
-			d.creator = at
-			d.d.CreatorID = strings.Clone(e.CreatorID)
-		}
+		x := eventEntry(e)
+		d.merge(&x)
 	default:
 		return false
 	}
@@ -225,27 +256,7 @@ func (c *Catalog) Merge(o *Catalog) {
 			changed = true
 			continue
 		}
-		if d.sched.after(mine.sched) {
-			mine.sched = d.sched
-			mine.d.ScheduledStart, mine.d.ScheduledEnd, mine.d.Inventory, mine.d.OfferID = d.d.ScheduledStart, d.d.ScheduledEnd, d.d.Inventory, d.d.OfferID
-			changed = true
-		}
-		if d.started != none && d.started.first(mine.started) {
-			mine.started, mine.d.Started = d.started, d.d.Started
-			changed = true
-		}
-		if d.endsAt.after(mine.endsAt) {
-			mine.endsAt, mine.d.EndsAt = d.endsAt, d.d.EndsAt
-			changed = true
-		}
-		if d.ended != none && d.ended.first(mine.ended) {
-			mine.ended, mine.d.Ended = d.ended, d.d.Ended
-			changed = true
-		}
-		if d.creator.after(mine.creator) {
-			mine.creator, mine.d.CreatorID = d.creator, d.d.CreatorID
-			changed = true
-		}
+		changed = mine.merge(d) || changed
 	}
 	if changed {
 		c.Version++
