@@ -524,16 +524,13 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			}
 		}
 	}
+	// Every key, those whose contributions were all retracted too: their
+	// zero row goes over the row an earlier emission wrote, by this
+	// process or by a predecessor whose records this one replays from an
+	// older snapshot in one flush (helper-43: a first emission wrote no
+	// zero row, so the predecessor's stayed).
 	first := len(p.rows)
-	for i := range p.sums {
-		row := &p.sums[i]
-		// A key whose contributions were all retracted is written as a
-		// zero row, over the row an earlier emission wrote: by this
-		// process, or by a predecessor whose records this one replays
-		// from an older snapshot, taking them in one flush (helper-43:
-		// a first emission wrote no zero row, so the predecessor's stayed).
-		p.rows = append(p.rows, *row)
-	}
+	p.rows = append(p.rows, p.sums...)
 	slices.SortFunc(p.rows[first:], func(a, b Row) int {
 		return cmp.Or(strings.Compare(a.Placement, b.Placement), strings.Compare(a.BidderID, b.BidderID))
 	})
