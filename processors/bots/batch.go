@@ -80,8 +80,12 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 			continue
 		}
 		score := Score(sig)
-		rows = append(rows, Row{Start: k.start, End: k.start + size, EntityType: cfg.Entity, EntityID: k.id,
-			Events: len(a.times), Signals: sig, Score: score, Flagged: score >= cfg.Threshold})
+		r := Row{Start: k.start, End: k.start + size, EntityType: cfg.Entity, EntityID: k.id,
+			Events: len(a.times), Signals: sig, Score: score, Flagged: score >= cfg.Threshold}
+		if r.Flagged && cfg.Entity == EntityDevice {
+			r.Users = slices.Sorted(slices.Values(a.users))
+		}
+		rows = append(rows, r)
 	}
 	slices.SortFunc(rows, compareRows)
 	return rows

@@ -139,6 +139,10 @@ type Row struct {
 	Score      float64
 	Flagged    bool
 	Version    uint64
+	// Users are, for a flagged device, the distinct users of its events
+	// in the window (sorted): the device stage flags them for the clean
+	// scope once the window is closed. Nil otherwise.
+	Users []string
 }
 
 // Reasons returns the names of the signals present, in Signal order.
@@ -605,10 +609,18 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 		if score == 0 && len(times) < p.cfg.MetronomeEvents {
 			continue
 		}
-		p.rows = append(p.rows, Row{
+		row := Row{
 			Start: r.Start, End: r.End, EntityType: p.cfg.Entity, EntityID: strings.Clone(id),
 			Events: len(times), Signals: sig, Score: score, Flagged: flagged, Version: r.Version,
-		})
+		}
+		if flagged && p.cfg.Entity == EntityDevice {
+			row.Users = make([]string, a.nu)
+			for i, u := range p.users[a.uoff : a.uoff+a.nu] {
+				row.Users[i] = strings.Clone(u)
+			}
+			slices.Sort(row.Users)
+		}
+		p.rows = append(p.rows, row)
 	}
 	for _, id := range p.accIDs {
 		p.accOf[id] = 0

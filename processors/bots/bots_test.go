@@ -3,6 +3,7 @@ package bots
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -198,9 +199,9 @@ func TestStreamingEqualsBatch(t *testing.T) {
 				}
 			}
 			slices.SortFunc(got, compareRows)
-			if !slices.Equal(got, want) {
+			if !reflect.DeepEqual(got, want) {
 				for i := 0; i < len(got) && i < len(want); i++ {
-					if got[i] != want[i] {
+					if !reflect.DeepEqual(got[i], want[i]) {
 						t.Logf("first difference:\n%+v\nwant\n%+v", got[i], want[i])
 						break
 					}

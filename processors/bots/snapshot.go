@@ -191,21 +191,28 @@ func (p *Processor) Restore(s *State) {
 // FlagsState is the serializable state of Flags.
 type FlagsState struct {
 	Flagged map[string][]int64
+	Device  map[string][]int64 // since pipeline snapshot version 6
 }
 
 // Snapshot returns a copy of the flags.
 func (f *Flags) Snapshot() *FlagsState {
-	m := make(map[string][]int64, len(f.flagged))
-	for id, starts := range f.flagged {
-		m[id] = slices.Clone(starts)
+	clone := func(in map[string][]int64) map[string][]int64 {
+		m := make(map[string][]int64, len(in))
+		for id, starts := range in {
+			m[id] = slices.Clone(starts)
+		}
+		return m
 	}
-	return &FlagsState{Flagged: m}
+	return &FlagsState{Flagged: clone(f.flagged), Device: clone(f.device)}
 }
 
 // Restore replaces the flags with s.
 func (f *Flags) Restore(s *FlagsState) {
-	f.flagged = s.Flagged
+	f.flagged, f.device = s.Flagged, s.Device
 	if f.flagged == nil {
 		f.flagged = map[string][]int64{}
+	}
+	if f.device == nil {
+		f.device = map[string][]int64{}
 	}
 }
