@@ -42,6 +42,11 @@ type Config struct {
 	// with a device_id that is on time for at least one bot window
 	// (Output.Devices). Default false; processors.Run sets it.
 	ForwardDevices bool
+	// DevicePartitions is the number of the device stage's partitions
+	// whose markers the clean pass waits for besides the watermark, their
+	// flags applied (AddDeviceFlags). Default 0: no device flags, the
+	// clean pass goes by the watermark alone; processors.Run sets it.
+	DevicePartitions int
 }
 
 // DefaultConfig returns the SPEC §5 defaults.
@@ -140,8 +145,12 @@ type Partition struct {
 	queue   cleanQueue // the events waiting for the clean pass
 	log     LogReader  // reads them again, if set (ReadCleanFrom)
 	err     error      // the first error of log: the clean pass stops
-	scratch event.Event
-	enc     []byte // an event's record, encoded again (Add)
+	// devMarks are the device partitions' markers (AddDeviceFlags);
+	// flagsNext is the offset of the flags log to apply next.
+	devMarks  []int64
+	flagsNext int64
+	scratch   event.Event
+	enc       []byte // an event's record, encoded again (Add)
 
 	out    Output
 	stats  Stats
@@ -168,6 +177,10 @@ func New(cfg Config, cat *catalog.Catalog) (*Partition, error) {
 	p := &Partition{cfg: cfg, cat: cat, wm: window.NewWatermark(cfg.OutOfOrder), cleanWM: window.NewWatermark(cfg.OutOfOrder)}
 	p.seen = newDedup(cfg.DedupHorizon())
 	p.flags = bots.NewFlags(cfg.Bots.Window)
+	p.devMarks = make([]int64, cfg.DevicePartitions)
+	for i := range p.devMarks {
+		p.devMarks[i] = window.None
+	}
 	var err error
 	if p.bots, err = bots.New(cfg.Bots, cat, p.flags); err != nil {
 		return nil, err
@@ -310,7 +323,7 @@ func (p *Partition) addLate(e *event.Event, wm int64, name string, i, missed int
 // releaseClean runs the clean pass over the queued events the main
 // watermark allows.
 func (p *Partition) releaseClean() {
-	wm := p.wm.Time()
+	wm := p.cleanLimit()
 	for p.err == nil && p.queue.ready(wm) {
 		e := &p.scratch
 		if offset, ok := p.queue.nextOffset(); ok {
@@ -360,17 +373,7 @@ func (p *Partition) Advance(wm int64) {
 	p.all.yield.Advance(wm)
 	p.all.lift.Advance(wm)
 	p.bots.Advance(wm)
-	if p.clean != nil {
-		p.releaseClean()
-		if p.queue.n == 0 && wm-p.lag > p.cleanWM.Time() {
-			cwm := wm - p.lag
-			p.cleanWM.Restore(cwm + p.cfg.OutOfOrder.Milliseconds())
-			p.clean.quest.Advance(cwm)
-			p.clean.latency.Advance(cwm)
-			p.clean.yield.Advance(cwm)
-			p.clean.lift.Advance(cwm)
-		}
-	}
+	p.advanceClean()
 }
 
 // Flush emits what the emission watermark emitWM allows (the event-time

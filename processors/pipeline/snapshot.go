@@ -32,7 +32,11 @@ import (
 // instead of losing part of it. Version 4 (session 6) also holds the
 // window engines' spaced updates (window.EngineState's Emitted and Pending,
 // bots only): a version 3 process would drop the pending changes.
-const snapshotVersion = 5
+//
+// Version 6 adds the device flags (Flags.Device), the device partitions'
+// markers and the flags log's next offset (DevMarks, FlagsNext): a
+// version 5 process would drop them.
+const snapshotVersion = 6
 
 // State is a partition's state as a snapshot holds it.
 type State struct {
@@ -66,6 +70,10 @@ type State struct {
 	SeenMaxes  []uint32
 	SeenKeys   []byte
 	SeenShared map[uint32]int32
+	// Since version 6: the device partitions' markers and the next offset
+	// of the flags log (AddDeviceFlags).
+	DevMarks  []int64
+	FlagsNext int64
 }
 
 // ScopeState is the state of one scope's processors.
@@ -160,6 +168,7 @@ func (p *Partition) Freeze() *Frozen {
 	st := State{
 		Version: snapshotVersion, Max: p.wm.Max(), CleanMax: p.cleanWM.Max(), Stats: p.Stats(),
 		Catalog: p.cat.Snapshot(), Flags: p.flags.Snapshot(),
+		DevMarks: slices.Clone(p.devMarks), FlagsNext: p.flagsNext,
 	}
 	all := p.all.freeze()
 	f := &Frozen{all: &all, bots: p.bots.Freeze()}
@@ -404,6 +413,10 @@ func restoreState(cfg Config, cat *catalog.Catalog, st *State) (*Partition, erro
 		p.seen.restore(st.Seen)
 	}
 	p.flags.Restore(st.Flags)
+	if len(st.DevMarks) == len(p.devMarks) {
+		copy(p.devMarks, st.DevMarks) // else from None: the next markers come
+	}
+	p.flagsNext = st.FlagsNext
 	p.bots.Restore(st.Bots)
 	p.all.restore(&st.All)
 	if p.clean != nil {
