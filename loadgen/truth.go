@@ -58,7 +58,7 @@ type rec struct {
 	t                                   int64 // true event time
 	typ                                 event.Type
 	late                                bool
-	user                                string
+	user, device                        string
 	quest, drop, creator                string
 	auction, placement, bidder, outcome string
 	order                               string
@@ -118,7 +118,7 @@ func (tb *truthBuilder) add(b *Batch, n int) {
 		}
 		tb.recs = append(tb.recs, rec{
 			id: e.ID, t: t, typ: e.Type, late: late,
-			user: e.UserID, quest: e.QuestID, drop: e.DropID, creator: e.CreatorID,
+			user: e.UserID, device: e.DeviceID, quest: e.QuestID, drop: e.DropID, creator: e.CreatorID,
 			auction: e.AuctionID, placement: e.Placement, bidder: e.BidderID, outcome: e.Outcome, order: e.OrderID,
 			price: e.PriceMicros, floor: e.FloorMicros, clearing: e.ClearingMicros, amount: e.AmountMicros,
 			lat: e.LatencyMs, has: e.Has,
@@ -308,6 +308,28 @@ func (t *Truth) Conversions() map[string]ConversionRow {
 	rows := map[string]ConversionRow{}
 	conversionLatency(t.onTime, t.windows, nil, rows)
 	return rows
+}
+
+// DeviceEvent is an on-time event of a device: its user, type and true
+// time.
+type DeviceEvent struct {
+	Device, User string
+	Type         event.Type
+	Time         int64 // Unix ms
+}
+
+// DeviceEvents returns the run's on-time events that name a device, in
+// time order (nil unless the run computed its expected values): with
+// bot_signals' device rows they say which users a flagged device takes
+// out of the clean scope.
+func (t *Truth) DeviceEvents() []DeviceEvent {
+	var out []DeviceEvent
+	for _, r := range t.onTime {
+		if r.device != "" {
+			out = append(out, DeviceEvent{Device: r.device, User: r.user, Type: r.typ, Time: r.t})
+		}
+	}
+	return out
 }
 
 // CleanExpected are the rows of the clean scope (SPEC §5: without the

@@ -51,6 +51,10 @@ type logReader struct {
 	fetched   prometheus.Histogram // the Fetch requests' durations
 	decomp    kgo.Decompressor
 	log       *slog.Logger
+	// noWait makes a Fetch return at once when there is nothing to read
+	// (a poll of a log that may have nothing new: readFlags); otherwise
+	// the broker may wait 100 ms for a record that is there.
+	noWait bool
 
 	recs []logRecord // the last response's, from offset
 	i    int         // the next to look at
@@ -173,6 +177,9 @@ func (r *logReader) fetchPartition(offset int64) (_ *kmsg.FetchResponseTopicPart
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = 100 // the records are there: no waiting for more
+	if r.noWait {
+		req.MaxWaitMillis = 0
+	}
 	req.MinBytes = 1
 	req.MaxBytes = cleanFetchBytes
 	req.SessionEpoch = -1 // no fetch session

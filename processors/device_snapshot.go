@@ -1,11 +1,13 @@
 package processors
 
 import (
+	"cmp"
 	"encoding/gob"
 	"fmt"
 	"io"
 	"maps"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/questline/questline/processors/bots"
@@ -20,7 +22,9 @@ func deviceSnapshotPath(dir string, partition int32) string {
 
 // deviceSnapshotVersion is the version of deviceState; a process refuses a
 // snapshot of another version and re-reads the partition from its start.
-const deviceSnapshotVersion = 1
+// Version 2 adds the flagged windows not yet closed and the last marker
+// (Pending, Marked).
+const deviceSnapshotVersion = 2
 
 // deviceState is a partition of questline.devices as its snapshot holds
 // it. The file is the gob value followed by the checksum trailer
@@ -41,9 +45,20 @@ type deviceState struct {
 	// marks, the emission watermark, the windows' last emissions and the
 	// pending updates (window.EngineState), the geo marks.
 	Bots *bots.State
+	// Pending are the flagged device windows whose flags are not sent
+	// yet; Marked is the watermark of the last marker sent.
+	Pending []PendingFlags
+	Marked  int64
 	// frozen is the processor's state as frozen, which encoded fills Bots
 	// from off the stage (nil once Bots is set).
 	frozen *bots.Frozen
+}
+
+// PendingFlags is a flagged device window and its users, in a snapshot.
+type PendingFlags struct {
+	Device string
+	Start  int64
+	Users  []string
 }
 
 // encoded returns st with Bots made from the frozen processor state: the
@@ -55,6 +70,19 @@ func (st *deviceState) encoded() *deviceState {
 	c := *st
 	c.Bots, c.frozen = st.frozen.State(), nil
 	return &c
+}
+
+// pendingFlags returns the pending windows in a snapshot's order (the
+// users lists are never written again: shared).
+func pendingFlags(m map[flagKey][]string) []PendingFlags {
+	out := make([]PendingFlags, 0, len(m))
+	for k, users := range m {
+		out = append(out, PendingFlags{Device: k.device, Start: k.start, Users: users})
+	}
+	slices.SortFunc(out, func(a, b PendingFlags) int {
+		return cmp.Or(cmp.Compare(a.Start, b.Start), cmp.Compare(a.Device, b.Device))
+	})
+	return out
 }
 
 // windowShape returns the fields of spec a device state depends on.
@@ -71,6 +99,7 @@ func (d *devicePart) freeze(spec window.Spec) *deviceState {
 	return &deviceState{
 		Version: deviceSnapshotVersion, Next: d.next, Window: windowShape(spec),
 		MaxOff: maps.Clone(d.maxOff), SrcWM: maps.Clone(d.srcWM), frozen: d.p.Freeze(),
+		Pending: pendingFlags(d.pending), Marked: d.marked,
 	}
 }
 
@@ -127,12 +156,16 @@ func restoreDevicePart(cfg bots.Config, sources int, st *deviceState) (d *device
 		}
 	}()
 	p.Restore(st.Bots)
-	d = &devicePart{p: p, maxOff: st.MaxOff, srcWM: st.SrcWM, sources: sources, next: st.Next}
-	if d.maxOff == nil {
-		d.maxOff = map[int32]int64{} // gob leaves an empty map out
+	d = newDevicePart(p, sources)
+	d.next, d.marked = st.Next, st.Marked
+	if st.MaxOff != nil { // gob leaves an empty map out
+		d.maxOff = st.MaxOff
 	}
-	if d.srcWM == nil {
-		d.srcWM = map[int32]int64{}
+	if st.SrcWM != nil {
+		d.srcWM = st.SrcWM
+	}
+	for _, f := range st.Pending {
+		d.pending[flagKey{f.Device, f.Start}] = f.Users
 	}
 	return d, nil
 }
@@ -181,7 +214,7 @@ func (s *deviceStage) restore(partition int32, ends map[int32]int64) (*devicePar
 		if err != nil {
 			return nil, err
 		}
-		dp = &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, sources: s.sources}
+		dp = newDevicePart(p, s.sources)
 	}
 	s.m.deviceRestore.Observe(time.Since(start).Seconds())
 	dp.snapAt = s.cfg.Now()

@@ -1,10 +1,13 @@
 package processors
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +52,20 @@ func deviceMarkerValue(source int32, wm int64) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(wm))
 }
 
+// TopicDeviceFlags carries the device stage's flags back to the source
+// stage's clean pass: a flag per user of a device flagged in a closed
+// device window, in the partition of questline.events that holds the
+// user's events, and every device partition's markers in every partition
+// (pipeline.AddDeviceFlags). It has as many partitions as questline.events.
+// Not compacted.
+const TopicDeviceFlags = "questline.device-flags"
+
+// flagKey is a device window.
+type flagKey struct {
+	device string
+	start  int64
+}
+
 // devicePart is the state of one partition of questline.devices.
 type devicePart struct {
 	p       *bots.Processor
@@ -56,9 +73,18 @@ type devicePart struct {
 	srcWM   map[int32]int64 // per source partition: its watermark
 	sources int
 	next    int64 // the next offset of the devices partition to apply
+	// pending are the device windows emitted flagged and not yet closed,
+	// with their users (sorted); marked is the watermark of the last
+	// marker sent (window.None before the first).
+	pending map[flagKey][]string
+	marked  int64
 	// snapAt is when the partition's last snapshot was taken (or it was
 	// assigned): it is due for the next SnapshotInterval after.
 	snapAt time.Time
+}
+
+func newDevicePart(p *bots.Processor, sources int) *devicePart {
+	return &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, sources: sources, pending: map[flagKey][]string{}, marked: window.None}
 }
 
 // watermark is the minimum over all source partitions, None until every
@@ -110,6 +136,53 @@ func (d *devicePart) apply(offset int64, v []byte, e *event.Event) {
 	}
 }
 
+// track keeps the flagged device windows of rows, the partition's
+// emissions: a later emission of a window replaces an earlier one.
+func (d *devicePart) track(rows []bots.Row) {
+	for i := range rows {
+		r := &rows[i]
+		k := flagKey{r.EntityID, r.Start}
+		if r.Flagged {
+			d.pending[k] = r.Users
+		} else {
+			delete(d.pending, k)
+		}
+	}
+}
+
+// flagRecords returns, once the partition's watermark has closed them
+// (spec's lateness after their end), the flags of its pending windows, each
+// user's to the partition of questline.events (of sources) that userPart
+// says, then, if the watermark moved, its marker to every partition. The
+// windows closed are forgotten. partition is the devices partition's.
+func (d *devicePart) flagRecords(partition int32, spec window.Spec, sources int32, userPart func(user string) int32) []*kgo.Record {
+	wm := d.watermark()
+	if wm == window.None {
+		return nil
+	}
+	var recs []*kgo.Record
+	keys := slices.SortedFunc(maps.Keys(d.pending), func(a, b flagKey) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.device, b.device))
+	})
+	for _, k := range keys {
+		if k.start+spec.Size.Milliseconds()+spec.Lateness.Milliseconds() > wm {
+			continue
+		}
+		for _, u := range d.pending[k] {
+			recs = append(recs, &kgo.Record{Topic: TopicDeviceFlags, Key: []byte(u), Value: pipeline.DeviceFlagValue(u, k.start), Partition: userPart(u)})
+		}
+		delete(d.pending, k)
+	}
+	if wm > d.marked {
+		v := pipeline.DeviceMarkerValue(partition, wm)
+		for p := range sources {
+			recs = append(recs, &kgo.Record{Topic: TopicDeviceFlags, Value: v, Partition: p})
+		}
+		d.marked = wm
+	}
+	return recs
+}
+
 // deviceStage computes bot signals per device. Sources forward only events
 // on time for some bot window, with the first window open at the source;
 // the stage's watermark never passes a source's, so the device windows an
@@ -129,6 +202,7 @@ type deviceStage struct {
 	w       *ch.Writer[bots.Row]
 	refs    *refusals
 	sources int
+	byUser  kgo.TopicPartitioner // keyed records only: no sticky state
 
 	mu    sync.Mutex
 	parts map[int32]*devicePart
@@ -143,7 +217,8 @@ func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sou
 	if err != nil {
 		return nil, err
 	}
-	s := &deviceStage{ready: make(chan struct{}), cfg: cfg, log: log, m: m, w: w, sources: int(sources), parts: map[int32]*devicePart{}, snaps: newSnapshotWriter("device", log, m)}
+	s := &deviceStage{ready: make(chan struct{}), cfg: cfg, log: log, m: m, w: w, sources: int(sources), parts: map[int32]*devicePart{}, snaps: newSnapshotWriter("device", log, m),
+		byUser: kgo.StickyKeyPartitioner(nil).ForTopic(kafka.TopicEvents)}
 	s.cl, err = kafka.NewClient(cfg.Brokers, log,
 		kgo.ConsumerGroup(cfg.Group+"-devices"),
 		kgo.ConsumeTopics(TopicDevices),
@@ -153,10 +228,18 @@ func newDeviceStage(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, sou
 		kgo.AdjustFetchOffsetsFn(s.assign),
 		kgo.OnPartitionsRevoked(s.revoke),
 		kgo.OnPartitionsLost(s.revoke),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 	)
 	close(s.ready)
 	s.refs = &refusals{cl: s.cl, log: log, m: m, now: cfg.Now}
 	return s, err
+}
+
+// userPartition is the partition of questline.events (of s.sources) that
+// holds user's events: they are keyed by user (event.Event.Key), placed
+// by Kafka's murmur2 as the producers' partitioner places them.
+func (s *deviceStage) userPartition(user string) int32 {
+	return int32(s.byUser.Partition(&kgo.Record{Key: []byte(user)}, s.sources))
 }
 
 func (s *deviceStage) deviceConfig() bots.Config {
@@ -216,10 +299,24 @@ func (s *deviceStage) run(ctx context.Context) error {
 			s.m.deviceRecords.Inc()
 			dp.apply(r.Offset, r.Value, &e)
 		})
-		for _, dp := range s.parts {
-			s.w.Add(dp.p.Flush(dp.watermark())...)
+		var flags []*kgo.Record
+		for partition, dp := range s.parts {
+			rows := dp.p.Flush(dp.watermark())
+			dp.track(rows)
+			s.w.Add(rows...)
+			flags = append(flags, dp.flagRecords(partition, s.deviceConfig().Window, int32(s.sources), s.userPartition)...)
 		}
 		err := flushRefusing(ctx, s.w, tables.BotSignals.Name, s.refs)
+		if err == nil && len(flags) > 0 {
+			// Before the snapshot, which forgets the windows sent.
+			if err = s.cl.ProduceSync(ctx, flags...).FirstErr(); err == nil {
+				for _, r := range flags {
+					if r.Key != nil { // not a marker
+						s.m.flagsSent.Inc()
+					}
+				}
+			}
+		}
 		if err == nil && !fetches.Empty() {
 			commitPolled(ctx, s.cl, s.log, "device")
 		}

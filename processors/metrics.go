@@ -31,6 +31,8 @@ type metrics struct {
 	deviceSnapshot prometheus.Histogram
 	devicePause    prometheus.Histogram
 	deviceRecords  prometheus.Counter
+	flagsSent      prometheus.Counter
+	flagsFetch     prometheus.Histogram
 	// The merge stage's.
 	mergeRestore  prometheus.Histogram
 	mergeSnapshot prometheus.Histogram
@@ -104,6 +106,13 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 		deviceRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "questline_processor_device_records_total", Help: "Records of questline.devices applied by the device stage, re-reads after an assignment included.",
 		}),
+		flagsSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "questline_processor_device_flags_sent_total", Help: "Flags the device stage sent to the clean pass: one per user of a device flagged in a closed device window (markers not counted).",
+		}),
+		flagsFetch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "questline_processor_device_flags_fetch_duration_seconds", Help: "Fetch requests of the source stage reading its partitions of questline.device-flags (once per flush interval each).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}),
 		mergeRestore: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "questline_processor_merge_restore_duration_seconds", Help: "Time to restore a partition of the partials topic from its snapshot (or to find it has none) on assignment.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
@@ -130,7 +139,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.cleanFetch, m.snapshotFailures, m.rebalances, m.idle, m.refused,
-			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords, m.mergeRestore, m.mergeSnapshot, m.mergeRecords)
+			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords, m.flagsSent, m.flagsFetch, m.mergeRestore, m.mergeSnapshot, m.mergeRecords)
 		reg.MustRegister(m.yield)
 	}
 	return m

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +50,20 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	if cfg.ReadyCheck != nil {
 		cfg.ReadyCheck("kafka", admin.Ping)
 	}
-	if err := kafka.EnsureTopics(ctx, admin, cfg.Partitions, cfg.Replication, Topics...); err != nil {
+	sources, err := kafka.PartitionCount(ctx, admin, kafka.TopicEvents)
+	if err != nil {
+		return err
+	}
+	// The device flags go to the partition of questline.events that holds
+	// the user's events: the topic is made with as many partitions, and
+	// one made before must have them.
+	topics := slices.Clone(Topics)
+	for i := range topics {
+		if topics[i].Name == TopicDeviceFlags {
+			topics[i].Partitions = sources
+		}
+	}
+	if err := kafka.EnsureTopics(ctx, admin, cfg.Partitions, cfg.Replication, topics...); err != nil {
 		return err
 	}
 	partials, err := kafka.PartitionCount(ctx, admin, TopicPartials)
@@ -60,12 +74,14 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	if err != nil {
 		return err
 	}
-	sources, err := kafka.PartitionCount(ctx, admin, kafka.TopicEvents)
-	if err != nil {
+	if n, err := kafka.PartitionCount(ctx, admin, TopicDeviceFlags); err != nil {
 		return err
+	} else if n != sources {
+		return fmt.Errorf("processors: %s has %d partitions and %s %d: they must be equal (add partitions to %s)", TopicDeviceFlags, n, kafka.TopicEvents, sources, TopicDeviceFlags)
 	}
 	pcfg := *cfg.Pipeline
 	pcfg.ForwardDevices = true
+	pcfg.DevicePartitions = int(devices)
 	cfg.Pipeline = &pcfg
 	master := catalog.New()
 	if err := loadCatalog(ctx, cfg.Brokers, logger, admin, master); err != nil {
@@ -118,7 +134,7 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 }
 
 // Topics are the topics the role needs besides kafka.CoreTopics.
-var Topics = []kafka.Topic{{Name: TopicPartials, Compact: true}, {Name: TopicCatalog, Compact: true}, {Name: TopicDevices}}
+var Topics = []kafka.Topic{{Name: TopicPartials, Compact: true}, {Name: TopicCatalog, Compact: true}, {Name: TopicDevices}, {Name: TopicDeviceFlags}}
 
 // loadCatalog reads the catalog topic up to its current end into cat.
 func loadCatalog(ctx context.Context, brokers []string, logger *slog.Logger, admin *kgo.Client, cat *catalog.Catalog) error {

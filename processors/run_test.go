@@ -54,7 +54,12 @@ func newFixture(t *testing.T, events int, endMarkers bool) *fixture {
 	} {
 		recs = append(recs, produce(TopicCatalog, &e), produce(kafka.TopicEvents, &e))
 	}
+	farm := deviceFarm()
 	streamgen.Each(streamgen.Config{Seed: 21, Events: events, Users: 60 + events/100, Gap: 400, Disorder: 20_000}, func(e *event.Event) {
+		for len(farm) > 0 && farm[0].ReceivedAt <= e.ReceivedAt {
+			recs = append(recs, produce(kafka.TopicEvents, &farm[0]))
+			farm = farm[1:]
+		}
 		recs = append(recs, produce(kafka.TopicEvents, e))
 	})
 	f := &fixture{srv: chs.Server(t), stream: recs}
@@ -68,6 +73,50 @@ func newFixture(t *testing.T, events int, endMarkers bool) *fixture {
 	}
 	f.brokers = f.newBroker(t)
 	return f
+}
+
+// deviceFarm returns the events of four accounts on one device ("farm"),
+// one event every 2 s between t0+5 min and t0+7 min in turn, starting and
+// completing quest qfarm: each account alone is no bot (7.5 events a
+// minute, below the fixture's velocity of 10; 15 events, below
+// metronome's 20), the device is (velocity, metronome, shared_device), so
+// only the device stage's flags keep them out of the clean scope.
+func deviceFarm() []event.Event {
+	var out []event.Event
+	for i := range 60 {
+		tm := t0 + 5*60_000 + int64(i)*2000
+		typ, dur := event.QuestStarted, int64(0)
+		if i/4%2 == 1 {
+			typ, dur = event.QuestCompleted, 300_000
+		}
+		e := event.Event{ID: fmt.Sprint("farm-", i), Type: typ, UserID: fmt.Sprint("farm", i%4), DeviceID: "farm", QuestID: "qfarm",
+			Country: "DE", EdgeCountry: "DE", EventTime: tm, TS: tm, ReceivedAt: tm, Source: event.SourceClient}
+		if dur > 0 {
+			e.DurationMs, e.Has = dur, event.HasDurationMs
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// checkDeviceFarm: the farm's accounts (deviceFarm) are in the all scope
+// and, flagged through their device only, in no clean row.
+func checkDeviceFarm(t *testing.T, f *fixture, db string) {
+	t.Helper()
+	for _, c := range []struct{ what, sql, want string }{
+		{"the farm's completions, all scope", "SELECT sum(completions) > 0 FROM %s.quest_completion FINAL WHERE quest_id = 'qfarm' AND scope = 'all'", "1"},
+		{"the device's flagged windows", "SELECT count() > 0 FROM %s.bot_signals FINAL WHERE entity_type = 'device' AND entity_id = 'farm' AND flagged = 1", "1"},
+		{"the accounts' own flagged windows", "SELECT count() FROM %s.bot_signals FINAL WHERE entity_type = 'user' AND entity_id LIKE 'farm%%' AND flagged = 1", "0"},
+		{"the farm's clean rows", "SELECT count() FROM %s.quest_completion FINAL WHERE quest_id = 'qfarm' AND scope = 'clean' AND starts + completions > 0", "0"},
+	} {
+		got, err := f.query(fmt.Sprintf(c.sql, db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = strings.TrimSpace(got); got != c.want {
+			t.Errorf("%s: %s, want %s", c.what, got, c.want)
+		}
+	}
 }
 
 // fork returns the fixture with a broker of its own holding the same input,
@@ -256,6 +305,7 @@ func TestOneVersusFourProcessesAndReplay(t *testing.T) {
 			t.Fatalf("tables lack %q:\n%.2000s", want, one)
 		}
 	}
+	checkDeviceFarm(t, f, db1)
 	db4 := f.newDB(t)
 	f4 := f.fork(t)
 	four := f4.runUntilStable(t, f4.config(t, db4, "g4", t.TempDir()), 4)

@@ -53,7 +53,8 @@ func TestSnapshotPastTheLogsEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dp := &devicePart{p: bp, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, sources: 2, next: next}
+		dp := newDevicePart(bp, 2)
+		dp.next = next
 		if err := writeDeviceSnapshot(cfg.SnapshotDir, p, dp.freeze(bc.Window), func() bool { return true }); err != nil {
 			t.Fatal(err)
 		}

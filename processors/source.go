@@ -37,8 +37,9 @@ type part struct {
 	// lastRecord is the wall-clock time (Unix ms) of the last record
 	// applied or watermark record written: idleness is measured from it.
 	lastRecord int64
-	markWM     int64 // the watermark last sent to the device stage
-	markDone   int64 // the Done watermark last sent to the merge stage
+	markWM     int64      // the watermark last sent to the device stage
+	markDone   int64      // the Done watermark last sent to the merge stage
+	flags      *logReader // of its partition of TopicDeviceFlags (readFlags); nil without
 	// snapAt is when the partition's last snapshot was written (or it was
 	// assigned): it is due for the next SnapshotInterval after.
 	snapAt time.Time
@@ -154,10 +155,14 @@ func (s *source) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 			r := &logReader{cl: s.reads, ctx: s.ctx, topic: kafka.TopicEvents, partition: partition, fetched: s.m.cleanFetch, decomp: s.decomp, log: s.log}
 			p.ReadCleanFrom(r.read)
 		}
+		var flags *logReader
+		if s.cfg.Pipeline.Clean && s.cfg.Pipeline.DevicePartitions > 0 {
+			flags = &logReader{cl: s.reads, ctx: s.ctx, topic: TopicDeviceFlags, partition: partition, fetched: s.m.flagsFetch, decomp: s.decomp, log: s.log, noWait: true}
+		}
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
 		now := s.cfg.Now()
-		s.parts[partition] = &part{p: p, next: next, lastRecord: now.UnixMilli(), markWM: window.None, markDone: window.None, snapAt: now}
+		s.parts[partition] = &part{p: p, next: next, lastRecord: now.UnixMilli(), markWM: window.None, markDone: window.None, snapAt: now, flags: flags}
 		offsets[kafka.TopicEvents][partition] = kgo.NewOffset().At(next).WithEpoch(-1)
 	}
 	return offsets, nil
@@ -283,6 +288,9 @@ func (s *source) step(ctx context.Context, fetches kgo.Fetches, lastFlush *time.
 	}
 	if now.Sub(*lastFlush) >= s.cfg.FlushInterval {
 		*lastFlush = now
+		if err := s.readFlags(); err != nil {
+			return fmt.Errorf("processors: %w", err)
+		}
 		if err := s.flush(ctx, now); err != nil {
 			return err
 		}
