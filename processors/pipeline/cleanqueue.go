@@ -13,7 +13,9 @@ import (
 // record's length times two, the record following (the event held here),
 // or an offset's difference from the previous offset entry's times two
 // plus one (the event read again from the partition's log when taken:
-// Partition.ReadCleanFrom). An offset entry is two or three bytes, a
+// Partition.ReadCleanFrom). A record of no bytes is a watermark entry
+// (Partition.Advance): its need is the watermark, and the clean pass
+// moves its own watermark when it takes it. An offset entry is two or three bytes, a
 // record about 120 in the benchmarks' mix: held here, the events of the
 // clean pass's lag were most of a high-rate partition's memory and
 // snapshot (about 150 KB per event/s).

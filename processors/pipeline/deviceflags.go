@@ -3,8 +3,6 @@ package pipeline
 import (
 	"encoding/binary"
 	"fmt"
-
-	"github.com/questline/questline/processors/window"
 )
 
 // Device flags: the device stage's answer to the events a partition
@@ -67,12 +65,21 @@ func (p *Partition) AddDeviceFlags(offset int64, v []byte) error {
 		}
 		if wm := int64(binary.BigEndian.Uint64(v[5:13])); wm > p.devMarks[d] {
 			p.devMarks[d] = wm
-			p.advanceClean()
+			if p.clean != nil {
+				p.releaseClean()
+			}
 		}
 	default:
 		return fmt.Errorf("pipeline: device flags at offset %d: an unknown record of %d bytes", offset, len(v))
 	}
 	return nil
+}
+
+// StartDeviceFlagsAt moves a partition that has read fewer records of the
+// flags log than offset to it: the log's first offset, for a partition
+// that has read none, where retention has removed the records before.
+func (p *Partition) StartDeviceFlagsAt(offset int64) {
+	p.flagsNext = max(p.flagsNext, offset)
 }
 
 // DeviceFlagsNext returns the offset of the flags log to read next (0 for
@@ -88,24 +95,4 @@ func (p *Partition) cleanLimit() int64 {
 		wm = min(wm, m)
 	}
 	return wm
-}
-
-// advanceClean runs the clean pass over what cleanLimit allows and, with
-// nothing left waiting, moves its watermark to the limit less the lag
-// (windows close in the clean scope as in the all scope).
-func (p *Partition) advanceClean() {
-	if p.clean == nil {
-		return
-	}
-	p.releaseClean()
-	lim := p.cleanLimit()
-	if lim == window.None || p.queue.n > 0 || lim-p.lag <= p.cleanWM.Time() {
-		return
-	}
-	cwm := lim - p.lag
-	p.cleanWM.Restore(cwm + p.cfg.OutOfOrder.Milliseconds())
-	p.clean.quest.Advance(cwm)
-	p.clean.latency.Advance(cwm)
-	p.clean.yield.Advance(cwm)
-	p.clean.lift.Advance(cwm)
 }

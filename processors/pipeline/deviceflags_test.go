@@ -154,3 +154,54 @@ func TestNoDevicePartitionsNoGate(t *testing.T) {
 		t.Fatalf("clean scope: %d completions, want 1", n)
 	}
 }
+
+// TestMarkerTimingLeavesCleanRows (helper-51): the same events log and
+// the same flags log, the flags read at two points of the events log (a
+// flush earlier or later), give the same clean rows. Before watermark
+// entries, a marker read while the clean queue was empty raised the clean
+// watermark at once, so a very late event was late in the clean scope in
+// one run and counted in the other (more than the all scope counted).
+func TestMarkerTimingLeavesCleanRows(t *testing.T) {
+	W := t0 + 3*3600_000
+	W2 := W + 2*3600_000
+	run := func(early bool) (all, clean int) {
+		cfg := testConfig()
+		cfg.DevicePartitions = 1
+		p := newTestPartition(t, cfg)
+		p.Add(&event.Event{ID: "s", Type: event.QuestStarted, UserID: "h", QuestID: "q1", EventTime: t0})
+		p.Add(&event.Event{ID: "c", Type: event.QuestCompleted, UserID: "h", QuestID: "q1", DurationMs: 300_000, Has: event.HasDurationMs, EventTime: t0 + 90*sec})
+		p.Advance(W) // an idle watermark record in the events log
+		off := int64(0)
+		if early {
+			mustAddFlags(t, p, off, DeviceMarkerValue(0, W))
+			off++
+		}
+		// A very late completion (a phone offline for hours).
+		p.Add(&event.Event{ID: "x", Type: event.QuestCompleted, UserID: "late", QuestID: "q1", DurationMs: 300_000, Has: event.HasDurationMs, EventTime: t0 + 2*minute})
+		p.Advance(W2)
+		if !early {
+			mustAddFlags(t, p, off, DeviceMarkerValue(0, W))
+			off++
+		}
+		mustAddFlags(t, p, off, DeviceMarkerValue(0, W2))
+		tb := newTables()
+		tb.keep(p.Flush(p.Watermark()))
+		return int(tb.quest[fmt.Sprint(t0, "q1", window.ScopeAll)].Completions), cleanCompletions(tb)
+	}
+	a1, c1 := run(true)
+	a2, c2 := run(false)
+	t.Logf("marker W read before the late event: all %d clean %d; after: all %d clean %d", a1, c1, a2, c2)
+	if c1 != c2 {
+		t.Errorf("clean rows depend on when the flags log was read")
+	}
+	if c2 > a2 {
+		t.Errorf("clean scope counts more completions (%d) than the all scope (%d)", c2, a2)
+	}
+}
+
+func mustAddFlags(t *testing.T, p *Partition, offset int64, v []byte) {
+	t.Helper()
+	if err := p.AddDeviceFlags(offset, v); err != nil {
+		t.Fatal(err)
+	}
+}

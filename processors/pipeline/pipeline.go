@@ -149,6 +149,7 @@ type Partition struct {
 	// flagsNext is the offset of the flags log to apply next.
 	devMarks  []int64
 	flagsNext int64
+	wmQueued  int64 // the last watermark entry's (Advance); 0 after a restore: a second one is harmless
 	scratch   event.Event
 	enc       []byte // an event's record, encoded again (Add)
 
@@ -341,8 +342,16 @@ func (p *Partition) releaseClean() {
 				return
 			}
 			p.queue.take()
-		} else if rec, _ := p.queue.take(); event.DecodeBinaryShared(rec, e) != nil {
-			panic("pipeline: clean queue record does not decode") // we encoded it, or restore decoded it
+		} else {
+			need := p.queue.need
+			rec, _ := p.queue.take()
+			if len(rec) == 0 { // a watermark entry (Advance)
+				p.raiseClean(need - p.lag)
+				continue
+			}
+			if event.DecodeBinaryShared(rec, e) != nil {
+				panic("pipeline: clean queue record does not decode") // we encoded it, or restore decoded it
+			}
 		}
 		cwm := p.cleanWM.Observe(e.EventTime)
 		p.clean.quest.Add(e, cwm)
@@ -373,7 +382,29 @@ func (p *Partition) Advance(wm int64) {
 	p.all.yield.Advance(wm)
 	p.all.lift.Advance(wm)
 	p.bots.Advance(wm)
-	p.advanceClean()
+	if p.clean != nil && wm != window.None && wm > p.wmQueued {
+		// The clean pass moves its watermark here too, when it reaches
+		// this point of the log (raiseClean): never at a point set by
+		// when the device stage's markers were read (helper-51).
+		p.queue.push(nil, wm)
+		p.wmQueued = wm
+		p.releaseClean()
+	}
+}
+
+// raiseClean moves the clean pass's watermark to cwm without an event, if
+// that is later: a watermark entry of the queue (Advance), taken when the
+// clean pass got to it. Windows close in the clean scope as in the all
+// scope, the lag behind.
+func (p *Partition) raiseClean(cwm int64) {
+	if cwm <= p.cleanWM.Time() {
+		return
+	}
+	p.cleanWM.Restore(cwm + p.cfg.OutOfOrder.Milliseconds())
+	p.clean.quest.Advance(cwm)
+	p.clean.latency.Advance(cwm)
+	p.clean.yield.Advance(cwm)
+	p.clean.lift.Advance(cwm)
 }
 
 // Flush emits what the emission watermark emitWM allows (the event-time

@@ -34,8 +34,9 @@ import (
 // bots only): a version 3 process would drop the pending changes.
 //
 // Version 6 adds the device flags (Flags.Device), the device partitions'
-// markers and the flags log's next offset (DevMarks, FlagsNext): a
-// version 5 process would drop them.
+// markers and the flags log's next offset (DevMarks, FlagsNext), and the
+// clean queue's watermark entries (an empty record: Partition.Advance): a
+// version 5 process would drop the first and fail on the last.
 const snapshotVersion = 6
 
 // State is a partition's state as a snapshot holds it.
@@ -484,6 +485,10 @@ func (p *Partition) restoreQueue(st *State) error {
 			return nil
 		}
 		rec := f.chunks[chunk][off:end]
+		if len(rec) == 0 { // a watermark entry (version 6)
+			p.queue.push(nil, need)
+			return nil
+		}
 		if err := event.DecodeBinaryShared(rec, &e); err != nil {
 			return err
 		}
