@@ -138,8 +138,12 @@ func (r *logReader) outOfRange(offset int64, cause error) error {
 	start, _ := starts.Lookup(r.topic, r.partition)
 	end, _ := ends.Lookup(r.topic, r.partition)
 	if offset < start.Offset {
-		return fmt.Errorf("partition %d: offset %d is gone from the log (it starts at %d): keep questline.events longer than the clean pass's lag plus the snapshots' age: %w",
-			r.partition, offset, start.Offset, cause)
+		keep := "keep " + r.topic + " longer than the clean pass's lag plus the snapshots' age"
+		if r.topic == TopicDeviceFlags {
+			keep = "keep " + r.topic + " longer than the snapshots' age"
+		}
+		return fmt.Errorf("partition %d: offset %d is gone from the log of %s (it starts at %d): %s: %w",
+			r.partition, offset, r.topic, start.Offset, keep, cause)
 	}
 	return fmt.Errorf("partition %d: offset %d is past the log's end (%d): not the log the offset came from: %w", r.partition, offset, end.Offset, cause)
 }

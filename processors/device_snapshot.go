@@ -74,10 +74,12 @@ func (st *deviceState) encoded() *deviceState {
 
 // pendingFlags returns the pending windows in a snapshot's order (the
 // users lists are never written again: shared).
-func pendingFlags(m map[flagKey][]string) []PendingFlags {
-	out := make([]PendingFlags, 0, len(m))
-	for k, users := range m {
-		out = append(out, PendingFlags{Device: k.device, Start: k.start, Users: users})
+func pendingFlags(m map[int64]map[string][]string) []PendingFlags {
+	var out []PendingFlags
+	for start, w := range m {
+		for device, users := range w {
+			out = append(out, PendingFlags{Device: device, Start: start, Users: users})
+		}
 	}
 	slices.SortFunc(out, func(a, b PendingFlags) int {
 		return cmp.Or(cmp.Compare(a.Start, b.Start), cmp.Compare(a.Device, b.Device))
@@ -165,7 +167,7 @@ func restoreDevicePart(cfg bots.Config, sources int, st *deviceState) (d *device
 		d.srcWM = st.SrcWM
 	}
 	for _, f := range st.Pending {
-		d.pending[flagKey{f.Device, f.Start}] = f.Users
+		d.track([]bots.Row{{Start: f.Start, EntityID: f.Device, Flagged: true, Users: f.Users}})
 	}
 	return d, nil
 }

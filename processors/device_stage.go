@@ -1,7 +1,6 @@
 package processors
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -60,12 +59,6 @@ func deviceMarkerValue(source int32, wm int64) []byte {
 // Not compacted.
 const TopicDeviceFlags = "questline.device-flags"
 
-// flagKey is a device window.
-type flagKey struct {
-	device string
-	start  int64
-}
-
 // devicePart is the state of one partition of questline.devices.
 type devicePart struct {
 	p       *bots.Processor
@@ -74,9 +67,10 @@ type devicePart struct {
 	sources int
 	next    int64 // the next offset of the devices partition to apply
 	// pending are the device windows emitted flagged and not yet closed,
-	// with their users (sorted); marked is the watermark of the last
-	// marker sent (window.None before the first).
-	pending map[flagKey][]string
+	// by window start, then device, with their users (sorted); marked is
+	// the watermark of the last marker sent (window.None before the
+	// first).
+	pending map[int64]map[string][]string
 	marked  int64
 	// snapAt is when the partition's last snapshot was taken (or it was
 	// assigned): it is due for the next SnapshotInterval after.
@@ -84,7 +78,7 @@ type devicePart struct {
 }
 
 func newDevicePart(p *bots.Processor, sources int) *devicePart {
-	return &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, sources: sources, pending: map[flagKey][]string{}, marked: window.None}
+	return &devicePart{p: p, maxOff: map[int32]int64{}, srcWM: map[int32]int64{}, sources: sources, pending: map[int64]map[string][]string{}, marked: window.None}
 }
 
 // watermark is the minimum over all source partitions, None until every
@@ -141,11 +135,17 @@ func (d *devicePart) apply(offset int64, v []byte, e *event.Event) {
 func (d *devicePart) track(rows []bots.Row) {
 	for i := range rows {
 		r := &rows[i]
-		k := flagKey{r.EntityID, r.Start}
-		if r.Flagged {
-			d.pending[k] = r.Users
-		} else {
-			delete(d.pending, k)
+		w := d.pending[r.Start]
+		switch {
+		case r.Flagged && w == nil:
+			d.pending[r.Start] = map[string][]string{r.EntityID: r.Users}
+		case r.Flagged:
+			w[r.EntityID] = r.Users
+		case w != nil:
+			delete(w, r.EntityID)
+			if len(w) == 0 {
+				delete(d.pending, r.Start)
+			}
 		}
 	}
 }
@@ -161,17 +161,21 @@ func (d *devicePart) flagRecords(partition int32, spec window.Spec, sources int3
 		return nil
 	}
 	var recs []*kgo.Record
-	keys := slices.SortedFunc(maps.Keys(d.pending), func(a, b flagKey) int {
-		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.device, b.device))
-	})
-	for _, k := range keys {
-		if k.start+spec.Size.Milliseconds()+spec.Lateness.Milliseconds() > wm {
-			continue
+	var closed []int64 // a few: the windows open are the lateness and a window's
+	for start := range d.pending {
+		if start+spec.Size.Milliseconds()+spec.Lateness.Milliseconds() <= wm {
+			closed = append(closed, start)
 		}
-		for _, u := range d.pending[k] {
-			recs = append(recs, &kgo.Record{Topic: TopicDeviceFlags, Key: []byte(u), Value: pipeline.DeviceFlagValue(u, k.start), Partition: userPart(u)})
+	}
+	slices.Sort(closed)
+	for _, start := range closed {
+		w := d.pending[start]
+		for _, device := range slices.Sorted(maps.Keys(w)) {
+			for _, u := range w[device] {
+				recs = append(recs, &kgo.Record{Topic: TopicDeviceFlags, Key: []byte(u), Value: pipeline.DeviceFlagValue(u, start), Partition: userPart(u)})
+			}
 		}
-		delete(d.pending, k)
+		delete(d.pending, start)
 	}
 	if wm > d.marked {
 		v := pipeline.DeviceMarkerValue(partition, wm)

@@ -1,5 +1,7 @@
 package processors
 
+import "github.com/twmb/franz-go/pkg/kadm"
+
 // maxFlagFetches bounds the Fetch requests readFlags makes for one
 // partition in one call (1 MiB each): the rest waits for the next flush.
 const maxFlagFetches = 8
@@ -14,10 +16,31 @@ const maxFlagFetches = 8
 // or the clean pass could not read its events (pipeline.Partition.Err).
 // Called once per flush, with s.mu held.
 func (s *source) readFlags() error {
+	var starts kadm.ListedOffsets
 	for _, partition := range s.sortedParts() {
 		pt := s.parts[partition]
 		if pt.flags == nil {
 			continue
+		}
+		if pt.p.DeviceFlagsNext() == 0 && !pt.flagsStarted {
+			// A partition that has read no flag (built from nothing, or
+			// from a snapshot of version 5) reads from the log's start,
+			// where retention left it: the flags of the events it will
+			// read came after them (helper-51).
+			if starts == nil {
+				var err error
+				if starts, err = kadm.NewClient(s.reads).ListStartOffsets(s.ctx, TopicDeviceFlags); err != nil {
+					s.log.Warn("processors: listing the device flags' start offsets; the clean pass waits for them", "err", err)
+					return nil
+				}
+			}
+			o, ok := starts.Lookup(TopicDeviceFlags, partition)
+			if !ok || o.Err != nil {
+				s.log.Warn("processors: the device flags' start offset; the clean pass waits for it", "partition", partition, "err", o.Err)
+				continue
+			}
+			pt.p.StartDeviceFlagsAt(o.Offset)
+			pt.flagsStarted = true
 		}
 		for range maxFlagFetches {
 			next := pt.p.DeviceFlagsNext()

@@ -40,6 +40,9 @@ type part struct {
 	markWM     int64      // the watermark last sent to the device stage
 	markDone   int64      // the Done watermark last sent to the merge stage
 	flags      *logReader // of its partition of TopicDeviceFlags (readFlags); nil without
+	// flagsStarted is set once a partition that had read no flag was
+	// moved to the flags log's start (readFlags).
+	flagsStarted bool
 	// snapAt is when the partition's last snapshot was written (or it was
 	// assigned): it is due for the next SnapshotInterval after.
 	snapAt time.Time

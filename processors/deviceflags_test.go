@@ -1,0 +1,64 @@
+package processors
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/questline/questline/kafka"
+	"github.com/questline/questline/kafka/kafkatest"
+	"github.com/questline/questline/processors/pipeline"
+)
+
+// TestFlagsAfterRetention (helper-51): once retention has removed the
+// start of a partition of questline.device-flags, a source partition that
+// has read no flag (built from nothing) starts at the log's start instead
+// of stopping the stage at every restart; one restored from a snapshot
+// whose next offset is gone stops with an error naming the topic.
+func TestFlagsAfterRetention(t *testing.T) {
+	b := kafkatest.New(t, kafkatest.Partitions(1), kafkatest.Topics(kafka.Topic{Name: TopicDeviceFlags}))
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, &kgo.Record{Topic: TopicDeviceFlags, Partition: 0, Value: pipeline.DeviceMarkerValue(0, int64(1000*(i+1)))})
+	}
+	produceAt(t, b.Addrs(), recs)
+	cl, err := kafka.NewClient(b.Addrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	del := kadm.Offsets{}
+	del.AddOffset(TopicDeviceFlags, 0, 5, -1) // as retention.ms takes the oldest
+	if _, err := kadm.NewClient(cl).DeleteRecords(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	readFrom := func(next int64) (*pipeline.Partition, error) {
+		cfg := pipeline.DefaultConfig()
+		cfg.DevicePartitions = 1
+		p, err := pipeline.New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next > 0 {
+			p.StartDeviceFlagsAt(next) // as a restored snapshot's offset
+		}
+		log := slog.New(slog.DiscardHandler)
+		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"})
+		s := &source{log: log, reads: cl, ctx: ctx, parts: map[int32]*part{0: {p: p,
+			flags: &logReader{cl: cl, ctx: ctx, topic: TopicDeviceFlags, partition: 0, fetched: h, decomp: kgo.DefaultDecompressor(), log: log, noWait: true}}}}
+		return p, s.readFlags()
+	}
+	p, err := readFrom(0)
+	if err != nil || p.DeviceFlagsNext() != 10 {
+		t.Fatalf("a partition that read no flag: %v, next offset %d, want none and 10", err, p.DeviceFlagsNext())
+	}
+	if _, err := readFrom(3); err == nil || !strings.Contains(err.Error(), "gone from the log of "+TopicDeviceFlags) {
+		t.Fatalf("a partition whose next offset is gone: %v, want an error naming %s", err, TopicDeviceFlags)
+	}
+}
