@@ -138,9 +138,9 @@ func (d *devicePart) track(rows []bots.Row) {
 		w := d.pending[r.Start]
 		switch {
 		case r.Flagged && w == nil:
-			d.pending[r.Start] = map[string][]string{r.EntityID: r.Users}
+			d.pending[r.Start] = map[string][]string{r.EntityID: users(r)}
 		case r.Flagged:
-			w[r.EntityID] = r.Users
+			w[r.EntityID] = users(r)
 		case w != nil:
 			delete(w, r.EntityID)
 			if len(w) == 0 {
@@ -148,6 +148,13 @@ func (d *devicePart) track(rows []bots.Row) {
 			}
 		}
 	}
+}
+
+func users(r *bots.Row) []string {
+	if r.Users == nil {
+		return nil
+	}
+	return *r.Users
 }
 
 // flagRecords returns, once the partition's watermark has closed them

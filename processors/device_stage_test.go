@@ -26,7 +26,7 @@ func BenchmarkFlagRecordsNothingClosed(b *testing.B) {
 			spec := window.Spec{Size: time.Minute, Slide: 10 * time.Second, Lateness: 10 * time.Minute}
 			for d := range devices {
 				for w := range 66 {
-					dp.track([]bots.Row{{Start: base + int64(w)*10_000, EntityID: fmt.Sprint("device-", d), Flagged: true, Users: []string{"u1", "u2"}}})
+					dp.track([]bots.Row{{Start: base + int64(w)*10_000, EntityID: fmt.Sprint("device-", d), Flagged: true, Users: &[]string{"u1", "u2"}}})
 				}
 			}
 			dp.srcWM[0] = base // closes nothing

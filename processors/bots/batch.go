@@ -83,7 +83,8 @@ func Batch(cfg Config, cat *catalog.Catalog, events []event.Event) []Row {
 		r := Row{Start: k.start, End: k.start + size, EntityType: cfg.Entity, EntityID: k.id,
 			Events: len(a.times), Signals: sig, Score: score, Flagged: score >= cfg.Threshold}
 		if r.Flagged && cfg.Entity == EntityDevice {
-			r.Users = slices.Sorted(slices.Values(a.users))
+			users := slices.Sorted(slices.Values(a.users))
+			r.Users = &users
 		}
 		rows = append(rows, r)
 	}

@@ -141,8 +141,10 @@ type Row struct {
 	Version    uint64
 	// Users are, for a flagged device, the distinct users of its events
 	// in the window (sorted): the device stage flags them for the clean
-	// scope once the window is closed. Nil otherwise.
-	Users []string
+	// scope once the window is closed. Nil otherwise. A pointer: the rows'
+	// buffers are state, and a slice header would add 16 bytes to every
+	// row (2 B per active user, TestStateBytesPerUser).
+	Users *[]string
 }
 
 // Reasons returns the names of the signals present, in Signal order.
@@ -614,11 +616,12 @@ func (p *Processor) emit(r window.Result, panes []*pane) {
 			Events: len(times), Signals: sig, Score: score, Flagged: flagged, Version: r.Version,
 		}
 		if flagged && p.cfg.Entity == EntityDevice {
-			row.Users = make([]string, a.nu)
+			users := make([]string, a.nu)
+			row.Users = &users
 			for i, u := range p.users[a.uoff : a.uoff+a.nu] {
-				row.Users[i] = strings.Clone(u)
+				users[i] = strings.Clone(u)
 			}
-			slices.Sort(row.Users)
+			slices.Sort(users)
 		}
 		p.rows = append(p.rows, row)
 	}

@@ -40,7 +40,13 @@ func TestDeviceRecords(t *testing.T) {
 		var signals uint8 // of the whole events' rows
 		keep := func(i int, rs []bots.Row) {
 			for _, r := range rs {
-				rows[i] = append(rows[i], fmt.Sprintf("%+v", r))
+				u := r.Users
+				r.Users = nil // a pointer: printed by its value
+				s := fmt.Sprintf("%+v", r)
+				if u != nil {
+					s += fmt.Sprint(*u)
+				}
+				rows[i] = append(rows[i], s)
 				if i == 1 {
 					signals |= r.Signals
 				}
