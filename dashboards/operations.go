@@ -63,10 +63,11 @@ func operationsBoard() board {
 			{title: "Processors", panels: []panel{
 				{
 					title: "Watermark lag", viz: vizTimeSeries, unit: unitSeconds,
-					description: "Wall clock − event-time watermark, worst partition and median partition. Windows close this much after real time (plus their size).",
+					description: "Wall clock − event-time watermark, worst partition and median partition. Windows close this much after real time (plus their size). The clean pass's, beyond its designed lag (21 min by default): clean rows trail all rows by that much more (it waits for the device stage).",
 					prom: []promQuery{
 						{`max(questline_processor_watermark_lag_seconds)`, "worst partition"},
 						{`quantile(0.5, questline_processor_watermark_lag_seconds)`, "median partition"},
+						{`max(questline_processor_clean_lag_seconds)`, "clean pass, worst partition"},
 					},
 				},
 				{

@@ -14,6 +14,7 @@ type metrics struct {
 	events        prometheus.Counter
 	late          *prometheus.CounterVec
 	watermarkLag  *lagCollector
+	cleanLag      *lagCollector
 	emitted       *prometheus.CounterVec
 	stateEvents   prometheus.Gauge
 	state         *prometheus.GaugeVec
@@ -53,7 +54,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 		late: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_processor_late_events_total", Help: "Events that missed at least one closed window, by processor.",
 		}, []string{"processor"}),
-		watermarkLag: newLagCollector(now),
+		watermarkLag: newLagCollector(now, prometheus.GaugeOpts{Name: "questline_processor_watermark_lag_seconds",
+			Help: "Wall clock at the scrape minus the partition's event-time watermark as of its last flush (so it grows while the stage is stuck)."}),
+		cleanLag: newLagCollector(now, prometheus.GaugeOpts{Name: "questline_processor_clean_lag_seconds",
+			Help: "Wall clock at the scrape minus the partition's clean-pass watermark plus the clean lag (21 min by default), as of its last flush: how far the clean rows are behind beyond their designed lag. Grows while the clean pass waits for the device stage's markers or cannot read the log."}),
 		emitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_processor_rows_emitted_total", Help: "Window rows emitted (partials and direct rows), by table.",
 		}, []string{"table"}),
@@ -138,14 +142,15 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 		m.snapshotFailures.WithLabelValues(stage)
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.watermarkLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.cleanFetch, m.snapshotFailures, m.rebalances, m.idle, m.refused,
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.cleanLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.cleanFetch, m.snapshotFailures, m.rebalances, m.idle, m.refused,
 			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords, m.flagsSent, m.flagsFetch, m.mergeRestore, m.mergeSnapshot, m.mergeRecords)
 		reg.MustRegister(m.yield)
 	}
 	return m
 }
 
-// lagCollector serves questline_processor_watermark_lag_seconds: the wall
+// lagCollector serves questline_processor_watermark_lag_seconds (and
+// questline_processor_clean_lag_seconds, of the clean pass): the wall
 // clock at the scrape minus each owned partition's watermark as of its
 // last flush. Computed at the scrape, a source stage stuck in a flush
 // (ClickHouse refusing its rows, Kafka not taking its partials) shows a
@@ -158,14 +163,11 @@ type lagCollector struct {
 	wm   map[int32]int64 // partition → watermark (Unix ms)
 }
 
-func newLagCollector(now func() time.Time) *lagCollector {
+func newLagCollector(now func() time.Time, opts prometheus.GaugeOpts) *lagCollector {
 	return &lagCollector{
-		desc: gaugeDesc(prometheus.GaugeOpts{
-			Name: "questline_processor_watermark_lag_seconds",
-			Help: "Wall clock at the scrape minus the partition's event-time watermark as of its last flush (so it grows while the stage is stuck).",
-		}, "partition"),
-		now: now,
-		wm:  map[int32]int64{},
+		desc: gaugeDesc(opts, "partition"),
+		now:  now,
+		wm:   map[int32]int64{},
 	}
 }
 

@@ -247,6 +247,9 @@ func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int, reg ...prometh
 		d := f.dump(t, db)
 		if d == last && strings.Count(d, "\n") > 100 {
 			if same++; same >= 4 {
+				if r, ok := firstReg(reg).(*prometheus.Registry); ok {
+					checkLags(t, r)
+				}
 				return d
 			}
 		} else {
@@ -255,6 +258,39 @@ func (f *fixture) runUntilStable(t *testing.T, cfg Config, n int, reg ...prometh
 	}
 	t.Fatalf("tables did not settle (group %s)", cfg.Group)
 	return ""
+}
+
+func firstReg(reg []prometheus.Registerer) prometheus.Registerer {
+	if len(reg) == 0 {
+		return nil
+	}
+	return reg[0]
+}
+
+// checkLags: a process (still running) serves the watermark lag and the
+// clean pass's lag of every partition it owns, and the clean pass is at
+// least as far behind as the main pass.
+func checkLags(t *testing.T, reg *prometheus.Registry) {
+	t.Helper()
+	series := func(name string) (n int, sum float64) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				for _, m := range mf.Metric {
+					n, sum = n+1, sum+m.GetGauge().GetValue()
+				}
+			}
+		}
+		return n, sum
+	}
+	nm, main := series("questline_processor_watermark_lag_seconds")
+	nc, clean := series("questline_processor_clean_lag_seconds")
+	if nm == 0 || nc != nm || clean < main {
+		t.Errorf("lags: %d partitions' watermark lag (sum %v s), %d partitions' clean lag (sum %v s): want the same partitions, the clean pass behind", nm, main, nc, clean)
+	}
 }
 
 // committedAtEnd reports whether group has committed (after a snapshot)

@@ -179,6 +179,7 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 	for _, partition := range revoked[kafka.TopicEvents] {
 		delete(s.parts, partition)
 		s.m.watermarkLag.drop(partition)
+		s.m.cleanLag.drop(partition)
 		s.m.rebalances.Inc()
 		// Its new owner may write a newer snapshot first: ours would
 		// replace it with an older one (valid, but a longer replay).
@@ -322,6 +323,9 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 		o := pt.p.Flush(wm)
 		if wm != window.None {
 			s.m.watermarkLag.set(partition, wm)
+		}
+		if cwm := pt.p.CleanWatermark(); cwm != window.None {
+			s.m.cleanLag.set(partition, cwm+s.cfg.Pipeline.Lag().Milliseconds())
 		}
 		add := func(p partial, err error) error {
 			if err != nil {

@@ -459,6 +459,16 @@ func (p *Partition) Reset() {
 // other partitions; see processors.Run).
 func (p *Partition) Catalog() *catalog.Catalog { return p.cat }
 
+// CleanWatermark returns the clean pass's event-time watermark
+// (window.None without the clean scope, or before its first event): it
+// trails Watermark by the lag, and more while the pass waits.
+func (p *Partition) CleanWatermark() int64 {
+	if p.clean == nil {
+		return window.None
+	}
+	return p.cleanWM.Time()
+}
+
 // Watermark returns the partition's event-time watermark.
 func (p *Partition) Watermark() int64 { return p.wm.Time() }
 
