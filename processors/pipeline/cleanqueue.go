@@ -30,6 +30,8 @@ type cleanQueue struct {
 	chunks   [][]byte // chunks[0] holds the next entry to take, at head
 	head     int      // offset in chunks[0] of the next entry's header
 	n        int      // entries waiting
+	marks    int      // of them, watermark entries (pushWatermark)
+	nextCap  int      // the capacity of the next chunk (grows to chunkSize)
 	tailNeed int64    // the need of the last entry pushed
 	need     int64    // the need of the next entry (when n > 0)
 	tailOff  int64    // the offset of the last offset entry pushed
@@ -37,10 +39,15 @@ type cleanQueue struct {
 }
 
 // chunkSize is the capacity of a clean-queue chunk; a chunk with less than
-// chunkSlack free takes no more entries. (Variables for the tests.)
+// chunkSlack free takes no more entries. A queue that was empty starts
+// with a chunk of firstChunk and doubles up to chunkSize: a partition
+// whose queue holds a watermark entry or a few events does not hold a MiB
+// (helper-52: 64 idle partitions each waiting for a marker held 64 MiB).
+// (Variables for the tests.)
 var (
 	chunkSize  = 1 << 20
 	chunkSlack = 4 << 10
+	firstChunk = 16 << 10
 )
 
 // header appends an entry's header (need, tag) to the last chunk, starting
@@ -48,7 +55,11 @@ var (
 func (q *cleanQueue) header(need int64, tag uint64) int {
 	c := len(q.chunks) - 1
 	if c < 0 || cap(q.chunks[c])-len(q.chunks[c]) < chunkSlack {
-		q.chunks = append(q.chunks, make([]byte, 0, chunkSize))
+		if c < 0 || q.nextCap == 0 {
+			q.nextCap = min(firstChunk, chunkSize)
+		}
+		q.chunks = append(q.chunks, make([]byte, 0, q.nextCap))
+		q.nextCap = min(2*q.nextCap, chunkSize)
 		c++
 	}
 	b := binary.AppendVarint(q.chunks[c], need-q.tailNeed)
@@ -66,6 +77,13 @@ func (q *cleanQueue) header(need int64, tag uint64) int {
 func (q *cleanQueue) push(rec []byte, need int64) {
 	c := q.header(need, uint64(len(rec))<<1)
 	q.chunks[c] = append(q.chunks[c], rec...) // a record over the slack grows the chunk: correct, rare
+}
+
+// pushWatermark appends a watermark entry: an empty record whose need is
+// the watermark wm (Partition.Advance).
+func (q *cleanQueue) pushWatermark(wm int64) {
+	q.header(wm, 0)
+	q.marks++
 }
 
 // pushOffset appends the record at offset of the partition's log, which
@@ -104,6 +122,9 @@ func (q *cleanQueue) take() (rec []byte, offset int64) {
 		start := end
 		end += int(tag >> 1)
 		rec = b[start:end:end]
+		if tag == 0 {
+			q.marks--
+		}
 	} else {
 		q.headOff += int64(tag >> 1)
 		offset = q.headOff

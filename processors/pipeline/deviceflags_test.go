@@ -205,3 +205,38 @@ func mustAddFlags(t *testing.T, p *Partition, offset int64, v []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatermarkEntriesCostLittle (helper-52): an idle watermark record
+// (Advance) whose entry is taken at once takes no chunk; one waiting for
+// the device stage's marker takes a small one and leaves the partition
+// drained (the idle records then come once per bot window, not every
+// IdleTimeout), with no event counted as waiting.
+func TestWatermarkEntriesCostLittle(t *testing.T) {
+	for _, devices := range []int{0, 1} {
+		cfg := testConfig()
+		cfg.DevicePartitions = devices
+		p := newTestPartition(t, cfg)
+		p.Add(&event.Event{ID: "s", Type: event.QuestStarted, UserID: "h", QuestID: "q1", EventTime: t0})
+		w := t0 + 3*3600_000
+		p.Advance(w)
+		if devices > 0 {
+			mustAddFlags(t, p, 0, DeviceMarkerValue(0, w))
+		}
+		p.Flush(p.Watermark())
+		p.Reset()
+		for k := int64(1); k <= 6; k++ {
+			p.Advance(w + k*10_000) // its marker comes after the next record
+			if devices > 0 {
+				mustAddFlags(t, p, k, DeviceMarkerValue(0, w+(k-1)*10_000))
+			}
+			chunks := 0
+			for _, c := range p.queue.chunks {
+				chunks += cap(c)
+			}
+			if !p.Drained() || p.Stats().CleanPending != 0 || chunks > firstChunk || devices == 0 && chunks > 0 {
+				t.Fatalf("device partitions %d, idle record %d: drained %v, %d events waiting, %d bytes of chunks", devices, k, p.Drained(), p.Stats().CleanPending, chunks)
+			}
+		}
+	}
+}
+

@@ -386,9 +386,13 @@ func (p *Partition) Advance(wm int64) {
 		// The clean pass moves its watermark here too, when it reaches
 		// this point of the log (raiseClean): never at a point set by
 		// when the device stage's markers were read (helper-51).
-		p.queue.push(nil, wm)
 		p.wmQueued = wm
-		p.releaseClean()
+		if p.queue.n == 0 && p.err == nil && wm <= p.cleanLimit() {
+			p.raiseClean(wm - p.lag) // the entry would be taken at once (helper-52)
+		} else {
+			p.queue.pushWatermark(wm)
+			p.releaseClean()
+		}
 	}
 }
 
@@ -480,7 +484,11 @@ func (p *Partition) Watermark() int64 { return p.wm.Time() }
 func (p *Partition) Drained() bool {
 	scopes := []*scope{&p.all}
 	if p.clean != nil {
-		if p.queue.n > 0 {
+		// Watermark entries alone emit nothing once the clean panes are
+		// empty (checked below): a partition waiting for the device
+		// stage's marker is drained, and idle writes it a watermark
+		// record once per bot window, not every IdleTimeout (helper-52).
+		if p.queue.n > p.queue.marks {
 			return false
 		}
 		scopes = append(scopes, p.clean)
@@ -499,7 +507,7 @@ func (p *Partition) Drained() bool {
 // Stats returns the running totals.
 func (p *Partition) Stats() Stats {
 	s := p.stats
-	s.CleanPending = p.queue.n
+	s.CleanPending = p.queue.n - p.queue.marks
 	s.Panes = p.all.quest.Panes() + p.all.latency.Panes() + p.all.yield.Panes() + p.bots.Panes()
 	s.AttributionUsers = p.all.latency.Users()
 	s.Auctions = p.all.yield.Auctions()

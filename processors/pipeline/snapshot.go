@@ -486,7 +486,7 @@ func (p *Partition) restoreQueue(st *State) error {
 		}
 		rec := f.chunks[chunk][off:end]
 		if len(rec) == 0 { // a watermark entry (version 6)
-			p.queue.push(nil, need)
+			p.queue.pushWatermark(need)
 			return nil
 		}
 		if err := event.DecodeBinaryShared(rec, &e); err != nil {
