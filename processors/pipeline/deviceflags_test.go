@@ -239,4 +239,3 @@ func TestWatermarkEntriesCostLittle(t *testing.T) {
 		}
 	}
 }
-
