@@ -63,11 +63,12 @@ func operationsBoard() board {
 			{title: "Processors", panels: []panel{
 				{
 					title: "Watermark lag", viz: vizTimeSeries, unit: unitSeconds,
-					description: "Wall clock − event-time watermark, worst partition and median partition. Windows close this much after real time (plus their size). The clean pass's, beyond its designed lag (21 min by default): clean rows trail all rows by that much more (it waits for the device stage).",
+					description: "Wall clock − event-time watermark, worst partition and median partition. Windows close this much after real time (plus their size). The clean pass's, beyond its designed lag (21 min by default): clean rows trail all rows by that much more; stuck: how long the clean pass has waited for the device stage (about the flush interval when healthy).",
 					prom: []promQuery{
 						{`max(questline_processor_watermark_lag_seconds)`, "worst partition"},
 						{`quantile(0.5, questline_processor_watermark_lag_seconds)`, "median partition"},
 						{`max(questline_processor_clean_lag_seconds)`, "clean pass, worst partition"},
+						{`max(questline_processor_clean_stuck_seconds)`, "clean pass stuck (waiting for the device stage)"},
 					},
 				},
 				{

@@ -231,7 +231,7 @@ func TestPromQLUsesRegisteredMetrics(t *testing.T) {
 	}
 	for _, need := range []string{
 		"questline_ingest_events_accepted_total", "questline_ingest_events_rejected_total", "questline_ingest_dead_letters_total",
-		"questline_sink_consumer_lag_records", "questline_processor_watermark_lag_seconds", "questline_processor_clean_lag_seconds", "questline_processor_late_events_total",
+		"questline_sink_consumer_lag_records", "questline_processor_watermark_lag_seconds", "questline_processor_clean_lag_seconds", "questline_processor_clean_stuck_seconds", "questline_processor_late_events_total",
 		"questline_processor_rows_emitted_total", "questline_processor_rows_refused_total",
 		"questline_clickhouse_insert_errors_total", "questline_clickhouse_insert_duration_seconds",
 		"questline_processor_restore_duration_seconds", "questline_processor_snapshot_duration_seconds",

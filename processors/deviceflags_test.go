@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/questline/questline/kafka"
 	"github.com/questline/questline/kafka/kafkatest"
+	"github.com/questline/questline/processors/catalog"
 	"github.com/questline/questline/processors/pipeline"
+	ch "github.com/questline/questline/sinks/clickhouse"
 )
 
 // TestFlagsAfterRetention (helper-51): once retention has removed the
@@ -61,4 +64,57 @@ func TestFlagsAfterRetention(t *testing.T) {
 	if _, err := readFrom(3); err == nil || !strings.Contains(err.Error(), "gone from the log of "+TopicDeviceFlags) {
 		t.Fatalf("a partition whose next offset is gone: %v, want an error naming %s", err, TopicDeviceFlags)
 	}
+}
+
+// TestCleanStuckWithoutDeviceStage: a source stage whose device stage
+// does not run shows its clean pass stuck
+// (questline_processor_clean_stuck_seconds grows: QuestlineCleanRowsBehind),
+// and about a flush interval once the device stage runs.
+func TestCleanStuckWithoutDeviceStage(t *testing.T) {
+	f := newFixture(t, 2000, true)
+	cfg := f.config(t, f.newDB(t), "stuck", t.TempDir())
+	pc := *cfg.Pipeline
+	pc.ForwardDevices, pc.DevicePartitions = true, partitions // as Run sets them
+	cfg.Pipeline = &pc
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 2)
+	go func() {
+		done <- runStageAlone(ctx, cfg, partitions, reg, func(c *Config, log *slog.Logger, m *metrics, ch *ch.Client, sources int32) (*source, error) {
+			return newSource(c, log, m, ch, catalog.New(), partitions, partitions, sources)
+		})
+	}()
+	stuck := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst := -1.0
+		for _, mf := range mfs {
+			if mf.GetName() == "questline_processor_clean_stuck_seconds" {
+				for _, m := range mf.Metric {
+					worst = max(worst, m.GetGauge().GetValue())
+				}
+			}
+		}
+		return worst
+	}
+	wait := func(what string, ok func(float64) bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for v := stuck(); !ok(v); v = stuck() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the worst partition's clean pass stuck for %v s", what, v)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("a stage stopped: %v", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	wait("without the device stage", func(v float64) bool { return v > 3 })
+	go func() { done <- runDeviceStage(ctx, cfg, partitions, nil) }()
+	wait("with it", func(v float64) bool { return v >= 0 && v < 1 })
 }

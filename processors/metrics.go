@@ -15,6 +15,7 @@ type metrics struct {
 	late          *prometheus.CounterVec
 	watermarkLag  *lagCollector
 	cleanLag      *lagCollector
+	cleanStuck    *lagCollector
 	emitted       *prometheus.CounterVec
 	stateEvents   prometheus.Gauge
 	state         *prometheus.GaugeVec
@@ -57,7 +58,9 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 		watermarkLag: newLagCollector(now, prometheus.GaugeOpts{Name: "questline_processor_watermark_lag_seconds",
 			Help: "Wall clock at the scrape minus the partition's event-time watermark as of its last flush (so it grows while the stage is stuck)."}),
 		cleanLag: newLagCollector(now, prometheus.GaugeOpts{Name: "questline_processor_clean_lag_seconds",
-			Help: "Wall clock at the scrape minus the partition's clean-pass watermark plus the clean lag (21 min by default), as of its last flush: how far the clean rows are behind beyond their designed lag. Grows while the clean pass waits for the device stage's markers or cannot read the log."}),
+			Help: "Wall clock at the scrape minus the partition's clean-pass watermark plus the clean lag (21 min by default), as of its last flush: how far the clean rows are behind beyond their designed lag. Grows while the clean pass waits for the device stage's markers or cannot read the log, and in fast catch-ups (replays, backfills)."}),
+		cleanStuck: newLagCollector(now, prometheus.GaugeOpts{Name: "questline_processor_clean_stuck_seconds",
+			Help: "Wall clock at the scrape minus the last flush at which the partition's clean pass was not held back beyond the watermark (nothing it may take waiting, or it took some since the flush before): how long it has waited for the device stage's markers. About the flush interval when healthy."}),
 		emitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "questline_processor_rows_emitted_total", Help: "Window rows emitted (partials and direct rows), by table.",
 		}, []string{"table"}),
@@ -142,7 +145,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 		m.snapshotFailures.WithLabelValues(stage)
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.watermarkLag, m.cleanLag, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.cleanFetch, m.snapshotFailures, m.rebalances, m.idle, m.refused,
+		reg.MustRegister(m.events, m.late, m.watermarkLag, m.cleanLag, m.cleanStuck, m.emitted, m.stateEvents, m.state, m.restore, m.snapshot, m.snapshotPause, m.cleanFetch, m.snapshotFailures, m.rebalances, m.idle, m.refused,
 			m.deviceRestore, m.deviceSnapshot, m.devicePause, m.deviceRecords, m.flagsSent, m.flagsFetch, m.mergeRestore, m.mergeSnapshot, m.mergeRecords)
 		reg.MustRegister(m.yield)
 	}

@@ -267,9 +267,10 @@ func firstReg(reg []prometheus.Registerer) prometheus.Registerer {
 	return reg[0]
 }
 
-// checkLags: a process (still running) serves the watermark lag and the
-// clean pass's lag of every partition it owns, and the clean pass is at
-// least as far behind as the main pass.
+// checkLags: a process (still running) serves the watermark lag, the
+// clean pass's lag and how long it has been stuck for every partition it
+// owns; the clean pass is at least as far behind as the main pass, and
+// not stuck.
 func checkLags(t *testing.T, reg *prometheus.Registry) {
 	t.Helper()
 	series := func(name string) (n int, sum float64) {
@@ -290,6 +291,10 @@ func checkLags(t *testing.T, reg *prometheus.Registry) {
 	nc, clean := series("questline_processor_clean_lag_seconds")
 	if nm == 0 || nc != nm || clean < main {
 		t.Errorf("lags: %d partitions' watermark lag (sum %v s), %d partitions' clean lag (sum %v s): want the same partitions, the clean pass behind", nm, main, nc, clean)
+	}
+	// Settled, the clean pass is not stuck: about a flush interval.
+	if ns, stuck := series("questline_processor_clean_stuck_seconds"); ns != nm || stuck > 30 {
+		t.Errorf("%d partitions' clean pass stuck for %v s in all, want %d partitions and a few flush intervals", ns, stuck, nm)
 	}
 }
 

@@ -40,6 +40,11 @@ type part struct {
 	markWM     int64      // the watermark last sent to the device stage
 	markDone   int64      // the Done watermark last sent to the merge stage
 	flags      *logReader // of its partition of TopicDeviceFlags (readFlags); nil without
+	// cleanTaken is the clean pass's progress at the last flush, and
+	// cleanFree the last flush (Unix ms) at which it was not held back
+	// beyond the watermark (pipeline.Partition.CleanProgress).
+	cleanTaken uint64
+	cleanFree  int64
 	// flagsStarted is set once a partition that had read no flag was
 	// moved to the flags log's start (readFlags).
 	flagsStarted bool
@@ -180,6 +185,7 @@ func (s *source) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]i
 		delete(s.parts, partition)
 		s.m.watermarkLag.drop(partition)
 		s.m.cleanLag.drop(partition)
+		s.m.cleanStuck.drop(partition)
 		s.m.rebalances.Inc()
 		// Its new owner may write a newer snapshot first: ours would
 		// replace it with an older one (valid, but a longer replay).
@@ -326,6 +332,13 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 		}
 		if cwm := pt.p.CleanWatermark(); cwm != window.None {
 			s.m.cleanLag.set(partition, cwm+s.cfg.Pipeline.Lag().Milliseconds())
+		}
+		if taken, held := pt.p.CleanProgress(); s.cfg.Pipeline.Clean {
+			if !held || taken != pt.cleanTaken || pt.cleanFree == 0 {
+				pt.cleanFree = now.UnixMilli()
+			}
+			pt.cleanTaken = taken
+			s.m.cleanStuck.set(partition, pt.cleanFree)
 		}
 		add := func(p partial, err error) error {
 			if err != nil {

@@ -150,8 +150,10 @@ type Partition struct {
 	devMarks  []int64
 	flagsNext int64
 	wmQueued  int64 // the last watermark entry's (Advance); 0 after a restore: a second one is harmless
-	scratch   event.Event
-	enc       []byte // an event's record, encoded again (Add)
+	// cleanTaken counts the entries the clean pass took (CleanProgress).
+	cleanTaken uint64
+	scratch    event.Event
+	enc        []byte // an event's record, encoded again (Add)
 
 	out    Output
 	stats  Stats
@@ -326,6 +328,7 @@ func (p *Partition) addLate(e *event.Event, wm int64, name string, i, missed int
 func (p *Partition) releaseClean() {
 	wm := p.cleanLimit()
 	for p.err == nil && p.queue.ready(wm) {
+		p.cleanTaken++ // (counted as attempted: a failed read stops the pass)
 		e := &p.scratch
 		if offset, ok := p.queue.nextOffset(); ok {
 			// Read before the entry is taken: after an error the queue,
@@ -471,6 +474,18 @@ func (p *Partition) CleanWatermark() int64 {
 		return window.None
 	}
 	return p.cleanWM.Time()
+}
+
+// CleanProgress returns the number of entries the clean pass has taken
+// since the partition was made or restored, and whether it is held back by
+// something other than the watermark: an entry the watermark allows waits
+// for the device stage's markers (or a log read that failed). A pass held
+// back while its count stays put is stuck.
+func (p *Partition) CleanProgress() (taken uint64, held bool) {
+	if p.clean == nil {
+		return 0, false
+	}
+	return p.cleanTaken, p.queue.n > 0 && p.queue.need <= p.wm.Time()
 }
 
 // Watermark returns the partition's event-time watermark.
