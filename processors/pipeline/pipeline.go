@@ -323,8 +323,8 @@ func (p *Partition) addLate(e *event.Event, wm int64, name string, i, missed int
 	})
 }
 
-// releaseClean runs the clean pass over the queued events the main
-// watermark allows.
+// releaseClean runs the clean pass over the queued entries the watermark
+// and the device stage's markers allow (cleanLimit).
 func (p *Partition) releaseClean() {
 	wm := p.cleanLimit()
 	for p.err == nil && p.queue.ready(wm) {
