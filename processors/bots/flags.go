@@ -29,28 +29,28 @@ func NewFlags(spec window.Spec) *Flags {
 // SetDevice flags user in the bot window starting at start because a
 // device the user had an event on in it is flagged there (final: never
 // cleared but by Prune). Setting it again changes nothing.
-func (f *Flags) SetDevice(user string, start int64) {
-	starts := f.device[user]
+func (f *Flags) SetDevice(user string, start int64) { insertStart(f.device, user, start) }
+
+// insertStart adds start to id's ascending starts in m, if not there.
+func insertStart(m map[string][]int64, id string, start int64) {
+	starts := m[id]
 	i, found := slices.BinarySearch(starts, start)
 	if found {
 		return
 	}
 	if starts == nil {
-		user = string([]byte(user)) // the key outlives the record
+		id = string([]byte(id)) // the key outlives the event or record
 	}
-	f.device[user] = slices.Insert(starts, i, start)
+	m[id] = slices.Insert(starts, i, start)
 }
 
 func (f *Flags) set(id string, start int64, flagged bool) {
+	if flagged {
+		insertStart(f.flagged, id, start)
+		return
+	}
 	starts := f.flagged[id]
-	i, found := slices.BinarySearch(starts, start)
-	switch {
-	case flagged && !found:
-		if starts == nil {
-			id = string([]byte(id)) // the key outlives the event
-		}
-		f.flagged[id] = slices.Insert(starts, i, start)
-	case !flagged && found:
+	if i, found := slices.BinarySearch(starts, start); found {
 		starts = slices.Delete(starts, i, i+1)
 		if len(starts) == 0 {
 			delete(f.flagged, id)
