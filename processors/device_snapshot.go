@@ -167,7 +167,7 @@ func restoreDevicePart(cfg bots.Config, sources int, st *deviceState) (d *device
 		d.srcWM = st.SrcWM
 	}
 	for _, f := range st.Pending {
-		d.track([]bots.Row{{Start: f.Start, EntityID: f.Device, Flagged: true, Users: &f.Users}})
+		d.setPending(f.Start, f.Device, f.Users)
 	}
 	return d, nil
 }

@@ -135,13 +135,11 @@ func (d *devicePart) apply(offset int64, v []byte, e *event.Event) {
 func (d *devicePart) track(rows []bots.Row) {
 	for i := range rows {
 		r := &rows[i]
-		w := d.pending[r.Start]
-		switch {
-		case r.Flagged && w == nil:
-			d.pending[r.Start] = map[string][]string{r.EntityID: users(r)}
-		case r.Flagged:
-			w[r.EntityID] = users(r)
-		case w != nil:
+		if r.Flagged {
+			d.setPending(r.Start, r.EntityID, *r.Users) // set for every flagged device row
+			continue
+		}
+		if w := d.pending[r.Start]; w != nil {
 			delete(w, r.EntityID)
 			if len(w) == 0 {
 				delete(d.pending, r.Start)
@@ -150,11 +148,14 @@ func (d *devicePart) track(rows []bots.Row) {
 	}
 }
 
-func users(r *bots.Row) []string {
-	if r.Users == nil {
-		return nil
+// setPending keeps device's window at start as flagged, with its users.
+func (d *devicePart) setPending(start int64, device string, users []string) {
+	w := d.pending[start]
+	if w == nil {
+		w = map[string][]string{}
+		d.pending[start] = w
 	}
-	return *r.Users
+	w[device] = users
 }
 
 // flagRecords returns, once the partition's watermark has closed them
