@@ -152,10 +152,12 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 	return m
 }
 
-// lagCollector serves questline_processor_watermark_lag_seconds (and
-// questline_processor_clean_lag_seconds, of the clean pass): the wall
-// clock at the scrape minus each owned partition's watermark as of its
-// last flush. Computed at the scrape, a source stage stuck in a flush
+// lagCollector serves a gauge of the wall clock at the scrape minus a
+// time each owned partition had at its last flush:
+// questline_processor_watermark_lag_seconds (its watermark),
+// questline_processor_clean_lag_seconds (the clean pass's, plus the
+// lag), questline_processor_clean_stuck_seconds (the last flush at which
+// the clean pass was not held back). Computed at the scrape, a source stage stuck in a flush
 // (ClickHouse refusing its rows, Kafka not taking its partials) shows a
 // lag that grows; a gauge set by the flush kept its last healthy value, so
 // QuestlineWatermarkLagHigh (alerts/) could not fire for a stopped stage.
@@ -163,7 +165,7 @@ type lagCollector struct {
 	desc *prometheus.Desc
 	now  func() time.Time
 	mu   sync.Mutex
-	wm   map[int32]int64 // partition → watermark (Unix ms)
+	wm   map[int32]int64 // partition → its time (Unix ms)
 }
 
 func newLagCollector(now func() time.Time, opts prometheus.GaugeOpts) *lagCollector {

@@ -333,7 +333,8 @@ func (s *source) flush(ctx context.Context, now time.Time) error {
 		if cwm := pt.p.CleanWatermark(); cwm != window.None {
 			s.m.cleanLag.set(partition, cwm+s.cfg.Pipeline.Lag().Milliseconds())
 		}
-		if taken, held := pt.p.CleanProgress(); s.cfg.Pipeline.Clean {
+		if s.cfg.Pipeline.Clean {
+			taken, held := pt.p.CleanProgress()
 			if !held || taken != pt.cleanTaken || pt.cleanFree == 0 {
 				pt.cleanFree = now.UnixMilli()
 			}
