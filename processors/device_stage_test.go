@@ -12,8 +12,9 @@ import (
 // BenchmarkFlagRecordsNothingClosed (helper-51): a device-stage loop's
 // flagRecords with many flagged device windows open (66 each) and none
 // closing, as in every loop between two window ends. Until the pending
-// windows were kept by start, every loop sorted all of them: 1.9, 23.5
-// and 350 ms for 100, 1,000 and 10,000 devices.
+// windows were kept by start, every loop sorted all of them: 1.9, 23.1
+// and 356 ms for 100, 1,000 and 10,000 devices (docs/benchmarks/processors.md,
+// "Session 16", says how to run it on that code).
 func BenchmarkFlagRecordsNothingClosed(b *testing.B) {
 	for _, devices := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprint(devices), func(b *testing.B) {
