@@ -51,10 +51,6 @@ type logReader struct {
 	fetched   prometheus.Histogram // the Fetch requests' durations
 	decomp    kgo.Decompressor
 	log       *slog.Logger
-	// noWait makes a Fetch return at once when there is nothing to read
-	// (a poll of a log that may have nothing new: readFlags); otherwise
-	// the broker may wait 100 ms for a record that is there.
-	noWait bool
 
 	recs []logRecord // the last response's, from offset
 	i    int         // the next to look at
@@ -123,29 +119,30 @@ func (r *logReader) fetch(offset int64) ([]logRecord, error) {
 	}
 }
 
-// outOfRange explains an OffsetOutOfRange answer: a broker need not say
-// where its log starts and ends in it (Kafka answers -1), so it asks.
-func (r *logReader) outOfRange(offset int64, cause error) error {
-	adm := kadm.NewClient(r.cl)
-	starts, err := adm.ListStartOffsets(r.ctx, r.topic)
+// outOfRange explains an OffsetOutOfRange answer for offset in a
+// partition of topic: a broker need not say where its log starts and ends
+// in it (Kafka answers -1), so it asks.
+func outOfRange(ctx context.Context, cl *kgo.Client, topic string, partition int32, offset int64, cause error) error {
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, topic)
 	var ends kadm.ListedOffsets
 	if err == nil {
-		ends, err = adm.ListEndOffsets(r.ctx, r.topic)
+		ends, err = adm.ListEndOffsets(ctx, topic)
 	}
 	if err != nil {
-		return fmt.Errorf("partition %d: offset %d is out of the log's range (listing its bounds: %v): %w", r.partition, offset, err, cause)
+		return fmt.Errorf("partition %d: offset %d is out of the log's range (listing its bounds: %v): %w", partition, offset, err, cause)
 	}
-	start, _ := starts.Lookup(r.topic, r.partition)
-	end, _ := ends.Lookup(r.topic, r.partition)
+	start, _ := starts.Lookup(topic, partition)
+	end, _ := ends.Lookup(topic, partition)
 	if offset < start.Offset {
-		keep := "keep " + r.topic + " longer than the clean pass's lag plus the snapshots' age"
-		if r.topic == TopicDeviceFlags {
-			keep = "keep " + r.topic + " longer than the snapshots' age"
+		keep := "keep " + topic + " longer than the clean pass's lag plus the snapshots' age"
+		if topic == TopicDeviceFlags {
+			keep = "keep " + topic + " longer than the snapshots' age"
 		}
 		return fmt.Errorf("partition %d: offset %d is gone from the log of %s (it starts at %d): %s: %w",
-			r.partition, offset, r.topic, start.Offset, keep, cause)
+			partition, offset, topic, start.Offset, keep, cause)
 	}
-	return fmt.Errorf("partition %d: offset %d is past the log's end (%d): not the log the offset came from: %w", r.partition, offset, end.Offset, cause)
+	return fmt.Errorf("partition %d: offset %d is past the log's end (%d): not the log the offset came from: %w", partition, offset, end.Offset, cause)
 }
 
 // fetchOnce issues one Fetch and decodes its records. retry reports an
@@ -178,22 +175,9 @@ func (r *logReader) fetchPartition(offset int64) (_ *kmsg.FetchResponseTopicPart
 		}
 		r.id, r.leader, r.known = topics[r.topic].ID, p.Leader, true
 	}
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID = -1
-	req.MaxWaitMillis = 100 // the records are there: no waiting for more
-	if r.noWait {
-		req.MaxWaitMillis = 0
-	}
-	req.MinBytes = 1
-	req.MaxBytes = cleanFetchBytes
-	req.SessionEpoch = -1 // no fetch session
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = r.topic, r.id
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = r.partition, offset, cleanFetchBytes
-	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	// The records are there: a broker may wait up to 100 ms for one.
+	req := newFetch(r.topic, r.id, 100, cleanFetchBytes)
+	addFetchPartition(req, r.partition, offset)
 
 	start := time.Now()
 	kr, err := r.cl.Broker(int(r.leader)).Request(r.ctx, req)
@@ -211,14 +195,50 @@ func (r *logReader) fetchPartition(offset int64) (_ *kmsg.FetchResponseTopicPart
 			if p.Partition != r.partition {
 				continue
 			}
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				if errors.Is(err, kerr.OffsetOutOfRange) {
-					return nil, false, r.outOfRange(offset, err)
-				}
-				return nil, kerr.IsRetriable(err) || errors.Is(err, kerr.UnknownTopicID), fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, err)
+			if retry, err := answerErr(r.ctx, r.cl, r.topic, p, offset); err != nil {
+				return nil, retry, err
 			}
 			return p, false, nil
 		}
 	}
 	return nil, true, fmt.Errorf("partition %d: fetch at %d: not in the response", r.partition, offset)
+}
+
+// answerErr returns the error of a partition's answer to a Fetch at
+// offset in topic, if it has one, and whether it is worth retrying.
+func answerErr(ctx context.Context, cl *kgo.Client, topic string, p *kmsg.FetchResponseTopicPartition, offset int64) (retry bool, _ error) {
+	err := kerr.ErrorForCode(p.ErrorCode)
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		return false, outOfRange(ctx, cl, topic, p.Partition, offset, err)
+	}
+	return kerr.IsRetriable(err) || errors.Is(err, kerr.UnknownTopicID), fmt.Errorf("partition %d: fetch at %d: %w", p.Partition, offset, err)
+}
+
+// newFetch returns a Fetch request of one topic (named, and by id for
+// Fetch v13 and later) answered after at most wait ms with at most
+// maxBytes, outside any fetch session; addFetchPartition adds its
+// partitions.
+func newFetch(topic string, id [16]byte, wait, maxBytes int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = wait
+	req.MinBytes = 1
+	req.MaxBytes = maxBytes
+	req.SessionEpoch = -1 // no fetch session
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, id
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// addFetchPartition asks req for the partition's records from offset, up
+// to cleanFetchBytes.
+func addFetchPartition(req *kmsg.FetchRequest, partition int32, offset int64) {
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = partition, offset, cleanFetchBytes
+	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
+	req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
 }

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/questline/questline/kafka"
@@ -53,8 +55,8 @@ func TestFlagsAfterRetention(t *testing.T) {
 		}
 		log := slog.New(slog.DiscardHandler)
 		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"})
-		s := &source{log: log, reads: cl, ctx: ctx, parts: map[int32]*part{0: {p: p,
-			flags: &logReader{cl: cl, ctx: ctx, topic: TopicDeviceFlags, partition: 0, fetched: h, decomp: kgo.DefaultDecompressor(), log: log, noWait: true}}}}
+		s := &source{log: log, reads: cl, ctx: ctx, parts: map[int32]*part{0: {p: p}},
+			flags: &flagsReader{cl: cl, ctx: ctx, fetched: h, decomp: kgo.DefaultDecompressor()}}
 		return p, s.readFlags()
 	}
 	p, err := readFrom(0)
@@ -63,6 +65,81 @@ func TestFlagsAfterRetention(t *testing.T) {
 	}
 	if _, err := readFrom(3); err == nil || !strings.Contains(err.Error(), "gone from the log of "+TopicDeviceFlags) {
 		t.Fatalf("a partition whose next offset is gone: %v, want an error naming %s", err, TopicDeviceFlags)
+	}
+}
+
+// TestFlagsOneFetchPerLeader: readFlags asks each broker once per flush
+// for all the partitions it leads (not once per partition in turn: a
+// round trip each under the stage's lock), and reads every partition's
+// flags to its end, the first time and again once more are written.
+func TestFlagsOneFetchPerLeader(t *testing.T) {
+	const partitions = 8
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(partitions, TopicDeviceFlags))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kafka.NewClient(c.ListenAddrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, TopicDeviceFlags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[int32]bool{}
+	for _, p := range topics[TopicDeviceFlags].Partitions {
+		leaders[p.Leader] = true
+	}
+	if len(leaders) < 2 {
+		t.Fatalf("the partitions' leaders: %v, want two brokers or more", leaders)
+	}
+	written := 0
+	write := func(n int) {
+		var recs []*kgo.Record
+		for p := range int32(partitions) {
+			for range n + int(p) {
+				written++
+				recs = append(recs, &kgo.Record{Topic: TopicDeviceFlags, Partition: p, Value: pipeline.DeviceMarkerValue(0, int64(1000*written))})
+			}
+		}
+		produceAt(t, c.ListenAddrs(), recs)
+	}
+	log := slog.New(slog.DiscardHandler)
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"})
+	s := &source{log: log, reads: cl, ctx: ctx, parts: map[int32]*part{},
+		flags: &flagsReader{cl: cl, ctx: ctx, fetched: h, decomp: kgo.DefaultDecompressor()}}
+	cfg := pipeline.DefaultConfig()
+	cfg.DevicePartitions = 1
+	for p := range int32(partitions) {
+		pp, err := pipeline.New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.parts[p] = &part{p: pp}
+	}
+	fetches := 0.0
+	for round, n := range []int{5, 3} {
+		write(n)
+		if err := s.readFlags(); err != nil {
+			t.Fatal(err)
+		}
+		m := &dto.Metric{}
+		if err := h.Write(m); err != nil {
+			t.Fatal(err)
+		}
+		got := float64(m.GetHistogram().GetSampleCount()) - fetches
+		fetches += got
+		if got != float64(len(leaders)) {
+			t.Errorf("round %d: %v Fetch requests for %d partitions led by %d brokers, want one per broker", round, got, partitions, len(leaders))
+		}
+		for p, end := range kafkatest.EndOffsets(t, c.ListenAddrs(), TopicDeviceFlags) {
+			if next := s.parts[p].p.DeviceFlagsNext(); next != end {
+				t.Errorf("round %d: partition %d read up to %d, the log ends at %d", round, p, next, end)
+			}
+		}
 	}
 }
 

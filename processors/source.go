@@ -37,9 +37,8 @@ type part struct {
 	// lastRecord is the wall-clock time (Unix ms) of the last record
 	// applied or watermark record written: idleness is measured from it.
 	lastRecord int64
-	markWM     int64      // the watermark last sent to the device stage
-	markDone   int64      // the Done watermark last sent to the merge stage
-	flags      *logReader // of its partition of TopicDeviceFlags (readFlags); nil without
+	markWM     int64 // the watermark last sent to the device stage
+	markDone   int64 // the Done watermark last sent to the merge stage
 	// cleanTaken is the clean pass's progress at the last flush, and
 	// cleanFree the last flush (Unix ms) at which it was not held back
 	// beyond the watermark (pipeline.Partition.CleanProgress).
@@ -70,9 +69,10 @@ type source struct {
 	bots  *ch.Writer[bots.Row]
 	refs  *refusals
 
-	// reads is the clean pass's client (logReader): not cl, whose
-	// consumer's long polls would hold its fetches back.
+	// reads is the clean pass's client (logReader) and flags': not cl,
+	// whose consumer's long polls would hold its fetches back.
 	reads *kgo.Client
+	flags *flagsReader // nil without device flags (readFlags)
 
 	mu      sync.Mutex
 	parts   map[int32]*part
@@ -106,6 +106,9 @@ func newSource(cfg *Config, log *slog.Logger, m *metrics, c *ch.Client, master *
 	if s.reads, err = kafka.NewClient(cfg.Brokers, log); err != nil {
 		close(s.ready)
 		return nil, err
+	}
+	if cfg.Pipeline.Clean && cfg.Pipeline.DevicePartitions > 0 {
+		s.flags = &flagsReader{cl: s.reads, ctx: s.ctx, fetched: m.flagsFetch, decomp: s.decomp}
 	}
 	s.cl, err = kafka.NewClient(cfg.Brokers, log,
 		kgo.ConsumerGroup(cfg.Group),
@@ -163,14 +166,10 @@ func (s *source) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 			r := &logReader{cl: s.reads, ctx: s.ctx, topic: kafka.TopicEvents, partition: partition, fetched: s.m.cleanFetch, decomp: s.decomp, log: s.log}
 			p.ReadCleanFrom(r.read)
 		}
-		var flags *logReader
-		if s.cfg.Pipeline.Clean && s.cfg.Pipeline.DevicePartitions > 0 {
-			flags = &logReader{cl: s.reads, ctx: s.ctx, topic: TopicDeviceFlags, partition: partition, fetched: s.m.flagsFetch, decomp: s.decomp, log: s.log, noWait: true}
-		}
 		s.m.restore.Observe(time.Since(start).Seconds())
 		s.m.rebalances.Inc()
 		now := s.cfg.Now()
-		s.parts[partition] = &part{p: p, next: next, lastRecord: now.UnixMilli(), markWM: window.None, markDone: window.None, snapAt: now, flags: flags}
+		s.parts[partition] = &part{p: p, next: next, lastRecord: now.UnixMilli(), markWM: window.None, markDone: window.None, snapAt: now}
 		offsets[kafka.TopicEvents][partition] = kgo.NewOffset().At(next).WithEpoch(-1)
 	}
 	return offsets, nil
