@@ -100,7 +100,7 @@ func (d *drop) user(n int32, t *users) *user {
 			return &d.users[i-1]
 		}
 	} else {
-		d.pos = append(d.pos, make([]int32, max(int(n)+1, len(t.names))-len(d.pos))...)
+		d.pos = append(d.pos, make([]int32, max(int(n)+1, t.count())-len(d.pos))...)
 	}
 	t.hold(n)
 	d.users = append(d.users, user{active: never, exposed: never})

@@ -29,7 +29,7 @@ func (p *Processor) Snapshot() *State {
 		ds := DropState{NextCutoff: d.next, Version: d.version, Users: make(map[string]UserState, len(d.users))}
 		for i, n := range d.uids {
 			u := &d.users[i]
-			ds.Users[p.users.names[n]] = UserState{Active: u.active, Exposed: u.exposed, Convs: slices.Clone(u.convs)}
+			ds.Users[p.users.name(n)] = UserState{Active: u.active, Exposed: u.exposed, Convs: slices.Clone(u.convs)}
 		}
 		s.Drops[id] = ds
 	}
