@@ -260,9 +260,13 @@ func BenchmarkPartitionSteady(b *testing.B) {
 
 // TestStateBytesPerUser measures the heap held by a partition's state per
 // active user (a user with an event within the retention horizon), all
-// scope (the published figure); then in the default configuration, with
-// the clean pass holding the offsets of its waiting events (as the source
-// stage does; in these 5 minutes of events it takes none yet).
+// scope (the published figure), in two catalogs: the benchmarks' (no drop
+// is live in these first 5 minutes of events: lift holds nothing) and one
+// where drop0 is live all along (every active user is then in its lift
+// state, as on a platform with a drop live); then in the default
+// configuration, with the clean pass holding the offsets of its waiting
+// events (as the source stage does; in these 5 minutes of events it takes
+// none yet).
 func TestStateBytesPerUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measurement")
@@ -272,12 +276,21 @@ func TestStateBytesPerUser(t *testing.T) {
 	}
 	const users = 50_000
 	recs, _ := records(300_000, users)
-	for _, clean := range []bool{false, true} {
-		stateBytesPerUser(t, recs, clean)
+	live := catalog.New()
+	for _, e := range testCatalog() {
+		if e.Type == event.DropStarted && e.DropID == "drop0" {
+			e.EventTime = t0 - minute
+		}
+		live.Apply(&e)
 	}
+	stateBytesPerUser(t, recs, false, benchCatalog(), "no drop live", false)
+	stateBytesPerUser(t, recs, false, live, "a drop live", true)
+	stateBytesPerUser(t, recs, true, live, "a drop live", false)
 }
 
-func stateBytesPerUser(t *testing.T, recs [][]byte, clean bool) {
+// stateBytesPerUser measures one configuration, writing the heap profile
+// (QUESTLINE_HEAPPROFILE) if profile is set.
+func stateBytesPerUser(t *testing.T, recs [][]byte, clean bool, cat *catalog.Catalog, drops string, profile bool) {
 	cfg := DefaultConfig()
 	cfg.Clean = clean
 	// The active users, counted before the measurement starts (a map
@@ -294,7 +307,7 @@ func stateBytesPerUser(t *testing.T, recs [][]byte, clean bool) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	p, err := New(cfg, benchCatalog())
+	p, err := New(cfg, cat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,8 +338,8 @@ func stateBytesPerUser(t *testing.T, recs [][]byte, clean bool) {
 	if clean {
 		what = fmt.Sprintf("with the clean pass (%d events waiting, as offsets)", p.Stats().CleanPending)
 	}
-	t.Logf("%d active users over %v of event time: %.0f bytes of state per active user, %s", len(active), span, bytes/float64(len(active)), what)
-	if f := os.Getenv("QUESTLINE_HEAPPROFILE"); f != "" && !clean {
+	t.Logf("%d active users over %v of event time, %s: %.0f bytes of state per active user, %s", len(active), span, drops, bytes/float64(len(active)), what)
+	if f := os.Getenv("QUESTLINE_HEAPPROFILE"); f != "" && profile {
 		w, _ := os.Create(f)
 		pprof.WriteHeapProfile(w)
 		w.Close()
