@@ -77,9 +77,18 @@ type Row struct {
 
 const never = math.MaxInt64
 
+// user is a user's facts in a drop: 24 bytes, its conversions apart (few
+// users convert; a slice in every user was 16 bytes more per user).
 type user struct {
 	active, exposed int64 // first activity / first view in the live window
-	convs           []int64
+	convs           int32 // its latest conversion, drop.convs[convs-1] (0: none)
+}
+
+// conv is a user's conversion in a drop, and the user's one before it
+// (prev, as user.convs).
+type conv struct {
+	t    int64
+	prev int32
 }
 
 // drop is a drop's user facts: users[pos[n]-1] is the user numbered n
@@ -89,8 +98,26 @@ type drop struct {
 	pos     []int32
 	uids    []int32
 	users   []user
+	convs   []conv
 	next    int64 // the next cutoff to emit
 	version uint64
+}
+
+// addConv adds a conversion at t to user u of d.
+func (d *drop) addConv(u *user, t int64) {
+	d.convs = append(d.convs, conv{t: t, prev: u.convs})
+	u.convs = int32(len(d.convs))
+}
+
+// convTimes appends the times of u's conversions to dst, in the order
+// they were added.
+func (d *drop) convTimes(dst []int64, u *user) []int64 {
+	n := len(dst)
+	for i := u.convs; i != 0; i = d.convs[i-1].prev {
+		dst = append(dst, d.convs[i-1].t)
+	}
+	slices.Reverse(dst[n:])
+	return dst
 }
 
 // user returns the facts of the user numbered n in t, adding them.
@@ -230,7 +257,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (late int) {
 			}
 		}
 		if e.Type == event.Conversion {
-			u.convs = append(u.convs, t)
+			d.addConv(u, t)
 		}
 	}
 	return late
@@ -338,14 +365,14 @@ func (p *Processor) row(cd *catalog.Drop, d *drop, cutoff int64, final bool) Row
 	// are final when the row is made (see pipeline), later ones may not be.
 	to := convEnd
 	for i := range d.users {
-		r.Counts.add(classify(&d.users[i], liveEnd, convEnd))
+		r.Counts.add(d.classify(&d.users[i], liveEnd, convEnd))
 	}
 	if p.exclude != nil {
 		// The users left out are few (flagged): take them back out.
 		p.exclude.EachOverlapping(start, to, func(id string) {
 			n, ok := p.users.lookup(id)
 			if u := d.find(n); ok && u != nil {
-				c := classify(u, liveEnd, convEnd)
+				c := d.classify(u, liveEnd, convEnd)
 				r.Counts.add(Counts{-c.ExposedUsers, -c.ExposedConverters, -c.ControlUsers, -c.ControlConverters})
 			}
 		})
@@ -353,9 +380,9 @@ func (p *Processor) row(cd *catalog.Drop, d *drop, cutoff int64, final bool) Row
 	return r
 }
 
-// classify returns the user's contribution given the end of the live window
-// and of the conversions counted.
-func classify(u *user, liveEnd, convEnd int64) Counts {
+// classify returns the contribution of user u of d given the end of the
+// live window and of the conversions counted.
+func (d *drop) classify(u *user, liveEnd, convEnd int64) Counts {
 	var c Counts
 	var anchor int64
 	switch {
@@ -366,8 +393,8 @@ func classify(u *user, liveEnd, convEnd int64) Counts {
 	default:
 		return c
 	}
-	for _, t := range u.convs {
-		if t >= anchor && t < convEnd {
+	for i := u.convs; i != 0; i = d.convs[i-1].prev {
+		if t := d.convs[i-1].t; t >= anchor && t < convEnd {
 			if c.ExposedUsers == 1 {
 				c.ExposedConverters = 1
 			} else {

@@ -1,7 +1,5 @@
 package lift
 
-import "slices"
-
 // State is the serializable state of a Processor (encoding/gob).
 type State struct {
 	WM    int64
@@ -29,7 +27,7 @@ func (p *Processor) Snapshot() *State {
 		ds := DropState{NextCutoff: d.next, Version: d.version, Users: make(map[string]UserState, len(d.users))}
 		for i, n := range d.uids {
 			u := &d.users[i]
-			ds.Users[p.users.name(n)] = UserState{Active: u.active, Exposed: u.exposed, Convs: slices.Clone(u.convs)}
+			ds.Users[p.users.name(n)] = UserState{Active: u.active, Exposed: u.exposed, Convs: d.convTimes(nil, u)}
 		}
 		s.Drops[id] = ds
 	}
@@ -48,7 +46,11 @@ func (p *Processor) Restore(s *State) {
 		d := newDrop(ds.NextCutoff)
 		d.version = ds.Version
 		for uid, us := range ds.Users {
-			*d.user(p.users.number(uid), &p.users) = user{active: us.Active, exposed: us.Exposed, convs: us.Convs}
+			u := d.user(p.users.number(uid), &p.users)
+			u.active, u.exposed = us.Active, us.Exposed
+			for _, t := range us.Convs {
+				d.addConv(u, t)
+			}
 		}
 		p.drops[id] = d
 	}
