@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -183,4 +184,22 @@ func configValue(cs []kadm.Config, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Retention returns topic's retention.ms as the broker reports it (Kafka
+// and kfake report the default, 7 days, for a topic without its own): ms,
+// -1 for ever; set is false when the broker reports none.
+func Retention(ctx context.Context, cl *kgo.Client, topic string) (ms int64, set bool, err error) {
+	rc, err := describe(ctx, kadm.NewClient(cl), topic)
+	if err != nil {
+		return 0, false, err
+	}
+	v, ok := configValue(rc.Configs, "retention.ms")
+	if !ok || v == "" {
+		return 0, false, nil
+	}
+	if ms, err = strconv.ParseInt(v, 10, 64); err != nil {
+		return 0, false, fmt.Errorf("kafka: topic %s: retention.ms %q: %w", topic, v, err)
+	}
+	return ms, true, nil
 }

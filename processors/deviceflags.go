@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/questline/questline/kafka"
 )
 
 // maxFlagFetches bounds the rounds of Fetch requests readFlags makes in
@@ -89,6 +92,32 @@ func (s *source) readFlags() error {
 		}
 	}
 	return nil
+}
+
+// flagsRetentionShort reports, with the two topics' retention.ms (as set
+// as the broker reports them, defaults included; "" if it reports none),
+// when TopicDeviceFlags may keep its records less long than
+// questline.events: a partition rebuilt without a snapshot reads its
+// events from the log's start and its flags from theirs, and would miss
+// the flags of its oldest events, counting those users in the clean
+// scope. Unknown counts as short: the caller warns.
+func flagsRetentionShort(ctx context.Context, cl *kgo.Client) (short bool, events, flags string, err error) {
+	ev, evSet, err := kafka.Retention(ctx, cl, kafka.TopicEvents)
+	if err != nil {
+		return false, "", "", err
+	}
+	fl, flSet, err := kafka.Retention(ctx, cl, TopicDeviceFlags)
+	if err != nil {
+		return false, "", "", err
+	}
+	show := func(ms int64, set bool) string {
+		if !set {
+			return ""
+		}
+		return strconv.FormatInt(ms, 10)
+	}
+	long := flSet && fl == -1 || evSet && flSet && ev != -1 && fl >= ev
+	return !long, show(ev, evSet), show(fl, flSet), nil
 }
 
 // flagsReader reads the source stage's partitions of TopicDeviceFlags for

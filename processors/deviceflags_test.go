@@ -143,6 +143,53 @@ func TestFlagsOneFetchPerLeader(t *testing.T) {
 	}
 }
 
+// TestFlagsRetention: the start warns when questline.device-flags may
+// keep its records less long than questline.events (a partition rebuilt
+// without a snapshot would miss its oldest events' flags).
+func TestFlagsRetention(t *testing.T) {
+	b := kafkatest.New(t, kafkatest.Partitions(1), kafkatest.Topics(kafka.Topic{Name: TopicDeviceFlags}))
+	cl, err := kafka.NewClient(b.Addrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	set := func(topic, ms string) {
+		t.Helper()
+		resp, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &ms}}, topic)
+		if err == nil {
+			_, err = resp.On(topic, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const month, week = "2592000000", "604800000"
+	for _, c := range []struct {
+		events, flags string // "" leaves it as it is
+		short         bool
+	}{
+		{"", "", false}, // both the broker's default (7 days)
+		{month, "", true},
+		{"", month, false},
+		{"", week, true},
+		{"-1", "", true},
+		{"", "-1", false},
+		{month, "", false}, // the flags kept for ever
+	} {
+		if c.events != "" {
+			set(kafka.TopicEvents, c.events)
+		}
+		if c.flags != "" {
+			set(TopicDeviceFlags, c.flags)
+		}
+		short, events, flags, err := flagsRetentionShort(ctx, cl)
+		if err != nil || short != c.short {
+			t.Errorf("events retention.ms %q, device flags %q: short %v (%v), want %v", events, flags, short, err, c.short)
+		}
+	}
+}
+
 // TestCleanStuckWithoutDeviceStage: a source stage whose device stage
 // does not run shows its clean pass stuck
 // (questline_processor_clean_stuck_seconds grows: QuestlineCleanRowsBehind),

@@ -79,6 +79,16 @@ func run(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 	} else if n != sources {
 		return fmt.Errorf("processors: %s has %d partitions and %s %d: they must be equal (add partitions to %s)", TopicDeviceFlags, n, kafka.TopicEvents, sources, TopicDeviceFlags)
 	}
+	if cfg.Pipeline.Clean {
+		short, events, flags, err := flagsRetentionShort(ctx, admin)
+		switch {
+		case err != nil:
+			logger.Warn("processors: could not compare the retention of the device flags with the events'", "err", err)
+		case short:
+			logger.Warn("processors: "+TopicDeviceFlags+" may keep its records less long than "+kafka.TopicEvents+": a partition rebuilt without a snapshot would miss the device flags of its oldest events and count those users in the clean scope; set its retention.ms to at least the events' (or -1)",
+				"events_retention_ms", events, "device_flags_retention_ms", flags)
+		}
+	}
 	pcfg := *cfg.Pipeline
 	pcfg.ForwardDevices = true
 	pcfg.DevicePartitions = int(devices)
