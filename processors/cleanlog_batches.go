@@ -83,6 +83,23 @@ func appendBatchRecords(recs []logRecord, b []byte, from int64, d kgo.Decompress
 	return recs, nil
 }
 
+// batchesEnd returns the offset after the last complete record batch in
+// b (the batches of one partition of a Fetch response; control batches
+// too), or from when b holds none.
+func batchesEnd(b []byte, from int64) int64 {
+	end := from
+	for len(b) >= batchRecords {
+		n := int64(int32(binary.BigEndian.Uint32(b[8:])))
+		if n < batchRecords-12 || 12+n > int64(len(b)) {
+			break
+		}
+		base := int64(binary.BigEndian.Uint64(b))
+		end = max(end, base+int64(int32(binary.BigEndian.Uint32(b[batchLastDelta:])))+1)
+		b = b[12+n:]
+	}
+	return end
+}
+
 var errRecord = errors.New("a record past its batch's end")
 
 // readRecord reads one record of a batch from b: its offset delta and its

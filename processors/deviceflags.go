@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,8 +18,9 @@ import (
 )
 
 // maxFlagFetches bounds the rounds of Fetch requests readFlags makes in
-// one call: a partition whose answer left records unread is asked again,
-// up to this many times (1 MiB each); the rest waits for the next flush.
+// one call: a partition with more to read is asked again, up to this many
+// times (1 MiB each, at most 8 MiB a leader), and a leader's answer
+// holds at most this many MiB; the rest waits for the next flush.
 const maxFlagFetches = 8
 
 // readFlags applies to every owned partition of questline.events the
@@ -36,7 +36,7 @@ func (s *source) readFlags() error {
 	if s.flags == nil {
 		return nil
 	}
-	next := map[int32]int64{}
+	var asks []int32 // the partitions to read, in the order asked
 	var starts kadm.ListedOffsets
 	for _, partition := range s.sortedParts() {
 		pt := s.parts[partition]
@@ -54,21 +54,28 @@ func (s *source) readFlags() error {
 			}
 			o, ok := starts.Lookup(TopicDeviceFlags, partition)
 			if !ok || o.Err != nil {
-				s.log.Warn("processors: the device flags' start offset; the clean pass waits for it", "partition", partition, "err", o.Err)
+				s.log.Warn("processors: the device flags' start offset; the clean pass waits for them", "partition", partition, "err", o.Err)
 				continue
 			}
 			pt.p.StartDeviceFlagsAt(o.Offset)
 			pt.flagsStarted = true
 		}
-		next[partition] = pt.p.DeviceFlagsNext()
+		asks = append(asks, partition)
 	}
 	for range maxFlagFetches {
-		if len(next) == 0 {
+		if len(asks) == 0 {
 			break
 		}
+		next := make([]flagsAsk, len(asks))
+		for i, partition := range asks {
+			next[i] = flagsAsk{partition, s.parts[partition].p.DeviceFlagsNext()}
+		}
 		answers := s.flags.read(next)
-		clear(next)
-		for _, partition := range slices.Sorted(maps.Keys(answers)) {
+		// Asked again: first the partitions a leader's byte limit left
+		// without records (a response fills its partitions in the
+		// order asked: helper-53), then those whose records it cut.
+		var starved, cut []int32
+		for _, partition := range asks {
 			a, pt := answers[partition], s.parts[partition]
 			if a.err != nil && a.retry {
 				s.log.Warn("processors: reading device flags; the clean pass waits for them", "partition", partition, "offset", pt.p.DeviceFlagsNext(), "err", a.err)
@@ -86,10 +93,14 @@ func (s *source) readFlags() error {
 			if err := pt.p.Err(); err != nil {
 				return err
 			}
-			if len(a.recs) > 0 && pt.p.DeviceFlagsNext() < a.end {
-				next[partition] = pt.p.DeviceFlagsNext() // more to read
+			switch {
+			case a.left:
+				starved = append(starved, partition)
+			case a.more:
+				cut = append(cut, partition)
 			}
 		}
+		asks = append(starved, cut...)
 	}
 	return nil
 }
@@ -139,37 +150,48 @@ type flagsReader struct {
 	leaders map[int32]int32 // partition → its leader
 }
 
+// flagsAsk is a partition to read from offset.
+type flagsAsk struct {
+	partition int32
+	offset    int64
+}
+
 // flagsAnswer is a partition's answer to one flagsReader.read.
 type flagsAnswer struct {
-	recs  []logRecord // from the offset asked for
-	end   int64       // the log's end (high watermark) as the leader answered
+	recs []logRecord // from the offset asked for
+	// left is set when the answer holds no record batch though the log
+	// has more, or the response left the partition out (kfake does when
+	// its byte limit is reached before it); more when it holds some and
+	// the log has more after them: ask again.
+	left, more bool
 	err   error
 	retry bool // err is worth trying again at the next flush
 }
 
-// read fetches each partition of next once from its offset, and returns
-// every partition's answer.
-func (r *flagsReader) read(next map[int32]int64) map[int32]flagsAnswer {
+// read fetches each partition of next once from its offset, asking each
+// leader for its partitions in next's order (a response fills them in
+// that order up to its byte limit), and returns every partition's answer.
+func (r *flagsReader) read(next []flagsAsk) map[int32]flagsAnswer {
 	out := make(map[int32]flagsAnswer, len(next))
 	if !r.known {
 		if err := r.lookup(); err != nil {
-			for p := range next {
-				out[p] = flagsAnswer{err: err, retry: true}
+			for _, a := range next {
+				out[a.partition] = flagsAnswer{err: err, retry: true}
 			}
 			return out
 		}
 	}
 	reqs := map[int32]*kmsg.FetchRequest{} // by leader
-	for _, p := range slices.Sorted(maps.Keys(next)) {
-		leader, ok := r.leaders[p]
+	for _, a := range next {
+		leader, ok := r.leaders[a.partition]
 		if !ok {
-			out[p] = flagsAnswer{err: fmt.Errorf("partition %d: no leader in the topic's metadata", p), retry: true}
+			out[a.partition] = flagsAnswer{err: fmt.Errorf("partition %d: no leader in the topic's metadata", a.partition), retry: true}
 			continue
 		}
 		if reqs[leader] == nil {
 			reqs[leader] = newFetch(TopicDeviceFlags, r.id, 0, 0)
 		}
-		addFetchPartition(reqs[leader], p, next[p])
+		addFetchPartition(reqs[leader], a.partition, a.offset)
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -246,11 +268,12 @@ func (r *flagsReader) fetch(leader int32, req *kmsg.FetchRequest) map[int32]flag
 			if err != nil {
 				err = fmt.Errorf("partition %d: fetch at %d: %w", p.Partition, offset, err)
 			}
-			out[p.Partition] = flagsAnswer{recs: recs, end: p.HighWatermark, err: err}
+			read := batchesEnd(p.RecordBatches, offset)
+			out[p.Partition] = flagsAnswer{recs: recs, left: read == offset && offset < p.HighWatermark, more: read > offset && read < p.HighWatermark, err: err}
 		}
 	}
-	for p, offset := range offsets {
-		out[p] = flagsAnswer{err: fmt.Errorf("partition %d: fetch at %d: not in the response", p, offset), retry: true}
+	for p := range offsets { // left out: the response was full
+		out[p] = flagsAnswer{left: true}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -107,19 +108,8 @@ func TestFlagsOneFetchPerLeader(t *testing.T) {
 		}
 		produceAt(t, c.ListenAddrs(), recs)
 	}
-	log := slog.New(slog.DiscardHandler)
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"})
-	s := &source{log: log, reads: cl, ctx: ctx, parts: map[int32]*part{},
-		flags: &flagsReader{cl: cl, ctx: ctx, fetched: h, decomp: kgo.DefaultDecompressor()}}
-	cfg := pipeline.DefaultConfig()
-	cfg.DevicePartitions = 1
-	for p := range int32(partitions) {
-		pp, err := pipeline.New(cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.parts[p] = &part{p: pp}
-	}
+	s := flagsSource(cl, h, slog.New(slog.DiscardHandler), partitions)
 	fetches := 0.0
 	for round, n := range []int{5, 3} {
 		write(n)
@@ -140,6 +130,72 @@ func TestFlagsOneFetchPerLeader(t *testing.T) {
 				t.Errorf("round %d: partition %d read up to %d, the log ends at %d", round, p, next, end)
 			}
 		}
+	}
+}
+
+// flagsSource returns a source stage of the partitions 0 to n-1 that
+// reads their device flags (from one device partition) with cl, timing
+// its Fetch requests in h.
+func flagsSource(cl *kgo.Client, h prometheus.Histogram, log *slog.Logger, n int32) *source {
+	ctx := context.Background()
+	s := &source{log: log, reads: cl, ctx: ctx, parts: map[int32]*part{},
+		flags: &flagsReader{cl: cl, ctx: ctx, fetched: h, decomp: kgo.DefaultDecompressor()}}
+	cfg := pipeline.DefaultConfig()
+	cfg.DevicePartitions = 1
+	for p := range n {
+		pp, err := pipeline.New(cfg, nil)
+		if err != nil {
+			panic(err)
+		}
+		s.parts[p] = &part{p: pp}
+	}
+	return s
+}
+
+// TestFlagsBacklogPastTheByteLimit (helper-53): a leader's answer stops at
+// its byte limit (8 MiB for 8 partitions or more); the partitions it left
+// without records are asked again first, so a backlog of 12 partitions
+// of ~2.4 MiB each (a rebuild reading the log from its start) is read in
+// one flush, without a warning. (At first they were dropped for the
+// flush, or taken for an error, and the last ones waited flush after
+// flush.)
+func TestFlagsBacklogPastTheByteLimit(t *testing.T) {
+	const partitions, each = 12, 600
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, TopicDeviceFlags))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kafka.NewClient(c.ListenAddrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	user := make([]byte, 4000) // random: compression does not shrink it
+	var recs []*kgo.Record
+	for p := range int32(partitions) {
+		for i := range each {
+			for j := range user {
+				user[j] = byte('a' + rnd.IntN(26))
+			}
+			recs = append(recs, &kgo.Record{Topic: TopicDeviceFlags, Partition: p, Value: pipeline.DeviceFlagValue(string(user), int64(i))})
+		}
+	}
+	produceAt(t, c.ListenAddrs(), recs)
+	var logged strings.Builder
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"})
+	s := flagsSource(cl, h, slog.New(slog.NewTextHandler(&logged, nil)), partitions)
+	if err := s.readFlags(); err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(partitions) {
+		if next := s.parts[p].p.DeviceFlagsNext(); next != each {
+			t.Errorf("partition %d: read to offset %d in one flush, the log ends at %d", p, next, each)
+		}
+	}
+	if logged.Len() > 0 {
+		t.Errorf("logged: %s", logged.String())
 	}
 }
 
