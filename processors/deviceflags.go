@@ -164,8 +164,8 @@ type flagsAnswer struct {
 	// its byte limit is reached before it); more when it holds some and
 	// the log has more after them: ask again.
 	left, more bool
-	err   error
-	retry bool // err is worth trying again at the next flush
+	err        error
+	retry      bool // err is worth trying again at the next flush
 }
 
 // read fetches each partition of next once from its offset, asking each
