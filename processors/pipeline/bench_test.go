@@ -3,10 +3,12 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -213,16 +215,23 @@ func BenchmarkPartitionSteady(b *testing.B) {
 		recs = nil
 		runtime.GC()
 	}
-	p, err := New(DefaultConfig(), benchCatalog())
-	if err != nil {
-		b.Fatal(err)
-	}
 	at := func(i int) []byte {
 		start := 0
 		if i > 0 {
 			start = steadyEnds[i-1]
 		}
 		return steadyArena[start:steadyEnds[i]:steadyEnds[i]]
+	}
+	// Each user's latest event time in the warm-up (for the state per
+	// active user after it), sorted: 8 bytes a user, made before the
+	// heap is measured.
+	last := steadyLast(b, warm, at)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p, err := New(DefaultConfig(), benchCatalog())
+	if err != nil {
+		b.Fatal(err)
 	}
 	if os.Getenv("QUESTLINE_BENCH_HELD") == "" {
 		// The source stage's way (QUESTLINE_BENCH_HELD=1: the records
@@ -245,6 +254,12 @@ func BenchmarkPartitionSteady(b *testing.B) {
 		add(i)
 	}
 	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// Active: an event within the horizon ids are remembered for.
+	cfg := DefaultConfig()
+	active := len(last) - sort.Search(len(last), func(i int) bool { return last[i] >= p.Watermark()-cfg.DedupHorizon() })
+	state := (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(active)
+	ids := float64(p.seen.len()) / float64(active)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := startCPU()
@@ -256,6 +271,26 @@ func BenchmarkPartitionSteady(b *testing.B) {
 	reportCPU(b, cpu)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(p.Stats().CleanPending), "clean-pending")
+	// After the warm-up: the state per active user with the clean pass
+	// running, and the event ids remembered per active user.
+	b.ReportMetric(state, "state-B/active-user")
+	b.ReportMetric(ids, "ids/active-user")
+}
+
+// steadyLast returns the latest event time of each user in the first n
+// records, ascending.
+func steadyLast(b *testing.B, n int, at func(int) []byte) []int64 {
+	latest := map[string]int64{}
+	var e event.Event
+	for i := range n {
+		if err := event.DecodeBinary(at(i), &e); err != nil {
+			b.Fatal(err)
+		}
+		if e.UserID != "" {
+			latest[e.UserID] = max(latest[e.UserID], e.EventTime)
+		}
+	}
+	return slices.Sorted(maps.Values(latest))
 }
 
 // TestStateBytesPerUser measures the heap held by a partition's state per
