@@ -206,6 +206,9 @@ func BenchmarkPartitionSteady(b *testing.B) {
 	if b.N > n-warm {
 		b.Skip("at most 400000 events")
 	}
+	if os.Getenv("QUESTLINE_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 4096
+	}
 	if steadyArena == nil {
 		recs, _ := records(n, 40_000)
 		for _, r := range recs {
@@ -255,6 +258,11 @@ func BenchmarkPartitionSteady(b *testing.B) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	if f := os.Getenv("QUESTLINE_HEAPPROFILE"); f != "" { // the state after the warm-up
+		w, _ := os.Create(f)
+		pprof.WriteHeapProfile(w)
+		w.Close()
+	}
 	// Active: an event within the horizon ids are remembered for.
 	cfg := DefaultConfig()
 	active := len(last) - sort.Search(len(last), func(i int) bool { return last[i] >= p.Watermark()-cfg.DedupHorizon() })
@@ -370,6 +378,11 @@ func stateBytesPerUser(t *testing.T, recs [][]byte, clean bool, cat *catalog.Cat
 	p.Reset()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	if f := os.Getenv("QUESTLINE_HEAPPROFILE"); f != "" { // the state after the warm-up
+		w, _ := os.Create(f)
+		pprof.WriteHeapProfile(w)
+		w.Close()
+	}
 	bytes := float64(after.HeapAlloc) - float64(before.HeapAlloc)
 	span := time.Duration(p.wm.Max()-(1767225600000)) * time.Millisecond
 	what := "all scope"
