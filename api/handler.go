@@ -152,17 +152,12 @@ func (h *Handler) handle(pattern string, fn route) http.Handler {
 
 		ip, _ := h.edge.ClientIP(r)
 		addr := ingest.IPBucket(ip)
-		if !h.perIP.Acquire(addr, h.cfg.maxInFlightIP) {
-			h.m.rateLimited.WithLabelValues("ip_in_flight").Inc()
-			h.fail(rw, http.StatusTooManyRequests, "too many requests of this client address in flight", h.cfg.retryAfter)
+		if ok, why := h.perIP.Admit(addr, h.cfg.maxInFlightIP, h.limiter, h.cfg.retryAfter); !ok {
+			h.m.rateLimited.WithLabelValues(why.Reason).Inc()
+			h.fail(rw, http.StatusTooManyRequests, why.Message, why.Wait)
 			return
 		}
 		defer h.perIP.Release(addr)
-		if wait := h.limiter.AllowIP(addr); wait > 0 {
-			h.m.rateLimited.WithLabelValues("ip").Inc()
-			h.fail(rw, http.StatusTooManyRequests, "rate limit of this client address exceeded", wait)
-			return
-		}
 		key, err := h.cfg.keys.Authenticate(r)
 		if err != nil {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="questline"`)

@@ -149,6 +149,31 @@ func (s *AddrSlots) Acquire(addr string, limit int) bool {
 	return true
 }
 
+// AddrRefusal says why Admit refused a request: the reason label of the
+// rate-limited metric, the message for the client and how long it should
+// wait.
+type AddrRefusal struct {
+	Reason, Message string
+	Wait            time.Duration
+}
+
+// Admit applies the limits of client address addr (IPBucket), which come
+// before any key is checked so that guessing keys is limited too: a slot
+// of its requests in flight (at most limit; refused: retry after
+// retryAfter), then a request of its rate in l. Admitted, the caller gives
+// the slot back with Release when done; refused, it holds none. Ingest
+// and the quest/drop API both admit this way.
+func (s *AddrSlots) Admit(addr string, limit int, l *Limiter, retryAfter time.Duration) (ok bool, why AddrRefusal) {
+	if !s.Acquire(addr, limit) {
+		return false, AddrRefusal{"ip_in_flight", "too many requests of this client address in flight", retryAfter}
+	}
+	if wait := l.AllowIP(addr); wait > 0 {
+		s.Release(addr)
+		return false, AddrRefusal{"ip", "rate limit of this client address exceeded", wait}
+	}
+	return true, AddrRefusal{}
+}
+
 // Held returns the slots addr holds.
 func (s *AddrSlots) Held(addr string) int {
 	s.mu.Lock()
@@ -258,17 +283,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The IP limit comes first, so that guessing keys is limited too.
 	ip, viaProxy := h.edge.ClientIP(r)
 	addr := ipBucket(ip)
-	if !h.perIP.Acquire(addr, h.cfg.maxInFlightIP) {
-		h.m.rateLimited.WithLabelValues("ip_in_flight").Inc()
-		h.fail(w, http.StatusTooManyRequests, "too many requests of this client address in flight", h.cfg.retryAfter)
+	if ok, why := h.perIP.Admit(addr, h.cfg.maxInFlightIP, h.limiter, h.cfg.retryAfter); !ok {
+		h.m.rateLimited.WithLabelValues(why.Reason).Inc()
+		h.fail(w, http.StatusTooManyRequests, why.Message, why.Wait)
 		return
 	}
 	defer h.perIP.Release(addr)
-	if wait := h.limiter.AllowIP(addr); wait > 0 {
-		h.m.rateLimited.WithLabelValues("ip").Inc()
-		h.fail(w, http.StatusTooManyRequests, "rate limit of this client address exceeded", wait)
-		return
-	}
 	key, err := h.cfg.keys.Authenticate(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="questline"`)
