@@ -1,6 +1,7 @@
 package yield
 
 import (
+	"cmp"
 	"math"
 	"slices"
 
@@ -12,6 +13,18 @@ import (
 type State struct {
 	Engine   window.EngineState[PaneState]
 	Auctions map[string]AuctionState
+	// Closed are the auctions whose windows have all closed, in grace
+	// (Processor.closed), by hash ascending: since session 17 (a snapshot
+	// of before restores without: its auctions close at the next Flush).
+	Closed []ClosedState
+}
+
+// ClosedState is a closed auction: the hash of its id, its anchor, its
+// user ('' in the all scope).
+type ClosedState struct {
+	Hash   uint64
+	Anchor int64
+	User   string
 }
 
 // PaneState is a pane's aggregates.
@@ -73,6 +86,7 @@ type Frozen struct {
 	spills []spill // the overflow of the auctions that spilled, in slot order
 	bids   []bid
 	billed []int64
+	closed []ClosedState // in no order
 }
 
 // spill is an auction's overflow as of Freeze: its bids and billed amounts
@@ -101,6 +115,10 @@ func (p *Processor) Freeze() *Frozen {
 	}
 	f.t.ids = t.ids.Frozen()
 	f.t.users = slices.Clone(t.users)
+	f.closed = make([]ClosedState, 0, len(p.closed))
+	for h, anchor := range p.closed {
+		f.closed = append(f.closed, ClosedState{Hash: h, Anchor: anchor, User: p.closedUsers[h]})
+	}
 	if len(t.more.m) > 0 {
 		f.spills = make([]spill, 0, len(t.more.m))
 		f.t.each(func(a *auction, s int32) {
@@ -137,7 +155,8 @@ func (f *Frozen) State() *State {
 			t.more.m[sp.a] = m
 		}
 	}
-	s := &State{Engine: f.engine, Auctions: make(map[string]AuctionState, f.n)}
+	s := &State{Engine: f.engine, Auctions: make(map[string]AuctionState, f.n), Closed: f.closed}
+	slices.SortFunc(s.Closed, func(a, b ClosedState) int { return cmp.Compare(a.Hash, b.Hash) })
 	var buf [inlineBids]bid
 	t.each(func(a *auction, slot int32) {
 		floor, clearing := a.amounts(&t.more)
@@ -237,6 +256,19 @@ func (p *Processor) Restore(s *State) {
 	p.auctions = auctionTable{}
 	p.last = nil
 	p.expire = math.MinInt64 // the next Flush finds the earliest
+	p.closed, p.closedUsers = nil, nil
+	for _, c := range s.Closed {
+		if p.closed == nil {
+			p.closed = make(map[uint64]int64, len(s.Closed))
+		}
+		p.closed[c.Hash] = c.Anchor
+		if p.filter != nil {
+			if p.closedUsers == nil {
+				p.closedUsers = map[uint64]string{}
+			}
+			p.closedUsers[c.Hash] = c.User
+		}
+	}
 	for id, as := range s.Auctions {
 		a, _ := p.auctions.add(id, hashID(id), as.User, p.filter != nil)
 		a.anchor, a.placement = as.Anchor, p.names.ID(as.Placement)

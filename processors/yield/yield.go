@@ -124,8 +124,17 @@ type Processor struct {
 	lastSlot int32
 	lastID   []byte
 	// expire is at most the earliest watermark at which an auction is
-	// evicted: Flush looks for them only from then on.
+	// evicted or closed: Flush looks for them only from then on.
 	expire int64
+	// closed holds the auctions with a bid_request whose windows have all
+	// closed, until their grace ends: by the hash of their id, their
+	// anchor (and in closedUsers their user, where a filter needs it). An
+	// event of one can only be late (its anchor is fixed once the
+	// bid_request is known), so only "this auction is known" is kept:
+	// about 20 bytes instead of an auction's ~130, for the 30 minutes of
+	// grace out of its 45 (docs/processors.md, offer_yield).
+	closed      map[uint64]int64
+	closedUsers map[uint64]string
 	names  *intern.Table
 	// The auction's contribution before and after the event: two
 	// buffers, swapped by pointer.
@@ -194,6 +203,15 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 			a = nil
 		}
 		if a == nil {
+			if anchor, ok := p.closed[h]; ok {
+				if !p.expiredAt(anchor, wm) {
+					// Late for every window, as the auction's whole
+					// state would have had it.
+					_, missed = p.paneOf(p.closedUsers[h], anchor, wm)
+					return missed
+				}
+				p.forgetClosed(h)
+			}
 			hadOld = false
 			a, slot = p.auctions.add(e.AuctionID, h, e.UserID, p.filter != nil)
 			a.anchor = e.EventTime
@@ -210,7 +228,11 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 	}
 	newReq := e.Type == event.BidRequest && !a.has(bReq)
 	a.apply(e, p.names.ID, &p.auctions.more)
-	p.expire = min(p.expire, p.expiry(a))
+	if a.has(bReq) {
+		p.expire = min(p.expire, p.closeAt(a.anchor))
+	} else {
+		p.expire = min(p.expire, p.expiry(a))
+	}
 	a.contribute(p.cur, &p.auctions.more)
 
 	var pn *pane
@@ -250,9 +272,14 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 // pane returns the pane of anchor for the auction in slot s (the filter
 // takes its user), or nil and the number of its closed windows.
 func (p *Processor) pane(s int32, anchor, wm int64) (*pane, int) {
+	return p.paneOf(p.auctions.user(s), anchor, wm)
+}
+
+// paneOf is pane for an auction of user.
+func (p *Processor) paneOf(user string, anchor, wm int64) (*pane, int) {
 	r := window.Every
 	if p.filter != nil {
-		r = p.filter(p.auctions.user(s), anchor, p.cfg.Window)
+		r = p.filter(user, anchor, p.cfg.Window)
 	}
 	return p.eng.PaneRange(anchor, wm, r)
 }
@@ -420,12 +447,25 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 		p.expire = math.MaxInt64
 		p.last = nil
 		p.auctions.each(func(a *auction, s int32) {
-			if x := p.expiry(a); x <= wm {
+			switch x := p.expiry(a); {
+			case x <= wm:
 				p.auctions.remove(a, s)
-			} else {
+			case a.has(bReq) && p.closeAt(a.anchor) <= wm:
+				p.close(a, s)
+				p.expire = min(p.expire, x)
+			case a.has(bReq):
+				p.expire = min(p.expire, p.closeAt(a.anchor))
+			default:
 				p.expire = min(p.expire, x)
 			}
 		})
+		for h, anchor := range p.closed {
+			if x := p.expiryAt(anchor); x <= wm {
+				p.forgetClosed(h)
+			} else {
+				p.expire = min(p.expire, x)
+			}
+		}
 		p.auctions.compact()
 	}
 	if len(p.names.Names()) >= p.compactAt {
@@ -458,17 +498,54 @@ func (p *Processor) compact() {
 const minCompact = 1024
 
 // expiry returns the watermark from which auction a is evicted.
-func (p *Processor) expiry(a *auction) int64 {
-	return window.Floor(a.anchor, p.cfg.Window.Slide.Milliseconds()) + p.evict
+func (p *Processor) expiry(a *auction) int64 { return p.expiryAt(a.anchor) }
+
+// expiryAt returns the watermark from which an auction of anchor is
+// evicted.
+func (p *Processor) expiryAt(anchor int64) int64 {
+	return window.Floor(anchor, p.cfg.Window.Slide.Milliseconds()) + p.evict
 }
 
 // expired reports whether auction a is past its grace at watermark wm.
-func (p *Processor) expired(a *auction, wm int64) bool {
-	return wm != window.None && p.expiry(a) <= wm
+func (p *Processor) expired(a *auction, wm int64) bool { return p.expiredAt(a.anchor, wm) }
+
+// expiredAt reports whether an auction of anchor is past its grace at
+// watermark wm.
+func (p *Processor) expiredAt(anchor, wm int64) bool {
+	return wm != window.None && p.expiryAt(anchor) <= wm
 }
 
-// Auctions returns the number of auctions in state.
-func (p *Processor) Auctions() int { return p.auctions.len() }
+// closeAt returns the watermark from which every window of an auction of
+// anchor is closed (the engine's rule: the newest window holding its pane
+// closes at its start + size + lateness).
+func (p *Processor) closeAt(anchor int64) int64 {
+	return window.Floor(anchor, p.cfg.Window.Slide.Milliseconds()) + p.cfg.Window.Size.Milliseconds() + p.cfg.Window.Lateness.Milliseconds()
+}
+
+// close replaces auction a, in slot s, by its entry in closed.
+func (p *Processor) close(a *auction, s int32) {
+	h := hashID(p.auctions.id(a))
+	if p.closed == nil {
+		p.closed = map[uint64]int64{}
+	}
+	p.closed[h] = a.anchor
+	if p.filter != nil {
+		if p.closedUsers == nil {
+			p.closedUsers = map[uint64]string{}
+		}
+		p.closedUsers[h] = p.auctions.user(s)
+	}
+	p.auctions.remove(a, s)
+}
+
+// forgetClosed forgets the closed auction of hash h.
+func (p *Processor) forgetClosed(h uint64) {
+	delete(p.closed, h)
+	delete(p.closedUsers, h)
+}
+
+// Auctions returns the number of auctions in state, closed ones included.
+func (p *Processor) Auctions() int { return p.auctions.len() + len(p.closed) }
 
 // Panes returns the number of live panes.
 func (p *Processor) Panes() int { return p.eng.Len() }

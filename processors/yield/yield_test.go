@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -605,4 +607,110 @@ func TestNamesForgotten(t *testing.T) {
 		}
 	}
 	t.Logf("%d distinct names: at most %d held at once, renumbered %d times", len(distinct), most, shrunk)
+}
+
+// TestClosedAuctionIsLate: once every window of an auction with a
+// bid_request has closed, Flush keeps only that the auction is known
+// (Processor.closed) until its grace ends. An event of it arriving then
+// with a current event time (a billing sent late) is late, as with the
+// auction's whole state, not an orphan in an open window; the same across
+// a snapshot; after the grace it starts an orphan. The clean scope's
+// filter sees the auction's user.
+func TestClosedAuctionIsLate(t *testing.T) {
+	cfg := Config{Window: window.Spec{Size: 2 * time.Minute, Slide: time.Minute, Lateness: time.Minute}, Grace: 10 * time.Minute}
+	for _, scope := range []string{window.ScopeAll, window.ScopeClean} {
+		var users []string // the users the filter was asked about
+		var filter window.Filter
+		if scope == window.ScopeClean {
+			filter = func(user string, _ int64, _ window.Spec) window.Range {
+				users = append(users, user)
+				return window.Every
+			}
+		}
+		newP := func() *Processor {
+			p, err := New(cfg, scope, filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		A := mk{"A", t0 + 10*minute}
+		first := []event.Event{A.ev(event.BidRequest, req("feed")), A.ev(event.Bid, bidEv("b1", "bid", 1_000_000, 50)),
+			A.ev(event.AuctionWon, won("b1", 800_000)), A.ev(event.Billed, amount(800_000))}
+		closeWM := int64(t0 + 13*minute) // the newest window of A's pane (10–12 min) closes at its end + lateness
+		late := mk{"A", t0 + 14*minute}.ev(event.Billed, amount(800_000))
+		// run feeds the first events, moves the watermark past A's
+		// windows (flushing there when flush is set, which closes A),
+		// optionally through a snapshot, then the late billing, and
+		// returns its missed windows and the rows of the windows from 12
+		// minutes (those the billing's own time is in).
+		run := func(flush, snapshot bool) (int, string) {
+			p := newP()
+			var rows []string
+			keep := func(y []Row, i []IntegrityRow) {
+				for _, r := range y {
+					if r.Start >= t0+12*minute {
+						rows = append(rows, fmt.Sprint(r))
+					}
+				}
+				for _, r := range i {
+					if r.Start >= t0+12*minute {
+						rows = append(rows, fmt.Sprint(r))
+					}
+				}
+			}
+			for _, e := range first {
+				p.Add(&e, A.t)
+			}
+			p.Advance(closeWM)
+			if flush {
+				keep(p.Flush(closeWM))
+				if len(p.closed) != 1 || p.auctions.len() != 0 {
+					t.Fatalf("%s: after its windows closed: %d closed, %d auctions in full; want 1, 0", scope, len(p.closed), p.auctions.len())
+				}
+			}
+			if snapshot {
+				js, err := json.Marshal(p.Snapshot())
+				if err != nil {
+					t.Fatal(err)
+				}
+				var s State
+				if err := json.Unmarshal(js, &s); err != nil {
+					t.Fatal(err)
+				}
+				p = newP()
+				p.Restore(&s)
+			}
+			e := late
+			users = nil
+			missed := p.Add(&e, e.EventTime)
+			if filter != nil && !slices.Contains(users, "u-A") {
+				t.Errorf("closed %v, snapshot %v: the clean scope's filter was asked about %q for the late billing, want its auction's user u-A", flush, snapshot, users)
+			}
+			p.Advance(t0 + 40*minute)
+			keep(p.Flush(t0 + 40*minute))
+			return missed, strings.Join(rows, "\n")
+		}
+		wantMissed, want := run(false, false)
+		if wantMissed != 2 || want != "" {
+			t.Fatalf("%s: with the auction's whole state the late billing missed %d windows and left rows %q; want 2 and none", scope, wantMissed, want)
+		}
+		for _, c := range []struct{ flush, snapshot bool }{{true, false}, {true, true}} {
+			if missed, got := run(c.flush, c.snapshot); missed != wantMissed || got != want {
+				t.Errorf("%s, closed (snapshot %v): the late billing missed %d windows and left rows %q; want %d and none", scope, c.snapshot, missed, got, wantMissed)
+			}
+		}
+		// Past its grace, the id starts a new auction (an orphan).
+		p := newP()
+		for _, e := range first {
+			p.Add(&e, A.t)
+		}
+		p.Advance(closeWM)
+		p.Flush(closeWM)
+		again := mk{"A", t0 + 30*minute}.ev(event.Billed, amount(800_000))
+		p.Add(&again, again.EventTime)
+		if len(p.closed) != 0 || p.auctions.len() != 1 {
+			t.Errorf("%s: an event after the grace left %d closed, %d auctions; want 0, 1 (an orphan)", scope, len(p.closed), p.auctions.len())
+		}
+	}
 }
