@@ -135,7 +135,7 @@ type Processor struct {
 	// grace out of its 45 (docs/processors.md, offer_yield).
 	closed      map[uint64]int64
 	closedUsers map[uint64]string
-	names  *intern.Table
+	names       *intern.Table
 	// The auction's contribution before and after the event: two
 	// buffers, swapped by pointer.
 	old, cur *contribution
