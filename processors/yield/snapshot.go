@@ -20,7 +20,7 @@ type State struct {
 }
 
 // ClosedState is a closed auction: the hash of its id, its anchor, its
-// user (” in the all scope).
+// user (empty in the all scope).
 type ClosedState struct {
 	Hash   uint64
 	Anchor int64
