@@ -105,9 +105,9 @@ func (s *source) readFlags() error {
 	return nil
 }
 
-// flagsRetentionShort reports, with the two topics' retention.ms (as set
-// as the broker reports them, defaults included; "" if it reports none),
-// when TopicDeviceFlags may keep its records less long than
+// flagsRetentionShort reports, with the two topics' retention.ms (as the
+// broker reports them, defaults included; "" if it reports none), when
+// TopicDeviceFlags may keep its records less long than
 // questline.events: a partition rebuilt without a snapshot reads its
 // events from the log's start and its flags from theirs, and would miss
 // the flags of its oldest events, counting those users in the clean
