@@ -75,16 +75,7 @@ func TestFlagsAfterRetention(t *testing.T) {
 // flags to its end, the first time and again once more are written.
 func TestFlagsOneFetchPerLeader(t *testing.T) {
 	const partitions = 8
-	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(partitions, TopicDeviceFlags))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cl, err := kafka.NewClient(c.ListenAddrs(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	c, cl := flagsCluster(t, 3, partitions)
 	ctx := context.Background()
 	topics, err := kadm.NewClient(cl).ListTopics(ctx, TopicDeviceFlags)
 	if err != nil {
@@ -133,6 +124,22 @@ func TestFlagsOneFetchPerLeader(t *testing.T) {
 	}
 }
 
+// flagsCluster starts a kfake cluster of brokers with TopicDeviceFlags
+// of partitions, and a client of it, both closed at the test's end.
+func flagsCluster(t *testing.T, brokers int, partitions int32) (*kfake.Cluster, *kgo.Client) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(brokers), kfake.SeedTopics(partitions, TopicDeviceFlags))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kafka.NewClient(c.ListenAddrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return c, cl
+}
+
 // flagsSource returns a source stage of the partitions 0 to n-1 that
 // reads their device flags (from one device partition) with cl, timing
 // its Fetch requests in h.
@@ -161,16 +168,7 @@ func flagsSource(cl *kgo.Client, h prometheus.Histogram, log *slog.Logger, n int
 // flush.)
 func TestFlagsBacklogPastTheByteLimit(t *testing.T) {
 	const partitions, each = 12, 600
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, TopicDeviceFlags))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cl, err := kafka.NewClient(c.ListenAddrs(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	c, cl := flagsCluster(t, 1, partitions)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	user := make([]byte, 4000) // random: compression does not shrink it
 	var recs []*kgo.Record
