@@ -37,7 +37,11 @@ import (
 // markers and the flags log's next offset (DevMarks, FlagsNext), and the
 // clean queue's watermark entries (an empty record: Partition.Advance): a
 // version 5 process would drop the first and fail on the last.
-const snapshotVersion = 6
+//
+// Version 7 adds yield's closed auctions (yield.State.Closed, session
+// 17): a version 6 process would drop them, and count a later event of
+// one as an orphan, not late (helper-54). Otherwise read as 6.
+const snapshotVersion = 7
 
 // State is a partition's state as a snapshot holds it.
 type State struct {

@@ -19,12 +19,10 @@ type State struct {
 	Closed []ClosedState
 }
 
-// ClosedState is a closed auction: the hash of its id, its anchor, its
-// user (empty in the all scope).
+// ClosedState is a closed auction: the hash of its id, its anchor.
 type ClosedState struct {
 	Hash   uint64
 	Anchor int64
-	User   string
 }
 
 // PaneState is a pane's aggregates.
@@ -117,7 +115,7 @@ func (p *Processor) Freeze() *Frozen {
 	f.t.users = slices.Clone(t.users)
 	f.closed = make([]ClosedState, 0, len(p.closed))
 	for h, anchor := range p.closed {
-		f.closed = append(f.closed, ClosedState{Hash: h, Anchor: anchor, User: p.closedUsers[h]})
+		f.closed = append(f.closed, ClosedState{Hash: h, Anchor: anchor})
 	}
 	if len(t.more.m) > 0 {
 		f.spills = make([]spill, 0, len(t.more.m))
@@ -256,18 +254,18 @@ func (p *Processor) Restore(s *State) {
 	p.auctions = auctionTable{}
 	p.last = nil
 	p.expire = math.MinInt64 // the next Flush finds the earliest
-	p.closed, p.closedUsers = nil, nil
+	p.closed, p.closedQ, p.closedFirst = nil, nil, 0
 	for _, c := range s.Closed {
 		if p.closed == nil {
 			p.closed = make(map[uint64]int64, len(s.Closed))
 		}
 		p.closed[c.Hash] = c.Anchor
-		if p.filter != nil {
-			if p.closedUsers == nil {
-				p.closedUsers = map[uint64]string{}
-			}
-			p.closedUsers[c.Hash] = c.User
-		}
+	}
+	// In the order of their expiry (the hash's for one expiry).
+	closed := slices.Clone(s.Closed)
+	slices.SortStableFunc(closed, func(a, b ClosedState) int { return cmp.Compare(p.expiryAt(a.Anchor), p.expiryAt(b.Anchor)) })
+	for _, c := range closed {
+		p.closedQ = append(p.closedQ, c.Hash)
 	}
 	for id, as := range s.Auctions {
 		a, _ := p.auctions.add(id, hashID(id), as.User, p.filter != nil)

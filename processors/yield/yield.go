@@ -127,14 +127,21 @@ type Processor struct {
 	// evicted or closed: Flush looks for them only from then on.
 	expire int64
 	// closed holds the auctions with a bid_request whose windows have all
-	// closed, until their grace ends: by the hash of their id, their
-	// anchor (and in closedUsers their user, where a filter needs it). An
-	// event of one can only be late (its anchor is fixed once the
+	// closed, until their grace ends: their anchor by the hash of their
+	// id. An event of one can only be late (its anchor is fixed once the
 	// bid_request is known), so only "this auction is known" is kept:
-	// about 20 bytes instead of an auction's ~130, for the 30 minutes of
-	// grace out of its 45 (docs/processors.md, offer_yield).
-	closed      map[uint64]int64
-	closedUsers map[uint64]string
+	// about 36 bytes with closedQ instead of an auction's ~130, for the 30 minutes of
+	// grace out of its 45 (docs/processors.md, offer_yield). Its user is
+	// not: once every window of the anchor has closed, the clean scope's
+	// filter changes neither the windows missed nor anything else
+	// (helper-54).
+	closed map[uint64]int64
+	// closedQ is closed's hashes in the order they closed (about that of
+	// their expiry): Flush forgets from its front, without a pass over
+	// the map (a later entry that expires first waits for those before
+	// it; an event of it finds it expired).
+	closedQ     []uint64
+	closedFirst int // closedQ[closedFirst:] are live
 	names       *intern.Table
 	// The auction's contribution before and after the event: two
 	// buffers, swapped by pointer.
@@ -207,7 +214,7 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 				if !p.expiredAt(anchor, wm) {
 					// Late for every window, as the auction's whole
 					// state would have had it.
-					_, missed = p.paneOf(p.closedUsers[h], anchor, wm)
+					_, missed = p.eng.Pane(anchor, wm)
 					return missed
 				}
 				p.forgetClosed(h)
@@ -272,14 +279,9 @@ func (p *Processor) Add(e *event.Event, wm int64) (missed int) {
 // pane returns the pane of anchor for the auction in slot s (the filter
 // takes its user), or nil and the number of its closed windows.
 func (p *Processor) pane(s int32, anchor, wm int64) (*pane, int) {
-	return p.paneOf(p.auctions.user(s), anchor, wm)
-}
-
-// paneOf is pane for an auction of user.
-func (p *Processor) paneOf(user string, anchor, wm int64) (*pane, int) {
 	r := window.Every
 	if p.filter != nil {
-		r = p.filter(user, anchor, p.cfg.Window)
+		r = p.filter(p.auctions.user(s), anchor, p.cfg.Window)
 	}
 	return p.eng.PaneRange(anchor, wm, r)
 }
@@ -459,13 +461,7 @@ func (p *Processor) Flush(emitWM int64) ([]Row, []IntegrityRow) {
 				p.expire = min(p.expire, x)
 			}
 		})
-		for h, anchor := range p.closed {
-			if x := p.expiryAt(anchor); x <= wm {
-				p.forgetClosed(h)
-			} else {
-				p.expire = min(p.expire, x)
-			}
-		}
+		p.expireClosed(wm)
 		p.auctions.compact()
 	}
 	if len(p.names.Names()) >= p.compactAt {
@@ -524,25 +520,42 @@ func (p *Processor) closeAt(anchor int64) int64 {
 
 // close replaces auction a, in slot s, by its entry in closed.
 func (p *Processor) close(a *auction, s int32) {
-	h := hashID(p.auctions.id(a))
 	if p.closed == nil {
 		p.closed = map[uint64]int64{}
 	}
+	h := hashID(p.auctions.id(a))
 	p.closed[h] = a.anchor
-	if p.filter != nil {
-		if p.closedUsers == nil {
-			p.closedUsers = map[uint64]string{}
-		}
-		p.closedUsers[h] = p.auctions.user(s)
-	}
+	p.closedQ = append(p.closedQ, h)
 	p.auctions.remove(a, s)
 }
 
-// forgetClosed forgets the closed auction of hash h.
-func (p *Processor) forgetClosed(h uint64) {
-	delete(p.closed, h)
-	delete(p.closedUsers, h)
+// expireClosed forgets the closed auctions from the front of closedQ that
+// expire at wm, and lowers expire to the next one's expiry.
+func (p *Processor) expireClosed(wm int64) {
+	q := p.closedQ
+	for ; p.closedFirst < len(q); p.closedFirst++ {
+		// An event may have forgotten it already. (If its id has closed
+		// again since, with a later anchor, this first entry waits for
+		// the later expiry and holds those behind it: ids are not reused,
+		// but it would only delay their forgetting.)
+		anchor, ok := p.closed[q[p.closedFirst]]
+		if !ok {
+			continue
+		}
+		if x := p.expiryAt(anchor); x > wm {
+			p.expire = min(p.expire, x)
+			break
+		}
+		p.forgetClosed(q[p.closedFirst])
+	}
+	if p.closedFirst > len(q)/2 && p.closedFirst >= 1024 { // drop the forgotten half
+		p.closedQ = append(q[:0], q[p.closedFirst:]...)
+		p.closedFirst = 0
+	}
 }
+
+// forgetClosed forgets the closed auction of hash h.
+func (p *Processor) forgetClosed(h uint64) { delete(p.closed, h) }
 
 // Auctions returns the number of auctions in state, closed ones included.
 func (p *Processor) Auctions() int { return p.auctions.len() + len(p.closed) }
