@@ -130,11 +130,11 @@ type Processor struct {
 	// closed, until their grace ends: their anchor by the hash of their
 	// id. An event of one can only be late (its anchor is fixed once the
 	// bid_request is known), so only "this auction is known" is kept:
-	// about 36 bytes with closedQ instead of an auction's ~130, for the 30 minutes of
-	// grace out of its 45 (docs/processors.md, offer_yield). Its user is
-	// not: once every window of the anchor has closed, the clean scope's
-	// filter changes neither the windows missed nor anything else
-	// (helper-54).
+	// about 36 bytes with closedQ instead of an auction's ~130, for the
+	// 30 minutes of grace out of its 45 (docs/processors.md,
+	// offer_yield). Its user is not: once every window of the anchor has
+	// closed, the clean scope's filter changes neither the windows missed
+	// nor anything else (helper-54).
 	closed map[uint64]int64
 	// closedQ is closed's hashes in the order they closed (about that of
 	// their expiry): Flush forgets from its front, without a pass over
