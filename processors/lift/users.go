@@ -74,6 +74,7 @@ func (t *users) release(n int32) {
 		return
 	}
 	t.index.Remove(hashID(t.name(n)), uint32(n))
+	t.index.Shrink() // after a large drop's users are gone (helper-53)
 	t.names.Free(t.ids[n])
 	t.ids[n] = arena.Ref{}
 	t.free = append(t.free, n)

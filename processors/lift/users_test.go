@@ -51,4 +51,11 @@ func TestUsersNumbering(t *testing.T) {
 	if _, ok := u.lookup(id(1)); ok {
 		t.Fatalf("a released user is still found")
 	}
+	// Once the drops end, the index shrinks back.
+	for _, n := range want {
+		u.release(n)
+	}
+	if s := u.index.Slots(); s > 2048 {
+		t.Errorf("the index keeps %d slots with no user held", s)
+	}
 }
