@@ -153,7 +153,7 @@ func (r *logReader) fetchOnce(offset int64) (recs []logRecord, retry bool, err e
 		return nil, retry, err
 	}
 	// Into the last response's slice: its records were all read.
-	if recs, err = appendBatchRecords(r.recs[:0], p.RecordBatches, offset, r.decomp); err != nil {
+	if recs, _, err = appendBatchRecords(r.recs[:0], p.RecordBatches, offset, r.decomp); err != nil {
 		return nil, false, fmt.Errorf("partition %d: fetch at %d: %w", r.partition, offset, err)
 	}
 	return recs, len(recs) == 0, nil // none: retried (see fetch)
@@ -162,18 +162,15 @@ func (r *logReader) fetchOnce(offset int64) (recs []logRecord, retry bool, err e
 // fetchPartition issues one Fetch and returns the partition's answer.
 func (r *logReader) fetchPartition(offset int64) (_ *kmsg.FetchResponseTopicPartition, retry bool, err error) {
 	if !r.known {
-		topics, err := kadm.NewClient(r.cl).ListTopics(r.ctx, r.topic)
-		if err == nil {
-			err = topics.Error()
-		}
+		id, leaders, err := topicLeaders(r.ctx, r.cl, r.topic)
 		if err != nil {
-			return nil, true, fmt.Errorf("partition %d: the topic's metadata: %w", r.partition, err)
+			return nil, true, fmt.Errorf("partition %d: %w", r.partition, err)
 		}
-		p, ok := topics[r.topic].Partitions[r.partition]
-		if !ok || p.Err != nil || p.Leader < 0 {
+		leader, ok := leaders[r.partition]
+		if !ok {
 			return nil, true, fmt.Errorf("partition %d: no leader in the topic's metadata", r.partition)
 		}
-		r.id, r.leader, r.known = topics[r.topic].ID, p.Leader, true
+		r.id, r.leader, r.known = id, leader, true
 	}
 	// The records are there: a broker may wait up to 100 ms for one.
 	req := newFetch(r.topic, r.id, 100, cleanFetchBytes)
@@ -202,6 +199,27 @@ func (r *logReader) fetchPartition(offset int64) (_ *kmsg.FetchResponseTopicPart
 		}
 	}
 	return nil, true, fmt.Errorf("partition %d: fetch at %d: not in the response", r.partition, offset)
+}
+
+// topicLeaders returns topic's id (Fetch v13 and later name topics by
+// id; zero from a broker without ids) and the leader of each of its
+// partitions that has one.
+func topicLeaders(ctx context.Context, cl *kgo.Client, topic string) (id [16]byte, leaders map[int32]int32, err error) {
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err == nil {
+		err = topics.Error()
+	}
+	if err != nil {
+		return id, nil, fmt.Errorf("the metadata of %s: %w", topic, err)
+	}
+	t := topics[topic]
+	leaders = map[int32]int32{}
+	for p, d := range t.Partitions {
+		if d.Err == nil && d.Leader >= 0 {
+			leaders[p] = d.Leader
+		}
+	}
+	return t.ID, leaders, nil
 }
 
 // answerErr returns the error of a partition's answer to a Fetch at

@@ -32,13 +32,16 @@ const (
 // CRC. A partial batch at the end (a broker may cut a response there) is
 // left out; control batches (transaction markers) hold no data record; a
 // record of an aborted transaction is read, as the stage's consumer reads
-// it (read uncommitted).
+// it (read uncommitted). end is the offset after the last complete batch
+// read (control batches too), or from when none is: where the next read
+// starts.
 //
 // It is what kgo.ProcessFetchPartition does for these batches, less what
 // the clean pass does not need (a kgo.Record per record, keys, headers,
 // timestamps: most of the reader's CPU and allocation in
 // BenchmarkLogReader); TestBatchRecordsAsKgo holds it to kgo's.
-func appendBatchRecords(recs []logRecord, b []byte, from int64, d kgo.Decompressor) ([]logRecord, error) {
+func appendBatchRecords(recs []logRecord, b []byte, from int64, d kgo.Decompressor) (_ []logRecord, end int64, err error) {
+	end = from
 	for len(b) >= 12 {
 		base := int64(binary.BigEndian.Uint64(b))
 		n := int64(int32(binary.BigEndian.Uint32(b[8:])))
@@ -46,33 +49,33 @@ func appendBatchRecords(recs []logRecord, b []byte, from int64, d kgo.Decompress
 			break // a partial batch
 		}
 		if n < batchRecords-12 {
-			return recs, fmt.Errorf("a record batch of %d bytes at offset %d", n, base)
+			return recs, end, fmt.Errorf("a record batch of %d bytes at offset %d", n, base)
 		}
 		batch := b[:12+n]
 		b = b[12+n:]
 		if magic := batch[batchMagic]; magic != 2 {
-			return recs, fmt.Errorf("a record batch of message format %d at offset %d (the clean pass reads format 2: Kafka 0.11 and later)", magic, base)
+			return recs, end, fmt.Errorf("a record batch of message format %d at offset %d (the clean pass reads format 2: Kafka 0.11 and later)", magic, base)
 		}
 		if crc32.Checksum(batch[batchAttributes:], castagnoli) != binary.BigEndian.Uint32(batch[batchCRC:]) {
-			return recs, fmt.Errorf("the record batch at offset %d fails its CRC", base)
+			return recs, end, fmt.Errorf("the record batch at offset %d fails its CRC", base)
 		}
 		attrs := binary.BigEndian.Uint16(batch[batchAttributes:])
 		last := base + int64(int32(binary.BigEndian.Uint32(batch[batchLastDelta:])))
+		end = max(end, last+1)
 		if attrs&0x20 != 0 || last < from {
 			continue // a transaction marker, or all before from
 		}
 		count := int32(binary.BigEndian.Uint32(batch[batchCount:]))
 		data := batch[batchRecords:]
 		if codec := kgo.CompressionCodecType(attrs & 7); codec != kgo.CodecNone {
-			var err error
 			if data, err = d.Decompress(data, codec); err != nil {
-				return recs, fmt.Errorf("the record batch at offset %d: %w", base, err)
+				return recs, end, fmt.Errorf("the record batch at offset %d: %w", base, err)
 			}
 		}
 		for range count {
 			delta, value, rest, err := readRecord(data)
 			if err != nil {
-				return recs, fmt.Errorf("the record batch at offset %d: %w", base, err)
+				return recs, end, fmt.Errorf("the record batch at offset %d: %w", base, err)
 			}
 			data = rest
 			if off := base + delta; off >= from {
@@ -80,24 +83,7 @@ func appendBatchRecords(recs []logRecord, b []byte, from int64, d kgo.Decompress
 			}
 		}
 	}
-	return recs, nil
-}
-
-// batchesEnd returns the offset after the last complete record batch in
-// b (the batches of one partition of a Fetch response; control batches
-// too), or from when b holds none.
-func batchesEnd(b []byte, from int64) int64 {
-	end := from
-	for len(b) >= batchRecords {
-		n := int64(int32(binary.BigEndian.Uint32(b[8:])))
-		if n < batchRecords-12 || 12+n > int64(len(b)) {
-			break
-		}
-		base := int64(binary.BigEndian.Uint64(b))
-		end = max(end, base+int64(int32(binary.BigEndian.Uint32(b[batchLastDelta:])))+1)
-		b = b[12+n:]
-	}
-	return end
+	return recs, end, nil
 }
 
 var errRecord = errors.New("a record past its batch's end")

@@ -83,7 +83,7 @@ func TestBatchRecordsAsKgo(t *testing.T) {
 	r := testReader(cl, ctx, 0, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"}))
 	same := func(what string, batches []byte, from int64) int {
 		t.Helper()
-		got, gotErr := appendBatchRecords(nil, batches, from, r.decomp)
+		got, _, gotErr := appendBatchRecords(nil, batches, from, r.decomp)
 		want, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: from, Topic: r.topic}, fetchedPartition(batches), r.decomp, nil)
 		if gotErr != nil {
 			t.Fatalf("%s from %d: %v", what, from, gotErr)
@@ -119,7 +119,7 @@ func TestBatchRecordsAsKgo(t *testing.T) {
 			from++ // a transaction marker alone
 			continue
 		}
-		got, _ := appendBatchRecords(nil, p.RecordBatches, from, r.decomp)
+		got, _, _ := appendBatchRecords(nil, p.RecordBatches, from, r.decomp)
 		from = got[len(got)-1].offset + 1
 	}
 	if want := 5*3*20 + 3*7; total != want {
@@ -132,7 +132,7 @@ func TestBatchRecordsAsKgo(t *testing.T) {
 	}
 	damaged := slices.Clone(p.RecordBatches)
 	damaged[batchRecords+5] ^= 0xff
-	if _, err := appendBatchRecords(nil, damaged, 0, r.decomp); err == nil {
+	if _, _, err := appendBatchRecords(nil, damaged, 0, r.decomp); err == nil {
 		t.Fatal("a damaged batch decoded")
 	}
 	// Random damage, with each batch's CRC made right again (so that the

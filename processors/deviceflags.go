@@ -174,12 +174,14 @@ type flagsAnswer struct {
 func (r *flagsReader) read(next []flagsAsk) map[int32]flagsAnswer {
 	out := make(map[int32]flagsAnswer, len(next))
 	if !r.known {
-		if err := r.lookup(); err != nil {
+		var err error
+		if r.id, r.leaders, err = topicLeaders(r.ctx, r.cl, TopicDeviceFlags); err != nil {
 			for _, a := range next {
 				out[a.partition] = flagsAnswer{err: err, retry: true}
 			}
 			return out
 		}
+		r.known = true
 	}
 	reqs := map[int32]*kmsg.FetchRequest{} // by leader
 	for _, a := range next {
@@ -206,26 +208,6 @@ func (r *flagsReader) read(next []flagsAsk) map[int32]flagsAnswer {
 	}
 	wg.Wait()
 	return out
-}
-
-// lookup finds the topic's id and its partitions' leaders.
-func (r *flagsReader) lookup() error {
-	topics, err := kadm.NewClient(r.cl).ListTopics(r.ctx, TopicDeviceFlags)
-	if err == nil {
-		err = topics.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("%s: the topic's metadata: %w", TopicDeviceFlags, err)
-	}
-	t := topics[TopicDeviceFlags]
-	r.id, r.leaders = t.ID, map[int32]int32{}
-	for p, d := range t.Partitions {
-		if d.Err == nil && d.Leader >= 0 {
-			r.leaders[p] = d.Leader
-		}
-	}
-	r.known = true
-	return nil
 }
 
 // fetch sends req to leader and returns the answer of each partition it
@@ -264,11 +246,10 @@ func (r *flagsReader) fetch(leader int32, req *kmsg.FetchRequest) map[int32]flag
 				out[p.Partition] = flagsAnswer{err: err, retry: retry}
 				continue
 			}
-			recs, err := appendBatchRecords(nil, p.RecordBatches, offset, r.decomp)
+			recs, read, err := appendBatchRecords(nil, p.RecordBatches, offset, r.decomp)
 			if err != nil {
 				err = fmt.Errorf("partition %d: fetch at %d: %w", p.Partition, offset, err)
 			}
-			read := batchesEnd(p.RecordBatches, offset)
 			out[p.Partition] = flagsAnswer{recs: recs, left: read == offset && offset < p.HighWatermark, more: read > offset && read < p.HighWatermark, err: err}
 		}
 	}
