@@ -269,10 +269,8 @@ func BenchmarkPartitionSteady(b *testing.B) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if f := os.Getenv("QUESTLINE_HEAPPROFILE"); f != "" { // the state after the warm-up
-		w, _ := os.Create(f)
-		pprof.WriteHeapProfile(w)
-		w.Close()
+	if profile := os.Getenv("QUESTLINE_HEAPPROFILE"); profile != "" { // the state after the warm-up
+		writeHeapProfile(profile)
 	}
 	// Active: an event within the horizon ids are remembered for.
 	cfg := DefaultConfig()
@@ -389,25 +387,31 @@ func stateBytesPerUser(t *testing.T, recs [][]byte, clean bool, cat *catalog.Cat
 	p.Reset()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if f := os.Getenv("QUESTLINE_HEAPPROFILE"); f != "" { // the state after the warm-up
-		w, _ := os.Create(f)
-		pprof.WriteHeapProfile(w)
-		w.Close()
-	}
 	bytes := float64(after.HeapAlloc) - float64(before.HeapAlloc)
 	span := time.Duration(p.wm.Max()-(1767225600000)) * time.Millisecond
 	what := "all scope"
 	if clean {
 		what = fmt.Sprintf("with the clean pass (%d events waiting, as offsets)", p.Stats().CleanPending)
 	}
-	t.Logf("%d active users over %v of event time, %s: %.0f bytes of state per active user, %s", len(active), span, drops, bytes/float64(len(active)), what)
+	perUser := bytes / float64(len(active))
+	t.Logf("%d active users over %v of event time, %s: %.0f bytes of state per active user, %s", len(active), span, drops, perUser, what)
 	if f := os.Getenv("QUESTLINE_HEAPPROFILE"); f != "" && profile {
-		w, _ := os.Create(f)
-		pprof.WriteHeapProfile(w)
-		w.Close()
+		writeHeapProfile(f)
 	}
 	runtime.KeepAlive(p)
 	runtime.KeepAlive(recs)
 	runtime.KeepAlive(active)
-	return bytes / float64(len(active))
+	return perUser
+}
+
+// writeHeapProfile writes the heap profile to file (QUESTLINE_HEAPPROFILE).
+func writeHeapProfile(file string) {
+	w, err := os.Create(file)
+	if err != nil {
+		panic(err)
+	}
+	defer w.Close()
+	if err := pprof.WriteHeapProfile(w); err != nil {
+		panic(err)
+	}
 }
