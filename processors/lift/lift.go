@@ -176,7 +176,7 @@ type Processor struct {
 // New returns a processor over the drops of cat.
 func New(cfg Config, scope string, cat *catalog.Catalog, exclude Excluder) *Processor {
 	return &Processor{cfg: cfg, scope: scope, exclude: exclude, cat: cat,
-		drops: map[string]*drop{}, users: newUsers(), done: map[string]int64{}, wm: window.None, candVersion: math.MaxUint64}
+		drops: map[string]*drop{}, done: map[string]int64{}, wm: window.None, candVersion: math.MaxUint64}
 }
 
 func (p *Processor) candidates() []catalog.Drop {

@@ -41,7 +41,7 @@ func (p *Processor) Snapshot() *State {
 func (p *Processor) Restore(s *State) {
 	p.wm = s.WM
 	p.drops = make(map[string]*drop, len(s.Drops))
-	p.users = newUsers()
+	p.users = users{}
 	for id, ds := range s.Drops {
 		d := newDrop(ds.NextCutoff)
 		d.version = ds.Version

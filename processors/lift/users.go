@@ -23,14 +23,15 @@ type users struct {
 	free  []int32
 }
 
-func newUsers() users { return users{} }
-
 // hashID is the hash users are indexed by.
 func hashID(id string) uint64 { return xxhash.Sum64String(id) }
 
 // lookup returns the number of user id, if it has one.
-func (t *users) lookup(id string) (int32, bool) {
-	n, ok := t.index.Find(hashID(id), func(n uint32) bool { return t.names.Equal(t.ids[n], id) })
+func (t *users) lookup(id string) (int32, bool) { return t.find(id, hashID(id)) }
+
+// find is lookup for an id of hash h.
+func (t *users) find(id string, h uint64) (int32, bool) {
+	n, ok := t.index.Find(h, func(n uint32) bool { return t.names.Equal(t.ids[n], id) })
 	return int32(n), ok
 }
 
@@ -39,8 +40,8 @@ func (t *users) lookup(id string) (int32, bool) {
 // release after the hold of the drop that asked for it.
 func (t *users) number(id string) int32 {
 	h := hashID(id)
-	if n, ok := t.index.Find(h, func(n uint32) bool { return t.names.Equal(t.ids[n], id) }); ok {
-		return int32(n)
+	if n, ok := t.find(id, h); ok {
+		return n
 	}
 	ref := t.names.Add(id)
 	var n int32

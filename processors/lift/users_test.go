@@ -9,7 +9,7 @@ import (
 // freed number is reused, and ids stay found across the arena's
 // compactions (many users come and go: their ids' bytes are freed).
 func TestUsersNumbering(t *testing.T) {
-	u := newUsers()
+	u := users{}
 	want := map[string]int32{} // the users held
 	id := func(i int) string { return fmt.Sprintf("user-%07d", i) }
 	next := 0
